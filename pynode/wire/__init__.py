@@ -1,0 +1,6 @@
+"""The signed wire: deterministic CBOR, envelopes, frames and the limits enforced on them."""
+
+from pynode.wire.envelope import Envelope, sign_envelope, verify_envelope
+from pynode.wire.errors import WireError
+
+__all__ = ["Envelope", "WireError", "sign_envelope", "verify_envelope"]
