@@ -22,3 +22,4 @@ MAX_CLOCK_SKEW_MS = 30_000  # a message stamped further in the future than this 
 MAX_MESSAGE_AGE_MS = 120_000  # = the seen-cache TTL: anything older could be a replay we no longer remember
 MSG_ID_BYTES = 32
 NONCE_BYTES = 32
+MAX_RELAY_FRAME_BYTES = MAX_FRAME_BYTES + 512  # a relay message wraps one peer frame
