@@ -65,12 +65,101 @@ def load_or_create_seed(data_dir: str | os.PathLike[str]) -> bytes:
     except FileExistsError:
         mode = path.stat().st_mode & 0o777
         if mode & 0o077:
-            raise PermissionError(f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}") from None
+            raise PermissionError(
+                f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}"
+            ) from None
         seed = path.read_bytes()
         if len(seed) != SEED_BYTES:
-            raise ValueError(f"{path} is not an identity key ({len(seed)} bytes, expected {SEED_BYTES})") from None
+            raise ValueError(
+                f"{path} is not an identity key ({len(seed)} bytes, expected {SEED_BYTES})"
+            ) from None
         return seed
     seed = os.urandom(SEED_BYTES)
     with os.fdopen(fd, "wb") as f:
         f.write(seed)
     return seed
+
+
+def rtc_session():
+    """A new WebRTC session (aiortc is imported only by nodes that go direct)."""
+    from pynode.platform.native_rtc import RtcSession
+
+    return RtcSession()
+
+
+def restrict_ice_addresses(addresses: list[str]) -> None:
+    from pynode.platform.native_rtc import restrict_ice_addresses as restrict
+
+    restrict(addresses)
+
+
+class WebSocketRelaySocket:
+    """A relay connection over a `websockets` client socket; frames are binary messages."""
+
+    def __init__(self, ws) -> None:
+        self._ws = ws
+
+    async def send(self, frame: bytes) -> None:
+        from websockets.exceptions import ConnectionClosed as WsClosed
+
+        from pynode.net.connection import ConnectionClosed
+
+        try:
+            await self._ws.send(frame)
+        except WsClosed as e:
+            raise ConnectionClosed(
+                f"relay closed the socket ({e.rcvd.code if e.rcvd else 'no close frame'})"
+            ) from None
+
+    async def recv(self) -> bytes:
+        from websockets.exceptions import ConnectionClosed as WsClosed
+
+        from pynode.net.connection import ConnectionClosed
+        from pynode.wire.errors import WireError
+
+        try:
+            message = await self._ws.recv()
+        except WsClosed as e:
+            raise ConnectionClosed(
+                f"relay closed the socket ({e.rcvd.code if e.rcvd else 'no close frame'})"
+            ) from None
+        if not isinstance(message, bytes):
+            raise WireError("bad_frame", "text message from the relay")
+        return message
+
+    async def close(self) -> None:
+        await self._ws.close()
+
+
+class WebSocketRelayLink:
+    """Reach a relay at a ws:// or wss:// URL."""
+
+    def __init__(self, url: str, open_timeout: float = 5.0) -> None:
+        self.url = url
+        self.description = url
+        self._open_timeout = open_timeout
+
+    async def connect(self) -> WebSocketRelaySocket:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidHandshake, InvalidURI
+
+        from pynode.wire.limits import MAX_RELAY_FRAME_BYTES
+
+        try:
+            ws = await connect(
+                self.url,
+                max_size=MAX_RELAY_FRAME_BYTES,
+                open_timeout=self._open_timeout,
+                ping_interval=20,
+                ping_timeout=20,
+                max_queue=256,
+            )
+        except InvalidURI as e:
+            raise OSError(f"not a relay URL: {e}") from None
+        except InvalidHandshake as e:
+            raise OSError(f"not a relay (WebSocket handshake failed: {e})") from None
+        return WebSocketRelaySocket(ws)
+
+
+def relay_link(url: str) -> WebSocketRelayLink:
+    return WebSocketRelayLink(url)

@@ -35,7 +35,13 @@ class Envelope:
         object.__setattr__(self, "msg_id", hashlib.sha256(cbor.encode(self.to_wire())).digest())
 
     def unsigned(self) -> dict[str, Any]:
-        return {"topic": self.topic, "from": self.sender, "seqno": self.seqno, "ts": self.ts, "data": self.data}
+        return {
+            "topic": self.topic,
+            "from": self.sender,
+            "seqno": self.seqno,
+            "ts": self.ts,
+            "data": self.data,
+        }
 
     def to_wire(self) -> dict[str, Any]:
         return {**self.unsigned(), "sig": self.sig}

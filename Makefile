@@ -1,0 +1,47 @@
+# Hyperspace — the commands a newcomer can guess.
+# `make run` and `make test` install everything they need first (a .venv in the repo root, system packages).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps run test test-fast bench lint format clean
+
+setup: $(STAMP)
+
+# System packages (Debian): only installed when missing; needs root or sudo.
+system-deps:
+	@./scripts/system-deps.sh
+
+$(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory system-deps
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+run: setup
+	$(PY) -m pynode.cli demo
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Everything but the slow real-network and browser tests.
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m pynode.cli bench gossip --json
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .bench-venv-* .pytest_cache .ruff_cache .hypothesis data/demo

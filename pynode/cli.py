@@ -1,0 +1,339 @@
+"""`hyperspace` — run a relay, a node, the local demo, or a benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pynode import __version__
+
+DEFAULT_PORT = 8787
+DEFAULT_DATA = Path(os.environ.get("HYPERSPACE_HOME", Path.home() / ".hyperspace"))
+DEMO_TOPIC = "hs/1/demo/pulse"
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line, no traceback."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args) or 0
+    except CliError as e:
+        print(f"hyperspace: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hyperspace",
+        description="A peer-to-peer network of research agents. Run a relay, join it with nodes, "
+        "open the relay's URL in a browser to join from a tab.",
+    )
+    p.add_argument("--version", action="version", version=f"hyperspace {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser(
+        "relay",
+        help="run a relay server (signaling, circuit relay, web app, status API)",
+        description="Run a relay: WebSocket /p2p for nodes, the web app at /, /api/status, /metrics, "
+        "/healthz. On a VPS use --host 0.0.0.0 with --ssl-certfile/--ssl-keyfile, or run behind a "
+        "TLS proxy (browsers need HTTPS for WebCrypto).",
+    )
+    r.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    r.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
+    r.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA / "relay", help="keeps the relay's identity key"
+    )
+    r.add_argument("--ssl-certfile", type=Path, help="TLS certificate (PEM) to serve HTTPS/WSS")
+    r.add_argument("--ssl-keyfile", type=Path, help="TLS private key (PEM)")
+    r.add_argument("--max-conns-per-ip", type=_positive, default=64, help="WebSocket cap per client IP")
+    r.set_defaults(func=cmd_relay)
+
+    n = sub.add_parser(
+        "node",
+        help="run a node that joins a relay",
+        description="Run a CPython node: it joins the relay, connects to peers (relayed circuits, "
+        "upgraded to direct WebRTC where possible) and gossips.",
+    )
+    n.add_argument("--relay", required=True, help="relay WebSocket URL, e.g. ws://127.0.0.1:8787/p2p")
+    n.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA / "node", help="keeps the identity key (0600)"
+    )
+    n.add_argument("--caps", default="relay", help="comma-separated capabilities to advertise")
+    n.add_argument("--topic", action="append", default=None, help=f"topic to join (default {DEMO_TOPIC})")
+    n.add_argument("--direct-peers", type=_non_negative, default=4, help="peers to upgrade to WebRTC")
+    n.add_argument("--ice-loopback", action="store_true", help="offer only 127.0.0.1 ICE candidates")
+    n.add_argument("--pulse", type=float, default=0.0, help="publish a small message every N seconds")
+    n.set_defaults(func=cmd_node)
+
+    d = sub.add_parser(
+        "demo",
+        help="relay + a few nodes on this machine (what `make run` starts)",
+        description="Start a relay and N CPython nodes on 127.0.0.1, print the URL to open in a browser, "
+        "and show a live status line until Ctrl-C.",
+    )
+    d.add_argument("--port", type=_port, default=DEFAULT_PORT)
+    d.add_argument("--nodes", type=_positive, default=3)
+    d.add_argument(
+        "--data-dir", type=Path, default=Path("data/demo"), help="identities of the relay and nodes"
+    )
+    d.add_argument("--pulse", type=float, default=1.0, help="each node publishes every N seconds")
+    d.add_argument("--duration", type=float, default=0.0, help="stop after N seconds (0 = until Ctrl-C)")
+    d.set_defaults(func=cmd_demo)
+
+    b = sub.add_parser("bench", help="benchmarks that print JSON", description="Run a benchmark.")
+    bsub = b.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    g = bsub.add_parser(
+        "gossip",
+        help="our GossipSub against py-libp2p's on the same topology and schedule",
+        description="Real nodes on loopback, ours and py-libp2p's (in its own venv), same topology and "
+        "message schedule; or, with --sim, the simulator at scale (10%% loss, 20%% churn).",
+    )
+    g.add_argument("--json", action="store_true", help="JSON on stdout (the table always goes to stderr)")
+    g.add_argument("--sim", action="store_true", help="run the discrete-event simulator instead")
+    g.add_argument("--nodes", type=_positive, default=None, help="nodes (default 10; --sim: 10000)")
+    g.add_argument("--messages", type=_positive, default=None, help="messages (default 500; --sim: 100)")
+    g.add_argument("--size", type=_positive, default=1024, help="payload bytes (default 1024)")
+    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("--skip-libp2p", action="store_true", help="measure ours only")
+    g.set_defaults(func=cmd_bench_gossip)
+    return p
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a port is 1..65535")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be ≥ 1")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be ≥ 0")
+    return value
+
+
+def _run(coro: Any) -> Any:
+    """Run a coroutine; Ctrl-C and SIGTERM cancel it cleanly."""
+
+    async def wrapper() -> Any:
+        task = asyncio.ensure_future(coro)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, task.cancel)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            return 0
+
+    return asyncio.run(wrapper())
+
+
+# ---- relay ----------------------------------------------------------------------------------------
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    from relay_server.app import RelayConfig
+
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        raise CliError("--ssl-certfile and --ssl-keyfile go together")
+    for f in (args.ssl_certfile, args.ssl_keyfile):
+        if f and not f.is_file():
+            raise CliError(f"no such file: {f}")
+    config = RelayConfig(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        ssl_certfile=str(args.ssl_certfile) if args.ssl_certfile else None,
+        ssl_keyfile=str(args.ssl_keyfile) if args.ssl_keyfile else None,
+        max_connections_per_ip=args.max_conns_per_ip,
+    )
+    scheme = "https" if args.ssl_certfile else "http"
+    print(f"relay on {scheme}://{_display_host(args.host)}:{args.port}/  (Ctrl-C to stop)", file=sys.stderr)
+    return _run(_serve_relay(config))
+
+
+async def _serve_relay(config: Any) -> int:
+    from relay_server.app import serve
+
+    try:
+        await serve(config)
+    except OSError as e:
+        raise CliError(f"cannot listen on {config.host}:{config.port}: {e.strerror or e}") from None
+    return 0
+
+
+def _display_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::") else host
+
+
+# ---- node -----------------------------------------------------------------------------------------
+
+
+def cmd_node(args: argparse.Namespace) -> int:
+    if not args.relay.startswith(("ws://", "wss://")):
+        raise CliError(f"--relay must be a ws:// or wss:// URL, got {args.relay!r}")
+    caps = [c.strip() for c in args.caps.split(",") if c.strip()]
+    return _run(_node_main(args, caps))
+
+
+async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
+    from pynode.identity import Identity
+    from pynode.net.relay_client import RelayUnreachable
+    from pynode.node import Node, NodeConfig
+    from pynode.platform import current
+
+    try:
+        identity = Identity.load_or_create(args.data_dir)
+    except (OSError, ValueError) as e:
+        raise CliError(str(e)) from None
+    config = NodeConfig(
+        caps=caps,
+        direct_peers=args.direct_peers,
+        ice_addresses=["127.0.0.1"] if args.ice_loopback else None,
+    )
+    node = Node(identity, current().relay_link(args.relay), config)
+    topics = args.topic or [DEMO_TOPIC]
+    for t in topics:
+        node.subscribe(t)
+    await node.start()
+    try:
+        await node.relay.wait_connected(timeout=10)
+    except RelayUnreachable as e:
+        await node.stop()
+        raise CliError(str(e)) from None
+    print(f"node {identity.text} joined {args.relay}", file=sys.stderr)
+    try:
+        await _status_loop([node], topics[0], args.pulse)
+    finally:
+        await node.stop()
+    return 0
+
+
+async def _status_loop(nodes: list[Any], topic: str, pulse_s: float, duration: float = 0.0) -> None:
+    """Publish a pulse now and then and print one status line per second (rewritten in place on a tty)."""
+    tty = sys.stderr.isatty()
+    started = time.monotonic()
+    next_pulse = started
+    last_print = 0.0
+    while not duration or time.monotonic() - started < duration:
+        now = time.monotonic()
+        if pulse_s > 0 and now >= next_pulse:
+            next_pulse = now + pulse_s
+            for node in nodes:
+                await node.publish(topic, json.dumps({"pulse": time.time()}).encode())
+        if tty or now - last_print >= 5:
+            last_print = now
+            line = _status_line([n.stats() for n in nodes], topic)
+            print(("\r\x1b[2K" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
+        await asyncio.sleep(1.0)
+    if tty:
+        print(file=sys.stderr)
+
+
+def _status_line(stats: list[dict[str, Any]], topic: str) -> str:
+    peers = sum(s["peers"] for s in stats)
+    direct = sum(s["direct"] for s in stats)
+    relayed = sum(s["relayed"] for s in stats)
+    mesh = "/".join(str(s["mesh"].get(topic, 0)) for s in stats)
+    rate = sum(s["messages_per_s"] for s in stats)
+    up = all(s["relay_connected"] for s in stats)
+    return (
+        f"{len(stats)} node(s) {'online' if up else 'RECONNECTING'} · links {peers} "
+        f"({direct} direct, {relayed} relayed) · mesh {mesh} · {rate:.1f} msg/s delivered"
+    )
+
+
+# ---- demo -----------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return _run(_demo_main(args))
+
+
+async def _demo_main(args: argparse.Namespace) -> int:
+    from relay_server.app import RelayConfig, start_relay
+
+    from pynode.identity import Identity
+    from pynode.node import Node, NodeConfig
+    from pynode.platform import current
+
+    relay_cfg = RelayConfig(host="127.0.0.1", port=args.port, data_dir=args.data_dir / "relay")
+    try:
+        relay = await start_relay(relay_cfg)
+    except OSError as e:
+        raise CliError(f"cannot listen on 127.0.0.1:{args.port}: {e.strerror or e} (try --port)") from None
+    url = f"http://127.0.0.1:{args.port}/"
+    nodes = []
+    try:
+        for i in range(args.nodes):
+            identity = Identity.load_or_create(args.data_dir / f"node{i}")
+            config = NodeConfig(caps=["relay", "research"], ice_addresses=["127.0.0.1"])
+            node = Node(identity, current().relay_link(f"ws://127.0.0.1:{args.port}/p2p"), config)
+            node.subscribe(DEMO_TOPIC)
+            await node.start()
+            nodes.append(node)
+        for node in nodes:
+            await node.relay.wait_connected(timeout=10)
+        print(
+            f"Hyperspace demo: relay + {args.nodes} nodes. Open {url} to join from a browser.",
+            file=sys.stderr,
+        )
+        print(f"  archive/identities under {args.data_dir.resolve()}  ·  Ctrl-C to stop", file=sys.stderr)
+        await _status_loop(nodes, DEMO_TOPIC, args.pulse, args.duration)
+    finally:
+        for node in nodes:
+            await node.stop()
+        await relay.stop()
+    return 0
+
+
+# ---- benchmarks -----------------------------------------------------------------------------------
+
+
+def cmd_bench_gossip(args: argparse.Namespace) -> int:
+    from bench.gossip import run_bench
+
+    result = run_bench(
+        sim=args.sim,
+        nodes=args.nodes,
+        messages=args.messages,
+        size=args.size,
+        seed=args.seed,
+        with_libp2p=not args.skip_libp2p,
+    )
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""The node's side of the relay connection (PROTOCOL.md §2): hello, peer list, signal and circuit frames.
+
+It reconnects by itself with exponential backoff and jitter whenever the relay goes away, so a relay restart
+costs the network its circuits for a moment, never its nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from pynode.identity import Identity
+from pynode.net import relay_proto as rp
+from pynode.net.connection import ConnectionClosed
+from pynode.wire.errors import WireError
+
+log = logging.getLogger(__name__)
+
+BACKOFF_MIN_S = 0.25
+BACKOFF_MAX_S = 10.0
+HELLO_TIMEOUT_S = 10.0
+
+
+class RelaySocket(Protocol):
+    """One open connection to a relay that carries whole frames."""
+
+    async def send(self, frame: bytes) -> None: ...
+    async def recv(self) -> bytes: ...  # raises ConnectionClosed when the relay is gone
+    async def close(self) -> None: ...
+
+
+class RelayLink(Protocol):
+    """How to reach a relay: a WebSocket URL (platform) or the relay's own in-process hub."""
+
+    description: str
+
+    async def connect(self) -> RelaySocket: ...  # raises OSError / ConnectionClosed if unreachable
+
+
+@dataclass
+class RelayEvents:
+    on_circuit: Callable[[bytes, bytes], None]
+    on_signal: Callable[[bytes, bytes], None]
+    on_leave: Callable[[bytes], None]
+    on_unreachable: Callable[[bytes], None]
+    on_disconnected: Callable[[], None]
+
+
+class RelayUnreachable(Exception):
+    pass
+
+
+class RelayClient:
+    def __init__(self, identity: Identity, link: RelayLink, caps: list[str], events: RelayEvents) -> None:
+        self.identity = identity
+        self.link = link
+        self.caps = caps
+        self.events = events
+        self.peers: dict[bytes, list[str]] = {}  # everyone else on the relay, with capabilities
+        self.relay_peer: bytes | None = None
+        self.connections = 0  # successful sessions so far (reconnects = connections - 1)
+        self.last_error = ""
+        self._sock: RelaySocket | None = None
+        self._connected = asyncio.Event()
+        self._closing = False
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def wait_connected(self, timeout: float) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                await self._connected.wait()
+        except TimeoutError:
+            raise RelayUnreachable(f"cannot reach relay {self.link.description}: {self.last_error}") from None
+
+    async def run(self) -> None:
+        backoff = BACKOFF_MIN_S
+        while not self._closing:
+            started = time.monotonic()
+            try:
+                sock = await self.link.connect()
+            except (OSError, ConnectionClosed, TimeoutError) as e:
+                self.last_error = str(e) or type(e).__name__
+            else:
+                try:
+                    await self._session(sock)
+                except (ConnectionClosed, OSError, TimeoutError) as e:
+                    self.last_error = str(e) or type(e).__name__
+                except WireError as e:
+                    self.last_error = f"relay sent a bad frame: {e}"
+                finally:
+                    self._lost()
+                    await sock.close()
+            if self._closing:
+                return
+            if time.monotonic() - started > 30:
+                backoff = BACKOFF_MIN_S  # it was a healthy session: reconnect quickly
+            delay = backoff * random.uniform(0.5, 1.5)
+            log.warning("relay %s: %s; reconnecting in %.1f s", self.link.description, self.last_error, delay)
+            await asyncio.sleep(delay)
+            backoff = min(BACKOFF_MAX_S, backoff * 2)
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._sock is not None:
+            await self._sock.close()
+
+    async def send_circuit(self, to: bytes, data: bytes) -> None:
+        await self._send(rp.Circuit(peer=to, data=data))
+
+    async def send_signal(self, to: bytes, data: bytes) -> None:
+        await self._send(rp.Signal(peer=to, data=data))
+
+    async def _send(self, frame: rp.RelayFrame) -> None:
+        sock = self._sock
+        if sock is None or not self.connected:
+            raise ConnectionClosed("not connected to the relay")
+        await sock.send(rp.encode(frame))
+
+    async def _session(self, sock: RelaySocket) -> None:
+        async with asyncio.timeout(HELLO_TIMEOUT_S):
+            challenge = rp.parse_relay_frame(await sock.recv(), from_relay=True)
+            if not isinstance(challenge, rp.Challenge):
+                raise WireError("bad_frame", "relay did not start with a challenge")
+            ts = int(time.time() * 1000)
+            hello = await rp.make_hello(self.identity.signer, challenge.nonce, challenge.relay, self.caps, ts)
+            await sock.send(rp.encode(hello))
+            welcome = rp.parse_relay_frame(await sock.recv(), from_relay=True)
+            if isinstance(welcome, rp.Error):
+                raise ConnectionClosed(f"relay refused us: {welcome.code} {welcome.msg}")
+            if not isinstance(welcome, rp.Welcome):
+                raise WireError("bad_frame", "expected welcome")
+        self.relay_peer = challenge.relay
+        self.peers = {p.peer: p.caps for p in welcome.peers if p.peer != self.identity.peer_id}
+        self._sock = sock
+        self.connections += 1
+        self._connected.set()
+        log.info("joined relay %s (%d peers)", self.link.description, len(self.peers))
+        while True:
+            frame = rp.parse_relay_frame(await sock.recv(), from_relay=True)
+            if isinstance(frame, rp.Circuit):
+                self.events.on_circuit(frame.peer, frame.data)
+            elif isinstance(frame, rp.Signal):
+                self.events.on_signal(frame.peer, frame.data)
+            elif isinstance(frame, rp.Join):
+                if frame.peer != self.identity.peer_id:
+                    self.peers[frame.peer] = frame.caps
+            elif isinstance(frame, rp.Leave):
+                self.peers.pop(frame.peer, None)
+                self.events.on_leave(frame.peer)
+            elif isinstance(frame, rp.Unreachable):
+                self.peers.pop(frame.peer, None)
+                self.events.on_unreachable(frame.peer)
+            elif isinstance(frame, rp.Error):
+                raise ConnectionClosed(f"relay closed the session: {frame.code} {frame.msg}")
+            else:
+                raise WireError("bad_frame", f"unexpected {type(frame).__name__} from the relay")
+
+    def _lost(self) -> None:
+        was = self.connected
+        self._connected.clear()
+        self._sock = None
+        self.peers = {}
+        if was:
+            self.events.on_disconnected()
