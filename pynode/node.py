@@ -16,16 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pynode.gossip.router import (
-    Deliver,
-    Dial,
-    Disconnect,
-    Router,
-    Send,
-    Validate,
-    ValidationResult,
-)
-from pynode.gossip.rpc import RPC
+from pynode.gossip.events import Deliver, Dial, Send, Validate, ValidationResult
+from pynode.gossip.router import Router
+from pynode.gossip.rpc import RPC, split
 from pynode.identity import Identity, short_id
 from pynode.net import handshake
 from pynode.net.circuit import CircuitConnection
@@ -36,7 +29,7 @@ from pynode.platform import current
 from pynode.wire import cbor
 from pynode.wire.envelope import Envelope, sign_envelope, verify_envelope
 from pynode.wire.errors import WireError
-from pynode.wire.limits import MAX_CLOCK_SKEW_MS, MAX_MESSAGE_AGE_MS, MAX_SIGNAL_BYTES
+from pynode.wire.limits import MAX_CLOCK_SKEW_MS, MAX_FRAME_BYTES, MAX_MESSAGE_AGE_MS, MAX_SIGNAL_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -181,17 +174,18 @@ class Node:
                 self._deliver(out.envelope)
             elif isinstance(out, Dial):
                 self._dial(out.peer)
-            elif isinstance(out, Disconnect):
-                self._spawn(self._drop_peer(out.peer, out.reason), "disconnect")
 
     def _enqueue(self, peer: bytes, rpc: RPC) -> None:
         p = self._peers.get(peer)
         if p is None:
             return
-        try:
-            p.outbox.put_nowait(rpc.encode())
-        except asyncio.QueueFull:
-            self.rejections["outbox_overflow"] += 1
+        frame = rpc.encode()
+        frames = [frame] if len(frame) <= MAX_FRAME_BYTES else [part.encode() for part in split(rpc)]
+        for f in frames:
+            try:
+                p.outbox.put_nowait(f)
+            except asyncio.QueueFull:
+                self.rejections["outbox_overflow"] += 1
 
     async def _writer(self, peer: bytes, p: _Peer) -> None:
         while True:

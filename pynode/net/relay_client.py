@@ -113,45 +113,43 @@ class RelayClient:
             await self._sock.close()
 
     async def send_circuit(self, to: bytes, data: bytes) -> None:
-        await self._send(rp.Circuit(peer=to, data=data))
+        await self._send(rp.CircuitTo(to=to, data=data))
 
     async def send_signal(self, to: bytes, data: bytes) -> None:
-        await self._send(rp.Signal(peer=to, data=data))
+        await self._send(rp.SignalTo(to=to, data=data))
 
-    async def _send(self, frame: rp.RelayFrame) -> None:
+    async def _send(self, frame: rp.SignalTo | rp.CircuitTo) -> None:
         sock = self._sock
         if sock is None or not self.connected:
             raise ConnectionClosed("not connected to the relay")
-        await sock.send(rp.encode(frame))
+        await sock.send(frame.encode())
 
     async def _session(self, sock: RelaySocket) -> None:
-        async with asyncio.timeout(HELLO_TIMEOUT_S):
-            challenge = rp.parse_relay_frame(await sock.recv(), from_relay=True)
-            if not isinstance(challenge, rp.Challenge):
-                raise WireError("bad_frame", "relay did not start with a challenge")
-            ts = int(time.time() * 1000)
-            hello = await rp.make_hello(self.identity.signer, challenge.nonce, challenge.relay, self.caps, ts)
-            await sock.send(rp.encode(hello))
+        if getattr(sock, "authenticated", False):  # the relay's own node: no hello to itself
+            relay_peer = self.identity.peer_id
             welcome = rp.parse_relay_frame(await sock.recv(), from_relay=True)
-            if isinstance(welcome, rp.Error):
-                raise ConnectionClosed(f"relay refused us: {welcome.code} {welcome.msg}")
-            if not isinstance(welcome, rp.Welcome):
-                raise WireError("bad_frame", "expected welcome")
-        self.relay_peer = challenge.relay
-        self.peers = {p.peer: p.caps for p in welcome.peers if p.peer != self.identity.peer_id}
+        else:
+            challenge, welcome = await self._hello(sock)
+            relay_peer = challenge.relay
+        if isinstance(welcome, rp.Error):
+            raise ConnectionClosed(f"relay refused us: {welcome.code} {welcome.msg}")
+        if not isinstance(welcome, rp.Welcome):
+            raise WireError("bad_frame", "expected welcome")
+        self.relay_peer = relay_peer
+        self.peers = {p.peer: list(p.caps) for p in welcome.peers if p.peer != self.identity.peer_id}
         self._sock = sock
         self.connections += 1
         self._connected.set()
         log.info("joined relay %s (%d peers)", self.link.description, len(self.peers))
         while True:
             frame = rp.parse_relay_frame(await sock.recv(), from_relay=True)
-            if isinstance(frame, rp.Circuit):
-                self.events.on_circuit(frame.peer, frame.data)
-            elif isinstance(frame, rp.Signal):
-                self.events.on_signal(frame.peer, frame.data)
+            if isinstance(frame, rp.CircuitFrom):
+                self.events.on_circuit(frame.sender, frame.data)
+            elif isinstance(frame, rp.SignalFrom):
+                self.events.on_signal(frame.sender, frame.data)
             elif isinstance(frame, rp.Join):
                 if frame.peer != self.identity.peer_id:
-                    self.peers[frame.peer] = frame.caps
+                    self.peers[frame.peer] = list(frame.caps)
             elif isinstance(frame, rp.Leave):
                 self.peers.pop(frame.peer, None)
                 self.events.on_leave(frame.peer)
@@ -162,6 +160,18 @@ class RelayClient:
                 raise ConnectionClosed(f"relay closed the session: {frame.code} {frame.msg}")
             else:
                 raise WireError("bad_frame", f"unexpected {type(frame).__name__} from the relay")
+
+    async def _hello(self, sock: RelaySocket) -> tuple[rp.Challenge, rp.RelayFrame]:
+        """Answer the relay's challenge; returns it with the relay's reply (welcome or error)."""
+        async with asyncio.timeout(HELLO_TIMEOUT_S):
+            challenge = rp.parse_relay_frame(await sock.recv(), from_relay=True)
+            if not isinstance(challenge, rp.Challenge):
+                raise WireError("bad_frame", "relay did not start with a challenge")
+            ts = int(time.time() * 1000)
+            caps = tuple(self.caps)
+            hello = await rp.make_hello(self.identity.signer, challenge.nonce, challenge.relay, caps, ts)
+            await sock.send(hello.encode())
+            return challenge, rp.parse_relay_frame(await sock.recv(), from_relay=True)
 
     def _lost(self) -> None:
         was = self.connected

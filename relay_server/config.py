@@ -1,0 +1,47 @@
+"""Everything an operator can set on a relay, with defaults that suit a small public relay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pynode.wire.limits import MAX_RELAY_FRAME_BYTES
+
+MiB = 1024 * 1024
+_WEB = Path(__file__).resolve().parent.parent / "web"
+
+
+def default_static_dir() -> Path:
+    """The built web app (`web/dist`) when there is one, else the plain `web/` folder."""
+    return _WEB / "dist" if (_WEB / "dist").is_dir() else _WEB
+
+
+@dataclass
+class RelayConfig:
+    host: str = "127.0.0.1"
+    port: int = 8787  # 0 picks a free port
+    data_dir: Path = Path("data/relay")  # holds the relay's identity key
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    static_dir: Path | None = field(default_factory=default_static_dir)  # None: serve no web app
+    max_peers: int = 10_000
+    max_connections_per_ip: int = 64
+    # Token buckets per connected peer; a burst must hold at least one maximal frame.
+    frames_per_s: float = 200.0
+    frames_burst: int = 400
+    bytes_per_s: float = 4 * MiB
+    bytes_burst: int = 8 * MiB
+    # Per-client send queue: a consumer this far behind is dropped rather than slowing the hub.
+    send_queue_frames: int = 1024
+    send_queue_bytes: int = 16 * MiB
+    hello_timeout_s: float = 10.0
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        if self.static_dir is not None:
+            self.static_dir = Path(self.static_dir)
+        if self.bytes_burst < MAX_RELAY_FRAME_BYTES or self.send_queue_bytes < MAX_RELAY_FRAME_BYTES:
+            raise ValueError(f"bytes_burst and send_queue_bytes must be at least {MAX_RELAY_FRAME_BYTES}")
+        if self.frames_burst < 1 or self.send_queue_frames < 1:
+            raise ValueError("frames_burst and send_queue_frames must be at least 1")

@@ -1,0 +1,167 @@
+"""The registry of connected peers, and the routing between them.
+
+The hub is transport-agnostic and never awaits: WebSocket sessions and in-process peers (the relay's own
+embedded node) are both `Client`s with a bounded send queue. It announces arrivals (`welcome` to the newcomer,
+`join` to the rest) and departures (`leave`), forwards `signal` and `circuit` frames with the sender's id as
+`from`, and answers `unreachable` for a target that is not connected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+
+from pynode.identity import short_id
+from pynode.net.relay_proto import (
+    MAX_WELCOME_PEERS,
+    CircuitFrom,
+    CircuitTo,
+    Error,
+    Join,
+    Leave,
+    PeerInfo,
+    SignalFrom,
+    SignalTo,
+    Unreachable,
+    Welcome,
+    parse_relay_frame,
+)
+from pynode.wire.errors import WireError
+from relay_server.client import Client, Kind
+from relay_server.config import MiB
+from relay_server.stats import RelayStats
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    def __init__(
+        self,
+        stats: RelayStats | None = None,
+        *,
+        max_peers: int = 10_000,
+        send_queue_frames: int = 1024,
+        send_queue_bytes: int = 16 * MiB,
+    ) -> None:
+        self.stats = stats if stats is not None else RelayStats()
+        self.max_peers = max_peers
+        self._send_queue = (send_queue_frames, send_queue_bytes)
+        self._clients: dict[bytes, Client] = {}  # insertion order = arrival order
+        self._closing = False
+
+    @property
+    def clients(self) -> list[Client]:
+        """Connected peers, oldest first."""
+        return list(self._clients.values())
+
+    def new_client(self, peer: bytes, caps: tuple[str, ...], kind: Kind) -> Client:
+        return Client(peer, caps, kind, self.stats, *self._send_queue)
+
+    def attach(self, client: Client) -> str | None:
+        """Register `client`; returns an error code when it is refused."""
+        if self._closing:
+            return "shutting_down"
+        old = self._clients.pop(client.peer, None)
+        if old is None and len(self._clients) >= self.max_peers:
+            return "too_many_connections"
+        if old is not None:
+            # The newer socket wins: the old one is likely a dead connection the peer has given up on.
+            old.close(Error("replaced", "the same peer connected again"))
+            self._broadcast(Leave(old.peer))
+        others = [PeerInfo(c.peer, c.caps) for c in reversed(self._clients.values())][:MAX_WELCOME_PEERS]
+        self._clients[client.peer] = client
+        self._deliver([(client, Welcome(tuple(others)).encode())])
+        self._broadcast(Join(client.peer, client.caps), exclude=client)
+        return None
+
+    def detach(self, client: Client) -> None:
+        """Forget `client` (a no-op for one already replaced or detached) and close it."""
+        client.close()
+        if self._clients.get(client.peer) is client:
+            del self._clients[client.peer]
+            self._broadcast(Leave(client.peer))
+
+    def route(self, sender: Client, frame: SignalTo | CircuitTo) -> None:
+        if sender.closed:
+            return
+        target = self._clients.get(frame.to)
+        if target is None or target.closed:
+            self._deliver([(sender, Unreachable(frame.to).encode())])
+            return
+        if isinstance(frame, SignalTo):
+            out: SignalFrom | CircuitFrom = SignalFrom(sender.peer, frame.data)
+        else:
+            out = CircuitFrom(sender.peer, frame.data)
+        self._deliver([(target, out.encode())])
+
+    def close_all(self, error: Error) -> list[Client]:
+        """Close every client with `error` and refuse newcomers; returns the clients closed."""
+        self._closing = True
+        clients = list(self._clients.values())
+        self._clients.clear()  # everyone is leaving: no `leave` broadcasts
+        for c in clients:
+            c.close(error)
+        return clients
+
+    def attach_local(
+        self, peer: bytes, caps: tuple[str, ...] | list[str], deliver: Callable[[bytes], Awaitable[None]]
+    ) -> LocalHandle:
+        """Connect an in-process peer. `deliver` gets every encoded frame a node would get from the relay
+        (welcome first); frames go back in through `LocalHandle.send`. Call it inside the running loop."""
+        client = self.new_client(peer, tuple(caps), "local")
+        refusal = self.attach(client)
+        if refusal is not None:
+            raise RuntimeError(f"the hub refused local peer {short_id(peer)}: {refusal}")
+        return LocalHandle(self, client, deliver)
+
+    def _broadcast(self, frame: Join | Leave, exclude: Client | None = None) -> None:
+        data = frame.encode()
+        self._deliver([(c, data) for c in list(self._clients.values()) if c is not exclude])
+
+    def _deliver(self, items: Iterable[tuple[Client, bytes]]) -> None:
+        slow = [client for client, data in items if not client.push(data)]
+        for client in slow:
+            self.stats.reject("slow_consumer")
+            self.detach(client)
+
+
+class LocalHandle:
+    """An in-process peer's end of the hub: send frames as a node would (`signal` / `circuit` with `to`)."""
+
+    def __init__(self, hub: Hub, client: Client, deliver: Callable[[bytes], Awaitable[None]]) -> None:
+        self._hub = hub
+        self._client = client
+        self._task = asyncio.create_task(self._deliver_all(deliver))
+
+    @property
+    def peer(self) -> bytes:
+        return self._client.peer
+
+    @property
+    def closed(self) -> bool:
+        return self._client.closed
+
+    async def send(self, frame: bytes) -> None:
+        """Route one encoded node→relay frame; raises WireError for anything but signal/circuit."""
+        if self._client.closed:
+            raise ConnectionError("this local peer is no longer attached to the hub")
+        parsed = parse_relay_frame(frame, from_relay=False)
+        if not isinstance(parsed, SignalTo | CircuitTo):
+            raise WireError("unexpected_frame", "a local peer sends only signal and circuit frames")
+        self._client.received(len(frame))
+        self._hub.route(self._client, parsed)
+
+    def close(self) -> None:
+        self._hub.detach(self._client)
+
+    async def wait_closed(self) -> None:
+        await self._client.wait_closed()
+
+    async def _deliver_all(self, deliver: Callable[[bytes], Awaitable[None]]) -> None:
+        try:
+            await self._client.drain_to(deliver)
+        except Exception:
+            log.exception("local peer %s failed to take a frame; detaching it", short_id(self.peer))
+        finally:
+            self._hub.detach(self._client)

@@ -1,0 +1,72 @@
+"""`/metrics` in the Prometheus text format, read at scrape time from the relay's own counters.
+
+The registry is local to the app (never prometheus_client's global one), so several relays can live in
+one process, as they do in tests.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from relay_server.relay import Relay
+
+
+class RelayCollector(Collector):
+    def __init__(self, relay: Relay) -> None:
+        self._relay = relay
+
+    def collect(self) -> Iterator[Metric]:
+        relay = self._relay
+        stats = relay.stats
+        kinds = Counter(c.kind for c in relay.hub.clients)
+        connections = GaugeMetricFamily(
+            "hyperspace_relay_connections", "Peers attached to the relay's hub", labels=["kind"]
+        )
+        for kind in ("websocket", "local"):
+            connections.add_metric([kind], kinds[kind])
+        yield connections
+
+        frames = CounterMetricFamily(
+            "hyperspace_relay_frames", "Relay frames by direction", labels=["direction"]
+        )
+        frames.add_metric(["in"], stats.frames_in)
+        frames.add_metric(["out"], stats.frames_out)
+        yield frames
+        volume = CounterMetricFamily(
+            "hyperspace_relay_bytes", "Relay frame bytes by direction", labels=["direction"]
+        )
+        volume.add_metric(["in"], stats.bytes_in)
+        volume.add_metric(["out"], stats.bytes_out)
+        yield volume
+
+        merged: Counter[tuple[str, str]] = Counter({("relay", r): n for r, n in stats.rejections.items()})
+        if relay.node_rejections is not None:
+            merged.update(relay.node_rejections())
+        rejections = CounterMetricFamily(
+            "hyperspace_rejections", "Network input refused, by where and why", labels=["where", "reason"]
+        )
+        for (where, reason), n in sorted(merged.items()):
+            rejections.add_metric([where, reason], n)
+        yield rejections
+
+        yield GaugeMetricFamily(
+            "hyperspace_relay_uptime_seconds", "Seconds since the relay started", value=relay.uptime_s()
+        )
+
+
+def routes(relay: Relay) -> list[BaseRoute]:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RelayCollector(relay))
+
+    async def metrics(_request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return [Route("/metrics", metrics)]

@@ -1,0 +1,182 @@
+"""The `/p2p` WebSocket endpoint (PROTOCOL.md §2): challenge, hello, welcome, then frames until goodbye.
+
+Every message is hostile until parsed: it is size-limited (by uvicorn at WS_MAX_SIZE, here at
+MAX_RELAY_FRAME_BYTES), rate-limited by two token buckets, and parsed strictly. A peer that sends anything
+wrong gets one `error` frame and is disconnected; each refusal is counted by reason for /metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
+
+from pynode.identity import short_id
+from pynode.net.relay_proto import (
+    Challenge,
+    CircuitTo,
+    Error,
+    Hello,
+    SignalTo,
+    parse_relay_frame,
+    verify_hello,
+)
+from pynode.platform import current
+from pynode.wire.errors import WireError
+from pynode.wire.limits import MAX_ERROR_TEXT, MAX_RELAY_FRAME_BYTES, NONCE_BYTES
+from relay_server.client import Client
+from relay_server.limits import TokenBucket
+from relay_server.relay import Relay
+
+log = logging.getLogger(__name__)
+
+# uvicorn's hard cap on one message. Above MAX_RELAY_FRAME_BYTES so that a slightly oversized frame gets a
+# readable `bad_frame` error; beyond this the socket is cut with close code 1009.
+WS_MAX_SIZE = 2 * MAX_RELAY_FRAME_BYTES
+FLUSH_TIMEOUT_S = 2.0  # a closing peer that does not read its error frame within this is cut off
+_WS_TOO_BIG = 1009
+_GONE = (WebSocketDisconnect, WebSocketDisconnected)  # the peer left first: not a failure
+
+
+def routes(relay: Relay) -> list[BaseRoute]:
+    async def p2p(websocket: WebSocket) -> None:
+        await serve_peer(websocket, relay)
+
+    return [WebSocketRoute("/p2p", p2p)]
+
+
+async def serve_peer(ws: WebSocket, relay: Relay) -> None:
+    ip = ws.client.host if ws.client else "unknown"
+    # Take the slot before accepting, so a client cannot open more sockets while this one is starting.
+    admitted = relay.ip_cap.acquire(ip)
+    try:
+        with contextlib.suppress(*_GONE):
+            await ws.accept()
+            if not admitted:
+                n = relay.config.max_connections_per_ip
+                await _refuse(
+                    ws, relay, "too_many_connections", "too_many_connections", f"{n} sockets per address"
+                )
+                return
+            hello = await _handshake(ws, relay)
+            if hello is not None:
+                await _session(ws, relay, hello)
+    finally:
+        if admitted:
+            relay.ip_cap.release(ip)
+
+
+async def _handshake(ws: WebSocket, relay: Relay) -> Hello | None:
+    nonce = current().random_bytes(NONCE_BYTES)
+    relay_id = relay.identity.peer_id
+    await ws.send_bytes(Challenge(nonce, relay_id).encode())
+    try:
+        async with asyncio.timeout(relay.config.hello_timeout_s):
+            buf = await _receive(ws, relay)
+        if buf is None:
+            return None
+        frame = parse_relay_frame(buf, from_relay=False)
+    except TimeoutError:
+        await _refuse(ws, relay, "hello_timeout", "bad_hello", "no hello in time")
+        return None
+    except WireError as e:
+        await _refuse(ws, relay, e.reason, "bad_frame", str(e))
+        return None
+    if not isinstance(frame, Hello):
+        await _refuse(ws, relay, "unexpected_frame", "bad_hello", "the first frame must be a hello")
+        return None
+    try:
+        await verify_hello(frame, nonce, relay_id, time.time_ns() // 1_000_000)
+    except WireError as e:
+        await _refuse(ws, relay, e.reason, "bad_hello", str(e))
+        return None
+    return frame
+
+
+async def _session(ws: WebSocket, relay: Relay, hello: Hello) -> None:
+    client = relay.hub.new_client(hello.peer, hello.caps, "websocket")
+    refusal = relay.hub.attach(client)
+    if refusal is not None:
+        await _refuse(ws, relay, refusal, refusal, "the relay cannot take this peer now")
+        return
+    writer = asyncio.create_task(_write(ws, client))
+    reader = asyncio.create_task(_read(ws, relay, client))
+    try:
+        # Whoever ends the session (the peer, a bad frame, the hub) closes the client.
+        await client.wait_closed()
+        await asyncio.wait([writer], timeout=FLUSH_TIMEOUT_S)
+    finally:
+        reader.cancel()
+        writer.cancel()
+        results = await asyncio.gather(reader, writer, return_exceptions=True)
+        relay.hub.detach(client)
+    for result in results:
+        if isinstance(result, Exception) and not isinstance(result, _GONE):
+            log.error("session with %s failed", short_id(client.peer), exc_info=result)
+
+
+async def _read(ws: WebSocket, relay: Relay, client: Client) -> None:
+    config = relay.config
+    now = time.monotonic()
+    frames = TokenBucket(config.frames_per_s, config.frames_burst, now)
+    volume = TokenBucket(config.bytes_per_s, config.bytes_burst, now)
+    try:
+        while not client.closed:
+            try:
+                buf = await _receive(ws, relay)
+                if buf is None:
+                    return
+                client.received(len(buf))
+                now = time.monotonic()
+                # Rate before parsing: a flood must not cost us the CPU of decoding it.
+                if not (frames.take(1, now) and volume.take(len(buf), now)):
+                    raise WireError("rate_limited", "over the relay's per-peer rate")
+                frame = parse_relay_frame(buf, from_relay=False)
+                if not isinstance(frame, SignalTo | CircuitTo):
+                    raise WireError("unexpected_frame", "hello after welcome")
+            except WireError as e:
+                relay.stats.reject(e.reason)
+                code = "rate_limited" if e.reason == "rate_limited" else "bad_frame"
+                client.close(Error(code, str(e)[:MAX_ERROR_TEXT]))
+                return
+            relay.hub.route(client, frame)
+    finally:
+        client.close()
+
+
+async def _write(ws: WebSocket, client: Client) -> None:
+    try:
+        await client.drain_to(ws.send_bytes)
+        await ws.close(_close_code(client.error))
+    finally:
+        client.close()
+
+
+async def _receive(ws: WebSocket, relay: Relay) -> bytes | None:
+    """The next binary message, or None when the peer is gone; a text message raises WireError."""
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        if message.get("code") == _WS_TOO_BIG:
+            relay.stats.reject("oversized")
+        return None
+    data = message.get("bytes")
+    if data is None:
+        raise WireError("text_message", "relay frames are binary WebSocket messages")
+    return data
+
+
+async def _refuse(ws: WebSocket, relay: Relay, reason: str, code: str, msg: str) -> None:
+    """Count `reason`, send `error` `code` and close: for sockets that never became a hub client."""
+    relay.stats.reject(reason)
+    await ws.send_bytes(Error(code, msg[:MAX_ERROR_TEXT]).encode())
+    await ws.close(_close_code(Error(code, msg)))
+
+
+def _close_code(error: Error | None) -> int:
+    if error is None:
+        return 1000  # normal closure
+    return 1001 if error.code == "shutting_down" else 1008  # going away / policy violation

@@ -1,0 +1,47 @@
+"""One relay's shared state: its identity, the hub, counters, and the hooks its embedded node fills in."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pynode.identity import Identity
+from pynode.net.relay_proto import Error
+from relay_server.config import RelayConfig
+from relay_server.hub import Hub
+from relay_server.limits import ConnectionCap
+from relay_server.stats import RelayStats
+
+SHUTDOWN_FLUSH_S = 1.0  # how long shutdown waits for peers to be told why
+
+
+class Relay:
+    def __init__(self, config: RelayConfig, identity: Identity | None = None) -> None:
+        self.config = config
+        self.identity = identity if identity is not None else Identity.load_or_create(config.data_dir)
+        self.stats = RelayStats()
+        self.hub = Hub(
+            self.stats,
+            max_peers=config.max_peers,
+            send_queue_frames=config.send_queue_frames,
+            send_queue_bytes=config.send_queue_bytes,
+        )
+        self.ip_cap = ConnectionCap(config.max_connections_per_ip)
+        self.started = time.monotonic()
+        # Hooks: a JSON-able dict shown as `extra` in /api/status, and rejection counts keyed by
+        # (where, reason) exported in /metrics next to the relay's own (e.g. where="node").
+        self.status_extra: Callable[[], dict[str, Any]] | None = None
+        self.node_rejections: Callable[[], Mapping[tuple[str, str], int]] | None = None
+
+    def uptime_s(self) -> float:
+        return time.monotonic() - self.started
+
+    async def shutdown(self) -> None:
+        """Tell every peer `shutting_down`, close it, and give the goodbyes a moment to go out."""
+        clients = self.hub.close_all(Error("shutting_down", "the relay is stopping"))
+        if clients:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(c.wait_flushed() for c in clients)), SHUTDOWN_FLUSH_S)

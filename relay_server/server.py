@@ -1,0 +1,111 @@
+"""Running the relay under uvicorn, and stopping it cleanly on SIGINT / SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+
+import uvicorn
+from starlette.applications import Starlette
+
+from relay_server.app import create_app
+from relay_server.config import RelayConfig
+from relay_server.p2p import WS_MAX_SIZE
+from relay_server.relay import Relay
+
+
+class RelayServer(uvicorn.Server):
+    """uvicorn's server, except that every peer is told `shutting_down` before the sockets close."""
+
+    def __init__(self, config: uvicorn.Config, relay: Relay) -> None:
+        super().__init__(config)
+        self.relay = relay
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await self.relay.shutdown()
+        await super().shutdown(sockets)
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with `port=0`); valid once `started`."""
+        return self.servers[0].sockets[0].getsockname()[1]
+
+
+def build_server(config: RelayConfig, app: Starlette) -> RelayServer:
+    uv_config = uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        ws="auto",
+        ws_max_size=WS_MAX_SIZE,
+        ws_per_message_deflate=False,  # frames are mostly binary blobs; compression would only cost CPU
+        ssl_certfile=config.ssl_certfile,
+        ssl_keyfile=config.ssl_keyfile,
+        lifespan="on",
+        log_level=config.log_level,
+    )
+    return RelayServer(uv_config, app.state.relay)
+
+
+async def serve(config: RelayConfig, app: Starlette | None = None) -> None:
+    """Serve until SIGINT / SIGTERM (uvicorn re-raises the signal once shut down, as a CLI expects)."""
+    await build_server(config, app if app is not None else create_app(config)).serve()
+
+
+def run(config: RelayConfig, app: Starlette | None = None) -> None:
+    """Blocking entry point for a CLI: serve, and treat Ctrl+C as a normal exit."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(config, app))
+
+
+class EmbeddedRelayServer(RelayServer):
+    """A relay running inside a larger asyncio program (the demo, tests): it leaves signals to its host."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[override]
+        yield
+
+
+class RunningRelay:
+    """A relay serving in a background task; `await stop()` shuts it down cleanly."""
+
+    def __init__(self, server: RelayServer, task: asyncio.Task[None]) -> None:
+        self.server = server
+        self.task = task
+        self.relay: Relay = server.relay
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.server.config.host}:{self.port}/p2p"
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError, SystemExit):
+            await self.task
+
+
+async def start_relay(config: RelayConfig, embedded_node: bool = True) -> RunningRelay:
+    """Start a relay (with its own gossip node unless told otherwise) and return once it accepts connections.
+
+    Raises OSError when the address cannot be bound (uvicorn itself would exit the process).
+    """
+    lifespan = None
+    if embedded_node:
+        from relay_server.embedded import embedded_node as lifespan
+    app = create_app(config, lifespan=lifespan)
+    server = EmbeddedRelayServer(build_server(config, app).config, app.state.relay)
+    task = asyncio.ensure_future(server.serve())
+    while not server.started:
+        if task.done():
+            try:
+                task.result()
+            except SystemExit:
+                raise OSError(f"cannot listen on {config.host}:{config.port}") from None
+            raise OSError(f"the relay stopped while starting on {config.host}:{config.port}")
+        await asyncio.sleep(0.01)
+    return RunningRelay(server, task)

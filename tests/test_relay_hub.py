@@ -1,0 +1,172 @@
+"""The relay's hub and admission limits, driven without sockets: in-process peers only."""
+
+import asyncio
+
+import pytest
+
+from pynode.identity import Identity
+from pynode.net.relay_proto import (
+    CircuitFrom,
+    CircuitTo,
+    Error,
+    Hello,
+    Join,
+    Leave,
+    PeerInfo,
+    SignalFrom,
+    SignalTo,
+    Unreachable,
+    Welcome,
+    parse_relay_frame,
+)
+from pynode.wire.errors import WireError
+from relay_server.hub import Hub
+from relay_server.limits import ConnectionCap, TokenBucket
+
+A, B, C = (Identity.from_seed(bytes([i]) * 32).peer_id for i in (1, 2, 3))
+NOBODY = bytes(32)
+
+
+class Inbox:
+    """Collects what the hub delivers to one local peer, decoded as a node would."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def deliver(self, frame: bytes) -> None:
+        await self.queue.put(frame)
+
+    async def next(self):
+        return parse_relay_frame(await asyncio.wait_for(self.queue.get(), 2), from_relay=True)
+
+
+def attach(hub: Hub, peer: bytes, caps=("test",)):
+    inbox = Inbox()
+    return hub.attach_local(peer, caps, inbox.deliver), inbox
+
+
+async def test_welcome_lists_others_newest_first_and_join_leave_are_announced():
+    hub = Hub()
+    a, a_in = attach(hub, A, ("relay",))
+    assert await a_in.next() == Welcome(())
+    b, b_in = attach(hub, B)
+    assert await b_in.next() == Welcome((PeerInfo(A, ("relay",)),))
+    assert await a_in.next() == Join(B, ("test",))
+    _c, c_in = attach(hub, C)
+    assert await c_in.next() == Welcome((PeerInfo(B, ("test",)), PeerInfo(A, ("relay",))))
+    b.close()
+    assert await a_in.next() == Join(C, ("test",))
+    assert await a_in.next() == Leave(B)
+    assert [c.peer for c in hub.clients] == [A, C]
+
+
+async def test_signal_and_circuit_carry_the_senders_id_and_unknown_targets_are_unreachable():
+    hub = Hub()
+    a, a_in = attach(hub, A)
+    _b, b_in = attach(hub, B)
+    await a_in.next(), await a_in.next(), await b_in.next()  # welcomes, join
+    await a.send(SignalTo(B, b"offer").encode())
+    await a.send(CircuitTo(B, b"hs1").encode())
+    assert await b_in.next() == SignalFrom(A, b"offer")
+    assert await b_in.next() == CircuitFrom(A, b"hs1")
+    await a.send(CircuitTo(NOBODY, b"x").encode())
+    assert await a_in.next() == Unreachable(NOBODY)
+    assert hub.stats.frames_in == 3
+
+
+async def test_a_second_attach_for_the_same_peer_replaces_the_first():
+    hub = Hub()
+    _a, a_in = attach(hub, A)
+    old, old_in = attach(hub, B, ("v1",))
+    new, new_in = attach(hub, B, ("v2",))
+    # Frames not yet delivered to the old one are dropped: its last word is why it was closed.
+    assert await old_in.next() == Error("replaced", "the same peer connected again")
+    assert old.closed and not new.closed
+    assert await new_in.next() == Welcome((PeerInfo(A, ("test",)),))
+    await a_in.next()
+    assert [await a_in.next() for _ in range(3)] == [Join(B, ("v1",)), Leave(B), Join(B, ("v2",))]
+    old.close()  # the replaced one going away must not unregister its successor
+    assert [c.peer for c in hub.clients] == [A, B]
+
+
+async def test_a_consumer_that_falls_behind_is_dropped_without_blocking_the_sender():
+    hub = Hub(send_queue_frames=4)
+    a, a_in = attach(hub, A)
+    await a_in.next()
+    never = asyncio.Event()
+
+    async def stuck(_frame: bytes) -> None:
+        await never.wait()
+
+    slow = hub.attach_local(B, ["slow"], stuck)
+    assert await a_in.next() == Join(B, ("slow",))
+    # B's task holds its welcome, stuck; four more frames fill its queue and the fifth overflows it.
+    for _ in range(5):
+        await a.send(CircuitTo(B, b"x").encode())
+    assert slow.closed
+    assert await a_in.next() == Leave(B)
+    assert hub.stats.rejections["slow_consumer"] == 1
+    await a.send(CircuitTo(B, b"x").encode())
+    assert await a_in.next() == Unreachable(B)
+
+
+async def test_a_local_peer_sends_only_valid_signal_and_circuit_frames():
+    hub = Hub()
+    a, _ = attach(hub, A)
+    hello = Hello(A, (), 1, bytes(64)).encode()
+    for frame, reason in [(hello, "unexpected_frame"), (b"\xff", "bad_type"), (b"", "truncated")]:
+        with pytest.raises(WireError) as e:
+            await a.send(frame)
+        assert e.value.reason == reason
+    a.close()
+    with pytest.raises(ConnectionError):
+        await a.send(CircuitTo(B, b"").encode())
+
+
+async def test_a_local_peer_whose_delivery_fails_is_detached():
+    hub = Hub()
+    _a, a_in = attach(hub, A)
+    await a_in.next()
+
+    async def broken(_frame: bytes) -> None:
+        raise RuntimeError("boom")
+
+    hub.attach_local(B, [], broken)
+    assert await a_in.next() == Join(B, ())
+    assert await a_in.next() == Leave(B)
+
+
+async def test_close_all_says_why_and_refuses_newcomers():
+    hub = Hub()
+    a, a_in = attach(hub, A)
+    await a_in.next()
+    hub.close_all(Error("shutting_down", "bye"))
+    assert await a_in.next() == Error("shutting_down", "bye")
+    assert a.closed and hub.clients == []
+    with pytest.raises(RuntimeError, match="shutting_down"):
+        attach(hub, B)
+
+
+async def test_the_hub_refuses_peers_beyond_max_peers_but_not_a_replacement():
+    hub = Hub(max_peers=1)
+    attach(hub, A)
+    with pytest.raises(RuntimeError, match="too_many_connections"):
+        attach(hub, B)
+    attach(hub, A)
+
+
+def test_token_bucket_allows_a_burst_then_the_rate():
+    bucket = TokenBucket(rate=10, burst=3, now=0.0)
+    assert [bucket.take(1, 0.0) for _ in range(4)] == [True, True, True, False]
+    assert bucket.take(1, 0.1) and not bucket.take(1, 0.1)
+    assert bucket.take(3, 100.0) and not bucket.take(1, 100.0)  # refill stops at the burst
+    assert not bucket.take(4, 1000.0)  # more than a burst never passes
+
+
+def test_connection_cap_counts_sockets_per_address():
+    cap = ConnectionCap(per_ip=2)
+    assert cap.acquire("1.2.3.4") and cap.acquire("1.2.3.4")
+    assert not cap.acquire("1.2.3.4")
+    assert cap.acquire("5.6.7.8")
+    cap.release("1.2.3.4")
+    assert cap.acquire("1.2.3.4")
