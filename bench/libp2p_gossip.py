@@ -1,7 +1,7 @@
 """py-libp2p GossipSub comparison anchor for ``hyperspace bench gossip``.
 
 Run with the interpreter of the venv made by ``bench/libp2p_venv.py`` (py-libp2p 0.8.1, trio); NOT with the
-project venv. Reads a JSON scenario on stdin, starts ``nodes`` real libp2p hosts (TCP, Noise, Yamux, Ed25519
+project venv. Reads a JSON scenario on stdin, starts ``nodes`` real libp2p hosts (TCP, Noise, Mplex or Yamux, Ed25519
 keys, signed messages) on 127.0.0.1 in this one process, connects them along ``edges``, subscribes all of them to
 ``topic``, waits ``settle_s`` for meshes to form, publishes the scheduled messages, waits ``drain_s`` and prints one
 JSON object on stdout:
@@ -10,10 +10,15 @@ JSON object on stdout:
      "duplicates_per_msg_per_node": float, "cpu_s": float, "meta": {...diagnostics...}}
 
 Scenario keys (defaults in ``DEFAULTS``): nodes, edges, topic, messages [{publisher, at_s}], size, settle_s,
-drain_s, D, D_lo, D_hi, D_lazy, heartbeat_s; optional: meshsub ("1.0" | "1.1" | "1.2", the newest GossipSub
-version advertised), libp2p_extras (keep py-libp2p's non-spec extras: a 10 msg/s per-forwarder rate limit,
-IP-diversity "eclipse protection", adaptive gossip; default false since all hosts share 127.0.0.1 and the rate
-limit drops legitimate traffic above 10 msg/s), connect_timeout_s, log_level.
+drain_s, D, D_lo, D_hi, D_lazy, heartbeat_s. Optional knobs, defaulting to the configuration that is cheapest for
+py-libp2p (its CPU cost, not its router, is the bottleneck: one process hosts every node):
+  meshsub "1.1" | "1.0" | "1.2": newest GossipSub version advertised. 1.2 adds IDONTWANT, which py-libp2p sends
+      for every message to every mesh peer as a separate RPC carrying a signed peer record (~2x CPU).
+  muxer "mplex" | "yamux": yamux (py-libp2p's default) sends a window update per read (~+35% CPU).
+  libp2p_extras false | true: keep py-libp2p's non-spec extras (10 msg/s per-forwarder-and-topic rate limit
+      that drops legitimate traffic, IP-diversity "eclipse protection" that cannot hold on 127.0.0.1, adaptive
+      gossip that can stretch the heartbeat to 60 s after 30 s of uptime).
+  connect_timeout_s, log_level. Unknown keys are ignored with a warning.
 
 Errors: message on stderr, exit code 1.
 """
@@ -54,9 +59,9 @@ DEFAULTS: dict[str, Any] = {
     "D_hi": 12,
     "D_lazy": 6,
     "heartbeat_s": 1.0,
-    "meshsub": "1.2",
+    "meshsub": "1.1",
     "libp2p_extras": False,
-    "muxer": "yamux",
+    "muxer": "mplex",
     "connect_timeout_s": 10.0,
     "log_level": "ERROR",
 }

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from pynode import __version__
+from pynode.topics import DEMO_PULSE as DEMO_TOPIC
 
 DEFAULT_PORT = 8787
 DEFAULT_DATA = Path(os.environ.get("HYPERSPACE_HOME", Path.home() / ".hyperspace"))
-DEMO_TOPIC = "hs/1/demo/pulse"
 
 
 class CliError(Exception):
@@ -121,8 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _port(text: str) -> int:
     value = int(text)
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError("a port is 1..65535")
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a port is 1..65535 (0 picks a free one)")
     return value
 
 
@@ -182,12 +182,16 @@ def cmd_relay(args: argparse.Namespace) -> int:
 
 
 async def _serve_relay(config: Any) -> int:
-    from relay_server.app import serve
+    from relay_server.server import start_relay
 
     try:
-        await serve(config)
-    except OSError as e:
-        raise CliError(f"cannot listen on {config.host}:{config.port}: {e.strerror or e}") from None
+        relay = await start_relay(config)
+    except (OSError, ValueError) as e:
+        raise CliError(f"cannot start the relay on {config.host}:{config.port}: {e}") from None
+    try:
+        await relay.task
+    finally:
+        await relay.stop()
     return 0
 
 
@@ -226,7 +230,7 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
         node.subscribe(t)
     await node.start()
     try:
-        await node.relay.wait_connected(timeout=10)
+        await node.relay.wait_connected(timeout=5)
     except RelayUnreachable as e:
         await node.stop()
         raise CliError(str(e)) from None
@@ -280,24 +284,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 async def _demo_main(args: argparse.Namespace) -> int:
-    from relay_server.app import RelayConfig, start_relay
-
     from pynode.identity import Identity
     from pynode.node import Node, NodeConfig
     from pynode.platform import current
+    from relay_server.config import RelayConfig
+    from relay_server.server import start_relay
 
-    relay_cfg = RelayConfig(host="127.0.0.1", port=args.port, data_dir=args.data_dir / "relay")
+    relay_cfg = RelayConfig(
+        host="127.0.0.1", port=args.port, data_dir=args.data_dir / "relay", log_level="warning"
+    )
     try:
         relay = await start_relay(relay_cfg)
     except OSError as e:
         raise CliError(f"cannot listen on 127.0.0.1:{args.port}: {e.strerror or e} (try --port)") from None
-    url = f"http://127.0.0.1:{args.port}/"
+    url = f"http://127.0.0.1:{relay.port}/"
     nodes = []
     try:
         for i in range(args.nodes):
             identity = Identity.load_or_create(args.data_dir / f"node{i}")
             config = NodeConfig(caps=["relay", "research"], ice_addresses=["127.0.0.1"])
-            node = Node(identity, current().relay_link(f"ws://127.0.0.1:{args.port}/p2p"), config)
+            node = Node(identity, current().relay_link(relay.url), config)
             node.subscribe(DEMO_TOPIC)
             await node.start()
             nodes.append(node)
@@ -307,7 +313,7 @@ async def _demo_main(args: argparse.Namespace) -> int:
             f"Hyperspace demo: relay + {args.nodes} nodes. Open {url} to join from a browser.",
             file=sys.stderr,
         )
-        print(f"  archive/identities under {args.data_dir.resolve()}  ·  Ctrl-C to stop", file=sys.stderr)
+        print(f"  identities under {args.data_dir.resolve()}  ·  Ctrl-C to stop", file=sys.stderr)
         await _status_loop(nodes, DEMO_TOPIC, args.pulse, args.duration)
     finally:
         for node in nodes:

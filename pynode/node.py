@@ -39,6 +39,7 @@ Validator = Callable[[Envelope], ValidationResult | Awaitable[ValidationResult]]
 BAN_S = 60.0  # a peer that sent garbage is not talked to for this long
 RTC_RETRY_S = 30.0  # after a failed WebRTC upgrade, wait before trying that peer again
 MAINTAIN_INTERVAL_S = 1.0
+DIRECT_CAP = "webrtc"  # advertised by nodes that accept direct data channels
 OUTBOX_FRAMES = 1024  # per-peer send queue; beyond it frames are dropped (gossip repairs the loss)
 
 
@@ -68,7 +69,10 @@ class Node:
         self.identity = identity
         self.config = config or NodeConfig()
         self.router = Router(identity.peer_id)
-        self.relay = RelayClient(identity, link, self.config.caps, self._relay_events())
+        caps = list(self.config.caps)
+        if self.config.direct_peers > 0 and DIRECT_CAP not in caps:
+            caps.append(DIRECT_CAP)
+        self.relay = RelayClient(identity, link, caps, self._relay_events())
         self.rejections: Counter[str] = Counter()
         self.started_at = time.time()
         self._peers: dict[bytes, _Peer] = {}
@@ -99,6 +103,8 @@ class Node:
         self._spawn(self._maintain_loop(), "maintain")
 
     async def stop(self) -> None:
+        if not self._running:
+            return
         self._running = False
         await self.relay.close()
         for p in list(self._peers.values()):
@@ -375,8 +381,8 @@ class Node:
                 return
             if "direct" in p.links or peer in self._rtc_busy or self._rtc_retry_at.get(peer, 0) > now:
                 continue
-            if peer < self.peer_id or peer not in self.relay.peers:
-                continue  # the smaller peer id offers (PROTOCOL.md §4); the other side waits
+            if peer < self.peer_id or DIRECT_CAP not in self.relay.peers.get(peer, ()):
+                continue  # the smaller peer id offers (PROTOCOL.md §4), and only to peers that take offers
             self._rtc_busy.add(peer)
             direct += 1
             self._spawn(self._offer(peer), "rtc-offer")

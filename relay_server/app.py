@@ -35,7 +35,7 @@ def create_app(
     async def app_lifespan(_app: Starlette) -> AsyncIterator[None]:
         async with lifespan(relay) if lifespan is not None else contextlib.nullcontext():
             yield
-            await relay.shutdown()
+        await relay.shutdown()  # after the embedded node has left, so it does not try to reconnect
 
     app = Starlette(routes=routes, lifespan=app_lifespan)
     app.state.relay = relay

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pynode.identity import Identity
@@ -35,12 +35,17 @@ class Relay:
         # (where, reason) exported in /metrics next to the relay's own (e.g. where="node").
         self.status_extra: Callable[[], dict[str, Any]] | None = None
         self.node_rejections: Callable[[], Mapping[tuple[str, str], int]] | None = None
+        # Runs first on shutdown, so the embedded node leaves before the hub tells peers to go.
+        self.before_shutdown: Callable[[], Awaitable[None]] | None = None
 
     def uptime_s(self) -> float:
         return time.monotonic() - self.started
 
     async def shutdown(self) -> None:
         """Tell every peer `shutting_down`, close it, and give the goodbyes a moment to go out."""
+        if self.before_shutdown is not None:
+            hook, self.before_shutdown = self.before_shutdown, None
+            await hook()
         clients = self.hub.close_all(Error("shutting_down", "the relay is stopping"))
         if clients:
             with contextlib.suppress(TimeoutError):

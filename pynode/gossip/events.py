@@ -17,7 +17,7 @@ class ValidationResult(Enum):
     IGNORE = "ignore"  # drop without penalty (e.g. stale but honest)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs several times more, and Send is the hot path
 class Send:
     peer: bytes
     rpc: RPC

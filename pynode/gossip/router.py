@@ -59,6 +59,12 @@ class _Outbox:
 
 
 class Router:
+    """One node's GossipSub state: peers and their topics, mesh and fanout, seen and message caches, scores.
+
+    Inputs: add_peer / remove_peer, subscribe / unsubscribe, publish, receive, report_validation, tick.
+    `mesh`, `fanout` and `counters` are public for dashboards and tests; treat them as read-only.
+    """
+
     def __init__(
         self,
         local: bytes,
@@ -149,7 +155,7 @@ class Router:
             candidates = [
                 p
                 for p in self._topic_peers.get(topic, ())
-                if p not in peers and self._may_graft(topic, p, now)
+                if p not in peers and self._may_graft(topic, p, now) and self.score(p, now) >= 0
             ]
             peers.update(self._sample(candidates, self.params.D - len(peers)))
         self.mesh[topic] = set()
@@ -387,7 +393,9 @@ class Router:
     def _handle_prune(self, peer: bytes, prune: Prune, now: float, out: _Outbox) -> None:
         topic = prune.topic
         peers = self.mesh.get(topic)
-        if peers is not None and peer in peers:
+        if peers is None:
+            return  # as with GRAFT: no state, not even a backoff, for topics we are not in
+        if peer in peers:
             peers.discard(peer)
             if self._score is not None:
                 self._score.prune(peer, topic, now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from pynode.gossip.params import PeerScoreParams
 from pynode.sim.simulation import run_simulation
 
 
@@ -18,6 +19,7 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--degree", type=int, default=8, help="connections each joining node opens")
+    parser.add_argument("--score", action="store_true", help="enable peer scoring (default parameters)")
     args = parser.parse_args()
     result = run_simulation(
         nodes=args.nodes,
@@ -26,6 +28,7 @@ def main() -> None:
         churn=args.churn,
         seed=args.seed,
         degree=args.degree,
+        score_params=PeerScoreParams() if args.score else None,
     )
     print(json.dumps(result))
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pynode.gossip.events import Dial, Send, Validate, ValidationResult
-from pynode.gossip.params import GossipParams
+from pynode.gossip.params import GossipParams, PeerScoreParams
 from pynode.gossip.router import Router
 from pynode.gossip.rpc import RPC
 from pynode.sim.link import LinkModel
@@ -51,11 +51,13 @@ class Simulation:
         link: LinkModel,
         params: GossipParams,
         degree: int,
+        score_params: PeerScoreParams | None = None,
     ) -> None:
         self.rng = random.Random(seed)
         self.topic = topic
         self.link = link
         self.params = params
+        self.score_params = score_params
         self.degree = degree
         self.nodes: list[_Node] = []
         self.by_id: dict[bytes, int] = {}
@@ -101,7 +103,8 @@ class Simulation:
     def join(self, now: float, stable: bool) -> _Node:
         index = len(self.nodes)
         peer_id = index.to_bytes(32, "big")
-        node = _Node(index, peer_id, Router(peer_id, self.params, rng=random.Random(self.rng.random())))
+        router = Router(peer_id, self.params, self.score_params, rng=random.Random(self.rng.random()))
+        node = _Node(index, peer_id, router)
         node.stable = stable
         self.nodes.append(node)
         self.by_id[peer_id] = index
@@ -201,6 +204,7 @@ class Simulation:
 def _by_peer(send: Send) -> bytes:
     return send.peer
 
+
 def _percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -221,12 +225,12 @@ def run_simulation(
     degree: int = 8,
     median_latency_ms: float = 40.0,
     params: GossipParams | None = None,
+    score_params: PeerScoreParams | None = None,
 ) -> dict[str, Any]:
     """Simulate `nodes` routers in one topic and measure how `messages` spread; see the module docstring."""
     started = time.perf_counter()
-    sim = Simulation(
-        seed, topic, LinkModel(median_latency_ms / 1000, loss=loss), params or GossipParams(), degree
-    )
+    link = LinkModel(median_latency_ms / 1000, loss=loss)
+    sim = Simulation(seed, topic, link, params or GossipParams(), degree, score_params)
     rng = sim.rng
     join_s = warmup_s / 2
     for i in range(nodes):
