@@ -225,6 +225,9 @@ async def run_bench(sc: Scenario) -> dict[str, Any]:
             router = BenchGossipSub(sc)
             pubsub = Pubsub(host, router)
             await stack.enter_async_context(host.run(listen_addrs=listen))
+            # The swarm's auto-connector dials every peer in the peerstore while below 50 connections; stop it
+            # so the topology stays exactly ``edges``.
+            await host.get_network().auto_connector.stop()  # type: ignore[attr-defined]
             await stack.enter_async_context(background_trio_service(pubsub))
             await stack.enter_async_context(background_trio_service(router))
             await pubsub.wait_until_ready()
@@ -267,6 +270,9 @@ async def run_bench(sc: Scenario) -> dict[str, Any]:
         await trio.sleep(sc.drain_s)
         cpu_s = time.process_time() - cpu0
         t_done = time.perf_counter()
+        adjacency = {(i, j) for e in sc.edges for i, j in (e, e[::-1])}
+        ids = {h.get_id(): k for k, h in enumerate(hosts)}
+        links = {(k, ids[p]) for k, h in enumerate(hosts) for p in h.get_connected_peers() if p in ids}
         nursery.cancel_scope.cancel()  # stop receive loops; services are torn down by the exit stack
 
     m, n = len(sc.messages), sc.nodes
@@ -290,6 +296,8 @@ async def run_bench(sc: Scenario) -> dict[str, Any]:
             "expected": expected,
             "copies_received": sum(stats.copies.values()),
             "mesh_degree_at_publish": {"min": min(mesh), "mean": round(sum(mesh) / n, 2), "max": max(mesh)},
+            "extra_links": len(links - adjacency),
+            "missing_links": len(adjacency - links),
             "publish_lateness_ms_max": round(max(lateness, default=0.0), 3),
             "meshsub": MESHSUB_VERSIONS[sc.meshsub][0],
             "libp2p_extras": sc.libp2p_extras,
@@ -308,7 +316,10 @@ def main() -> int:
     except (json.JSONDecodeError, ScenarioError) as exc:
         print(f"libp2p_gossip: invalid scenario: {exc}", file=sys.stderr)
         return 1
-    logging.basicConfig(level=getattr(logging, sc.log_level, logging.ERROR), stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(getattr(logging, sc.log_level, logging.ERROR))
+    for name in ("", "libp2p"):  # libp2p detaches its logger from the root logger at import
+        logging.getLogger(name).addHandler(handler)
     try:
         result = trio.run(run_bench, sc)
     except BaseException as exc:  # trio wraps task failures in (Base)ExceptionGroup

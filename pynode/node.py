@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pynode.gossip.events import Deliver, Dial, Send, Validate, ValidationResult
+from pynode.gossip.params import PeerScoreParams
 from pynode.gossip.router import Router
 from pynode.gossip.rpc import RPC, split
 from pynode.identity import Identity, short_id
@@ -68,7 +69,7 @@ class Node:
     def __init__(self, identity: Identity, link: RelayLink, config: NodeConfig | None = None) -> None:
         self.identity = identity
         self.config = config or NodeConfig()
-        self.router = Router(identity.peer_id)
+        self.router = Router(identity.peer_id, score_params=PeerScoreParams())
         caps = list(self.config.caps)
         if self.config.direct_peers > 0 and DIRECT_CAP not in caps:
             caps.append(DIRECT_CAP)
@@ -259,7 +260,7 @@ class Node:
         if not task.cancelled() and task.exception() is not None:
             log.error("task %s failed", task.get_name(), exc_info=task.exception())
 
-    def _is_banned(self, peer: bytes) -> bool:
+    def is_banned(self, peer: bytes) -> bool:
         until = self._banned.get(peer)
         if until is None:
             return False
@@ -286,12 +287,7 @@ class Node:
 
     def _dial(self, peer: bytes) -> None:
         """Open a circuit to `peer` and run the handshake as initiator."""
-        if (
-            peer == self.peer_id
-            or peer in self._circuits
-            or self._is_banned(peer)
-            or not self.relay.connected
-        ):
+        if peer == self.peer_id or peer in self._circuits or self.is_banned(peer) or not self.relay.connected:
             return
         conn = CircuitConnection(peer, self.relay)
         self._circuits[peer] = conn
@@ -434,7 +430,7 @@ class Node:
         )
 
     def _on_circuit(self, peer: bytes, data: bytes) -> None:
-        if self._is_banned(peer):
+        if self.is_banned(peer):
             self.rejections["from_banned_peer"] += 1
             return
         conn = self._circuits.get(peer)
@@ -451,7 +447,7 @@ class Node:
         self._spawn(self._open(conn, initiator=False, first=data), "accept")
 
     def _on_signal(self, peer: bytes, data: bytes) -> None:
-        if self._is_banned(peer) or self.config.direct_peers <= 0:
+        if self.is_banned(peer) or self.config.direct_peers <= 0:
             return
         try:
             msg = cbor.decode(data, max_bytes=MAX_SIGNAL_BYTES)

@@ -75,6 +75,7 @@ async def embedded_node(relay: Relay) -> AsyncIterator[Node]:
         node.subscribe(topic)
     relay.status_extra = lambda: {"node": node.stats()}
     relay.node_rejections = lambda: {("node", reason): n for reason, n in node.rejections.items()}
+    relay.node = node
     relay.before_shutdown = node.stop
     await node.start()
     try:

@@ -35,6 +35,7 @@ class Relay:
         # (where, reason) exported in /metrics next to the relay's own (e.g. where="node").
         self.status_extra: Callable[[], dict[str, Any]] | None = None
         self.node_rejections: Callable[[], Mapping[tuple[str, str], int]] | None = None
+        self.node: Any = None  # the embedded gossip node (pynode.node.Node), when the relay runs one
         # Runs first on shutdown, so the embedded node leaves before the hub tells peers to go.
         self.before_shutdown: Callable[[], Awaitable[None]] | None = None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pynode.gossip import GossipParams
+from pynode.gossip import GossipParams, PeerScoreParams
 from pynode.sim import run_simulation
 
 KEYS = {"nodes", "messages", "delivery_ratio", "hops", "latency_ms", "duplicates_per_msg_per_node", "wall_s"}
@@ -46,3 +46,11 @@ def test_delivery_depends_on_the_router() -> None:
     scenario = {"nodes": 300, "messages": 30, "loss": 0.2, "churn": 0.0, "seed": 5}
     assert run_simulation(**scenario, params=starved)["delivery_ratio"] < 0.9
     assert run_simulation(**scenario)["delivery_ratio"] >= 0.999
+
+
+def test_peer_scoring_does_not_cost_delivery_under_loss() -> None:
+    """Lossy links break IWANT promises (P7); honest peers must still stay above every threshold."""
+    result = run_simulation(
+        nodes=300, messages=30, loss=0.1, churn=0.2, seed=2, score_params=PeerScoreParams()
+    )
+    assert result["delivery_ratio"] >= 0.999
