@@ -51,6 +51,9 @@ class NodeConfig:
     direct_peers: int = 4  # of those, how many it upgrades to WebRTC; 0 = circuits only
     rtc_timeout_s: float = 15.0
     ice_addresses: list[str] | None = None  # restrict ICE host candidates (e.g. ['127.0.0.1'])
+    allowed_peers: frozenset[bytes] | None = (
+        None  # talk only to these (a private network, a benchmark topology)
+    )
 
 
 @dataclass
@@ -260,6 +263,10 @@ class Node:
         if not task.cancelled() and task.exception() is not None:
             log.error("task %s failed", task.get_name(), exc_info=task.exception())
 
+    def _allowed(self, peer: bytes) -> bool:
+        allowed = self.config.allowed_peers
+        return allowed is None or peer in allowed
+
     def is_banned(self, peer: bytes) -> bool:
         until = self._banned.get(peer)
         if until is None:
@@ -287,7 +294,9 @@ class Node:
 
     def _dial(self, peer: bytes) -> None:
         """Open a circuit to `peer` and run the handshake as initiator."""
-        if peer == self.peer_id or peer in self._circuits or self.is_banned(peer) or not self.relay.connected:
+        if peer == self.peer_id or peer in self._circuits or self.is_banned(peer) or not self._allowed(peer):
+            return
+        if not self.relay.connected:
             return
         conn = CircuitConnection(peer, self.relay)
         self._circuits[peer] = conn
@@ -359,7 +368,11 @@ class Node:
             await asyncio.sleep(MAINTAIN_INTERVAL_S)
             if not self.relay.connected:
                 continue
-            candidates = [p for p in self.relay.peers if p not in self._peers and p not in self._circuits]
+            candidates = [
+                p
+                for p in self.relay.peers
+                if p not in self._peers and p not in self._circuits and self._allowed(p)
+            ]
             want = self.config.target_peers - len(self._peers) - len(self._circuits)
             # order candidates by a fresh random key so every node picks a different subset
             candidates.sort(key=lambda _: rng(4))
@@ -433,6 +446,9 @@ class Node:
         if self.is_banned(peer):
             self.rejections["from_banned_peer"] += 1
             return
+        if not self._allowed(peer):
+            self.rejections["not_allowed"] += 1
+            return
         conn = self._circuits.get(peer)
         if conn is not None and not conn.closed:
             if not (conn.authenticated or conn.initiator) or not handshake.looks_like_hs1(data):
@@ -447,7 +463,7 @@ class Node:
         self._spawn(self._open(conn, initiator=False, first=data), "accept")
 
     def _on_signal(self, peer: bytes, data: bytes) -> None:
-        if self.is_banned(peer) or self.config.direct_peers <= 0:
+        if self.is_banned(peer) or self.config.direct_peers <= 0 or not self._allowed(peer):
             return
         try:
             msg = cbor.decode(data, max_bytes=MAX_SIGNAL_BYTES)
