@@ -21,11 +21,12 @@ from pynode.gossip.params import PeerScoreParams
 from pynode.gossip.router import Router
 from pynode.gossip.rpc import RPC, split
 from pynode.identity import Identity, short_id
-from pynode.net import handshake
+from pynode.net import handshake, reqresp
 from pynode.net.circuit import CircuitConnection
 from pynode.net.connection import Connection, ConnectionClosed
 from pynode.net.direct import DirectConnection
 from pynode.net.relay_client import RelayClient, RelayEvents, RelayLink
+from pynode.net.reqresp import DEFAULT_TIMEOUT_S, MAX_INFLIGHT_PER_PEER, Request, RequestFailed, Response
 from pynode.platform import current
 from pynode.wire import cbor
 from pynode.wire.envelope import Envelope, sign_envelope, verify_envelope
@@ -35,6 +36,7 @@ from pynode.wire.limits import MAX_CLOCK_SKEW_MS, MAX_FRAME_BYTES, MAX_MESSAGE_A
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Envelope], Any]
+Service = Callable[[bytes, bytes], Awaitable[bytes]]  # (peer, request data) -> response data
 Validator = Callable[[Envelope], ValidationResult | Awaitable[ValidationResult]]
 
 BAN_S = 60.0  # a peer that sent garbage is not talked to for this long
@@ -62,6 +64,7 @@ class _Peer:
 
     links: dict[str, Connection] = field(default_factory=dict)  # kind → connection
     outbox: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(OUTBOX_FRAMES))
+    inflight: int = 0  # requests from this peer being served
     writer: asyncio.Task[None] | None = None
 
     def best(self) -> Connection | None:
@@ -77,7 +80,8 @@ class Node:
         if self.config.direct_peers > 0 and DIRECT_CAP not in caps:
             caps.append(DIRECT_CAP)
         self.relay = RelayClient(identity, link, caps, self._relay_events())
-        self.rejections: Counter[str] = Counter()
+        self.rejections: Counter[str] = Counter()  # network input refused, by reason
+        self.dropped: Counter[str] = Counter()  # our own output we had to drop, by reason
         self.started_at = time.time()
         self._peers: dict[bytes, _Peer] = {}
         self._circuits: dict[bytes, CircuitConnection] = {}  # incl. handshaking ones
@@ -90,6 +94,9 @@ class Node:
         self._seqno = int(time.time() * 1000) << 8  # strictly increasing across restarts
         self._delivered: deque[float] = deque(maxlen=10_000)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._services: dict[str, Service] = {}
+        self._next_request = 0
+        self._requests: dict[tuple[bytes, int], asyncio.Future[bytes]] = {}
         self._running = False
         if self.config.ice_addresses is not None:
             current().restrict_ice_addresses(self.config.ice_addresses)
@@ -141,6 +148,27 @@ class Node:
         self._run_outputs(self.router.publish(env, self._now()))
         return env
 
+    def handle(self, proto: str, service: Service) -> None:
+        """Answer requests for `proto` (PROTOCOL.md §6). Raise RequestFailed to refuse with a reason."""
+        self._services[proto] = service
+
+    async def request(
+        self, peer: bytes, proto: str, data: bytes, timeout: float = DEFAULT_TIMEOUT_S
+    ) -> bytes:
+        """Ask a connected peer; raises RequestFailed (refused, unreachable, gone) or TimeoutError."""
+        if peer not in self._peers:
+            raise RequestFailed(f"not connected to {short_id(peer)}")
+        self._next_request += 1
+        key = (peer, self._next_request)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._requests[key] = future
+        try:
+            self._enqueue_frame(peer, Request(key[1], proto, data).encode())
+            async with asyncio.timeout(timeout):
+                return await future
+        finally:
+            self._requests.pop(key, None)
+
     def connected_peers(self) -> dict[bytes, str]:
         """Peer id → "direct" or "relayed" for every authenticated peer."""
         out = {}
@@ -165,6 +193,7 @@ class Node:
             "mesh": {t: len(m) for t, m in self.router.mesh.items()},
             "messages_per_s": round(len(self._delivered) / 10, 2),
             "rejections": dict(self.rejections),
+            "dropped": dict(self.dropped),
             "router": dict(self.router.counters),
         }
 
@@ -186,16 +215,18 @@ class Node:
                 self._dial(out.peer)
 
     def _enqueue(self, peer: bytes, rpc: RPC) -> None:
+        frame = rpc.encode()
+        for f in [frame] if len(frame) <= MAX_FRAME_BYTES else [part.encode() for part in split(rpc)]:
+            self._enqueue_frame(peer, f)
+
+    def _enqueue_frame(self, peer: bytes, frame: bytes) -> None:
         p = self._peers.get(peer)
         if p is None:
             return
-        frame = rpc.encode()
-        frames = [frame] if len(frame) <= MAX_FRAME_BYTES else [part.encode() for part in split(rpc)]
-        for f in frames:
-            try:
-                p.outbox.put_nowait(f)
-            except asyncio.QueueFull:
-                self.rejections["outbox_overflow"] += 1
+        try:
+            p.outbox.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.dropped["outbox_overflow"] += 1
 
     async def _writer(self, peer: bytes, p: _Peer) -> None:
         while True:
@@ -343,11 +374,10 @@ class Node:
             while True:
                 frame = await conn.recv()
                 try:
-                    rpc = RPC.decode(frame)
+                    self._dispatch(peer, p, cbor.decode(frame))
                 except WireError as e:
                     self._penalise(peer, e.reason)
                     return
-                self._run_outputs(self.router.receive(peer, rpc, self._now()))
         except ConnectionClosed:
             pass
         finally:
@@ -360,6 +390,55 @@ class Node:
                 if p.writer is not None:
                     p.writer.cancel()
                 self._run_outputs(self.router.remove_peer(peer, self._now()))
+                for (who, _), future in list(self._requests.items()):
+                    if who == peer and not future.done():
+                        future.set_exception(RequestFailed(f"{short_id(peer)} disconnected"))
+
+    def _dispatch(self, peer: bytes, p: _Peer, value: Any) -> None:
+        kind = value.get("t") if isinstance(value, dict) else None
+        if kind == "rpc":
+            self._run_outputs(self.router.receive(peer, RPC.from_wire(value), self._now()))
+        elif kind in ("req", "resp"):
+            message = reqresp.parse(value)
+            if isinstance(message, Request):
+                self._on_request(peer, p, message)
+            else:
+                future = self._requests.get((peer, message.id))
+                if future is None or future.done():
+                    self.rejections["unexpected_response"] += 1
+                elif message.ok:
+                    future.set_result(message.data)
+                else:
+                    future.set_exception(RequestFailed(message.data.decode("utf-8", "replace")))
+        else:
+            raise WireError("unknown_type", f"no peer frame type {str(kind)[:32]!r}")
+
+    def _on_request(self, peer: bytes, p: _Peer, req: Request) -> None:
+        service = self._services.get(req.proto)
+        if service is None:
+            self._enqueue_frame(peer, Response.refusal(req.id, f"unknown protocol {req.proto}").encode())
+        elif p.inflight >= MAX_INFLIGHT_PER_PEER:
+            self.rejections["requests_over_limit"] += 1
+            self._enqueue_frame(peer, Response.refusal(req.id, "busy").encode())
+        else:
+            p.inflight += 1
+            self._spawn(self._serve_request(peer, p, service, req), "request")
+
+    async def _serve_request(self, peer: bytes, p: _Peer, service: Service, req: Request) -> None:
+        try:
+            response = Response(req.id, True, await service(peer, req.data))
+        except RequestFailed as e:
+            response = Response.refusal(req.id, str(e))
+        except Exception:
+            log.exception("service %s failed", req.proto)
+            response = Response.refusal(req.id, "internal error")
+        finally:
+            p.inflight -= 1
+        frame = response.encode()
+        if len(frame) > MAX_FRAME_BYTES:
+            log.error("service %s answered %d bytes, over the frame limit", req.proto, len(frame))
+            frame = Response.refusal(req.id, "response too large").encode()
+        self._enqueue_frame(peer, frame)
 
     async def _maintain_loop(self) -> None:
         """Keep `target_peers` connections and upgrade some of them to direct WebRTC."""
