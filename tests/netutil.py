@@ -23,9 +23,10 @@ async def eventually(cond: Callable[[], bool], timeout: float = 20.0, what: str 
         await asyncio.sleep(0.05)
 
 
-async def relay_on(tmp: Path, port: int = 0, **config) -> RunningRelay:
-    cfg = RelayConfig(port=port, data_dir=tmp / "relay", static_dir=None, log_level="warning", **config)
-    return await start_relay(cfg)
+async def relay_on(tmp: Path, port: int = 0, embedded_node: bool = True, **config) -> RunningRelay:
+    config.setdefault("static_dir", None)
+    cfg = RelayConfig(port=port, data_dir=tmp / "relay", log_level="warning", **config)
+    return await start_relay(cfg, embedded_node=embedded_node)
 
 
 async def node_on(relay_url: str, direct_peers: int = 0, identity: Identity | None = None, **config) -> Node:

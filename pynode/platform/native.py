@@ -163,3 +163,22 @@ class WebSocketRelayLink:
 
 def relay_link(url: str) -> WebSocketRelayLink:
     return WebSocketRelayLink(url)
+
+
+async def load_signer(seed: bytes) -> NaclSigner:
+    """The platform-neutral (async) way to get a signer from a seed: WebCrypto's import is async."""
+    return NaclSigner(seed)
+
+
+def crdt_doc(peer: int | None = None):
+    """A new, empty CRDT document (Loro) with Loro peer id `peer` (pynode.platform.crdt.CrdtDoc)."""
+    from pynode.platform.native_loro import LoroCrdtDoc
+
+    return LoroCrdtDoc(peer=peer)
+
+
+def crdt_blob_meta(blob: bytes):
+    """What a CRDT update or snapshot claims about itself, read without importing it (BlobMeta)."""
+    from pynode.platform.native_loro import blob_meta
+
+    return blob_meta(blob)

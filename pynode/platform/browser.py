@@ -1,0 +1,300 @@
+"""Pyodide implementation of the platform seam: WebCrypto Ed25519, WebSocket, WebRTC via the page, IndexedDB.
+
+Runs inside a module Web Worker (web/worker.js). What a worker lacks — RTCPeerConnection — lives in the page
+(web/node-host.js) and is reached through postMessage: `page_call` sends a request and awaits its reply;
+`on_page_message` receives replies and data-channel events. ArrayBuffers cross the bridge as transferables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import JsProxy, create_proxy, to_js  # type: ignore[import-not-found]
+
+from pynode.net.connection import ConnectionClosed
+from pynode.wire.errors import WireError
+
+ED25519 = "Ed25519"
+PKCS8_ED25519_PREFIX = bytes.fromhex("302e020100300506032b657004220420")  # RFC 8410 wrapper of a 32-byte seed
+_verify_keys: OrderedDict[bytes, Any] = OrderedDict()  # imported public keys, most recently used last
+_VERIFY_KEY_CACHE = 4096
+
+
+def _u8(data: bytes) -> Any:
+    """bytes → Uint8Array; `assign` is ~30× faster than to_js for large buffers."""
+    arr = js.Uint8Array.new(len(data))
+    arr.assign(data)
+    return arr
+
+
+def _obj(d: dict[str, Any]) -> Any:
+    return to_js(d, dict_converter=js.Object.fromEntries)
+
+
+# ---- signatures ---------------------------------------------------------------------------------------
+
+
+class WebCryptoSigner:
+    """An Ed25519 private key held by WebCrypto (non-extractable when generated here)."""
+
+    def __init__(self, private_key: Any, public_key: bytes) -> None:
+        self._key = private_key
+        self.public_key = public_key
+
+    async def sign(self, message: bytes) -> bytes:
+        sig = await js.crypto.subtle.sign(ED25519, self._key, _u8(message))
+        return js.Uint8Array.new(sig).to_bytes()
+
+
+async def signer_from_seed(seed: bytes) -> WebCryptoSigner:
+    """The same key as PyNaCl's SigningKey(seed): identical signatures (conformance suite)."""
+    if len(seed) != 32:
+        raise ValueError("an Ed25519 seed is 32 bytes")
+    key = await js.crypto.subtle.importKey("pkcs8", _u8(PKCS8_ED25519_PREFIX + seed), ED25519, True, _array(["sign"]))
+    jwk = await js.crypto.subtle.exportKey("jwk", key)
+    public = _b64url(jwk.x)
+    private = await js.crypto.subtle.importKey("pkcs8", _u8(PKCS8_ED25519_PREFIX + seed), ED25519, False, _array(["sign"]))
+    return WebCryptoSigner(private, public)
+
+
+async def load_signer(seed: bytes) -> WebCryptoSigner:
+    return await signer_from_seed(seed)
+
+
+async def load_or_create_signer(name: str = "identity") -> WebCryptoSigner:
+    """This browser profile's node key, kept in IndexedDB as a non-extractable CryptoKey pair."""
+    pair = await js.hsStore.get(name)
+    if pair is None or pair is js.undefined:
+        pair = await js.crypto.subtle.generateKey(ED25519, False, _array(["sign", "verify"]))
+        await js.hsStore.put(name, pair)
+    raw = await js.crypto.subtle.exportKey("raw", pair.publicKey)
+    return WebCryptoSigner(pair.privateKey, js.Uint8Array.new(raw).to_bytes())
+
+
+async def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    if len(public_key) != 32 or len(signature) != 64:
+        return False
+    key = _verify_keys.get(public_key)
+    if key is None:
+        try:
+            key = await js.crypto.subtle.importKey("raw", _u8(public_key), ED25519, True, _array(["verify"]))
+        except Exception:  # not a point on the curve
+            return False
+        _verify_keys[public_key] = key
+        if len(_verify_keys) > _VERIFY_KEY_CACHE:
+            _verify_keys.popitem(last=False)
+    else:
+        _verify_keys.move_to_end(public_key)
+    return bool(await js.crypto.subtle.verify(ED25519, key, _u8(signature), _u8(message)))
+
+
+def random_bytes(n: int) -> bytes:
+    return os.urandom(n)  # Pyodide backs it with crypto.getRandomValues
+
+
+def _array(items: list[str]) -> Any:
+    return to_js(items)
+
+
+def _b64url(text: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# ---- the relay connection (WebSocket) --------------------------------------------------------------
+
+
+class BrowserRelaySocket:
+    def __init__(self, ws: Any, inbox: asyncio.Queue[bytes | None], proxies: list[Any]) -> None:
+        self._ws = ws
+        self._inbox = inbox
+        self._proxies = proxies
+
+    async def send(self, frame: bytes) -> None:
+        if self._ws.readyState != 1:
+            raise ConnectionClosed("relay socket is not open")
+        self._ws.send(_u8(frame))
+
+    async def recv(self) -> bytes:
+        frame = await self._inbox.get()
+        if frame is None:
+            raise ConnectionClosed("relay closed the socket")
+        return frame
+
+    async def close(self) -> None:
+        self._ws.close()
+        self._inbox.put_nowait(None)
+        for p in self._proxies:
+            p.destroy()
+        self._proxies.clear()
+
+
+class BrowserRelayLink:
+    def __init__(self, url: str, open_timeout: float = 10.0) -> None:
+        self.url = url
+        self.description = url
+        self._timeout = open_timeout
+
+    async def connect(self) -> BrowserRelaySocket:
+        from pynode.wire.limits import MAX_RELAY_FRAME_BYTES
+
+        ws = js.WebSocket.new(self.url)
+        ws.binaryType = "arraybuffer"
+        inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_open(_e: Any) -> None:
+            if not opened.done():
+                opened.set_result(None)
+
+        def on_message(e: Any) -> None:
+            if isinstance(e.data, str) or e.data.byteLength > MAX_RELAY_FRAME_BYTES:
+                inbox.put_nowait(None)  # the relay never sends text or oversized frames: treat as broken
+                ws.close()
+                return
+            inbox.put_nowait(js.Uint8Array.new(e.data).to_bytes())
+
+        def on_close(_e: Any) -> None:
+            if not opened.done():
+                opened.set_exception(OSError(f"cannot connect to {self.url}"))
+            inbox.put_nowait(None)
+
+        proxies = [create_proxy(f) for f in (on_open, on_message, on_close)]
+        ws.onopen, ws.onmessage, ws.onclose = proxies
+        try:
+            async with asyncio.timeout(self._timeout):
+                await opened
+        except TimeoutError:
+            ws.close()
+            raise OSError(f"timed out connecting to {self.url}") from None
+        return BrowserRelaySocket(ws, inbox, proxies)
+
+
+def relay_link(url: str) -> BrowserRelayLink:
+    return BrowserRelayLink(url)
+
+
+def restrict_ice_addresses(addresses: list[str]) -> None:
+    """The browser gathers its own candidates; nothing to restrict here."""
+
+
+# ---- WebRTC, through the page ----------------------------------------------------------------------
+
+_calls = itertools.count(1)
+_pending: dict[int, asyncio.Future[Any]] = {}
+_sessions: dict[int, RtcSession] = {}
+_session_ids = itertools.count(1)
+
+
+def post(message: dict[str, Any], transfer: list[Any] | None = None) -> None:
+    """Send a message to the page (the worker's postMessage)."""
+    obj = _obj(message)
+    if transfer:
+        js.postMessage(obj, to_js(transfer))
+    else:
+        js.postMessage(obj)
+
+
+async def page_call(op: str, **args: Any) -> Any:
+    """Ask the page to do something only it can (WebRTC) and wait for its reply."""
+    call = next(_calls)
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    _pending[call] = future
+    try:
+        post({"type": "rtc", "call": call, "op": op, **args})
+        return await future
+    finally:
+        _pending.pop(call, None)
+
+
+def on_page_message(msg: JsProxy) -> bool:
+    """Replies and data-channel events from the page; returns False for messages that are not ours."""
+    kind = msg.type
+    if kind == "rtc-reply":
+        future = _pending.get(int(msg.call))
+        if future is not None and not future.done():
+            if msg.ok:
+                future.set_result(getattr(msg, "sdp", None))
+            else:
+                future.set_exception(ConnectionError(str(msg.error)))
+        return True
+    if kind == "rtc-event":
+        session = _sessions.get(int(msg.id))
+        if session is not None:
+            session.on_event(str(msg.event), getattr(msg, "data", None))
+        return True
+    return False
+
+
+class RtcSession:
+    """One RTCPeerConnection with one data channel, owned by the page, driven from here."""
+
+    def __init__(self) -> None:
+        self.id = next(_session_ids)
+        _sessions[self.id] = self
+        self._open = asyncio.Event()
+        self._closed = False
+        self.on_message: Callable[[bytes], None] = lambda data: None
+        self.on_close: Callable[[], None] = lambda: None
+
+    def on_event(self, event: str, data: Any) -> None:
+        if event == "open":
+            self._open.set()
+        elif event == "message":
+            try:
+                self.on_message(js.Uint8Array.new(data).to_bytes())
+            except WireError:
+                self._finish()
+        elif event == "close":
+            self._finish()
+
+    def _finish(self) -> None:
+        if not self._closed:
+            self._closed = True
+            _sessions.pop(self.id, None)
+            self.on_close()
+
+    async def create_offer(self) -> str:
+        return str(await page_call("offer", id=self.id))
+
+    async def accept_offer(self, sdp: str) -> str:
+        return str(await page_call("answer", id=self.id, sdp=sdp))
+
+    async def accept_answer(self, sdp: str) -> None:
+        await page_call("accept", id=self.id, sdp=sdp)
+
+    async def wait_open(self, timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            await self._open.wait()
+
+    @property
+    def buffered_amount(self) -> int:
+        return 0  # the page queues behind the channel's own flow control (bufferedamountlow)
+
+    def send(self, data: bytes) -> None:
+        if self._closed:
+            raise ConnectionError("data channel is closed")
+        arr = _u8(data)
+        post({"type": "rtc-send", "id": self.id, "data": arr}, [arr.buffer])
+
+    async def close(self) -> None:
+        if not self._closed:
+            post({"type": "rtc-close", "id": self.id})
+        self._finish()
+
+
+def rtc_session() -> RtcSession:
+    return RtcSession()
+
+
+def close_all_rtc() -> None:
+    for session in list(_sessions.values()):
+        post({"type": "rtc-close", "id": session.id})
+        session._finish()

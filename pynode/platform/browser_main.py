@@ -1,0 +1,199 @@
+"""The node inside a browser tab's worker: start, leave, join, publish; status and events for the page.
+
+web/worker.js boots Pyodide, imports this module and hands every message from the page to `on_message`.
+Messages to the page: {type: "status", status}, {type: "event", event}, and the WebRTC bridge's requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from typing import Any
+
+import js  # type: ignore[import-not-found]
+
+from pynode.identity import Identity, peer_id_text, short_id
+from pynode.node import Node, NodeConfig
+from pynode.platform import browser
+from pynode.wire.envelope import Envelope
+
+STATUS_INTERVAL_S = 1.0
+PREVIEW_CHARS = 120
+log = logging.getLogger(__name__)
+
+
+class BrowserApp:
+    def __init__(self) -> None:
+        self.config: dict[str, Any] = {}
+        self.identity: Identity | None = None
+        self.node: Node | None = None
+        self.state = "booting"
+        self.error = ""
+        self.boot = {"pyodide_s": 0.0, "node_s": 0.0}
+        self.delivered = 0
+        self.started = time.monotonic()
+        self._known: dict[bytes, str] = {}
+        self._status_task: asyncio.Task[None] | None = None
+
+    # ---- commands from the page --------------------------------------------------------------------
+
+    async def start(self, config: dict[str, Any], pyodide_s: float) -> None:
+        t0 = time.monotonic()
+        self.config = config
+        self.boot["pyodide_s"] = round(pyodide_s, 3)
+        try:
+            signer = await browser.load_or_create_signer()
+            self.identity = Identity(signer)
+            await self._join()
+        except Exception as e:
+            log.exception("node failed to start")
+            self._fail(f"the node could not start: {e}")
+            return
+        self.boot["node_s"] = round(time.monotonic() - t0, 3)
+        self._status_task = asyncio.ensure_future(self._status_loop())
+
+    async def _join(self) -> None:
+        assert self.identity is not None
+        caps = [str(c) for c in self.config.get("caps", ["browser"])]
+        node_config = NodeConfig(caps=caps, direct_peers=int(self.config.get("directPeers", 4)))
+        node = Node(self.identity, browser.relay_link(str(self.config["relay"])), node_config)
+        for topic in self.config.get("topics", []):
+            node.subscribe(str(topic), self._on_message)
+        self.node = node
+        self.state = "joining"
+        await node.start()
+        self.event("info", f"joining {self.config['relay']} as {short_id(self.identity.peer_id)}")
+
+    async def leave(self) -> None:
+        if self.node is not None:
+            node, self.node = self.node, None
+            await node.stop()
+            browser.close_all_rtc()
+            self._known.clear()
+            self.state = "left"
+            self.event("info", "left the network: every channel closed")
+            self.post_status()
+
+    async def join(self) -> None:
+        if self.node is None and self.identity is not None:
+            await self._join()
+
+    async def publish(self, topic: str, text: str) -> None:
+        if self.node is None:
+            self.event("error", "not connected: join first")
+            return
+        env = await self.node.publish(topic, text.encode())
+        self.event("message", f"you: {text[:PREVIEW_CHARS]}", topic=topic, sender=env.sender)
+
+    # ---- to the page --------------------------------------------------------------------------------
+
+    def _on_message(self, env: Envelope) -> None:
+        self.delivered += 1
+        text = env.data.decode("utf-8", "replace")
+        self.event("message", text[:PREVIEW_CHARS], topic=env.topic, sender=env.sender)
+
+    def event(self, kind: str, text: str, topic: str | None = None, sender: bytes | None = None) -> None:
+        event: dict[str, Any] = {"kind": kind, "ts": int(time.time() * 1000), "text": text}
+        if topic is not None:
+            event["topic"] = topic
+        if sender is not None:
+            event["from"] = peer_id_text(sender)
+        browser.post({"type": "event", "event": event})
+
+    def _fail(self, message: str) -> None:
+        self.state, self.error = "error", message
+        self.event("error", message)
+        self.post_status()
+
+    def status(self) -> dict[str, Any]:
+        node = self.node
+        status: dict[str, Any] = {
+            "state": self.state,
+            "peer": self.identity.text if self.identity else "",
+            "caps": [str(c) for c in self.config.get("caps", [])],
+            "relay": str(self.config.get("relay", "")),
+            "relay_connected": False,
+            "known_peers": 0,
+            "peers": [],
+            "mesh": {},
+            "messages_per_s": 0.0,
+            "delivered_total": self.delivered,
+            "rejections": {},
+            "boot": self.boot,
+            "uptime_s": round(time.monotonic() - self.started, 1),
+        }
+        if self.error:
+            status["error"] = self.error
+        if node is not None:
+            stats = node.stats()
+            caps = node.relay.peers
+            status.update(
+                relay_connected=stats["relay_connected"],
+                known_peers=stats["known_peers"],
+                peers=[
+                    {"peer": peer_id_text(p), "kind": kind, "caps": list(caps.get(p, []))}
+                    for p, kind in sorted(node.connected_peers().items())
+                ],
+                mesh=stats["mesh"],
+                messages_per_s=stats["messages_per_s"],
+                rejections=stats["rejections"],
+            )
+        return status
+
+    def post_status(self) -> None:
+        browser.post({"type": "status", "status": self.status()})
+
+    async def _status_loop(self) -> None:
+        while True:
+            node = self.node
+            if node is not None:
+                was = self.state
+                self.state = "online" if node.relay.connected else ("reconnecting" if was == "online" else was)
+                self._announce_peer_changes(node)
+            self.post_status()
+            await asyncio.sleep(STATUS_INTERVAL_S)
+
+    def _announce_peer_changes(self, node: Node) -> None:
+        now = node.connected_peers()
+        for peer, kind in now.items():
+            if self._known.get(peer) != kind:
+                self.event("peer", f"{short_id(peer)} connected ({kind})", sender=peer)
+        for peer in set(self._known) - set(now):
+            self.event("peer", f"{short_id(peer)} disconnected", sender=peer)
+        self._known = dict(now)
+
+
+app = BrowserApp()
+_counts: Counter[str] = Counter()
+
+
+def on_message(msg: Any) -> None:
+    """Every message from the page, as a JsProxy."""
+    if browser.on_page_message(msg):
+        return
+    kind = str(msg.type)
+    _counts[kind] += 1
+    if kind == "start":
+        config = msg.config.to_py()
+        asyncio.ensure_future(app.start(config, float(getattr(msg, "pyodide_s", 0.0))))
+    elif kind == "leave":
+        asyncio.ensure_future(app.leave())
+    elif kind == "join":
+        asyncio.ensure_future(app.join())
+    elif kind == "publish":
+        asyncio.ensure_future(app.publish(str(msg.topic), str(msg.text)))
+    elif kind == "conformance":
+        asyncio.ensure_future(_conformance(msg.to_py()))
+
+
+async def _conformance(args: dict[str, Any]) -> None:
+    from pynode.platform.conformance import run_all
+
+    results = await run_all(browser, relay_url=args.get("relay"))
+    browser.post({"type": "conformance", "results": results})
+
+
+logging.basicConfig(level=logging.WARNING)
+js.console.debug("pynode worker app ready")

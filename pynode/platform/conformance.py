@@ -1,0 +1,108 @@
+"""One conformance suite for the platform seam, run against `native` in CPython and `browser` in Pyodide.
+
+Each check takes the platform module and returns normally or raises AssertionError. `run_all` runs them all
+and reports `[{name, ok, detail}]`, so the browser test can show exactly which check failed in the tab.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from types import ModuleType
+from typing import Any
+
+from pynode.wire import cbor
+from pynode.wire.envelope import Envelope, sign_envelope, verify_envelope
+from pynode.wire.errors import WireError
+
+# RFC 8032 §7.1, test 1 (empty message)
+RFC8032_SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+RFC8032_PUBLIC = bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+RFC8032_SIG = bytes.fromhex(
+    "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+)
+# A fixed envelope: its id must be the same on every platform (deterministic CBOR + deterministic Ed25519).
+ENVELOPE_SEED = bytes([1]) * 32
+ENVELOPE_ID = "fd1745f1bd0a7180732f0b6e552cefc7963cb6b6820764ead9153e1331f2d735"
+
+Check = Callable[[ModuleType, dict[str, Any]], Awaitable[None]]
+
+
+async def check_rfc8032_vector(p: ModuleType, _: dict[str, Any]) -> None:
+    signer = await p.load_signer(RFC8032_SEED)
+    assert signer.public_key == RFC8032_PUBLIC, "public key differs from RFC 8032"
+    assert await signer.sign(b"") == RFC8032_SIG, "signature differs from RFC 8032"
+    assert await p.verify(RFC8032_PUBLIC, b"", RFC8032_SIG)
+
+
+async def check_verify_refuses_forgeries(p: ModuleType, _: dict[str, Any]) -> None:
+    signer = await p.load_signer(bytes([7]) * 32)
+    sig = await signer.sign(b"message")
+    assert await p.verify(signer.public_key, b"message", sig)
+    assert not await p.verify(signer.public_key, b"messagE", sig), "tampered message verified"
+    assert not await p.verify(signer.public_key, b"message", sig[:-1] + bytes([sig[-1] ^ 1])), "tampered sig"
+    assert not await p.verify(RFC8032_PUBLIC, b"message", sig), "wrong key verified"
+    assert not await p.verify(b"\x00" * 31, b"message", sig), "short key verified"
+    assert not await p.verify(signer.public_key, b"message", sig[:63]), "short signature verified"
+
+
+async def check_random_bytes(p: ModuleType, _: dict[str, Any]) -> None:
+    a, b = p.random_bytes(32), p.random_bytes(32)
+    assert len(a) == 32 and a != b
+
+
+async def check_envelope_identical_across_platforms(p: ModuleType, _: dict[str, Any]) -> None:
+    signer = await p.load_signer(ENVELOPE_SEED)
+    env = await sign_envelope(signer, "hs/1/conformance", 7, 1_700_000_000_000, b"same bytes everywhere")
+    assert env.msg_id.hex() == ENVELOPE_ID, f"message id {env.msg_id.hex()}"
+    assert await verify_envelope(Envelope.from_wire(cbor.decode(cbor.encode(env.to_wire()))))
+
+
+async def check_strict_decoding(p: ModuleType, _: dict[str, Any]) -> None:
+    for bad in (b"\x9f\x01\xff", b"\x18\x05", b"\xc1\x01", b"\xa1\x01\x01"):
+        try:
+            cbor.decode(bad)
+        except WireError:
+            continue
+        raise AssertionError(f"{bad.hex()} was accepted")
+
+
+async def check_relay_hello(p: ModuleType, ctx: dict[str, Any]) -> None:
+    """Join a real relay through this platform's WebSocket: challenge, signed hello, welcome."""
+    url = ctx.get("relay_url")
+    if not url:
+        return
+    from pynode.net import relay_proto as rp
+
+    sock = await p.relay_link(url).connect()
+    try:
+        challenge = rp.parse_relay_frame(await sock.recv(), from_relay=True)
+        assert isinstance(challenge, rp.Challenge)
+        signer = await p.load_signer(p.random_bytes(32))
+        hello = await rp.make_hello(signer, challenge.nonce, challenge.relay, ("conformance",), int(time.time() * 1000))
+        await sock.send(hello.encode())
+        assert isinstance(rp.parse_relay_frame(await sock.recv(), from_relay=True), rp.Welcome)
+    finally:
+        await sock.close()
+
+
+CHECKS: list[Check] = [
+    check_rfc8032_vector,
+    check_verify_refuses_forgeries,
+    check_random_bytes,
+    check_envelope_identical_across_platforms,
+    check_strict_decoding,
+    check_relay_hello,
+]
+
+
+async def run_all(platform: ModuleType, relay_url: str | None = None) -> list[dict[str, Any]]:
+    ctx = {"relay_url": relay_url}
+    results = []
+    for check in CHECKS:
+        try:
+            await check(platform, ctx)
+            results.append({"name": check.__name__, "ok": True, "detail": ""})
+        except Exception as e:
+            results.append({"name": check.__name__, "ok": False, "detail": f"{type(e).__name__}: {e}"})
+    return results

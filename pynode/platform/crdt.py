@@ -1,0 +1,84 @@
+"""What the replicated state needs from a CRDT document, independent of where it runs.
+
+CPython implements it on `loro` (native_loro.py); the browser implements the same on `loro-crdt` through the
+Pyodide FFI. Both read changes back as the platform-neutral `Change` / `Op` below, built from Loro's own JSON
+export of a change span (identical on both sides once parsed), so authorship checks run unchanged on both.
+
+Version vectors travel as `{peer: end counter}` dicts (exclusive end), never as Loro's binary encoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+VersionVector = dict[int, int]
+
+
+class CrdtError(Exception):
+    """The CRDT refused input (undecodable blob, bad name). Loro raises bare BaseExceptions; we wrap them."""
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation of a change. Only map operations on root maps are described in full."""
+
+    container: str  # Loro's container id text, e.g. "cid:root-<name>:Map"
+    kind: str  # "insert", "delete", or whatever else Loro emitted (text, list, tree ops...)
+    key: str | None
+    value: object  # bytes for a binary value; anything else is reported as is
+
+
+@dataclass(frozen=True)
+class Change:
+    peer: int
+    counter: int  # first op's counter
+    length: int  # number of ops (= counters) in the change
+    lamport: int
+    deps: tuple[tuple[int, int], ...]  # (peer, counter) ids, sorted
+    timestamp: int
+    message: str | None
+    ops: tuple[Op, ...]
+
+
+@dataclass(frozen=True)
+class BlobMeta:
+    mode: str  # "updates", "snapshot", or another Loro mode name
+    change_count: int
+    start: VersionVector
+    end: VersionVector
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    pending: bool  # some changes wait for dependencies this document does not have
+
+
+class CrdtDoc(Protocol):
+    peer: int
+
+    def version(self) -> VersionVector: ...
+
+    def next_change(self) -> tuple[int, int, tuple[tuple[int, int], ...]]:
+        """(counter, lamport, deps) the next local change will carry."""
+        ...
+
+    def put(self, root: str, items: list[tuple[str, bytes]], message: str) -> None:
+        """Insert binary values into root map `root` as one change carrying `message`."""
+        ...
+
+    def get(self, root: str, key: str) -> bytes | None: ...
+
+    def roots(self) -> dict[str, dict[str, bytes]]: ...
+
+    def export_updates(self, since: VersionVector) -> bytes: ...
+
+    def export_snapshot(self) -> bytes: ...
+
+    def import_(self, blob: bytes) -> ImportResult: ...
+
+    def fork(self) -> CrdtDoc: ...
+
+    def changes(self, peer: int, start: int, end: int) -> list[Change]: ...
+
+    def change_at(self, peer: int, counter: int) -> Change | None: ...

@@ -1,0 +1,170 @@
+"""The CRDT document for CPython, on `loro` (PyPI, binary compatible with `loro-crdt` in the browser).
+
+Every call into Loro is wrapped: Loro signals errors (and Rust panics) as bare BaseExceptions, which
+`except Exception` would miss and which must never take the node down; they become CrdtError here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import loro
+from loro import CounterSpan, ExportMode, IdSpan, LoroDoc
+
+from pynode.platform.crdt import BlobMeta, Change, CrdtError, ImportResult, Op, VersionVector
+
+T = TypeVar("T")
+_PASS_THROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def _guard(call: Callable[[], T], what: str) -> T:
+    try:
+        return call()
+    except _PASS_THROUGH:
+        raise
+    except BaseException as e:  # noqa: BLE001 — Loro's errors and panics derive from BaseException only
+        raise CrdtError(f"{what}: {str(e)[:200]}") from None
+
+
+def _to_vv(vv: VersionVector) -> loro.VersionVector:
+    out = loro.VersionVector()
+    for peer, end in vv.items():
+        if end > 0:
+            out.set_end(loro.ID(peer, end))
+    return out
+
+
+def _from_vv(vv: loro.VersionVector) -> VersionVector:
+    return {peer: end for peer, (_start, end) in vv.to_spans().inner().items() if end > 0}
+
+
+def _parse_id(text: str) -> tuple[int, int]:
+    counter, _, peer = text.partition("@")
+    return int(peer), int(counter)
+
+
+def _op(raw: dict[str, Any]) -> Op:
+    content = raw.get("content") or {}
+    value = content.get("value")
+    if isinstance(value, list) and all(isinstance(b, int) and 0 <= b < 256 for b in value):
+        value = bytes(value)  # Loro's JSON writes binary values as integer lists
+    return Op(str(raw.get("container")), str(content.get("type")), content.get("key"), value)
+
+
+def _change(raw: dict[str, Any]) -> Change:
+    peer, counter = _parse_id(raw["id"])
+    ops = tuple(_op(o) for o in raw.get("ops", []))
+    counters = [o.get("counter", counter) for o in raw.get("ops", [])]
+    length = (max(counters) - counter + 1) if counters else 0
+    return Change(
+        peer=peer,
+        counter=counter,
+        length=length,
+        lamport=int(raw["lamport"]),
+        deps=tuple(sorted(_parse_id(d) for d in raw.get("deps", []))),
+        timestamp=int(raw.get("timestamp", 0)),
+        message=raw.get("msg"),
+        ops=ops,
+    )
+
+
+class LoroCrdtDoc:
+    """A Loro document restricted to what the state core uses: binary values in root maps."""
+
+    def __init__(self, doc: LoroDoc | None = None, peer: int | None = None) -> None:
+        self._doc = doc if doc is not None else LoroDoc()
+        if peer is not None:
+            self.peer = peer
+
+    @property
+    def peer(self) -> int:
+        return self._doc.peer_id
+
+    @peer.setter
+    def peer(self, value: int) -> None:
+        def set_peer() -> None:
+            self._doc.peer_id = value
+
+        _guard(set_peer, "set peer id")
+
+    def version(self) -> VersionVector:
+        return _from_vv(self._doc.oplog_vv)
+
+    def next_change(self) -> tuple[int, int, tuple[tuple[int, int], ...]]:
+        """(counter, lamport, deps) that this document's next local change will carry.
+
+        Found by a dry run in a fork rather than recomputed, so the signature made over them can never
+        disagree with what Loro then records.
+        """
+
+        def probe() -> tuple[int, int, tuple[tuple[int, int], ...]]:
+            fork = self._doc.fork()
+            fork.peer_id = self._doc.peer_id
+            fork.get_map("_probe").insert("_", 0)
+            fork.set_next_commit_message("probe")
+            fork.commit()
+            last = fork.oplog_vv.get_last(self._doc.peer_id)
+            meta = fork.get_change(loro.ID(self._doc.peer_id, last))
+            deps = json.loads(fork.export_json_in_id_span(IdSpan(self._doc.peer_id, CounterSpan(last, last + 1))))
+            return last, meta.lamport, tuple(sorted(_parse_id(d) for d in deps[0]["deps"]))
+
+        return _guard(probe, "dry run")
+
+    def put(self, root: str, items: list[tuple[str, bytes]], message: str) -> None:
+        def put() -> None:
+            m = self._doc.get_map(root)
+            for key, value in items:
+                m.insert(key, value)
+            self._doc.set_next_commit_message(message)
+            self._doc.commit()
+
+        _guard(put, "write")
+
+    def get(self, root: str, key: str) -> bytes | None:
+        def get() -> bytes | None:
+            found = self._doc.get_map(root).get(key)
+            value = getattr(found, "value", None)  # a container in that slot has no `.value`
+            return value if isinstance(value, bytes) else None
+
+        return _guard(get, "read")
+
+    def roots(self) -> dict[str, dict[str, bytes]]:
+        value = _guard(self._doc.get_deep_value, "read")
+        return {
+            name: {k: v for k, v in entries.items() if isinstance(v, bytes)}
+            for name, entries in value.items()
+            if isinstance(entries, dict)
+        }
+
+    def export_updates(self, since: VersionVector) -> bytes:
+        return _guard(lambda: self._doc.export(ExportMode.Updates(_to_vv(since))), "export")
+
+    def export_snapshot(self) -> bytes:
+        return _guard(lambda: self._doc.export(ExportMode.Snapshot()), "export")
+
+    def import_(self, blob: bytes) -> ImportResult:
+        status = _guard(lambda: self._doc.import_(blob), "import")
+        return ImportResult(pending=status.pending is not None and bool(status.pending.inner()))
+
+    def fork(self) -> LoroCrdtDoc:
+        return LoroCrdtDoc(_guard(self._doc.fork, "fork"), peer=self.peer)
+
+    def changes(self, peer: int, start: int, end: int) -> list[Change]:
+        if end <= start:
+            return []
+        text = _guard(
+            lambda: self._doc.export_json_in_id_span(IdSpan(peer, CounterSpan(start, end))), "export changes"
+        )
+        return [_change(raw) for raw in json.loads(text)]
+
+    def change_at(self, peer: int, counter: int) -> Change | None:
+        found = self.changes(peer, counter, counter + 1)
+        return found[0] if found else None
+
+
+def blob_meta(blob: bytes) -> BlobMeta:
+    meta = _guard(lambda: LoroDoc.decode_import_blob_meta(blob, True), "blob metadata")
+    mode = str(meta.mode).rsplit(".", 1)[-1].lower()
+    return BlobMeta(mode, int(meta.change_num), _from_vv(meta.partial_start_vv), _from_vv(meta.partial_end_vv))

@@ -1,0 +1,217 @@
+"""Signed records: the only values the replicated state holds.
+
+A record is deterministic CBOR `{v, kind, author, ts, body, sig}`; `sig` is the author's Ed25519 signature over
+the CBOR of every other field behind a domain-separation prefix. Its key is the SHA-256 (hex) of the whole
+signed encoding, so a key names exactly one value and a value cannot be altered in place.
+
+Schemas are strict: exact key sets, bounded text, no floats (the wire's CBOR has none). Metric values are
+decimal text compared exactly with `Decimal`, so every platform ranks the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from pynode.platform import Signer, current
+from pynode.wire import cbor
+from pynode.wire.errors import WireError
+from pynode.wire.schema import expect_map, get_bytes, get_int, get_list, get_str
+
+DOMAIN_RECORD = b"hyperspace/1/state-record\x00"
+RECORD_VERSION = 1
+MAX_RECORD_BYTES = 64 * 1024  # a paper's Markdown fits; anything bigger goes to the archive gateway
+MAX_PAPER_MARKDOWN = 48 * 1024
+DOMAINS = ("ml", "search", "finance", "skills", "causes")
+
+# One document per concern (DESIGN.md §6), and the record kind each one holds.
+DOC_KINDS: dict[str, str] = {
+    "identities": "profile",
+    **{f"results.{d}": "result" for d in DOMAINS},
+    "reviews": "review",
+    "papers": "paper",
+    "points": "points",
+}
+DOCS = tuple(DOC_KINDS)
+
+SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # task and metric ids: safe as archive path components
+DECIMAL = re.compile(r"-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,12})?")
+KEY = re.compile(r"[0-9a-f]{64}")
+
+
+def _slug(d: dict[str, Any], key: str) -> str:
+    v = get_str(d, key, 64)
+    if not SLUG.fullmatch(v):
+        raise WireError("bad_field", f"{key} must match {SLUG.pattern}")
+    return v
+
+
+def _text(d: dict[str, Any], key: str, max_len: int, min_len: int = 1) -> str:
+    v = get_str(d, key, max_len, min_len)
+    if any(c in v for c in "\x00\r") or not (v.isprintable() or "\n" in v):
+        raise WireError("bad_field", f"{key} has control characters")
+    return v
+
+
+def _decimal(d: dict[str, Any], key: str) -> str:
+    v = get_str(d, key, 40)
+    if not DECIMAL.fullmatch(v):
+        raise WireError("bad_field", f"{key} must be decimal text like -12.5")
+    return v
+
+
+def _key(d: dict[str, Any], key: str) -> str:
+    v = get_str(d, key, 64)
+    if not KEY.fullmatch(v):
+        raise WireError("bad_field", f"{key} must be a record key (64 hex digits)")
+    return v
+
+
+def _check_profile(b: dict[str, Any]) -> None:
+    expect_map(b, "profile", {"name", "caps"})
+    _text(b, "name", 64)
+    caps = get_list(b, "caps", 16)
+    if not all(isinstance(c, str) and SLUG.fullmatch(c) for c in caps):
+        raise WireError("bad_field", "caps must be short ids")
+
+
+def _check_result(b: dict[str, Any]) -> None:
+    expect_map(
+        b,
+        "result",
+        {"domain", "task", "metric", "unit", "direction", "value", "seeds"},
+        {"hypothesis", "paper", "ci95"},
+    )
+    if b["domain"] not in DOMAINS:
+        raise WireError("bad_field", f"domain must be one of {DOMAINS}")
+    _slug(b, "task")
+    _slug(b, "metric")
+    _text(b, "unit", 16)
+    if b["direction"] not in ("min", "max"):
+        raise WireError("bad_field", "direction must be min or max")
+    _decimal(b, "value")
+    get_int(b, "seeds", 1, 10_000)
+    if "hypothesis" in b:
+        _text(b, "hypothesis", 1000)
+    if "paper" in b:
+        _key(b, "paper")
+    if "ci95" in b:
+        _decimal(b, "ci95")
+
+
+def _check_review(b: dict[str, Any]) -> None:
+    expect_map(b, "review", {"target", "score", "rubric"}, {"comment"})
+    _key(b, "target")
+    get_int(b, "score", 1, 10)
+    _slug(b, "rubric")
+    if "comment" in b:
+        _text(b, "comment", 2000)
+
+
+def _check_paper(b: dict[str, Any]) -> None:
+    expect_map(b, "paper", {"title", "domain", "task", "results", "markdown"})
+    _text(b, "title", 200)
+    if b["domain"] not in DOMAINS:
+        raise WireError("bad_field", f"domain must be one of {DOMAINS}")
+    _slug(b, "task")
+    results = get_list(b, "results", 16)
+    if not all(isinstance(k, str) and KEY.fullmatch(k) for k in results):
+        raise WireError("bad_field", "results must be record keys")
+    _text(b, "markdown", MAX_PAPER_MARKDOWN)
+
+
+def _check_points(b: dict[str, Any]) -> None:
+    expect_map(b, "points", {"round", "awards"})
+    get_int(b, "round")
+    for award in get_list(b, "awards", 256):
+        if not (
+            isinstance(award, list)
+            and len(award) == 2
+            and isinstance(award[0], bytes)
+            and len(award[0]) == 32
+            and isinstance(award[1], int)
+            and 0 <= award[1] <= 1_000_000
+        ):
+            raise WireError("bad_field", "awards are [peer id, points] pairs")
+
+
+SCHEMAS = {
+    "profile": _check_profile,
+    "result": _check_result,
+    "review": _check_review,
+    "paper": _check_paper,
+    "points": _check_points,
+}
+
+
+@dataclass(frozen=True)
+class Record:
+    kind: str
+    author: bytes
+    ts: int  # milliseconds since the Unix epoch, the author's clock
+    body: dict[str, Any]
+    sig: bytes
+    encoded: bytes = field(repr=False, compare=False, default=b"")
+
+    @property
+    def key(self) -> str:
+        return record_key(self.encoded)
+
+    def unsigned(self) -> dict[str, Any]:
+        return {"v": RECORD_VERSION, "kind": self.kind, "author": self.author, "ts": self.ts, "body": self.body}
+
+    def signed_bytes(self) -> bytes:
+        return DOMAIN_RECORD + cbor.encode(self.unsigned())
+
+
+def record_key(encoded: bytes) -> str:
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def doc_for(kind: str, body: dict[str, Any]) -> str:
+    """The document a record of this kind belongs in (results go to their domain's document)."""
+    if kind == "result":
+        return f"results.{body['domain']}"
+    for name, k in DOC_KINDS.items():
+        if k == kind:
+            return name
+    raise ValueError(f"unknown record kind {kind!r}")
+
+
+async def make_record(signer: Signer, kind: str, body: dict[str, Any], ts: int) -> Record:
+    """Sign a record; raises WireError if `body` does not fit the kind's schema."""
+    if kind not in SCHEMAS:
+        raise WireError("bad_field", f"unknown record kind {kind!r}")
+    SCHEMAS[kind](body)
+    unsigned = {"v": RECORD_VERSION, "kind": kind, "author": signer.public_key, "ts": ts, "body": body}
+    sig = await signer.sign(DOMAIN_RECORD + cbor.encode(unsigned))
+    encoded = cbor.encode({**unsigned, "sig": sig})
+    if len(encoded) > MAX_RECORD_BYTES:
+        raise WireError("oversized", f"record is {len(encoded)} bytes > {MAX_RECORD_BYTES}")
+    return Record(kind, signer.public_key, ts, body, sig, encoded)
+
+
+def decode_record(encoded: bytes) -> Record:
+    """Parse and schema-check a record (not its signature: see `verify_record`). Raises WireError."""
+    value = cbor.decode(encoded, max_bytes=MAX_RECORD_BYTES)
+    d = expect_map(value, "record", {"v", "kind", "author", "ts", "body", "sig"})
+    if d["v"] != RECORD_VERSION:
+        raise WireError("bad_field", f"record version {d['v']!r} is not {RECORD_VERSION}")
+    kind = d["kind"]
+    if kind not in SCHEMAS:
+        raise WireError("bad_field", f"unknown record kind {str(kind)[:32]!r}")
+    if not isinstance(d["body"], dict):
+        raise WireError("bad_type", "body must be a map")
+    SCHEMAS[kind](d["body"])
+    return Record(kind, get_bytes(d, "author", 32), get_int(d, "ts"), d["body"], get_bytes(d, "sig", 64), encoded)
+
+
+async def verify_record(record: Record) -> bool:
+    return await current().verify(record.author, record.signed_bytes(), record.sig)
+
+
+def metric_value(record: Record) -> Decimal:
+    return Decimal(record.body["value"])

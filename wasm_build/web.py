@@ -1,0 +1,114 @@
+"""Build web/dist: the app, the Pyodide runtime, our wheels and a lock file that lists them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+PYODIDE_FILES = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"]
+# Pure-Python wheels the browser node needs, pinned like pyproject.toml pins them for CPython.
+PURE_WHEELS = {"cbor2": "5.9.0"}
+SKIP = {"dist", "dev", "node_modules", "__pycache__"}
+
+
+class BuildError(Exception):
+    pass
+
+
+def build(root: Path, out: Path) -> dict[str, Any]:
+    pyodide = root / "node_modules" / "pyodide"
+    if not (pyodide / "pyodide.mjs").is_file():
+        raise BuildError(f"{pyodide} is missing: run `npm ci` first (make web does)")
+    staging = Path(tempfile.mkdtemp(prefix="hs-dist-"))
+    try:
+        _copy_app(root / "web", staging)
+        (staging / "pyodide").mkdir()
+        for name in PYODIDE_FILES:
+            shutil.copy2(pyodide / name, staging / "pyodide" / name)
+        wheels = staging / "py"
+        wheels.mkdir()
+        entries = [_pure_wheel(root, name, version, wheels) for name, version in PURE_WHEELS.items()]
+        entries.append(_pynode_wheel(root, wheels, depends=list(PURE_WHEELS)))
+        lock = json.loads((pyodide / "pyodide-lock.json").read_text())
+        for entry in entries:
+            lock["packages"][entry["name"]] = entry
+        (wheels / "pyodide-lock.json").write_text(json.dumps(lock, indent=1, sort_keys=True))
+        manifest = {"files": {str(p.relative_to(staging)): _sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}}
+        manifest["packages"] = {e["name"]: {"version": e["version"], "sha256": e["sha256"]} for e in entries}
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        if out.exists():
+            shutil.rmtree(out)
+        shutil.move(str(staging), out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def _copy_app(src: Path, dst: Path) -> None:
+    shutil.copytree(src, dst, dirs_exist_ok=True, ignore=lambda d, names: [n for n in names if n in SKIP])
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _entry(name: str, version: str, wheel: Path, imports: list[str], depends: list[str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "version": version,
+        "file_name": wheel.name,
+        "install_dir": "site",
+        "sha256": _sha256(wheel),
+        "package_type": "package",
+        "imports": imports,
+        "depends": depends,
+        "unvendored_tests": False,
+        "tool": {},
+    }
+
+
+def _pure_wheel(root: Path, name: str, version: str, dest: Path) -> dict[str, Any]:
+    """A pure-Python wheel from PyPI (cached under wasm_build/.cache), usable by Pyodide's Python."""
+    cache = root / "wasm_build" / ".cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    found = sorted(cache.glob(f"{name}-{version}-py3-none-any.whl"))
+    if not found:
+        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+               "--platform", "any", "--python-version", "3.14", "--implementation", "py",
+               f"{name}=={version}", "-d", str(cache)]  # fmt: skip
+        if subprocess.run(cmd).returncode != 0:
+            raise BuildError(f"could not download the pure-Python wheel {name}=={version}")
+        found = sorted(cache.glob(f"{name}-{version}-py3-none-any.whl"))
+        if not found:
+            raise BuildError(f"PyPI has no pure-Python wheel for {name}=={version}")
+    wheel = shutil.copy2(found[0], dest / found[0].name)
+    return _entry(name, version, Path(wheel), [name], [])
+
+
+def _pynode_wheel(root: Path, dest: Path, depends: list[str]) -> dict[str, Any]:
+    """A wheel of the `pynode` package alone (the relay and build tools stay out of the browser)."""
+    sys.path.insert(0, str(root))
+    from pynode import __version__
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp)
+        shutil.copytree(root / "pynode", src / "pynode", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        (src / "pyproject.toml").write_text(
+            "[build-system]\nrequires = ['setuptools']\nbuild-backend = 'setuptools.build_meta'\n\n"
+            f"[project]\nname = 'pynode'\nversion = '{__version__}'\nrequires-python = '>=3.11'\n"
+            f"dependencies = {json.dumps([f'{d}=={PURE_WHEELS[d]}' for d in depends])}\n\n"
+            "[tool.setuptools.packages.find]\ninclude = ['pynode*']\n\n"
+            "[tool.setuptools.package-data]\n'*' = ['*.onnx', '*.json', '*.txt', '*.bin', '*.npz']\n"
+        )
+        cmd = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+               "-w", str(dest), str(src)]  # fmt: skip
+        if subprocess.run(cmd, cwd=src).returncode != 0:
+            raise BuildError("building the pynode wheel failed")
+    wheel = next(dest.glob(f"pynode-{__version__}-py3-none-any.whl"))
+    return _entry("pynode", __version__, wheel, ["pynode"], depends)

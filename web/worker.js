@@ -1,0 +1,59 @@
+// The node's home: a module Web Worker that boots Pyodide, loads our wheels from our own lock file, and hands
+// every message from the page to pynode.platform.browser_main. JS here is only what Python cannot reach
+// directly: IndexedDB as promises (hsStore) and the message queue that covers Pyodide's boot.
+import { loadPyodide } from './pyodide/pyodide.mjs';
+
+const early = [];
+let deliver = (msg) => early.push(msg);
+self.onmessage = (e) => deliver(e.data);
+
+// A tiny promise-based key/value store on IndexedDB: CryptoKeys are stored as themselves (structured clone),
+// so a non-extractable private key never exists as bytes.
+const DB = 'hyperspace';
+const STORE = 'kv';
+function openDb() {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(DB, 1);
+    req.onupgradeneeded = () => req.result.createObjectStore(STORE);
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+async function tx(mode, fn) {
+  const db = await openDb();
+  return new Promise((resolve, reject) => {
+    const t = db.transaction(STORE, mode);
+    const req = fn(t.objectStore(STORE));
+    t.oncomplete = () => { db.close(); resolve(req.result); };
+    t.onerror = () => { db.close(); reject(t.error); };
+  });
+}
+self.hsStore = {
+  get: (key) => tx('readonly', (s) => s.get(key)),
+  put: (key, value) => tx('readwrite', (s) => s.put(value, key)),
+};
+
+function fail(message) {
+  self.postMessage({ type: 'status', status: { state: 'error', error: message, peer: '', caps: [], peers: [], mesh: {} } });
+  self.postMessage({ type: 'event', event: { kind: 'error', ts: Date.now(), text: message } });
+}
+
+try {
+  const t0 = performance.now();
+  const pyodide = await loadPyodide({
+    indexURL: new URL('./pyodide/', import.meta.url).href,
+    lockFileURL: new URL('./py/pyodide-lock.json', import.meta.url).href,
+  });
+  const pyodideS = (performance.now() - t0) / 1000;
+  const errors = [];
+  await pyodide.loadPackage(['pynode'], { messageCallback: () => {}, errorCallback: (e) => errors.push(e) });
+  if (errors.length) throw new Error(`loading pynode failed: ${errors.join('; ')}`);
+  const main = pyodide.pyimport('pynode.platform.browser_main');
+  deliver = (msg) => {
+    if (msg && msg.type === 'start') msg.pyodide_s = pyodideS;
+    main.on_message(msg);
+  };
+  for (const msg of early.splice(0)) deliver(msg);
+} catch (e) {
+  fail(`the node could not boot: ${e && e.message ? e.message : e}`);
+}
