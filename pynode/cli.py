@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--ssl-certfile", type=Path, help="TLS certificate (PEM) to serve HTTPS/WSS")
     r.add_argument("--ssl-keyfile", type=Path, help="TLS private key (PEM)")
     r.add_argument("--max-conns-per-ip", type=_positive, default=64, help="WebSocket cap per client IP")
+    _archive_args(r)
     r.set_defaults(func=cmd_relay)
 
     n = sub.add_parser(
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--pulse", type=float, default=1.0, help="each node publishes every N seconds")
     d.add_argument("--duration", type=float, default=0.0, help="stop after N seconds (0 = until Ctrl-C)")
+    _archive_args(d)
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("bench", help="benchmarks that print JSON", description="Run a benchmark.")
@@ -116,7 +118,36 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=1)
     g.add_argument("--skip-libp2p", action="store_true", help="measure ours only")
     g.set_defaults(func=cmd_bench_gossip)
+    s = bsub.add_parser(
+        "state",
+        help="replicated state: convergence, cold start, bytes per record, archive lag",
+        description="Simulated transport with real Loro documents (100 nodes, 10%% loss, 20%% churn), a "
+        "real cold start, and a real Git archiver pushing to a local bare repository every 5 s.",
+    )
+    s.add_argument("--json", action="store_true", help="JSON on stdout (the table always goes to stderr)")
+    s.add_argument("--nodes", type=_positive, default=100)
+    s.add_argument("--records", type=_positive, default=200)
+    s.add_argument("--churn", type=float, default=0.2)
+    s.add_argument("--loss", type=float, default=0.1)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--archive-interval", type=float, default=5.0, help="seconds between archive pushes")
+    s.set_defaults(func=cmd_bench_state)
     return p
+
+
+def _archive_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--archive-remote",
+        help="Git remote the archive is pushed to (e.g. https://github.com/ORG/REPO.git); "
+        "default: commit to a local repository under the data dir only",
+    )
+    p.add_argument("--archive-interval", type=float, default=300.0, help="seconds between archive cycles")
+    p.add_argument(
+        "--archive-token-env",
+        default="HYPERSPACE_ARCHIVE_TOKEN",
+        help="environment variable holding the remote's token (passed to git per call, never stored)",
+    )
+    p.add_argument("--no-archive", action="store_true", help="do not archive at all")
 
 
 def _port(text: str) -> int:
@@ -175,9 +206,11 @@ def cmd_relay(args: argparse.Namespace) -> int:
         ssl_certfile=str(args.ssl_certfile) if args.ssl_certfile else None,
         ssl_keyfile=str(args.ssl_keyfile) if args.ssl_keyfile else None,
         max_connections_per_ip=args.max_conns_per_ip,
+        **_archive_config(args),
     )
     scheme = "https" if args.ssl_certfile else "http"
     print(f"relay on {scheme}://{_display_host(args.host)}:{args.port}/  (Ctrl-C to stop)", file=sys.stderr)
+    _print_archive(config)
     return _run(_serve_relay(config))
 
 
@@ -193,6 +226,26 @@ async def _serve_relay(config: Any) -> int:
     finally:
         await relay.stop()
     return 0
+
+
+def _archive_config(args: argparse.Namespace) -> dict[str, Any]:
+    if args.archive_interval <= 0:
+        raise CliError("--archive-interval must be positive")
+    return {
+        "archive": not args.no_archive,
+        "archive_remote": args.archive_remote,
+        "archive_interval_s": args.archive_interval,
+        "archive_token_env": args.archive_token_env,
+    }
+
+
+def _print_archive(config: Any) -> None:
+    if not config.archive:
+        print("  archive: off", file=sys.stderr)
+        return
+    where = config.archive_path().resolve() / "repo"
+    push = f", pushed to {config.archive_remote}" if config.archive_remote else " (no remote: local commits)"
+    print(f"  archive: {where} every {config.archive_interval_s:g} s{push}", file=sys.stderr)
 
 
 def _display_host(host: str) -> str:
@@ -214,6 +267,7 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     from pynode.net.relay_client import RelayUnreachable
     from pynode.node import Node, NodeConfig
     from pynode.platform import current
+    from pynode.state.replica import StateReplica
 
     try:
         identity = Identity.load_or_create(args.data_dir)
@@ -228,7 +282,9 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     topics = args.topic or [DEMO_TOPIC]
     for t in topics:
         node.subscribe(t)
+    replica = StateReplica(node)
     await node.start()
+    await replica.start()
     try:
         await node.relay.wait_connected(timeout=5)
     except RelayUnreachable as e:
@@ -236,13 +292,16 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
         raise CliError(str(e)) from None
     print(f"node {identity.text} joined {args.relay}", file=sys.stderr)
     try:
-        await _status_loop([node], topics[0], args.pulse)
+        await _status_loop([node], topics[0], args.pulse, replicas=[replica])
     finally:
+        await replica.stop()
         await node.stop()
     return 0
 
 
-async def _status_loop(nodes: list[Any], topic: str, pulse_s: float, duration: float = 0.0) -> None:
+async def _status_loop(
+    nodes: list[Any], topic: str, pulse_s: float, duration: float = 0.0, replicas: list[Any] | None = None
+) -> None:
     """Publish a pulse now and then and print one status line per second (rewritten in place on a tty)."""
     tty = sys.stderr.isatty()
     started = time.monotonic()
@@ -257,6 +316,10 @@ async def _status_loop(nodes: list[Any], topic: str, pulse_s: float, duration: f
         if tty or now - last_print >= 5:
             last_print = now
             line = _status_line([n.stats() for n in nodes], topic)
+            if replicas:
+                states = [r.status() for r in replicas]
+                synced = sum(s["sync"] == "synced" for s in states)
+                line += f" · state {max(s['records'] for s in states)} records, {synced}/{len(states)} synced"
             print(("\r\x1b[2K" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
         await asyncio.sleep(1.0)
     if tty:
@@ -287,11 +350,16 @@ async def _demo_main(args: argparse.Namespace) -> int:
     from pynode.identity import Identity
     from pynode.node import Node, NodeConfig
     from pynode.platform import current
+    from pynode.state.replica import StateReplica
     from relay_server.config import RelayConfig
     from relay_server.server import start_relay
 
     relay_cfg = RelayConfig(
-        host="127.0.0.1", port=args.port, data_dir=args.data_dir / "relay", log_level="warning"
+        host="127.0.0.1",
+        port=args.port,
+        data_dir=args.data_dir / "relay",
+        log_level="warning",
+        **_archive_config(args),
     )
     try:
         relay = await start_relay(relay_cfg)
@@ -299,14 +367,18 @@ async def _demo_main(args: argparse.Namespace) -> int:
         raise CliError(f"cannot listen on 127.0.0.1:{args.port}: {e.strerror or e} (try --port)") from None
     url = f"http://127.0.0.1:{relay.port}/"
     nodes = []
+    replicas = []
     try:
         for i in range(args.nodes):
             identity = Identity.load_or_create(args.data_dir / f"node{i}")
             config = NodeConfig(caps=["relay", "research"], ice_addresses=["127.0.0.1"])
             node = Node(identity, current().relay_link(relay.url), config)
             node.subscribe(DEMO_TOPIC)
+            replica = StateReplica(node)
             await node.start()
+            await replica.start()
             nodes.append(node)
+            replicas.append(replica)
         for node in nodes:
             await node.relay.wait_connected(timeout=10)
         print(
@@ -314,8 +386,11 @@ async def _demo_main(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         print(f"  identities under {args.data_dir.resolve()}  ·  Ctrl-C to stop", file=sys.stderr)
-        await _status_loop(nodes, DEMO_TOPIC, args.pulse, args.duration)
+        _print_archive(relay_cfg)
+        await _status_loop(nodes, DEMO_TOPIC, args.pulse, args.duration, replicas=replicas)
     finally:
+        for replica in replicas:
+            await replica.stop()
         for node in nodes:
             await node.stop()
         await relay.stop()
@@ -335,6 +410,22 @@ def cmd_bench_gossip(args: argparse.Namespace) -> int:
         size=args.size,
         seed=args.seed,
         with_libp2p=not args.skip_libp2p,
+    )
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def cmd_bench_state(args: argparse.Namespace) -> int:
+    from bench.state import run_bench
+
+    result = run_bench(
+        nodes=args.nodes,
+        records=args.records,
+        churn=args.churn,
+        loss=args.loss,
+        seed=args.seed,
+        archive_interval_s=args.archive_interval,
     )
     if args.json:
         print(json.dumps(result))

@@ -307,6 +307,10 @@ class Node:
             return False
         return True
 
+    def penalise(self, peer: bytes, reason: str) -> None:
+        """For services built on the node: `peer` sent hostile input (counted by reason, then banned)."""
+        self._penalise(peer, reason)
+
     def _penalise(self, peer: bytes, reason: str) -> None:
         """Count a protocol violation and shut the peer out for BAN_S."""
         self.rejections[reason] += 1
@@ -325,7 +329,10 @@ class Node:
 
     def _dial(self, peer: bytes) -> None:
         """Open a circuit to `peer` and run the handshake as initiator."""
-        if peer == self.peer_id or peer in self._circuits or self.is_banned(peer) or not self._allowed(peer):
+        existing = self._circuits.get(peer)
+        if existing is not None and not existing.closed:
+            return
+        if peer == self.peer_id or self.is_banned(peer) or not self._allowed(peer):
             return
         if not self.relay.connected:
             return
@@ -365,7 +372,11 @@ class Node:
         old = p.links.get(conn.kind)
         p.links[conn.kind] = conn
         if old is not None and old is not conn:
+            # a new session of the same kind means the peer started over (restart, or it lost the old
+            # circuit): it forgot our subscriptions and mesh, so the router starts over with it too
             await old.close("replaced")
+            self._run_outputs(self.router.remove_peer(peer, self._now()))
+            self._run_outputs(self.router.add_peer(peer, self._now(), outbound=conn.initiator))
         if first_link:
             p.writer = self._spawn(self._writer(peer, p), "writer")
             self._run_outputs(self.router.add_peer(peer, self._now(), outbound=conn.initiator))
@@ -459,20 +470,27 @@ class Node:
                 self._dial(peer)
             self._upgrade_some()
 
-    def _upgrade_some(self) -> None:
-        if self.config.direct_peers <= 0:
-            return
+    def _is_direct(self, peer: bytes) -> bool:
+        p = self._peers.get(peer)
+        return p is not None and "direct" in p.links
+
+    def _direct_slots(self) -> int:
+        """How many more direct links (open or being negotiated) the cap allows."""
         direct = sum(1 for p in self._peers.values() if "direct" in p.links) + len(self._rtc_busy)
+        return self.config.direct_peers - direct
+
+    def _upgrade_some(self) -> None:
+        slots = self._direct_slots()
         now = self._now()
         for peer, p in list(self._peers.items()):
-            if direct >= self.config.direct_peers:
+            if slots <= 0:
                 return
             if "direct" in p.links or peer in self._rtc_busy or self._rtc_retry_at.get(peer, 0) > now:
                 continue
             if peer < self.peer_id or DIRECT_CAP not in self.relay.peers.get(peer, ()):
                 continue  # the smaller peer id offers (PROTOCOL.md §4), and only to peers that take offers
             self._rtc_busy.add(peer)
-            direct += 1
+            slots -= 1
             self._spawn(self._offer(peer), "rtc-offer")
 
     async def _offer(self, peer: bytes) -> None:
@@ -537,9 +555,27 @@ class Node:
                 return  # both dialled at once: the smaller id's attempt wins, ignore theirs
             # the peer restarted, or yields to our smaller id: start over as responder
             self._spawn(conn.close("superseded by a new handshake"), "close")
+        elif not handshake.looks_like_hs1(data):
+            self._stale_circuit(peer, data)
+            return
         conn = CircuitConnection(peer, self.relay, initiator=False)
         self._circuits[peer] = conn
         self._spawn(self._open(conn, initiator=False, first=data), "accept")
+
+    def _stale_circuit(self, peer: bytes, data: bytes) -> None:
+        """A frame from a peer we hold no circuit with. Circuits have no close frame, so a peer may still
+        believe in one we dropped (our queue overflowed, a timeout): a well-formed peer frame gets a fresh
+        handshake, which makes it start over; anything else is garbage and costs the sender a ban."""
+        try:
+            value = cbor.decode(data)
+        except WireError as e:
+            self._penalise(peer, e.reason)
+            return
+        if isinstance(value, dict) and value.get("t") in ("rpc", "req", "resp", "hs2", "hs3"):
+            self.rejections["stale_circuit"] += 1
+            self._dial(peer)
+        else:
+            self._penalise(peer, "not_a_handshake")
 
     def _on_signal(self, peer: bytes, data: bytes) -> None:
         if self.is_banned(peer) or self.config.direct_peers <= 0 or not self._allowed(peer):
@@ -556,9 +592,16 @@ class Node:
             future = self._rtc_pending.get(peer)
             if future is not None and not future.done():
                 future.set_result(sdp)
-        elif peer not in self._rtc_busy:
+        elif (
+            peer < self.peer_id
+            and peer not in self._rtc_busy
+            and (self._direct_slots() > 0 or self._is_direct(peer))
+        ):
+            # only the smaller id offers (PROTOCOL.md §4), and each offer costs a WebRTC stack: within our cap
             self._rtc_busy.add(peer)
             self._spawn(self._answer(peer, sdp), "rtc-answer")
+        else:
+            self.rejections["offer_refused"] += 1
 
     def _on_leave(self, peer: bytes) -> None:
         conn = self._circuits.get(peer)

@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
 from pynode.identity import Identity
-from relay_server import api, metrics, p2p
+from relay_server import api, gateway, metrics, p2p, state_api
 from relay_server.config import RelayConfig
 from relay_server.relay import Relay
 from relay_server.static import WebFiles
@@ -28,6 +28,7 @@ def create_app(
     """
     relay = Relay(config, identity)
     routes: list[BaseRoute] = [*p2p.routes(relay), *api.routes(relay), *metrics.routes(relay)]
+    routes += [*gateway.routes(relay), *state_api.routes(relay)]
     if config.static_dir is not None and config.static_dir.is_dir():
         routes.append(Mount("/", app=WebFiles(directory=config.static_dir, html=True)))
 

@@ -36,6 +36,16 @@ class RelayConfig:
     send_queue_bytes: int = 16 * MiB
     hello_timeout_s: float = 10.0
     log_level: str = "info"
+    # The Git archive (docs/ARCHIVE.md): on by default, into a local repository under the data dir.
+    archive: bool = True
+    archive_dir: Path | None = None  # default: <data_dir>/archive
+    archive_remote: str | None = None  # push here (e.g. an https GitHub URL); None = local commits only
+    archive_interval_s: float = 300.0
+    archive_token_env: str = "HYPERSPACE_ARCHIVE_TOKEN"  # the variable holding the remote's token
+    archive_quota_bytes: int = 64 * MiB  # per node, through the gateway
+
+    def archive_path(self) -> Path:
+        return Path(self.archive_dir) if self.archive_dir is not None else self.data_dir / "archive"
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from pynode.net.connection import ConnectionClosed
 from pynode.node import Node, NodeConfig
+from pynode.state.replica import StateReplica
 from pynode.topics import DEFAULT_TOPICS
+from relay_server.archive import ArchiveConfig, Archiver
+from relay_server.archive_layout import state_files
+from relay_server.gateway import ARCHIVE_PROTO, Gateway
 from relay_server.hub import LocalHandle
 from relay_server.relay import Relay
+
+log = logging.getLogger(__name__)
 
 
 class LocalRelaySocket:
@@ -73,12 +80,44 @@ async def embedded_node(relay: Relay) -> AsyncIterator[Node]:
     node = Node(relay.identity, LocalRelayLink(relay, caps), NodeConfig(caps=caps, direct_peers=0))
     for topic in DEFAULT_TOPICS:
         node.subscribe(topic)
-    relay.status_extra = lambda: {"node": node.stats()}
+    replica = StateReplica(node)
+    archiver = _archiver(relay, replica)
+    if archiver is not None:
+        loaded = await replica.load(archiver.config.repo_dir / "snapshots")  # validated like network input
+        if loaded:
+            log.info("state: %d records restored from the archive", loaded)
+        relay.gateway = Gateway(archiver, relay.config.archive_quota_bytes)
+        node.handle(ARCHIVE_PROTO, relay.gateway.serve_request)
+    relay.state = replica
+    relay.status_extra = lambda: {
+        "node": node.stats(),
+        "state": replica.status(),
+        **({"archive": archiver.describe()} if archiver is not None else {}),
+    }
     relay.node_rejections = lambda: {("node", reason): n for reason, n in node.rejections.items()}
     relay.node = node
     relay.before_shutdown = node.stop
     await node.start()
+    await replica.start()
+    if archiver is not None:
+        await archiver.start()
     try:
         yield node
     finally:
+        await replica.stop()
         await node.stop()
+        if archiver is not None:
+            await archiver.stop(final_cycle=True)  # commit what arrived since the last cycle
+
+
+def _archiver(relay: Relay, replica: StateReplica) -> Archiver | None:
+    cfg = relay.config
+    if not cfg.archive:
+        return None
+    config = ArchiveConfig(
+        repo_dir=cfg.archive_path() / "repo",
+        remote=cfg.archive_remote,
+        interval_s=cfg.archive_interval_s,
+        token_env=cfg.archive_token_env,
+    )
+    return Archiver(config, lambda: state_files(replica.store))

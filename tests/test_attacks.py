@@ -208,7 +208,7 @@ def test_fuzzed_frames_get_the_sender_cut_off_and_counted_while_honest_peers_del
 def test_garbage_instead_of_a_handshake_is_refused_and_counted(world: World):
     async def attack() -> Attacker:
         attacker = await Attacker(world.url).start()
-        await attacker.client.send_circuit(world.a.peer_id, b"\xa1\x61t\x63rpc")  # an rpc before any hs1
+        await attacker.client.send_circuit(world.a.peer_id, b"\xff\x00 not a frame")  # garbage, not an hs1
         await eventually(lambda: world.a.is_banned(attacker.peer_id), 10, "attacker banned")
         # while banned, even a proper handshake gets nowhere
         with pytest.raises(TimeoutError):

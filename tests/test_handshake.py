@@ -143,3 +143,15 @@ async def test_connection_closes_when_the_peer_floods_its_receive_queue():
     with pytest.raises(ConnectionClosed):
         while True:
             await b.recv()
+
+
+async def test_initiator_skips_frames_of_the_peers_old_session_before_hs2():
+    a, b = pipe(ALICE.peer_id, BOB.peer_id)
+
+    async def responder_with_old_frames_in_flight():
+        first = await b.recv()
+        await b.send(cbor.encode({"t": "rpc"}))  # sent on the old session before Bob saw the new hs1
+        await handshake.respond(b, BOB, first)
+
+    await asyncio.gather(handshake.initiate(a, ALICE), responder_with_old_frames_in_flight())
+    assert a.authenticated and b.authenticated

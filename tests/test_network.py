@@ -5,6 +5,7 @@ from collections import defaultdict
 
 import pytest
 
+from pynode.gossip.rpc import RPC
 from tests.netutil import eventually, node_on, relay_on
 
 pytestmark = pytest.mark.slow
@@ -76,3 +77,29 @@ def _hyperspace(*args: str) -> list[str]:
     import sys
 
     return [sys.executable, "-m", "pynode.cli", *args]
+
+
+async def test_a_circuit_dropped_on_one_side_is_re_established_without_banning_the_peer(tmp_path):
+    relay = await relay_on(tmp_path)
+    a, b = await node_on(relay.url), await node_on(relay.url)
+    got = []
+    a.subscribe(TOPIC, lambda env: got.append(env.data))
+    b.subscribe(TOPIC)
+    try:
+        await eventually(
+            lambda: b.peer_id in a.connected_peers() and a.peer_id in b.connected_peers(), 20, "link"
+        )
+        # a drops its end (as on a receive-queue overflow); b still believes in the circuit, and its next
+        # frame reaches a before a's own maintenance would redial
+        await a._circuits[b.peer_id].close("dropped on one side")
+        a._on_circuit(b.peer_id, RPC(graft=[TOPIC]).encode())
+        assert a.rejections["stale_circuit"] == 1
+        await eventually(lambda: b.peer_id in a.connected_peers(), 20, "the circuit is re-established")
+        assert not a.is_banned(b.peer_id) and not b.is_banned(a.peer_id)
+        await eventually(lambda: len(a.router.mesh.get(TOPIC, ())) >= 1, 20, "mesh again")
+        await b.publish(TOPIC, b"still friends")
+        await eventually(lambda: b"still friends" in got, 20, "delivery")
+    finally:
+        for n in (a, b):
+            await n.stop()
+        await relay.stop()

@@ -1,11 +1,11 @@
 """`python -m wasm_build`: build web/dist, the browser app the relay serves.
 
-  web/dist/
-    index.html, *.js, *.css, ...      the app (copied from web/)
-    pyodide/                          the Pyodide runtime from node_modules (runtime + stdlib only)
-    py/pyodide-lock.json              Pyodide's lock file plus our wheels, with their real sha256
-    py/*.whl                          pynode (our code) and the pure-Python wheels it needs
-    manifest.json                     sha256 of every file above
+web/dist/
+  index.html, *.js, *.css, ...      the app (copied from web/)
+  pyodide/                          the Pyodide runtime from node_modules (runtime + stdlib only)
+  py/pyodide-lock.json              Pyodide's lock file plus our wheels, with their real sha256
+  py/*.whl                          pynode (our code) and the pure-Python wheels it needs
+  manifest.json                     sha256 of every file above
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from wasm_build.web import build
 
 def main(argv: list[str] | None = None) -> int:
     root = Path(__file__).resolve().parent.parent
-    p = argparse.ArgumentParser(prog="python -m wasm_build", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m wasm_build", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--out", type=Path, default=root / "web" / "dist", help="output folder (default web/dist)")
     args = p.parse_args(argv)
     try:

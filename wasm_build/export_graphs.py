@@ -131,11 +131,70 @@ def build_digits(csv_gz: Path) -> bytes:
     return bytes(out)
 
 
-_SUBJECTS = "the old sailor|a quiet child|the miller|my neighbour|the river|a grey wolf|the baker's wife|the king|an owl|the wind|the stranger|her brother|the teacher|a small boat|the garden".split("|")
-_VERBS = "watched|carried|followed|remembered|found|painted|answered|crossed|opened|forgot|praised|mended|heard|kept|lost".split("|")
-_OBJECTS = "the lantern|a letter|the long road|the bread|an old song|the hill|a silver coin|the door|the fields|a promise|the morning light|the empty house|the storm|a basket of apples|the last page".split("|")
-_PLACES = "by the sea|in the village|after the rain|before dawn|under the bridge|at the market|in the winter|near the mill|on the way home|in the dark wood".split("|")
-_LINKS = "and then|but|so|while|because|although|until|and".split("|")
+_SUBJECTS = [
+    "the old sailor",
+    "a quiet child",
+    "the miller",
+    "my neighbour",
+    "the river",
+    "a grey wolf",
+    "the baker's wife",
+    "the king",
+    "an owl",
+    "the wind",
+    "the stranger",
+    "her brother",
+    "the teacher",
+    "a small boat",
+    "the garden",
+]
+_VERBS = [
+    "watched",
+    "carried",
+    "followed",
+    "remembered",
+    "found",
+    "painted",
+    "answered",
+    "crossed",
+    "opened",
+    "forgot",
+    "praised",
+    "mended",
+    "heard",
+    "kept",
+    "lost",
+]
+_OBJECTS = [
+    "the lantern",
+    "a letter",
+    "the long road",
+    "the bread",
+    "an old song",
+    "the hill",
+    "a silver coin",
+    "the door",
+    "the fields",
+    "a promise",
+    "the morning light",
+    "the empty house",
+    "the storm",
+    "a basket of apples",
+    "the last page",
+]
+_PLACES = [
+    "by the sea",
+    "in the village",
+    "after the rain",
+    "before dawn",
+    "under the bridge",
+    "at the market",
+    "in the winter",
+    "near the mill",
+    "on the way home",
+    "in the dark wood",
+]
+_LINKS = ["and then", "but", "so", "while", "because", "although", "until", "and"]
 
 
 def generate_text(n_chars: int = 60_000, seed: int = 7) -> str:

@@ -11,7 +11,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-PYODIDE_FILES = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"]
+PYODIDE_FILES = [
+    "pyodide.mjs",
+    "pyodide.asm.mjs",
+    "pyodide.asm.wasm",
+    "python_stdlib.zip",
+    "pyodide-lock.json",
+]
 # Pure-Python wheels the browser node needs, pinned like pyproject.toml pins them for CPython.
 PURE_WHEELS = {"cbor2": "5.9.0"}
 SKIP = {"dist", "dev", "node_modules", "__pycache__"}
@@ -39,7 +45,11 @@ def build(root: Path, out: Path) -> dict[str, Any]:
         for entry in entries:
             lock["packages"][entry["name"]] = entry
         (wheels / "pyodide-lock.json").write_text(json.dumps(lock, indent=1, sort_keys=True))
-        manifest = {"files": {str(p.relative_to(staging)): _sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}}
+        manifest = {
+            "files": {
+                str(p.relative_to(staging)): _sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()
+            }
+        }
         manifest["packages"] = {e["name"]: {"version": e["version"], "sha256": e["sha256"]} for e in entries}
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
         if out.exists():
@@ -98,7 +108,9 @@ def _pynode_wheel(root: Path, dest: Path, depends: list[str]) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp)
-        shutil.copytree(root / "pynode", src / "pynode", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(
+            root / "pynode", src / "pynode", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
         (src / "pyproject.toml").write_text(
             "[build-system]\nrequires = ['setuptools']\nbuild-backend = 'setuptools.build_meta'\n\n"
             f"[project]\nname = 'pynode'\nversion = '{__version__}'\nrequires-python = '>=3.11'\n"

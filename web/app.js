@@ -124,7 +124,7 @@ function renderIdentity(s) {
     peerEl.dataset.peer = s.peer;
     peerEl.textContent = shortPeer(s.peer, 10, 6);
     peerEl.title = s.peer;
-    $('peer-avatar').replaceChildren(avatar(s.peer));
+    $('peer-avatar').replaceChildren(avatar(s.peer, 'avatar-fill'));
     $('copy-peer').disabled = false;
   }
   const caps = Array.isArray(s.caps) ? s.caps : [];
@@ -299,13 +299,30 @@ function render(s) {
 
 function onEvent(e) {
   if (!e || typeof e !== 'object') return;
-  if (e.kind === 'message' && !e.mine && last && e.from === last.peer) {
-    const key = `${e.topic}\n${e.text}`;
-    if (recentSends.has(key)) { recentSends.delete(key); return; }   // already shown when we published it
+  if (e.kind === 'error' && /^worker error/.test(String(e.text)) && (!last || last.state === 'booting')) {
+    renderState('error');                        // the worker died before it could report: it will not report now
+    showError(String(e.text), { title: 'Your node could not start' });
   }
+  if (e.kind === 'message' && !e.mine && last && e.from === last.peer && isEchoOfOwnSend(e)) return;
   feedQueue.push(e);
   if (feedQueue.length > FEED_MAX) feedQueue.splice(0, feedQueue.length - FEED_MAX);
   scheduleFlush();
+}
+
+// The host may confirm our own publish as a message event (possibly prefixed "you: " and truncated): we showed it
+// already when the user pressed Publish, so drop the confirmation.
+function isEchoOfOwnSend(e) {
+  const text = String(e.text ?? '').replace(/^you:\s*/i, '').replace(/…$/, '');
+  for (const key of recentSends.keys()) {
+    const cut = key.indexOf('\n');
+    const topic = key.slice(0, cut);
+    const sent = key.slice(cut + 1);
+    if (topic === e.topic && text && sent.startsWith(text)) {
+      recentSends.delete(key);
+      return true;
+    }
+  }
+  return false;
 }
 
 function scheduleFlush() {
@@ -471,6 +488,11 @@ async function start() {
   }
   window.hyperspace = { node, config, get status() { return last; } };
   renderState('booting');
+  setTimeout(() => {
+    if (document.body.dataset.state !== 'booting') return;
+    $('boot-detail').textContent = 'This is taking longer than usual — a slow connection or a busy device can delay '
+      + 'the first start. It keeps going in the background.';
+  }, 45_000);
 }
 
 start();

@@ -67,12 +67,25 @@ def _frame(buf: bytes, kind: str, keys: set[str]) -> dict[str, Any]:
     return d
 
 
+# Frames of an established session. A circuit has no session id, so when we restart a circuit the peer's
+# frames of the old session may still be in flight ahead of its hs2: the initiator skips those.
+_SESSION_FRAMES = {"rpc", "req", "resp"}
+
+
+async def _next_handshake_frame(conn: Connection) -> bytes:
+    while True:
+        frame = await conn.recv()
+        value = cbor.decode(frame)
+        if not (isinstance(value, dict) and value.get("t") in _SESSION_FRAMES):
+            return frame
+
+
 async def initiate(conn: Connection, me: Identity, timeout: float = HANDSHAKE_TIMEOUT_S) -> None:
     """Run the initiator's side; on success `conn.authenticated` is set, else WireError/TimeoutError."""
     async with asyncio.timeout(timeout):
         ni = current().random_bytes(NONCE_BYTES)
         await conn.send(cbor.encode({"t": "hs1", "peer": me.peer_id, "nonce": ni}))
-        peer, nr, sig = parse_hs2(await conn.recv())
+        peer, nr, sig = parse_hs2(await _next_handshake_frame(conn))
         if peer != conn.remote:
             raise WireError("handshake", "responder is not the peer we dialled")
         if not await current().verify(peer, transcript("responder", me.peer_id, peer, ni, nr), sig):

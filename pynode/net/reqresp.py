@@ -1,4 +1,4 @@
-"""Point-to-point request/response between two connected peers (PROTOCOL.md §6).
+"""Point-to-point request/response between two connected peers (PROTOCOL.md §3.4).
 
 Gossip broadcasts; some conversations are between two peers only: anti-entropy for the replicated state,
 fetching a model's parameters, the capability services. They ride the same authenticated connection as

@@ -182,3 +182,10 @@ def crdt_blob_meta(blob: bytes):
     from pynode.platform.native_loro import blob_meta
 
     return blob_meta(blob)
+
+
+def model_runner(n_params: int, load_graph, device: str = "cpu", threads: int = 1):
+    """A model runner over onnxruntime (imported only by nodes that train); see pynode/train/runner.py."""
+    from pynode.platform.native_ort import OrtRunner
+
+    return OrtRunner(n_params, load_graph, device, threads)

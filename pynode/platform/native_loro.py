@@ -107,7 +107,9 @@ class LoroCrdtDoc:
             fork.commit()
             last = fork.oplog_vv.get_last(self._doc.peer_id)
             meta = fork.get_change(loro.ID(self._doc.peer_id, last))
-            deps = json.loads(fork.export_json_in_id_span(IdSpan(self._doc.peer_id, CounterSpan(last, last + 1))))
+            deps = json.loads(
+                fork.export_json_in_id_span(IdSpan(self._doc.peer_id, CounterSpan(last, last + 1)))
+            )
             return last, meta.lamport, tuple(sorted(_parse_id(d) for d in deps[0]["deps"]))
 
         return _guard(probe, "dry run")
@@ -167,4 +169,6 @@ class LoroCrdtDoc:
 def blob_meta(blob: bytes) -> BlobMeta:
     meta = _guard(lambda: LoroDoc.decode_import_blob_meta(blob, True), "blob metadata")
     mode = str(meta.mode).rsplit(".", 1)[-1].lower()
-    return BlobMeta(mode, int(meta.change_num), _from_vv(meta.partial_start_vv), _from_vv(meta.partial_end_vv))
+    return BlobMeta(
+        mode, int(meta.change_num), _from_vv(meta.partial_start_vv), _from_vv(meta.partial_end_vv)
+    )

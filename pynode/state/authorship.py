@@ -138,6 +138,8 @@ def check_change(doc: str, change: Change, now_ms: int) -> CheckedChange:
         items.append((op.key, value))
         records.append(record)
         checks.append(SigCheck(author, record.signed_bytes(), record.sig))
-    payload = change_payload(doc, change.peer, change.counter, change.lamport, change.deps, change.timestamp, items)
+    payload = change_payload(
+        doc, change.peer, change.counter, change.lamport, change.deps, change.timestamp, items
+    )
     checks.append(SigCheck(author, payload, sig))
     return CheckedChange(author, records, checks)

@@ -161,7 +161,13 @@ class Record:
         return record_key(self.encoded)
 
     def unsigned(self) -> dict[str, Any]:
-        return {"v": RECORD_VERSION, "kind": self.kind, "author": self.author, "ts": self.ts, "body": self.body}
+        return {
+            "v": RECORD_VERSION,
+            "kind": self.kind,
+            "author": self.author,
+            "ts": self.ts,
+            "body": self.body,
+        }
 
     def signed_bytes(self) -> bytes:
         return DOMAIN_RECORD + cbor.encode(self.unsigned())
@@ -206,7 +212,9 @@ def decode_record(encoded: bytes) -> Record:
     if not isinstance(d["body"], dict):
         raise WireError("bad_type", "body must be a map")
     SCHEMAS[kind](d["body"])
-    return Record(kind, get_bytes(d, "author", 32), get_int(d, "ts"), d["body"], get_bytes(d, "sig", 64), encoded)
+    return Record(
+        kind, get_bytes(d, "author", 32), get_int(d, "ts"), d["body"], get_bytes(d, "sig", 64), encoded
+    )
 
 
 async def verify_record(record: Record) -> bool:

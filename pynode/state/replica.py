@@ -1,0 +1,142 @@
+"""A Node's replica of the state: the asyncio runtime around the sans-IO `SyncEngine`.
+
+It composes with the Node through its public API only: a validator on the state topic (so a bad update
+is REJECTed and its forwarders lose gossip score), a request handler for anti-entropy pulls, and one loop
+that ticks the engine and carries out its requests. A peer whose pull answer or request is hostile is
+counted and banned (`Node.penalise`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from pynode.gossip.events import ValidationResult
+from pynode.identity import short_id
+from pynode.net.reqresp import RequestFailed
+from pynode.node import Node
+from pynode.state.authorship import Rejected
+from pynode.state.records import DOCS, Record, make_record
+from pynode.state.store import Deferred, Store
+from pynode.state.sync import STATE_TOPIC, SYNC_PROTO, SyncEngine
+from pynode.state.views import leaderboards
+from pynode.wire.envelope import Envelope
+from pynode.wire.errors import WireError
+
+log = logging.getLogger(__name__)
+TICK_S = 0.25
+
+
+class StateReplica:
+    def __init__(self, node: Node, interval: float = 2.0) -> None:
+        self.node = node
+        self.store = Store(node.peer_id)
+        self.engine = SyncEngine(self.store, random.Random(), interval)
+        self._task: asyncio.Task[None] | None = None
+        self._requests: set[asyncio.Task[None]] = set()
+        node.subscribe(STATE_TOPIC, validator=self._validate)
+        node.handle(SYNC_PROTO, self._serve)
+
+    async def start(self) -> None:
+        self._task = asyncio.ensure_future(self._loop())
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, *self._requests) if t is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
+
+    # ---- writing ----------------------------------------------------------------------------------
+
+    async def write(self, records: list[Record]) -> None:
+        """Commit our own signed records and gossip the update."""
+        for out in await self.engine.write(self.node.identity.signer, records):
+            await self.node.publish(STATE_TOPIC, out.data)
+
+    async def publish(self, kind: str, body: dict[str, Any]) -> Record:
+        """Sign a record of `kind` now, commit and gossip it; returns the record."""
+        record = await make_record(self.node.identity.signer, kind, body, int(time.time() * 1000))
+        await self.write([record])
+        return record
+
+    # ---- persistence (the relay keeps its replica across restarts) --------------------------------
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in DOCS:
+            if self.store.records[name]:
+                tmp = directory / f"{name}.loro.tmp"
+                tmp.write_bytes(self.store.snapshot(name))
+                tmp.replace(directory / f"{name}.loro")
+
+    async def load(self, directory: Path) -> int:
+        """Import saved snapshots, validated like anything from the network. Returns records loaded."""
+        loaded = 0
+        for name in DOCS:
+            path = directory / f"{name}.loro"
+            if path.is_file():
+                try:
+                    new = await self.store.receive(
+                        name, path.read_bytes(), _now_ms(), ("snapshot", "updates")
+                    )
+                    loaded += len(new)
+                except (Rejected, Deferred) as e:
+                    log.warning("ignoring saved state %s: %s", path, e)
+        return loaded
+
+    # ---- views and status -------------------------------------------------------------------------
+
+    def leaderboards(self) -> dict[Any, Any]:
+        results = [r for name in DOCS if name.startswith("results.") for r in self.store.all_records(name)]
+        return leaderboards(results)
+
+    def status(self) -> dict[str, Any]:
+        return self.engine.status()
+
+    # ---- node plumbing ----------------------------------------------------------------------------
+
+    async def _validate(self, env: Envelope) -> ValidationResult:
+        return await self.engine.on_gossip(env.sender, env.data, _now_ms())
+
+    async def _serve(self, peer: bytes, data: bytes) -> bytes:
+        try:
+            return self.engine.on_request(peer, data, time.monotonic())
+        except WireError as e:
+            if e.reason != "gone":
+                self.node.penalise(peer, f"state_{e.reason}")
+            raise RequestFailed(str(e)) from None
+
+    async def _loop(self) -> None:
+        while True:
+            for ask in self.engine.tick(time.monotonic(), sorted(self.node.connected_peers())):
+                self._spawn(self._pull(ask.peer, ask.data))
+            await asyncio.sleep(TICK_S)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._requests.add(task)
+        task.add_done_callback(self._requests.discard)
+
+    async def _pull(self, peer: bytes, data: bytes) -> None:
+        try:
+            answer = await self.node.request(peer, SYNC_PROTO, data)
+        except (RequestFailed, TimeoutError) as e:
+            log.debug("state pull from %s failed: %s", short_id(peer), e)
+            self.engine.on_failure(peer)
+            return
+        try:
+            asks = await self.engine.on_response(peer, answer, time.monotonic(), _now_ms())
+        except Rejected as e:
+            self.node.penalise(peer, f"state_{e.reason}")
+            return
+        for ask in asks:
+            self._spawn(self._pull(ask.peer, ask.data))
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

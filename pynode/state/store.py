@@ -1,0 +1,173 @@
+"""The replicated documents of one replica, and the only way anything gets into them.
+
+`write` signs and commits our own records; `receive` is validation-before-import: an update is size-limited,
+its metadata read without importing it, then it is imported into a fork of the document and every new
+change is checked (authorship.check_change) and every signature verified; only then is it imported for real.
+Any bad change rejects the whole update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from types import ModuleType
+from typing import Any
+
+from pynode.platform import Signer, current
+from pynode.platform.crdt import CrdtDoc, CrdtError, VersionVector
+from pynode.state.authorship import (
+    Rejected,
+    change_payload,
+    check_change,
+    encode_message,
+    loro_peer,
+    ns,
+)
+from pynode.state.records import DOCS, Record, doc_for
+
+MAX_BLOB_BYTES = 64 * 1024 * 1024  # a whole document sent to a cold-starting replica, reassembled from chunks
+MAX_CHANGES_PER_BLOB = 200_000
+MAX_WRITE_RETRIES = 8
+
+
+class Deferred(Exception):
+    """An honest update we cannot use yet (it depends on changes we lack) or at all (nothing new)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Store:
+    def __init__(self, author: bytes, platform: ModuleType | None = None) -> None:
+        self.author = author
+        self.platform = platform or current()
+        self.peer = loro_peer(author)
+        self.docs: dict[str, CrdtDoc] = {name: self.platform.crdt_doc(self.peer) for name in DOCS}
+        self.records: dict[str, dict[str, Record]] = {name: {} for name in DOCS}  # validated, decoded
+        self.on_new: Callable[[str, list[Record]], None] | None = None  # told of every record added
+
+    # ---- reading ----------------------------------------------------------------------------------
+
+    def version(self) -> dict[str, VersionVector]:
+        return {name: doc.version() for name, doc in self.docs.items()}
+
+    def counts(self) -> dict[str, int]:
+        return {name: len(recs) for name, recs in self.records.items()}
+
+    def all_records(self, name: str) -> Iterable[Record]:
+        return self.records[name].values()
+
+    def export_since(self, name: str, have: VersionVector) -> bytes:
+        return self.docs[name].export_updates(have)
+
+    def snapshot(self, name: str) -> bytes:
+        return self.docs[name].export_snapshot()
+
+    # ---- writing ----------------------------------------------------------------------------------
+
+    async def write(self, signer: Signer, records: list[Record]) -> dict[str, bytes]:
+        """Commit our own records (one signed change per document); returns each document's update."""
+        if signer.public_key != self.author:
+            raise ValueError("a store writes only as its own author")
+        by_doc: dict[str, list[Record]] = {}
+        for r in records:
+            if r.author != self.author:
+                raise ValueError("a record signed by someone else cannot go into our namespace")
+            by_doc.setdefault(doc_for(r.kind, r.body), []).append(r)
+        updates = {}
+        for name, recs in by_doc.items():
+            known = self.records[name]
+            items = list({r.key: r.encoded for r in recs if r.key not in known}.items())
+            if items:
+                updates[name] = await self._commit(signer, name, items)
+                fresh = [r for r in recs if r.key not in known]
+                for r in fresh:
+                    known[r.key] = r
+                self._notify(name, fresh)
+        return updates
+
+    def _notify(self, name: str, records: list[Record]) -> None:
+        if self.on_new is not None and records:
+            self.on_new(name, records)
+
+    async def _commit(self, signer: Signer, name: str, items: list[tuple[str, bytes]]) -> bytes:
+        doc = self.docs[name]
+        for _ in range(MAX_WRITE_RETRIES):
+            counter, lamport, deps = doc.next_change()
+            sig = await signer.sign(change_payload(name, self.peer, counter, lamport, deps, 0, items))
+            if doc.next_change() == (counter, lamport, deps):  # nothing was imported while we signed
+                break
+        else:
+            raise RuntimeError("the document kept changing while we signed")
+        before = doc.version()
+        doc.put(ns(self.author), items, encode_message(self.author, sig))
+        made = doc.change_at(self.peer, counter)
+        if made is None or (made.lamport, made.deps, made.timestamp) != (lamport, deps, 0):
+            raise RuntimeError("the CRDT recorded a change other than the one we signed")
+        return doc.export_updates(before)
+
+    # ---- receiving --------------------------------------------------------------------------------
+
+    async def receive(
+        self,
+        name: str,
+        blob: bytes,
+        now_ms: int,
+        modes: tuple[str, ...] = ("updates",),
+        only_author: bytes | None = None,
+    ) -> list[Record]:
+        """Validate `blob` and import it; returns the new records. Raises Rejected or Deferred."""
+        doc = self.docs.get(name)
+        if doc is None:
+            raise Rejected("unknown_document", name[:32])
+        if len(blob) > MAX_BLOB_BYTES:
+            raise Rejected("oversized", f"{len(blob)} bytes")
+        try:
+            meta = self.platform.crdt_blob_meta(blob)
+        except CrdtError as e:
+            raise Rejected("malformed_update", str(e)) from None
+        if meta.mode not in modes:
+            raise Rejected("bad_mode", f"{meta.mode} where {modes} expected")
+        if meta.change_count > MAX_CHANGES_PER_BLOB:
+            raise Rejected("too_many_changes", str(meta.change_count))
+        sender_peer = loro_peer(only_author) if only_author is not None else None
+        before = doc.version()
+        if all(end <= before.get(p, 0) for p, end in meta.end.items()):
+            raise Deferred("nothing_new")
+        fork = doc.fork()
+        try:
+            if fork.import_(blob).pending:
+                raise Deferred("missing_dependencies")
+        except CrdtError as e:
+            raise Rejected("malformed_update", str(e)) from None
+        new: list[Record] = []
+        checks = []
+        for peer, end in fork.version().items():
+            start = before.get(peer, 0)
+            if end <= start:
+                continue
+            if sender_peer is not None and peer != sender_peer:
+                raise Rejected("not_senders_changes", "gossip carries only its publisher's own changes")
+            for change in fork.changes(peer, start, end):
+                checked = check_change(name, change, now_ms)
+                for r in checked.records:
+                    if fork.get(ns(r.author), r.key) != r.encoded:  # what Loro stored is what we checked
+                        raise Rejected("bad_value", "stored value differs from the operation's")
+                new.extend(checked.records)
+                checks.extend(checked.sig_checks)
+        for c in checks:
+            if not await self.platform.verify(c.public_key, c.message, c.sig):
+                raise Rejected("bad_signature", "a change or record signature does not verify")
+        try:
+            doc.import_(blob)
+        except CrdtError as e:  # imported fine into the fork a moment ago; only a CRDT bug gets here
+            raise Rejected("malformed_update", str(e)) from None
+        known = self.records[name]
+        fresh = [r for r in new if r.key not in known]
+        for r in fresh:
+            known[r.key] = r
+        self._notify(name, fresh)
+        return fresh
+
+    def stats(self) -> dict[str, Any]:
+        return {"records": sum(self.counts().values()), "by_doc": self.counts()}

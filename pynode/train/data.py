@@ -1,0 +1,114 @@
+"""Datasets shipped with the package, and batches as pure functions of (seed, shard, step).
+
+A validator re-executing step s of someone's run must feed it exactly that run's batch s, on any platform,
+without replaying the run: so a batch is drawn from a counter-based PRNG keyed by (seed, shard, step), and
+the train/validation split is fixed by the dataset, never by the run.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass
+from functools import cache
+
+from pynode.train.assets import TEXT_ALPHABET, data_bytes, data_hash
+from pynode.train.rng import Stream, mix
+from pynode.train.zoo import ModelSpec
+
+SPLIT_SEED = 20240601  # fixed: every run of every node sees the same validation set
+DIGITS_VAL = 256  # images held out (4 batches of 64)
+TEXT_VAL_FRACTION = 0.1
+EVAL_BATCHES = 4
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A dense little-endian tensor: dtype "float32" over array('f') or "int64" over array('q')."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    data: array
+
+
+@dataclass(frozen=True)
+class Batch:
+    x: Tensor
+    y: Tensor
+
+
+class Digits:
+    """8×8 handwritten digits (UCI optdigits via scikit-learn): 1,797 images, pixels 0..16, 10 classes."""
+
+    file = "digits.bin"
+
+    def __init__(self) -> None:
+        raw = data_bytes(self.file)
+        rows = [raw[i : i + 65] for i in range(0, len(raw), 65)]
+        order = Stream(mix(SPLIT_SEED)).permutation(len(rows))
+        self.val = [rows[i] for i in order[:DIGITS_VAL]]
+        self.train = [rows[i] for i in order[DIGITS_VAL:]]
+        self.hash = data_hash(self.file)
+
+    def _batch(self, rows: list[bytes]) -> Batch:
+        x = array("f", [v / 16.0 for r in rows for v in r[:64]])
+        y = array("q", [r[64] for r in rows])
+        return Batch(Tensor("float32", (len(rows), 64), x), Tensor("int64", (len(rows),), y))
+
+    def batch(self, spec: ModelSpec, seed: int, step: int, shard: int = 0, shards: int = 1) -> Batch:
+        pool = self.train[shard::shards]
+        rng = Stream(mix(seed, shard, step))
+        return self._batch([pool[rng.below(len(pool))] for _ in range(spec.batch_size)])
+
+    def eval_batches(self, spec: ModelSpec) -> list[Batch]:
+        b = spec.batch_size
+        return [self._batch(self.val[i : i + b]) for i in range(0, len(self.val) - b + 1, b)]
+
+
+class CharText:
+    """A generated English-like text over a 32-symbol alphabet; the last 10% is the validation text."""
+
+    file = "charlm.txt"
+
+    def __init__(self) -> None:
+        text = data_bytes(self.file).decode("ascii")
+        index = {c: i for i, c in enumerate(TEXT_ALPHABET)}
+        ids = array("q", [index[c] for c in text])
+        cut = int(len(ids) * (1 - TEXT_VAL_FRACTION))
+        self.train, self.val = ids[:cut], ids[cut:]
+        self.hash = data_hash(self.file)
+
+    @staticmethod
+    def _batch(ids: array, starts: list[int], block: int) -> Batch:
+        x, y = array("q"), array("q")
+        for s in starts:
+            x.extend(ids[s : s + block])
+            y.extend(ids[s + 1 : s + block + 1])
+        shape = (len(starts), block)
+        return Batch(Tensor("int64", shape, x), Tensor("int64", shape, y))
+
+    def batch(self, spec: ModelSpec, seed: int, step: int, shard: int = 0, shards: int = 1) -> Batch:
+        # shards are contiguous stretches of the training text
+        n = len(self.train)
+        lo, hi = shard * n // shards, (shard + 1) * n // shards
+        rng = Stream(mix(seed, shard, step))
+        starts = [lo + rng.below(hi - lo - spec.block - 1) for _ in range(spec.batch_size)]
+        return self._batch(self.train, starts, spec.block)
+
+    def eval_batches(self, spec: ModelSpec) -> list[Batch]:
+        span = len(self.val) - spec.block - 1
+        count = EVAL_BATCHES * spec.batch_size
+        starts = [i * span // count for i in range(count)]
+        b = spec.batch_size
+        return [self._batch(self.val, starts[i : i + b], spec.block) for i in range(0, count, b)]
+
+
+Dataset = Digits | CharText
+
+
+@cache
+def load_dataset(name: str) -> Dataset:
+    if name == "digits":
+        return Digits()
+    if name == "charlm":
+        return CharText()
+    raise KeyError(f"no dataset {name!r}")

@@ -1,0 +1,584 @@
+"""DiLoCo (Douillard et al. 2023) as a sans-IO state machine: one `Diloco` per node and run.
+
+A run is announced on gossip (`RunSpec`: task, graph hash, H, outer lr and momentum, codec, aggregation,
+deadlines). Round r starts from an agreed outer state S_r = (θ_r, Nesterov buffer). Each participant trains
+its own number of inner steps from θ_r on its data shard, and publishes a signed pseudo-gradient
+Δ = θ_r − θ_local, compressed, in parts that fit a gossip message. The round's aggregator — the first
+member in an order that is a hash of (run, round, peer), so it rotates — issues a certificate naming the
+deltas it holds once it has all it expects or the round deadline passed; if it stays silent, the next in
+order takes over after `cert_timeout` (and so on). Every participant then applies the same outer step:
+aggregate the named deltas, weighted by the samples each was trained on, and take a Nesterov step. The
+step is plain Python (aggregate.py), so S_{r+1} is bit-identical everywhere and its hash is in the cert.
+
+A node that is behind — a late joiner, or one that missed a certificate — fetches the state from the
+certificate's issuer and checks it against the hash the certificate names. Missing deltas named in a
+certificate are fetched from the issuer the same way.
+
+Simplification: certificates are first-seen-wins. A backup aggregator issues only after the deadline plus
+its rank × cert_timeout, so two certificates for one round need an aggregator slower than that timeout;
+a node that applied the other one notices at the next certificate (its base differs) and re-syncs.
+
+Inputs: `receive(sender, data, now)`, `tick(now)`, `trained(round, theta, steps)`, `delta_fetched(...)`,
+`state_fetched(...)`. Outputs: `Publish`, `Train`, `FetchDelta`, `FetchState`, `RoundDone`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import struct
+from array import array
+from dataclasses import dataclass, field
+from typing import Any
+
+from pynode.train import aggregate as agg
+from pynode.train.assets import graph_hash
+from pynode.train.compress import CODECS, Codec
+from pynode.train.runner import vector_hash
+from pynode.train.zoo import MODELS, ModelSpec, get_model, init_theta
+from pynode.wire import cbor
+from pynode.wire.errors import WireError
+from pynode.wire.schema import expect_map, get_bytes, get_int, get_list, get_str
+
+log = logging.getLogger(__name__)
+
+RUNS_TOPIC = "hs/1/train/runs"
+DELTA_PROTO = "hs/1/diloco/delta"
+STATE_PROTO = "hs/1/diloco/state"
+PART_BYTES = 512 * 1024  # one delta part per gossip message (MAX_DATA_BYTES is ~1 MiB with the envelope)
+MAX_MEMBERS = 256
+MAX_STEPS_FACTOR = 4  # a delta may claim at most 4·H inner steps: sample weights cannot be inflated beyond
+E6 = 1_000_000  # our CBOR has no floats: fractions travel as integer millionths
+
+
+_RUN_FIELDS = {"task", "graph", "seed", "H", "outer_lr_e6", "momentum_e6", "codec", "aggregation", "deadline_ms",
+               "cert_timeout_ms", "shards", "nonce"}  # fmt: skip
+
+
+def run_topic(run_id: bytes) -> str:
+    return f"hs/1/train/run/{run_id.hex()}"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    task: str  # a model of the zoo
+    seed: int  # θ₀ = init_theta(task, seed); batches are drawn from it too
+    H: int = 50  # inner steps per round (a participant may do fewer)
+    outer_lr: float = 0.7
+    momentum: float = 0.9
+    codec: str = "fp32"
+    aggregation: str = "mean"
+    deadline_s: float = 60.0  # a round's aggregator certifies at the latest this long after the round began
+    cert_timeout_s: float = 15.0  # then each backup aggregator in turn, this much later
+    shards: int = 4  # the training data is cut in this many shards; a peer trains on one, by its id
+    nonce: int = 0  # tells apart runs with equal parameters
+
+    @property
+    def spec(self) -> ModelSpec:
+        return get_model(self.task)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "graph": bytes.fromhex(graph_hash(self.task, "train")),
+            "seed": self.seed,
+            "H": self.H,
+            "outer_lr_e6": round(self.outer_lr * E6),
+            "momentum_e6": round(self.momentum * E6),
+            "codec": self.codec,
+            "aggregation": self.aggregation,
+            "deadline_ms": round(self.deadline_s * 1000),
+            "cert_timeout_ms": round(self.cert_timeout_s * 1000),
+            "shards": self.shards,
+            "nonce": self.nonce,
+        }
+
+    @property
+    def run_id(self) -> bytes:
+        return hashlib.sha256(b"hyperspace/1/diloco-run\x00" + cbor.encode(self.to_wire())).digest()[:16]
+
+    @classmethod
+    def from_wire(cls, value: Any) -> RunSpec:
+        d = expect_map(value, "run", _RUN_FIELDS)
+        task = get_str(d, "task", 64)
+        if task not in MODELS:
+            raise WireError("unknown_task", f"no model {task[:64]!r} here")
+        if get_bytes(d, "graph", size=32).hex() != graph_hash(task, "train"):
+            raise WireError("graph_mismatch", "the run's graph is not the one this node ships")
+        codec, aggregation = get_str(d, "codec", 16), get_str(d, "aggregation", 16)
+        if codec not in CODECS or aggregation not in agg.AGGREGATORS:
+            raise WireError("bad_field", "unknown codec or aggregation")
+        return cls(
+            task=task,
+            seed=get_int(d, "seed", hi=2**63 - 1),
+            H=get_int(d, "H", 1, 100_000),
+            outer_lr=get_int(d, "outer_lr_e6", 1, 10 * E6) / E6,
+            momentum=get_int(d, "momentum_e6", 0, E6 - 1) / E6,
+            codec=codec,
+            aggregation=aggregation,
+            deadline_s=get_int(d, "deadline_ms", 100, 86_400_000) / 1000,
+            cert_timeout_s=get_int(d, "cert_timeout_ms", 100, 86_400_000) / 1000,
+            shards=get_int(d, "shards", 1, 4096),
+            nonce=get_int(d, "nonce"),
+        )
+
+
+@dataclass
+class OuterState:
+    """S_r: what every participant holds at the start of round r."""
+
+    round: int
+    theta: array
+    momentum: array
+
+    def to_bytes(self) -> bytes:
+        return struct.pack("<Q", self.round) + self.theta.tobytes() + self.momentum.tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, n: int) -> OuterState:
+        if len(data) != 8 + 8 * n:
+            raise WireError("bad_state", f"state of {len(data)} bytes, expected {8 + 8 * n}")
+        (r,) = struct.unpack_from("<Q", data)
+        theta, momentum = array("f", data[8 : 8 + 4 * n]), array("f", data[8 + 4 * n :])
+        if not (agg.all_finite(theta) and agg.all_finite(momentum)):
+            raise WireError("bad_state", "non-finite value")
+        return cls(r, theta, momentum)
+
+    def digest(self) -> bytes:
+        return hashlib.sha256(self.to_bytes()).digest()
+
+    @classmethod
+    def initial(cls, run: RunSpec) -> OuterState:
+        theta = init_theta(run.spec, run.seed)
+        return cls(0, theta, array("f", bytes(4 * len(theta))))
+
+
+# ---- outputs ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Publish:
+    data: bytes  # for run_topic(run_id)
+
+
+@dataclass(frozen=True)
+class Train:
+    round: int
+    theta: array
+    steps: int
+    seed: int  # batch stream of this round
+    shard: int
+    shards: int
+
+
+@dataclass(frozen=True)
+class FetchDelta:
+    peer: bytes  # ask this peer (the certificate's issuer)
+    round: int
+    author: bytes
+    digest: bytes
+
+
+@dataclass(frozen=True)
+class FetchState:
+    peer: bytes
+    expect: bytes  # the state hash a certificate names
+    round: int
+
+
+@dataclass(frozen=True)
+class RoundDone:
+    round: int  # the round that ended: the node now holds S_{round+1}
+    state_hash: bytes
+    contributors: list[tuple[bytes, int]]  # (peer, samples) named by the certificate
+    issuer: bytes
+
+
+# ---- messages -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Delta:
+    author: bytes
+    samples: int
+    steps: int
+    digest: bytes
+    parts: list[bytes | None]
+    value: array | None = None  # decoded, once complete
+
+
+@dataclass
+class _Round:
+    started: float
+    deltas: dict[bytes, _Delta] = field(default_factory=dict)
+    certified: dict[str, Any] | None = None
+
+
+def _cert_entries(entries: list[Any]) -> list[tuple[bytes, bytes, int]]:
+    out = []
+    for e in entries:
+        if not (isinstance(e, list) and len(e) == 3):
+            raise WireError("bad_field", "certificate entry must be [peer, digest, samples]")
+        peer, digest, samples = e
+        if not (
+            isinstance(peer, bytes) and len(peer) == 32 and isinstance(digest, bytes) and len(digest) == 32
+        ):
+            raise WireError("bad_field", "certificate entry ids are 32 bytes")
+        if not isinstance(samples, int) or isinstance(samples, bool) or not 0 < samples < 2**40:
+            raise WireError("bad_field", "certificate samples out of range")
+        out.append((peer, digest, samples))
+    if [p for p, _, _ in out] != sorted({p for p, _, _ in out}):
+        raise WireError("bad_field", "certificate entries must be sorted by peer, once each")
+    return out
+
+
+def parse_message(data: bytes, run: RunSpec, codec_bytes: int) -> dict[str, Any]:
+    """Type- and size-check a run-topic message (gossip validators call this before anything is kept)."""
+    m = cbor.decode(data)
+    kind = m.get("t") if isinstance(m, dict) else None
+    if kind == "join":
+        expect_map(m, "join", {"t", "run", "round"})
+    elif kind == "delta":
+        expect_map(
+            m, "delta", {"t", "run", "round", "base", "samples", "steps", "digest", "part", "parts", "data"}
+        )
+        parts = get_int(m, "parts", 1, -(-codec_bytes // PART_BYTES))
+        get_int(m, "part", 0, parts - 1)
+        steps = get_int(m, "steps", 1, MAX_STEPS_FACTOR * run.H)
+        get_int(m, "samples", 1, steps * run.spec.tokens_per_batch())
+        get_bytes(m, "base", size=32)
+        get_bytes(m, "digest", size=32)
+        get_bytes(m, "data", max_len=PART_BYTES)
+    elif kind == "cert":
+        expect_map(m, "cert", {"t", "run", "round", "attempt", "base", "next", "entries"})
+        get_int(m, "attempt", 0, MAX_MEMBERS)
+        get_bytes(m, "base", size=32)
+        get_bytes(m, "next", size=32)
+        m["entries"] = _cert_entries(get_list(m, "entries", MAX_MEMBERS))
+        if not m["entries"]:
+            raise WireError("bad_field", "a certificate names at least one delta")
+    else:
+        raise WireError("bad_type", "unknown run message")
+    if get_bytes(m, "run", size=16) != run.run_id:
+        raise WireError("bad_field", "message for another run")
+    get_int(m, "round", 0, 2**40)
+    return m
+
+
+# ---- the state machine --------------------------------------------------------------------------------
+
+
+class Diloco:
+    def __init__(
+        self, me: bytes, run: RunSpec, inner_steps: int | None = None, have_initial: bool = True
+    ) -> None:
+        """`have_initial`: start at round 0 from θ₀ (a founder or early joiner); else wait for a certificate
+        and fetch the state it names (a late joiner)."""
+        self.me = me
+        self.run = run
+        self.run_id = run.run_id
+        self.spec = run.spec
+        self.n = self.spec.n_params
+        self.inner_steps = min(inner_steps or run.H, MAX_STEPS_FACTOR * run.H)
+        self.codec = Codec(run.codec, self.n)  # ours: keeps top-k's error-feedback residual
+        self._decoder = Codec(run.codec, self.n)
+        self.members: set[bytes] = {me}
+        self.last_seen: dict[bytes, int] = {me: 0}  # member → last round it was heard in
+        self.state: OuterState | None = OuterState.initial(run) if have_initial else None
+        self.rounds: dict[int, _Round] = {}
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.rejected: dict[str, int] = {}
+        self.history: list[RoundDone] = []
+        self._fetching_state = False
+        self._started = False
+        self._early: list[tuple[bytes, dict[str, Any]]] = []  # next round's deltas, kept until we get there
+        self._served: dict[bytes, bytes] = {}  # recent states by hash, for peers catching up
+
+    # -- helpers
+
+    @property
+    def round(self) -> int:
+        return -1 if self.state is None else self.state.round
+
+    def _round(self, r: int, now: float) -> _Round:
+        if r not in self.rounds:
+            self.rounds[r] = _Round(started=now)
+        return self.rounds[r]
+
+    def aggregator_order(self, r: int) -> list[bytes]:
+        key = self.run_id + struct.pack("<Q", r)
+        return sorted(self.members, key=lambda p: hashlib.sha256(key + p).digest())
+
+    def _shard(self) -> int:
+        return int.from_bytes(hashlib.sha256(self.run_id + self.me).digest()[:8], "little") % self.run.shards
+
+    def _reject(self, reason: str) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+
+    def _train(self) -> list[Any]:
+        assert self.state is not None
+        self.last_seen[self.me] = self.state.round
+        # each peer its own batch stream, so peers that share a shard still see different batches
+        key = self.run_id + struct.pack("<Q", self.state.round) + self.me
+        seed = int.from_bytes(hashlib.sha256(key).digest()[:8], "little")
+        return [
+            Train(self.state.round, self.state.theta, self.inner_steps, seed, self._shard(), self.run.shards)
+        ]
+
+    # -- inputs
+
+    def start(self, now: float) -> list[Any]:
+        """Join: say so on the run topic and, holding a state, begin training its round."""
+        self._started = True
+        if self.state is None:
+            return []  # joins once it holds a state (the next certificate tells which)
+        self._round(self.state.round, now)
+        return [self._join(), *self._train()]
+
+    def _join(self) -> Publish:
+        # the round we will train in: the aggregator then waits for our delta
+        assert self.state is not None
+        return Publish(cbor.encode({"t": "join", "run": self.run_id, "round": self.state.round}))
+
+    def receive(self, sender: bytes, data: bytes, now: float) -> list[Any]:
+        """A run-topic message whose envelope signature the gossip layer verified (sender = author)."""
+        try:
+            m = parse_message(data, self.run, self._decoder.max_payload())
+        except WireError as e:
+            self._reject(e.reason)
+            return []
+        if len(self.members) < MAX_MEMBERS:
+            self.members.add(sender)
+        if sender not in self.members:
+            return []
+        self.bytes_received += len(data)
+        self.last_seen[sender] = max(self.last_seen.get(sender, -1), m["round"])
+        if m["t"] == "delta":
+            return self._on_delta(sender, m, now)
+        if m["t"] == "cert":
+            return self._on_cert(sender, m, now)
+        return []
+
+    def _on_delta(self, sender: bytes, m: dict[str, Any], now: float) -> list[Any]:
+        r = m["round"]
+        if self.state is not None and r == self.state.round + 1 and len(self._early) < MAX_MEMBERS * 4:
+            self._early.append((sender, m))  # we are still applying the last round; replay it then
+            return []
+        if self.state is None or r != self.state.round or m["base"] != self.state.digest():
+            self._reject("delta_off_round")  # late, early, or trained from another state: not ours to use
+            return []
+        rnd = self._round(r, now)
+        d = rnd.deltas.get(sender)
+        if d is None:
+            d = rnd.deltas[sender] = _Delta(
+                sender, m["samples"], m["steps"], m["digest"], [None] * m["parts"]
+            )
+        elif (d.digest, d.samples, len(d.parts)) != (m["digest"], m["samples"], m["parts"]):
+            self._reject("equivocation")  # two different deltas for one round: keep the first
+            return []
+        d.parts[m["part"]] = m["data"]
+        self._complete(d)
+        return self._maybe_certify(now)
+
+    def _complete(self, d: _Delta) -> None:
+        if d.value is not None or any(p is None for p in d.parts):
+            return
+        payload = b"".join(p for p in d.parts if p is not None)
+        if hashlib.sha256(payload).digest() != d.digest:
+            self._reject("delta_digest")
+            d.parts = [None] * len(d.parts)
+            return
+        try:
+            d.value = self._decoder.decode(payload)
+        except WireError as e:
+            self._reject(e.reason)
+            d.parts = [None] * len(d.parts)
+
+    def trained(self, r: int, theta_end: array, steps: int, now: float) -> list[Any]:
+        """The runtime finished this node's inner steps for round `r`."""
+        if self.state is None or r != self.state.round:
+            return []  # the round was certified meanwhile: this work is too late
+        delta = agg.pseudo_gradient(self.state.theta, theta_end)
+        payload = self.codec.encode(delta)
+        digest = hashlib.sha256(payload).digest()
+        samples = steps * self.spec.tokens_per_batch()
+        parts = [payload[i : i + PART_BYTES] for i in range(0, len(payload), PART_BYTES)] or [b""]
+        rnd = self._round(r, now)
+        rnd.deltas[self.me] = _Delta(self.me, samples, steps, digest, list(parts))
+        self._complete(rnd.deltas[self.me])  # decoded as everyone else decodes it
+        out: list[Any] = []
+        base = self.state.digest()
+        for i, part in enumerate(parts):
+            msg = {"t": "delta", "run": self.run_id, "round": r, "base": base, "samples": samples,
+                   "steps": steps, "digest": digest, "part": i, "parts": len(parts), "data": part}  # fmt: skip
+            out.append(Publish(cbor.encode(msg)))
+            self.bytes_sent += len(part)
+        return out + self._maybe_certify(now)
+
+    def tick(self, now: float) -> list[Any]:
+        return self._maybe_certify(now)
+
+    # -- certificates
+
+    def _expected(self, r: int) -> set[bytes]:
+        """Members heard from in this round or the one before: the aggregator waits for their deltas."""
+        return {p for p in self.members if self.last_seen.get(p, -10) >= r - 1}
+
+    def _attempt_allowed(self, rank: int, rnd: _Round, now: float) -> bool:
+        if rank == 0:
+            return True
+        return now >= rnd.started + self.run.deadline_s + rank * self.run.cert_timeout_s
+
+    def _maybe_certify(self, now: float) -> list[Any]:
+        if self.state is None or not self._started:
+            return []
+        r = self.state.round
+        rnd = self._round(r, now)
+        if rnd.certified is not None:
+            return []
+        complete = {p: d for p, d in rnd.deltas.items() if d.value is not None}
+        if not complete:
+            return []
+        rank = self.aggregator_order(r).index(self.me)
+        deadline = rnd.started + self.run.deadline_s + rank * self.run.cert_timeout_s
+        everyone = self._expected(r) <= set(complete)
+        if not ((rank == 0 and everyone) or now >= deadline):
+            return []
+        entries = [(p, complete[p].digest, complete[p].samples) for p in sorted(complete)]
+        new_state = self._outer_step([complete[p] for p in sorted(complete)])
+        cert = {"t": "cert", "run": self.run_id, "round": r, "attempt": rank, "base": self.state.digest(),
+                "next": new_state.digest(), "entries": [list(e) for e in entries]}  # fmt: skip
+        rnd.certified = cert
+        return [Publish(cbor.encode(cert)), *self._advance(new_state, entries, self.me, now)]
+
+    def _on_cert(self, issuer: bytes, m: dict[str, Any], now: float) -> list[Any]:
+        r = m["round"]
+        if self.state is not None and r < self.state.round:
+            return []  # old news
+        if self.state is None or r > self.state.round or m["base"] != self.state.digest():
+            # we are behind or diverged: the issuer holds the state the certificate's `next` names
+            if self._fetching_state:
+                return []
+            self._fetching_state = True
+            return [FetchState(issuer, m["next"], r + 1)]
+        rnd = self._round(r, now)
+        if rnd.certified is not None:
+            return []  # first seen wins
+        rank = self.aggregator_order(r).index(issuer)
+        # a little slack for clocks: our round may have started later than the issuer's
+        if not self._attempt_allowed(rank, rnd, now + self.run.cert_timeout_s / 2):
+            self._reject("cert_out_of_turn")
+            return []
+        rnd.certified = m
+        return self._apply_when_ready(r, issuer, now)
+
+    def _apply_when_ready(self, r: int, issuer: bytes, now: float) -> list[Any]:
+        rnd = self.rounds[r]
+        assert rnd.certified is not None
+        out: list[Any] = []
+        chosen = []
+        for peer, digest, samples in rnd.certified["entries"]:
+            d = rnd.deltas.get(peer)
+            if d is not None and d.digest != digest:
+                d = rnd.deltas[peer] = _Delta(peer, samples, 1, digest, [None])  # the cert's choice wins
+            if d is None or d.value is None:
+                if d is None:
+                    rnd.deltas[peer] = _Delta(peer, samples, 1, digest, [None])
+                out.append(FetchDelta(issuer, r, peer, digest))
+            else:
+                d.samples = samples
+                chosen.append(d)
+        if out:
+            return out
+        new_state = self._outer_step(chosen)
+        if new_state.digest() != rnd.certified["next"]:
+            self._reject("cert_next_mismatch")  # keep our own result: we computed it from the named deltas
+        return self._advance(new_state, [(d.author, d.digest, d.samples) for d in chosen], issuer, now)
+
+    def delta_fetched(self, r: int, author: bytes, payload: bytes, issuer: bytes, now: float) -> list[Any]:
+        rnd = self.rounds.get(r)
+        if rnd is None or rnd.certified is None or self.state is None or self.state.round != r:
+            return []
+        d = rnd.deltas.get(author)
+        if d is None or d.value is not None:
+            return []
+        if hashlib.sha256(payload).digest() != d.digest:
+            self._reject("fetched_delta_digest")
+            return []
+        d.parts = [payload]
+        self._complete(d)
+        if d.value is None:
+            return []
+        self.bytes_received += len(payload)
+        if any(rnd.deltas[p].value is None for p, _, _ in rnd.certified["entries"]):
+            return []
+        return self._apply_when_ready(r, issuer, now)
+
+    def state_fetched(self, blob: bytes | None, expect: bytes, now: float) -> list[Any]:
+        self._fetching_state = False
+        if blob is None:
+            return []
+        if hashlib.sha256(blob).digest() != expect:
+            self._reject("fetched_state_hash")
+            return []
+        state = OuterState.from_bytes(blob, self.n)
+        if (
+            self.state is not None
+            and state.round <= self.state.round
+            and state.digest() == self.state.digest()
+        ):
+            return []
+        self.state = state
+        self.rounds = {r: v for r, v in self.rounds.items() if r >= state.round}
+        self._round(state.round, now)
+        self._remember(state)
+        out = [self._join(), *self._train()] if self._started else []
+        return out + self._maybe_certify(now)
+
+    # -- the outer step
+
+    def _outer_step(self, deltas: list[_Delta]) -> OuterState:
+        assert self.state is not None
+        values = [d.value for d in deltas if d.value is not None]
+        g = agg.aggregate(self.run.aggregation, values, [float(d.samples) for d in deltas])
+        theta, momentum = agg.nesterov_step(
+            self.state.theta, self.state.momentum, g, self.run.outer_lr, self.run.momentum
+        )
+        return OuterState(self.state.round + 1, theta, momentum)
+
+    def _advance(
+        self, new_state: OuterState, entries: list[tuple[bytes, bytes, int]], issuer: bytes, now: float
+    ) -> list[Any]:
+        assert self.state is not None
+        done = RoundDone(self.state.round, new_state.digest(), [(p, s) for p, _, s in entries], issuer)
+        self.history.append(done)
+        self.state = new_state
+        self._remember(new_state)
+        self.rounds = {r: v for r, v in self.rounds.items() if r >= new_state.round - 1}
+        self._round(new_state.round, now)
+        out: list[Any] = [done, *self._train()]
+        early, self._early = self._early, []
+        for sender, m in early:
+            out += self._on_delta(sender, m, now)
+        return out
+
+    def _remember(self, state: OuterState) -> None:
+        self._served[state.digest()] = state.to_bytes()
+        while len(self._served) > 3:
+            del self._served[next(iter(self._served))]
+
+    def state_blob(self, digest: bytes) -> bytes | None:
+        """A recent state by hash (what a certificate names), for a peer that is catching up."""
+        return self._served.get(digest)
+
+    def delta_payload(self, r: int, author: bytes, digest: bytes) -> bytes | None:
+        rnd = self.rounds.get(r)
+        d = rnd.deltas.get(author) if rnd else None
+        if d is None or d.digest != digest or any(p is None for p in d.parts):
+            return None
+        return b"".join(p for p in d.parts if p is not None)
+
+
+def theta_hash(state: OuterState) -> str:
+    return vector_hash(state.theta)

@@ -1,0 +1,353 @@
+"""The DiLoCo runtime: drives a `diloco.Diloco` state machine over a Node, trains with a model runner.
+
+Gossip carries announcements, deltas and certificates (validated before they are forwarded);
+point-to-point requests carry what a certificate names but a node lacks: a delta (DELTA_PROTO) or a
+recent outer state (STATE_PROTO), in parts that fit a frame. Inner training runs in a worker thread
+(onnxruntime releases the GIL) and stops early when the round it works for is certified meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pynode.gossip.events import ValidationResult
+from pynode.identity import short_id
+from pynode.net.reqresp import RequestFailed
+from pynode.node import Node
+from pynode.train.data import load_dataset
+from pynode.train.diloco import (
+    DELTA_PROTO,
+    PART_BYTES,
+    RUNS_TOPIC,
+    STATE_PROTO,
+    Diloco,
+    FetchDelta,
+    FetchState,
+    Publish,
+    RoundDone,
+    RunSpec,
+    Train,
+    parse_message,
+    run_topic,
+)
+from pynode.train.runner import Runner, TrainState, evaluate, open_runner, vector_hash
+from pynode.wire import cbor
+from pynode.wire.errors import WireError
+from pynode.wire.schema import expect_map, get_bytes, get_int
+
+log = logging.getLogger(__name__)
+
+ANNOUNCE_EVERY_S = 5.0  # the founder repeats the announcement so that late joiners hear of the run
+TICK_S = 0.25
+FETCH_TIMEOUT_S = 20.0
+
+
+@dataclass
+class RoundLog:
+    round: int
+    state_hash: str
+    theta_hash: str
+    contributors: int
+    samples: int
+    val_loss: float
+    train_loss: float | None  # this node's last inner-step loss in the round
+    bytes_sent: int
+    bytes_received: int
+    at: float = field(default_factory=time.time)
+
+
+class DilocoPeer:
+    """One node's part in DiLoCo runs: hears announcements, joins or founds one run at a time."""
+
+    def __init__(
+        self,
+        node: Node,
+        runner: Runner | None = None,
+        inner_steps: int | None = None,
+        evaluate_rounds: bool = True,
+        tamper: Callable[[array, array], array] | None = None,
+    ) -> None:
+        """`inner_steps`: this node's steps per round (fewer on a slow machine; its delta weighs less).
+        `tamper(theta_start, theta_end)`: test hook that replaces the trained θ (a Byzantine peer)."""
+        self.node = node
+        self.runner = runner
+        self.inner_steps = inner_steps
+        self.evaluate_rounds = evaluate_rounds
+        self.tamper = tamper
+        self.announced: dict[bytes, tuple[RunSpec, int, bytes]] = {}  # run id → (spec, round, announcer)
+        self.core: Diloco | None = None
+        self.log: list[RoundLog] = []
+        self.round_done = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._job: Train | None = None
+        self._job_ready = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_loss: float | None = None
+        node.subscribe(RUNS_TOPIC, self._on_announce, self._validate_announce)
+        node.handle(DELTA_PROTO, self._serve_delta)
+        node.handle(STATE_PROTO, self._serve_state)
+
+    # ---- public API -----------------------------------------------------------------------------------
+
+    async def found(self, run: RunSpec) -> bytes:
+        """Start a run: this node holds θ₀, trains round 0 and keeps announcing the run."""
+        await self._join(run, have_initial=True)
+        self._spawn(self._announce_loop(run), "announce")
+        return run.run_id
+
+    async def join(self, run_id: bytes) -> None:
+        """Join an announced run: at round 0 with θ₀, later by fetching the state the next certificate names."""
+        run, round_, _ = self.announced[run_id]
+        await self._join(run, have_initial=round_ == 0)
+
+    async def wait_for_run(self, task: str, timeout: float) -> bytes | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for run_id, (run, _, _) in self.announced.items():
+                if run.task == task:
+                    return run_id
+            await asyncio.sleep(0.1)
+        return None
+
+    async def wait_round(self, r: int, timeout: float) -> None:
+        """Until this node holds S_r (r rounds applied)."""
+        async with asyncio.timeout(timeout):
+            while self.core is None or self.core.round < r:
+                self.round_done.clear()
+                await self.round_done.wait()
+
+    async def stop(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    # ---- joining --------------------------------------------------------------------------------------
+
+    async def _join(self, run: RunSpec, have_initial: bool) -> None:
+        if self.core is not None:
+            raise RuntimeError("this node already takes part in a run")
+        if self.runner is None:
+            self.runner = await asyncio.to_thread(open_runner, run.spec)
+        self.data = await asyncio.to_thread(load_dataset, run.spec.dataset)
+        self.eval_batches = self.data.eval_batches(run.spec)
+        self.core = Diloco(self.node.peer_id, run, self.inner_steps, have_initial)
+        self.topic = run_topic(run.run_id)
+        self.node.subscribe(self.topic, self._on_message, self._validate_message)
+        self._spawn(self._trainer(), "diloco-train")
+        self._spawn(self._ticker(), "diloco-tick")
+        await self._call(self.core.start)
+
+    async def _announce_loop(self, run: RunSpec) -> None:
+        while True:
+            r = self.core.round if self.core else 0
+            await self.node.publish(
+                RUNS_TOPIC, cbor.encode({"t": "announce", "run": run.to_wire(), "round": max(0, r)})
+            )
+            await asyncio.sleep(ANNOUNCE_EVERY_S)
+
+    def _parse_announce(self, data: bytes) -> tuple[RunSpec, int]:
+        m = expect_map(cbor.decode(data), "announce", {"t", "run", "round"})
+        if m["t"] != "announce":
+            raise WireError("bad_type", "not an announcement")
+        return RunSpec.from_wire(m["run"]), get_int(m, "round", 0, 2**40)
+
+    def _validate_announce(self, env: Any) -> ValidationResult:
+        try:
+            self._parse_announce(env.data)
+        except WireError as e:
+            # a task or graph we do not ship is someone else's run, not misbehaviour
+            if e.reason in ("unknown_task", "graph_mismatch"):
+                return ValidationResult.IGNORE
+            return ValidationResult.REJECT
+        return ValidationResult.ACCEPT
+
+    def _on_announce(self, env: Any) -> None:
+        run, r = self._parse_announce(env.data)
+        self.announced[run.run_id] = (run, r, env.sender)
+
+    # ---- the state machine's inputs and outputs -------------------------------------------------------
+
+    async def _call(self, fn: Callable[..., list[Any]], *args: Any) -> None:
+        """Feed the core one input; it may aggregate (pure Python, ~0.1–1 s), so off the event loop."""
+        async with self._lock:
+            outputs = await asyncio.to_thread(fn, *args, time.monotonic())
+        for out in outputs:
+            await self._carry_out(out)
+
+    async def _carry_out(self, out: Any) -> None:
+        if isinstance(out, Publish):
+            await self.node.publish(self.topic, out.data)
+        elif isinstance(out, Train):
+            self._job = out  # a newer round replaces a job not yet started
+            self._job_ready.set()
+        elif isinstance(out, FetchDelta):
+            self._spawn(self._fetch_delta(out), "diloco-fetch-delta")
+        elif isinstance(out, FetchState):
+            self._spawn(self._fetch_state(out), "diloco-fetch-state")
+        elif isinstance(out, RoundDone):
+            await self._record(out)
+
+    def _validate_message(self, env: Any) -> ValidationResult:
+        core = self.core
+        if core is None:
+            return ValidationResult.IGNORE
+        try:
+            parse_message(env.data, core.run, core.codec.max_payload())
+        except WireError:
+            return ValidationResult.REJECT
+        return ValidationResult.ACCEPT
+
+    async def _on_message(self, env: Any) -> None:
+        if self.core is not None:
+            await self._call(self.core.receive, env.sender, env.data)
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            if self.core is not None:
+                await self._call(self.core.tick)
+
+    async def _record(self, done: RoundDone) -> None:
+        core = self.core
+        assert core is not None and core.state is not None
+        val_loss = float("nan")
+        if self.evaluate_rounds and self.runner is not None:
+            val_loss = await asyncio.to_thread(self._evaluate, core.state.theta)
+        self.log.append(
+            RoundLog(
+                done.round,
+                done.state_hash.hex(),
+                vector_hash(core.state.theta),
+                len(done.contributors),
+                sum(s for _, s in done.contributors),
+                val_loss,
+                self._last_loss,
+                core.bytes_sent,
+                core.bytes_received,
+            )
+        )
+        self.round_done.set()
+
+    def _evaluate(self, theta: array) -> float:
+        # a separate state so the inner optimizer's m and v survive
+        assert self.runner is not None
+        kept = self.runner.state()
+        self.runner.set_state(TrainState(array("f", theta), kept.m, kept.v, kept.step))
+        loss, _ = evaluate(self.runner, self.eval_batches)
+        self.runner.set_state(kept)
+        return loss
+
+    # ---- inner training -------------------------------------------------------------------------------
+
+    async def _trainer(self) -> None:
+        while True:
+            await self._job_ready.wait()
+            self._job_ready.clear()
+            job, self._job = self._job, None
+            if job is None:
+                continue
+            theta_end = await asyncio.to_thread(self._inner_steps, job)
+            if theta_end is not None and self.core is not None:
+                if self.tamper is not None:
+                    theta_end = self.tamper(job.theta, theta_end)
+                await self._call(self.core.trained, job.round, theta_end, job.steps)
+
+    def _inner_steps(self, job: Train) -> array | None:
+        """H steps from θ_r; the inner AdamW state carries over between rounds, as in DiLoCo."""
+        runner, core = self.runner, self.core
+        assert runner is not None and core is not None
+        state = runner.state()
+        runner.set_state(TrainState(array("f", job.theta), state.m, state.v, state.step))
+        spec = core.spec
+        for i in range(job.steps):
+            if core.round != job.round:
+                return None  # certified without us: start on the next round instead
+            batch = self.data.batch(spec, job.seed, i, job.shard, job.shards)
+            self._last_loss = runner.train_step(batch, spec.hyper)
+        return runner.theta()
+
+    # ---- fetching what a certificate names ------------------------------------------------------------
+
+    async def _fetch(self, peer: bytes, proto: str, request: dict[str, Any], limit: int) -> bytes | None:
+        """Download a blob in parts of PART_BYTES; None if the peer fails us."""
+        blob = bytearray()
+        try:
+            while True:
+                reply = await self.node.request(
+                    peer, proto, cbor.encode({**request, "offset": len(blob)}), FETCH_TIMEOUT_S
+                )
+                m = expect_map(cbor.decode(reply), "reply", {"total", "data"})
+                total = get_int(m, "total", 1, limit)
+                part = get_bytes(m, "data", max_len=PART_BYTES)
+                if not part or len(blob) + len(part) > total:
+                    raise WireError("bad_field", "reply parts do not add up")
+                blob += part
+                if len(blob) == total:
+                    return bytes(blob)
+        except (RequestFailed, TimeoutError, WireError) as e:
+            log.info("fetch %s from %s failed: %s", proto, short_id(peer), e)
+            return None
+
+    async def _fetch_delta(self, f: FetchDelta) -> None:
+        core = self.core
+        assert core is not None
+        req = {"run": core.run_id, "round": f.round, "author": f.author, "digest": f.digest}
+        payload = await self._fetch(f.peer, DELTA_PROTO, req, core.codec.max_payload())
+        if payload is not None:
+            await self._call(core.delta_fetched, f.round, f.author, payload, f.peer)
+
+    async def _fetch_state(self, f: FetchState) -> None:
+        core = self.core
+        assert core is not None
+        blob = await self._fetch(
+            f.peer, STATE_PROTO, {"run": core.run_id, "digest": f.expect}, 8 + 8 * core.n
+        )
+        await self._call(core.state_fetched, blob, f.expect)
+
+    async def _serve_delta(self, peer: bytes, data: bytes) -> bytes:
+        core = self.core
+        try:
+            m = expect_map(cbor.decode(data), "delta request", {"run", "round", "author", "digest", "offset"})
+            if core is None or get_bytes(m, "run", size=16) != core.run_id:
+                raise RequestFailed("not in that run")
+            payload = core.delta_payload(
+                get_int(m, "round"), get_bytes(m, "author", size=32), get_bytes(m, "digest", size=32)
+            )
+            offset = get_int(m, "offset")
+        except WireError as e:
+            raise RequestFailed(f"bad request: {e.reason}") from None
+        if payload is None:
+            raise RequestFailed("no such delta here")
+        return cbor.encode({"total": len(payload), "data": payload[offset : offset + PART_BYTES]})
+
+    async def _serve_state(self, peer: bytes, data: bytes) -> bytes:
+        core = self.core
+        try:
+            m = expect_map(cbor.decode(data), "state request", {"run", "digest", "offset"})
+            if core is None or get_bytes(m, "run", size=16) != core.run_id:
+                raise RequestFailed("not in that run")
+            blob = core.state_blob(get_bytes(m, "digest", size=32))
+            offset = get_int(m, "offset")
+        except WireError as e:
+            raise RequestFailed(f"bad request: {e.reason}") from None
+        if blob is None:
+            raise RequestFailed("no such state here")
+        return cbor.encode({"total": len(blob), "data": blob[offset : offset + PART_BYTES]})
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task %s failed", task.get_name(), exc_info=task.exception())

@@ -1,0 +1,337 @@
+"""The Git archiver: finalized state and nodes' submitted artefacts, committed and pushed every interval.
+
+The git CLI is the engine, run through asyncio subprocesses. Layout of the repository (docs/ARCHIVE.md):
+
+  results/<domain>/<task>/<record key>.json   one validated result record each
+  reviews/<record key>.json · points/<record key>.json · profiles/<peer id>.json (latest)
+  papers/<record key>.md (+ .json: the index entry)
+  leaderboards/<domain>.json and .md          the boards as every node computes them
+  snapshots/<document>.loro                   Loro snapshots: the whole replicated state
+  agents/<peer id>/...                        what that node submitted through the gateway
+
+Durability: every cycle commits locally first, so a failed push loses nothing; the next push (retried with
+exponential backoff) sends every commit the remote lacks. Gateway submissions wait in an on-disk queue
+(written with fsync before the submitter is answered) until a commit holds them. Paths are content-addressed,
+so re-running a cycle after a crash rewrites identical files: no duplicates, and no empty commits.
+
+The token for the remote comes from an environment variable and reaches git only through the child's
+environment (GIT_CONFIG_* → http.extraHeader); it is never in argv, in .git/config, or in a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pynode.wire import cbor
+
+log = logging.getLogger(__name__)
+
+REMOTE_NAME = "archive"
+BRANCH = "main"
+PUSH_BACKOFF_S = (2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 120.0, 300.0)
+GIT_TIMEOUT_S = 120.0
+GC_EVERY_COMMITS = 50
+AUTHOR = ("hyperspace-archiver", "archiver@hyperspace.invalid")
+
+
+class GitError(Exception):
+    pass
+
+
+@dataclass
+class ArchiveConfig:
+    repo_dir: Path  # the working repository (created on first use)
+    remote: str | None = None  # e.g. https://github.com/org/archive.git; None = local commits only
+    interval_s: float = 300.0
+    token_env: str = "HYPERSPACE_ARCHIVE_TOKEN"  # name of the environment variable holding the token
+    queue_dir: Path | None = None  # defaults to <repo_dir>.queue, beside the repository
+
+    def __post_init__(self) -> None:
+        self.repo_dir = Path(self.repo_dir)
+        self.queue_dir = (
+            Path(self.queue_dir) if self.queue_dir else self.repo_dir.with_name(self.repo_dir.name + ".queue")
+        )
+
+
+# What the archiver asks of the state: files to write (relative path → bytes), recomputed each cycle.
+StateFiles = Callable[[], dict[str, bytes]]
+
+
+@dataclass
+class ArchiveStatus:
+    commits: int = 0
+    pushes: int = 0
+    push_failures: int = 0
+    last_commit_at: float | None = None
+    last_push_at: float | None = None
+    last_error: str | None = None
+    pushed_upto: dict[str, float] = field(default_factory=dict)  # file path → wall time it was first pushed
+
+
+def safe_write(root: Path, rel: str, data: bytes) -> bool:
+    """Write `root/rel`, refusing any symlink on the way (a planted link must not lead outside the tree).
+
+    Returns True when the file changed. `rel` must already be a checked relative path.
+    """
+    parts = rel.split("/")
+    here = root
+    for part in parts[:-1]:
+        here = here / part
+        if here.is_symlink():
+            raise PermissionError(f"{rel}: a symlink on the path")
+        here.mkdir(exist_ok=True)
+    target = here / parts[-1]
+    if target.is_symlink():
+        raise PermissionError(f"{rel}: the target is a symlink")
+    with contextlib.suppress(FileNotFoundError):
+        if target.read_bytes() == data:
+            return False
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return True
+
+
+class Archiver:
+    def __init__(self, config: ArchiveConfig, state_files: StateFiles | None = None) -> None:
+        self.config = config
+        self.state_files = state_files
+        self.status = ArchiveStatus()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._initialised = False
+        self._push_failures_in_a_row = 0
+        self._next_push_at = 0.0
+        self._commits_since_gc = 0
+        self._unpushed: dict[str, float] = {}  # file path → when it was committed, until pushed
+
+    # ---- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self, final_cycle: bool = True) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if final_cycle:
+            with contextlib.suppress(GitError, OSError, TimeoutError):
+                async with asyncio.timeout(10):
+                    await self.cycle()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.interval_s)
+            try:
+                await self.cycle()
+            except (GitError, OSError) as e:
+                self.status.last_error = self._redact(str(e))
+                log.warning("archive cycle failed: %s", self.status.last_error)
+
+    # ---- the cycle --------------------------------------------------------------------------------
+
+    async def cycle(self) -> bool:
+        """Write state and queued submissions, commit if anything changed, push if due. True if pushed."""
+        async with self._lock:
+            changed: list[str] = []
+            files = self.state_files() if self.state_files is not None else {}
+            queued = self._queued()
+            if not files and not queued and not self._initialised and not self.config.repo_dir.exists():
+                return False  # nothing ever to archive: do not even create the repository
+            await self._init()
+            root = self.config.repo_dir
+            for rel, data in files.items():
+                if safe_write(root, rel, data):
+                    changed.append(rel)
+            for _path, entry in queued:
+                for rel, data in entry:
+                    try:
+                        if safe_write(root, rel, data):
+                            changed.append(rel)
+                    except PermissionError as e:  # the tree changed since the gateway checked it
+                        log.warning("archive: dropping %s: %s", rel, e)
+            if changed:
+                await self._git("add", "-A", "--", ".")
+                if (await self._git("status", "--porcelain")).strip():
+                    now = time.time()
+                    await self._git("commit", "-q", "-m", f"archive: {len(changed)} file(s)")
+                    self.status.commits += 1
+                    self.status.last_commit_at = now
+                    self._commits_since_gc += 1
+                    for rel in changed:
+                        self._unpushed.setdefault(rel, now)
+            for path, _ in queued:  # committed (or identical to what is): the queue entry is done
+                path.unlink(missing_ok=True)
+            if self._commits_since_gc >= GC_EVERY_COMMITS:
+                self._commits_since_gc = 0
+                await self._git("gc", "--auto", "--quiet")
+            return await self._push_if_due()
+
+    async def _push_if_due(self) -> bool:
+        if self.config.remote is None or time.monotonic() < self._next_push_at:
+            return False
+        if not await self._ahead():
+            return False
+        try:
+            await self._git("push", "-q", REMOTE_NAME, f"HEAD:refs/heads/{BRANCH}", auth=True)
+        except (GitError, TimeoutError) as e:
+            self.status.push_failures += 1
+            delay = PUSH_BACKOFF_S[min(self._push_failures_in_a_row, len(PUSH_BACKOFF_S) - 1)]
+            self._push_failures_in_a_row += 1
+            self._next_push_at = time.monotonic() + delay
+            self.status.last_error = self._redact(str(e))
+            log.warning("archive push failed (retry in %.0f s): %s", delay, self.status.last_error)
+            return False
+        self._push_failures_in_a_row = 0
+        self._next_push_at = 0.0
+        now = time.time()
+        self.status.pushes += 1
+        self.status.last_push_at = now
+        self.status.last_error = None
+        for rel in self._unpushed:
+            self.status.pushed_upto.setdefault(rel, now)
+        self._unpushed.clear()
+        return True
+
+    async def _ahead(self) -> int:
+        """Commits the remote lacks (all of them if we never pushed)."""
+        tracking = f"refs/remotes/{REMOTE_NAME}/{BRANCH}"
+        try:
+            await self._git("rev-parse", "-q", "--verify", "HEAD")
+        except GitError:
+            return 0  # no commit yet
+        try:
+            await self._git("rev-parse", "-q", "--verify", tracking)
+        except GitError:
+            return int((await self._git("rev-list", "--count", "HEAD")).strip())
+        return int((await self._git("rev-list", "--count", f"{tracking}..HEAD")).strip())
+
+    async def _init(self) -> None:
+        if self._initialised:
+            return
+        root = self.config.repo_dir
+        if not (root / ".git").is_dir():
+            root.mkdir(parents=True, exist_ok=True)
+            await self._git("init", "-q", "-b", BRANCH)
+        await self._git("config", "user.name", AUTHOR[0])
+        await self._git("config", "user.email", AUTHOR[1])
+        remotes = (await self._git("remote")).split()
+        if self.config.remote is not None:
+            verb = "set-url" if REMOTE_NAME in remotes else "add"
+            await self._git("remote", verb, REMOTE_NAME, self.config.remote)
+        self._initialised = True
+
+    # ---- the gateway's queue ----------------------------------------------------------------------
+
+    def enqueue(self, files: list[tuple[str, bytes]]) -> str:
+        """Persist a submission (fsync'd) until a commit holds it; returns its queue id."""
+        qdir = self.config.queue_dir
+        assert qdir is not None
+        qdir.mkdir(parents=True, exist_ok=True)
+        blob = cbor.encode([[rel, data] for rel, data in files])
+        qid = f"{time.time_ns():020d}-{hashlib.sha256(blob).hexdigest()[:16]}"
+        tmp = qdir / f"{qid}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(qdir / f"{qid}.cbor")
+        with contextlib.suppress(OSError):  # make the rename itself durable
+            dfd = os.open(qdir, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        return qid
+
+    def _queued(self) -> list[tuple[Path, list[tuple[str, bytes]]]]:
+        qdir = self.config.queue_dir
+        if qdir is None or not qdir.is_dir():
+            return []
+        out = []
+        for path in sorted(qdir.glob("*.cbor")):
+            try:
+                entry = cbor.decode(path.read_bytes(), max_bytes=1 << 30)
+                out.append((path, [(str(rel), bytes(data)) for rel, data in entry]))
+            except Exception as e:  # a torn file cannot exist (tmp + rename); anything else is logged, kept
+                log.error("archive queue entry %s unreadable: %s", path.name, e)
+        return out
+
+    def queued_bytes(self, prefix: str) -> int:
+        return sum(len(d) for _, entry in self._queued() for rel, d in entry if rel.startswith(prefix))
+
+    # ---- git --------------------------------------------------------------------------------------
+
+    def _token(self) -> str | None:
+        token = os.environ.get(self.config.token_env)
+        return token or None
+
+    def _redact(self, text: str) -> str:
+        token = self._token()
+        return text.replace(token, "***") if token else text
+
+    async def _git(self, *args: str, auth: bool = False) -> str:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        env.update(GIT_TERMINAL_PROMPT="0", GIT_CONFIG_NOSYSTEM="1", LC_ALL="C")
+        token = self._token() if auth else None
+        if token is not None:
+            # GitHub takes a token as the password of HTTP Basic auth (any user name): `x-access-token`
+            basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+            env.update(
+                GIT_CONFIG_COUNT="1",
+                GIT_CONFIG_KEY_0="http.extraHeader",
+                GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}",
+            )
+        proc = await asyncio.create_subprocess_exec(
+            "git",
+            *args,
+            cwd=self.config.repo_dir,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            async with asyncio.timeout(GIT_TIMEOUT_S):
+                out, err = await proc.communicate()
+        except BaseException:  # cancelled or timed out: never leave a git process behind
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise
+        if proc.returncode != 0:
+            raise GitError(
+                f"git {args[0]} failed ({proc.returncode}): {self._redact(err.decode(errors='replace'))[:500]}"
+            )
+        return out.decode(errors="replace")
+
+    def describe(self) -> dict[str, Any]:
+        remote = self.config.remote
+        return {
+            "repo": str(self.config.repo_dir),
+            "remote": remote,
+            "interval_s": self.config.interval_s,
+            "commits": self.status.commits,
+            "pushes": self.status.pushes,
+            "push_failures": self.status.push_failures,
+            "queued": len(self._queued()),
+            "last_commit_at": self.status.last_commit_at,
+            "last_push_at": self.status.last_push_at,
+            "last_error": self.status.last_error,
+        }
+
+
+def json_bytes(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()

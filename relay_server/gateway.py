@@ -1,0 +1,213 @@
+"""The archive gateway: a node without a Git token submits its own artefacts, signed, to the relay.
+
+`POST /api/archive` with a CBOR body (or the same bytes as a request on the node's relay connection,
+protocol `hs/1/archive`):
+
+  {peer: bytes(32), ts: uint ms, files: [{path: text, data: bytes}], sig: bytes(64)}
+
+`sig` is the peer's Ed25519 signature over "hyperspace/1/archive-submit\\0" + CBOR of the other fields.
+Files land at `agents/<peer id>/<path>` at the next archive cycle. Refused, with nothing written: bodies over
+MAX_SUBMISSION_BYTES (before reading them), bad signatures, stale or replayed submissions, paths that are
+absolute, climb (`..`), hide (`.git`), or pass through a symlink, and anything over the peer's quota.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from pynode.identity import peer_id_text
+from pynode.platform import current
+from pynode.wire import cbor
+from pynode.wire.errors import WireError
+from pynode.wire.limits import MAX_CLOCK_SKEW_MS
+from pynode.wire.schema import expect_map, get_bytes, get_int, get_list, get_str
+from relay_server.archive import Archiver
+
+DOMAIN_SUBMIT = b"hyperspace/1/archive-submit\x00"
+ARCHIVE_PROTO = "hs/1/archive"
+MAX_SUBMISSION_BYTES = 1000 * 1024  # fits one request frame on the relay connection too
+MAX_FILES = 64
+MAX_PATH_LEN = 200
+MAX_PATH_DEPTH = 8
+DEFAULT_QUOTA_BYTES = 64 * 1024 * 1024  # per node, everything it ever submitted
+REPLAY_WINDOW_MS = 2 * MAX_CLOCK_SKEW_MS
+_COMPONENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+class GatewayError(Exception):
+    def __init__(self, status: int, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.status = status
+        self.reason = reason
+        self.detail = detail
+
+
+def check_path(path: str) -> str:
+    """A relative path made of plain names: no '/' at the start, no '..', '.', empty or hidden parts."""
+    if len(path) > MAX_PATH_LEN or "\\" in path or "\x00" in path:
+        raise GatewayError(400, "bad_path", f"{path[:60]!r}: too long or has a backslash/NUL")
+    if path.startswith("/"):
+        raise GatewayError(400, "bad_path", f"{path[:60]!r}: absolute paths are refused")
+    parts = path.split("/")
+    if len(parts) > MAX_PATH_DEPTH:
+        raise GatewayError(400, "bad_path", f"{path[:60]!r}: deeper than {MAX_PATH_DEPTH}")
+    for part in parts:
+        if not _COMPONENT.fullmatch(part):  # refuses '', '.', '..', '.git' and anything exotic
+            raise GatewayError(400, "bad_path", f"{path[:60]!r}: component {part[:40]!r} is not a plain name")
+    return path
+
+
+def sign_submission_payload(peer: bytes, ts: int, files: list[dict[str, Any]]) -> bytes:
+    return DOMAIN_SUBMIT + cbor.encode({"peer": peer, "ts": ts, "files": files})
+
+
+async def make_submission(signer: Any, files: list[tuple[str, bytes]], ts: int | None = None) -> bytes:
+    """Build a signed submission body (what a node sends)."""
+    ts = ts if ts is not None else int(time.time() * 1000)
+    entries = [{"path": p, "data": d} for p, d in files]
+    sig = await signer.sign(sign_submission_payload(signer.public_key, ts, entries))
+    return cbor.encode({"peer": signer.public_key, "ts": ts, "files": entries, "sig": sig})
+
+
+@dataclass
+class Accepted:
+    peer: str
+    paths: list[str]
+    queue_id: str
+    bytes: int
+
+
+class Gateway:
+    def __init__(self, archiver: Archiver, quota_bytes: int = DEFAULT_QUOTA_BYTES) -> None:
+        self.archiver = archiver
+        self.quota_bytes = quota_bytes
+        self._seen: OrderedDict[bytes, int] = OrderedDict()  # submission hash → ts, for the replay window
+
+    async def submit(self, body: bytes, now_ms: int, peer_hint: bytes | None = None) -> Accepted:
+        if len(body) > MAX_SUBMISSION_BYTES:
+            raise GatewayError(413, "too_large", f"{len(body)} bytes > {MAX_SUBMISSION_BYTES}")
+        try:
+            d = expect_map(
+                cbor.decode(body, max_bytes=MAX_SUBMISSION_BYTES),
+                "submission",
+                {"peer", "ts", "files", "sig"},
+            )
+            peer = get_bytes(d, "peer", 32)
+            ts = get_int(d, "ts")
+            sig = get_bytes(d, "sig", 64)
+            entries = get_list(d, "files", MAX_FILES)
+            files = []
+            for e in entries:
+                f = expect_map(e, "file", {"path", "data"})
+                files.append((get_str(f, "path", MAX_PATH_LEN), get_bytes(f, "data")))
+        except WireError as e:
+            raise GatewayError(400, "malformed", e.detail or e.reason) from None
+        if not files:
+            raise GatewayError(400, "malformed", "no files")
+        if peer_hint is not None and peer != peer_hint:
+            raise GatewayError(403, "not_yours", "a connection may submit only for its own peer id")
+        if not await current().verify(peer, sign_submission_payload(peer, ts, entries), sig):
+            raise GatewayError(401, "bad_signature", "the signature does not verify for that peer id")
+        if abs(now_ms - ts) > REPLAY_WINDOW_MS:
+            raise GatewayError(400, "stale", "the submission's timestamp is outside the accepted window")
+        digest = hashlib.sha256(body).digest()
+        self._expire(now_ms)
+        if digest in self._seen:
+            raise GatewayError(409, "replayed", "this exact submission was already accepted")
+        text = peer_id_text(peer)
+        prefix = f"agents/{text}/"
+        paths = [prefix + check_path(p) for p, _ in files]
+        if len(set(paths)) != len(paths):
+            raise GatewayError(400, "bad_path", "the same path twice")
+        self._refuse_symlinks(paths)
+        size = sum(len(data) for _, data in files)
+        used = self._used(prefix)
+        if used + size > self.quota_bytes:
+            raise GatewayError(
+                413,
+                "over_quota",
+                f"{text[:8]} has {used} of {self.quota_bytes} bytes; this needs {size} more",
+            )
+        qid = self.archiver.enqueue([(p, data) for p, (_, data) in zip(paths, files, strict=True)])
+        self._seen[digest] = ts
+        return Accepted(text, paths, qid, size)
+
+    def _expire(self, now_ms: int) -> None:
+        while self._seen and next(iter(self._seen.values())) < now_ms - REPLAY_WINDOW_MS:
+            self._seen.popitem(last=False)
+
+    def _refuse_symlinks(self, paths: list[str]) -> None:
+        root = self.archiver.config.repo_dir
+        for rel in paths:
+            here = root
+            for part in rel.split("/"):
+                here = here / part
+                if here.is_symlink():
+                    raise GatewayError(400, "bad_path", f"{rel}: passes through a symlink")
+
+    def _used(self, prefix: str) -> int:
+        """Bytes this peer already has in the archive or waiting in the queue."""
+        folder = self.archiver.config.repo_dir / prefix
+        on_disk = 0
+        if folder.is_dir() and not folder.is_symlink():
+            on_disk = sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+        return on_disk + self.archiver.queued_bytes(prefix)
+
+    # ---- transports -------------------------------------------------------------------------------
+
+    async def serve_request(self, peer: bytes, data: bytes) -> bytes:
+        """The same submission over the node's relay connection (Node.handle(ARCHIVE_PROTO, ...))."""
+        from pynode.net.reqresp import RequestFailed
+
+        try:
+            accepted = await self.submit(data, int(time.time() * 1000), peer_hint=peer)
+        except GatewayError as e:
+            raise RequestFailed(f"{e.reason}: {e.detail}") from None
+        return cbor.encode({"queued": accepted.queue_id, "paths": accepted.paths})
+
+
+def routes(relay: Any) -> list[BaseRoute]:
+    """`POST /api/archive`, answered by `relay.gateway` (set when the relay archives; else 503)."""
+
+    async def archive(request: Request) -> Response:
+        gateway: Gateway | None = relay.gateway
+        if gateway is None:
+            return _error(GatewayError(503, "archive_disabled", "this relay does not archive"))
+        length = request.headers.get("content-length")
+        if length is None or not length.isdigit():
+            return _error(GatewayError(411, "length_required", "send a Content-Length"))
+        if int(length) > MAX_SUBMISSION_BYTES:
+            return _error(GatewayError(413, "too_large", f"{length} bytes > {MAX_SUBMISSION_BYTES}"))
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_SUBMISSION_BYTES:
+                return _error(GatewayError(413, "too_large", "body longer than announced"))
+        try:
+            accepted = await gateway.submit(bytes(body), int(time.time() * 1000))
+        except GatewayError as e:
+            return _error(e)
+        return JSONResponse(
+            {
+                "queued": accepted.queue_id,
+                "paths": accepted.paths,
+                "bytes": accepted.bytes,
+                "commit_within_s": gateway.archiver.config.interval_s,
+            },
+            status_code=202,
+        )
+
+    return [Route("/api/archive", archive, methods=["POST"])]
+
+
+def _error(e: GatewayError) -> Response:
+    return JSONResponse({"error": e.reason, "detail": e.detail}, status_code=e.status)

@@ -1,0 +1,55 @@
+"""DiLoCo over real connections: CPython nodes on a loopback relay train charlm-tiny together.
+
+(The browser tab joins this test when the browser node lands.)
+"""
+
+import asyncio
+
+import pytest
+
+from pynode.train.diloco import RunSpec
+from pynode.train.diloco_node import DilocoPeer
+from tests.netutil import eventually, node_on, relay_on
+
+pytestmark = pytest.mark.slow
+
+ROUNDS = 3
+
+
+async def test_four_nodes_complete_three_rounds_with_one_late_joiner_and_agree_on_theta(tmp_path):
+    relay = await relay_on(tmp_path)
+    nodes = [await node_on(relay.url) for _ in range(4)]
+    # node 2 is "slower": half the inner steps, so its delta weighs half as much
+    peers = [DilocoPeer(n, inner_steps=2 if i == 2 else None) for i, n in enumerate(nodes)]
+    run = RunSpec(task="charlm-tiny", seed=3, H=4, codec="int8", deadline_s=30, cert_timeout_s=10, nonce=1)
+    try:
+        await eventually(lambda: all(len(n.connected_peers()) == 3 for n in nodes), 30, "full mesh")
+        await peers[0].found(run)
+        await eventually(lambda: all(run.run_id in p.announced for p in peers[1:3]), 20, "announcement")
+        for p in peers[1:3]:
+            await p.join(run.run_id)
+        await asyncio.gather(*(p.wait_round(1, 60) for p in peers[:3]))
+        # node 3 arrives after round 0: it must fetch θ_r from a peer and check it against a certificate
+        await eventually(lambda: run.run_id in peers[3].announced, 20, "announcement to the late joiner")
+        assert peers[3].announced[run.run_id][1] >= 1
+        await peers[3].join(run.run_id)
+        await asyncio.gather(*(p.wait_round(ROUNDS, 90) for p in peers))
+
+        for r in range(ROUNDS):
+            logs = [next((e for e in p.log if e.round == r), None) for p in peers]
+            held = {e.state_hash for e in logs if e is not None}
+            assert len(held) == 1, f"participants disagree after round {r}"
+        first = peers[0].log[0]
+        # round 0: three deltas, 4 + 4 + 2 inner steps of 16×32 tokens
+        assert first.contributors == 3 and first.samples == (4 + 4 + 2) * 16 * 32
+        final = [p.core.state for p in peers]
+        assert len({s.digest() for s in final}) == 1
+        assert all(x == y for x, y in zip(final[0].theta, final[3].theta, strict=True))
+        assert peers[0].log[-1].val_loss < peers[0].log[0].val_loss + 0.5
+        assert all(sum(p.core.rejected.values()) == 0 for p in peers), [p.core.rejected for p in peers]
+    finally:
+        for p in peers:
+            await p.stop()
+        for n in nodes:
+            await n.stop()
+        await relay.stop()
