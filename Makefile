@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps run test test-fast bench lint format clean
+.PHONY: setup system-deps web graphs run test test-fast bench lint format clean
 
 setup: $(STAMP)
 
@@ -19,18 +19,29 @@ $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,build]'  # build: torch (CPU) for the graph re-export test
 	@touch $@
 
-run: setup
+# The browser app: npm packages (Pyodide) and web/dist with our wheels and lock file.
+web: setup node_modules/.package-lock.json
+	$(PY) -m wasm_build
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+run: web
 	$(PY) -m pynode.cli demo
 
-test: setup
+test: web
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # Everything but the slow real-network and browser tests.
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# Re-export the training graphs from their PyTorch definitions (commit the .onnx files and manifest).
+graphs: setup
+	$(PY) -m wasm_build.export_graphs
 
 bench: setup
 	$(PY) -m pynode.cli bench gossip --json

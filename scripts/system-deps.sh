@@ -7,6 +7,9 @@ command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v git >/dev/null || need+=(git)
 command -v make >/dev/null || need+=(make)
+command -v npm >/dev/null || need+=(nodejs npm)
+# Debian's Chromium runs the browser tests and benchmarks (Playwright drives it; never `playwright install`)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -17,7 +17,7 @@ import pytest
 from pynode.identity import Identity
 from pynode.state.records import make_record
 from pynode.state.store import Store
-from relay_server.archive import Archiver, ArchiveConfig
+from relay_server.archive import ArchiveConfig, Archiver
 from relay_server.archive_layout import state_files
 
 TOKEN = "ghp_test-token-1234567890abcdef"

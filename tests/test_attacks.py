@@ -27,13 +27,12 @@ from pynode.identity import Identity
 from pynode.net import handshake
 from pynode.net import relay_proto as rp
 from pynode.net.circuit import CircuitConnection
-from pynode.net.relay_client import RelayClient, RelayEvents
 from pynode.node import Node
-from pynode.platform import native
 from pynode.topics import DEMO_PULSE
 from pynode.wire import cbor
 from pynode.wire.envelope import Envelope, sign_envelope
 from pynode.wire.errors import WireError
+from tests.attacker import Attacker
 from tests.netutil import eventually, node_on, relay_on
 
 pytestmark = pytest.mark.slow
@@ -62,48 +61,6 @@ class LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
         self.loop.close()
-
-
-class Attacker:
-    """A peer with a valid identity on the relay that speaks the protocol only as far as it wants to."""
-
-    def __init__(self, url: str) -> None:
-        self.identity = Identity.generate()
-        self.conns: dict[bytes, CircuitConnection] = {}
-        events = RelayEvents(
-            on_circuit=self._on_circuit,
-            on_signal=lambda peer, data: None,
-            on_leave=lambda peer: None,
-            on_unreachable=lambda peer: None,
-            on_disconnected=lambda: None,
-        )
-        self.client = RelayClient(self.identity, native.relay_link(url), ["attacker"], events)
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def peer_id(self) -> bytes:
-        return self.identity.peer_id
-
-    def _on_circuit(self, peer: bytes, data: bytes) -> None:
-        conn = self.conns.get(peer)
-        if conn is not None:
-            conn.feed(data)
-
-    async def start(self) -> Attacker:
-        self._task = asyncio.ensure_future(self.client.run())
-        await self.client.wait_connected(10)
-        return self
-
-    async def open(self, target: bytes) -> CircuitConnection:
-        """A circuit to `target` with a completed handshake: from here on the target reads our RPCs."""
-        conn = self.conns[target] = CircuitConnection(target, self.client)
-        await handshake.initiate(conn, self.identity)
-        return conn
-
-    async def stop(self) -> None:
-        await self.client.close()
-        if self._task is not None:
-            self._task.cancel()
 
 
 class World:

@@ -21,17 +21,24 @@ async def test_four_nodes_complete_three_rounds_with_one_late_joiner_and_agree_o
     nodes = [await node_on(relay.url) for _ in range(4)]
     # node 2 is "slower": half the inner steps, so its delta weighs half as much
     peers = [DilocoPeer(n, inner_steps=2 if i == 2 else None) for i, n in enumerate(nodes)]
-    run = RunSpec(task="charlm-tiny", seed=3, H=4, codec="int8", deadline_s=30, cert_timeout_s=10, nonce=1)
+    run = RunSpec(
+        task="charlm-tiny", seed=3, H=4, codec="int8", deadline_s=30, cert_timeout_s=10, min_peers=3
+    )
     try:
-        await eventually(lambda: all(len(n.connected_peers()) == 3 for n in nodes), 30, "full mesh")
+        await eventually(
+            lambda: all({m.peer_id for m in nodes} - {n.peer_id} <= set(n.connected_peers()) for n in nodes),
+            30,
+            "full mesh",
+        )
         await peers[0].found(run)
         await eventually(lambda: all(run.run_id in p.announced for p in peers[1:3]), 20, "announcement")
         for p in peers[1:3]:
             await p.join(run.run_id)
         await asyncio.gather(*(p.wait_round(1, 60) for p in peers[:3]))
         # node 3 arrives after round 0: it must fetch θ_r from a peer and check it against a certificate
-        await eventually(lambda: run.run_id in peers[3].announced, 20, "announcement to the late joiner")
-        assert peers[3].announced[run.run_id][1] >= 1
+        await eventually(
+            lambda: peers[3].announced.get(run.run_id, (run, 0, b""))[1] >= 1, 20, "a later announcement"
+        )
         await peers[3].join(run.run_id)
         await asyncio.gather(*(p.wait_round(ROUNDS, 90) for p in peers))
 
@@ -42,6 +49,8 @@ async def test_four_nodes_complete_three_rounds_with_one_late_joiner_and_agree_o
         first = peers[0].log[0]
         # round 0: three deltas, 4 + 4 + 2 inner steps of 16×32 tokens
         assert first.contributors == 3 and first.samples == (4 + 4 + 2) * 16 * 32
+        # the late joiner, once in sync, is waited for and counted
+        assert peers[0].log[-1].contributors == 4
         final = [p.core.state for p in peers]
         assert len({s.digest() for s in final}) == 1
         assert all(x == y for x, y in zip(final[0].theta, final[3].theta, strict=True))

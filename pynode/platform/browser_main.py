@@ -85,7 +85,7 @@ class BrowserApp:
             self.event("error", "not connected: join first")
             return
         env = await self.node.publish(topic, text.encode())
-        self.event("message", f"you: {text[:PREVIEW_CHARS]}", topic=topic, sender=env.sender)
+        self.event("message", text[:PREVIEW_CHARS], topic=topic, sender=env.sender)
 
     # ---- to the page --------------------------------------------------------------------------------
 

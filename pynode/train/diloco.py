@@ -52,7 +52,7 @@ E6 = 1_000_000  # our CBOR has no floats: fractions travel as integer millionths
 
 
 _RUN_FIELDS = {"task", "graph", "seed", "H", "outer_lr_e6", "momentum_e6", "codec", "aggregation", "deadline_ms",
-               "cert_timeout_ms", "shards", "nonce"}  # fmt: skip
+               "cert_timeout_ms", "min_peers", "shards", "nonce"}  # fmt: skip
 
 
 def run_topic(run_id: bytes) -> str:
@@ -70,6 +70,7 @@ class RunSpec:
     aggregation: str = "mean"
     deadline_s: float = 60.0  # a round's aggregator certifies at the latest this long after the round began
     cert_timeout_s: float = 15.0  # then each backup aggregator in turn, this much later
+    min_peers: int = 1  # the aggregator certifies before the deadline only with this many deltas
     shards: int = 4  # the training data is cut in this many shards; a peer trains on one, by its id
     nonce: int = 0  # tells apart runs with equal parameters
 
@@ -89,6 +90,7 @@ class RunSpec:
             "aggregation": self.aggregation,
             "deadline_ms": round(self.deadline_s * 1000),
             "cert_timeout_ms": round(self.cert_timeout_s * 1000),
+            "min_peers": self.min_peers,
             "shards": self.shards,
             "nonce": self.nonce,
         }
@@ -118,6 +120,7 @@ class RunSpec:
             aggregation=aggregation,
             deadline_s=get_int(d, "deadline_ms", 100, 86_400_000) / 1000,
             cert_timeout_s=get_int(d, "cert_timeout_ms", 100, 86_400_000) / 1000,
+            min_peers=get_int(d, "min_peers", 1, MAX_MEMBERS),
             shards=get_int(d, "shards", 1, 4096),
             nonce=get_int(d, "nonce"),
         )
@@ -270,10 +273,15 @@ def parse_message(data: bytes, run: RunSpec, codec_bytes: int) -> dict[str, Any]
 
 class Diloco:
     def __init__(
-        self, me: bytes, run: RunSpec, inner_steps: int | None = None, have_initial: bool = True
+        self,
+        me: bytes,
+        run: RunSpec,
+        founder: bytes,
+        inner_steps: int | None = None,
+        have_initial: bool = True,
     ) -> None:
-        """`have_initial`: start at round 0 from θ₀ (a founder or early joiner); else wait for a certificate
-        and fetch the state it names (a late joiner)."""
+        """`founder`: who announced the run (round 0's aggregator). `have_initial`: start at round 0 from θ₀
+        (the founder, an early joiner); else wait for a certificate and fetch the state it names."""
         self.me = me
         self.run = run
         self.run_id = run.run_id
@@ -282,7 +290,10 @@ class Diloco:
         self.inner_steps = min(inner_steps or run.H, MAX_STEPS_FACTOR * run.H)
         self.codec = Codec(run.codec, self.n)  # ours: keeps top-k's error-feedback residual
         self._decoder = Codec(run.codec, self.n)
-        self.members: set[bytes] = {me}
+        self.founder = founder
+        self.members: set[bytes] = {me, founder}
+        # the previous certificate's contributors: an agreed list, from which the next aggregator is drawn
+        self.prev_contributors: list[bytes] = [founder]
         self.last_seen: dict[bytes, int] = {me: 0}  # member → last round it was heard in
         self.state: OuterState | None = OuterState.initial(run) if have_initial else None
         self.rounds: dict[int, _Round] = {}
@@ -294,6 +305,7 @@ class Diloco:
         self._started = False
         self._early: list[tuple[bytes, dict[str, Any]]] = []  # next round's deltas, kept until we get there
         self._served: dict[bytes, bytes] = {}  # recent states by hash, for peers catching up
+        self._fetch_contributors: list[bytes] = []
 
     # -- helpers
 
@@ -307,8 +319,13 @@ class Diloco:
         return self.rounds[r]
 
     def aggregator_order(self, r: int) -> list[bytes]:
+        """Round r's aggregator, then its backups. The head is drawn from the last certificate's
+        contributors, a list every participant holding S_r agrees on (views of membership differ);
+        backups, only needed when it fails, come from the other members this node knows."""
         key = self.run_id + struct.pack("<Q", r)
-        return sorted(self.members, key=lambda p: hashlib.sha256(key + p).digest())
+        rank = lambda p: hashlib.sha256(key + p).digest()  # noqa: E731
+        agreed = sorted(self.prev_contributors, key=rank)
+        return agreed + sorted(self.members - set(agreed), key=rank)
 
     def _shard(self) -> int:
         return int.from_bytes(hashlib.sha256(self.run_id + self.me).digest()[:8], "little") % self.run.shards
@@ -365,8 +382,10 @@ class Diloco:
         if self.state is not None and r == self.state.round + 1 and len(self._early) < MAX_MEMBERS * 4:
             self._early.append((sender, m))  # we are still applying the last round; replay it then
             return []
-        if self.state is None or r != self.state.round or m["base"] != self.state.digest():
-            self._reject("delta_off_round")  # late, early, or trained from another state: not ours to use
+        if self.state is None or r != self.state.round:
+            return []  # late, or we are not in sync yet: not ours to use, and no one's fault
+        if m["base"] != self.state.digest():
+            self._reject("delta_wrong_base")  # trained from a state this round did not start from
             return []
         rnd = self._round(r, now)
         d = rnd.deltas.get(sender)
@@ -442,7 +461,7 @@ class Diloco:
             return []
         rank = self.aggregator_order(r).index(self.me)
         deadline = rnd.started + self.run.deadline_s + rank * self.run.cert_timeout_s
-        everyone = self._expected(r) <= set(complete)
+        everyone = self._expected(r) <= set(complete) and len(complete) >= self.run.min_peers
         if not ((rank == 0 and everyone) or now >= deadline):
             return []
         entries = [(p, complete[p].digest, complete[p].samples) for p in sorted(complete)]
@@ -461,6 +480,7 @@ class Diloco:
             if self._fetching_state:
                 return []
             self._fetching_state = True
+            self._fetch_contributors = [p for p, _, _ in m["entries"]]
             return [FetchState(issuer, m["next"], r + 1)]
         rnd = self._round(r, now)
         if rnd.certified is not None:
@@ -530,6 +550,8 @@ class Diloco:
         ):
             return []
         self.state = state
+        self.prev_contributors = self._fetch_contributors
+        self.members.update(self.prev_contributors)
         self.rounds = {r: v for r, v in self.rounds.items() if r >= state.round}
         self._round(state.round, now)
         self._remember(state)
@@ -553,6 +575,7 @@ class Diloco:
         assert self.state is not None
         done = RoundDone(self.state.round, new_state.digest(), [(p, s) for p, _, s in entries], issuer)
         self.history.append(done)
+        self.prev_contributors = [p for p, _, _ in entries]
         self.state = new_state
         self._remember(new_state)
         self.rounds = {r: v for r, v in self.rounds.items() if r >= new_state.round - 1}

@@ -97,14 +97,14 @@ class DilocoPeer:
 
     async def found(self, run: RunSpec) -> bytes:
         """Start a run: this node holds θ₀, trains round 0 and keeps announcing the run."""
-        await self._join(run, have_initial=True)
+        await self._join(run, self.node.peer_id, have_initial=True)
         self._spawn(self._announce_loop(run), "announce")
         return run.run_id
 
     async def join(self, run_id: bytes) -> None:
         """Join an announced run: at round 0 with θ₀, later by fetching the state the next certificate names."""
-        run, round_, _ = self.announced[run_id]
-        await self._join(run, have_initial=round_ == 0)
+        run, round_, founder = self.announced[run_id]
+        await self._join(run, founder, have_initial=round_ == 0)
 
     async def wait_for_run(self, task: str, timeout: float) -> bytes | None:
         deadline = time.monotonic() + timeout
@@ -130,14 +130,14 @@ class DilocoPeer:
 
     # ---- joining --------------------------------------------------------------------------------------
 
-    async def _join(self, run: RunSpec, have_initial: bool) -> None:
+    async def _join(self, run: RunSpec, founder: bytes, have_initial: bool) -> None:
         if self.core is not None:
             raise RuntimeError("this node already takes part in a run")
         if self.runner is None:
             self.runner = await asyncio.to_thread(open_runner, run.spec)
         self.data = await asyncio.to_thread(load_dataset, run.spec.dataset)
         self.eval_batches = self.data.eval_batches(run.spec)
-        self.core = Diloco(self.node.peer_id, run, self.inner_steps, have_initial)
+        self.core = Diloco(self.node.peer_id, run, founder, self.inner_steps, have_initial)
         self.topic = run_topic(run.run_id)
         self.node.subscribe(self.topic, self._on_message, self._validate_message)
         self._spawn(self._trainer(), "diloco-train")

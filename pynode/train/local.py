@@ -65,11 +65,12 @@ class LocalRun:
         self.now = 0.0
         factory = runner_factory or (lambda: open_runner(self.spec))
         self.workers = []
-        for i in range(k):
-            peer = hashlib.sha256(b"local-peer" + bytes([i])).digest()
-            core = Diloco(peer, run, inner_steps[i] if inner_steps else None)
+        peers = [hashlib.sha256(b"local-peer" + bytes([i])).digest() for i in range(k)]
+        for i, peer in enumerate(peers):
+            core = Diloco(peer, run, peers[0], inner_steps[i] if inner_steps else None)
             self.workers.append(Worker(core, factory(), (tampers or {}).get(i)))
         self.by_peer = {w.core.me: w for w in self.workers}
+        self.silenced: set[bytes] = set()  # peers whose messages are lost (a crashed or cut-off node)
         self._messages: deque[tuple[bytes, Any]] = deque()
         self._jobs: deque[tuple[Worker, Train]] = deque()
         self.eval_batches = self.data.eval_batches(self.spec)
@@ -93,9 +94,21 @@ class LocalRun:
     def _deliver(self) -> None:
         while self._messages:
             sender, data = self._messages.popleft()
+            if sender in self.silenced:
+                continue
             for w in self.workers:
                 if w.core.me != sender:
                     self._outputs(w, w.core.receive(sender, data, self.now))
+
+    def add_worker(self) -> Worker:
+        """A late joiner: no state until a certificate names one, which it then fetches."""
+        peer = hashlib.sha256(b"local-peer" + bytes([len(self.workers)])).digest()
+        core = Diloco(peer, self.run, self.workers[0].core.founder, have_initial=False)
+        w = Worker(core, open_runner(self.spec))
+        self.workers.append(w)
+        self.by_peer[peer] = w
+        self._outputs(w, core.start(self.now))
+        return w
 
     def _train(self, w: Worker, job: Train) -> None:
         if w.core.round != job.round:
@@ -116,7 +129,7 @@ class LocalRun:
         if not any(w.core._started for w in self.workers):
             for w in self.workers:
                 self._outputs(w, w.core.start(self.now))
-        while min(w.core.round for w in self.workers) < n:
+        while min(w.core.round for w in self.workers if w.core.me not in self.silenced) < n:
             self._deliver()
             if not self._jobs:
                 self.now += self.run.deadline_s  # nothing left to do: let deadlines fire

@@ -36,9 +36,9 @@ class Checkpoint:
 class ProgressBar:
     """`[#####.....] 250/500 loss 0.1234 · 812 steps/s`, redrawn in place on a terminal."""
 
-    def __init__(self, total: int, out: TextIO = sys.stderr, width: int = 30) -> None:
-        self.total, self.out, self.width = total, out, width
-        self.tty = out.isatty()
+    def __init__(self, total: int, out: TextIO | None = None, width: int = 30) -> None:
+        self.total, self.out, self.width = total, out or sys.stderr, width
+        self.tty = self.out.isatty()
         self.started = time.monotonic()
         self._last = 0.0
 

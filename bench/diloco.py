@@ -1,0 +1,144 @@
+"""`hyperspace bench diloco`: DiLoCo against synchronous data-parallel training at equal compute.
+
+charlm-tiny, k workers, every worker takes the same number of inner steps T. The baseline averages the k
+gradients every step (each worker sends its full fp32 gradient every step); DiLoCo runs T/H rounds of the
+real protocol (`pynode.train.local`: the same messages, certificates, codecs and outer Nesterov step as over
+the network, delivered in memory) and counts the delta bytes the workers publish. Also measured in the same
+run: train steps per second of each base model in onnxruntime (CPU, 1 thread) and in torch eager (1 thread)
+on the same graphs' PyTorch definitions. Prints one JSON object (stdout with --json) and a table (stderr).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from array import array
+from typing import Any
+
+import numpy as np
+
+from pynode.train.data import load_dataset
+from pynode.train.diloco import RunSpec
+from pynode.train.local import LocalRun
+from pynode.train.runner import TrainState, evaluate, open_runner
+from pynode.train.zoo import get_model, init_theta
+
+TASK = "charlm-tiny"
+SEED = 5
+
+
+def sync_baseline(workers: int, steps: int) -> dict[str, Any]:
+    """k workers, one shared θ: per step, each worker's gradient on its own shard, averaged, one AdamW step."""
+    spec = get_model(TASK)
+    data = load_dataset(spec.dataset)
+    runner = open_runner(spec)
+    runner.set_state(TrainState.fresh(init_theta(spec, SEED)))
+    for step in range(steps):
+        grads = [
+            np.frombuffer(runner.grad(data.batch(spec, SEED + w, step, w, workers))[1], np.float32)
+            for w in range(workers)
+        ]
+        runner.apply_grad(array("f", np.mean(grads, axis=0, dtype=np.float32).tobytes()), spec.hyper)
+    loss, _ = evaluate(runner, data.eval_batches(spec))
+    return {"final_val_loss": loss, "bytes_sent": steps * workers * 4 * spec.n_params}
+
+
+def diloco(workers: int, steps: int, H: int, codec: str) -> dict[str, Any]:
+    run = RunSpec(task=TASK, seed=SEED, H=H, codec=codec, min_peers=workers, shards=workers)
+    local = LocalRun(run, workers)
+    local.rounds(steps // H)
+    return {"final_val_loss": local.val_loss(), "bytes_sent": local.bytes_sent}
+
+
+def steps_per_s(model: str, seconds: float) -> dict[str, float | None]:
+    spec = get_model(model)
+    data = load_dataset(spec.dataset)
+    batch = data.batch(spec, 0, 0)
+    runner = open_runner(spec)
+    runner.set_state(TrainState.fresh(init_theta(spec, 0)))
+
+    def rate(step) -> float:
+        step()  # warm-up
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            step()
+            n += 1
+        return n / (time.perf_counter() - t0)
+
+    ort_rate = rate(lambda: runner.train_step(batch, spec.hyper))
+    try:
+        import torch
+
+        from pynode.train import torch_models as tm
+    except ImportError:
+        return {"ort_cpu": ort_rate, "torch_eager": None}
+    torch.set_num_threads(1)
+    fn = tm.train_fn(spec)
+    x = torch.frombuffer(
+        bytearray(batch.x.data.tobytes()), dtype=torch.float32 if batch.x.dtype == "float32" else torch.int64
+    ).view(batch.x.shape)
+    y = torch.frombuffer(bytearray(batch.y.data.tobytes()), dtype=torch.int64).view(batch.y.shape)
+    h = spec.hyper
+    state = [
+        torch.frombuffer(bytearray(init_theta(spec, 0).tobytes()), dtype=torch.float32),
+        torch.zeros(spec.n_params),
+        torch.zeros(spec.n_params),
+    ]
+    hyper = [
+        torch.tensor(v, dtype=torch.float32) for v in (1.0, h.lr, h.beta1, h.beta2, h.eps, h.weight_decay)
+    ]
+
+    def torch_step() -> None:
+        _, *state[:] = fn(*state, *hyper, x, y)
+
+    return {"ort_cpu": ort_rate, "torch_eager": rate(torch_step)}
+
+
+def run_bench(quick: bool = False, steps: int | None = None, workers: int = 4) -> dict[str, Any]:
+    steps = steps or (80 if quick else 800)
+    Hs = (10, 40) if quick else (50, 200)
+    t0 = time.monotonic()
+    baseline = sync_baseline(workers, steps)
+    runs = []
+    for H in Hs:
+        for codec in ("fp32", "int8", "topk"):
+            r = diloco(workers, steps, H, codec)
+            runs.append({
+                "H": H,
+                "compression": codec,
+                **r,
+                "loss_ratio_vs_baseline": r["final_val_loss"] / baseline["final_val_loss"],
+                "comm_reduction_vs_baseline": baseline["bytes_sent"] / max(1, r["bytes_sent"]),
+            })  # fmt: skip
+    speed = {m: steps_per_s(m, 1.0 if quick else 3.0) for m in ("digits-mlp", TASK)}
+    result = {
+        "task": TASK,
+        "workers": workers,
+        "inner_steps_per_worker": steps,
+        "quick": quick,
+        "baseline": baseline,
+        "runs": runs,
+        "train_steps_per_s": {m: {**v, "browser_wasm": None} for m, v in speed.items()},
+        "wall_s": round(time.monotonic() - t0, 1),
+    }
+    _table(result)
+    return result
+
+
+def _table(r: dict[str, Any]) -> None:
+    out = sys.stderr
+    b = r["baseline"]
+    print(f"\n{r['task']}: {r['workers']} workers × {r['inner_steps_per_worker']} steps each", file=out)
+    print(f"{'run':24} {'val loss':>9} {'MB sent':>9} {'loss ×':>7} {'comm ÷':>8}", file=out)
+    print(
+        f"{'sync data-parallel':24} {b['final_val_loss']:9.4f} {b['bytes_sent'] / 1e6:9.2f} {1:7.3f} {1:8.0f}",
+        file=out,
+    )
+    for x in r["runs"]:
+        name = f"DiLoCo H={x['H']} {x['compression']}"
+        print(f"{name:24} {x['final_val_loss']:9.4f} {x['bytes_sent'] / 1e6:9.2f} "
+              f"{x['loss_ratio_vs_baseline']:7.3f} {x['comm_reduction_vs_baseline']:8.0f}", file=out)  # fmt: skip
+    print(f"\n{'train steps/s':24} {'ORT CPU':>9} {'torch':>9}", file=out)
+    for m, v in r["train_steps_per_s"].items():
+        torch_rate = f"{v['torch_eager']:9.0f}" if v["torch_eager"] else f"{'n/a':>9}"
+        print(f"{m:24} {v['ort_cpu']:9.0f} {torch_rate}", file=out)

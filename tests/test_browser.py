@@ -1,0 +1,252 @@
+"""The browser node end to end: Pyodide in headless Chromium, a relay, CPython nodes, WebRTC both ways."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pynode.gossip.rpc import RPC
+from pynode.identity import parse_peer_id
+from pynode.platform import native
+from pynode.topics import DEMO_PULSE
+from pynode.wire import cbor
+from pynode.wire.envelope import Envelope, sign_envelope
+from tests.attacker import Attacker
+from tests.browser_util import Chromium, open_dashboard, screenshot_path, wait_status
+from tests.netutil import eventually, node_on, relay_on
+from wasm_build.web import build
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("web") / "dist"
+    build(ROOT, out)
+    return out
+
+
+@pytest.fixture
+async def chromium():
+    c = await Chromium().start()
+    yield c
+    await c.close()
+
+
+def _direct_to(st: dict, peer: str) -> bool:
+    return any(p["peer"] == peer and p["kind"] == "direct" for p in st["peers"])
+
+
+async def _feed_text(page) -> str:
+    return await page.inner_text("#feed")
+
+
+async def _relay_peers(port: int) -> list[dict]:
+    async with httpx.AsyncClient() as client:
+        return (await client.get(f"http://127.0.0.1:{port}/api/status", timeout=5)).json()["peers"]
+
+
+async def test_a_tab_gossips_both_ways_with_python_nodes_and_holds_direct_channels(dist, tmp_path, chromium):
+    relay = await relay_on(tmp_path, static_dir=dist)
+    py = [await node_on(relay.url, direct_peers=4) for _ in range(3)]
+    got: dict[int, list[bytes]] = {i: [] for i in range(3)}
+    for i, n in enumerate(py):
+        n.subscribe(DEMO_PULSE, lambda env, i=i: got[i].append(env.data))
+    try:
+        tab = await open_dashboard(await chromium.context(), relay.port)
+        other = await open_dashboard(
+            await chromium.context(), relay.port
+        )  # another profile: another identity
+        first = await wait_status(tab, lambda s: s["state"] == "online" and s["peer"], 60, "tab online")
+        second = await wait_status(
+            other, lambda s: s["state"] == "online" and s["peer"], 60, "second tab online"
+        )
+        py_ids = {n.identity.text for n in py}
+        await wait_status(
+            tab,
+            lambda s: (
+                any(p["peer"] in py_ids and p["kind"] == "direct" for p in s["peers"])
+                and _direct_to(s, second["peer"])
+            ),
+            60,
+            "direct data channels to a CPython node and to the other tab",
+        )
+        await eventually(lambda: all(len(n.router.mesh.get(DEMO_PULSE, ())) >= 2 for n in py), 30, "meshes")
+
+        await tab.evaluate("window.hyperspace.node.publish('hs/1/demo/pulse', 'hello from the tab')")
+        await eventually(
+            lambda: all(b"hello from the tab" in got[i] for i in range(3)), 30, "python nodes got it"
+        )
+        await py[0].publish(DEMO_PULSE, b"hello from python")
+        deadline = time.monotonic() + 30
+        while "hello from python" not in await _feed_text(tab) or "hello from python" not in await _feed_text(
+            other
+        ):
+            assert time.monotonic() < deadline, "the tabs did not show the python message"
+            await asyncio.sleep(0.25)
+
+        shot = screenshot_path("dashboard-after-join")
+        await tab.screenshot(path=str(shot), full_page=True)
+        print(f"\ndashboard screenshot: {shot}")
+        assert first["boot"]["pyodide_s"] > 0
+    finally:
+        for n in py:
+            await n.stop()
+        await relay.stop()
+
+
+async def test_identity_survives_reload_leave_closes_every_channel_and_the_relay_lists_the_tab(
+    dist, tmp_path, chromium
+):
+    relay = await relay_on(tmp_path, static_dir=dist)
+    py = await node_on(relay.url, direct_peers=4)
+    try:
+        ctx = await chromium.context()
+        tab = await open_dashboard(ctx, relay.port)
+        st = await wait_status(
+            tab, lambda s: s["state"] == "online" and _direct_to(s, py.identity.text), 60, "direct"
+        )
+        peer = st["peer"]
+        listed = {p["peer"]: p["caps"] for p in await _relay_peers(relay.port)}
+        assert "browser" in listed[peer] and "webrtc" in listed[peer]
+
+        await tab.reload()
+        again = await wait_status(tab, lambda s: s["state"] == "online", 60, "online after reload")
+        assert again["peer"] == peer, "the identity must survive a reload (IndexedDB)"
+
+        await wait_status(tab, lambda s: _direct_to(s, py.identity.text), 60, "direct again after reload")
+        await tab.click("#leave-join")
+        left = await wait_status(tab, lambda s: s["state"] == "left", 20, "left")
+        assert left["peers"] == []
+        await eventually(
+            lambda: parse_peer_id(peer) not in py.connected_peers(), 20, "python sees the tab gone"
+        )
+        assert await tab.evaluate("window.hyperspace.node.openChannels") == 0
+        assert peer not in {p["peer"] for p in await _relay_peers(relay.port)}
+
+        await tab.click("#leave-join")  # join again, same identity
+        back = await wait_status(tab, lambda s: s["state"] == "online" and s["peers"], 60, "joined again")
+        assert back["peer"] == peer
+    finally:
+        await py.stop()
+        await relay.stop()
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+async def test_the_embed_script_on_another_origin_runs_a_node_that_joins(dist, tmp_path, chromium):
+    relay = await relay_on(tmp_path, static_dir=dist)
+    site = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(ROOT / "web" / "examples")))
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    try:
+        page = await (await chromium.context()).new_page()
+        relay_origin = f"http://127.0.0.1:{relay.port}"
+        await page.goto(f"http://127.0.0.1:{site.server_address[1]}/foreign.html?relay={relay_origin}")
+        deadline = time.monotonic() + 60
+        while True:
+            peers = await _relay_peers(relay.port)
+            if any("inference" in p["caps"] for p in peers):
+                break
+            assert time.monotonic() < deadline, f"no embedded node joined; relay sees {peers}"
+            await asyncio.sleep(0.5)
+        frame = page.frame_locator("iframe")
+        await frame.locator("body").wait_for()
+        shot = screenshot_path("embed-on-foreign-origin")
+        await page.screenshot(path=str(shot))
+        print(f"\nembed screenshot: {shot}")
+    finally:
+        site.shutdown()
+        await relay.stop()
+
+
+def _fuzz_corpus(seed: int = 7) -> list[bytes]:
+    """Garbage a hostile peer might send after a valid handshake (the substrate's fuzz classes)."""
+    rng = random.Random(seed)
+    corpus = [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200))) for _ in range(6)]
+    corpus += [
+        b"\x9f\x01\xff",  # indefinite length
+        b"\xd8\x23\x62a+",  # a regex tag
+        cbor.encode({"t": "rpc", "msgs": "not a list"}),
+        cbor.encode({"t": "rpc", "subs": [{"sub": 1, "topic": 5}]}),
+        cbor.encode({"t": "rpc", "ctrl": {"iwant": [b"x" * 31]}}),
+        cbor.encode({"t": "nope"}),
+        cbor.encode([1, 2, 3]),
+        b"\x81" * 40 + b"\x00",  # too deep
+    ]
+    return corpus
+
+
+async def test_a_malicious_peer_cannot_break_the_tab(dist, tmp_path, chromium):
+    relay = await relay_on(tmp_path, static_dir=dist)
+    honest = await node_on(relay.url)
+    got: list[bytes] = []
+    honest.subscribe(DEMO_PULSE, lambda env: got.append(env.data))
+    try:
+        tab = await open_dashboard(await chromium.context(), relay.port)
+        st = await wait_status(
+            tab, lambda s: s["state"] == "online" and len(s["peers"]) >= 2, 60, "tab online"
+        )
+        target = parse_peer_id(st["peer"])
+        for frame in _fuzz_corpus():
+            attacker = await Attacker(relay.url).start()
+            conn = await attacker.open(target)
+            await conn.send(frame)
+            await attacker.stop()
+        # forged and replayed envelopes from one more attacker
+        attacker = await Attacker(relay.url).start()
+        conn = await attacker.open(target)
+        now = int(time.time() * 1000)
+        forged = Envelope(
+            DEMO_PULSE, honest.peer_id, 1, now, b"forged", native.NaclSigner(b"f" * 32).sign_now(b"x")
+        )
+        stale = await sign_envelope(honest.identity.signer, DEMO_PULSE, 2, now - 600_000, b"stale")
+        for env in (forged, forged, stale):
+            await conn.send(RPC(msgs=[env]).encode())
+        await attacker.stop()
+
+        after = await wait_status(
+            tab,
+            lambda s: sum(s["rejections"].values()) >= len(_fuzz_corpus()),
+            30,
+            "rejections counted in the tab",
+        )
+        assert after["state"] == "online"
+        assert "forged" not in await _feed_text(tab) and "stale" not in await _feed_text(tab)
+        uptime = after["uptime_s"]
+        await wait_status(tab, lambda s: s["uptime_s"] > uptime, 10, "the tab's node is still alive")
+        await honest.publish(DEMO_PULSE, b"still delivering")
+        deadline = time.monotonic() + 30
+        while "still delivering" not in await _feed_text(tab):
+            assert time.monotonic() < deadline, "the tab stopped delivering"
+            await asyncio.sleep(0.25)
+        await tab.evaluate("window.hyperspace.node.publish('hs/1/demo/pulse', 'tab still talks')")
+        await eventually(lambda: b"tab still talks" in got, 30, "honest node hears the tab")
+    finally:
+        await honest.stop()
+        await relay.stop()
+
+
+async def test_the_platform_conformance_suite_passes_in_pyodide(dist, tmp_path, chromium):
+    relay = await relay_on(tmp_path, static_dir=dist)
+    try:
+        tab = await open_dashboard(await chromium.context(), relay.port)
+        await wait_status(tab, lambda s: s["state"] == "online", 60, "tab online")
+        reply = await tab.evaluate(
+            "(url) => window.hyperspace.node.ask({type: 'conformance', relay: url}, 'conformance')", relay.url
+        )
+        failed = [r for r in reply["results"] if not r["ok"]]
+        assert len(reply["results"]) >= 6 and not failed, failed
+    finally:
+        await relay.stop()

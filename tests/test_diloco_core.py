@@ -1,0 +1,101 @@
+"""The DiLoCo state machine, driven in memory (pynode.train.local): agreement, weights, failover, hostility."""
+
+import hashlib
+
+import pytest
+
+from pynode.train.diloco import Diloco, RunSpec, parse_message
+from pynode.train.local import LocalRun
+from pynode.wire import cbor
+from pynode.wire.errors import WireError
+
+
+def spec(**kw):
+    return RunSpec(
+        **{
+            "task": "digits-mlp",
+            "seed": 2,
+            "H": 5,
+            "codec": "int8",
+            "deadline_s": 10.0,
+            "cert_timeout_s": 5.0,
+            **kw,
+        }
+    )
+
+
+def test_every_worker_holds_the_same_state_after_every_round():
+    local = LocalRun(spec(), 4)
+    for r in range(1, 4):
+        local.rounds(r)
+        assert len({w.core.state.digest() for w in local.workers}) == 1
+        assert [len(d.contributors) for d in local.workers[0].core.history] == [4] * r
+    first = local.workers[0].core.history[0]
+    assert {d.issuer for d in [w.core.history[0] for w in local.workers]} == {first.issuer}
+
+
+def test_fewer_inner_steps_weigh_less():
+    local = LocalRun(spec(), 4, inner_steps=[5, 5, 5, 2])
+    local.rounds(1)
+    samples = dict(local.workers[0].core.history[0].contributors)
+    assert samples[local.workers[3].core.me] == 2 * 64 and samples[local.workers[0].core.me] == 5 * 64
+
+
+def test_a_silent_aggregator_is_replaced_after_its_timeout():
+    local = LocalRun(spec(), 4)
+    founder = local.workers[0].core.me  # round 0's aggregator
+    local.silenced.add(founder)
+    local.rounds(1)
+    live = local.workers[1:]
+    issuers = {w.core.history[0].issuer for w in live}
+    assert len(issuers) == 1 and founder not in issuers
+    assert len({w.core.state.digest() for w in live}) == 1
+    assert len(live[0].core.history[0].contributors) == 3  # the founder's delta was lost with it
+
+
+def test_a_late_joiner_fetches_the_certified_state_and_then_agrees():
+    local = LocalRun(spec(), 3)
+    local.rounds(1)
+    late = local.add_worker()
+    assert late.core.state is None
+    local.rounds(3)
+    assert len({w.core.state.digest() for w in local.workers}) == 1
+    assert late.core.history  # it took part once in sync
+
+
+def test_hostile_run_messages_are_refused():
+    run = spec()
+    core = Diloco(b"\x01" * 32, run, b"\x01" * 32)
+    limit = core.codec.max_payload()
+
+    def delta(**kw):
+        m = {"t": "delta", "run": run.run_id, "round": 0, "base": core.state.digest(), "samples": 64,
+             "steps": 1, "digest": b"\x00" * 32, "part": 0, "parts": 1, "data": b"\x00" * 4}  # fmt: skip
+        return cbor.encode({**m, **kw})
+
+    for bad in [
+        delta(parts=1000),  # more parts than the codec's largest payload needs
+        delta(samples=10**6),  # weight inflation: more samples than its steps can have seen
+        delta(steps=10**6),
+        delta(run=b"\x02" * 16),  # another run's message
+        delta(data=b"\x00" * (600 * 1024)),
+        cbor.encode({"t": "bogus", "run": run.run_id, "round": 0}),
+    ]:
+        with pytest.raises(WireError):
+            parse_message(bad, run, limit)
+    core.start(0.0)
+    core.receive(b"\x02" * 32, delta(base=b"\x09" * 32), 0.0)
+    assert core.rejected == {"delta_wrong_base": 1}
+    core.receive(b"\x03" * 32, delta(digest=hashlib.sha256(b"\x00" * 4).digest()), 0.0)
+    assert "bad_delta" in core.rejected  # hash fine, but 4 bytes is no int8 delta of this model
+    core.receive(b"\x03" * 32, delta(digest=b"\x05" * 32), 0.0)
+    assert core.rejected.get("equivocation") == 1
+
+
+def test_run_spec_travels_and_pins_the_graph():
+    run = spec(codec="topk", aggregation="robust", outer_lr=0.5)
+    assert RunSpec.from_wire(run.to_wire()) == run
+    wire = run.to_wire()
+    wire["graph"] = b"\x00" * 32
+    with pytest.raises(WireError, match="graph_mismatch"):
+        RunSpec.from_wire(wire)

@@ -1,0 +1,96 @@
+"""Datasets, codecs and aggregation: plain Python that every platform must compute identically."""
+
+import math
+import struct
+from array import array
+
+import pytest
+
+from pynode.train import aggregate as agg
+from pynode.train.compress import INT8_CHUNK, Codec
+from pynode.train.data import load_dataset
+from pynode.train.rng import Stream, mix
+from pynode.train.zoo import get_model
+from pynode.wire.errors import WireError
+
+
+def vec(n, seed, scale=1.0):
+    return Stream(mix(seed)).uniforms(n, scale)
+
+
+def test_batches_are_pure_functions_of_seed_shard_and_step():
+    spec = get_model("charlm-tiny")
+    data = load_dataset("charlm")
+    a = data.batch(spec, seed=1, step=7, shard=2, shards=4)
+    assert a == data.batch(spec, seed=1, step=7, shard=2, shards=4)
+    assert a != data.batch(spec, seed=1, step=8, shard=2, shards=4)
+    assert list(a.x.data[1:32]) == list(a.y.data[:31])  # targets are the inputs shifted by one
+    digits = load_dataset("digits")
+    assert (len(digits.train), len(digits.val)) == (1797 - 256, 256)
+    assert len(digits.hash) == 64
+
+
+def test_int8_roundtrip_error_is_within_half_a_step_of_each_chunks_scale():
+    delta = vec(3 * INT8_CHUNK + 17, 1, 0.01)
+    delta[5] = 0.5  # an outlier only coarsens its own chunk
+    codec = Codec("int8", len(delta))
+    payload = codec.encode(delta)
+    assert len(payload) == codec.max_payload() < 4 * len(delta) // 3
+    out = codec.decode(payload)
+    for c in range(0, len(delta), INT8_CHUNK):
+        scale = max(abs(x) for x in delta[c : c + INT8_CHUNK]) / 127
+        assert (
+            max(abs(a - b) for a, b in zip(delta[c : c + INT8_CHUNK], out[c : c + INT8_CHUNK], strict=True))
+            <= scale * 0.51
+        )
+    assert abs(out[INT8_CHUNK + 3] - delta[INT8_CHUNK + 3]) < 0.01 / 127
+
+
+def test_topk_error_feedback_eventually_sends_everything_it_dropped():
+    n = 1000
+    codec = Codec("topk", n, topk_fraction=0.05)
+    deltas = [vec(n, s) for s in range(5)]
+    sent = [codec.decode(codec.encode(d)) for d in deltas]
+    for i in range(n):  # what was sent plus what is still owed equals what was given
+        given = math.fsum(d[i] for d in deltas)
+        assert math.fsum(s[i] for s in sent) + codec.residual[i] == pytest.approx(given, abs=1e-5)
+    assert all(sum(1 for x in s if x) == 50 for s in sent)
+
+
+@pytest.mark.parametrize(
+    "codec, payload",
+    [
+        ("fp32", b"\x00" * 12),  # wrong length
+        ("fp32", array("f", [0.0, float("nan"), 0.0, 0.0]).tobytes()),
+        ("int8", array("f", [-1.0]).tobytes() + b"\x00" * 4),  # negative scale
+        ("topk", struct.pack("<I", 1) + array("I", [9]).tobytes() + array("f", [1.0]).tobytes()),  # index ≥ n
+        ("topk", struct.pack("<I", 2) + array("I", [2, 1]).tobytes() + array("f", [1.0, 1.0]).tobytes()),
+    ],
+)
+def test_hostile_payloads_are_refused_before_use(codec, payload):
+    c = Codec(codec, 4, topk_fraction=0.25 if payload[:4] == struct.pack("<I", 1) else 0.5)
+    with pytest.raises(WireError):
+        c.decode(payload)
+
+
+def test_robust_aggregation_bounds_a_scaled_outlier_that_the_mean_follows():
+    honest = [vec(500, s, 0.01) for s in range(3)]
+    evil = array("f", [-100 * x for x in honest[0]])
+    deltas = [*honest, evil]
+    w = [1.0] * 4
+    mean = agg.aggregate("mean", deltas, w)
+    robust = agg.aggregate("robust", deltas, w)
+    assert agg.norm(mean) > 10 * agg.norm(honest[0])
+    assert agg.norm(robust) <= max(agg.norm(h) for h in honest)
+
+
+def test_weighted_mean_weighs_by_samples():
+    out = agg.aggregate("mean", [array("f", [1.0]), array("f", [4.0])], [3.0, 1.0])
+    assert out[0] == pytest.approx(1.75)
+
+
+def test_nesterov_step_follows_torch_sgd_nesterov():
+    theta, buf = array("f", [1.0]), array("f", [0.5])
+    new, buf2 = agg.nesterov_step(theta, buf, array("f", [0.2]), lr=0.7, mu=0.9)
+    # b = 0.9·0.5 + 0.2 = 0.65 ; θ = 1 − 0.7·(0.2 + 0.9·0.65)
+    assert buf2[0] == pytest.approx(0.65) and new[0] == pytest.approx(1 - 0.7 * (0.2 + 0.585))

@@ -1,0 +1,124 @@
+"""The committed ONNX graphs: hashes, portable ops, agreement with the PyTorch definitions they came from."""
+
+import math
+from array import array
+
+import pytest
+
+from pynode.train.assets import GRAPHS_DIR, AssetError, _read_checked, graph_bytes
+from pynode.train.data import load_dataset
+from pynode.train.runner import TrainState, evaluate, open_runner
+from pynode.train.zoo import MODELS, get_model, init_theta
+
+KINDS = ("train", "grad", "adamw", "eval", "infer")
+# ops with scatter-add semantics race across threads in ORT CPU and wasm (PLATFORM_NOTES); and the browser
+# runtime has no contrib ops
+FORBIDDEN_OPS = {"ScatterND", "ScatterElements", "GatherElements", "LogSoftmax"}
+
+
+def test_every_model_ships_all_five_graphs_matching_the_manifest():
+    for name in MODELS:
+        for kind in KINDS:
+            assert graph_bytes(name, kind)  # raises AssetError when missing or altered
+
+
+def test_a_graph_whose_bytes_differ_from_the_manifest_is_refused(tmp_path):
+    (tmp_path / "manifest.json").write_text('{"graphs": {"x.onnx": "%s"}}' % ("0" * 64))
+    (tmp_path / "x.onnx").write_bytes(b"not the graph")
+    with pytest.raises(AssetError, match="does not match"):
+        _read_checked(tmp_path, "x.onnx")
+
+
+def test_graphs_use_only_standard_ops_without_scatter():
+    onnx = pytest.importorskip("onnx")
+    for path in GRAPHS_DIR.glob("*.onnx"):
+        model = onnx.load(path)
+        ops = {n.op_type for n in model.graph.node}
+        assert not ops & FORBIDDEN_OPS, (path.name, ops & FORBIDDEN_OPS)
+        assert {n.domain for n in model.graph.node} <= {"", "ai.onnx"}, path.name
+
+
+def test_init_is_deterministic_and_fills_the_layout():
+    for spec in MODELS.values():
+        theta = init_theta(spec, 7)
+        assert len(theta) == spec.n_params
+        assert theta == init_theta(spec, 7)
+    assert init_theta(get_model("digits-mlp"), 1) != init_theta(get_model("digits-mlp"), 2)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_variant_starts_near_chance_and_its_graphs_run(name):
+    spec = get_model(name)
+    data = load_dataset(spec.dataset)
+    runner = open_runner(spec)
+    runner.set_state(TrainState.fresh(init_theta(spec, 0)))
+    classes = 10 if spec.family == "mlp" else spec.vocab
+    loss0, _ = evaluate(runner, data.eval_batches(spec)[:1])
+    assert abs(loss0 - math.log(classes)) < 0.3  # small init: near-uniform predictions
+    batch = data.batch(spec, 0, 0)
+    losses = [runner.train_step(batch, spec.hyper) for _ in range(3)]
+    assert losses[2] < losses[0]  # three steps on one batch must fit it better
+    logits = runner.infer(batch.x)
+    assert len(logits) == spec.batch_size * classes * (spec.block if spec.family == "gpt" else 1)
+
+
+@pytest.mark.parametrize("name", ["digits-mlp", "charlm-tiny"])
+def test_fused_step_equals_gradient_then_adamw(name):
+    spec = get_model(name)
+    data = load_dataset(spec.dataset)
+    a, b = open_runner(spec), open_runner(spec)
+    for r in (a, b):
+        r.set_state(TrainState.fresh(init_theta(spec, 0)))
+    for step in range(3):
+        batch = data.batch(spec, 0, step)
+        loss_a = a.train_step(batch, spec.hyper)
+        loss_b, g = b.grad(batch)
+        b.apply_grad(g, spec.hyper)
+        assert loss_a == pytest.approx(loss_b, rel=1e-6)
+    diff = max(abs(x - y) for x, y in zip(a.theta(), b.theta(), strict=True))
+    assert diff < 1e-6
+    assert a.state().step == b.state().step == 3
+
+
+def _ort_outputs(data: bytes, inputs):
+    import numpy as np
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    s = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+    feed = {i.name: np.asarray(t.numpy()) for i, t in zip(s.get_inputs(), inputs, strict=True)}
+    return s.run(None, feed)
+
+
+@pytest.mark.parametrize("name", ["digits-mlp", "charlm-tiny"])
+def test_reexported_graphs_compute_what_the_committed_ones_and_torch_compute(name):
+    """Re-export from the PyTorch definitions; the fresh graph, the committed graph and torch eager agree."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxscript")
+    from wasm_build.export_graphs import example_inputs, export_graph, function_for
+
+    spec = get_model(name)
+    for kind in ("train", "eval"):
+        inputs = example_inputs(spec, kind, seed=1)
+        fresh = _ort_outputs(export_graph(spec, kind), inputs)
+        committed = _ort_outputs(graph_bytes(name, kind), inputs)
+        eager = [t.detach().numpy() for t in function_for(spec, kind)(*inputs)]
+        for f, c, e in zip(fresh, committed, eager, strict=True):
+            assert (f == c).all(), f"{name}.{kind}: re-export differs from the committed graph"
+            assert abs(f - e).max() <= 1e-5 * max(1.0, abs(e).max()), f"{name}.{kind}: ORT vs torch"
+
+
+def test_torch_definitions_consume_the_zoo_layout_exactly():
+    torch = pytest.importorskip("torch")
+    from pynode.train.torch_models import unflatten
+
+    for spec in MODELS.values():
+        theta = torch.frombuffer(bytearray(init_theta(spec, 0).tobytes()), dtype=torch.float32)
+        params = unflatten(spec, theta)
+        assert [p.name for p in spec.params()] == list(params)
+        assert sum(t.numel() for t in params.values()) == spec.n_params
+        assert (
+            array("f", params[spec.params()[0].name].flatten().tolist())
+            == init_theta(spec, 0)[: spec.params()[0].size]
+        )
