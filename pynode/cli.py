@@ -118,6 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=1)
     g.add_argument("--skip-libp2p", action="store_true", help="measure ours only")
     g.set_defaults(func=cmd_bench_gossip)
+    br = bsub.add_parser(
+        "browser",
+        help="the browser node: boot, join, gossip latency, data-channel throughput",
+        description="Fresh headless Chromium launches against a relay with two CPython nodes: Pyodide boot, "
+        "our start-up on top of it, navigation to joined, gossip latency browser→py beside py→py, and "
+        "request/response throughput over the direct data channel both ways.",
+    )
+    br.add_argument("--json", action="store_true", help="JSON on stdout (the table always goes to stderr)")
+    br.add_argument("--launches", type=_positive, default=5, help="fresh browser launches (default 5)")
+    br.set_defaults(func=cmd_bench_browser)
     s = bsub.add_parser(
         "state",
         help="replicated state: convergence, cold start, bytes per record, archive lag",
@@ -399,6 +409,15 @@ async def _demo_main(args: argparse.Namespace) -> int:
 
 
 # ---- benchmarks -----------------------------------------------------------------------------------
+
+
+def cmd_bench_browser(args: argparse.Namespace) -> int:
+    from bench.browser import run_bench
+
+    result = run_bench(launches=args.launches)
+    if args.json:
+        print(json.dumps(result))
+    return 0
 
 
 def cmd_bench_gossip(args: argparse.Namespace) -> int:

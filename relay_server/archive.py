@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -302,13 +303,14 @@ class Archiver:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,  # its own process group: a push runs helpers (git-remote-http) too
         )
         try:
             async with asyncio.timeout(GIT_TIMEOUT_S):
                 out, err = await proc.communicate()
-        except BaseException:  # cancelled or timed out: never leave a git process behind
+        except BaseException:  # cancelled or timed out: never leave a git process (or its helpers) behind
             with contextlib.suppress(ProcessLookupError):
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
             raise
         if proc.returncode != 0:

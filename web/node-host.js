@@ -135,14 +135,20 @@ export function startNode(options = {}) {
   const rtc = new RtcBridge(worker);
   const handlers = { onStatus: options.onStatus || (() => {}), onEvent: options.onEvent || (() => {}) };
   const listeners = new Map();
+  let sawStatus = false;
   worker.onmessage = (e) => {
     const msg = e.data;
-    if (msg.type === 'status') handlers.onStatus(msg.status);
+    if (msg.type === 'status') { sawStatus = true; handlers.onStatus(msg.status); }
     else if (msg.type === 'event') handlers.onEvent(msg.event);
     else if (msg.type === 'rtc' || msg.type === 'rtc-send' || msg.type === 'rtc-close') rtc.handle(msg);
     else if (listeners.has(msg.type)) listeners.get(msg.type)(msg);
   };
-  worker.onerror = (e) => handlers.onEvent({ kind: 'error', ts: Date.now(), text: `worker error: ${e.message}` });
+  worker.onerror = (e) => {
+    const text = `worker error: ${e.message || 'the worker script failed to load'}`;
+    handlers.onEvent({ kind: 'error', ts: Date.now(), text });
+    // a worker that dies before its first status would leave the page waiting forever
+    if (!sawStatus) handlers.onStatus({ state: 'error', error: text, peer: '', caps: config.caps, peers: [], mesh: {} });
+  };
   worker.postMessage({ type: 'start', config });
   return {
     config,

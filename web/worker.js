@@ -46,11 +46,13 @@ try {
   });
   const pyodideS = (performance.now() - t0) / 1000;
   const errors = [];
+  const t1 = performance.now();
   await pyodide.loadPackage(['pynode'], { messageCallback: () => {}, errorCallback: (e) => errors.push(e) });
+  const packagesS = (performance.now() - t1) / 1000;
   if (errors.length) throw new Error(`loading pynode failed: ${errors.join('; ')}`);
   const main = pyodide.pyimport('pynode.platform.browser_main');
   deliver = (msg) => {
-    if (msg && msg.type === 'start') msg.pyodide_s = pyodideS;
+    if (msg && msg.type === 'start') Object.assign(msg, { pyodide_s: pyodideS, packages_s: packagesS });
     main.on_message(msg);
   };
   for (const msg of early.splice(0)) deliver(msg);

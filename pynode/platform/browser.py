@@ -129,6 +129,8 @@ class BrowserRelaySocket:
         return frame
 
     async def close(self) -> None:
+        # detach the handlers before destroying their proxies: the close event fires after this returns
+        self._ws.onopen = self._ws.onmessage = self._ws.onclose = None
         self._ws.close()
         self._inbox.put_nowait(None)
         for p in self._proxies:

@@ -18,6 +18,7 @@ from pynode.identity import Identity, peer_id_text, short_id
 from pynode.node import Node, NodeConfig
 from pynode.platform import browser
 from pynode.wire.envelope import Envelope
+from pynode.wire.errors import WireError
 
 STATUS_INTERVAL_S = 1.0
 PREVIEW_CHARS = 120
@@ -31,7 +32,9 @@ class BrowserApp:
         self.node: Node | None = None
         self.state = "booting"
         self.error = ""
-        self.boot = {"pyodide_s": 0.0, "node_s": 0.0}
+        # Pyodide's own boot, then ours: loading our wheels, starting the node, joining the relay
+        self.boot = {"pyodide_s": 0.0, "packages_s": 0.0, "node_s": 0.0, "join_s": 0.0}
+        self._t_start = 0.0
         self.delivered = 0
         self.started = time.monotonic()
         self._known: dict[bytes, str] = {}
@@ -39,10 +42,11 @@ class BrowserApp:
 
     # ---- commands from the page --------------------------------------------------------------------
 
-    async def start(self, config: dict[str, Any], pyodide_s: float) -> None:
-        t0 = time.monotonic()
+    async def start(self, config: dict[str, Any], pyodide_s: float, packages_s: float) -> None:
+        t0 = self._t_start = time.monotonic()
         self.config = config
         self.boot["pyodide_s"] = round(pyodide_s, 3)
+        self.boot["packages_s"] = round(packages_s, 3)
         try:
             signer = await browser.load_or_create_signer()
             self.identity = Identity(signer)
@@ -64,7 +68,16 @@ class BrowserApp:
         self.node = node
         self.state = "joining"
         await node.start()
+        if not self.boot["join_s"]:
+            asyncio.ensure_future(self._time_first_join(node))
         self.event("info", f"joining {self.config['relay']} as {short_id(self.identity.peer_id)}")
+
+    async def _time_first_join(self, node: Node) -> None:
+        try:
+            await node.relay.wait_connected(120)
+        except Exception:
+            return  # the status shows why; there is no join time to report
+        self.boot["join_s"] = round(time.monotonic() - self._t_start, 3)
 
     async def leave(self) -> None:
         if self.node is not None:
@@ -84,8 +97,13 @@ class BrowserApp:
         if self.node is None:
             self.event("error", "not connected: join first")
             return
-        env = await self.node.publish(topic, text.encode())
-        self.event("message", text[:PREVIEW_CHARS], topic=topic, sender=env.sender)
+        try:
+            await self.node.publish(topic, text.encode())
+        except (
+            WireError,
+            ValueError,
+        ) as e:  # the page shows its own message at once; only failures come back
+            self.event("error", f"could not publish: {e}", topic=topic)
 
     # ---- to the page --------------------------------------------------------------------------------
 
@@ -150,7 +168,9 @@ class BrowserApp:
             node = self.node
             if node is not None:
                 was = self.state
-                self.state = "online" if node.relay.connected else ("reconnecting" if was == "online" else was)
+                self.state = (
+                    "online" if node.relay.connected else ("reconnecting" if was == "online" else was)
+                )
                 self._announce_peer_changes(node)
             self.post_status()
             await asyncio.sleep(STATUS_INTERVAL_S)
@@ -177,7 +197,8 @@ def on_message(msg: Any) -> None:
     _counts[kind] += 1
     if kind == "start":
         config = msg.config.to_py()
-        asyncio.ensure_future(app.start(config, float(getattr(msg, "pyodide_s", 0.0))))
+        pyodide_s, packages_s = float(getattr(msg, "pyodide_s", 0.0)), float(getattr(msg, "packages_s", 0.0))
+        asyncio.ensure_future(app.start(config, pyodide_s, packages_s))
     elif kind == "leave":
         asyncio.ensure_future(app.leave())
     elif kind == "join":
@@ -186,6 +207,8 @@ def on_message(msg: Any) -> None:
         asyncio.ensure_future(app.publish(str(msg.topic), str(msg.text)))
     elif kind == "conformance":
         asyncio.ensure_future(_conformance(msg.to_py()))
+    elif kind == "bench":
+        asyncio.ensure_future(_bench(msg.to_py()))
 
 
 async def _conformance(args: dict[str, Any]) -> None:
@@ -193,6 +216,41 @@ async def _conformance(args: dict[str, Any]) -> None:
 
     results = await run_all(browser, relay_url=args.get("relay"))
     browser.post({"type": "conformance", "results": results})
+
+
+BENCH_SOURCE = "hs/1/bench/source"  # answers with as many bytes as asked (py → browser throughput)
+BENCH_SINK = "hs/1/bench/sink"  # swallows what it is sent (browser → py throughput)
+
+
+async def _bench(args: dict[str, Any]) -> None:
+    """Measurements `hyperspace bench browser` asks of the tab; the reply is {type: "bench", ...}."""
+    node = app.node
+    reply: dict[str, Any] = {"type": "bench", "op": args["op"]}
+    if node is None:
+        reply["error"] = "not joined"
+    elif args["op"] == "serve":
+
+        async def source(peer: bytes, data: bytes) -> bytes:
+            return bytes(int.from_bytes(data, "big"))
+
+        node.handle(BENCH_SOURCE, source)
+    elif args["op"] == "subscribe":
+        node.subscribe(str(args["topic"]))
+    elif args["op"] == "publish":
+        for i in range(int(args["count"])):
+            payload = f'{{"i": {i}, "ts": {time.time()!r}}}'.encode()
+            await node.publish(str(args["topic"]), payload)
+            await asyncio.sleep(float(args["interval_s"]))
+    elif args["op"] == "send":
+        from pynode.identity import parse_peer_id
+
+        peer, chunk, count = parse_peer_id(str(args["peer"])), bytes(int(args["chunk"])), int(args["count"])
+        t0 = time.perf_counter()
+        for _ in range(count):
+            await node.request(peer, BENCH_SINK, chunk, timeout=60)
+        reply["seconds"] = time.perf_counter() - t0
+        reply["bytes"] = len(chunk) * count
+    browser.post(reply)
 
 
 logging.basicConfig(level=logging.WARNING)

@@ -1,0 +1,164 @@
+"""`hyperspace bench browser`: the browser node's start-up, gossip latency and data-channel throughput.
+
+Over N fresh Chromium launches against a relay with two CPython nodes: Pyodide's boot and our own start-up on
+top of it, navigation → joined, gossip latency browser → CPython beside CPython → CPython (same run, same
+relay), and request/response throughput over the direct data channel in both directions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TOPIC = "hs/1/bench/latency"
+MESSAGES = 40
+CHUNK = 512 * 1024
+CHUNKS = 8
+BENCH_SOURCE = "hs/1/bench/source"
+BENCH_SINK = "hs/1/bench/sink"
+
+
+def run_bench(launches: int = 5) -> dict[str, Any]:
+    return asyncio.run(_run(launches))
+
+
+async def _run(launches: int) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT))  # the test helpers start relays, nodes and Chromium the same way
+    from tests.browser_util import Chromium
+    from wasm_build.web import build
+
+    with tempfile.TemporaryDirectory() as tmp:
+        dist = Path(tmp) / "dist"
+        _log("building the web app...")
+        build(ROOT, dist)
+        samples: dict[str, list[float]] = {
+            k: [] for k in ("pyodide", "joined", "node", "b2p", "p2p", "b2p_mibs", "p2b_mibs")
+        }
+        for i in range(launches):
+            chromium = await Chromium().start()
+            try:
+                await _one_launch(chromium, dist, Path(tmp) / f"run{i}", samples)
+            finally:
+                await chromium.close()
+            _log(f"launch {i + 1}/{launches}: joined in {samples['joined'][-1]:.2f} s")
+    result = {
+        "launches": launches,
+        "pyodide_boot_s": _p50_max(samples["pyodide"]),
+        "boot_to_joined_s": _p50_max(samples["joined"]),
+        "node_start_s": _p50_max(samples["node"]),
+        "gossip_latency_ms": {
+            "browser_to_py": _p50_p99(samples["b2p"]),
+            "py_to_py": _p50_p99(samples["p2p"]),
+        },
+        "datachannel_mib_s": {
+            "browser_to_py": round(statistics.median(samples["b2p_mibs"]), 2),
+            "py_to_browser": round(statistics.median(samples["p2b_mibs"]), 2),
+        },
+    }
+    _table(result)
+    return result
+
+
+async def _one_launch(chromium: Any, dist: Path, tmp: Path, samples: dict[str, list[float]]) -> None:
+    from tests.browser_util import open_dashboard, wait_status
+    from tests.netutil import eventually, node_on, relay_on
+
+    relay = await relay_on(tmp, static_dir=dist)
+    a, b = await node_on(relay.url, direct_peers=4), await node_on(relay.url, direct_peers=4)
+    latencies: list[float] = []
+    a.subscribe(TOPIC, lambda env: latencies.append((time.time() - json.loads(env.data)["ts"]) * 1000))
+    b.subscribe(TOPIC)
+
+    async def sink(peer: bytes, data: bytes) -> bytes:
+        return b""
+
+    a.handle(BENCH_SINK, sink)
+    try:
+        ctx = await chromium.context()
+        t0 = time.monotonic()
+        page = await open_dashboard(ctx, relay.port)
+        st = await wait_status(
+            page, lambda s: s["state"] == "online" and s["peers"] and s["boot"]["join_s"], 90, "tab joined"
+        )
+        samples["joined"].append(time.monotonic() - t0)
+        samples["pyodide"].append(st["boot"]["pyodide_s"])
+        # ours on top of Pyodide: loading our wheels, then start → joined the relay
+        samples["node"].append(st["boot"]["packages_s"] + st["boot"]["join_s"])
+        await page.evaluate("window.hyperspace.node.ask({type: 'bench', op: 'serve'}, 'bench')")
+        await wait_status(
+            page,
+            lambda s: any(p["peer"] == a.identity.text and p["kind"] == "direct" for p in s["peers"]),
+            60,
+            "a direct channel to the CPython node",
+        )
+        await page.evaluate(
+            "(t) => window.hyperspace.node.ask({type: 'bench', op: 'subscribe', topic: t}, 'bench')", TOPIC
+        )
+        await eventually(lambda: len(a.router.mesh.get(TOPIC, ())) >= 1, 30, "mesh")
+        await asyncio.sleep(1.0)
+
+        # gossip latency: the tab publishes, then b publishes, a measures both (one clock)
+        await page.evaluate(
+            "([t, n]) => window.hyperspace.node.ask({type: 'bench', op: 'publish', topic: t, count: n, interval_s: 0.02}, 'bench')",
+            [TOPIC, MESSAGES],
+        )
+        await eventually(lambda: len(latencies) >= MESSAGES, 30, "browser messages at a")
+        samples["b2p"] += latencies[:MESSAGES]
+        latencies.clear()
+        for i in range(MESSAGES):
+            await b.publish(TOPIC, json.dumps({"i": i, "ts": time.time()}).encode())
+            await asyncio.sleep(0.02)
+        await eventually(lambda: len(latencies) >= MESSAGES, 30, "python messages at a")
+        samples["p2p"] += latencies[:MESSAGES]
+
+        # throughput over the direct data channel, both ways, as request/response chunks
+        reply = await page.evaluate(
+            "([p, c, n]) => window.hyperspace.node.ask({type: 'bench', op: 'send', peer: p, chunk: c, count: n}, 'bench')",
+            [a.identity.text, CHUNK, CHUNKS],
+        )
+        samples["b2p_mibs"].append(reply["bytes"] / reply["seconds"] / 2**20)
+        tab = next(p for p, kind in a.connected_peers().items() if kind == "direct" and p != b.peer_id)
+        t = time.perf_counter()
+        for _ in range(CHUNKS):
+            await a.request(tab, BENCH_SOURCE, CHUNK.to_bytes(4, "big"), timeout=60)
+        samples["p2b_mibs"].append(CHUNK * CHUNKS / (time.perf_counter() - t) / 2**20)
+    finally:
+        await a.stop()
+        await b.stop()
+        await relay.stop()
+
+
+def _p50_max(values: list[float]) -> dict[str, float]:
+    return {"p50": round(statistics.median(values), 3), "max": round(max(values), 3)}
+
+
+def _p50_p99(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "p50": round(statistics.median(ordered), 2),
+        "p99": round(ordered[max(0, -(-len(ordered) * 99 // 100) - 1)], 2),
+    }
+
+
+def _table(r: dict[str, Any]) -> None:
+    lines = [
+        f"browser node over {r['launches']} fresh Chromium launches",
+        f"  Pyodide boot (s)          p50 {r['pyodide_boot_s']['p50']:.2f}   max {r['pyodide_boot_s']['max']:.2f}",
+        f"  ours on top: wheels + join (s)  p50 {r['node_start_s']['p50']:.3f}  max {r['node_start_s']['max']:.3f}",
+        f"  navigation → joined (s)   p50 {r['boot_to_joined_s']['p50']:.2f}   max {r['boot_to_joined_s']['max']:.2f}",
+        f"  gossip browser → py (ms)  p50 {r['gossip_latency_ms']['browser_to_py']['p50']}  p99 {r['gossip_latency_ms']['browser_to_py']['p99']}",
+        f"  gossip py → py (ms)       p50 {r['gossip_latency_ms']['py_to_py']['p50']}  p99 {r['gossip_latency_ms']['py_to_py']['p99']}",
+        f"  data channel (MiB/s)      browser → py {r['datachannel_mib_s']['browser_to_py']}   py → browser {r['datachannel_mib_s']['py_to_browser']}",
+    ]
+    _log("\n".join(lines))
+
+
+def _log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)

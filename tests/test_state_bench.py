@@ -1,0 +1,32 @@
+"""`hyperspace bench state` runs end to end (tiny sizes) and prints JSON with the fields the issue names."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pynode.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_state_prints_the_promised_json(capsys):
+    assert (
+        main(["bench", "state", "--json", "--nodes", "12", "--records", "10", "--archive-interval", "0.5"])
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    for key in (
+        "nodes",
+        "churn",
+        "records",
+        "convergence_s",
+        "cold_start_ms",
+        "snapshot_bytes",
+        "bytes_per_record_synced",
+        "archive_lag_s",
+    ):
+        assert key in out
+    assert out["converged"] and out["same_view"] and out["archive_lag_s"]["pushed"] == 20
+    assert set(out["convergence_s"]) == {"p50", "p99", "max"}
