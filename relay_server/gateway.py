@@ -7,8 +7,9 @@ protocol `hs/1/archive`):
 
 `sig` is the peer's Ed25519 signature over "hyperspace/1/archive-submit\\0" + CBOR of the other fields.
 Files land at `agents/<peer id>/<path>` at the next archive cycle. Refused, with nothing written: bodies over
-MAX_SUBMISSION_BYTES (before reading them), bad signatures, stale or replayed submissions, paths that are
-absolute, climb (`..`), hide (`.git`), or pass through a symlink, and anything over the peer's quota.
+MAX_SUBMISSION_BYTES (reading stops there; nothing is parsed), bad signatures, stale or replayed submissions,
+paths that are absolute, climb (`..`), hide (`.git`), or pass through a symlink, and anything over the peer's
+quota (bytes already archived plus bytes queued).
 """
 
 from __future__ import annotations

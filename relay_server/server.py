@@ -92,20 +92,20 @@ class RunningRelay:
 async def start_relay(config: RelayConfig, embedded_node: bool = True) -> RunningRelay:
     """Start a relay (with its own gossip node unless told otherwise) and return once it accepts connections.
 
-    Raises OSError when the address cannot be bound (uvicorn itself would exit the process).
+    Raises OSError when the address cannot be bound.
     """
     lifespan = None
     if embedded_node:
         from relay_server.embedded import embedded_node as lifespan
     app = create_app(config, lifespan=lifespan)
     server = EmbeddedRelayServer(build_server(config, app).config, app.state.relay)
-    task = asyncio.ensure_future(server.serve())
+    # bind here, so a busy port is an OSError for the caller (uvicorn would exit the process)
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.create_server((config.host, config.port), family=family, backlog=2048)
+    task = asyncio.ensure_future(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
-            try:
-                task.result()
-            except SystemExit:
-                raise OSError(f"cannot listen on {config.host}:{config.port}") from None
+            task.result()  # raises the OSError from startup
             raise OSError(f"the relay stopped while starting on {config.host}:{config.port}")
         await asyncio.sleep(0.01)
     return RunningRelay(server, task)

@@ -194,6 +194,14 @@ def test_forged_signatures_are_not_delivered_nor_forwarded_and_get_the_forger_gr
                 TOPIC, world.b.peer_id, i, now, b"forged-%d" % i, attacker.identity.signer.sign_now(b"x")
             )
             await conn.send(RPC(msgs=[forged]).encode())
+        graylist = target.router.thresholds.graylist_threshold
+        await eventually(
+            lambda: target.router.score(attacker.peer_id, time.monotonic()) < graylist,
+            10,
+            "score below graylist",
+        )
+        # from now on everything the forger sends is ignored before it is even looked at
+        await conn.send(RPC(msgs=[forged]).encode())
         await eventually(lambda: target.router.counters["rpc_ignored_graylisted"] > 0, 10, "graylisted")
         return attacker
 

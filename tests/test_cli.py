@@ -1,0 +1,71 @@
+"""The `hyperspace` command: helpful --help, one clear line for user errors, never a traceback."""
+
+import subprocess
+import sys
+
+import pytest
+
+COMMANDS = [[], ["relay"], ["node"], ["demo"], ["bench"], ["bench", "gossip"], ["bench", "browser"]]
+
+
+def hyperspace(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pynode.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")
+def test_every_command_has_a_help(command):
+    result = hyperspace(*command, "--help")
+    assert result.returncode == 0
+    assert "usage: hyperspace" in result.stdout and len(result.stdout.splitlines()) > 3
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["relay", "--port", "99999"], "a port is 1..65535"),
+        (["node", "--relay", "ws://127.0.0.1:1/p2p", "--direct-peers", "-1"], "must be ≥ 0"),
+        (["node"], "the following arguments are required: --relay"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_flags_get_one_usage_error(args, expected):
+    result = hyperspace(*args)
+    assert result.returncode == 2
+    assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_relay_url_that_is_not_a_websocket_is_refused_in_one_line(tmp_path):
+    result = hyperspace("node", "--relay", "http://example.org", "--data-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip() == "hyperspace: --relay must be a ws:// or wss:// URL, got 'http://example.org'"
+    )
+
+
+def test_an_unreachable_relay_is_one_clear_line(tmp_path):
+    result = hyperspace("node", "--relay", "ws://127.0.0.1:9/p2p", "--data-dir", str(tmp_path))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hyperspace: cannot reach relay ws://127.0.0.1:9/p2p")
+
+
+def test_a_key_file_readable_by_others_is_refused_in_one_line(tmp_path):
+    (tmp_path / "identity.key").write_bytes(b"k" * 32)
+    (tmp_path / "identity.key").chmod(0o644)
+    result = hyperspace("node", "--relay", "ws://127.0.0.1:9/p2p", "--data-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert "chmod 600" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_relay_on_a_busy_port_is_one_clear_line(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        result = hyperspace("relay", "--port", str(port), "--data-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert f"cannot start the relay on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
