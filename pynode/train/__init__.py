@@ -1,0 +1,1 @@
+"""Training: model graphs, runners, solo runs, DiLoCo, compression and aggregation."""
