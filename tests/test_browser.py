@@ -161,8 +161,7 @@ async def test_the_embed_script_on_another_origin_runs_a_node_that_joins(dist, t
                 break
             assert time.monotonic() < deadline, f"no embedded node joined; relay sees {peers}"
             await asyncio.sleep(0.5)
-        frame = page.frame_locator("iframe")
-        await frame.locator("body").wait_for()
+        await page.wait_for_selector('#hyperspace-badge[data-state="online"]', timeout=30_000)
         shot = screenshot_path("embed-on-foreign-origin")
         await page.screenshot(path=str(shot))
         print(f"\nembed screenshot: {shot}")

@@ -1,0 +1,43 @@
+"""Pacing long work to a CPU share: an embedded node on someone else's page must stay polite.
+
+Work loops call `await budget.pace()` between units of work (a train step, a batch of validations). Busy time
+since the previous call is followed by enough idle time that busy / (busy + idle) stays at most `share`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+MIN_SHARE = 0.05
+
+
+class CpuBudget:
+    def __init__(
+        self,
+        share: float = 1.0,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if not MIN_SHARE <= share <= 1.0:
+            raise ValueError(f"a CPU share is between {MIN_SHARE} and 1, got {share}")
+        self.share = share
+        self._clock = clock
+        self._sleep = sleep
+        self._mark = clock()
+        self.busy_s = 0.0
+        self.idle_s = 0.0
+
+    async def pace(self) -> None:
+        busy = self._clock() - self._mark
+        self.busy_s += busy
+        idle = busy * (1.0 / self.share - 1.0)
+        await self._sleep(idle)  # sleep(0) at a full share still lets the event loop breathe
+        self.idle_s += idle
+        self._mark = self._clock()
+
+    @property
+    def used_share(self) -> float:
+        total = self.busy_s + self.idle_s
+        return self.busy_s / total if total else 0.0
