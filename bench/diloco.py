@@ -5,14 +5,19 @@ gradients every step (each worker sends its full fp32 gradient every step); DiLo
 real protocol (`pynode.train.local`: the same messages, certificates, codecs and outer Nesterov step as over
 the network, delivered in memory) and counts the delta bytes the workers publish. Also measured in the same
 run: train steps per second of each base model in onnxruntime (CPU, 1 thread) and in torch eager (1 thread)
-on the same graphs' PyTorch definitions. Prints one JSON object (stdout with --json) and a table (stderr).
+on the same graphs' PyTorch definitions, and in onnxruntime-web (wasm, 1 thread) inside a headless Chromium
+tab running the built web app (None when Chromium or Playwright is missing). Prints one JSON object (stdout
+with --json) and a table (stderr).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import tempfile
 import time
 from array import array
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -94,6 +99,45 @@ def steps_per_s(model: str, seconds: float) -> dict[str, float | None]:
     return {"ort_cpu": ort_rate, "torch_eager": rate(torch_step)}
 
 
+def browser_steps_per_s(models: list[str], seconds: float) -> dict[str, float | None]:
+    """Train steps/s in onnxruntime-web (wasm) in a fresh headless Chromium, as `steps_per_s` measures ORT:
+    one fixed batch, one warm-up step (the tab's `train-speed` command)."""
+    try:
+        return asyncio.run(_browser_rates(models, seconds))
+    except Exception as e:  # no Chromium, no Playwright, no npm assets: the other numbers still stand
+        print(f"browser wasm speed not measured: {type(e).__name__}: {e}", file=sys.stderr)
+        return dict.fromkeys(models)
+
+
+async def _browser_rates(models: list[str], seconds: float) -> dict[str, float | None]:
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root))  # the browser tests' helpers start the relay and Chromium the same way
+    from tests.browser_util import Chromium, open_dashboard, wait_status
+    from tests.netutil import relay_on
+    from wasm_build.web import build
+
+    with tempfile.TemporaryDirectory() as tmp:
+        build(root, Path(tmp) / "dist")
+        relay = await relay_on(Path(tmp), static_dir=Path(tmp) / "dist")
+        chromium = await Chromium().start()
+        try:
+            page = await open_dashboard(await chromium.context(), relay.port)
+            await wait_status(page, lambda s: s["state"] == "online", 90, "tab online")
+            rates: dict[str, float | None] = {}
+            for m in models:
+                reply = await page.evaluate(
+                    "([m, s]) => window.hyperspace.node.ask({type: 'train-speed', task: m, seconds: s}, 'train-speed')",
+                    [m, seconds],
+                )
+                if "error" in reply:
+                    raise RuntimeError(reply["error"])
+                rates[m] = reply["steps_per_s"]
+            return rates
+        finally:
+            await chromium.close()
+            await relay.stop()
+
+
 def run_bench(quick: bool = False, steps: int | None = None, workers: int = 4) -> dict[str, Any]:
     steps = steps or (80 if quick else 800)
     Hs = (10, 40) if quick else (50, 200)
@@ -110,7 +154,9 @@ def run_bench(quick: bool = False, steps: int | None = None, workers: int = 4) -
                 "loss_ratio_vs_baseline": r["final_val_loss"] / baseline["final_val_loss"],
                 "comm_reduction_vs_baseline": baseline["bytes_sent"] / max(1, r["bytes_sent"]),
             })  # fmt: skip
-    speed = {m: steps_per_s(m, 1.0 if quick else 3.0) for m in ("digits-mlp", TASK)}
+    models = ["digits-mlp", TASK]
+    speed = {m: steps_per_s(m, 1.0 if quick else 3.0) for m in models}
+    wasm = browser_steps_per_s(models, 1.0 if quick else 3.0)
     result = {
         "task": TASK,
         "workers": workers,
@@ -118,7 +164,7 @@ def run_bench(quick: bool = False, steps: int | None = None, workers: int = 4) -
         "quick": quick,
         "baseline": baseline,
         "runs": runs,
-        "train_steps_per_s": {m: {**v, "browser_wasm": None} for m, v in speed.items()},
+        "train_steps_per_s": {m: {**v, "browser_wasm": wasm[m]} for m, v in speed.items()},
         "wall_s": round(time.monotonic() - t0, 1),
     }
     _table(result)
@@ -138,7 +184,8 @@ def _table(r: dict[str, Any]) -> None:
         name = f"DiLoCo H={x['H']} {x['compression']}"
         print(f"{name:24} {x['final_val_loss']:9.4f} {x['bytes_sent'] / 1e6:9.2f} "
               f"{x['loss_ratio_vs_baseline']:7.3f} {x['comm_reduction_vs_baseline']:8.0f}", file=out)  # fmt: skip
-    print(f"\n{'train steps/s':24} {'ORT CPU':>9} {'torch':>9}", file=out)
+    print(f"\n{'train steps/s':24} {'ORT CPU':>9} {'torch':>9} {'wasm':>9}", file=out)
     for m, v in r["train_steps_per_s"].items():
         torch_rate = f"{v['torch_eager']:9.0f}" if v["torch_eager"] else f"{'n/a':>9}"
-        print(f"{m:24} {v['ort_cpu']:9.0f} {torch_rate}", file=out)
+        wasm_rate = f"{v['browser_wasm']:9.0f}" if v["browser_wasm"] else f"{'n/a':>9}"
+        print(f"{m:24} {v['ort_cpu']:9.0f} {torch_rate} {wasm_rate}", file=out)

@@ -502,7 +502,8 @@ def _add_training_commands(sub: Any, bsub: Any) -> None:
         help="DiLoCo vs synchronous data-parallel at equal compute; runner speed vs torch",
         description="charlm-tiny, k=4 workers, equal inner steps: synchronous data-parallel (gradients "
         "averaged every step) against DiLoCo at H=50 and H=200 with fp32, int8 and top-k deltas, through "
-        "the real protocol in memory; plus train steps/s of each model in onnxruntime and torch eager.",
+        "the real protocol in memory; plus train steps/s of each model in onnxruntime, torch eager and "
+        "onnxruntime-web (wasm, in a headless Chromium tab).",
     )
     b.add_argument("--json", action="store_true", help="JSON on stdout (the table always goes to stderr)")
     b.add_argument("--quick", action="store_true", help="a reduced run (under a minute)")

@@ -27,7 +27,7 @@ from relay_server.server import build_server
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 PAGES = ["index.html", "embed.html"]
-SCRIPTS = ["app.js", "embed.js", "embed-frame.js", "ui-common.js"]
+SCRIPTS = ["app.js", "embed.js", "embed-frame.js", "ui-common.js", "state-card.js"]
 STYLES = ["style.css", "embed.css"]
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -55,6 +55,12 @@ DASHBOARD_HOOKS = [
     "boot",
     "error-panel",
     "error-message",
+    "replica",
+    "replica-records",
+    "replica-sync",
+    "board-count",
+    "boards",
+    "boards-empty",
 ]
 
 

@@ -3,6 +3,8 @@
 web/dist/
   index.html, *.js, *.css, ...      the app (copied from web/)
   pyodide/                          the Pyodide runtime from node_modules (runtime + stdlib only)
+  ort/                              onnxruntime-web's WASM build (the training graphs ship inside the pynode wheel)
+  loro/                             loro-crdt's web build (ES module + wasm) for the replicated state
   py/pyodide-lock.json              Pyodide's lock file plus our wheels, with their real sha256
   py/*.whl                          pynode (our code) and the pure-Python wheels it needs
   manifest.json                     sha256 of every file above

@@ -18,6 +18,13 @@ PYODIDE_FILES = [
     "python_stdlib.zip",
     "pyodide-lock.json",
 ]
+# onnxruntime-web's WASM execution provider: the ES module, and the emscripten loader + binary it fetches from
+# `ort.env.wasm.wasmPaths` (web/worker.js points that at dist/ort/). No WebGPU build: it adds 27 MB.
+ORT_FILES = ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"]
+# loro-crdt's `web` build (an ES module that fetches its .wasm next to itself; web/worker.js initialises it). Not
+# `browser`/`bundler`: those import the .wasm as an ES module, which needs a bundler.
+LORO_DIR = Path("node_modules") / "loro-crdt" / "web"
+LORO_FILES = ["index.js", "loro_wasm.js", "loro_wasm_bg.wasm"]  # plus snippets/, which loro_wasm.js imports
 # Pure-Python wheels the browser node needs, pinned like pyproject.toml pins them for CPython.
 PURE_WHEELS = {"cbor2": "5.9.0"}
 SKIP = {"dist", "dev", "node_modules", "__pycache__"}
@@ -37,6 +44,8 @@ def build(root: Path, out: Path) -> dict[str, Any]:
         (staging / "pyodide").mkdir()
         for name in PYODIDE_FILES:
             shutil.copy2(pyodide / name, staging / "pyodide" / name)
+        _copy_ort(root / "node_modules" / "onnxruntime-web" / "dist", staging / "ort")
+        _copy_loro(root / LORO_DIR, staging / "loro")
         wheels = staging / "py"
         wheels.mkdir()
         entries = [_pure_wheel(root, name, version, wheels) for name, version in PURE_WHEELS.items()]
@@ -58,6 +67,25 @@ def build(root: Path, out: Path) -> dict[str, Any]:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest
+
+
+def _copy_ort(src: Path, dst: Path) -> None:
+    missing = [n for n in ORT_FILES if not (src / n).is_file()]
+    if missing:
+        raise BuildError(f"{src} lacks {', '.join(missing)}: run `npm ci` first (make web does)")
+    dst.mkdir()
+    for name in ORT_FILES:
+        shutil.copy2(src / name, dst / name)
+
+
+def _copy_loro(src: Path, dst: Path) -> None:
+    missing = [n for n in [*LORO_FILES, "snippets"] if not (src / n).exists()]
+    if missing:
+        raise BuildError(f"{src} lacks {', '.join(missing)}: run `npm ci` first (make web does)")
+    dst.mkdir()
+    for name in LORO_FILES:
+        shutil.copy2(src / name, dst / name)
+    shutil.copytree(src / "snippets", dst / "snippets", ignore=shutil.ignore_patterns("*.d.ts", "*.map"))
 
 
 def _copy_app(src: Path, dst: Path) -> None:

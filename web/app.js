@@ -4,6 +4,7 @@
 // Query parameters (optional): ?relay=ws(s)://host/p2p  ?topics=a,b  ?caps=browser,inference
 
 import { avatar, formatDuration, formatNumber, shortPeer, CAP_RE, TOPIC_RE } from './ui-common.js';
+import { renderReplica } from './state-card.js';
 
 const FEED_MAX = 200;          // events kept in the feed (newest first)
 const PEERS_SHOWN = 100;       // rows rendered in the peers card
@@ -24,6 +25,7 @@ const ICONS = {
   error: 'M12 7v6M12 16.5v.01M12 3a9 9 0 1 1 0 18 9 9 0 0 1 0-18z',
   direct: 'M4 12h16M14 6l6 6-6 6',
   relayed: 'M4 17l5-8 5 6 6-9',
+  train: 'M4 19V9M10 19V5M16 19v-7M22 19H2',
 };
 
 function icon(name) {
@@ -288,11 +290,138 @@ function render(s) {
   renderStats(s);
   renderPeers(s);
   renderTopics(s);
+  renderTraining(s);
+  renderReplica(s);
   renderBoot(s);
   if (state === 'error') showError(s.error);
   else $('error-panel').hidden = true;
   const n = Array.isArray(s.peers) ? s.peers.length : 0;
   document.title = state === 'online' ? `Hyperspace · ${n} peer${n === 1 ? '' : 's'}` : `Hyperspace · ${STATE_LABEL[state]}`;
+}
+
+// ---- training --------------------------------------------------------------------------------------------------
+
+let joiningRun = null;           // run id whose join request is in flight
+
+function formatBytes(n) {
+  const b = Number(n) || 0;
+  if (b < 1024) return `${b} B`;
+  if (b < 1024 * 1024) return `${(b / 1024).toFixed(1)} kB`;
+  return `${(b / 1024 / 1024).toFixed(b < 10 * 1024 * 1024 ? 2 : 1)} MB`;
+}
+
+function lossSparkline(values) {
+  const svg = document.createElementNS(SVG_NS, 'svg');
+  svg.setAttribute('class', 'sparkline run-spark');
+  svg.setAttribute('viewBox', '0 0 120 32');
+  svg.setAttribute('preserveAspectRatio', 'none');
+  svg.setAttribute('aria-hidden', 'true');
+  const area = document.createElementNS(SVG_NS, 'path');
+  area.setAttribute('class', 'spark-area');
+  const line = document.createElementNS(SVG_NS, 'path');
+  line.setAttribute('class', 'spark-line');
+  svg.append(area, line);
+  const ys = values.filter((v) => typeof v === 'number' && Number.isFinite(v));
+  if (ys.length >= 2) {
+    const lo = Math.min(...ys);
+    const span = Math.max(1e-9, Math.max(...ys) - lo);
+    const pts = ys.map((v, i) => [(i / (ys.length - 1)) * 120, 4 + (1 - (v - lo) / span) * 25]);
+    const d = pts.map(([x, y], i) => `${i ? 'L' : 'M'}${x.toFixed(1)} ${y.toFixed(1)}`).join('');
+    line.setAttribute('d', d);
+    area.setAttribute('d', `${d}L120 32L0 32Z`);
+  }
+  return svg;
+}
+
+function runFact(label, value, title) {
+  const box = el('div', 'run-fact');
+  if (title) box.title = title;
+  box.append(el('div', 'label', label), el('div', 'run-value', value));
+  return box;
+}
+
+function runItem(r, joined, canJoin) {
+  const li = el('li', 'run');
+  li.dataset.run = String(r.id);
+  li.dataset.joined = String(Boolean(joined));
+  const head = el('div', 'run-head');
+  const name = el('div', 'run-name');
+  const iconBox = el('span', 'run-icon');
+  iconBox.append(icon('train'));
+  name.append(iconBox, el('span', 'run-task', String(r.task)));
+  head.append(name, chips([`H ${r.H}`, String(r.codec), String(r.aggregation)]));
+  if (joined) {
+    const badge = el('span', `badge ${joined.syncing ? 'badge-relayed' : 'badge-direct'} run-badge`,
+      joined.syncing ? 'Syncing' : 'Training');
+    badge.title = joined.syncing ? 'Fetching the current state from a peer' : 'This tab trains in this run';
+    head.append(badge);
+  } else {
+    const button = el('button', 'btn btn-small btn-primary run-join', joiningRun === r.id ? 'Joining…' : 'Join run');
+    button.type = 'button';
+    button.dataset.run = String(r.id);
+    button.disabled = !canJoin || joiningRun !== null;
+    button.title = canJoin ? `Train ${r.task} in this tab with the run's other participants`
+      : 'This tab already takes part in a run';
+    head.append(button);
+  }
+  const facts = el('div', 'run-facts');
+  if (joined) {
+    const losses = Array.isArray(joined.val_loss) ? joined.val_loss : [];
+    const lastLoss = [...losses].reverse().find((v) => typeof v === 'number');
+    facts.append(
+      runFact('Round', formatNumber(joined.round)),
+      runFact('Participants', formatNumber(joined.participants), `${joined.members} members heard`),
+      runFact('Exchanged', formatBytes((joined.bytes_sent || 0) + (joined.bytes_received || 0)),
+        `${formatBytes(joined.bytes_sent)} sent · ${formatBytes(joined.bytes_received)} received`),
+    );
+    const curve = el('div', 'run-fact run-curve');
+    curve.title = 'Validation loss after each round';
+    curve.append(el('div', 'label', 'Val loss'),
+      el('div', 'run-value', lastLoss === undefined ? '—' : lastLoss.toFixed(3)), lossSparkline(losses));
+    facts.append(curve);
+  } else {
+    facts.append(
+      runFact('Round', formatNumber(r.round)),
+      runFact('Started by', String(r.founder)),
+    );
+  }
+  li.append(head, facts);
+  return li;
+}
+
+function renderTraining(s) {
+  const t = s.training && typeof s.training === 'object' ? s.training : { runs: [], joined: null };
+  const runs = Array.isArray(t.runs) ? t.runs : [];
+  const joined = t.joined && typeof t.joined === 'object' ? t.joined : null;
+  if (joined && joiningRun === joined.id) joiningRun = null;
+  const list = $('runs');
+  list.dataset.count = String(runs.length);
+  list.dataset.joined = joined ? String(joined.id) : '';
+  $('run-count').textContent = String(runs.length);
+  $('runs-empty').hidden = runs.length > 0;
+  const online = s.state === 'online';
+  const key = JSON.stringify([runs, joined, joiningRun, online]);
+  if (list.dataset.key === key) return;
+  list.dataset.key = key;
+  list.replaceChildren(...runs.map((r) => runItem(r, joined && joined.id === r.id ? joined : null, online && !joined)));
+}
+
+async function joinRun(id) {
+  if (!node || joiningRun) return;
+  joiningRun = id;
+  if (last) renderTraining(last);
+  let reply;
+  try {
+    reply = await node.ask({ type: 'diloco-join', run: id, timeout_s: 20 }, 'diloco-join');
+  } catch (err) {
+    reply = { error: err && err.message ? err.message : String(err) };
+  }
+  if (reply && reply.error) {
+    joiningRun = null;                            // the worker reported the failure in the feed already
+  } else {
+    onEvent({ kind: 'info', ts: Date.now(), text: 'Joined the training run: this tab now trains with its peers' });
+  }
+  if (last) renderTraining(last);
 }
 
 // ---- feed ------------------------------------------------------------------------------------------------------
@@ -450,6 +579,10 @@ function wireControls() {
 
   $('publish-text').addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) $('publish').requestSubmit();
+  });
+  $('runs').addEventListener('click', (ev) => {
+    const button = ev.target.closest('.run-join');
+    if (button && !button.disabled) joinRun(button.dataset.run);
   });
   $('error-reload').addEventListener('click', () => location.reload());
   $('error-retry').addEventListener('click', () => { if (node) { pending = 'join'; node.join(); renderState('error'); } });

@@ -33,6 +33,27 @@ self.hsStore = {
   put: (key, value) => tx('readwrite', (s) => s.put(value, key)),
 };
 
+// onnxruntime-web for the model runner (pynode/platform/browser.py), imported on first use so that a tab that
+// never trains does not pay for it. One thread and a fixed wasm build: a run then repeats bit for bit.
+let ortLoading = null;
+self.hsLoadOrt = () => (ortLoading ||= import('./ort/ort.wasm.min.mjs').then((ort) => {
+  ort.env.wasm.wasmPaths = new URL('./ort/', import.meta.url).href;
+  ort.env.wasm.numThreads = 1;
+  ort.env.wasm.proxy = false;
+  self.ort = ort;
+  return ort;
+}));
+
+// loro-crdt for the replicated state (pynode/platform/browser_loro.py): every node holds a replica, so its wasm
+// is fetched and compiled now, alongside Pyodide's boot; Python awaits `hsLoadLoro()` (platform crdt_ready).
+const loroLoading = import('./loro/index.js').then(async (loro) => {
+  await loro.default({ module_or_path: new URL('./loro/loro_wasm_bg.wasm', import.meta.url) });
+  self.loro = loro;
+  return loro;
+});
+loroLoading.catch(() => {}); // a failure surfaces where Python awaits it, not as an unhandled rejection
+self.hsLoadLoro = () => loroLoading;
+
 function fail(message) {
   self.postMessage({ type: 'status', status: { state: 'error', error: message, peer: '', caps: [], peers: [], mesh: {} } });
   self.postMessage({ type: 'event', event: { kind: 'error', ts: Date.now(), text: message } });

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsProxy, create_proxy, to_js  # type: ignore[import-not-found]
@@ -300,3 +301,184 @@ def close_all_rtc() -> None:
     for session in list(_sessions.values()):
         post({"type": "rtc-close", "id": session.id})
         session._finish()
+
+
+# ---- model runner (onnxruntime-web) ----------------------------------------------------------------
+#
+# The same Runner as platform/native_ort.py (see pynode/train/runner.py) over onnxruntime-web's WASM provider,
+# which web/worker.js loads on first use (`hsLoadOrt`, one thread, wasm from dist/ort/). ORT-web's API is
+# promise-based while the Runner is synchronous: `run_sync` suspends the Python stack through JSPI
+# (Chromium ≥ 137), which works in code a task runs — including `asyncio.to_thread`, which Pyodide's loop
+# runs inline — and lets other tasks (gossip) proceed meanwhile, as a thread would in CPython.
+# θ, m and v stay on the JS side as the previous step's output tensors; only batches, scalars and what a
+# caller reads (θ, the state) cross the bridge, as bytes through Uint8Array.assign / to_bytes.
+
+if TYPE_CHECKING:  # the train modules load only when a runner is asked for: most tabs never train
+    from pynode.train.data import Batch, Tensor
+    from pynode.train.runner import TrainState
+    from pynode.train.zoo import Hyper
+
+_ORT_OPTIONS = {
+    "executionProviders": ["wasm"],
+    "graphOptimizationLevel": "basic",  # as native_ort.OPT_LEVEL: fusions beyond basic differ between builds
+    "executionMode": "sequential",
+    "logSeverityLevel": 3,
+}
+_TYPED = {"float32": "Float32Array", "int64": "BigInt64Array"}
+
+
+def _ort() -> Any:
+    from pyodide.ffi import run_sync  # type: ignore[import-not-found]
+
+    ort = getattr(js, "ort", None)
+    if ort is None or ort is js.undefined:
+        if not hasattr(js, "hsLoadOrt"):
+            raise RuntimeError("onnxruntime-web is not available in this context (web/worker.js loads it)")
+        ort = run_sync(js.hsLoadOrt())
+    return ort
+
+
+def _bytes_of(typed: Any) -> bytes:
+    """A typed array's bytes (a Python copy: ORT may reuse the buffer)."""
+    return js.Uint8Array.new(typed.buffer, typed.byteOffset, typed.byteLength).to_bytes()
+
+
+class WebOrtRunner:
+    device = "wasm"
+
+    def __init__(self, n_params: int, load_graph: Callable[[str], bytes], device: str, threads: int) -> None:
+        if device not in ("cpu", "wasm", "auto"):
+            raise ValueError(f"the browser runs models on wasm only, not {device!r}")
+        if threads != 1:
+            # ORT-web's thread count is global and fixed to 1 by worker.js: runs then repeat bit for bit
+            raise ValueError("the browser runner uses exactly one thread")
+        self._ort = _ort()
+        self._n = n_params
+        self._load_graph = load_graph
+        self._sessions: dict[str, Any] = {}
+        from pynode.train.runner import TrainState
+
+        self.set_state(TrainState.fresh(array("f", bytes(4 * n_params))))
+
+    # -- tensors
+
+    def _tensor(self, dtype: str, data: bytes, shape: tuple[int, ...]) -> Any:
+        u8 = _u8(data)
+        typed = getattr(js, _TYPED[dtype]).new(u8.buffer)
+        return self._ort.Tensor.new(dtype, typed, to_js(list(shape)))
+
+    def _scalar(self, x: float) -> Any:
+        return self._ort.Tensor.new("float32", js.Float32Array.of(x), to_js([]))
+
+    def _vector(self, v: array) -> Any:
+        if len(v) != self._n:
+            raise ValueError(f"expected {self._n} floats, got {len(v)}")
+        return self._tensor("float32", v.tobytes(), (self._n,))
+
+    def _batch_tensor(self, t: Tensor) -> Any:
+        return self._tensor(t.dtype, t.data.tobytes(), tuple(t.shape))
+
+    # -- running graphs
+
+    def _session(self, kind: str) -> Any:
+        from pyodide.ffi import run_sync
+
+        s = self._sessions.get(kind)
+        if s is None:
+            create = self._ort.InferenceSession.create(_u8(self._load_graph(kind)), _obj(_ORT_OPTIONS))
+            s = self._sessions[kind] = run_sync(create)
+        return s
+
+    def _run(self, kind: str, feeds: dict[str, Any]) -> Any:
+        from pyodide.ffi import run_sync
+
+        return run_sync(self._session(kind).run(_obj(feeds)))
+
+    def _hyper(self, hyper: Hyper) -> dict[str, Any]:
+        return {
+            "step": self._scalar(float(self._step + 1)),
+            "lr": self._scalar(hyper.lr),
+            "beta1": self._scalar(hyper.beta1),
+            "beta2": self._scalar(hyper.beta2),
+            "eps": self._scalar(hyper.eps),
+            "weight_decay": self._scalar(hyper.weight_decay),
+        }
+
+    # -- the Runner interface
+
+    def set_state(self, state: TrainState) -> None:
+        self._theta, self._m, self._v = (self._vector(x) for x in (state.theta, state.m, state.v))
+        self._step = state.step
+
+    def _floats(self, tensor: Any) -> array:
+        return array("f", _bytes_of(tensor.data))  # CPU tensors: .data is there, no await
+
+    def state(self) -> TrainState:
+        from pynode.train.runner import TrainState
+
+        return TrainState(self._floats(self._theta), self._floats(self._m), self._floats(self._v), self._step)
+
+    def theta(self) -> array:
+        return self._floats(self._theta)
+
+    def train_step(self, batch: Batch, hyper: Hyper) -> float:
+        feeds = {"theta": self._theta, "m": self._m, "v": self._v, **self._hyper(hyper)}
+        feeds.update(x=self._batch_tensor(batch.x), y=self._batch_tensor(batch.y))
+        out = self._run("train", feeds)
+        self._theta, self._m, self._v = out.theta_out, out.m_out, out.v_out
+        self._step += 1
+        return float(out.loss.data[0])
+
+    def grad(self, batch: Batch) -> tuple[float, array]:
+        feeds = {"theta": self._theta, "x": self._batch_tensor(batch.x), "y": self._batch_tensor(batch.y)}
+        out = self._run("grad", feeds)
+        return float(out.loss.data[0]), self._floats(out.grad)
+
+    def apply_grad(self, grad: array, hyper: Hyper) -> None:
+        feeds = {"theta": self._theta, "m": self._m, "v": self._v, "grad": self._vector(grad)}
+        feeds.update(self._hyper(hyper))
+        out = self._run("adamw", feeds)
+        self._theta, self._m, self._v = out.theta_out, out.m_out, out.v_out
+        self._step += 1
+
+    def evaluate(self, batch: Batch) -> tuple[float, float]:
+        feeds = {"theta": self._theta, "x": self._batch_tensor(batch.x), "y": self._batch_tensor(batch.y)}
+        out = self._run("eval", feeds)
+        return float(out.loss.data[0]), float(out.correct.data[0])
+
+    def infer(self, x: Tensor) -> array:
+        out = self._run("infer", {"theta": self._theta, "x": self._batch_tensor(x)})
+        return self._floats(out.logits)
+
+
+def model_runner(
+    n_params: int, load_graph: Callable[[str], bytes], device: str = "cpu", threads: int = 1
+) -> WebOrtRunner:
+    """A model runner over onnxruntime-web (WASM); see pynode/train/runner.py. Call it from a task."""
+    return WebOrtRunner(n_params, load_graph, device, threads)
+
+
+# ---- CRDT documents (loro-crdt) ----------------------------------------------------------------------
+#
+# platform/browser_loro.py over npm loro-crdt, which web/worker.js starts loading while Pyodide boots.
+
+
+async def crdt_ready() -> None:
+    """Wait until loro-crdt's wasm is loaded; call once before the first `crdt_doc()`."""
+    if not hasattr(js, "hsLoadLoro"):
+        raise RuntimeError("loro-crdt is not available in this context (web/worker.js loads it)")
+    await js.hsLoadLoro()
+
+
+def crdt_doc(peer: int | None = None) -> Any:
+    """A new, empty CRDT document with Loro peer id `peer` (pynode.platform.crdt.CrdtDoc)."""
+    from pynode.platform.browser_loro import JsLoroDoc
+
+    return JsLoroDoc(peer=peer)
+
+
+def crdt_blob_meta(blob: bytes) -> Any:
+    """What a CRDT update or snapshot claims about itself, read without importing it (BlobMeta)."""
+    from pynode.platform.browser_loro import blob_meta
+
+    return blob_meta(blob)

@@ -16,7 +16,9 @@ import js  # type: ignore[import-not-found]
 
 from pynode.identity import Identity, peer_id_text, short_id
 from pynode.node import Node, NodeConfig
-from pynode.platform import browser
+from pynode.pace import MIN_SHARE, CpuBudget
+from pynode.platform import browser, browser_state
+from pynode.platform.browser_train import training
 from pynode.wire.envelope import Envelope
 from pynode.wire.errors import WireError
 
@@ -39,12 +41,15 @@ class BrowserApp:
         self.started = time.monotonic()
         self._known: dict[bytes, str] = {}
         self._status_task: asyncio.Task[None] | None = None
+        self.budget = CpuBudget()
 
     # ---- commands from the page --------------------------------------------------------------------
 
     async def start(self, config: dict[str, Any], pyodide_s: float, packages_s: float) -> None:
         t0 = self._t_start = time.monotonic()
         self.config = config
+        # long work in this tab (training steps, bulk validation) paces itself to the page's CPU share
+        self.budget = CpuBudget(min(1.0, max(MIN_SHARE, float(config.get("cpuShare", 1.0)))))
         self.boot["pyodide_s"] = round(pyodide_s, 3)
         self.boot["packages_s"] = round(packages_s, 3)
         try:
@@ -66,6 +71,8 @@ class BrowserApp:
         for topic in self.config.get("topics", []):
             node.subscribe(str(topic), self._on_message)
         self.node = node
+        training.attach(node)
+        await browser_state.state.attach(node, self.event)
         self.state = "joining"
         await node.start()
         if not self.boot["join_s"]:
@@ -82,6 +89,8 @@ class BrowserApp:
     async def leave(self) -> None:
         if self.node is not None:
             node, self.node = self.node, None
+            await training.detach()
+            await browser_state.state.detach()
             await node.stop()
             browser.close_all_rtc()
             self._known.clear()
@@ -141,6 +150,9 @@ class BrowserApp:
             "rejections": {},
             "boot": self.boot,
             "uptime_s": round(time.monotonic() - self.started, 1),
+            "cpu_share": self.budget.share,
+            "training": training.status(self.event),
+            "replica": browser_state.state.status(),
         }
         if self.error:
             status["error"] = self.error
@@ -209,6 +221,24 @@ def on_message(msg: Any) -> None:
         asyncio.ensure_future(_conformance(msg.to_py()))
     elif kind == "bench":
         asyncio.ensure_future(_bench(msg.to_py()))
+    elif kind in _TRAINING:
+        asyncio.ensure_future(_training(kind, msg.to_py()))
+    elif kind in browser_state.COMMANDS:
+        asyncio.ensure_future(browser_state.run_command(kind, msg.to_py()))
+
+
+_TRAINING = {"train": training.train, "train-speed": training.speed, "diloco-join": training.diloco_join}
+
+
+async def _training(kind: str, args: dict[str, Any]) -> None:
+    """Run a training command; the reply has the command's type, with `error` when it failed."""
+    try:
+        reply = await _TRAINING[kind](args)
+    except Exception as e:
+        log.exception("%s failed", kind)
+        reply = {"error": f"{type(e).__name__}: {e}"}
+        app.event("error", f"{kind} failed: {e}")
+    browser.post({"type": kind, **reply})
 
 
 async def _conformance(args: dict[str, Any]) -> None:

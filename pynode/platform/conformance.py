@@ -86,6 +86,63 @@ async def check_relay_hello(p: ModuleType, ctx: dict[str, Any]) -> None:
         await sock.close()
 
 
+CRDT_PEER = 0x5EED_1234_ABCD_0042  # above 2**53: loro-crdt must carry it as a BigInt, not a float
+CRDT_OTHER = 3
+
+
+async def check_crdt_document(p: ModuleType, _: dict[str, Any]) -> None:
+    """The CrdtDoc seam (platform/crdt.py) behaves alike on loro and loro-crdt: what pynode/state relies on."""
+    from pynode.platform.crdt import Change, CrdtError, Op
+
+    await p.crdt_ready()
+    doc = p.crdt_doc(CRDT_PEER)
+    assert doc.peer == CRDT_PEER, f"peer id {doc.peer}"
+    assert doc.next_change() == (0, 0, ()), f"first change {doc.next_change()}"
+    doc.put("alpha", [("k", b"\x00\x01\xff"), ("j", b"v")], "signed by nobody")
+    root = "cid:root-alpha:Map"
+    expected = Change(
+        CRDT_PEER, 0, 2, 0, (), 0, "signed by nobody",
+        (Op(root, "insert", "k", b"\x00\x01\xff"), Op(root, "insert", "j", b"v")),
+    )  # fmt: skip
+    assert doc.changes(CRDT_PEER, 0, 2) == [expected], f"changes {doc.changes(CRDT_PEER, 0, 2)}"
+    first = doc.change_at(CRDT_PEER, 0)
+    assert first is not None and first.ops == expected.ops[:1], f"change at 0: {first}"
+    assert doc.version() == {CRDT_PEER: 2}
+    assert doc.get("alpha", "k") == b"\x00\x01\xff" and doc.get("alpha", "nope") is None
+    assert doc.roots() == {"alpha": {"k": b"\x00\x01\xff", "j": b"v"}}, f"roots {doc.roots()}"
+
+    update, snapshot = doc.export_updates({}), doc.export_snapshot()
+    meta = p.crdt_blob_meta(update)
+    assert (meta.mode, meta.change_count, meta.start, meta.end) == ("updates", 1, {}, {CRDT_PEER: 2}), meta
+    assert p.crdt_blob_meta(snapshot).mode == "snapshot"
+
+    other = p.crdt_doc(CRDT_OTHER)
+    assert not other.import_(snapshot).pending
+    assert other.roots() == doc.roots()
+    assert other.next_change() == (0, 2, ((CRDT_PEER, 1),)), f"after import {other.next_change()}"
+    fork = other.fork()
+    assert fork.peer == CRDT_OTHER
+    fork.put("beta", [("x", b"y")], "in the fork")
+    assert other.version() == {CRDT_PEER: 2} and fork.version() == {CRDT_PEER: 2, CRDT_OTHER: 1}
+    later = fork.export_updates(other.version())
+    assert p.crdt_blob_meta(later).end == {CRDT_OTHER: 1}
+
+    orphan = p.crdt_doc(CRDT_OTHER + 1)
+    assert orphan.import_(later).pending, "an update whose dependencies are missing must wait"
+    for bad in (lambda: orphan.import_(b"\x00not loro"), lambda: p.crdt_blob_meta(b"xx")):
+        try:
+            bad()
+        except CrdtError:
+            continue
+        raise AssertionError("garbage was accepted")
+    try:
+        doc.put("a/b", [("k", b"v")], "bad root name")
+    except CrdtError:
+        pass
+    else:
+        raise AssertionError("a root name with '/' was accepted")
+
+
 CHECKS: list[Check] = [
     check_rfc8032_vector,
     check_verify_refuses_forgeries,
@@ -93,6 +150,7 @@ CHECKS: list[Check] = [
     check_envelope_identical_across_platforms,
     check_strict_decoding,
     check_relay_hello,
+    check_crdt_document,
 ]
 
 

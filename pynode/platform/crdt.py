@@ -9,8 +9,9 @@ Version vectors travel as `{peer: end counter}` dicts (exclusive end), never as 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 VersionVector = dict[int, int]
 
@@ -39,6 +40,41 @@ class Change:
     timestamp: int
     message: str | None
     ops: tuple[Op, ...]
+
+
+def parse_id(text: str) -> tuple[int, int]:
+    """Loro's "counter@peer" id text → (peer, counter)."""
+    counter, _, peer = text.partition("@")
+    return int(peer), int(counter)
+
+
+def op_from_json(raw: dict[str, Any]) -> Op:
+    content = raw.get("content") or {}
+    value = content.get("value")
+    if isinstance(value, list):
+        # Loro's JSON writes binary values as integer lists; bytes() checks types and range in C (a list of
+        # anything else stays a list)
+        with contextlib.suppress(TypeError, ValueError):
+            value = bytes(value)
+    return Op(str(raw.get("container")), str(content.get("type")), content.get("key"), value)
+
+
+def change_from_json(raw: dict[str, Any]) -> Change:
+    """One change of Loro's JSON export of an id span (`export_json_in_id_span` / `exportJsonInIdSpan`)."""
+    peer, counter = parse_id(raw["id"])
+    ops = tuple(op_from_json(o) for o in raw.get("ops", []))
+    counters = [o.get("counter", counter) for o in raw.get("ops", [])]
+    length = (max(counters) - counter + 1) if counters else 0
+    return Change(
+        peer=peer,
+        counter=counter,
+        length=length,
+        lamport=int(raw["lamport"]),
+        deps=tuple(sorted(parse_id(d) for d in raw.get("deps", []))),
+        timestamp=int(raw.get("timestamp", 0)),
+        message=raw.get("msg"),
+        ops=ops,
+    )
 
 
 @dataclass(frozen=True)

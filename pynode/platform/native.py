@@ -170,6 +170,10 @@ async def load_signer(seed: bytes) -> NaclSigner:
     return NaclSigner(seed)
 
 
+async def crdt_ready() -> None:
+    """The CRDT library is a plain import here (the browser's must load its wasm first)."""
+
+
 def crdt_doc(peer: int | None = None):
     """A new, empty CRDT document (Loro) with Loro peer id `peer` (pynode.platform.crdt.CrdtDoc)."""
     from pynode.platform.native_loro import LoroCrdtDoc

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import loro
 from loro import CounterSpan, ExportMode, IdSpan, LoroDoc
 
-from pynode.platform.crdt import BlobMeta, Change, CrdtError, ImportResult, Op, VersionVector
+from pynode.platform.crdt import (
+    BlobMeta,
+    Change,
+    CrdtError,
+    ImportResult,
+    VersionVector,
+    change_from_json,
+    parse_id,
+)
 
 T = TypeVar("T")
 _PASS_THROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit)
@@ -38,36 +46,6 @@ def _to_vv(vv: VersionVector) -> loro.VersionVector:
 
 def _from_vv(vv: loro.VersionVector) -> VersionVector:
     return {peer: end for peer, (_start, end) in vv.to_spans().inner().items() if end > 0}
-
-
-def _parse_id(text: str) -> tuple[int, int]:
-    counter, _, peer = text.partition("@")
-    return int(peer), int(counter)
-
-
-def _op(raw: dict[str, Any]) -> Op:
-    content = raw.get("content") or {}
-    value = content.get("value")
-    if isinstance(value, list) and all(isinstance(b, int) and 0 <= b < 256 for b in value):
-        value = bytes(value)  # Loro's JSON writes binary values as integer lists
-    return Op(str(raw.get("container")), str(content.get("type")), content.get("key"), value)
-
-
-def _change(raw: dict[str, Any]) -> Change:
-    peer, counter = _parse_id(raw["id"])
-    ops = tuple(_op(o) for o in raw.get("ops", []))
-    counters = [o.get("counter", counter) for o in raw.get("ops", [])]
-    length = (max(counters) - counter + 1) if counters else 0
-    return Change(
-        peer=peer,
-        counter=counter,
-        length=length,
-        lamport=int(raw["lamport"]),
-        deps=tuple(sorted(_parse_id(d) for d in raw.get("deps", []))),
-        timestamp=int(raw.get("timestamp", 0)),
-        message=raw.get("msg"),
-        ops=ops,
-    )
 
 
 class LoroCrdtDoc:
@@ -110,7 +88,7 @@ class LoroCrdtDoc:
             deps = json.loads(
                 fork.export_json_in_id_span(IdSpan(self._doc.peer_id, CounterSpan(last, last + 1)))
             )
-            return last, meta.lamport, tuple(sorted(_parse_id(d) for d in deps[0]["deps"]))
+            return last, meta.lamport, tuple(sorted(parse_id(d) for d in deps[0]["deps"]))
 
         return _guard(probe, "dry run")
 
@@ -159,7 +137,7 @@ class LoroCrdtDoc:
         text = _guard(
             lambda: self._doc.export_json_in_id_span(IdSpan(peer, CounterSpan(start, end))), "export changes"
         )
-        return [_change(raw) for raw in json.loads(text)]
+        return [change_from_json(raw) for raw in json.loads(text)]
 
     def change_at(self, peer: int, counter: int) -> Change | None:
         found = self.changes(peer, counter, counter + 1)

@@ -32,9 +32,12 @@ TICK_S = 0.25
 
 
 class StateReplica:
-    def __init__(self, node: Node, interval: float = 2.0) -> None:
+    def __init__(self, node: Node, interval: float = 2.0, store: Store | None = None) -> None:
+        """`store`: records kept from an earlier replica of the same identity (a tab that left and rejoins)."""
+        if store is not None and store.author != node.peer_id:
+            raise ValueError("a replica's store must be its node's own")
         self.node = node
-        self.store = Store(node.peer_id)
+        self.store = store if store is not None else Store(node.peer_id)
         self.engine = SyncEngine(self.store, random.Random(), interval)
         self._task: asyncio.Task[None] | None = None
         self._requests: set[asyncio.Task[None]] = set()

@@ -1,0 +1,212 @@
+"""The CRDT document in the browser, on npm `loro-crdt` (the same Rust core as CPython's `loro`, compiled to
+wasm) through the Pyodide FFI. web/worker.js imports loro-crdt's web build, initialises its wasm and sets
+`self.loro`; `crdt_ready()` in platform/browser.py waits for that.
+
+Same contract as native_loro.py: changes come back through Loro's own JSON export of an id span, parsed by
+the shared `crdt.change_from_json`, so pynode/state's authorship checks see identical `Change`s on both
+platforms. Bulk data crosses the bridge once per call (a blob as one Uint8Array, a span of changes as one
+JSON string), never element by element. loro-crdt throws plain strings or wasm traps; they become CrdtError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import to_js  # type: ignore[import-not-found]
+
+from pynode.platform.crdt import (
+    BlobMeta,
+    Change,
+    CrdtError,
+    ImportResult,
+    VersionVector,
+    change_from_json,
+    parse_id,
+)
+
+T = TypeVar("T")
+# loro-crdt's blob mode names → the names native_loro reports (from loro's EncodedBlobMode)
+_MODES = {
+    "update": "updates",
+    "snapshot": "snapshot",
+    "shallow-snapshot": "shallowsnapshot",
+    "outdated-snapshot": "outdatedsnapshot",
+    "outdated-update": "outdatedrle",
+}
+
+
+def _loro() -> Any:
+    loro = getattr(js, "loro", None)
+    if loro is None or loro is js.undefined:
+        raise CrdtError("loro-crdt is not loaded (web/worker.js loads it; await platform.crdt_ready())")
+    return loro
+
+
+def _guard(call: Callable[[], T], what: str) -> T:
+    try:
+        return call()
+    except CrdtError:
+        raise
+    except Exception as e:  # JsException (a thrown string, a wasm trap) or a failed conversion
+        raise CrdtError(f"{what}: {str(e)[:200]}") from None
+
+
+def _u8(data: bytes) -> Any:
+    arr = js.Uint8Array.new(len(data))
+    arr.assign(data)  # one memcpy, far cheaper than to_js(bytes) (PLATFORM_NOTES)
+    return arr
+
+
+def _obj(d: dict[str, Any]) -> Any:
+    return to_js(d, dict_converter=js.Object.fromEntries)
+
+
+def _bigint(peer: int) -> Any:
+    return js.BigInt(str(peer))  # loro-crdt's u64 peer ids are BigInts; via text so no float rounding
+
+
+def _from_vv(vv: Any) -> VersionVector:
+    """A loro-crdt VersionVector (Map of peer text → end counter) as a plain dict."""
+    entries = json.loads(js.JSON.stringify(js.Object.fromEntries(vv.toJSON())))
+    return {int(p): int(end) for p, end in entries.items() if end > 0}
+
+
+def _to_vv(vv: VersionVector) -> Any:
+    pairs = to_js([[str(p), end] for p, end in vv.items() if end > 0])
+    return _loro().VersionVector.parseJSON(js.Map.new(pairs))
+
+
+def _as_bytes(value: Any) -> bytes | None:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if hasattr(value, "to_bytes") and js.ArrayBuffer.isView(value):
+        return bytes(value.to_bytes())
+    return None
+
+
+def _free(obj: Any) -> None:
+    """Release a wasm object now rather than whenever JS garbage collection finalises it."""
+    with contextlib.suppress(Exception):  # already freed, or the interpreter is shutting down
+        obj.free()
+
+
+class JsLoroDoc:
+    """A loro-crdt document restricted to what the state core uses: binary values in root maps."""
+
+    def __init__(self, doc: Any | None = None, peer: int | None = None) -> None:
+        self._doc = doc if doc is not None else _guard(lambda: _loro().LoroDoc.new(), "create")
+        if peer is not None:
+            self.peer = peer
+
+    def __del__(self) -> None:
+        doc = getattr(self, "_doc", None)
+        if doc is not None:
+            _free(doc)  # forks are made per incoming update: give their wasm memory back at once
+
+    @property
+    def peer(self) -> int:
+        return int(str(self._doc.peerIdStr))
+
+    @peer.setter
+    def peer(self, value: int) -> None:
+        _guard(lambda: self._doc.setPeerId(_bigint(value)), "set peer id")
+
+    def version(self) -> VersionVector:
+        return _guard(lambda: _from_vv(self._doc.oplogVersion()), "version")
+
+    def next_change(self) -> tuple[int, int, tuple[tuple[int, int], ...]]:
+        """(counter, lamport, deps) of the next local change: a dry run in a fork, as native_loro does."""
+
+        def probe() -> tuple[int, int, tuple[tuple[int, int], ...]]:
+            peer = self.peer
+            fork = self._doc.fork()
+            try:
+                fork.setPeerId(_bigint(peer))
+                fork.getMap("_probe").set("_", 0)
+                fork.setNextCommitMessage("probe")
+                fork.commit()
+                last = _from_vv(fork.oplogVersion())[peer] - 1
+                span = _obj({"peer": str(peer), "counter": last, "length": 1})
+                raw = json.loads(js.JSON.stringify(fork.exportJsonInIdSpan(span)))[0]
+            finally:
+                _free(fork)
+            return last, int(raw["lamport"]), tuple(sorted(parse_id(d) for d in raw["deps"]))
+
+        return _guard(probe, "dry run")
+
+    def put(self, root: str, items: list[tuple[str, bytes]], message: str) -> None:
+        def put() -> None:
+            m = self._doc.getMap(root)
+            for key, value in items:
+                m.set(key, _u8(value))
+            self._doc.setNextCommitMessage(message)
+            self._doc.commit()
+
+        _guard(put, "write")
+
+    def get(self, root: str, key: str) -> bytes | None:
+        def get() -> bytes | None:
+            found = self._doc.getMap(root).get(key)
+            # a container in that slot, or no value at all, is not a record
+            return found.to_bytes() if js.ArrayBuffer.isView(found) else None
+
+        return _guard(get, "read")
+
+    def roots(self) -> dict[str, dict[str, bytes]]:
+        def read() -> dict[str, dict[str, bytes]]:
+            value = self._doc.toJSON().to_py()  # one deep conversion; typed arrays arrive as buffers
+            return {
+                name: {k: _as_bytes(v) for k, v in entries.items() if _as_bytes(v) is not None}
+                for name, entries in value.items()
+                if isinstance(entries, dict)
+            }
+
+        return _guard(read, "read")
+
+    def export_updates(self, since: VersionVector) -> bytes:
+        return _guard(
+            lambda: self._doc.export(_obj({"mode": "update", "from": _to_vv(since)})).to_bytes(), "export"
+        )
+
+    def export_snapshot(self) -> bytes:
+        return _guard(lambda: self._doc.export(_obj({"mode": "snapshot"})).to_bytes(), "export")
+
+    def import_(self, blob: bytes) -> ImportResult:
+        status = _guard(lambda: getattr(self._doc, "import")(_u8(blob)), "import")  # `import`: a keyword
+        # `pending` is null (None or jsnull, by Pyodide version) or a Map of what waits for dependencies
+        return ImportResult(pending=bool(getattr(getattr(status, "pending", None), "size", 0)))
+
+    def fork(self) -> JsLoroDoc:
+        return JsLoroDoc(_guard(self._doc.fork, "fork"), peer=self.peer)
+
+    def changes(self, peer: int, start: int, end: int) -> list[Change]:
+        if end <= start:
+            return []
+
+        def export() -> str:
+            span = _obj({"peer": str(peer), "counter": start, "length": end - start})
+            return str(js.JSON.stringify(self._doc.exportJsonInIdSpan(span)))
+
+        return [change_from_json(raw) for raw in json.loads(_guard(export, "export changes"))]
+
+    def change_at(self, peer: int, counter: int) -> Change | None:
+        found = self.changes(peer, counter, counter + 1)
+        return found[0] if found else None
+
+
+def blob_meta(blob: bytes) -> BlobMeta:
+    def read() -> BlobMeta:
+        meta = _loro().decodeImportBlobMeta(_u8(blob), True)
+        mode = str(meta.mode)
+        return BlobMeta(
+            _MODES.get(mode, mode.replace("-", "")),
+            int(meta.changeNum),
+            _from_vv(meta.partialStartVersionVector),
+            _from_vv(meta.partialEndVersionVector),
+        )
+
+    return _guard(read, "blob metadata")

@@ -1,0 +1,149 @@
+"""The replicated state in a browser tab: the tab's node holds a `StateReplica` (pynode/state, unchanged) over
+loro-crdt, and the dashboard shows its record counts, sync state and leaderboards.
+
+browser_main.py owns the node: it calls `attach(node)` before the node starts and `detach()` when it leaves.
+The records outlive a Leave: rejoining keeps the same Store, so the tab only catches up instead of starting
+cold. Worker commands (the reply has the command's type, with `error` when it failed):
+  state-publish {kind, body}          sign a record as this tab, commit it, gossip the update → {key, doc}
+  state-export  {doc}                 the document's snapshot, base64 → {data, records}
+  state-import  {doc, data}           validate and merge an update or snapshot (base64) → {accepted: [keys]}
+                                      or {rejected: reason} / {deferred: reason}; nothing lands unless valid
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pynode.identity import short_id
+from pynode.platform import browser
+from pynode.state.authorship import Rejected
+from pynode.state.records import DOCS, Record, doc_for
+from pynode.state.replica import StateReplica
+from pynode.state.store import Deferred, Store
+from pynode.state.views import boards_json, leaderboards
+
+if TYPE_CHECKING:
+    from pynode.node import Node
+
+log = logging.getLogger(__name__)
+ROWS_SHOWN = 10  # per leaderboard in the status the page receives every second
+ANNOUNCE_MAX = 3  # new records announced one by one in the feed; a bigger batch (a cold start) is summarised
+
+Event = Callable[..., None]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class BrowserState:
+    def __init__(self) -> None:
+        self.replica: StateReplica | None = None
+        self.store: Store | None = None
+        self.event: Event = lambda *args, **kwargs: None
+        self._boards_for = -1  # record count the cached boards were computed from (records only grow)
+        self._boards: list[dict[str, Any]] = []
+        self.error = ""
+
+    # ---- the node's life ------------------------------------------------------------------------------
+
+    async def attach(self, node: Node, event: Event) -> None:
+        """Give `node` a replica (call before `node.start()`); waits for loro-crdt's wasm if still loading.
+
+        A tab whose CRDT cannot load still gossips: the failure shows in the status and the feed only.
+        """
+        self.event = event
+        try:
+            await browser.crdt_ready()
+            self.replica = StateReplica(node, store=self.store)
+        except Exception as e:
+            log.exception("no replicated state in this tab")
+            self.error = f"the replicated state could not start: {e}"
+            event("error", self.error)
+            return
+        self.error = ""
+        self.store = self.replica.store
+        self.store.on_new = self._announce
+        await self.replica.start()
+
+    async def detach(self) -> None:
+        replica, self.replica = self.replica, None
+        if replica is not None:
+            await replica.stop()
+
+    # ---- status ---------------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        if self.store is None:
+            off = {"sync": "error", "error": self.error} if self.error else {"sync": "off"}
+            return {**off, "records": 0, "by_doc": {}, "leaderboards": []}
+        st = self.replica.status() if self.replica is not None else {"sync": "offline", **self.store.stats()}
+        if st["records"] != self._boards_for:  # views are pure functions of the records: recompute on change
+            results = [
+                r for name in DOCS if name.startswith("results.") for r in self.store.all_records(name)
+            ]
+            boards = leaderboards(results)
+            self._boards = [
+                {**b, "total": len(rows)}
+                for b, rows in zip(boards_json(boards, ROWS_SHOWN), boards.values(), strict=True)
+            ]
+            self._boards_for = st["records"]
+        return {**st, "leaderboards": self._boards}
+
+    def _announce(self, doc: str, records: list[Record]) -> None:
+        if len(records) > ANNOUNCE_MAX:
+            self.event("info", f"{len(records)} records merged into {doc}, every signature checked")
+            return
+        for r in records:
+            b = r.body
+            if r.kind == "result":
+                text = f"result {b['domain']}/{b['task']}: {b['metric']} {b['value']} {b['unit']}"
+            else:
+                text = f"{r.kind} record from {short_id(r.author)}"
+            self.event("info", text, sender=r.author)
+
+    # ---- commands -------------------------------------------------------------------------------------
+
+    async def command(self, kind: str, args: dict[str, Any]) -> dict[str, Any]:
+        if kind == "state-publish":
+            if self.replica is None:
+                return {"error": "not joined"}
+            record = await self.replica.publish(str(args["kind"]), dict(args["body"]))
+            return {"key": record.key, "doc": doc_for(record.kind, record.body)}
+        store = self.store
+        if store is None:
+            return {"error": "no replica yet"}
+        doc = str(args["doc"])
+        if doc not in store.docs:
+            return {"error": f"unknown document {doc[:32]!r}"}
+        if kind == "state-export":
+            data = store.snapshot(doc)
+            return {"data": base64.b64encode(data).decode("ascii"), "records": len(store.records[doc])}
+        if kind == "state-import":
+            blob = base64.b64decode(str(args["data"]))
+            try:
+                new = await store.receive(doc, blob, _now_ms(), ("updates", "snapshot"))
+            except Rejected as e:
+                return {"rejected": e.reason, "detail": str(e)}
+            except Deferred as e:
+                return {"deferred": e.reason}
+            return {"accepted": [r.key for r in new]}
+        return {"error": f"unknown command {kind}"}
+
+
+state = BrowserState()
+COMMANDS = ("state-publish", "state-export", "state-import")
+
+
+async def run_command(kind: str, args: dict[str, Any]) -> None:
+    """Run a state command from the page and post its reply (its type, with `error` when it failed)."""
+    try:
+        reply = await state.command(kind, args)
+    except Exception as e:
+        log.exception("%s failed", kind)
+        reply = {"error": f"{type(e).__name__}: {e}"}
+    browser.post({"type": kind, **reply})
