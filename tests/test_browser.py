@@ -15,7 +15,7 @@ import pytest
 
 from pynode.gossip.rpc import RPC
 from pynode.identity import parse_peer_id
-from pynode.platform import native
+from pynode.platform import conformance, native
 from pynode.topics import DEMO_PULSE
 from pynode.wire import cbor
 from pynode.wire.envelope import Envelope, sign_envelope
@@ -246,6 +246,6 @@ async def test_the_platform_conformance_suite_passes_in_pyodide(dist, tmp_path, 
             "(url) => window.hyperspace.node.ask({type: 'conformance', relay: url}, 'conformance')", relay.url
         )
         failed = [r for r in reply["results"] if not r["ok"]]
-        assert len(reply["results"]) >= 6 and not failed, failed
+        assert len(reply["results"]) == len(conformance.CHECKS) and not failed, failed
     finally:
         await relay.stop()

@@ -34,3 +34,24 @@ async def test_paced_work_keeps_to_its_cpu_share(share):
 def test_a_share_outside_its_range_is_refused(bad):
     with pytest.raises(ValueError):
         CpuBudget(bad)
+
+
+def test_blocking_pacing_sleeps_in_proportion_and_skips_sleeping_at_full_share():
+    t = FakeTime()
+    slept: list[float] = []
+
+    def sleep_blocking(seconds: float) -> None:
+        slept.append(seconds)
+        t.now += seconds
+
+    half = CpuBudget(0.5, clock=t.clock, sleep_blocking=sleep_blocking)
+    for _ in range(4):
+        t.now += 0.02
+        half.pace_blocking()
+    assert slept == pytest.approx([0.02] * 4)
+
+    slept.clear()
+    full = CpuBudget(1.0, clock=t.clock, sleep_blocking=sleep_blocking)
+    t.now += 0.02
+    full.pace_blocking()
+    assert slept == []  # a synchronous loop at a full share pays nothing

@@ -28,6 +28,9 @@ async function tx(mode, fn) {
     t.onerror = () => { db.close(); reject(t.error); };
   });
 }
+// A timer as a promise: Python's paced work loops wait on it through JSPI (browser.sleep_blocking)
+self.hsSleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 self.hsStore = {
   get: (key) => tx('readonly', (s) => s.get(key)),
   put: (key, value) => tx('readwrite', (s) => s.put(value, key)),

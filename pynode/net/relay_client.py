@@ -105,7 +105,9 @@ class RelayClient:
             delay = backoff * random.uniform(0.5, 1.5)
             # until the first session, the caller reports failure (one clear line); after it, say so in the log
             level = logging.WARNING if self.connections else logging.INFO
-            log.log(level, "relay %s: %s; reconnecting in %.1f s", self.link.description, self.last_error, delay)
+            log.log(
+                level, "relay %s: %s; reconnecting in %.1f s", self.link.description, self.last_error, delay
+            )
             await asyncio.sleep(delay)
             backoff = min(BACKOFF_MAX_S, backoff * 2)
 

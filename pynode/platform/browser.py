@@ -57,10 +57,14 @@ async def signer_from_seed(seed: bytes) -> WebCryptoSigner:
     """The same key as PyNaCl's SigningKey(seed): identical signatures (conformance suite)."""
     if len(seed) != 32:
         raise ValueError("an Ed25519 seed is 32 bytes")
-    key = await js.crypto.subtle.importKey("pkcs8", _u8(PKCS8_ED25519_PREFIX + seed), ED25519, True, _array(["sign"]))
+    key = await js.crypto.subtle.importKey(
+        "pkcs8", _u8(PKCS8_ED25519_PREFIX + seed), ED25519, True, _array(["sign"])
+    )
     jwk = await js.crypto.subtle.exportKey("jwk", key)
     public = _b64url(jwk.x)
-    private = await js.crypto.subtle.importKey("pkcs8", _u8(PKCS8_ED25519_PREFIX + seed), ED25519, False, _array(["sign"]))
+    private = await js.crypto.subtle.importKey(
+        "pkcs8", _u8(PKCS8_ED25519_PREFIX + seed), ED25519, False, _array(["sign"])
+    )
     return WebCryptoSigner(private, public)
 
 
@@ -182,6 +186,14 @@ class BrowserRelayLink:
 
 def relay_link(url: str) -> BrowserRelayLink:
     return BrowserRelayLink(url)
+
+
+def sleep_blocking(seconds: float) -> None:
+    """Pause a synchronous loop without blocking the event loop: JSPI suspends this Python stack while a
+    timer runs (the worker's other tasks — gossip, status — go on meanwhile)."""
+    from pyodide.ffi import run_sync  # type: ignore[import-not-found]
+
+    run_sync(js.hsSleep(seconds * 1000))
 
 
 def restrict_ice_addresses(addresses: list[str]) -> None:

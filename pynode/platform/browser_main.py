@@ -49,7 +49,8 @@ class BrowserApp:
         t0 = self._t_start = time.monotonic()
         self.config = config
         # long work in this tab (training steps, bulk validation) paces itself to the page's CPU share
-        self.budget = CpuBudget(min(1.0, max(MIN_SHARE, float(config.get("cpuShare", 1.0)))))
+        share = min(1.0, max(MIN_SHARE, float(config.get("cpuShare", 1.0))))
+        self.budget = CpuBudget(share, sleep_blocking=browser.sleep_blocking)
         self.boot["pyodide_s"] = round(pyodide_s, 3)
         self.boot["packages_s"] = round(packages_s, 3)
         try:
@@ -71,7 +72,7 @@ class BrowserApp:
         for topic in self.config.get("topics", []):
             node.subscribe(str(topic), self._on_message)
         self.node = node
-        training.attach(node)
+        training.attach(node, pace=self.budget.pace_blocking)
         await browser_state.state.attach(node, self.event)
         self.state = "joining"
         await node.start()

@@ -15,6 +15,7 @@ import logging
 import math
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,11 +53,11 @@ class Training:
 
     # ---- the node's life --------------------------------------------------------------------------------
 
-    def attach(self, node: Node) -> None:
+    def attach(self, node: Node, pace: Callable[[], None] | None = None) -> None:
         """Listen for DiLoCo runs on this node (the dashboard lists them; a click joins one)."""
         from pynode.train.diloco_node import DilocoPeer
 
-        self.peer = DilocoPeer(node)
+        self.peer = DilocoPeer(node, pace=pace)
         self._reported = 0
 
     async def detach(self) -> None:

@@ -79,7 +79,9 @@ async def check_relay_hello(p: ModuleType, ctx: dict[str, Any]) -> None:
         challenge = rp.parse_relay_frame(await sock.recv(), from_relay=True)
         assert isinstance(challenge, rp.Challenge)
         signer = await p.load_signer(p.random_bytes(32))
-        hello = await rp.make_hello(signer, challenge.nonce, challenge.relay, ("conformance",), int(time.time() * 1000))
+        hello = await rp.make_hello(
+            signer, challenge.nonce, challenge.relay, ("conformance",), int(time.time() * 1000)
+        )
         await sock.send(hello.encode())
         assert isinstance(rp.parse_relay_frame(await sock.recv(), from_relay=True), rp.Welcome)
     finally:
@@ -141,6 +143,20 @@ async def check_crdt_document(p: ModuleType, _: dict[str, Any]) -> None:
         pass
     else:
         raise AssertionError("a root name with '/' was accepted")
+
+
+async def check_paced_sync_loop(p: ModuleType, _: dict[str, Any]) -> None:
+    """A synchronous loop paced by CpuBudget really pauses (in the browser: JSPI suspends the stack)."""
+    from pynode.pace import CpuBudget
+
+    budget = CpuBudget(0.5, sleep_blocking=p.sleep_blocking)
+    t0 = time.perf_counter()
+    end = t0 + 0.02
+    while time.perf_counter() < end:
+        pass
+    budget.pace_blocking()
+    elapsed = time.perf_counter() - t0
+    assert budget.idle_s >= 0.02 and elapsed >= 0.039, f"paced 20 ms of work at half share in {elapsed:.3f} s"
 
 
 CHECKS: list[Check] = [

@@ -193,3 +193,10 @@ def model_runner(n_params: int, load_graph, device: str = "cpu", threads: int = 
     from pynode.platform.native_ort import OrtRunner
 
     return OrtRunner(n_params, load_graph, device, threads)
+
+
+def sleep_blocking(seconds: float) -> None:
+    """Pause a synchronous work loop (it runs in a worker thread in CPython)."""
+    import time
+
+    time.sleep(seconds)

@@ -72,14 +72,17 @@ class DilocoPeer:
         inner_steps: int | None = None,
         evaluate_rounds: bool = True,
         tamper: Callable[[array, array], array] | None = None,
+        pace: Callable[[], None] | None = None,
     ) -> None:
         """`inner_steps`: this node's steps per round (fewer on a slow machine; its delta weighs less).
-        `tamper(theta_start, theta_end)`: test hook that replaces the trained θ (a Byzantine peer)."""
+        `tamper(theta_start, theta_end)`: test hook that replaces the trained θ (a Byzantine peer).
+        `pace()`: called after every inner step, e.g. CpuBudget.pace_blocking to keep to a CPU share."""
         self.node = node
         self.runner = runner
         self.inner_steps = inner_steps
         self.evaluate_rounds = evaluate_rounds
         self.tamper = tamper
+        self.pace = pace
         self.announced: dict[bytes, tuple[RunSpec, int, bytes]] = {}  # run id → (spec, round, announcer)
         self.core: Diloco | None = None
         self.log: list[RoundLog] = []
@@ -271,6 +274,8 @@ class DilocoPeer:
                 return None  # certified without us: start on the next round instead
             batch = self.data.batch(spec, job.seed, i, job.shard, job.shards)
             self._last_loss = runner.train_step(batch, spec.hyper)
+            if self.pace is not None:
+                self.pace()
         return runner.theta()
 
     # ---- fetching what a certificate names ------------------------------------------------------------
