@@ -33,7 +33,10 @@ from pynode.net import chunks, handshake
 from pynode.net import relay_proto as rp
 from pynode.platform.native import NaclSigner, verify_now
 from pynode.wire import cbor, limits
+from pynode.state.authorship import DOMAIN_CHANGE
+from pynode.state.records import DOMAIN_RECORD
 from pynode.wire.envelope import DOMAIN_MESSAGE, Envelope, sign_envelope, verify_envelope
+from relay_server.gateway import DOMAIN_SUBMIT
 from relay_server.hub import Hub
 from tests.memconn import pipe
 
@@ -563,6 +566,9 @@ def test_domains_table_matches_the_code():
         "pynode.wire.envelope.DOMAIN_MESSAGE": DOMAIN_MESSAGE,
         "pynode.net.relay_proto.DOMAIN_RELAY_HELLO": rp.DOMAIN_RELAY_HELLO,
         "pynode.net.handshake.DOMAIN_HANDSHAKE": handshake.DOMAIN_HANDSHAKE,
+        "pynode.state.records.DOMAIN_RECORD": DOMAIN_RECORD,
+        "pynode.state.authorship.DOMAIN_CHANGE": DOMAIN_CHANGE,
+        "relay_server.gateway.DOMAIN_SUBMIT": DOMAIN_SUBMIT,
     }
     for constant, value in found.items():
         assert resolve(constant) == value
