@@ -169,6 +169,8 @@ class BrowserApp:
                 ],
                 mesh=stats["mesh"],
                 messages_per_s=stats["messages_per_s"],
+                # every message the router accepted, on any topic (training and state included)
+                delivered_total=node.router.counters["msg_delivered"],
                 rejections=stats["rejections"],
             )
         return status
