@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps web graphs run test test-fast bench lint format clean
+.PHONY: setup system-deps web graphs libp2p-venv run test test-fast bench lint format clean
 
 setup: $(STAMP)
 
@@ -32,7 +32,11 @@ node_modules/.package-lock.json: package.json package-lock.json
 run: web
 	$(PY) -m pynode.cli demo
 
-test: web
+# py-libp2p, the gossip benchmark's comparison anchor, lives in its own venv (it pulls ~69 packages)
+libp2p-venv: setup
+	@$(PY) bench/libp2p_venv.py > /dev/null
+
+test: web libp2p-venv
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # Everything but the slow real-network and browser tests.

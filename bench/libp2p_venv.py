@@ -57,9 +57,17 @@ def ensure_venv(path: Path = DEFAULT_VENV) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python bench/libp2p_venv.py",
+        description="Create (once) the private venv holding py-libp2p, the gossip benchmark's comparison "
+        "anchor, and print its python's path.",
+    )
+    parser.add_argument("venv", nargs="?", type=Path, default=DEFAULT_VENV, help=f"default {DEFAULT_VENV}")
+    args = parser.parse_args(argv)
     try:
-        python = ensure_venv(Path(args[0]) if args else DEFAULT_VENV)
+        python = ensure_venv(args.venv)
     except (RuntimeError, OSError) as exc:
         _log(f"error: {exc}")
         return 1
