@@ -20,26 +20,11 @@ from pynode.topics import DEMO_PULSE
 from pynode.wire import cbor
 from pynode.wire.envelope import Envelope, sign_envelope
 from tests.attacker import Attacker
-from tests.browser_util import Chromium, open_dashboard, screenshot_path, wait_status
+from tests.browser_util import open_dashboard, screenshot_path, wait_status
 from tests.netutil import eventually, node_on, relay_on
-from wasm_build.web import build
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("web") / "dist"
-    build(ROOT, out)
-    return out
-
-
-@pytest.fixture
-async def chromium():
-    c = await Chromium().start()
-    yield c
-    await c.close()
 
 
 def _direct_to(st: dict, peer: str) -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,12 +18,10 @@ from pynode.state.records import make_record, verify_record
 from pynode.state.replica import StateReplica
 from pynode.state.store import Store
 from pynode.state.views import boards_json
-from tests.browser_util import Chromium, open_dashboard, screenshot_path, wait_status
+from tests.browser_util import open_dashboard, screenshot_path, wait_status
 from tests.netutil import eventually, node_on, relay_on
-from wasm_build.web import build
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parent.parent
 DOC = "results.ml"
 
 
@@ -44,20 +41,6 @@ def result(
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-@pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("web") / "dist"
-    build(ROOT, out)
-    return out
-
-
-@pytest.fixture
-async def chromium():
-    c = await Chromium().start()
-    yield c
-    await c.close()
 
 
 async def ask(page, message: dict[str, Any], timeout: float = 60) -> dict[str, Any]:

@@ -17,29 +17,14 @@ from pynode.train.diloco import RunSpec
 from pynode.train.diloco_node import DilocoPeer
 from pynode.train.runner import TrainState, open_runner, vector_hash
 from pynode.train.zoo import get_model
-from tests.browser_util import Chromium, open_dashboard, screenshot_path, wait_status
+from tests.browser_util import open_dashboard, screenshot_path, wait_status
 from tests.netutil import eventually, node_on, relay_on
-from wasm_build.web import build
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = 20
 SEED = 7
 LOSS_RTOL = 1e-5  # the bound for a 20-step run, and solo.LOSS_RTOL for one re-executed step
-
-
-@pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("web") / "dist"
-    build(ROOT, out)
-    return out
-
-
-@pytest.fixture
-async def chromium():
-    c = await Chromium().start()
-    yield c
-    await c.close()
 
 
 async def _ask(page, message: dict, timeout: float = 240) -> dict:

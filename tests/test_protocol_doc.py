@@ -32,9 +32,9 @@ from pynode.identity import Identity, peer_id_text
 from pynode.net import chunks, handshake
 from pynode.net import relay_proto as rp
 from pynode.platform.native import NaclSigner, verify_now
-from pynode.wire import cbor, limits
 from pynode.state.authorship import DOMAIN_CHANGE
 from pynode.state.records import DOMAIN_RECORD
+from pynode.wire import cbor, limits
 from pynode.wire.envelope import DOMAIN_MESSAGE, Envelope, sign_envelope, verify_envelope
 from relay_server.gateway import DOMAIN_SUBMIT
 from relay_server.hub import Hub
