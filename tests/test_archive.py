@@ -68,6 +68,9 @@ class GitHttpServer:
         self.expected = "Basic " + base64.b64encode(f"x-access-token:{token}".encode()).decode()
         self.hold_push = threading.Event()
         self.push_started = threading.Event()
+        # a held push whose client died is dropped when released, as a server drops a half-sent request
+        self.drop_held = threading.Event()
+        self.push_dropped = threading.Event()
         self.seen_auth: list[str | None] = []
         outer = self
 
@@ -96,6 +99,11 @@ class GitHttpServer:
                     outer.push_started.set()
                     while outer.hold_push.is_set():
                         time.sleep(0.02)
+                    if outer.drop_held.is_set():
+                        outer.drop_held.clear()
+                        outer.push_dropped.set()
+                        self.close_connection = True
+                        return
                 env = {
                     "PATH": os.environ["PATH"],
                     "GIT_PROJECT_ROOT": str(outer.root),
@@ -220,7 +228,10 @@ async def test_killed_mid_push_then_restarted_loses_nothing_and_duplicates_nothi
         await asyncio.sleep(0.02)
     cycle.cancel()  # the relay dies mid-push: the git child is killed with it
     await asyncio.gather(cycle, return_exceptions=True)
+    server.drop_held.set()
     server.hold_push.clear()
+    while not server.push_dropped.is_set():  # the server gives up on the dead client's request
+        await asyncio.sleep(0.02)
     assert not git("--git-dir", str(bare), "branch").strip()  # the push never completed
 
     keys += await write_results(store, me, 2, start=10)  # more results arrive while it is down
