@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from pynode.stats import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "hs/1/bench/latency"
@@ -58,8 +59,8 @@ async def _run(launches: int) -> dict[str, Any]:
             "py_to_py": _p50_p99(samples["p2p"]),
         },
         "datachannel_mib_s": {
-            "browser_to_py": round(statistics.median(samples["b2p_mibs"]), 2),
-            "py_to_browser": round(statistics.median(samples["p2b_mibs"]), 2),
+            "browser_to_py": round(percentile(samples["b2p_mibs"], 50, 0.0), 2),
+            "py_to_browser": round(percentile(samples["p2b_mibs"], 50, 0.0), 2),
         },
     }
     _table(result)
@@ -136,15 +137,11 @@ async def _one_launch(chromium: Any, dist: Path, tmp: Path, samples: dict[str, l
 
 
 def _p50_max(values: list[float]) -> dict[str, float]:
-    return {"p50": round(statistics.median(values), 3), "max": round(max(values), 3)}
+    return {"p50": round(percentile(values, 50, 0.0), 3), "max": round(max(values), 3)}
 
 
 def _p50_p99(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "p50": round(statistics.median(ordered), 2),
-        "p99": round(ordered[max(0, -(-len(ordered) * 99 // 100) - 1)], 2),
-    }
+    return {"p50": round(percentile(values, 50, 0.0), 2), "p99": round(percentile(values, 99, 0.0), 2)}
 
 
 def _table(r: dict[str, Any]) -> None:

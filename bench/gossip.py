@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.libp2p_anchor import random_scenario, run_libp2p_gossip
+from pynode.stats import percentile
 
 HEADER = struct.Struct(">IIQ")  # message index, publisher, send time (ns, perf counter)
 
@@ -171,11 +172,8 @@ async def _until(cond: Any, timeout: float, what: str) -> None:
 
 
 def _pct(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile, as the libp2p side computes it."""
-    if not values:
-        return None
-    rank = max(1, -(-len(values) * q // 100))
-    return round(values[int(rank) - 1], 3)
+    value = percentile(values, q)
+    return None if value is None else round(value, 3)
 
 
 def _table(result: dict[str, Any]) -> None:

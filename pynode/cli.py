@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -189,8 +188,7 @@ def _run(coro: Any) -> Any:
         task = asyncio.ensure_future(coro)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, task.cancel)
         try:
             return await task
         except asyncio.CancelledError:
@@ -411,13 +409,18 @@ async def _demo_main(args: argparse.Namespace) -> int:
 # ---- benchmarks -----------------------------------------------------------------------------------
 
 
+def _report(args: argparse.Namespace, result: dict[str, Any]) -> int:
+    """Benchmarks print their table on stderr themselves; `--json` adds the result on stdout."""
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
 def cmd_bench_browser(args: argparse.Namespace) -> int:
     from bench.browser import run_bench
 
     result = run_bench(launches=args.launches)
-    if args.json:
-        print(json.dumps(result))
-    return 0
+    return _report(args, result)
 
 
 def cmd_bench_gossip(args: argparse.Namespace) -> int:
@@ -431,9 +434,7 @@ def cmd_bench_gossip(args: argparse.Namespace) -> int:
         seed=args.seed,
         with_libp2p=not args.skip_libp2p,
     )
-    if args.json:
-        print(json.dumps(result))
-    return 0
+    return _report(args, result)
 
 
 def cmd_bench_state(args: argparse.Namespace) -> int:
@@ -447,9 +448,7 @@ def cmd_bench_state(args: argparse.Namespace) -> int:
         seed=args.seed,
         archive_interval_s=args.archive_interval,
     )
-    if args.json:
-        print(json.dumps(result))
-    return 0
+    return _report(args, result)
 
 
 # ---- training -------------------------------------------------------------------------------------
@@ -612,9 +611,7 @@ def cmd_bench_diloco(args: argparse.Namespace) -> int:
     from bench.diloco import run_bench
 
     result = run_bench(quick=args.quick, steps=args.steps, workers=args.workers)
-    if args.json:
-        print(json.dumps(result))
-    return 0
+    return _report(args, result)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ relay names the source (`from`). They are distinct classes so a frame can never 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,9 +36,9 @@ PEER_BYTES = 32
 SIG_BYTES = 64
 
 
-class _Frame:
-    def to_wire(self) -> dict[str, Any]:
-        raise NotImplementedError
+class _Frame(ABC):
+    @abstractmethod
+    def to_wire(self) -> dict[str, Any]: ...
 
     def encode(self) -> bytes:
         return cbor.encode(self.to_wire())

@@ -22,6 +22,7 @@ from pynode.gossip.params import GossipParams, PeerScoreParams
 from pynode.gossip.router import Router
 from pynode.gossip.rpc import RPC
 from pynode.sim.link import LinkModel
+from pynode.stats import percentile
 from pynode.wire.envelope import Envelope
 
 DUMMY_SIG = bytes(64)
@@ -205,13 +206,6 @@ def _by_peer(send: Send) -> bytes:
     return send.peer
 
 
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
-
-
 def run_simulation(
     nodes: int = 1000,
     messages: int = 100,
@@ -260,10 +254,10 @@ def run_simulation(
         "nodes": nodes,
         "messages": len(sim.published_at),
         "delivery_ratio": round(received / expected, 6) if expected else 0.0,
-        "hops": {"p50": _percentile(hop_counts, 0.5), "p99": _percentile(hop_counts, 0.99)},
+        "hops": {"p50": percentile(hop_counts, 50, 0.0), "p99": percentile(hop_counts, 99, 0.0)},
         "latency_ms": {
-            "p50": round(_percentile(latencies, 0.5), 1),
-            "p99": round(_percentile(latencies, 0.99), 1),
+            "p50": round(percentile(latencies, 50, 0.0), 1),
+            "p99": round(percentile(latencies, 99, 0.0), 1),
         },
         "duplicates_per_msg_per_node": round(sim.duplicates / sim.first_receipts, 3)
         if sim.first_receipts

@@ -28,6 +28,7 @@ from pynode.state.records import Record, make_record
 from pynode.state.store import Store
 from pynode.state.sync import STATE_TOPIC, Ask, Publish, SyncEngine, run_sync
 from pynode.state.views import leaderboards
+from pynode.stats import percentile
 from pynode.wire.envelope import Envelope, signing_payload
 
 TICK_S = 0.25
@@ -257,13 +258,6 @@ class StateSimulation:
             self._send(node, _REQ, ask)
 
 
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def run_state_simulation(
     nodes: int = 50,
     records: int = 100,
@@ -308,11 +302,11 @@ def run_state_simulation(
         "same_view": len(views) == 1,
         "records_everywhere": len(convergence),
         "convergence_s": {
-            "p50": round(_percentile(convergence, 0.5), 3),
-            "p99": round(_percentile(convergence, 0.99), 3),
+            "p50": round(percentile(convergence, 50, 0.0), 3),
+            "p99": round(percentile(convergence, 99, 0.0), 3),
             "max": round(max(convergence, default=0.0), 3),
         },
-        "cold_start_s": {"p50": round(_percentile(sim.cold_starts, 0.5), 3), "n": len(sim.cold_starts)},
+        "cold_start_s": {"p50": round(percentile(sim.cold_starts, 50, 0.0), 3), "n": len(sim.cold_starts)},
         "bytes_synced": sim.bytes_synced,
         "wall_s": round(time.perf_counter() - started, 2),
         "sim": sim,
