@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--topic", action="append", default=None, help=f"topic to join (default {DEMO_TOPIC})")
     n.add_argument("--direct-peers", type=_non_negative, default=4, help="peers to upgrade to WebRTC")
     n.add_argument("--ice-loopback", action="store_true", help="offer only 127.0.0.1 ICE candidates")
+    n.add_argument(
+        "--only-peers",
+        type=_peer_ids,
+        default=None,
+        metavar="ID[,ID...]",
+        help="talk only to these peers (base32 peer ids): a private network on a public relay",
+    )
     n.add_argument("--pulse", type=float, default=0.0, help="publish a small message every N seconds")
     n.set_defaults(func=cmd_node)
 
@@ -179,6 +186,15 @@ def _non_negative(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("must be ≥ 0")
     return value
+
+
+def _peer_ids(text: str) -> frozenset[bytes]:
+    from pynode.identity import parse_peer_id
+
+    try:
+        return frozenset(parse_peer_id(p.strip()) for p in text.split(",") if p.strip())
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _run(coro: Any) -> Any:
@@ -286,6 +302,7 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
         caps=caps,
         direct_peers=args.direct_peers,
         ice_addresses=["127.0.0.1"] if args.ice_loopback else None,
+        allowed_peers=args.only_peers,
     )
     node = Node(identity, current().relay_link(args.relay), config)
     topics = args.topic or [DEMO_TOPIC]

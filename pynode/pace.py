@@ -48,8 +48,3 @@ class CpuBudget:
         idle = busy * (1.0 / self.share - 1.0)
         self.idle_s += idle
         return idle
-
-    @property
-    def used_share(self) -> float:
-        total = self.busy_s + self.idle_s
-        return self.busy_s / total if total else 0.0

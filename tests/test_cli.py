@@ -28,6 +28,7 @@ def test_every_command_has_a_help(command):
         (["node", "--relay", "ws://127.0.0.1:1/p2p", "--direct-peers", "-1"], "must be ≥ 0"),
         (["node"], "the following arguments are required: --relay"),
         (["frobnicate"], "invalid choice"),
+        (["node", "--relay", "ws://127.0.0.1:1/p2p", "--only-peers", "not-a-peer-id"], "a peer id is 52"),
     ],
 )
 def test_bad_flags_get_one_usage_error(args, expected):

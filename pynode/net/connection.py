@@ -83,6 +83,3 @@ class Connection(ABC):
                 return
             except asyncio.QueueFull:
                 self._inbox.get_nowait()
-
-    async def wait_closed(self) -> None:
-        await self._closed.wait()

@@ -62,7 +62,6 @@ class RelayClient:
         self.caps = caps
         self.events = events
         self.peers: dict[bytes, list[str]] = {}  # everyone else on the relay, with capabilities
-        self.relay_peer: bytes | None = None
         self.connections = 0  # successful sessions so far (reconnects = connections - 1)
         self.last_error = ""
         self._sock: RelaySocket | None = None
@@ -130,16 +129,13 @@ class RelayClient:
 
     async def _session(self, sock: RelaySocket) -> None:
         if getattr(sock, "authenticated", False):  # the relay's own node: no hello to itself
-            relay_peer = self.identity.peer_id
             welcome = rp.parse_relay_frame(await sock.recv(), from_relay=True)
         else:
-            challenge, welcome = await self._hello(sock)
-            relay_peer = challenge.relay
+            welcome = await self._hello(sock)
         if isinstance(welcome, rp.Error):
             raise ConnectionClosed(f"relay refused us: {welcome.code} {welcome.msg}")
         if not isinstance(welcome, rp.Welcome):
             raise WireError("bad_frame", "expected welcome")
-        self.relay_peer = relay_peer
         self.peers = {p.peer: list(p.caps) for p in welcome.peers if p.peer != self.identity.peer_id}
         self._sock = sock
         self.connections += 1
@@ -165,8 +161,8 @@ class RelayClient:
             else:
                 raise WireError("bad_frame", f"unexpected {type(frame).__name__} from the relay")
 
-    async def _hello(self, sock: RelaySocket) -> tuple[rp.Challenge, rp.RelayFrame]:
-        """Answer the relay's challenge; returns it with the relay's reply (welcome or error)."""
+    async def _hello(self, sock: RelaySocket) -> rp.RelayFrame:
+        """Answer the relay's challenge; returns the relay's reply (welcome or error)."""
         async with asyncio.timeout(HELLO_TIMEOUT_S):
             challenge = rp.parse_relay_frame(await sock.recv(), from_relay=True)
             if not isinstance(challenge, rp.Challenge):
@@ -175,7 +171,7 @@ class RelayClient:
             caps = tuple(self.caps)
             hello = await rp.make_hello(self.identity.signer, challenge.nonce, challenge.relay, caps, ts)
             await sock.send(hello.encode())
-            return challenge, rp.parse_relay_frame(await sock.recv(), from_relay=True)
+            return rp.parse_relay_frame(await sock.recv(), from_relay=True)
 
     def _lost(self) -> None:
         was = self.connected

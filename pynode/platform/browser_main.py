@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from typing import Any
 
 import js  # type: ignore[import-not-found]
@@ -201,7 +200,6 @@ class BrowserApp:
 
 
 app = BrowserApp()
-_counts: Counter[str] = Counter()
 
 
 def on_message(msg: Any) -> None:
@@ -209,7 +207,6 @@ def on_message(msg: Any) -> None:
     if browser.on_page_message(msg):
         return
     kind = str(msg.type)
-    _counts[kind] += 1
     if kind == "start":
         config = msg.config.to_py()
         pyodide_s, packages_s = float(getattr(msg, "pyodide_s", 0.0)), float(getattr(msg, "packages_s", 0.0))
