@@ -1,7 +1,7 @@
 """Tests for the py-libp2p GossipSub benchmark anchor (bench/libp2p_*.py).
 
-The end-to-end tests need the private venv (``python bench/libp2p_venv.py``, PyPI access once); they are skipped
-when it is missing so the suite stays offline-safe.
+The end-to-end tests need the private venv (``python bench/libp2p_venv.py``, PyPI access once; `make test` builds
+it); they are skipped when it is missing on a developer's machine and fail in CI.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.prereq import requires
+
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
 import libp2p_anchor  # noqa: E402
 import libp2p_venv  # noqa: E402
 
-needs_venv = pytest.mark.skipif(
-    not libp2p_venv.is_ready(), reason="py-libp2p venv missing: run `python bench/libp2p_venv.py`"
-)
+needs_venv = requires(libp2p_venv.is_ready(), "py-libp2p venv missing: run `python bench/libp2p_venv.py`")
 
 
 def _connected(nodes: int, edges: list[list[int]]) -> bool:
@@ -86,5 +86,6 @@ def test_gossip_tiny_end_to_end() -> None:
     assert result["delivery_ratio"] == 1.0
     assert result["meta"]["delivered"] == result["meta"]["expected"] == 10
     assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p99"] < 1000
-    assert result["duplicates_per_msg_per_node"] >= 0
+    # on a line each node has at most two mesh peers, so it can hear a message at most twice
+    assert 0 <= result["duplicates_per_msg_per_node"] <= 1.0
     assert result["cpu_s"] > 0

@@ -9,6 +9,7 @@ from pynode.train.assets import GRAPHS_DIR, AssetError, _read_checked, graph_byt
 from pynode.train.data import load_dataset
 from pynode.train.runner import TrainState, evaluate, open_runner
 from pynode.train.zoo import MODELS, get_model, init_theta
+from tests.prereq import require_module
 
 KINDS = ("train", "grad", "adamw", "eval", "infer")
 # ops with scatter-add semantics race across threads in ORT CPU and wasm (PLATFORM_NOTES); and the browser
@@ -30,8 +31,10 @@ def test_a_graph_whose_bytes_differ_from_the_manifest_is_refused(tmp_path):
 
 
 def test_graphs_use_only_standard_ops_without_scatter():
-    onnx = pytest.importorskip("onnx")
-    for path in GRAPHS_DIR.glob("*.onnx"):
+    onnx = require_module("onnx")
+    paths = sorted(GRAPHS_DIR.glob("*.onnx"))
+    assert len(paths) == len(MODELS) * 5, f"expected every model's five graphs in {GRAPHS_DIR}"
+    for path in paths:
         model = onnx.load(path)
         ops = {n.op_type for n in model.graph.node}
         assert not ops & FORBIDDEN_OPS, (path.name, ops & FORBIDDEN_OPS)
@@ -94,8 +97,8 @@ def _ort_outputs(data: bytes, inputs):
 @pytest.mark.parametrize("name", ["digits-mlp", "charlm-tiny"])
 def test_reexported_graphs_compute_what_the_committed_ones_and_torch_compute(name):
     """Re-export from the PyTorch definitions; the fresh graph, the committed graph and torch eager agree."""
-    pytest.importorskip("torch")
-    pytest.importorskip("onnxscript")
+    require_module("torch")
+    require_module("onnxscript")
     from wasm_build.export_graphs import example_inputs, export_graph, function_for
 
     spec = get_model(name)
@@ -110,7 +113,7 @@ def test_reexported_graphs_compute_what_the_committed_ones_and_torch_compute(nam
 
 
 def test_torch_definitions_consume_the_zoo_layout_exactly():
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch")
     from pynode.train.torch_models import unflatten
 
     for spec in MODELS.values():

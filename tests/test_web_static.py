@@ -24,6 +24,7 @@ import pytest
 from relay_server.app import create_app
 from relay_server.config import RelayConfig
 from relay_server.server import build_server
+from tests.prereq import missing, require_module, requires
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 PAGES = ["index.html", "embed.html"]
@@ -121,7 +122,7 @@ def test_embed_js_is_a_classic_script():
     assert ".currentScript" in text
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="needs node for a syntax check")
+@requires(shutil.which("node") is not None, "needs node for a syntax check")
 @pytest.mark.parametrize("name", SCRIPTS + ["dev/fake-host.js"])
 def test_scripts_parse(name, tmp_path):
     path = WEB / name
@@ -211,9 +212,9 @@ def foreign_http() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright's Python package")
+    sync_api = require_module("playwright.sync_api")
     if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium")
+        missing("needs Debian's chromium")
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield b
