@@ -24,7 +24,9 @@ from pynode.wire.schema import expect_map, get_bytes, get_int, get_list, get_str
 DOMAIN_RECORD = b"hyperspace/1/state-record\x00"
 RECORD_VERSION = 1
 MAX_RECORD_BYTES = 64 * 1024  # a paper's Markdown fits; anything bigger goes to the archive gateway
-MAX_PAPER_MARKDOWN = 48 * 1024
+MAX_PAPER_MARKDOWN = 40 * 1024
+MAX_FIGURES = 2  # a paper's SVG figures travel in its record, so they share its 64 KiB
+MAX_FIGURE_BYTES = 12 * 1024  # a per-seed dot plot or a loss curve is 2–8 KiB of SVG
 DOMAINS = ("ml", "search", "finance", "skills", "causes")
 
 # One document per concern (DESIGN.md §6), and the record kind each one holds.
@@ -37,6 +39,26 @@ DOC_KINDS: dict[str, str] = {
 }
 DOCS = tuple(DOC_KINDS)
 
+# Optional result fields (a result from before the research tier has none of them and stays valid):
+# per-seed samples and the statistics against the parent and the best, the lineage (`inspired_by` = the parent
+# result, `baseline` = the task's baseline result), the canonical config (JSON text; its SHA-256 dedupes runs)
+# and where the run's files are archived.
+RESULT_OPTIONAL = {
+    "hypothesis",
+    "paper",
+    "ci95",
+    "p_value",
+    "noise_floor",
+    "baseline",
+    "inspired_by",
+    "config",
+}
+RESULT_OPTIONAL |= {"artifacts", "samples"}
+MAX_RESULT_CONFIG = (
+    16 * 1024
+)  # pynode.research.limits.MAX_CONFIG_BYTES: a skills program is the largest config
+MAX_RESULT_SAMPLES = 64  # per-seed values; experiments run a handful of seeds
+ARCHIVE_PATH = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
 SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # task and metric ids: safe as archive path components
 DECIMAL = re.compile(r"-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,12})?")
 KEY = re.compile(r"[0-9a-f]{64}")
@@ -83,7 +105,7 @@ def _check_result(b: dict[str, Any]) -> None:
         b,
         "result",
         {"domain", "task", "metric", "unit", "direction", "value", "seeds"},
-        {"hypothesis", "paper", "ci95"},
+        RESULT_OPTIONAL,
     )
     if b["domain"] not in DOMAINS:
         raise WireError("bad_field", f"domain must be one of {DOMAINS}")
@@ -98,8 +120,27 @@ def _check_result(b: dict[str, Any]) -> None:
         _text(b, "hypothesis", 1000)
     if "paper" in b:
         _key(b, "paper")
-    if "ci95" in b:
-        _decimal(b, "ci95")
+    for name in ("ci95", "p_value", "noise_floor"):
+        if name in b:
+            _decimal(b, name)
+    for name in ("baseline", "inspired_by"):
+        if name in b:
+            _key(b, name)
+    if "config" in b:
+        _text(b, "config", MAX_RESULT_CONFIG)
+    if "artifacts" in b:
+        _archive_path(b, "artifacts")
+    if "samples" in b:
+        samples = get_list(b, "samples", MAX_RESULT_SAMPLES)
+        if not all(isinstance(v, str) and DECIMAL.fullmatch(v) for v in samples):
+            raise WireError("bad_field", "samples must be decimal texts")
+
+
+def _archive_path(d: dict[str, Any], key: str) -> str:
+    v = get_str(d, key, 200)
+    if not ARCHIVE_PATH.fullmatch(v) or ".." in v.split("/"):
+        raise WireError("bad_field", f"{key} must be a relative archive path")
+    return v
 
 
 def _check_review(b: dict[str, Any]) -> None:
@@ -112,7 +153,7 @@ def _check_review(b: dict[str, Any]) -> None:
 
 
 def _check_paper(b: dict[str, Any]) -> None:
-    expect_map(b, "paper", {"title", "domain", "task", "results", "markdown"})
+    expect_map(b, "paper", {"title", "domain", "task", "results", "markdown"}, {"figures"})
     _text(b, "title", 200)
     if b["domain"] not in DOMAINS:
         raise WireError("bad_field", f"domain must be one of {DOMAINS}")
@@ -121,6 +162,14 @@ def _check_paper(b: dict[str, Any]) -> None:
     if not all(isinstance(k, str) and KEY.fullmatch(k) for k in results):
         raise WireError("bad_field", "results must be record keys")
     _text(b, "markdown", MAX_PAPER_MARKDOWN)
+    if "figures" in b:  # SVG figures the Markdown links as `figure-N.svg`, archived beside it
+        figures = get_list(b, "figures", MAX_FIGURES)
+        if not all(
+            isinstance(f, str) and 0 < len(f) <= MAX_FIGURE_BYTES and f.startswith("<svg") for f in figures
+        ):
+            raise WireError(
+                "bad_field", f"figures must be SVG texts of at most {MAX_FIGURE_BYTES} characters"
+            )
 
 
 def _check_points(b: dict[str, Any]) -> None:

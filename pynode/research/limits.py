@@ -1,0 +1,12 @@
+"""Limits of the research tier, each with its reason. Peers' configs and programs are hostile input.
+
+The sizes a signed record may carry are the state tier's (pynode.state.records); they are named here too.
+"""
+
+from pynode.state.records import MAX_FIGURE_BYTES, MAX_RESULT_CONFIG, MAX_RESULT_SAMPLES
+
+MAX_CONFIG_BYTES = MAX_RESULT_CONFIG  # what a result record carries
+MAX_CONFIG_DEPTH = 32  # s-expression programs nest; deeper is an attack on the parser, not a program
+MAX_SAMPLES = MAX_RESULT_SAMPLES
+MAX_PROPOSALS = 50  # a strategy that keeps proposing configs already on the board gives up after this many
+__all__ = ["MAX_CONFIG_BYTES", "MAX_CONFIG_DEPTH", "MAX_FIGURE_BYTES", "MAX_PROPOSALS", "MAX_SAMPLES"]
