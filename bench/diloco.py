@@ -74,7 +74,7 @@ def steps_per_s(model: str, seconds: float) -> dict[str, float | None]:
     try:
         import torch
 
-        from pynode.train import torch_models as tm
+        from wasm_build import torch_models as tm
     except ImportError:
         return {"ort_cpu": ort_rate, "torch_eager": None}
     torch.set_num_threads(1)

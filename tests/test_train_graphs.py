@@ -114,7 +114,7 @@ def test_reexported_graphs_compute_what_the_committed_ones_and_torch_compute(nam
 
 def test_torch_definitions_consume_the_zoo_layout_exactly():
     torch = require_module("torch")
-    from pynode.train.torch_models import unflatten
+    from wasm_build.torch_models import unflatten
 
     for spec in MODELS.values():
         theta = torch.frombuffer(bytearray(init_theta(spec, 0).tobytes()), dtype=torch.float32)

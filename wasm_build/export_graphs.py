@@ -1,4 +1,4 @@
-"""Build-time exporter: PyTorch definitions (pynode/train/torch_models.py) → committed ONNX graphs + hashes.
+"""Build-time exporter: PyTorch definitions (wasm_build/torch_models.py) → committed ONNX graphs + hashes.
 
     python -m wasm_build.export_graphs                 # re-export every graph into pynode/train/graphs/
     python -m wasm_build.export_graphs --only charlm-tiny --out /tmp/g
@@ -26,9 +26,9 @@ import onnxscript.optimizer
 import torch
 from torch.fx.experimental.proxy_tensor import make_fx
 
-from pynode.train import torch_models as tm
 from pynode.train.assets import DATA_DIR, GRAPHS_DIR, MANIFEST, TEXT_ALPHABET
 from pynode.train.zoo import MODELS, ModelSpec, init_theta
+from wasm_build import torch_models as tm
 
 OPSET = 18
 MAX_FOLDED_BYTES = 4096

@@ -2,7 +2,8 @@
 
 A model's parameters travel as ONE flat float32 vector θ (the graphs split it into tensors), so a runner,
 a checkpoint hash, a DiLoCo delta and the browser all deal with a single buffer. The layout below is the
-source of truth: the PyTorch definitions (`torch_models.py`, build time only) consume θ in this order.
+source of truth: the PyTorch definitions (`wasm_build/torch_models.py`, build time only) consume θ in this
+order.
 """
 
 from __future__ import annotations
