@@ -22,6 +22,8 @@ from pynode.research.strategy import Prior, Proposal, Strategy, ranked
 from pynode.state.records import Record
 
 ALPHA = 0.05  # significance level for "improvement"
+SAMPLE_DIGITS = 10  # significant digits of the per-seed samples a result carries
+SAMPLE_ROUNDING = 1e-9  # the relative error that rounding to SAMPLE_DIGITS can introduce, with margin
 
 
 @dataclass(frozen=True)
@@ -130,16 +132,17 @@ class Agent:
 def result_body(finding: Finding, artifacts: str | None = None) -> dict[str, Any]:
     """The signed result's body (the `result` schema in pynode.state.records)."""
     t, p = finding.task, finding.proposal
+    samples = [decimal_text(v, SAMPLE_DIGITS) for v in finding.samples]
     body: dict[str, Any] = {
         "domain": t.domain,
         "task": t.id,
         "metric": t.metric,
         "unit": t.unit,
         "direction": t.direction,
-        "value": decimal_text(finding.mean),
+        "value": decimal_text(stats.mean([float(v) for v in samples])),  # what anyone recomputes from them
         "seeds": len(finding.samples),
         "ci95": decimal_text(finding.ci95),
-        "samples": [decimal_text(v, 10) for v in finding.samples],
+        "samples": samples,
         "config": canonical(p.config),
         "hypothesis": p.prediction[:1000],
     }

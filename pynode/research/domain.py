@@ -10,7 +10,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-Config = dict[str, Any]  # JSON-like: str keys; values str, int, bool, float (as finite floats), lists of those
+Config = dict[
+    str, Any
+]  # JSON-like: str keys; values str, int, bool, float (as finite floats), lists of those
 
 
 class ConfigError(ValueError):
@@ -30,6 +32,9 @@ class Task:
     seeds: int = 3  # repetitions per experiment (seeds or bootstrap resamples), ≥ 3
     budget_s: float = 60.0  # rough CPU seconds one experiment (all seeds) may take on a 2-core machine
     reference: str = ""  # a published reference value and source, if one exists (for the benchmark's table)
+    tolerance: float = (
+        1e-9  # |claimed - re-measured| allowed per seed when reproducing (platform float drift)
+    )
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,9 @@ class Mutation:
 
     name: str
     apply: Callable[[Config, Any], Config]  # (parent, rng) -> child (validated afterwards by the domain)
-    describe: Callable[[Config, Config], str] = field(default=lambda parent, child: "")  # the stated prediction
+    describe: Callable[[Config, Config], str] = field(
+        default=lambda parent, child: ""
+    )  # the stated prediction
 
 
 @dataclass(frozen=True)
