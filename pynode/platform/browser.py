@@ -196,6 +196,14 @@ def sleep_blocking(seconds: float) -> None:
     run_sync(js.hsSleep(seconds * 1000))
 
 
+def ed25519_group():
+    """edwards25519 arithmetic for the ECVRF (pynode/identity/vrf.py): pure Python, as Pyodide has no libsodium
+    (prove/verify timings: bench/vrf.py)."""
+    from pynode.identity.ed25519_pure import PureEd25519Group
+
+    return PureEd25519Group()
+
+
 def restrict_ice_addresses(addresses: list[str]) -> None:
     """The browser gathers its own candidates; nothing to restrict here."""
 

@@ -25,6 +25,40 @@ RFC8032_SIG = bytes.fromhex(
 ENVELOPE_SEED = bytes([1]) * 32
 ENVELOPE_ID = "fd1745f1bd0a7180732f0b6e552cefc7963cb6b6820764ead9153e1331f2d735"
 
+# RFC 9381 appendix B.3, examples 16–18 (ECVRF-EDWARDS25519-SHA512-TAI): (seed, public key, alpha, π, β)
+VRF_VECTORS = [
+    tuple(bytes.fromhex(h) for h in v)
+    for v in (
+        (
+            "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+            "",
+            "8657106690b5526245a92b003bb079ccd1a92130477671f6fc01ad16f26f723f26f8a57ccaed74ee1b190bed1f479d97"
+            "27d2d0f9b005a6e456a35d4fb0daab1268a1b0db10836d9826a528ca76567805",
+            "90cf1df3b703cce59e2a35b925d411164068269d7b2d29f3301c03dd757876ff66b71dda49d2de59d03450451af02679"
+            "8e8f81cd2e333de5cdf4f3e140fdd8ae",
+        ),
+        (
+            "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+            "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+            "72",
+            "f3141cd382dc42909d19ec5110469e4feae18300e94f304590abdced48aed5933bf0864a62558b3ed7f2fea45c92a465"
+            "301b3bbf5e3e54ddf2d935be3b67926da3ef39226bbc355bdc9850112c8f4b02",
+            "eb4440665d3891d668e7e0fcaf587f1b4bd7fbfe99d0eb2211ccec90496310eb5e33821bc613efb94db5e5b54c70a848"
+            "a0bef4553a41befc57663b56373a5031",
+        ),
+        (
+            "c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+            "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
+            "af82",
+            "9bc0f79119cc5604bf02d23b4caede71393cedfbb191434dd016d30177ccbf8096bb474e53895c362d8628ee9f9ea3c0"
+            "e52c7a5c691b6c18c9979866568add7a2d41b00b05081ed0f58ee5e31b3a970e",
+            "645427e5d00c62a23fb703732fa5d892940935942101e456ecca7bb217c61c452118fec1219202a0edcf038bb6373241"
+            "578be7217ba85a2687f7a0310b2df19f",
+        ),
+    )
+]
+
 Check = Callable[[ModuleType, dict[str, Any]], Awaitable[None]]
 
 
@@ -86,6 +120,33 @@ async def check_relay_hello(p: ModuleType, ctx: dict[str, Any]) -> None:
         assert isinstance(rp.parse_relay_frame(await sock.recv(), from_relay=True), rp.Welcome)
     finally:
         await sock.close()
+
+
+async def check_vrf_rfc9381(p: ModuleType, _: dict[str, Any]) -> None:
+    """ECVRF on this platform's group: RFC 9381 byte for byte (so proofs cross platforms), forgeries refused."""
+    from pynode.identity import vrf
+
+    group = p.ed25519_group()
+    for i, (seed, pk, alpha, pi, beta) in enumerate(VRF_VECTORS, start=16):
+        key = vrf.VrfKey(seed, group)
+        assert key.public_key == pk, f"example {i}: public key"
+        assert key.prove(alpha) == pi, f"example {i}: proof {key.prove(alpha).hex()}"
+        assert vrf.verify(pk, pi, alpha, group) == beta, f"example {i}: verify"
+        assert vrf.proof_to_hash(pi, group) == beta, f"example {i}: proof_to_hash"
+    seed, pk, alpha, pi, _ = VRF_VECTORS[0]
+    identity, s = (1).to_bytes(32, "little"), int.from_bytes(pi[48:], "little")
+    refused = {
+        "tampered Γ": (pk, bytes([pi[0] ^ 1]) + pi[1:], alpha),
+        "tampered s": (pk, pi[:-1] + bytes([pi[-1] ^ 1]), alpha),
+        "unreduced s": (pk, pi[:48] + (s + vrf.L).to_bytes(32, "little"), alpha),
+        "other alpha": (pk, pi, b"\x00"),
+        "other key": (VRF_VECTORS[1][1], pi, alpha),
+        "small-order key": (identity, pi, alpha),
+        "small-order Γ": (pk, identity + pi[32:], alpha),
+        "short proof": (pk, pi[:79], alpha),
+    }
+    for what, (key_bytes, proof, message) in refused.items():
+        assert vrf.verify(key_bytes, proof, message, group) is None, f"{what} verified"
 
 
 CRDT_PEER = 0x5EED_1234_ABCD_0042  # above 2**53: loro-crdt must carry it as a BigInt, not a float
@@ -167,6 +228,7 @@ CHECKS: list[Check] = [
     check_strict_decoding,
     check_relay_hello,
     check_crdt_document,
+    check_vrf_rfc9381,
 ]
 
 

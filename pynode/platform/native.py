@@ -200,3 +200,10 @@ def sleep_blocking(seconds: float) -> None:
     import time
 
     time.sleep(seconds)
+
+
+def ed25519_group():
+    """edwards25519 arithmetic for the ECVRF (pynode/identity/vrf.py), on libsodium."""
+    from pynode.platform.native_ed25519 import SodiumEd25519Group
+
+    return SodiumEd25519Group()
