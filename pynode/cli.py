@@ -292,7 +292,7 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     from pynode.net.relay_client import RelayUnreachable
     from pynode.node import Node, NodeConfig
     from pynode.platform import current
-    from pynode.state.replica import StateReplica
+    from pynode.runtime.replica import StateReplica
 
     try:
         identity = Identity.load_or_create(args.data_dir)
@@ -376,7 +376,7 @@ async def _demo_main(args: argparse.Namespace) -> int:
     from pynode.identity import Identity
     from pynode.node import Node, NodeConfig
     from pynode.platform import current
-    from pynode.state.replica import StateReplica
+    from pynode.runtime.replica import StateReplica
     from relay_server.config import RelayConfig
     from relay_server.server import start_relay
 
@@ -577,8 +577,8 @@ async def _diloco_main(args: argparse.Namespace) -> int:
     from pynode.net.relay_client import RelayUnreachable
     from pynode.node import Node, NodeConfig
     from pynode.platform import current
+    from pynode.runtime.diloco import DilocoPeer
     from pynode.train.diloco import RunSpec
-    from pynode.train.diloco_node import DilocoPeer
     from pynode.train.zoo import MODELS
 
     if args.task not in MODELS:

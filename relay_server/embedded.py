@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 from pynode.net.connection import ConnectionClosed
 from pynode.node import Node, NodeConfig
-from pynode.state.replica import StateReplica
+from pynode.runtime.replica import StateReplica
 from pynode.topics import DEFAULT_TOPICS
 from relay_server.archive import ArchiveConfig, Archiver
 from relay_server.archive_layout import state_files

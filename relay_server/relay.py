@@ -36,7 +36,7 @@ class Relay:
         self.status_extra: Callable[[], dict[str, Any]] | None = None
         self.node_rejections: Callable[[], Mapping[tuple[str, str], int]] | None = None
         self.node: Any = None  # the embedded gossip node (pynode.node.Node), when the relay runs one
-        self.state: Any = None  # its replica of the state (pynode.state.replica.StateReplica)
+        self.state: Any = None  # its replica of the state (pynode.runtime.replica.StateReplica)
         self.gateway: Any = None  # the archive gateway (relay_server.gateway.Gateway), when it archives
         # Runs first on shutdown, so the embedded node leaves before the hub tells peers to go.
         self.before_shutdown: Callable[[], Awaitable[None]] | None = None

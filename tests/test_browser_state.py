@@ -13,9 +13,9 @@ import pytest
 
 from pynode.identity import Identity, peer_id_text
 from pynode.platform import native
+from pynode.runtime.replica import StateReplica
 from pynode.state.authorship import change_payload, encode_message, loro_peer, ns
 from pynode.state.records import make_record, verify_record
-from pynode.state.replica import StateReplica
 from pynode.state.store import Store
 from pynode.state.views import boards_json
 from tests.browser_util import open_dashboard, screenshot_path, wait_status

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from pynode.runtime.diloco import DilocoPeer
 from pynode.train import solo
 from pynode.train.assets import data_hash, graph_hash
 from pynode.train.data import load_dataset
 from pynode.train.diloco import RunSpec
-from pynode.train.diloco_node import DilocoPeer
 from pynode.train.runner import TrainState, open_runner, vector_hash
 from pynode.train.zoo import get_model
 from tests.browser_util import open_dashboard, screenshot_path, wait_status

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
+from pynode.runtime.diloco import DilocoPeer
 from pynode.train.diloco import RunSpec
-from pynode.train.diloco_node import DilocoPeer
 from tests.netutil import eventually, node_on, relay_on
 
 pytestmark = pytest.mark.slow

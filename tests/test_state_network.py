@@ -8,9 +8,9 @@ import time
 import httpx
 import pytest
 
+from pynode.runtime.replica import StateReplica
 from pynode.state.authorship import change_payload, encode_message, loro_peer, ns
 from pynode.state.records import make_record
-from pynode.state.replica import StateReplica
 from pynode.state.sync import STATE_TOPIC
 from pynode.wire import cbor
 from relay_server.gateway import ARCHIVE_PROTO, make_submission

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from pynode.identity import short_id
 from pynode.platform import browser
+from pynode.runtime.replica import StateReplica
 from pynode.state.authorship import Rejected
 from pynode.state.records import DOCS, Record, doc_for
-from pynode.state.replica import StateReplica
 from pynode.state.store import Deferred, Store
 from pynode.state.views import boards_json, leaderboards
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from array import array
 
     from pynode.node import Node
-    from pynode.train.diloco_node import DilocoPeer
+    from pynode.runtime.diloco import DilocoPeer
     from pynode.train.runner import Runner, TrainState
     from pynode.train.solo import SoloRun
 
@@ -55,7 +55,7 @@ class Training:
 
     def attach(self, node: Node, pace: Callable[[], None] | None = None) -> None:
         """Listen for DiLoCo runs on this node (the dashboard lists them; a click joins one)."""
-        from pynode.train.diloco_node import DilocoPeer
+        from pynode.runtime.diloco import DilocoPeer
 
         self.peer = DilocoPeer(node, pace=pace)
         self._reported = 0

@@ -18,8 +18,9 @@ Simplification: certificates are first-seen-wins. A backup aggregator issues onl
 its rank × cert_timeout, so two certificates for one round need an aggregator slower than that timeout;
 a node that applied the other one notices at the next certificate (its base differs) and re-syncs.
 
-Inputs: `receive(sender, data, now)`, `tick(now)`, `trained(round, theta, steps)`, `delta_fetched(...)`,
-`state_fetched(...)`. Outputs: `Publish`, `Train`, `FetchDelta`, `FetchState`, `RoundDone`.
+Inputs: `on_message(sender, msg, size, now)` with a message `parse` returned (or raw bytes to `receive`),
+`tick(now)`, `trained(round, theta, steps)`, `delta_fetched(...)`, `state_fetched(...)`.
+Outputs: `Publish`, `Train`, `FetchDelta`, `FetchState`, `RoundDone`.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ PART_BYTES = 512 * 1024  # one delta part per gossip message (MAX_DATA_BYTES is 
 MAX_MEMBERS = 256
 MAX_STEPS_FACTOR = 4  # a delta may claim at most 4·H inner steps: sample weights cannot be inflated beyond
 E6 = 1_000_000  # our CBOR has no floats: fractions travel as integer millionths
+MAX_ROUND = 2**40
 
 
 _RUN_FIELDS = {"task", "graph", "seed", "H", "outer_lr_e6", "momentum_e6", "codec", "aggregation", "deadline_ms",
@@ -214,10 +216,58 @@ class _Delta:
 class _Round:
     started: float
     deltas: dict[bytes, _Delta] = field(default_factory=dict)
-    certified: dict[str, Any] | None = None
+    certified: CertMessage | None = None
 
 
-def _cert_entries(entries: list[Any]) -> list[tuple[bytes, bytes, int]]:
+@dataclass(frozen=True)
+class JoinMessage:
+    """A peer says it trains in `round` (the aggregator then waits for its delta)."""
+
+    round: int
+
+    def encode(self, run_id: bytes) -> bytes:
+        return cbor.encode({"t": "join", "run": run_id, "round": self.round})
+
+
+@dataclass(frozen=True)
+class DeltaMessage:
+    """One part of a peer's compressed pseudo-gradient for `round`, trained from the state hashed `base`."""
+
+    round: int
+    base: bytes
+    samples: int
+    steps: int
+    digest: bytes  # sha256 of the whole payload (all parts joined)
+    part: int
+    parts: int
+    data: bytes
+
+    def encode(self, run_id: bytes) -> bytes:
+        return cbor.encode({"t": "delta", "run": run_id, "round": self.round, "base": self.base,
+                            "samples": self.samples, "steps": self.steps, "digest": self.digest,
+                            "part": self.part, "parts": self.parts, "data": self.data})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CertMessage:
+    """An aggregator's certificate: the deltas it used and the hash of the state they give."""
+
+    round: int
+    attempt: int  # the issuer's rank in the round's aggregator order
+    base: bytes
+    next: bytes
+    entries: tuple[tuple[bytes, bytes, int], ...]  # (peer, delta digest, samples), sorted by peer
+
+    def encode(self, run_id: bytes) -> bytes:
+        return cbor.encode({"t": "cert", "run": run_id, "round": self.round, "attempt": self.attempt,
+                            "base": self.base, "next": self.next,
+                            "entries": [list(e) for e in self.entries]})  # fmt: skip
+
+
+RunMessage = JoinMessage | DeltaMessage | CertMessage
+
+
+def _cert_entries(entries: list[Any]) -> tuple[tuple[bytes, bytes, int], ...]:
     out = []
     for e in entries:
         if not (isinstance(e, list) and len(e) == 3):
@@ -232,40 +282,56 @@ def _cert_entries(entries: list[Any]) -> list[tuple[bytes, bytes, int]]:
         out.append((peer, digest, samples))
     if [p for p, _, _ in out] != sorted({p for p, _, _ in out}):
         raise WireError("bad_field", "certificate entries must be sorted by peer, once each")
-    return out
+    if not out:
+        raise WireError("bad_field", "a certificate names at least one delta")
+    return tuple(out)
 
 
-def parse_message(data: bytes, run: RunSpec, codec_bytes: int) -> dict[str, Any]:
-    """Type- and size-check a run-topic message (gossip validators call this before anything is kept)."""
+def _parse_delta(m: dict[str, Any], run: RunSpec, codec_bytes: int) -> DeltaMessage:
+    fields = {"t", "run", "round", "base", "samples", "steps", "digest", "part", "parts", "data"}
+    expect_map(m, "delta", fields)
+    parts = get_int(m, "parts", 1, -(-codec_bytes // PART_BYTES))
+    steps = get_int(m, "steps", 1, MAX_STEPS_FACTOR * run.H)
+    return DeltaMessage(
+        round=get_int(m, "round", 0, MAX_ROUND),
+        base=get_bytes(m, "base", size=32),
+        samples=get_int(m, "samples", 1, steps * run.spec.tokens_per_batch()),
+        steps=steps,
+        digest=get_bytes(m, "digest", size=32),
+        part=get_int(m, "part", 0, parts - 1),
+        parts=parts,
+        data=get_bytes(m, "data", max_len=PART_BYTES),
+    )
+
+
+def _parse_cert(m: dict[str, Any]) -> CertMessage:
+    expect_map(m, "cert", {"t", "run", "round", "attempt", "base", "next", "entries"})
+    return CertMessage(
+        round=get_int(m, "round", 0, MAX_ROUND),
+        attempt=get_int(m, "attempt", 0, MAX_MEMBERS),
+        base=get_bytes(m, "base", size=32),
+        next=get_bytes(m, "next", size=32),
+        entries=_cert_entries(get_list(m, "entries", MAX_MEMBERS)),
+    )
+
+
+def parse_message(data: bytes, run: RunSpec, codec_bytes: int) -> RunMessage:
+    """Parse and size-check a run-topic message (a gossip validator does, once; the core takes the value)."""
     m = cbor.decode(data)
     kind = m.get("t") if isinstance(m, dict) else None
+    msg: RunMessage
     if kind == "join":
         expect_map(m, "join", {"t", "run", "round"})
+        msg = JoinMessage(get_int(m, "round", 0, MAX_ROUND))
     elif kind == "delta":
-        expect_map(
-            m, "delta", {"t", "run", "round", "base", "samples", "steps", "digest", "part", "parts", "data"}
-        )
-        parts = get_int(m, "parts", 1, -(-codec_bytes // PART_BYTES))
-        get_int(m, "part", 0, parts - 1)
-        steps = get_int(m, "steps", 1, MAX_STEPS_FACTOR * run.H)
-        get_int(m, "samples", 1, steps * run.spec.tokens_per_batch())
-        get_bytes(m, "base", size=32)
-        get_bytes(m, "digest", size=32)
-        get_bytes(m, "data", max_len=PART_BYTES)
+        msg = _parse_delta(m, run, codec_bytes)
     elif kind == "cert":
-        expect_map(m, "cert", {"t", "run", "round", "attempt", "base", "next", "entries"})
-        get_int(m, "attempt", 0, MAX_MEMBERS)
-        get_bytes(m, "base", size=32)
-        get_bytes(m, "next", size=32)
-        m["entries"] = _cert_entries(get_list(m, "entries", MAX_MEMBERS))
-        if not m["entries"]:
-            raise WireError("bad_field", "a certificate names at least one delta")
+        msg = _parse_cert(m)
     else:
         raise WireError("bad_type", "unknown run message")
     if get_bytes(m, "run", size=16) != run.run_id:
         raise WireError("bad_field", "message for another run")
-    get_int(m, "round", 0, 2**40)
-    return m
+    return msg
 
 
 # ---- the state machine --------------------------------------------------------------------------------
@@ -303,7 +369,7 @@ class Diloco:
         self.history: list[RoundDone] = []
         self._fetching_state = False
         self._started = False
-        self._early: list[tuple[bytes, dict[str, Any]]] = []  # next round's deltas, kept until we get there
+        self._early: list[tuple[bytes, DeltaMessage]] = []  # next round's deltas, kept until we get there
         self._served: dict[bytes, bytes] = {}  # recent states by hash, for peers catching up
         self._fetch_contributors: list[bytes] = []
 
@@ -356,47 +422,55 @@ class Diloco:
     def _join(self) -> Publish:
         # the round we will train in: the aggregator then waits for our delta
         assert self.state is not None
-        return Publish(cbor.encode({"t": "join", "run": self.run_id, "round": self.state.round}))
+        return Publish(JoinMessage(self.state.round).encode(self.run_id))
+
+    def parse(self, data: bytes) -> RunMessage:
+        """Parse a run-topic message for this run (raises WireError): what a gossip validator calls."""
+        return parse_message(data, self.run, self._decoder.max_payload())
 
     def receive(self, sender: bytes, data: bytes, now: float) -> list[Any]:
-        """A run-topic message whose envelope signature the gossip layer verified (sender = author)."""
+        """Raw run-topic bytes, for drivers without a gossip validator (the in-memory run): parse, then
+        `on_message`. A runtime whose validator parsed the message already calls `on_message` directly."""
         try:
-            m = parse_message(data, self.run, self._decoder.max_payload())
+            msg = self.parse(data)
         except WireError as e:
             self._reject(e.reason)
             return []
+        return self.on_message(sender, msg, len(data), now)
+
+    def on_message(self, sender: bytes, msg: RunMessage, size: int, now: float) -> list[Any]:
+        """A parsed run-topic message of `size` bytes whose envelope signature the gossip layer verified
+        (sender = author)."""
         if len(self.members) < MAX_MEMBERS:
             self.members.add(sender)
         if sender not in self.members:
             return []
-        self.bytes_received += len(data)
-        self.last_seen[sender] = max(self.last_seen.get(sender, -1), m["round"])
-        if m["t"] == "delta":
-            return self._on_delta(sender, m, now)
-        if m["t"] == "cert":
-            return self._on_cert(sender, m, now)
+        self.bytes_received += size
+        self.last_seen[sender] = max(self.last_seen.get(sender, -1), msg.round)
+        if isinstance(msg, DeltaMessage):
+            return self._on_delta(sender, msg, now)
+        if isinstance(msg, CertMessage):
+            return self._on_cert(sender, msg, now)
         return []
 
-    def _on_delta(self, sender: bytes, m: dict[str, Any], now: float) -> list[Any]:
-        r = m["round"]
+    def _on_delta(self, sender: bytes, m: DeltaMessage, now: float) -> list[Any]:
+        r = m.round
         if self.state is not None and r == self.state.round + 1 and len(self._early) < MAX_MEMBERS * 4:
             self._early.append((sender, m))  # we are still applying the last round; replay it then
             return []
         if self.state is None or r != self.state.round:
             return []  # late, or we are not in sync yet: not ours to use, and no one's fault
-        if m["base"] != self.state.digest():
+        if m.base != self.state.digest():
             self._reject("delta_wrong_base")  # trained from a state this round did not start from
             return []
         rnd = self._round(r, now)
         d = rnd.deltas.get(sender)
         if d is None:
-            d = rnd.deltas[sender] = _Delta(
-                sender, m["samples"], m["steps"], m["digest"], [None] * m["parts"]
-            )
-        elif (d.digest, d.samples, len(d.parts)) != (m["digest"], m["samples"], m["parts"]):
+            d = rnd.deltas[sender] = _Delta(sender, m.samples, m.steps, m.digest, [None] * m.parts)
+        elif (d.digest, d.samples, len(d.parts)) != (m.digest, m.samples, m.parts):
             self._reject("equivocation")  # two different deltas for one round: keep the first
             return []
-        d.parts[m["part"]] = m["data"]
+        d.parts[m.part] = m.data
         self._complete(d)
         return self._maybe_certify(now)
 
@@ -429,9 +503,8 @@ class Diloco:
         out: list[Any] = []
         base = self.state.digest()
         for i, part in enumerate(parts):
-            msg = {"t": "delta", "run": self.run_id, "round": r, "base": base, "samples": samples,
-                   "steps": steps, "digest": digest, "part": i, "parts": len(parts), "data": part}  # fmt: skip
-            out.append(Publish(cbor.encode(msg)))
+            msg = DeltaMessage(r, base, samples, steps, digest, i, len(parts), part)
+            out.append(Publish(msg.encode(self.run_id)))
             self.bytes_sent += len(part)
         return out + self._maybe_certify(now)
 
@@ -466,22 +539,21 @@ class Diloco:
             return []
         entries = [(p, complete[p].digest, complete[p].samples) for p in sorted(complete)]
         new_state = self._outer_step([complete[p] for p in sorted(complete)])
-        cert = {"t": "cert", "run": self.run_id, "round": r, "attempt": rank, "base": self.state.digest(),
-                "next": new_state.digest(), "entries": [list(e) for e in entries]}  # fmt: skip
+        cert = CertMessage(r, rank, self.state.digest(), new_state.digest(), tuple(entries))
         rnd.certified = cert
-        return [Publish(cbor.encode(cert)), *self._advance(new_state, entries, self.me, now)]
+        return [Publish(cert.encode(self.run_id)), *self._advance(new_state, entries, self.me, now)]
 
-    def _on_cert(self, issuer: bytes, m: dict[str, Any], now: float) -> list[Any]:
-        r = m["round"]
+    def _on_cert(self, issuer: bytes, m: CertMessage, now: float) -> list[Any]:
+        r = m.round
         if self.state is not None and r < self.state.round:
             return []  # old news
-        if self.state is None or r > self.state.round or m["base"] != self.state.digest():
+        if self.state is None or r > self.state.round or m.base != self.state.digest():
             # we are behind or diverged: the issuer holds the state the certificate's `next` names
             if self._fetching_state:
                 return []
             self._fetching_state = True
-            self._fetch_contributors = [p for p, _, _ in m["entries"]]
-            return [FetchState(issuer, m["next"], r + 1)]
+            self._fetch_contributors = [p for p, _, _ in m.entries]
+            return [FetchState(issuer, m.next, r + 1)]
         rnd = self._round(r, now)
         if rnd.certified is not None:
             return []  # first seen wins
@@ -498,7 +570,7 @@ class Diloco:
         assert rnd.certified is not None
         out: list[Any] = []
         chosen = []
-        for peer, digest, samples in rnd.certified["entries"]:
+        for peer, digest, samples in rnd.certified.entries:
             d = rnd.deltas.get(peer)
             if d is not None and d.digest != digest:
                 d = rnd.deltas[peer] = _Delta(peer, samples, 1, digest, [None])  # the cert's choice wins
@@ -512,7 +584,7 @@ class Diloco:
         if out:
             return out
         new_state = self._outer_step(chosen)
-        if new_state.digest() != rnd.certified["next"]:
+        if new_state.digest() != rnd.certified.next:
             self._reject("cert_next_mismatch")  # keep our own result: we computed it from the named deltas
         return self._advance(new_state, [(d.author, d.digest, d.samples) for d in chosen], issuer, now)
 
@@ -531,7 +603,7 @@ class Diloco:
         if d.value is None:
             return []
         self.bytes_received += len(payload)
-        if any(rnd.deltas[p].value is None for p, _, _ in rnd.certified["entries"]):
+        if any(rnd.deltas[p].value is None for p, _, _ in rnd.certified.entries):
             return []
         return self._apply_when_ready(r, issuer, now)
 

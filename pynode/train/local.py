@@ -2,7 +2,7 @@
 
 The protocol is the real one — the same messages, certificates, codecs and outer step as over the network —
 with instant, lossless delivery and a virtual clock. The benchmark and the poisoning test use it; the
-network tests drive the same core through `diloco_node.DilocoPeer` instead.
+network tests drive the same core through `runtime.diloco.DilocoPeer` instead.
 """
 
 from __future__ import annotations

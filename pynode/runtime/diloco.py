@@ -1,8 +1,9 @@
-"""The DiLoCo runtime: drives a `diloco.Diloco` state machine over a Node, trains with a model runner.
+"""The DiLoCo runtime: drives a `train.diloco.Diloco` state machine over a Node, trains with a model runner.
 
-Gossip carries announcements, deltas and certificates (validated before they are forwarded);
-point-to-point requests carry what a certificate names but a node lacks: a delta (DELTA_PROTO) or a
-recent outer state (STATE_PROTO), in parts that fit a frame. Inner training runs in a worker thread
+Gossip carries announcements, deltas and certificates, each parsed once by its topic's validator (a bad one
+is rejected before it is forwarded) and handed to the core as a value; point-to-point requests carry what a
+certificate names but a node lacks: a delta (DELTA_PROTO) or a recent outer state (STATE_PROTO), in parts
+that fit a frame. Inner training runs in a worker thread
 (onnxruntime releases the GIL) and stops early when the round it works for is certified meanwhile.
 """
 
@@ -20,6 +21,7 @@ from pynode.gossip.events import ValidationResult
 from pynode.identity import short_id
 from pynode.net.reqresp import RequestFailed
 from pynode.node import Node
+from pynode.runtime.parsed import ParsedMessages
 from pynode.train.data import load_dataset
 from pynode.train.diloco import (
     DELTA_PROTO,
@@ -31,13 +33,14 @@ from pynode.train.diloco import (
     FetchState,
     Publish,
     RoundDone,
+    RunMessage,
     RunSpec,
     Train,
-    parse_message,
     run_topic,
 )
 from pynode.train.runner import Runner, TrainState, evaluate, open_runner, vector_hash
 from pynode.wire import cbor
+from pynode.wire.envelope import Envelope
 from pynode.wire.errors import WireError
 from pynode.wire.schema import expect_map, get_bytes, get_int
 
@@ -92,6 +95,8 @@ class DilocoPeer:
         self._job_ready = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_loss: float | None = None
+        self._announcements: ParsedMessages[tuple[RunSpec, int]] = ParsedMessages()
+        self._messages: ParsedMessages[RunMessage] = ParsedMessages()
         node.subscribe(RUNS_TOPIC, self._on_announce, self._validate_announce)
         node.handle(DELTA_PROTO, self._serve_delta)
         node.handle(STATE_PROTO, self._serve_state)
@@ -161,9 +166,9 @@ class DilocoPeer:
             raise WireError("bad_type", "not an announcement")
         return RunSpec.from_wire(m["run"]), get_int(m, "round", 0, 2**40)
 
-    def _validate_announce(self, env: Any) -> ValidationResult:
+    def _validate_announce(self, env: Envelope) -> ValidationResult:
         try:
-            self._parse_announce(env.data)
+            self._announcements.keep(env.msg_id, self._parse_announce(env.data))
         except WireError as e:
             # a task or graph we do not ship is someone else's run, not misbehaviour
             if e.reason in ("unknown_task", "graph_mismatch"):
@@ -171,9 +176,11 @@ class DilocoPeer:
             return ValidationResult.REJECT
         return ValidationResult.ACCEPT
 
-    def _on_announce(self, env: Any) -> None:
-        run, r = self._parse_announce(env.data)
-        self.announced[run.run_id] = (run, r, env.sender)
+    def _on_announce(self, env: Envelope) -> None:
+        parsed = self._announcements.take(env.msg_id)
+        if parsed is not None:
+            run, r = parsed
+            self.announced[run.run_id] = (run, r, env.sender)
 
     # ---- the state machine's inputs and outputs -------------------------------------------------------
 
@@ -197,19 +204,20 @@ class DilocoPeer:
         elif isinstance(out, RoundDone):
             await self._record(out)
 
-    def _validate_message(self, env: Any) -> ValidationResult:
+    def _validate_message(self, env: Envelope) -> ValidationResult:
         core = self.core
         if core is None:
             return ValidationResult.IGNORE
         try:
-            parse_message(env.data, core.run, core.codec.max_payload())
+            self._messages.keep(env.msg_id, core.parse(env.data))
         except WireError:
             return ValidationResult.REJECT
         return ValidationResult.ACCEPT
 
-    async def _on_message(self, env: Any) -> None:
-        if self.core is not None:
-            await self._call(self.core.receive, env.sender, env.data)
+    async def _on_message(self, env: Envelope) -> None:
+        msg = self._messages.take(env.msg_id)
+        if self.core is not None and msg is not None:
+            await self._call(self.core.on_message, env.sender, msg, len(env.data))
 
     async def _ticker(self) -> None:
         while True:

@@ -1,4 +1,4 @@
-"""A Node's replica of the state: the asyncio runtime around the sans-IO `SyncEngine`.
+"""A Node's replica of the state: the asyncio runtime around the sans-IO `state.sync.SyncEngine`.
 
 It composes with the Node through its public API only: a validator on the state topic (so a bad update
 is REJECTed and its forwarders lose gossip score), a request handler for anti-entropy pulls, and one loop
