@@ -92,6 +92,29 @@ def test_welch_on_samples_without_spread_is_decided_not_nan():
     assert one_sided.p_value == pytest.approx(2 * sps.t.sf(abs(t), 2), rel=1e-10)
 
 
+@pytest.mark.parametrize("n", [2, 3, 5, 20])
+def test_paired_matches_scipy(n):
+    rng = random.Random(n)
+    for _ in range(100):
+        a = [rng.gauss(0, 1) for _ in range(n)]
+        b = [x + rng.gauss(rng.uniform(-1, 1), 10 ** rng.uniform(-2, 1)) for x in a]
+        ours, ref = stats.paired(a, b), sps.ttest_rel(a, b)
+        assert ours.t == pytest.approx(ref.statistic, rel=1e-10)
+        assert ours.df == n - 1
+        assert ours.p_value == pytest.approx(ref.pvalue, rel=1e-8, abs=1e-300)
+
+
+def test_paired_sees_a_shared_resample_effect_that_welch_misses():
+    luck = [0.9, -0.4, 0.3, -0.8, 0.5]  # each seed's resample luck, common to both configs
+    a, b = [x + 0.1 for x in luck], [x + 0.0 for x in luck]
+    a[0] += 0.01  # differences not exactly constant
+    assert stats.paired(a, b).p_value < 0.001 < 0.5 < stats.welch(a, b).p_value
+    assert stats.paired([1.0, 2.0], [1.0, 2.0]).p_value == 1.0
+    assert stats.paired([2.0, 3.0], [1.0, 2.0]).p_value == 0.0
+    with pytest.raises(ValueError):
+        stats.paired([1.0, 2.0], [1.0, 2.0, 3.0])
+
+
 def test_hedges_g_matches_the_textbook_formula():
     rng = random.Random(5)
     for _ in range(200):

@@ -133,25 +133,46 @@ def summarize(xs: Sequence[float], level: float = 0.95) -> Summary:
 
 
 @dataclass(frozen=True)
-class Welch:
-    """Welch's t-test of mean(a) - mean(b): statistic, Welch–Satterthwaite df, two-sided p-value."""
+class TTest:
+    """A t-test of mean(a) - mean(b): statistic, degrees of freedom, two-sided p-value."""
 
     t: float
     df: float
     p_value: float
 
 
-def welch(a: Sequence[float], b: Sequence[float]) -> Welch:
+Welch = TTest  # what `welch` returns (df from Welch–Satterthwaite)
+
+
+def welch(a: Sequence[float], b: Sequence[float]) -> TTest:
     """Welch's unequal-variance t-test (two-sided), scipy's `ttest_ind(a, b, equal_var=False)`."""
     va, vb = sd(a) ** 2 / len(a), sd(b) ** 2 / len(b)
     diff = mean(a) - mean(b)
     if va + vb == 0.0:
         # no spread on either side: the means differ exactly or not at all
         t = 0.0 if diff == 0.0 else math.copysign(math.inf, diff)
-        return Welch(t=t, df=float(len(a) + len(b) - 2), p_value=1.0 if diff == 0.0 else 0.0)
+        return TTest(t=t, df=float(len(a) + len(b) - 2), p_value=1.0 if diff == 0.0 else 0.0)
     t = diff / math.sqrt(va + vb)
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    return Welch(t=t, df=df, p_value=min(1.0, 2.0 * t_sf(abs(t), df)))
+    return TTest(t=t, df=df, p_value=min(1.0, 2.0 * t_sf(abs(t), df)))
+
+
+def paired(a: Sequence[float], b: Sequence[float]) -> TTest:
+    """Paired t-test (two-sided) on a[i] - b[i], scipy's `ttest_rel(a, b)`. The right test when seed i of both
+    configs is the same bootstrap resample (the domains that resample a fixed evaluation set do that): the
+    resample's own luck cancels in the difference. Constant differences are decided: p = 1 if 0, else p = 0."""
+    if len(a) != len(b):
+        raise ValueError(f"a paired test needs samples of one length (got {len(a)} and {len(b)})")
+    diffs = [x - y for x, y in zip(a, b, strict=True)]
+    m, s = mean(diffs), sd(diffs)
+    if s == 0.0:
+        return TTest(
+            t=0.0 if m == 0.0 else math.copysign(math.inf, m),
+            df=float(len(diffs) - 1),
+            p_value=float(m == 0.0),
+        )
+    t = m / (s / math.sqrt(len(diffs)))
+    return TTest(t=t, df=float(len(diffs) - 1), p_value=min(1.0, 2.0 * t_sf(abs(t), len(diffs) - 1)))
 
 
 def hedges_g(a: Sequence[float], b: Sequence[float]) -> float:
