@@ -4,11 +4,11 @@ import os
 
 import pytest
 
-from pynode.identity import ed25519_pure as pure
 from pynode.identity import vrf
-from pynode.identity.ed25519_pure import PureEd25519Group
+from pynode.platform import pure_ed25519 as pure
 from pynode.platform.conformance import VRF_VECTORS
 from pynode.platform.native_ed25519 import SodiumEd25519Group
+from pynode.platform.pure_ed25519 import PureEd25519Group
 
 NACL, PURE = SodiumEd25519Group(), PureEd25519Group()
 GROUPS = pytest.mark.parametrize("group", [NACL, PURE], ids=lambda g: g.name)

@@ -13,7 +13,7 @@ public key and Γ must be canonical points of the prime-order subgroup (libsodiu
 refuses anything else; an honest key x·B and Γ = x·H always are), so small-order and mixed-order points are
 refused whatever the backend.
 
-Side channels: with the pure-Python group, proving is not constant-time (see ed25519_pure.py).
+Side channels: with the pure-Python group, proving is not constant-time (see pynode/platform/pure_ed25519.py).
 """
 
 from __future__ import annotations

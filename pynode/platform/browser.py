@@ -199,7 +199,7 @@ def sleep_blocking(seconds: float) -> None:
 def ed25519_group():
     """edwards25519 arithmetic for the ECVRF (pynode/identity/vrf.py): pure Python, as Pyodide has no libsodium
     (prove/verify timings: bench/vrf.py)."""
-    from pynode.identity.ed25519_pure import PureEd25519Group
+    from pynode.platform.pure_ed25519 import PureEd25519Group
 
     return PureEd25519Group()
 

@@ -256,7 +256,11 @@ async def _bench(args: dict[str, Any]) -> None:
     """Measurements `hyperspace bench browser` asks of the tab; the reply is {type: "bench", ...}."""
     node = app.node
     reply: dict[str, Any] = {"type": "bench", "op": args["op"]}
-    if node is None:
+    if args["op"] == "vrf":  # no network needed: ECVRF speed on this platform's group (bench/vrf.py)
+        from pynode.identity.vrf_timing import measure
+
+        reply.update(measure(browser.ed25519_group(), browser.ed25519_group(), int(args["rounds"])))
+    elif node is None:
         reply["error"] = "not joined"
     elif args["op"] == "serve":
 

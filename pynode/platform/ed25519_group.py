@@ -1,7 +1,7 @@
 """The edwards25519 group seam the ECVRF (pynode/identity/vrf.py) runs on.
 
 CPython backs it with libsodium (native_ed25519.py); the browser, which has no libsodium, with the pure-Python
-group in pynode/identity/ed25519_pure.py. Both accept and refuse exactly the same encodings, so a proof made on
+group in pynode/platform/pure_ed25519.py. Both accept and refuse exactly the same encodings, so a proof made on
 one platform verifies on the other.
 """
 

@@ -2,7 +2,7 @@
 
 libsodium refuses some inputs the algorithm can legitimately meet (a zero scalar, the identity point) and
 lacks a plain "decode" check; the wrappers below give it exactly the semantics of the pure-Python group
-(pynode/identity/ed25519_pure.py), so both backends accept and refuse the same encodings.
+(pynode/platform/pure_ed25519.py), so both backends accept and refuse the same encodings.
 """
 
 from __future__ import annotations

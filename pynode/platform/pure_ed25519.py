@@ -12,6 +12,9 @@ time it finely should prove with libsodium instead (CPython nodes always do).
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from typing import TypeVar
+
 P = 2**255 - 19  # the field
 L = 2**252 + 27742317777372353535851937790883648493  # order of the prime subgroup (and of the base point)
 D = -121665 * pow(121666, P - 2, P) % P  # curve constant d of −x² + y² = 1 + d·x²·y²
@@ -20,6 +23,9 @@ SQRT_M1 = pow(2, (P - 1) // 4, P)  # a square root of −1
 _Y_MASK = 2**255 - 1
 _WINDOW = 4  # bits per window in scalar multiplication: 16-entry tables
 _BASE_Y = 4 * pow(5, P - 2, P) % P
+_POINTS_KEPT = 64  # decoded points remembered: more than one proof's or verification's worth
+_VERDICTS_KEPT = 4096  # subgroup verdicts remembered: the public keys of a large committee, and then some
+V = TypeVar("V")
 
 Point = tuple[int, int, int, int]  # extended coordinates (X, Y, Z, T)
 ZERO: Point = (0, 1, 1, 0)
@@ -113,7 +119,8 @@ _BASE_TABLES: list[list[Point]] = []  # _BASE_TABLES[i][j] = j·16^i·B: a base 
 
 def _base_tables() -> list[list[Point]]:
     if not _BASE_TABLES:  # built on first use (~1,000 additions), not at import
-        p = _point(_BASE_Y.to_bytes(32, "little"))
+        p = _decode(_BASE_Y.to_bytes(32, "little"))
+        assert p is not None
         for _ in range(256 // _WINDOW):
             _BASE_TABLES.append(_table(p))
             for _ in range(_WINDOW):
@@ -133,36 +140,68 @@ def _mul_base(k: int) -> Point:
     return acc
 
 
-def _point(s: bytes) -> Point:
-    p = _decode(s)
-    if p is None:
-        raise ValueError("not the encoding of an edwards25519 point")
-    return p
-
-
 class PureEd25519Group:
-    """The `Ed25519Group` operations (pynode/platform/ed25519_group.py) in pure Python."""
+    """The `Ed25519Group` operations (pynode/platform/ed25519_group.py) in pure Python.
+
+    Decoding costs a field exponentiation and a subgroup check a whole scalar multiplication, so the group
+    remembers recent encodings' points (the steps of one proof hand each other encodings) and recent subgroup
+    verdicts (the same public keys come back round after round). Both are pure functions of the bytes.
+    """
 
     name = "pure"
+
+    def __init__(self) -> None:
+        self._points: OrderedDict[bytes, Point] = OrderedDict()
+        self._verdicts: OrderedDict[bytes, bool] = OrderedDict()
 
     def is_valid_point(self, s: bytes) -> bool:
         """Canonical, on the curve, in the prime-order subgroup and not the identity (libsodium's
         `crypto_core_ed25519_is_valid_point`)."""
-        p = _decode(s)
-        # in the prime-order subgroup every point but the identity has order L: no small order, no torsion
-        return p is not None and not _is_zero(p) and _is_zero(_mul(L, p))
+        verdict = self._verdicts.get(s)
+        if verdict is None:
+            p = self._load(s)
+            # in the prime-order subgroup every point but the identity has order L: no small order, no torsion
+            verdict = p is not None and not _is_zero(p) and _is_zero(_mul(L, p))
+            _remember(self._verdicts, s, verdict, _VERDICTS_KEPT)
+        return verdict
 
     def clear_cofactor(self, s: bytes) -> bytes | None:
-        p = _decode(s)
+        p = self._load(s)
         if p is None:
             return None
-        return _encode(_double(_double(_double(p))))
+        return self._store(_double(_double(_double(p))))
 
     def scalarmult_base(self, k: int) -> bytes:
-        return _encode(_mul_base(k % L))
+        return self._store(_mul_base(k % L))
 
     def scalarmult(self, k: int, s: bytes) -> bytes:
-        return _encode(_mul(k % L, _point(s)))
+        return self._store(_mul(k % L, self._point(s)))
 
     def sub(self, a: bytes, b: bytes) -> bytes:
-        return _encode(_add(_point(a), _negate(_point(b))))
+        return self._store(_add(self._point(a), _negate(self._point(b))))
+
+    def _load(self, s: bytes) -> Point | None:
+        p = self._points.get(s)
+        if p is None:
+            p = _decode(s)
+            if p is not None:
+                _remember(self._points, s, p, _POINTS_KEPT)
+        return p
+
+    def _point(self, s: bytes) -> Point:
+        p = self._load(s)
+        if p is None:
+            raise ValueError("not the encoding of an edwards25519 point")
+        return p
+
+    def _store(self, p: Point) -> bytes:
+        s = _encode(p)
+        _remember(self._points, s, p, _POINTS_KEPT)
+        return s
+
+
+def _remember(cache: OrderedDict[bytes, V], key: bytes, value: V, keep: int) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    if len(cache) > keep:
+        cache.popitem(last=False)
