@@ -1,0 +1,9 @@
+"""The ml research domain: models of the ONNX zoo trained under research configs (see domain.py)."""
+
+from pynode.research.ml.domain import MlDomain
+from pynode.research.ml.tasks import TASKS
+from pynode.research.ml.training import initial_state, replay, train_seed, verify_step
+
+DOMAIN = MlDomain()
+
+__all__ = ["DOMAIN", "TASKS", "MlDomain", "initial_state", "replay", "train_seed", "verify_step"]
