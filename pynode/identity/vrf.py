@@ -13,6 +13,9 @@ public key and Γ must be canonical points of the prime-order subgroup (libsodiu
 refuses anything else; an honest key x·B and Γ = x·H always are), so small-order and mixed-order points are
 refused whatever the backend.
 
+Callers start α with a domain string ending in a zero byte, one per purpose (docs/PROTOCOL.md §1), so a
+proof made for one purpose never counts for another.
+
 Side channels: with the pure-Python group, proving is not constant-time (see pynode/platform/pure_ed25519.py).
 """
 
