@@ -5,9 +5,10 @@ import random
 
 import pytest
 
+from pynode.platform import current
 from pynode.research.config import canonical
 from pynode.research.domain import ConfigError
-from pynode.research.ml import DOMAIN, TASKS, initial_state, train_seed, verify_step
+from pynode.research.ml import DOMAIN, TASKS, MlDomain, initial_state, train_seed, verify_step
 from pynode.research.ml.limits import CHECKPOINT_EVERY, LR_FLOOR, MAX_LR, MIN_STEPS
 from pynode.research.ml.schema import lr_at
 from pynode.train.assets import TEXT_ALPHABET, data_hash
@@ -16,6 +17,8 @@ from pynode.train.runner import TrainState
 from pynode.train.zoo import get_model
 
 DIGITS, CHARLM = "digits-mlp", "charlm-cranfield"
+ML = MlDomain(runners=current())  # what the composition root hands over: the platform's model runners
+RUNNERS = current()
 SHORT_LM = {"steps": 40}  # enough for the char LM to beat its initial loss, short enough for a unit test
 
 
@@ -23,15 +26,15 @@ SHORT_LM = {"steps": 40}  # enough for the char LM to beat its initial loss, sho
 def digits_run():
     """A digits baseline run on seed 1 with every committed state kept (what an author's artifacts hold)."""
     states: dict[int, TrainState] = {}
-    config = DOMAIN.validate(DIGITS, {"steps": 120, "schedule": "cosine", "warmup": 10})
-    ev = train_seed(TASKS[DIGITS], config, 1, on_checkpoint=lambda s: states.setdefault(s.step, s))
+    config = ML.validate(DIGITS, {"steps": 120, "schedule": "cosine", "warmup": 10})
+    ev = train_seed(TASKS[DIGITS], config, 1, RUNNERS, on_checkpoint=lambda s: states.setdefault(s.step, s))
     return config, ev, states
 
 
 def test_tasks_name_one_metric_with_its_unit_and_direction():
-    assert {t.metric for t in DOMAIN.tasks.values()} == {"val_loss"}
-    assert DOMAIN.tasks[DIGITS].unit == "nats/image" and DOMAIN.tasks[CHARLM].unit == "nats/char"
-    assert all(t.direction == "min" and t.domain == "ml" and t.seeds >= 3 for t in DOMAIN.tasks.values())
+    assert {t.metric for t in ML.tasks.values()} == {"val_loss"}
+    assert ML.tasks[DIGITS].unit == "nats/image" and ML.tasks[CHARLM].unit == "nats/char"
+    assert all(t.direction == "min" and t.domain == "ml" and t.seeds >= 3 for t in ML.tasks.values())
     assert TASKS[CHARLM].variants == (
         "charlm-tiny",
         "charlm-tiny-w96",
@@ -51,8 +54,8 @@ def test_the_char_lm_trains_on_the_cranfield_abstracts():
 
 @pytest.mark.parametrize("task", [DIGITS, CHARLM])
 def test_training_beats_the_initial_loss_and_commits_states(task):
-    config = DOMAIN.validate(task, SHORT_LM if task == CHARLM else {})
-    ev = DOMAIN.evaluate(task, config, 0)
+    config = ML.validate(task, SHORT_LM if task == CHARLM else {})
+    ev = ML.evaluate(task, config, 0)
     d = ev.details
     assert ev.value == d["val_loss"] < d["initial_val_loss"] < TASKS[task].chance_loss * 1.1
     assert len(d["losses"]) == config["steps"] and d["diverged_at"] is None
@@ -66,10 +69,10 @@ def test_training_beats_the_initial_loss_and_commits_states(task):
 
 @pytest.mark.parametrize("task", [DIGITS, CHARLM])
 def test_same_config_and_seed_give_the_same_value(task):
-    config = DOMAIN.validate(task, {**SHORT_LM, "schedule": "linear", "warmup": 5})
-    a, b = DOMAIN.evaluate(task, config, 2), DOMAIN.evaluate(task, config, 2)
+    config = ML.validate(task, {**SHORT_LM, "schedule": "linear", "warmup": 5})
+    a, b = ML.evaluate(task, config, 2), ML.evaluate(task, config, 2)
     assert a.value == b.value and a.details == b.details
-    other = DOMAIN.evaluate(task, config, 3)
+    other = ML.evaluate(task, config, 3)
     assert other.value != a.value and other.details["checkpoints"][0] != a.details["checkpoints"][0]
 
 
@@ -105,18 +108,18 @@ HOSTILE = [
 @pytest.mark.parametrize(("config", "reason"), HOSTILE, ids=[r for _, r in HOSTILE])
 def test_validation_refuses_hostile_configs_with_a_reason(config, reason):
     with pytest.raises(ConfigError, match=reason):
-        DOMAIN.validate(DIGITS, config)
+        ML.validate(DIGITS, config)
     with pytest.raises(ConfigError):
-        DOMAIN.evaluate(DIGITS, config, 0)
+        ML.evaluate(DIGITS, config, 0)
 
 
 def test_unknown_tasks_are_refused():
     with pytest.raises(ConfigError, match="unknown ml task"):
-        DOMAIN.validate("x" * 10_000, {})
+        ML.validate("x" * 10_000, {})
 
 
 def test_validation_canonicalises_idempotently():
-    c = DOMAIN.validate(DIGITS, {"lr": 0.0031234, "steps": 300.0, "weight_decay": 0})
+    c = ML.validate(DIGITS, {"lr": 0.0031234, "steps": 300.0, "weight_decay": 0})
     assert c == {
         "variant": "digits-mlp",
         "lr": 0.00312,
@@ -126,19 +129,19 @@ def test_validation_canonicalises_idempotently():
         "weight_decay": 0.0,
     }
     assert type(c["steps"]) is int and type(c["weight_decay"]) is float
-    assert DOMAIN.validate(DIGITS, c) == c
-    assert canonical(c) == canonical(DOMAIN.validate(DIGITS, dict(reversed(list(c.items())))))
+    assert ML.validate(DIGITS, c) == c
+    assert canonical(c) == canonical(ML.validate(DIGITS, dict(reversed(list(c.items())))))
 
 
 @pytest.mark.parametrize("task", [DIGITS, CHARLM])
 def test_mutations_samples_and_crossovers_are_valid_and_state_their_change(task):
     rng = random.Random(7)
-    parents = [DOMAIN.baseline(task)] + [DOMAIN.sample(task, rng) for _ in range(30)]
+    parents = [ML.baseline(task)] + [ML.sample(task, rng) for _ in range(30)]
     names = set()
     for parent in parents:
-        assert DOMAIN.validate(task, parent) == parent
-        for m in DOMAIN.mutations(task):
-            child = DOMAIN.validate(task, m.apply(dict(parent), rng))
+        assert ML.validate(task, parent) == parent
+        for m in ML.mutations(task):
+            child = ML.validate(task, m.apply(dict(parent), rng))
             names.add(m.name)
             if child == parent:  # a move at its bound (lr already at its maximum, ...) changes nothing
                 continue
@@ -149,18 +152,18 @@ def test_mutations_samples_and_crossovers_are_valid_and_state_their_change(task)
             assert len(changed) == 1 or set(changed) == {"steps", "warmup"}, (m.name, changed)
             old, new = (f"{c[key]:g}" if isinstance(c[key], float) else str(c[key]) for c in (parent, child))
             assert old in text and new in text, (m.name, text)
-        other = DOMAIN.sample(task, rng)
-        child = DOMAIN.validate(task, DOMAIN.crossover(task, parent, other, rng))
+        other = ML.sample(task, rng)
+        child = ML.validate(task, ML.crossover(task, parent, other, rng))
         assert all(child[k] in (parent[k], other[k]) for k in child if k != "warmup")
     assert len(names) == 9
 
 
 def test_a_prediction_is_derived_from_the_change():
-    base = DOMAIN.baseline(CHARLM)
-    lr_down = next(m for m in DOMAIN.mutations(CHARLM) if m.name == "lr_down")
+    base = ML.baseline(CHARLM)
+    lr_down = next(m for m in ML.mutations(CHARLM) if m.name == "lr_down")
     text = lr_down.describe(base, {**base, "lr": 0.0015})
     assert text.startswith("lowering lr from 0.003 to 0.0015 lowers val_loss (nats/char) because")
-    variant = next(m for m in DOMAIN.mutations(CHARLM) if m.name == "variant")
+    variant = next(m for m in ML.mutations(CHARLM) if m.name == "variant")
     text = variant.describe(base, {**base, "variant": "charlm-tiny-w96"})
     assert "width 64 → 96 (104,192 → 230,016 parameters)" in text
 
@@ -182,13 +185,13 @@ def test_a_reviewer_reexecutes_sampled_steps_from_committed_states(digits_run):
     task = TASKS[DIGITS]
     assert sorted(states) == [0, 50, 100, 120]
     assert states[0].digest() == initial_state(config, 1).digest() == ev.details["checkpoints"][0]["state"]
-    v = verify_step(task, config, 1, ev.details, 7)  # from θ₀: no blob needed
+    v = verify_step(task, config, 1, ev.details, 7, RUNNERS)  # from θ₀: no blob needed
     assert v.ok and v.loss_replayed == v.loss_claimed
-    v = verify_step(task, config, 1, ev.details, 50)  # ends at a checkpoint: the θ hash must match
+    v = verify_step(task, config, 1, ev.details, 50, RUNNERS)  # ends at a checkpoint: the θ hash must match
     assert v.ok and v.theta_max_abs_diff == 0.0
-    v = verify_step(task, config, 1, ev.details, 100, states[50], next_state=states[100])
+    v = verify_step(task, config, 1, ev.details, 100, RUNNERS, states[50], states[100])
     assert v.ok and v.theta_max_abs_diff == 0.0
-    assert verify_step(task, config, 1, ev.details, 113, states[100]).ok
+    assert verify_step(task, config, 1, ev.details, 113, RUNNERS, states[100]).ok
 
 
 def test_a_false_claim_or_a_forged_state_fails_verification(digits_run):
@@ -196,13 +199,13 @@ def test_a_false_claim_or_a_forged_state_fails_verification(digits_run):
     task = TASKS[DIGITS]
     forged = {**ev.details, "losses": list(ev.details["losses"])}
     forged["losses"][60] *= 1.001
-    assert not verify_step(task, config, 1, forged, 61, states[50]).ok
+    assert not verify_step(task, config, 1, forged, 61, RUNNERS, states[50]).ok
     other_lr = {**config, "lr": config["lr"] * 2}  # the claimed config is not what was run
-    assert not verify_step(task, other_lr, 1, ev.details, 7).ok
+    assert not verify_step(task, other_lr, 1, ev.details, 7, RUNNERS).ok
     with pytest.raises(ValueError, match="committed state at step 50"):
-        verify_step(task, config, 1, ev.details, 61, states[0])
+        verify_step(task, config, 1, ev.details, 61, RUNNERS, states[0])
     with pytest.raises(ValueError, match="not a claimed step"):
-        verify_step(task, config, 1, ev.details, 121)
+        verify_step(task, config, 1, ev.details, 121, RUNNERS)
 
 
 def test_the_registry_serves_the_domain():
@@ -211,5 +214,10 @@ def test_the_registry_serves_the_domain():
     assert domain("ml") is DOMAIN
     d, t = find_task(CHARLM)
     assert d is DOMAIN and t.unit == "nats/char" and math.isfinite(TASKS[CHARLM].chance_loss)
-    assert MIN_STEPS <= DOMAIN.baseline(CHARLM)["steps"] <= TASKS[CHARLM].max_steps
-    assert DOMAIN.baseline(DIGITS)["lr"] <= MAX_LR
+    assert MIN_STEPS <= ML.baseline(CHARLM)["steps"] <= TASKS[CHARLM].max_steps
+    assert ML.baseline(DIGITS)["lr"] <= MAX_LR
+
+
+def test_evaluating_without_a_model_runner_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="no model runner"):
+        MlDomain().evaluate(DIGITS, MlDomain().baseline(DIGITS), 0)

@@ -16,13 +16,19 @@ from pynode.research.ml import mutations as ops
 from pynode.research.ml import schema, training
 from pynode.research.ml.limits import MAX_SHOWN_CHARS
 from pynode.research.ml.tasks import TASKS, MlTask
+from pynode.train.runner import RunnerFactory
 
 
 class MlDomain:
+    """The ml domain. Training needs a model runner from the platform, which a core does not reach for: the
+    composition root (runtime, CLI, benchmark) hands one over, e.g. `registry.domain("ml").runners =
+    pynode.platform.current()`. Everything but `evaluate` works without it."""
+
     name = "ml"
     tasks: Mapping[str, Task] = {t.task.id: t.task for t in TASKS.values()}
 
-    def __init__(self, pace: Callable[[], None] | None = None) -> None:
+    def __init__(self, runners: RunnerFactory | None = None, pace: Callable[[], None] | None = None) -> None:
+        self.runners = runners
         self.pace = pace  # called after every train step, e.g. CpuBudget.pace_blocking in a tab
 
     def _task(self, task: str) -> MlTask:
@@ -48,4 +54,7 @@ class MlDomain:
 
     def evaluate(self, task: str, config: Config, seed: int) -> Evaluation:
         t = self._task(task)
-        return training.train_seed(t, schema.validate(t, config), seed, pace=self.pace)
+        config = schema.validate(t, config)
+        if self.runners is None:
+            raise RuntimeError("the ml domain has no model runner: set its `runners` to the platform first")
+        return training.train_seed(t, config, seed, self.runners, self.pace)

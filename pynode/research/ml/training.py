@@ -20,7 +20,7 @@ from pynode.research.ml.schema import lr_at
 from pynode.research.ml.tasks import MlTask
 from pynode.train.assets import graph_hash
 from pynode.train.data import load_dataset
-from pynode.train.runner import Runner, TrainState, evaluate, open_runner, vector_hash
+from pynode.train.runner import RunnerFactory, TrainState, evaluate, open_runner, vector_hash
 from pynode.train.solo import LOSS_RTOL, THETA_ATOL, Checkpoint, Verdict
 from pynode.train.zoo import Hyper, ModelSpec, get_model, init_theta
 
@@ -45,14 +45,16 @@ def train_seed(
     task: MlTask,
     config: Config,
     seed: int,
-    runner: Runner | None = None,
+    runners: RunnerFactory,
     pace: Callable[[], None] | None = None,
     on_checkpoint: OnCheckpoint | None = None,
 ) -> Evaluation:
-    """Train a validated config from θ₀(seed); the value is the final validation loss (capped at chance)."""
+    """Train a validated config from θ₀(seed); the value is the final validation loss (capped at chance).
+
+    `runners` is the platform (onnxruntime here, onnxruntime-web in a tab); `pace` runs after every step."""
     spec = get_model(config["variant"])
     data = load_dataset(task.dataset)
-    runner = runner or open_runner(spec)
+    runner = open_runner(spec, runners)
     evals = data.eval_batches(spec)
     runner.set_state(initial_state(config, seed))
     initial_loss, _ = evaluate(runner, evals)
@@ -100,12 +102,12 @@ def train_seed(
 
 
 def replay(
-    task: MlTask, config: Config, seed: int, state: TrainState, steps: int, runner: Runner | None = None
+    task: MlTask, config: Config, seed: int, state: TrainState, steps: int, runners: RunnerFactory
 ) -> tuple[list[float], TrainState]:
     """Re-execute `steps` steps from a committed state: (their losses, the state after them)."""
     spec = get_model(config["variant"])
     data = load_dataset(task.dataset)
-    runner = runner or open_runner(spec)
+    runner = open_runner(spec, runners)
     runner.set_state(state)
     losses = [
         runner.train_step(data.batch(spec, seed, s), hyper_at(spec, config, s))
@@ -120,9 +122,9 @@ def verify_step(
     seed: int,
     details: Mapping[str, Any],
     step: int,
+    runners: RunnerFactory,
     state: TrainState | None = None,
     next_state: TrainState | None = None,
-    runner: Runner | None = None,
 ) -> Verdict:
     """Check claimed step `step` (1-based) of one seed's run against a re-execution.
 
@@ -138,7 +140,7 @@ def verify_step(
     state = state if state is not None else initial_state(config, seed) if base.step == 0 else None
     if state is None or state.step != base.step or state.digest() != base.state:
         raise ValueError(f"the state given is not the committed state at step {base.step}")
-    losses, after = replay(task, config, seed, state, step - base.step, runner)
+    losses, after = replay(task, config, seed, state, step - base.step, runners)
     claimed = details["losses"][step - 1]
     ok = claimed is not None and abs(losses[-1] - claimed) <= LOSS_RTOL * max(1.0, abs(claimed))
     diff: float | None = None
