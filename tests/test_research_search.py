@@ -129,6 +129,8 @@ def test_assets_refuse_tampered_or_unlisted_files(tmp_path, monkeypatch):
         ({"fb_docs": True}, "fb_docs must be a number"),
         ({"k1": 3.5}, r"k1 must lie in \[0.0, 3.0\]"),
         ({"b": -0.1}, "b must lie"),
+        ({"fb_docs": 10**5000}, "fb_docs must lie"),
+        ({"k1": 10**5000}, "k1 must lie"),
         ({"k1": float("nan")}, "finite"),
         ({"k1": float("inf")}, "finite"),
         ({"fb_docs": 2.5}, "whole number"),

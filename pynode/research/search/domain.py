@@ -116,6 +116,7 @@ class SearchDomain:
                 "ndcg10_heldout": sum(heldout) / len(heldout),
                 "ndcg10_tune": sum(tune) / len(tune),
                 "queries": len(heldout),
+                "per_query": [round(v, 4) for v in heldout],  # for a paired test over queries
                 "resample": seed,
             },
         )

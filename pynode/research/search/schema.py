@@ -52,8 +52,14 @@ BASELINE: Config = {name: f.default for name, f in FIELDS.items()}  # plain BM25
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= MAX_SHOWN_CHARS else text[:MAX_SHOWN_CHARS] + "…"
+    """A refused value, quoted briefly: never the whole of a huge string, number or container."""
+    if isinstance(value, str):
+        return repr(value[:MAX_SHOWN_CHARS]) + ("…" if len(value) > MAX_SHOWN_CHARS else "")
+    if isinstance(value, int) and value.bit_length() > 64:
+        return "a huge number"
+    if value is None or isinstance(value, int | float):
+        return repr(value)
+    return f"a {type(value).__name__}"
 
 
 def _field_value(name: str, f: Field, value: Any) -> Any:
@@ -63,17 +69,15 @@ def _field_value(name: str, f: Field, value: Any) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{name} must be a number, not {_show(value)}")
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{name} must be finite")
+    if not f.lo <= value <= f.hi:  # before any conversion: float() of a huge int would overflow
+        raise ConfigError(f"{name} must lie in [{f.lo}, {f.hi}], not {_show(value)}")
     if f.kind is int:
         if value != int(value):
             raise ConfigError(f"{name} must be a whole number, not {_show(value)}")
-        value = int(value)
-    else:
-        value = round(float(value), 4)
-    if not f.lo <= value <= f.hi:
-        raise ConfigError(f"{name} must lie in [{f.lo}, {f.hi}], not {_show(value)}")
-    return value
+        return int(value)
+    return round(float(value), 4)
 
 
 def validate(config: Mapping[str, Any]) -> Config:

@@ -1,0 +1,5 @@
+"""Skills domain: programming by example on SyGuS PBE Strings, programs run by our own interpreter."""
+
+from pynode.research.skills.domain import TASK, SkillsDomain
+
+__all__ = ["TASK", "SkillsDomain"]
