@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
+from math import fsum  # float sums: sum() rounds differently from Python 3.12 on (Neumaier)
 from typing import Any
 
 from pynode.research.config import canonical
@@ -57,7 +58,7 @@ def per_query_ndcg(config: Config, queries: tuple[int, ...]) -> list[float]:
 def bootstrap(values: list[float], seed: int) -> float:
     """The mean of len(values) draws with replacement, chosen by `seed` (identical on every platform)."""
     stream = Stream(mix(_RESAMPLE_KEY, seed))
-    return sum(values[stream.below(len(values))] for _ in values) / len(values)
+    return fsum(values[stream.below(len(values))] for _ in values) / len(values)
 
 
 class SearchDomain:
@@ -113,8 +114,8 @@ class SearchDomain:
         return Evaluation(
             bootstrap(heldout, seed),
             {
-                "ndcg10_heldout": sum(heldout) / len(heldout),
-                "ndcg10_tune": sum(tune) / len(tune),
+                "ndcg10_heldout": fsum(heldout) / len(heldout),
+                "ndcg10_tune": fsum(tune) / len(tune),
                 "queries": len(heldout),
                 "per_query": [round(v, 4) for v in heldout],  # for a paired test over queries
                 "resample": seed,

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 
 def dcg(gains: Sequence[float]) -> float:
-    return sum(g / math.log2(i + 2) for i, g in enumerate(gains))
+    return math.fsum(g / math.log2(i + 2) for i, g in enumerate(gains))  # fsum: same bits on 3.11 and 3.14
 
 
 def ndcg_at_k(ranking: Sequence[int], judged: Mapping[int, float], k: int) -> float:

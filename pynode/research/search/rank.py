@@ -81,14 +81,14 @@ class Ranker:
         if rm3.fb_docs == 0 or not counts:
             return {t: float(c) for t, c in counts.items()}
         top = [(d, s) for d, s in self.rank(counts, rm3.fb_docs) if s > 0]
-        total = sum(s for _, s in top)
+        total = math.fsum(s for _, s in top)
         if total == 0:
             return {t: float(c) for t, c in counts.items()}
         wt, wb = self.p.title_weight, self.p.body_weight
         relevance: dict[str, float] = {}
         for d, s in top:
             weighted = [(t, wt * tt + wb * bt) for t, (tt, bt) in self.index.doc_terms[d].items()]
-            length = sum(c for _, c in weighted)
+            length = math.fsum(c for _, c in weighted)
             if length == 0:
                 continue
             share = s / total / length
@@ -96,7 +96,7 @@ class Ranker:
                 if c:
                     relevance[t] = relevance.get(t, 0.0) + share * c
         best = sorted(relevance.items(), key=lambda x: (-x[1], x[0]))[: rm3.fb_terms]
-        mass = sum(v for _, v in best)
+        mass = math.fsum(v for _, v in best)
         n_terms = sum(counts.values())
         query = {t: rm3.orig_weight * c / n_terms for t, c in counts.items()}
         for t, v in best:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from math import fsum  # float sums: sum() rounds differently from Python 3.12 on (Neumaier)
 from typing import Any
 
 from pynode.research.config import canonical
@@ -84,7 +85,7 @@ def solve(name: str, config: Config, library: list[Term]) -> Outcome:
 
 def bootstrap(values: list[float], seed: int) -> float:
     stream = Stream(mix(_RESAMPLE_KEY, seed))
-    return sum(values[stream.below(len(values))] for _ in values) / len(values)
+    return fsum(values[stream.below(len(values))] for _ in values) / len(values)
 
 
 class SkillsDomain:
@@ -146,7 +147,7 @@ class SkillsDomain:
         return Evaluation(
             bootstrap(shares, seed),
             {
-                "heldout_share": sum(shares) / len(shares),
+                "heldout_share": fsum(shares) / len(shares),
                 "examples_share": sum(o.heldout_solved for o in out) / sum(o.heldout_total for o in out),
                 "problems_solved": sum(o.heldout_solved == o.heldout_total for o in out),
                 "train_solved": sum(o.program is not None for o in out),
