@@ -2,4 +2,6 @@
 
 from pynode.research.search.domain import TASK, SearchDomain
 
-__all__ = ["TASK", "SearchDomain"]
+DOMAIN = SearchDomain()
+
+__all__ = ["DOMAIN", "TASK", "SearchDomain"]

@@ -2,4 +2,6 @@
 
 from pynode.research.skills.domain import TASK, SkillsDomain
 
-__all__ = ["TASK", "SkillsDomain"]
+DOMAIN = SkillsDomain()
+
+__all__ = ["DOMAIN", "TASK", "SkillsDomain"]
