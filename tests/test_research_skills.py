@@ -260,7 +260,9 @@ def test_canonical_configs_and_operators():
     assert c["programs"] == {"firstname-long": FIRSTNAME} and c["max_cost"] == 12 and validate(c) == c
     grown = with_programs(BASELINE, {"phone-long": "(str.substr name 0 3)"})
     assert grown["programs"] == {"phone-long": "(str.substr name 0 3)"}
-    assert with_programs(c, {"firstname-long": "name"})["programs"] == c["programs"]  # known programs stay
+    assert with_programs(c, {"firstname-long": "name"})["programs"] == {
+        "firstname-long": "name"
+    }  # found replaces
 
 
 def test_sample_mutations_and_crossover_stay_in_the_schema():
@@ -270,9 +272,20 @@ def test_sample_mutations_and_crossover_stay_in_the_schema():
         d.baseline(T), {"firstname-long": FIRSTNAME, "phone-long": "(str.substr name 0 3)"}
     )
     names = [m.name for m in d.mutations(T)]
-    assert {"max_candidates", "oe", "cegis", "library", "cost", "program.edit", "program.drop"} <= set(names)
+    assert {
+        "max_candidates",
+        "oe",
+        "cegis",
+        "library",
+        "cost",
+        "program.edit",
+        "program.drop",
+        "program.adopt",
+    } <= set(names)
     for _ in range(20):
         for m in d.mutations(T):
+            if m.name == "program.adopt":  # runs the parent's search: tested with a small budget below
+                continue
             child = d.validate(T, m.apply(parent, rng))
             assert child != parent, m.name
             assert "held-out" in m.describe(parent, child)
@@ -303,6 +316,12 @@ def test_evaluation_reuses_known_programs_and_scores_held_out_examples():
     assert e.details["programs"]["firstname-long"] == FIRSTNAME and e.details["problems"] == 27
     seeds = [d.evaluate(T, config, s).value for s in range(4)]
     assert seeds == [d.evaluate(T, config, s).value for s in range(4)] and len(set(seeds)) > 1
+    # adopting carries every program the strategy found, the known ones included
+    adopt = next(m for m in d.mutations(T) if m.name == "program.adopt")
+    child = d.validate(T, adopt.apply(config, random.Random(1)))
+    assert child["programs"] == {**config["programs"], **e.details["programs"]} and len(child["programs"]) > 2
+    assert child["programs"]["phone-long"] != "name"  # the carried program that did not fit is replaced
+    assert "programs carried" in adopt.describe(config, child)
     for name, text in e.details["programs"].items():  # every program reported fits its training examples
         s = split(name)
         assert all(solves(parse_program(text, s.problem.grammar), s.problem.params, x) for x in s.train)

@@ -20,7 +20,7 @@ from pynode.research.domain import Config, ConfigError, Evaluation, Mutation, Ta
 from pynode.research.skills import schema
 from pynode.research.skills.interp import solves
 from pynode.research.skills.limits import RESULTS_CACHE
-from pynode.research.skills.mutations import mutations
+from pynode.research.skills.mutations import cost_step, describe, mutations
 from pynode.research.skills.problems import TRAIN_EXAMPLES, split, task_problems
 from pynode.research.skills.program import Term, parse_program, show, subterms
 from pynode.research.skills.synth import SearchParams, synthesize
@@ -114,7 +114,17 @@ class SkillsDomain:
 
     def mutations(self, task: str) -> list[Mutation]:
         self._task(task)
-        return mutations()
+        return [*mutations(), Mutation("program.adopt", self._adopt, describe)]
+
+    def _adopt(self, parent: Config, rng: Any) -> Config:
+        """The parent plus the programs its own strategy finds (from the cache when the parent was run here,
+        else by running its search once): solved problems are carried, so later experiments search the rest."""
+        parent = schema.validate(parent)
+        found = {
+            n: o.program for n, o in zip(task_problems(), self.outcomes(parent), strict=True) if o.program
+        }
+        child = schema.with_programs(parent, found)
+        return child if child != parent else cost_step(parent, rng)
 
     def crossover(self, task: str, a: Config, b: Config, rng: Any) -> Config:
         self._task(task)

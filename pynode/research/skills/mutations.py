@@ -60,16 +60,18 @@ def describe(parent: Config, child: Config) -> str:
             changes.append(f"cost of {op} {pc.get(op, 1)} → {cc.get(op, 1)}")
             reasons.append(_cost_reason(op, pc.get(op, 1), cc.get(op, 1)))
     pp, cp = parent.get("programs", {}), child.get("programs", {})
-    for name in sorted(set(pp) | set(cp)):
-        if pp.get(name) != cp.get(name):
-            if name in cp:
-                changes.append(f"program for {name} {'edited' if name in pp else 'added'}")
-                reasons.append(f"the new program for {name} fits its training examples and generalises")
-            else:
-                changes.append(f"program for {name} dropped")
-                reasons.append(
-                    f"searching {name} afresh with this strategy finds a program that generalises better"
-                )
+    added = sorted(n for n in cp if n not in pp)
+    if added:
+        changes.append(
+            f"programs carried for {len(added)} problems ({', '.join(added[:3])}{', …' if len(added) > 3 else ''})"
+        )
+        reasons.append("with solved problems carried, the search budget goes to the problems still unsolved")
+    for name in sorted(n for n in cp if n in pp and cp[n] != pp[n]):
+        changes.append(f"program for {name} edited")
+        reasons.append(f"the edited program for {name} fits its training examples and generalises better")
+    for name in sorted(n for n in pp if n not in cp):
+        changes.append(f"program for {name} dropped")
+        reasons.append(f"searching {name} afresh with this strategy finds a program that generalises better")
     if not changes:
         return "no change"
     return f"{'; '.join(changes)}: {'; '.join(reasons)}; the share of held-out examples solved rises."
@@ -87,7 +89,8 @@ def _int_step(name: str, parent: Config, rng: Any) -> Config:
     return {**parent, name: new}
 
 
-def _cost_step(parent: Config, rng: Any) -> Config:
+def cost_step(parent: Config, rng: Any) -> Config:
+    """Move one operator's cost by one (the fallback of program edits when there is nothing to edit)."""
     op = rng.choice(OPERATORS)
     old = parent["costs"][op]
     new = rng.choice([c for c in range(MAX_OP_COST + 1) if c != old and abs(c - old) <= 1])
@@ -103,12 +106,12 @@ def _edit_program(parent: Config, rng: Any) -> Config:
         child = mutate_program(term, p.grammar, dict(p.params), rng)
         if child is not None:
             return {**parent, "programs": {**parent["programs"], name: show(child)}}
-    return _cost_step(parent, rng)  # nothing to edit yet: change the strategy instead
+    return cost_step(parent, rng)  # nothing to edit yet: change the strategy instead
 
 
 def _drop_program(parent: Config, rng: Any) -> Config:
     if not parent["programs"]:
-        return _cost_step(parent, rng)
+        return cost_step(parent, rng)
     name = rng.choice(sorted(parent["programs"]))
     return {**parent, "programs": {k: v for k, v in parent["programs"].items() if k != name}}
 
@@ -117,7 +120,7 @@ def mutations() -> list[Mutation]:
     """Strategy edits, and edits of the programs carried (falling back to a cost edit when there are none)."""
     ops = [Mutation(k, lambda c, rng, k=k: _int_step(k, validate(c), rng), describe) for k in INTS]
     ops += [Mutation(k, lambda c, rng, k=k: {**validate(c), k: not validate(c)[k]}, describe) for k in BOOLS]
-    ops.append(Mutation("cost", lambda c, rng: _cost_step(validate(c), rng), describe))
+    ops.append(Mutation("cost", lambda c, rng: cost_step(validate(c), rng), describe))
     ops.append(Mutation("program.edit", lambda c, rng: _edit_program(validate(c), rng), describe))
     ops.append(Mutation("program.drop", lambda c, rng: _drop_program(validate(c), rng), describe))
     return ops

@@ -139,12 +139,12 @@ def crossover(a: Config, b: Config, rng: Any) -> Config:
 
 
 def with_programs(config: Config, found: Mapping[str, str]) -> Config:
-    """`config` plus programs an evaluation found (fitting their training examples), within the size limit."""
+    """`config` with the programs an evaluation used (each fits its training examples: a carried one that did not
+    is replaced by the one the search found), as many as the size limit allows, shortest first."""
     out = validate(config)
     merged = dict(out["programs"])
-    for name in sorted(found, key=lambda n: len(found[n])):  # shortest first: keep as many as fit
-        if name not in merged:
-            trial = {**out, "programs": {**merged, name: found[name]}}
-            if len(json.dumps(trial, separators=(",", ":"))) <= MAX_CONFIG_BYTES:
-                merged[name] = found[name]
+    for name in sorted(found, key=lambda n: (len(found[n]), n)):
+        trial = {**out, "programs": {**merged, name: found[name]}}
+        if len(json.dumps(trial, separators=(",", ":"))) <= MAX_CONFIG_BYTES:
+            merged[name] = found[name]
     return validate({**out, "programs": merged})
