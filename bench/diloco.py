@@ -2,12 +2,12 @@
 
 charlm-tiny, k workers, every worker takes the same number of inner steps T. The baseline averages the k
 gradients every step (each worker sends its full fp32 gradient every step); DiLoCo runs T/H rounds of the
-real protocol (`pynode.train.local`: the same messages, certificates, codecs and outer Nesterov step as over
-the network, delivered in memory) and counts the delta bytes the workers publish. Also measured in the same
-run: train steps per second of each base model in onnxruntime (CPU, 1 thread) and in torch eager (1 thread)
-on the same graphs' PyTorch definitions, and in onnxruntime-web (wasm, 1 thread) inside a headless Chromium
-tab running the built web app (None when Chromium or Playwright is missing). Prints one JSON object (stdout
-with --json) and a table (stderr).
+real protocol (`pynode.sim.diloco`: the same messages, certificates, codecs and outer Nesterov step as over
+the network, carried by the simulation kernel's instant links) and counts the delta bytes the workers publish.
+Also measured in the same run: train steps per second of each base model in onnxruntime (CPU, 1 thread) and
+in torch eager (1 thread) on the same graphs' PyTorch definitions, and in onnxruntime-web (wasm, 1 thread)
+inside a headless Chromium tab running the built web app (None when Chromium or Playwright is missing).
+Prints one JSON object (stdout with --json) and a table (stderr).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from pynode.sim.diloco import DilocoSimulation
 from pynode.train.data import load_dataset
 from pynode.train.diloco import RunSpec
-from pynode.train.local import LocalRun
 from pynode.train.runner import TrainState, evaluate, open_runner
 from pynode.train.zoo import get_model, init_theta
 
@@ -50,7 +50,7 @@ def sync_baseline(workers: int, steps: int) -> dict[str, Any]:
 
 def diloco(workers: int, steps: int, H: int, codec: str) -> dict[str, Any]:
     run = RunSpec(task=TASK, seed=SEED, H=H, codec=codec, min_peers=workers, shards=workers)
-    local = LocalRun(run, workers)
+    local = DilocoSimulation(run, workers)
     local.rounds(steps // H)
     return {"final_val_loss": local.val_loss(), "bytes_sent": local.bytes_sent}
 

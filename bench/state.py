@@ -1,7 +1,8 @@
 """`hyperspace bench state`: how fast the replicated state converges, cold-starts and reaches the archive.
 
-- convergence: the state simulator (pynode.state.simulate) — simulated transport with latency, loss and churn;
-  real GossipSub routers, real Loro documents, real signatures and validation on every replica;
+- convergence: the state scenario on the simulation kernel (pynode.sim.state) — simulated transport with
+  latency, loss and churn; real GossipSub routers, real Loro documents, real signatures and validation on
+  every replica;
 - cold start: wall-clock time for a fresh replica to pull, validate and import the whole board from one peer;
 - archive lag: a real Archiver (git CLI) pushing to a local bare repository every `archive_interval_s`, while
   records are written at random moments; lag = record written → the push that carried it completed.
@@ -23,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from pynode.identity import Identity
+from pynode.sim.state import run_state_simulation
 from pynode.state.records import make_record
-from pynode.state.simulate import run_state_simulation
 from pynode.state.store import Store
 from pynode.state.sync import SyncEngine, run_sync
 from relay_server.archive import ArchiveConfig, Archiver

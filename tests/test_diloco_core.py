@@ -1,11 +1,11 @@
-"""The DiLoCo state machine, driven in memory (pynode.train.local): agreement, weights, failover, hostility."""
+"""The DiLoCo state machine, driven on the simulation kernel (pynode.sim.diloco): agreement, failover, hostility."""
 
 import hashlib
 
 import pytest
 
+from pynode.sim.diloco import DilocoSimulation
 from pynode.train.diloco import Diloco, RunSpec, parse_message
-from pynode.train.local import LocalRun
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
 
@@ -25,7 +25,7 @@ def spec(**kw):
 
 
 def test_every_worker_holds_the_same_state_after_every_round():
-    local = LocalRun(spec(), 4)
+    local = DilocoSimulation(spec(), 4)
     for r in range(1, 4):
         local.rounds(r)
         assert len({w.core.state.digest() for w in local.workers}) == 1
@@ -35,14 +35,14 @@ def test_every_worker_holds_the_same_state_after_every_round():
 
 
 def test_fewer_inner_steps_weigh_less():
-    local = LocalRun(spec(), 4, inner_steps=[5, 5, 5, 2])
+    local = DilocoSimulation(spec(), 4, inner_steps=[5, 5, 5, 2])
     local.rounds(1)
     samples = dict(local.workers[0].core.history[0].contributors)
     assert samples[local.workers[3].core.me] == 2 * 64 and samples[local.workers[0].core.me] == 5 * 64
 
 
 def test_a_silent_aggregator_is_replaced_after_its_timeout():
-    local = LocalRun(spec(), 4)
+    local = DilocoSimulation(spec(), 4)
     founder = local.workers[0].core.me  # round 0's aggregator
     local.silenced.add(founder)
     local.rounds(1)
@@ -54,7 +54,7 @@ def test_a_silent_aggregator_is_replaced_after_its_timeout():
 
 
 def test_a_late_joiner_fetches_the_certified_state_and_then_agrees():
-    local = LocalRun(spec(), 3)
+    local = DilocoSimulation(spec(), 3)
     local.rounds(1)
     late = local.add_worker()
     assert late.core.state is None

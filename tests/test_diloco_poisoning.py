@@ -2,15 +2,15 @@
 
 import pytest
 
+from pynode.sim.diloco import DilocoSimulation, garbage_attack, scaled_attack
 from pynode.train.diloco import RunSpec
-from pynode.train.local import LocalRun, garbage_attack, scaled_attack
 
 ROUNDS, H = 6, 15
 
 
 def final_loss(aggregation, tamper=None):
     run = RunSpec(task="charlm-tiny", seed=4, H=H, aggregation=aggregation, min_peers=4)
-    local = LocalRun(run, 4, tampers={3: tamper} if tamper else None)
+    local = DilocoSimulation(run, 4, tampers={3: tamper} if tamper else None)
     local.rounds(ROUNDS)
     return local.val_loss(0)
 

@@ -8,9 +8,9 @@ import time
 import pytest
 
 from pynode.identity import Identity
+from pynode.sim.state import run_state_simulation
 from pynode.state import sync as sync_mod
 from pynode.state.records import DOCS, make_record
-from pynode.state.simulate import run_state_simulation
 from pynode.state.store import Store
 from pynode.state.sync import Ask, SyncEngine, run_sync
 from pynode.state.views import BoardId, boards_markdown, leaderboards, points_totals

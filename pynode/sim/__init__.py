@@ -1,6 +1,9 @@
-"""Deterministic discrete-event simulator: many gossip routers, virtual time, latency/loss/churn models."""
+"""One deterministic discrete-event kernel (virtual time, links with latency and loss, churn) and a scenario per
+subsystem on it: gossip dissemination, replicated state, DiLoCo training rounds. See sim/kernel.py."""
 
+from pynode.sim.gossip import GossipSimulation, run_simulation
+from pynode.sim.kernel import Kernel, Links
 from pynode.sim.link import LinkModel
-from pynode.sim.simulation import Simulation, run_simulation
+from pynode.sim.mesh import Mesh
 
-__all__ = ["LinkModel", "Simulation", "run_simulation"]
+__all__ = ["GossipSimulation", "Kernel", "LinkModel", "Links", "Mesh", "run_simulation"]

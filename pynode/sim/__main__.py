@@ -6,7 +6,7 @@ import argparse
 import json
 
 from pynode.gossip.params import PeerScoreParams
-from pynode.sim.simulation import run_simulation
+from pynode.sim.gossip import run_simulation
 
 
 def main() -> None:

@@ -1,8 +1,11 @@
-"""DiLoCo on one machine: k `Diloco` state machines wired together in memory, each with its own runner.
+"""DiLoCo training rounds: k `Diloco` state machines on the kernel, each with its own model runner.
 
 The protocol is the real one — the same messages, certificates, codecs and outer step as over the network —
-with instant, lossless delivery and a virtual clock. The benchmark and the poisoning test use it; the
-network tests drive the same core through `runtime.diloco.DilocoPeer` instead.
+on a full mesh of instant, lossless kernel links; the benchmark and the poisoning test use it, the network tests
+drive the same core through the runtime's `DilocoPeer` instead. Virtual time: one inner-step job runs at a time
+(jobs queue in the order the cores ask for them) and takes one virtual second; every message due is delivered
+before the next job starts; when nothing is left to do, time jumps by the run's deadline and every core ticks.
+Fetches (a delta part, a certified state) are answered at once by the peer asked.
 """
 
 from __future__ import annotations
@@ -14,12 +17,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pynode.sim.kernel import Kernel
+from pynode.sim.link import LinkModel
 from pynode.train.data import load_dataset
-from pynode.train.diloco import Diloco, FetchDelta, FetchState, Publish, RoundDone, RunSpec, Train
+from pynode.train.diloco import Diloco, FetchDelta, FetchState, Publish, RunSpec, Train
 from pynode.train.rng import Stream, mix
 from pynode.train.runner import Runner, TrainState, evaluate, open_runner
 
 Tamper = Callable[[array, array], array]  # (θ_r, θ after the inner steps) → the θ the peer claims
+
+INSTANT = LinkModel(median_latency_s=0.0, loss=0.0)
+JOB_S = 1.0  # virtual seconds one worker's inner steps take
 
 
 def scaled_attack(factor: float = -8.0) -> Tamper:
@@ -44,13 +52,14 @@ def garbage_attack(seed: int = 666, scale: float = 1.0) -> Tamper:
 
 @dataclass
 class Worker:
+    index: int  # the worker's node on the kernel
     core: Diloco
     runner: Runner
     tamper: Tamper | None = None
     last_loss: float = float("nan")
 
 
-class LocalRun:
+class DilocoSimulation:
     def __init__(
         self,
         run: RunSpec,
@@ -62,23 +71,58 @@ class LocalRun:
         self.run = run
         self.spec = run.spec
         self.data = load_dataset(self.spec.dataset)
-        self.now = 0.0
-        factory = runner_factory or (lambda: open_runner(self.spec))
-        self.workers = []
-        peers = [hashlib.sha256(b"local-peer" + bytes([i])).digest() for i in range(k)]
-        for i, peer in enumerate(peers):
-            core = Diloco(peer, run, peers[0], inner_steps[i] if inner_steps else None)
-            self.workers.append(Worker(core, factory(), (tampers or {}).get(i)))
-        self.by_peer = {w.core.me: w for w in self.workers}
+        self.kernel = Kernel(seed=0, link=INSTANT, degree=0, listener=self)
+        self._runner_factory = runner_factory or (lambda: open_runner(self.spec))
+        self.workers: list[Worker] = []
+        self.by_peer: dict[bytes, Worker] = {}
         self.silenced: set[bytes] = set()  # peers whose messages are lost (a crashed or cut-off node)
-        self._messages: deque[tuple[bytes, Any]] = deque()
         self._jobs: deque[tuple[Worker, Train]] = deque()
+        self._started: set[int] = set()  # workers whose core has been started
         self.eval_batches = self.data.eval_batches(self.spec)
+        founder = _peer(0)
+        for i in range(k):
+            steps = inner_steps[i] if inner_steps else None
+            core = Diloco(_peer(i), run, founder, steps)
+            self._add(core, (tampers or {}).get(i))
+
+    @property
+    def now(self) -> float:
+        return self.kernel.now
+
+    def link_up(self, a: int, b: int) -> None:
+        """Nothing to tell the cores: a DiLoCo core hears every worker; the certificate decides who counts."""
+
+    def link_down(self, node: int, gone: int) -> None:
+        """As link_up."""
+
+    def _add(self, core: Diloco, tamper: Tamper | None = None) -> Worker:
+        index = self.kernel.add()
+        w = Worker(index, core, self._runner_factory(), tamper)
+        self.workers.append(w)
+        self.by_peer[core.me] = w
+        self.kernel.join(index, dial=0)
+        for other in self.workers[:-1]:
+            self.kernel.connect(index, other.index)
+        return w
+
+    def add_worker(self) -> Worker:
+        """A late joiner: no state until a certificate names one, which it then fetches."""
+        peer = _peer(len(self.workers))
+        w = self._add(Diloco(peer, self.run, self.workers[0].core.founder, have_initial=False))
+        self._start(w)
+        return w
+
+    def _start(self, w: Worker) -> None:
+        self._started.add(w.index)
+        self._outputs(w, w.core.start(self.now))
 
     def _outputs(self, w: Worker, outputs: list[Any]) -> None:
         for out in outputs:
             if isinstance(out, Publish):
-                self._messages.append((w.core.me, out.data))
+                if w.core.me not in self.silenced:
+                    for other in self.workers:
+                        if other is not w:
+                            self.kernel.send(w.index, other.index, self._receive, out.data)
             elif isinstance(out, Train):
                 self._jobs.append((w, out))
             elif isinstance(out, FetchDelta):
@@ -88,27 +132,10 @@ class LocalRun:
             elif isinstance(out, FetchState):
                 blob = self.by_peer[out.peer].core.state_blob(out.expect)
                 self._outputs(w, w.core.state_fetched(blob, out.expect, self.now))
-            elif isinstance(out, RoundDone):
-                pass
 
-    def _deliver(self) -> None:
-        while self._messages:
-            sender, data = self._messages.popleft()
-            if sender in self.silenced:
-                continue
-            for w in self.workers:
-                if w.core.me != sender:
-                    self._outputs(w, w.core.receive(sender, data, self.now))
-
-    def add_worker(self) -> Worker:
-        """A late joiner: no state until a certificate names one, which it then fetches."""
-        peer = hashlib.sha256(b"local-peer" + bytes([len(self.workers)])).digest()
-        core = Diloco(peer, self.run, self.workers[0].core.founder, have_initial=False)
-        w = Worker(core, open_runner(self.spec))
-        self.workers.append(w)
-        self.by_peer[peer] = w
-        self._outputs(w, core.start(self.now))
-        return w
+    def _receive(self, dst: int, src: int, data: bytes) -> None:
+        w = self.workers[dst]
+        self._outputs(w, w.core.receive(self.workers[src].core.me, data, self.now))
 
     def _train(self, w: Worker, job: Train) -> None:
         if w.core.round != job.round:
@@ -121,28 +148,30 @@ class LocalRun:
         end = w.runner.theta()
         if w.tamper is not None:
             end = w.tamper(job.theta, end)
-        self.now += 1.0
+        self.kernel.run_until(self.now + JOB_S)
         self._outputs(w, w.core.trained(job.round, end, job.steps, self.now))
 
     def rounds(self, n: int) -> None:
-        """Run until every worker holds S_n."""
-        if not any(w.core._started for w in self.workers):
-            for w in self.workers:
-                self._outputs(w, w.core.start(self.now))
+        """Run until every worker that is not silenced holds S_n."""
+        kernel = self.kernel
+        for w in self.workers:
+            if w.index not in self._started:
+                self._start(w)
         while min(w.core.round for w in self.workers if w.core.me not in self.silenced) < n:
-            self._deliver()
+            kernel.run_until(self.now)  # every message due
             if not self._jobs:
-                self.now += self.run.deadline_s  # nothing left to do: let deadlines fire
+                kernel.run_until(self.now + self.run.deadline_s)  # nothing left to do: let deadlines fire
                 for w in self.workers:
                     self._outputs(w, w.core.tick(self.now))
                 continue
             self._train(*self._jobs.popleft())
-            self._deliver()
+            kernel.run_until(self.now)
 
     def val_loss(self, worker: int = 0) -> float:
         w = self.workers[worker]
         state = w.core.state
-        assert state is not None
+        if state is None:
+            raise ValueError(f"worker {worker} holds no state yet")
         kept = w.runner.state()
         w.runner.set_state(TrainState.fresh(state.theta))
         loss, _ = evaluate(w.runner, self.eval_batches)
@@ -152,3 +181,7 @@ class LocalRun:
     @property
     def bytes_sent(self) -> int:
         return sum(w.core.bytes_sent for w in self.workers)
+
+
+def _peer(i: int) -> bytes:
+    return hashlib.sha256(b"local-peer" + bytes([i])).digest()
