@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 
 from pynode.identity import Identity
-from pynode.net import handshake
 from pynode.net.circuit import CircuitConnection
+from pynode.net.handshake import Initiator
+from pynode.net.limits import HANDSHAKE_TIMEOUT_S
+from pynode.net.links import authenticate
 from pynode.net.relay_client import RelayClient, RelayEvents
 from pynode.platform import native
+from pynode.wire.limits import NONCE_BYTES
 
 
 class Attacker:
     """A peer with a valid identity on the relay that speaks the protocol only as far as it wants to."""
 
     def __init__(self, url: str) -> None:
-        self.identity = Identity.generate()
+        self.identity = Identity(native.NaclSigner(native.random_bytes(32)))
         self.conns: dict[bytes, CircuitConnection] = {}
         events = RelayEvents(
             on_circuit=self._on_circuit,
@@ -41,10 +44,11 @@ class Attacker:
         await self.client.wait_connected(10)
         return self
 
-    async def open(self, target: bytes) -> CircuitConnection:
+    async def open(self, target: bytes, timeout: float = HANDSHAKE_TIMEOUT_S) -> CircuitConnection:
         """A circuit to `target` with a completed handshake: from here on the target reads our RPCs."""
         conn = self.conns[target] = CircuitConnection(target, self.client)
-        await handshake.initiate(conn, self.identity)
+        side = Initiator(self.peer_id, target, native.random_bytes(NONCE_BYTES))
+        await authenticate(conn, side, self.identity.signer, native.verify, timeout=timeout)
         return conn
 
     async def stop(self) -> None:

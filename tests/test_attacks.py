@@ -24,9 +24,7 @@ from websockets.exceptions import ConnectionClosed as WsClosed
 
 from pynode.gossip.rpc import RPC
 from pynode.identity import Identity
-from pynode.net import handshake
 from pynode.net import relay_proto as rp
-from pynode.net.circuit import CircuitConnection
 from pynode.node import Node
 from pynode.topics import DEMO_PULSE
 from pynode.wire import cbor
@@ -169,8 +167,7 @@ def test_garbage_instead_of_a_handshake_is_refused_and_counted(world: World):
         await eventually(lambda: world.a.is_banned(attacker.peer_id), 10, "attacker banned")
         # while banned, even a proper handshake gets nowhere
         with pytest.raises(TimeoutError):
-            conn = attacker.conns[world.a.peer_id] = CircuitConnection(world.a.peer_id, attacker.client)
-            await handshake.initiate(conn, attacker.identity, timeout=1)
+            await attacker.open(world.a.peer_id, timeout=1)
         return attacker
 
     attacker = world.thread.run(attack())
@@ -256,7 +253,7 @@ async def _hello(url: str):
     ws = await connect(url, max_size=None)
     challenge = rp.parse_relay_frame(await ws.recv(), from_relay=True)
     assert isinstance(challenge, rp.Challenge)
-    me = Identity.generate()
+    me = await Identity.generate()
     hello = await rp.make_hello(
         me.signer, challenge.nonce, challenge.relay, ("fuzz",), int(time.time() * 1000)
     )

@@ -5,7 +5,6 @@ from collections import defaultdict
 
 import pytest
 
-from pynode.gossip.rpc import RPC
 from tests.netutil import eventually, node_on, relay_on
 
 pytestmark = pytest.mark.slow
@@ -81,7 +80,8 @@ def _hyperspace(*args: str) -> list[str]:
 
 async def test_a_circuit_dropped_on_one_side_is_re_established_without_banning_the_peer(tmp_path):
     relay = await relay_on(tmp_path)
-    a, b = await node_on(relay.url), await node_on(relay.url)
+    # a never dials by itself (target 0): only the stale-circuit rule can bring the link back
+    a, b = await node_on(relay.url, target_peers=0), await node_on(relay.url)
     got = []
     a.subscribe(TOPIC, lambda env: got.append(env.data))
     b.subscribe(TOPIC)
@@ -89,12 +89,15 @@ async def test_a_circuit_dropped_on_one_side_is_re_established_without_banning_t
         await eventually(
             lambda: b.peer_id in a.connected_peers() and a.peer_id in b.connected_peers(), 20, "link"
         )
+        await eventually(lambda: len(b.router.mesh.get(TOPIC, ())) >= 1, 20, "b's mesh has a")
         # a drops its end (as on a receive-queue overflow); b still believes in the circuit, and its next
-        # frame reaches a before a's own maintenance would redial
-        await a._circuits[b.peer_id].close("dropped on one side")
-        a._on_circuit(b.peer_id, RPC(graft=[TOPIC]).encode())
-        assert a.rejections["stale_circuit"] == 1
-        await eventually(lambda: b.peer_id in a.connected_peers(), 20, "the circuit is re-established")
+        # frame is one of a circuit a no longer holds
+        a.disconnect(b.peer_id)
+        await eventually(lambda: b.peer_id not in a.connected_peers(), 10, "a's end closed")
+        assert a.peer_id in b.connected_peers()
+        await b.publish(TOPIC, b"into the void")
+        await eventually(lambda: a.rejections["stale_circuit"] >= 1, 10, "a sees a stale frame")
+        await eventually(lambda: b.peer_id in a.connected_peers(), 20, "a redials: the circuit is back")
         assert not a.is_banned(b.peer_id) and not b.is_banned(a.peer_id)
         await eventually(lambda: len(a.router.mesh.get(TOPIC, ())) >= 1, 20, "mesh again")
         await b.publish(TOPIC, b"still friends")

@@ -20,17 +20,18 @@ import hashlib
 import importlib
 import json
 import re
+from collections import deque
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 
 from pynode.gossip.params import GossipParams, PeerScoreThresholds
 from pynode.gossip.rpc import RPC, Prune, SubOpt
-from pynode.identity import Identity, peer_id_text
+from pynode.identity import Identity, peer_id_text, verify
 from pynode.net import chunks, handshake
 from pynode.net import relay_proto as rp
+from pynode.net.handshake import Fingerprints, Initiator, Responder, Send, Sign
 from pynode.platform.native import NaclSigner, verify_now
 from pynode.state.authorship import DOMAIN_CHANGE
 from pynode.state.records import DOMAIN_RECORD
@@ -38,7 +39,6 @@ from pynode.wire import cbor, limits
 from pynode.wire.envelope import DOMAIN_MESSAGE, Envelope, sign_envelope, verify_envelope
 from relay_server.gateway import DOMAIN_SUBMIT
 from relay_server.hub import Hub
-from tests.memconn import pipe
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "PROTOCOL.md"
@@ -57,7 +57,12 @@ CHALLENGE_NONCE = bytes([0xAA]) * 32
 NI = bytes([0x11]) * 32  # the initiator's handshake nonce
 NR = bytes([0x22]) * 32  # the responder's
 NODE_CAPS = ("relay", "webrtc")  # a node's defaults: NodeConfig.caps plus DIRECT_CAP
-SDP = "v=0\r\n"  # a stand-in: real SDP runs to a few KiB
+# Stand-ins for the SDPs of §4.2 (real ones run to a few KiB): only their DTLS fingerprint lines matter here.
+# Bob (the smaller id) offers, so on the data channel he is the handshake's initiator and Alice the responder.
+FP_BOB = "sha-256 " + ":".join(["B0"] * 32)
+FP_ALICE = "sha-256 " + ":".join(["A1"] * 32)
+SDP = f"v=0\r\na=fingerprint:{FP_BOB}\r\n"  # Bob's offer
+SDP_ANSWER = f"v=0\r\na=fingerprint:{FP_ALICE}\r\n"  # Alice's answer
 CHUNKED_FRAME_BYTES = 150_000
 
 # name -> (what the block shows, how it is rendered)
@@ -88,6 +93,7 @@ BLOCKS: dict[str, tuple[str, ...]] = {
     "hs2": ("annotated",),
     "hs3-signed": ("signed",),
     "hs3": ("annotated",),
+    "hs2-signed-direct": ("signed",),
     "hs3-chunk": ("hex",),
 }
 DOMAINS = {
@@ -95,6 +101,7 @@ DOMAINS = {
     "relay-hello-signed": rp.DOMAIN_RELAY_HELLO,
     "hs2-signed": handshake.DOMAIN_HANDSHAKE,
     "hs3-signed": handshake.DOMAIN_HANDSHAKE,
+    "hs2-signed-direct": handshake.DOMAIN_HANDSHAKE,
 }
 
 
@@ -105,18 +112,29 @@ async def _envelope() -> Envelope:
     return await sign_envelope(ALICE.signer, TOPIC, SEQNO, TS, DATA)
 
 
-async def _handshake_frames() -> tuple[bytes, bytes, bytes]:
-    """Run the real handshake (Alice initiates, Bob responds) with the fixed nonces; returns hs1, hs2, hs3."""
-    a, b = pipe(ALICE.peer_id, BOB.peer_id)
-    nonces = iter([NI, NR])
+def _run(side: Initiator | Responder, actions: list[Any], me: Identity) -> list[bytes]:
+    """Carry out a handshake machine's actions at once; returns the frames it sends."""
+    sent, todo = [], deque(actions)
+    while todo:
+        action = todo.popleft()
+        if isinstance(action, Send):
+            sent.append(action.frame)
+        elif isinstance(action, Sign):
+            todo.extend(side.signed(me.signer.sign_now(action.message)))
+        else:
+            todo.extend(side.verified(verify_now(action.peer, action.message, action.sig)))
+    return sent
 
-    async def responder() -> None:
-        await handshake.respond(b, BOB, await b.recv())
 
-    with mock.patch("pynode.platform.native.random_bytes", lambda n: next(nonces)):
-        await asyncio.gather(handshake.initiate(a, ALICE), responder())
-    assert a.authenticated and b.authenticated
-    (hs1, hs3), (hs2,) = a.sent, b.sent
+def _handshake_frames() -> tuple[bytes, bytes, bytes]:
+    """Run the real handshake machines (Alice initiates, Bob responds) with the fixed nonces."""
+    i, r = Initiator(ALICE.peer_id, BOB.peer_id, NI), Responder(BOB.peer_id, ALICE.peer_id, NR)
+    (hs1,) = _run(i, i.start(), ALICE)
+    r.start()
+    (hs2,) = _run(r, r.receive(hs1), BOB)
+    (hs3,) = _run(i, i.receive(hs2), ALICE)
+    _run(r, r.receive(hs3), BOB)
+    assert i.established and r.established
     return hs1, hs2, hs3
 
 
@@ -164,7 +182,7 @@ async def _relay_frames(hs1: bytes) -> dict[str, bytes]:
 
 async def _build() -> dict[str, bytes]:
     env = await _envelope()
-    hs1, hs2, hs3 = await _handshake_frames()
+    hs1, hs2, hs3 = _handshake_frames()
     hello = await rp.make_hello(ALICE.signer, CHALLENGE_NONCE, RELAY.peer_id, NODE_CAPS, TS)
     ex = {
         "envelope-signed": env.signed_bytes(),
@@ -187,6 +205,9 @@ async def _build() -> dict[str, bytes]:
         "hs2": hs2,
         "hs3-signed": handshake.transcript("initiator", ALICE.peer_id, BOB.peer_id, NI, NR),
         "hs3": hs3,
+        "hs2-signed-direct": handshake.transcript(
+            "responder", BOB.peer_id, ALICE.peer_id, NI, NR, Fingerprints.of(SDP, SDP_ANSWER)
+        ),
         "hs3-chunk": b"".join(chunks.split(hs3)),
     }
     ex.update(await _relay_frames(hs1))
@@ -264,7 +285,10 @@ class _Annotator:
             content = self.buf[self.pos : self.pos + arg]
             self.pos += arg
             if major == 3:
-                first, comment = head + content, json.dumps(content.decode(), ensure_ascii=False)
+                comment = json.dumps(content.decode(), ensure_ascii=False)
+                # a text too long for its line continues, like a long byte string, on rows below
+                long = len("  " * (depth + 1) + (head + content).hex(" ")) >= COMMENT_COLUMN
+                first = head if long else head + content
             elif arg <= 8:
                 first, comment = head + content, f"h'{content.hex()}'"
             else:
@@ -282,7 +306,7 @@ class _Annotator:
         else:
             self.line(depth, key + first, label + comment)
             rows_depth = depth + 1
-        if major == 2 and first == head:
+        if major in (2, 3) and first == head:
             for i in range(0, arg, HEX_ROW):
                 self.line(rows_depth, content[i : i + HEX_ROW])
         elif major == 4:
@@ -452,7 +476,7 @@ def test_signed_examples_verify():
     assert env.sig == doc_hex("envelope-sig")
     assert env.msg_id == doc_hex("envelope-id") == hashlib.sha256(doc_hex("envelope")).digest()
     assert f"SHA-256 of those {len(ex['envelope'])} bytes" in doc_text()
-    assert asyncio.run(verify_envelope(env))
+    assert asyncio.run(verify_envelope(env, verify))
     assert (env.topic, env.sender, env.seqno, env.ts, env.data) == (TOPIC, ALICE.peer_id, SEQNO, TS, DATA)
 
     hello = rp.parse_relay_frame(doc_hex("relay-hello"), from_relay=False)
@@ -471,6 +495,13 @@ def test_signed_examples_verify():
     assert ex["hs2-signed"] == handshake.DOMAIN_HANDSHAKE + cbor.encode(
         {"role": "responder", "initiator": ALICE.peer_id, "responder": BOB.peer_id, "ni": NI, "nr": NR}
     )
+    # on the data channel Bob (the offerer) initiates; both fingerprints ride in the transcript
+    direct = cbor.decode(doc_hex("hs2-signed-direct")[len(handshake.DOMAIN_HANDSHAKE) :])
+    assert direct["dtls"] == [[FP_BOB], [FP_ALICE]] and (direct["initiator"], direct["responder"]) == (
+        BOB.peer_id,
+        ALICE.peer_id,
+    )
+    assert direct["dtls"][0] == list(handshake.sdp_fingerprints(SDP))
 
 
 def test_rpc_examples_parse():

@@ -6,10 +6,10 @@ CHUNK_BYTES, each prefixed by one byte: MORE (another chunk follows) or LAST.
 
 from __future__ import annotations
 
+from pynode.net.limits import CHUNK_BYTES
 from pynode.wire.errors import WireError
 from pynode.wire.limits import MAX_FRAME_BYTES
 
-CHUNK_BYTES = 64 * 1024
 MORE, LAST = 0x01, 0x00
 
 

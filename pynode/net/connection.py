@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 
+from pynode.net.limits import RECV_QUEUE_FRAMES
+from pynode.platform.transport import ConnectionClosed  # one class for every transport, relay socket included
 from pynode.wire.limits import MAX_FRAME_BYTES
 
-RECV_QUEUE_FRAMES = 256  # a peer that floods faster than we read is cut off rather than buffered forever
-
-
-class ConnectionClosed(Exception):
-    """The connection is gone; `recv` and `send` raise this from then on."""
+__all__ = ["Connection", "ConnectionClosed"]
 
 
 class Connection(ABC):

@@ -6,10 +6,8 @@ import asyncio
 
 from pynode.net.chunks import Reassembler, split
 from pynode.net.connection import Connection, ConnectionClosed
+from pynode.net.limits import HIGH_WATER_BYTES
 from pynode.wire.errors import WireError
-
-# Pause sending while this much is queued in the SCTP buffer (flow control; see bufferedAmount).
-HIGH_WATER_BYTES = 1024 * 1024
 
 
 class DirectConnection(Connection):

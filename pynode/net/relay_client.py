@@ -17,13 +17,10 @@ from typing import Protocol
 from pynode.identity import Identity
 from pynode.net import relay_proto as rp
 from pynode.net.connection import ConnectionClosed
+from pynode.net.limits import BACKOFF_MAX_S, BACKOFF_MIN_S, HEALTHY_SESSION_S, HELLO_TIMEOUT_S
 from pynode.wire.errors import WireError
 
 log = logging.getLogger(__name__)
-
-BACKOFF_MIN_S = 0.25
-BACKOFF_MAX_S = 10.0
-HELLO_TIMEOUT_S = 10.0
 
 
 class RelaySocket(Protocol):
@@ -42,6 +39,10 @@ class RelayLink(Protocol):
     async def connect(self) -> RelaySocket: ...  # raises OSError / ConnectionClosed if unreachable
 
 
+def _ignore(*_: object) -> None:
+    pass
+
+
 @dataclass
 class RelayEvents:
     on_circuit: Callable[[bytes, bytes], None]
@@ -49,6 +50,8 @@ class RelayEvents:
     on_leave: Callable[[bytes], None]
     on_unreachable: Callable[[bytes], None]
     on_disconnected: Callable[[], None]
+    on_welcome: Callable[[dict[bytes, list[str]]], None] = _ignore  # the others on the relay, with their caps
+    on_join: Callable[[bytes, list[str]], None] = _ignore
 
 
 class RelayUnreachable(Exception):
@@ -99,7 +102,7 @@ class RelayClient:
                     await sock.close()
             if self._closing:
                 return
-            if time.monotonic() - started > 30:
+            if time.monotonic() - started > HEALTHY_SESSION_S:
                 backoff = BACKOFF_MIN_S  # it was a healthy session: reconnect quickly
             delay = backoff * random.uniform(0.5, 1.5)
             # until the first session, the caller reports failure (one clear line); after it, say so in the log
@@ -140,6 +143,7 @@ class RelayClient:
         self._sock = sock
         self.connections += 1
         self._connected.set()
+        self.events.on_welcome(dict(self.peers))
         log.info("joined relay %s (%d peers)", self.link.description, len(self.peers))
         while True:
             frame = rp.parse_relay_frame(await sock.recv(), from_relay=True)
@@ -150,6 +154,7 @@ class RelayClient:
             elif isinstance(frame, rp.Join):
                 if frame.peer != self.identity.peer_id:
                     self.peers[frame.peer] = list(frame.caps)
+                    self.events.on_join(frame.peer, list(frame.caps))
             elif isinstance(frame, rp.Leave):
                 self.peers.pop(frame.peer, None)
                 self.events.on_leave(frame.peer)

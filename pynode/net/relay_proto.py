@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
+from pynode.net.limits import HELLO_MAX_SKEW_MS, MAX_ERROR_CODE_LEN, MAX_WELCOME_PEERS
 from pynode.platform import Signer, current
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
@@ -29,9 +30,6 @@ from pynode.wire.limits import (
 from pynode.wire.schema import expect_map, get_bytes, get_int, get_list, get_str
 
 DOMAIN_RELAY_HELLO = b"hyperspace/1/relay-hello\x00"
-HELLO_MAX_SKEW_MS = 60_000  # a hello stamped further than this from the relay's clock is refused
-MAX_WELCOME_PEERS = 1000
-MAX_ERROR_CODE_LEN = 32
 PEER_BYTES = 32
 SIG_BYTES = 64
 

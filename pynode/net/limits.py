@@ -1,0 +1,42 @@
+"""Limits and timings of peer connections (PROTOCOL.md §2, §3, §4, §6.2), each with its reason.
+
+The wire-format limits every frame obeys (frame size, nesting, list lengths) are in `pynode/wire/limits.py`;
+these are the ones of the connection layer: the relay session, handshakes, requests, bans and direct links.
+"""
+
+# ---- relay connection (§2) ------------------------------------------------------------------------------
+HELLO_MAX_SKEW_MS = (
+    60_000  # a hello stamped further than this from the relay's clock is refused (replay window)
+)
+MAX_WELCOME_PEERS = 1000  # a welcome names at most this many peers: enough to fill any node's target_peers
+MAX_ERROR_CODE_LEN = 32  # an `error` code is a short identifier, not prose
+HELLO_TIMEOUT_S = 10.0  # a node gives up on a relay that does not challenge and welcome it within this
+BACKOFF_MIN_S = 0.25  # first reconnection delay: a relay restart costs a quarter second
+BACKOFF_MAX_S = 10.0  # longest reconnection delay: a relay that is down is not hammered
+HEALTHY_SESSION_S = 30.0  # a relay session longer than this resets the backoff (it was not a flapping relay)
+
+# ---- peer connections (§3) ------------------------------------------------------------------------------
+HANDSHAKE_TIMEOUT_S = 10.0  # a half-open handshake holds a circuit and a nonce: drop it after this
+HS1_MAX_BYTES = 128  # an hs1 is 86 bytes; anything longer is not one, whatever it decodes to
+RECV_QUEUE_FRAMES = 256  # a peer that floods faster than we read is cut off rather than buffered forever
+OUTBOX_FRAMES = 1024  # our frames queued for one peer; beyond it they are dropped (gossip repairs the loss)
+BAN_S = 60.0  # a peer that sent garbage is not talked to for this long
+MAINTAIN_INTERVAL_S = 1.0  # how often a node dials towards target_peers and picks peers to go direct with
+
+# ---- requests and responses (§3.4) ----------------------------------------------------------------------
+MAX_PROTO_LEN = 64  # characters in a request's protocol name
+MAX_INFLIGHT_PER_PEER = 32  # requests one peer may have us serve at once; more are refused as "busy"
+MAX_REASON_BYTES = 256  # a refusal's reason is for people and logs, not a payload
+REQUEST_TIMEOUT_S = 10.0  # default time an asker waits for a response
+
+# ---- direct connections (§4) ----------------------------------------------------------------------------
+RTC_TIMEOUT_S = (
+    15.0  # an offer must be answered and its channel open within this (non-trickle ICE on loopback: <1 s)
+)
+RTC_RETRY_S = 30.0  # after a failed WebRTC upgrade, wait this long before offering to that peer again
+CHUNK_BYTES = (
+    64 * 1024
+)  # frame bytes per data-channel message: under every stack's message cap (aiortc 256 KiB)
+HIGH_WATER_BYTES = 1024 * 1024  # pause sending while this much waits in the SCTP buffer (flow control)
+MAX_FINGERPRINTS = 8  # DTLS fingerprints bound per side: one per certificate hash (aiortc lists three)
+MAX_FINGERPRINT_LEN = 200  # "sha-512 " + 64 hex pairs with colons is 199 characters
