@@ -251,6 +251,7 @@ class PeerManager:
 
     def tick(self, now: float) -> list[Output]:
         """Maintenance (every MAINTAIN_INTERVAL_S): dial towards target_peers, then pick direct upgrades."""
+        self._forget_expired(now)
         if not self.relay_up:
             return []
         candidates = [
@@ -425,6 +426,11 @@ class PeerManager:
         if not ok:
             self._end(session)
         return []
+
+    def _forget_expired(self, now: float) -> None:
+        """Bans and retry backoffs that are over (a stream of throwaway identities must not grow them)."""
+        self._banned = {p: until for p, until in self._banned.items() if until >= now}
+        self._retry_at = {p: at for p, at in self._retry_at.items() if at > now}
 
     def _new(self, peer: bytes, kind: str, initiator: bool) -> int:
         self._last_session += 1
