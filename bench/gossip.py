@@ -65,7 +65,7 @@ async def run_ours(scenario: dict[str, Any]) -> dict[str, Any]:
 
     n, topic, size = scenario["nodes"], scenario["topic"], scenario["size"]
     schedule = scenario["messages"]
-    identities = [Identity.generate() for _ in range(n)]
+    identities = [await Identity.generate() for _ in range(n)]
     neighbours: dict[int, set[int]] = defaultdict(set)
     for i, j in scenario["edges"]:
         neighbours[i].add(j)

@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from pynode.identity import Identity
+from pynode.platform import native
 from pynode.research import paper, stats
 from pynode.research.agent import Agent, priors, result_body
 from pynode.research.config import config_hash
@@ -50,8 +51,8 @@ class Memo:
 
 async def _campaign(memo: Memo, task: Task, strategies: list[Strategy], budget: int) -> dict[str, Any]:
     """`budget` experiments in turn by agents sharing state; the best value after each experiment."""
-    identities = [Identity.from_seed(bytes([i + 1]) * 32) for i in range(len(strategies))]
-    stores = [Store(ident.peer_id) for ident in identities]
+    identities = [await Identity.from_seed(bytes([i + 1]) * 32) for i in range(len(strategies))]
+    stores = [Store(ident.peer_id, native) for ident in identities]
     agents = [Agent(memo.domain, task.id, s) for s in strategies]
     doc = f"results.{task.domain}"
     trajectory: list[float] = []

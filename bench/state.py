@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pynode.identity import Identity
+from pynode.platform import native
 from pynode.sim.state import run_state_simulation
 from pynode.state.records import make_record
 from pynode.state.store import Store
@@ -80,8 +81,8 @@ def _cold_start_ms(holder: Store) -> dict[str, float]:
     """A fresh replica pulls everything from `holder` (request, snapshot export, validation, import)."""
     times = []
     for _ in range(3):
-        me = Identity.generate()
-        fresh = SyncEngine(Store(me.peer_id), random.Random(0))
+        me = run_sync(Identity.generate())
+        fresh = SyncEngine(Store(me.peer_id, native), random.Random(0))
         server = SyncEngine(holder, random.Random(0))
         started = time.perf_counter()
         asks = fresh.tick(0.0, [b"holder"])
@@ -98,8 +99,8 @@ async def _archive_lag(interval: float, n: int, seed: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         bare = Path(tmp) / "remote.git"
         subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
-        me = Identity.generate()
-        store = Store(me.peer_id)
+        me = await Identity.generate()
+        store = Store(me.peer_id, native)
         archiver = Archiver(
             ArchiveConfig(Path(tmp) / "repo", str(bare), interval), lambda: state_files(store)
         )

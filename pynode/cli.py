@@ -295,7 +295,7 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     from pynode.runtime.replica import StateReplica
 
     try:
-        identity = Identity.load_or_create(args.data_dir)
+        identity = await Identity.load_or_create(args.data_dir)
     except (OSError, ValueError) as e:
         raise CliError(str(e)) from None
     config = NodeConfig(
@@ -396,7 +396,7 @@ async def _demo_main(args: argparse.Namespace) -> int:
     replicas = []
     try:
         for i in range(args.nodes):
-            identity = Identity.load_or_create(args.data_dir / f"node{i}")
+            identity = await Identity.load_or_create(args.data_dir / f"node{i}")
             config = NodeConfig(caps=["relay", "research"], ice_addresses=["127.0.0.1"])
             node = Node(identity, current().relay_link(relay.url), config)
             node.subscribe(DEMO_TOPIC)
@@ -583,7 +583,7 @@ async def _diloco_main(args: argparse.Namespace) -> int:
 
     if args.task not in MODELS:
         raise CliError(f"no model {args.task!r}; known: {', '.join(MODELS)}")
-    identity = Identity.load_or_create(args.data_dir)
+    identity = await Identity.load_or_create(args.data_dir)
     node = Node(identity, current().relay_link(args.relay), NodeConfig(caps=["relay", "research"]))
     peer = DilocoPeer(node, inner_steps=args.inner_steps)
     await node.start()

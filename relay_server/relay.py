@@ -10,6 +10,7 @@ from typing import Any
 
 from pynode.identity import Identity
 from pynode.net.relay_proto import Error
+from pynode.platform.native import NaclSigner, load_or_create_seed
 from relay_server.config import RelayConfig
 from relay_server.hub import Hub
 from relay_server.limits import ConnectionCap
@@ -21,7 +22,8 @@ SHUTDOWN_FLUSH_S = 1.0  # how long shutdown waits for peers to be told why
 class Relay:
     def __init__(self, config: RelayConfig, identity: Identity | None = None) -> None:
         self.config = config
-        self.identity = identity if identity is not None else Identity.load_or_create(config.data_dir)
+        # CPython only, so the key loads synchronously here (Identity.load_or_create is the async way)
+        self.identity = identity or Identity(NaclSigner(load_or_create_seed(config.data_dir)))
         self.stats = RelayStats()
         self.hub = Hub(
             self.stats,

@@ -31,6 +31,6 @@ async def relay_on(tmp: Path, port: int = 0, embedded_node: bool = True, **confi
 
 async def node_on(relay_url: str, direct_peers: int = 0, identity: Identity | None = None, **config) -> Node:
     cfg = NodeConfig(direct_peers=direct_peers, ice_addresses=["127.0.0.1"], **config)
-    node = Node(identity or Identity.generate(), native.relay_link(relay_url), cfg)
+    node = Node(identity or await Identity.generate(), native.relay_link(relay_url), cfg)
     await node.start()
     return node

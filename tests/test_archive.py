@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from pynode.identity import Identity
+from pynode.platform import native
 from pynode.state.records import make_record
 from pynode.state.store import Store
 from relay_server.archive import ArchiveConfig, Archiver
@@ -158,8 +159,8 @@ def http_remote(tmp_path):
 
 async def test_records_land_in_the_documented_layout_in_a_local_bare_repo(tmp_path):
     bare = bare_repo(tmp_path / "remote.git")
-    me = Identity.generate()
-    store = Store(me.peer_id)
+    me = await Identity.generate()
+    store = Store(me.peer_id, native)
     keys = await write_results(store, me, 3)
     profile = await make_record(me.signer, "profile", {"name": "ada", "caps": ["research"]}, 1)
     await store.write(me.signer, [profile])
@@ -185,8 +186,8 @@ async def test_push_over_http_with_a_token_that_is_never_stored_or_logged(
 ):
     server, bare = http_remote
     caplog.set_level(logging.DEBUG)
-    me = Identity.generate()
-    store = Store(me.peer_id)
+    me = await Identity.generate()
+    store = Store(me.peer_id, native)
     keys = await write_results(store, me, 2)
     config = ArchiveConfig(
         tmp_path / "repo", remote=server.url("archive.git"), token_env="TEST_ARCHIVE_TOKEN"
@@ -213,8 +214,8 @@ async def test_killed_mid_push_then_restarted_loses_nothing_and_duplicates_nothi
 ):
     server, bare = http_remote
     monkeypatch.setenv("TEST_ARCHIVE_TOKEN", TOKEN)
-    me = Identity.generate()
-    store = Store(me.peer_id)
+    me = await Identity.generate()
+    store = Store(me.peer_id, native)
     keys = await write_results(store, me, 3)
     config = ArchiveConfig(
         tmp_path / "repo", remote=server.url("archive.git"), token_env="TEST_ARCHIVE_TOKEN"

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from pynode.gossip.rpc import RPC
+from pynode.identity import conformance as identity_checks
 from pynode.identity import parse_peer_id
 from pynode.platform import conformance, native
 from pynode.topics import DEMO_PULSE
@@ -231,6 +232,7 @@ async def test_the_platform_conformance_suite_passes_in_pyodide(dist, tmp_path, 
             "(url) => window.hyperspace.node.ask({type: 'conformance', relay: url}, 'conformance')", relay.url
         )
         failed = [r for r in reply["results"] if not r["ok"]]
-        assert len(reply["results"]) == len(conformance.CHECKS) and not failed, failed
+        expected = [c.__name__ for c in conformance.CHECKS + identity_checks.CHECKS]
+        assert [r["name"] for r in reply["results"]] == expected and not failed, failed
     finally:
         await relay.stop()

@@ -83,22 +83,22 @@ async def test_records_cross_between_the_tab_and_cpython_with_signatures_checked
         assert peer_id_text(record.author) == tab_peer and record.body["value"] == "0.4100"
         assert await verify_record(record)  # the record's own signature, checked again with PyNaCl
         exported = await ask(tab, {"type": "state-export", "doc": DOC})
-        fresh = Store(Identity.generate().peer_id)
+        fresh = Store((await Identity.generate()).peer_id, native)
         merged = await fresh.receive(DOC, base64.b64decode(exported["data"]), now_ms(), ("snapshot",))
         assert mine["key"] in {r.key for r in merged}
 
         # CPython → browser: over the network, and as a blob handed to the tab's store directly
         theirs = await replica.publish("result", result("0.3900"))
         st = await wait_status(tab, lambda s: theirs.key in keys_on_boards(s), 30, "the tab shows it")
-        author = Identity.generate()
-        store = Store(author.peer_id)
+        author = await Identity.generate()
+        store = Store(author.peer_id, native)
         own = await make_record(author.signer, "result", result("0.5000"), now_ms())
         update = (await store.write(author.signer, [own]))[DOC]
         got = await ask(tab, {"type": "state-import", "doc": DOC, "data": b64(update)})
         assert got == {"type": "state-import", "accepted": [own.key]}
 
         # the tab's authorship checks (pynode/state, unchanged, over loro-crdt) refuse forgeries
-        attacker = Identity.generate()
+        attacker = await Identity.generate()
         held = (await wait_status(tab, lambda s: own.key in keys_on_boards(s), 30))["replica"]["records"]
         forged = native.crdt_doc(loro_peer(author.peer_id))  # writing as the author's Loro peer id...
         forged.import_(update)

@@ -18,7 +18,9 @@ from relay_server.gateway import MAX_SUBMISSION_BYTES, Gateway, make_submission
 @pytest.fixture
 async def served(tmp_path):
     """A relay app whose gateway archives into tmp_path/repo, and an HTTP client to it."""
-    app = create_app(RelayConfig(data_dir=tmp_path / "relay", static_dir=None), identity=Identity.generate())
+    app = create_app(
+        RelayConfig(data_dir=tmp_path / "relay", static_dir=None), identity=await Identity.generate()
+    )
     archiver = Archiver(ArchiveConfig(tmp_path / "repo"))
     relay = app.state.relay
     relay.gateway = Gateway(archiver, quota_bytes=10_000)
@@ -37,7 +39,7 @@ def tree(root) -> list[str]:
 
 async def test_a_signed_submission_lands_under_the_nodes_own_folder(served):
     client, archiver = served
-    me = Identity.generate()
+    me = await Identity.generate()
     body = await make_submission(me.signer, [("runs/1/log.txt", b"loss 2.1\n"), ("curve.csv", b"1,2.1\n")])
     r = await post(client, body)
     assert r.status_code == 202, r.text
@@ -64,7 +66,7 @@ async def test_a_signed_submission_lands_under_the_nodes_own_folder(served):
 )
 async def test_paths_aiming_outside_the_folder_are_refused_and_nothing_is_written(served, path):
     client, archiver = served
-    body = await make_submission(Identity.generate().signer, [(path, b"x")])
+    body = await make_submission((await Identity.generate()).signer, [(path, b"x")])
     r = await post(client, body)
     assert r.status_code == 400 and r.json()["error"] in ("bad_path", "malformed"), r.text
     await archiver.cycle()
@@ -73,7 +75,7 @@ async def test_paths_aiming_outside_the_folder_are_refused_and_nothing_is_writte
 
 async def test_a_path_through_a_planted_symlink_is_refused(served, tmp_path):
     client, archiver = served
-    me = Identity.generate()
+    me = await Identity.generate()
     outside = tmp_path / "outside"
     outside.mkdir()
     folder = archiver.config.repo_dir / "agents" / me.text
@@ -86,7 +88,7 @@ async def test_a_path_through_a_planted_symlink_is_refused(served, tmp_path):
 
 async def test_an_unsigned_or_forged_submission_is_refused(served):
     client, archiver = served
-    me, other = Identity.generate(), Identity.generate()
+    me, other = await Identity.generate(), await Identity.generate()
     body = cbor.decode(await make_submission(me.signer, [("a.txt", b"x")]))
     forged = cbor.encode({**body, "peer": other.peer_id})  # claims another node's folder
     unsigned = cbor.encode({**body, "sig": bytes(64)})
@@ -104,7 +106,7 @@ async def test_an_oversized_submission_is_refused_before_it_is_read(served):
 
 async def test_a_submission_over_the_nodes_quota_is_refused(served):
     client, archiver = served
-    me = Identity.generate()
+    me = await Identity.generate()
     assert (await post(client, await make_submission(me.signer, [("a.bin", b"x" * 6000)]))).status_code == 202
     r = await post(client, await make_submission(me.signer, [("b.bin", b"y" * 6000)]))  # queued bytes count
     assert r.status_code == 413 and r.json()["error"] == "over_quota"
@@ -114,7 +116,7 @@ async def test_a_submission_over_the_nodes_quota_is_refused(served):
     )  # committed bytes count
     assert r.status_code == 413
     assert tree(archiver.config.repo_dir) == [f"agents/{me.text}/a.bin"]
-    other = Identity.generate()  # the quota is per node
+    other = await Identity.generate()  # the quota is per node
     assert (
         await post(client, await make_submission(other.signer, [("a.bin", b"x" * 6000)]))
     ).status_code == 202
@@ -122,7 +124,7 @@ async def test_a_submission_over_the_nodes_quota_is_refused(served):
 
 async def test_a_replayed_or_stale_submission_is_refused(served):
     client, _ = served
-    me = Identity.generate()
+    me = await Identity.generate()
     body = await make_submission(me.signer, [("a.txt", b"x")])
     assert (await post(client, body)).status_code == 202
     r = await post(client, body)

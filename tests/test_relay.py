@@ -113,7 +113,7 @@ async def open_socket(url: str) -> ClientConnection:
 
 
 async def join(url: str, identity: Identity | None = None, caps: tuple[str, ...] = ("test",)) -> Peer:
-    identity = identity or Identity.generate()
+    identity = identity or await Identity.generate()
     ws = await open_socket(url)
     challenge = await recv(ws)
     assert isinstance(challenge, Challenge)
@@ -149,7 +149,7 @@ async def test_a_signed_hello_is_welcomed_and_others_see_join_and_leave(relay):
 
 @pytest.mark.parametrize("forgery", ["wrong_key", "wrong_nonce", "stale_ts", "signal_first"])
 async def test_a_forged_hello_is_refused_and_closed(relay, forgery):
-    victim, forger = Identity.generate(), Identity.generate()
+    victim, forger = await Identity.generate(), await Identity.generate()
     ws = await open_socket(relay.ws)
     challenge = await recv(ws)
     ts = now_ms() - 3_600_000 if forgery == "stale_ts" else now_ms()
@@ -196,14 +196,14 @@ async def test_signal_and_circuit_are_forwarded_with_the_senders_id(relay):
     big = os.urandom(1024 * 1024)
     await bob.ws.send(CircuitTo(alice.id, big).encode())
     assert await recv(alice.ws) == CircuitFrom(bob.id, big)
-    stranger = Identity.generate().peer_id
+    stranger = (await Identity.generate()).peer_id
     await alice.ws.send(CircuitTo(stranger, b"?").encode())
     assert await recv(alice.ws) == Unreachable(stranger)
 
 
 async def test_a_second_hello_with_the_same_peer_id_replaces_the_first(relay):
     watcher = await join(relay.ws)
-    me = Identity.generate()
+    me = await Identity.generate()
     first = await join(relay.ws, me, caps=("v1",))
     assert await recv(watcher.ws) == Join(me.peer_id, ("v1",))
     second = await join(relay.ws, me, caps=("v2",))
@@ -287,7 +287,7 @@ async def test_sockets_beyond_the_per_address_cap_are_refused(tmp_path):
 
 async def test_a_local_peer_exchanges_circuit_frames_with_a_websocket_peer(relay):
     inbox: asyncio.Queue[bytes] = asyncio.Queue()
-    local_id = Identity.generate().peer_id
+    local_id = (await Identity.generate()).peer_id
     handle = relay.app.state.relay.hub.attach_local(local_id, ["embedded"], inbox.put)
 
     async def local_recv():
@@ -312,7 +312,7 @@ async def test_status_health_and_metrics_answer_with_the_hooks(relay):
     state = relay.app.state.relay
     state.status_extra = lambda: {"router": {"mesh": 3}}
     state.node_rejections = lambda: {("node", "bad_signature"): 7}
-    local_id = Identity.generate().peer_id
+    local_id = (await Identity.generate()).peer_id
     state.hub.attach_local(local_id, ["embedded"], asyncio.Queue().put)
     peer = await join(relay.ws, caps=("inference",))
     async with httpx.AsyncClient(base_url=relay.http) as client:

@@ -28,12 +28,13 @@ from pynode.net.relay_proto import (
     parse_relay_frame,
     verify_hello,
 )
+from pynode.platform.native import NaclSigner
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
 from pynode.wire.limits import MAX_FRAME_BYTES, MAX_RELAY_FRAME_BYTES, MAX_SIGNAL_BYTES
 
-ALICE = Identity.from_seed(bytes(range(32)))
-BOB = Identity.from_seed(bytes(range(1, 33)))
+ALICE = Identity(NaclSigner(bytes(range(32))))
+BOB = Identity(NaclSigner(bytes(range(1, 33))))
 RELAY = bytes(range(100, 132))
 NONCE = bytes(32)
 NOW_MS = 1_700_000_000_000

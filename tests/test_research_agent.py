@@ -86,7 +86,7 @@ async def test_a_finding_becomes_a_valid_signed_result_and_a_paper():
     agent = Agent(domain, "bowl", Bandit(random.Random(3)))
     base = agent.plan([], set())
     base_finding = agent.conclude(base, experiment.run(domain, "bowl", base.config), [])
-    identity = Identity.from_seed(bytes(32))
+    identity = await Identity.from_seed(bytes(32))
     signer = identity.signer
     base_record = await make_record(signer, "result", result_body(base_finding), 1)
     board, refused = priors(domain, domain.tasks["bowl"], [decode_record(base_record.encoded)])
@@ -127,7 +127,7 @@ async def test_a_finding_becomes_a_valid_signed_result_and_a_paper():
 
 async def test_a_peer_result_whose_config_breaks_the_schema_is_refused_from_the_board():
     domain = Bowl()
-    signer = Identity.from_seed(bytes(32)).signer
+    signer = (await Identity.from_seed(bytes(32))).signer
     body = {
         "domain": "ml",
         "task": "bowl",

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from pynode.identity import Identity
+from pynode.platform import native
 from pynode.sim.state import run_state_simulation
 from pynode.state import sync as sync_mod
 from pynode.state.records import DOCS, make_record
@@ -91,11 +92,11 @@ def result(who: Identity, value: str, metric: str = "val_loss", direction: str =
 )
 def test_result_bodies_outside_the_schema_are_refused(body):
     with pytest.raises(WireError):
-        run_sync(make_record(Identity.generate().signer, "result", body, 1))
+        run_sync(make_record(run_sync(Identity.generate()).signer, "result", body, 1))
 
 
 def test_a_record_key_is_the_hash_of_its_signed_bytes():
-    a = Identity.generate()
+    a = run_sync(Identity.generate())
     r1, r2 = result(a, "1.0"), result(a, "1.0")
     assert r1.key == r2.key and r1.encoded == r2.encoded  # Ed25519 and canonical CBOR are deterministic
     assert result(a, "1.1").key != r1.key
@@ -105,7 +106,7 @@ def test_a_record_key_is_the_hash_of_its_signed_bytes():
 
 
 def test_leaderboard_never_ranks_different_metrics_units_or_directions_together():
-    a, b = Identity.generate(), Identity.generate()
+    a, b = run_sync(Identity.generate()), run_sync(Identity.generate())
     records = [
         result(a, "0.50"),
         result(b, "0.40", metric="val_bpb", unit="bits"),
@@ -123,7 +124,7 @@ def test_leaderboard_never_ranks_different_metrics_units_or_directions_together(
 
 
 def test_leaderboard_ranks_by_direction_keeps_each_authors_best_and_breaks_ties_by_time_then_key():
-    a, b, c = Identity.generate(), Identity.generate(), Identity.generate()
+    a, b, c = run_sync(Identity.generate()), run_sync(Identity.generate()), run_sync(Identity.generate())
     records = [result(a, "0.5", ts=5), result(a, "0.3", ts=9), result(b, "0.3", ts=7), result(c, "0.9", ts=1)]
     rows = leaderboards(records)[BoardId("ml", "mlp-digits", "val_loss", "nats", "min")]
     assert [(r.author, r.value) for r in rows] == [(b.text, "0.3"), (a.text, "0.3"), (c.text, "0.9")]
@@ -132,7 +133,7 @@ def test_leaderboard_ranks_by_direction_keeps_each_authors_best_and_breaks_ties_
 
 
 def test_leaderboard_is_the_same_whatever_the_order_of_the_records():
-    people = [Identity.generate() for _ in range(6)]
+    people = [run_sync(Identity.generate()) for _ in range(6)]
     records = [result(p, f"0.{i % 3}", ts=i % 2) for i, p in enumerate(people)]
     boards = leaderboards(records)
     for seed in range(5):
@@ -143,7 +144,7 @@ def test_leaderboard_is_the_same_whatever_the_order_of_the_records():
 
 
 def test_points_totals_count_each_issuers_round_once():
-    issuer, peer = Identity.generate(), Identity.generate()
+    issuer, peer = run_sync(Identity.generate()), run_sync(Identity.generate())
     r1 = run_sync(make_record(issuer.signer, "points", {"round": 1, "awards": [[peer.peer_id, 5]]}, 1))
     r1b = run_sync(make_record(issuer.signer, "points", {"round": 1, "awards": [[peer.peer_id, 500]]}, 2))
     r2 = run_sync(make_record(issuer.signer, "points", {"round": 2, "awards": [[peer.peer_id, 7]]}, 3))
@@ -168,8 +169,8 @@ def pull(asker: SyncEngine, server: SyncEngine, peer_a: bytes, peer_s: bytes, no
 
 
 def test_cold_start_takes_a_snapshot_from_one_peer_then_catches_up():
-    a, b = Identity.generate(), Identity.generate()
-    sa, sb = Store(a.peer_id), Store(b.peer_id)
+    a, b = run_sync(Identity.generate()), run_sync(Identity.generate())
+    sa, sb = Store(a.peer_id, native), Store(b.peer_id, native)
     ea, eb = SyncEngine(sa, random.Random(1)), SyncEngine(sb, random.Random(2))
     run_sync(ea.write(a.signer, [result(a, f"0.{i}", ts=i) for i in range(1, 20)]))
     assert eb.status()["sync"] == "cold"
@@ -188,8 +189,8 @@ def test_cold_start_takes_a_snapshot_from_one_peer_then_catches_up():
 def test_a_document_bigger_than_one_response_arrives_in_chunks(monkeypatch):
     monkeypatch.setattr(sync_mod, "RESPONSE_BUDGET", 4096)
     monkeypatch.setattr(sync_mod, "CHUNK_BYTES", 2048)
-    a, b = Identity.generate(), Identity.generate()
-    sa, sb = Store(a.peer_id), Store(b.peer_id)
+    a, b = run_sync(Identity.generate()), run_sync(Identity.generate())
+    sa, sb = Store(a.peer_id, native), Store(b.peer_id, native)
     ea, eb = SyncEngine(sa, random.Random(1)), SyncEngine(sb, random.Random(2))
     run_sync(ea.write(a.signer, [result(a, f"0.{i}", ts=i) for i in range(1, 60)]))
     trips = pull(eb, ea, b.peer_id, a.peer_id)
@@ -203,8 +204,8 @@ def test_a_tampered_chunk_is_rejected_and_nothing_is_imported(monkeypatch):
     from pynode.state.authorship import Rejected
     from pynode.wire import cbor
 
-    a, b = Identity.generate(), Identity.generate()
-    sa, sb = Store(a.peer_id), Store(b.peer_id)
+    a, b = run_sync(Identity.generate()), run_sync(Identity.generate())
+    sa, sb = Store(a.peer_id, native), Store(b.peer_id, native)
     ea, eb = SyncEngine(sa, random.Random(1)), SyncEngine(sb, random.Random(2))
     run_sync(ea.write(a.signer, [result(a, f"0.{i}", ts=i) for i in range(1, 60)]))
     (ask,) = eb.tick(0.0, [a.peer_id])
@@ -217,7 +218,7 @@ def test_a_tampered_chunk_is_rejected_and_nothing_is_imported(monkeypatch):
 
 
 def test_a_malformed_pull_request_raises_wire_error():
-    s = SyncEngine(Store(Identity.generate().peer_id), random.Random(1))
+    s = SyncEngine(Store(run_sync(Identity.generate()).peer_id, native), random.Random(1))
     from pynode.wire import cbor
 
     for bad in (

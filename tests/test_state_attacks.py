@@ -47,14 +47,14 @@ class World:
 
     def __init__(self) -> None:
         self.victim, self.attacker, self.honest = (
-            Identity.generate(),
-            Identity.generate(),
-            Identity.generate(),
+            run_sync(Identity.generate()),
+            run_sync(Identity.generate()),
+            run_sync(Identity.generate()),
         )
-        self.victim_store = Store(self.victim.peer_id)
+        self.victim_store = Store(self.victim.peer_id, native)
         self.victim_record = result(self.victim)
         self.first_update = run_sync(self.victim_store.write(self.victim.signer, [self.victim_record]))[DOC]
-        self.store = Store(self.honest.peer_id)
+        self.store = Store(self.honest.peer_id, native)
         run_sync(self.store.receive(DOC, self.first_update, now_ms()))
         self.before = self.store.version()
 
@@ -198,7 +198,7 @@ def test_a_list_value_posing_as_bytes_is_refused(world):
 
 def test_gossip_may_only_carry_the_publishers_own_changes(world):
     # the attacker re-publishes the victim's genuine old update under its own envelope
-    fresh = Store(Identity.generate().peer_id)
+    fresh = Store(run_sync(Identity.generate()).peer_id, native)
     with pytest.raises(Rejected) as e:
         run_sync(
             fresh.receive(DOC, world.first_update, now_ms(), ("updates",), only_author=world.attacker.peer_id)
@@ -219,8 +219,8 @@ def test_replaying_an_update_already_held_is_ignored_not_forwarded(world):
 def test_replaying_an_old_profile_does_not_roll_the_view_back():
     from pynode.state.views import latest_profiles
 
-    me = Identity.generate()
-    store = Store(me.peer_id)
+    me = run_sync(Identity.generate())
+    store = Store(me.peer_id, native)
     old = run_sync(make_record(me.signer, "profile", {"name": "old", "caps": []}, 1000))
     new = run_sync(make_record(me.signer, "profile", {"name": "new", "caps": []}, 2000))
     run_sync(store.write(me.signer, [new]))
@@ -250,7 +250,7 @@ def test_a_malformed_gossip_message_is_rejected(world):
 def test_an_update_with_missing_dependencies_is_deferred_not_imported(world):
     second = result(world.victim, "0.4")
     later = run_sync(world.victim_store.write(world.victim.signer, [second]))[DOC]
-    fresh = Store(Identity.generate().peer_id)
+    fresh = Store(run_sync(Identity.generate()).peer_id, native)
     with pytest.raises(Deferred):
         run_sync(fresh.receive(DOC, later, now_ms()))
     assert fresh.version()[DOC] == {}  # pending changes would otherwise be applied later, unchecked

@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pynode.identity import Identity, parse_peer_id, peer_id_text
+from pynode.identity import Identity, parse_peer_id, peer_id_text, verify
 from pynode.platform import native
 from pynode.wire import cbor
 from pynode.wire.envelope import Envelope, sign_envelope, verify_envelope
 from pynode.wire.errors import WireError
 from pynode.wire.limits import MAX_FRAME_BYTES
 
-ALICE = Identity.from_seed(bytes(range(32)))
+ALICE = Identity(native.NaclSigner(bytes(range(32))))
 
 
 def run(coro):
@@ -80,7 +80,7 @@ def test_oversized_frame_is_refused_before_decoding():
 
 def test_envelope_signs_and_verifies_and_round_trips():
     env = run(sign_envelope(ALICE.signer, "hs/1/test", 7, 1_700_000_000_000, b"hello"))
-    assert run(verify_envelope(env))
+    assert run(verify_envelope(env, verify))
     again = Envelope.from_wire(cbor.decode(cbor.encode(env.to_wire())))
     assert again == env and again.msg_id == env.msg_id
 
@@ -90,7 +90,7 @@ def test_tampered_envelope_fails_verification(field):
     env = run(sign_envelope(ALICE.signer, "hs/1/test", 7, 1_700_000_000_000, b"hello"))
     changed = {"topic": "hs/1/other", "seqno": 8, "ts": 1, "data": b"HELLO"}[field]
     forged = Envelope(**_replace(env, field, changed))
-    assert not run(verify_envelope(forged))
+    assert not run(verify_envelope(forged, verify))
     assert forged.msg_id != env.msg_id
 
 
@@ -111,7 +111,9 @@ def test_signature_from_another_domain_does_not_verify():
     env = run(sign_envelope(ALICE.signer, "hs/1/test", 1, 1, b"x"))
     # the same fields signed without the gossip domain prefix (as if lifted from another protocol)
     raw_sig = ALICE.signer.sign_now(cbor.encode(env.unsigned()))
-    assert not run(verify_envelope(Envelope(env.topic, env.sender, env.seqno, env.ts, env.data, raw_sig)))
+    assert not run(
+        verify_envelope(Envelope(env.topic, env.sender, env.seqno, env.ts, env.data, raw_sig), verify)
+    )
 
 
 @pytest.mark.parametrize(
@@ -148,22 +150,34 @@ def test_peer_id_text_round_trips_and_rejects_garbage():
             parse_peer_id(bad)
 
 
-def test_identity_persists_with_mode_0600(tmp_path):
-    first = Identity.load_or_create(tmp_path)
+async def test_identity_persists_with_mode_0600(tmp_path):
+    first = await Identity.load_or_create(tmp_path)
     path = tmp_path / native.KEY_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert Identity.load_or_create(tmp_path).peer_id == first.peer_id
+    assert (await Identity.load_or_create(tmp_path)).peer_id == first.peer_id
 
 
-def test_identity_file_readable_by_others_is_refused(tmp_path):
-    Identity.load_or_create(tmp_path)
+async def test_identity_file_readable_by_others_is_refused(tmp_path):
+    await Identity.load_or_create(tmp_path)
     os.chmod(tmp_path / native.KEY_FILE, 0o644)
     with pytest.raises(PermissionError, match="chmod 600"):
-        Identity.load_or_create(tmp_path)
+        await Identity.load_or_create(tmp_path)
 
 
-def test_corrupt_identity_file_is_refused(tmp_path):
+async def test_corrupt_identity_file_is_refused(tmp_path):
     (tmp_path / native.KEY_FILE).write_bytes(b"short")
     os.chmod(tmp_path / native.KEY_FILE, 0o600)
     with pytest.raises(ValueError, match="not an identity key"):
-        Identity.load_or_create(tmp_path)
+        await Identity.load_or_create(tmp_path)
+
+
+async def test_identity_from_a_seed_signs_as_rfc8032_and_a_generated_one_is_fresh():
+    seed = bytes.fromhex(
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+    )  # RFC 8032 test 1
+    identity = await Identity.from_seed(seed)
+    assert identity.peer_id.hex() == "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+    a, b = await Identity.generate(), await Identity.generate()
+    assert a.peer_id != b.peer_id
+    assert await verify(a.peer_id, b"m", await a.signer.sign(b"m"))
+    assert not await verify(b.peer_id, b"m", await a.signer.sign(b"m"))

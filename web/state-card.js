@@ -1,6 +1,6 @@
 // The "Leaderboards" card: what this tab's replica of the shared state holds (records, sync state) and the
 // current leaderboard of every (domain, task, metric) — computed in the tab from records whose signatures it
-// verified itself (pynode/platform/browser_state.py puts them in `status.replica`).
+// verified itself (pynode/browser/state.py puts them in `status.replica`).
 //
 // Everything shown comes from the network: rendered with textContent and attributes only, never as HTML.
 

@@ -1,5 +1,5 @@
 // The node's home: a module Web Worker that boots Pyodide, loads our wheels from our own lock file, and hands
-// every message from the page to pynode.platform.browser_main. JS here is only what Python cannot reach
+// every message from the page to pynode.browser.app. JS here is only what Python cannot reach
 // directly: IndexedDB as promises (hsStore) and the message queue that covers Pyodide's boot.
 import { loadPyodide } from './pyodide/pyodide.mjs';
 
@@ -74,7 +74,7 @@ try {
   await pyodide.loadPackage(['pynode'], { messageCallback: () => {}, errorCallback: (e) => errors.push(e) });
   const packagesS = (performance.now() - t1) / 1000;
   if (errors.length) throw new Error(`loading pynode failed: ${errors.join('; ')}`);
-  const main = pyodide.pyimport('pynode.platform.browser_main');
+  const main = pyodide.pyimport('pynode.browser.app');
   deliver = (msg) => {
     if (msg && msg.type === 'start') Object.assign(msg, { pyodide_s: pyodideS, packages_s: packagesS });
     main.on_message(msg);

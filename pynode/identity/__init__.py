@@ -1,5 +1,19 @@
-"""Node identity: an Ed25519 key whose public half is the peer id."""
+"""Node identity: an Ed25519 key whose public half is the peer id, and signature verification.
+
+This is the one core package that reaches the platform seam (identity/signatures.py); see there why.
+"""
 
 from pynode.identity.keys import PEER_ID_BYTES, Identity, parse_peer_id, peer_id_text, short_id
+from pynode.identity.signatures import verify
+from pynode.wire.signing import Signer, Verify
 
-__all__ = ["PEER_ID_BYTES", "Identity", "parse_peer_id", "peer_id_text", "short_id"]
+__all__ = [
+    "PEER_ID_BYTES",
+    "Identity",
+    "Signer",
+    "Verify",
+    "parse_peer_id",
+    "peer_id_text",
+    "short_id",
+    "verify",
+]

@@ -1,7 +1,9 @@
-"""Peer ids and their text form.
+"""Peer ids, their text form, and `Identity` (a node's key).
 
 A peer id is the node's 32-byte Ed25519 public key. Its text form is lowercase RFC 4648 base32 without
 padding (52 characters): case-insensitive, URL- and filename-safe, and decodable with any standard library.
+An `Identity` wraps a `Signer`; its constructors reach the platform through identity/signatures.py and are
+async on every platform, because the browser's key import and key storage are.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import base64
 import os
 from dataclasses import dataclass
 
-from pynode.platform import Signer, current
+from pynode.identity import signatures
+from pynode.wire.signing import Signer
 
 PEER_ID_BYTES = 32
 PEER_ID_TEXT_LEN = 52
@@ -53,14 +56,15 @@ class Identity:
         return peer_id_text(self.peer_id)
 
     @classmethod
-    def from_seed(cls, seed: bytes) -> Identity:
-        return cls(current().signer_from_seed(seed))
+    async def from_seed(cls, seed: bytes) -> Identity:
+        return cls(await signatures.load_signer(seed))
 
     @classmethod
-    def generate(cls) -> Identity:
-        return cls.from_seed(current().random_bytes(32))
+    async def generate(cls) -> Identity:
+        return cls(await signatures.new_signer())
 
     @classmethod
-    def load_or_create(cls, data_dir: str | os.PathLike[str]) -> Identity:
-        """Load the identity kept in `data_dir`, creating it (mode 0600) on first use."""
-        return cls.from_seed(current().load_or_create_seed(data_dir))
+    async def load_or_create(cls, place: str | os.PathLike[str]) -> Identity:
+        """The identity kept at `place` (CPython: a data directory, key file mode 0600; browser: an IndexedDB
+        entry name), created on first use."""
+        return cls(await signatures.load_or_create_signer(place))

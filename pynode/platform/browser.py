@@ -1,4 +1,5 @@
-"""Pyodide implementation of the platform seam: WebCrypto Ed25519, WebSocket, WebRTC via the page, IndexedDB.
+"""Pyodide implementation of the platform seam (pynode.platform.Platform): WebCrypto Ed25519, WebSocket,
+WebRTC via the page, IndexedDB, loro-crdt, onnxruntime-web.
 
 Runs inside a module Web Worker (web/worker.js). What a worker lacks — RTCPeerConnection — lives in the page
 (web/node-host.js) and is reached through postMessage: `page_call` sends a request and awaits its reply;
@@ -13,12 +14,15 @@ import os
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsProxy, create_proxy, to_js  # type: ignore[import-not-found]
 
-from pynode.net.connection import ConnectionClosed
+from pynode.platform.crdt import BlobMeta, CrdtDoc
+from pynode.platform.ed25519_group import Ed25519Group
+from pynode.platform.model import Batch, GraphLoader, Hyper, Tensor, TrainState
+from pynode.platform.transport import ConnectionClosed
 from pynode.wire.errors import WireError
 
 ED25519 = "Ed25519"
@@ -53,7 +57,7 @@ class WebCryptoSigner:
         return js.Uint8Array.new(sig).to_bytes()
 
 
-async def signer_from_seed(seed: bytes) -> WebCryptoSigner:
+async def load_signer(seed: bytes) -> WebCryptoSigner:
     """The same key as PyNaCl's SigningKey(seed): identical signatures (conformance suite)."""
     if len(seed) != 32:
         raise ValueError("an Ed25519 seed is 32 bytes")
@@ -68,16 +72,12 @@ async def signer_from_seed(seed: bytes) -> WebCryptoSigner:
     return WebCryptoSigner(private, public)
 
 
-async def load_signer(seed: bytes) -> WebCryptoSigner:
-    return await signer_from_seed(seed)
-
-
-async def load_or_create_signer(name: str = "identity") -> WebCryptoSigner:
-    """This browser profile's node key, kept in IndexedDB as a non-extractable CryptoKey pair."""
-    pair = await js.hsStore.get(name)
+async def load_or_create_signer(place: str) -> WebCryptoSigner:
+    """This browser profile's key named `place`, kept in IndexedDB as a non-extractable CryptoKey pair."""
+    pair = await js.hsStore.get(place)
     if pair is None or pair is js.undefined:
         pair = await js.crypto.subtle.generateKey(ED25519, False, _array(["sign", "verify"]))
-        await js.hsStore.put(name, pair)
+        await js.hsStore.put(place, pair)
     raw = await js.crypto.subtle.exportKey("raw", pair.publicKey)
     return WebCryptoSigner(pair.privateKey, js.Uint8Array.new(raw).to_bytes())
 
@@ -196,7 +196,7 @@ def sleep_blocking(seconds: float) -> None:
     run_sync(js.hsSleep(seconds * 1000))
 
 
-def ed25519_group():
+def ed25519_group() -> Ed25519Group:
     """edwards25519 arithmetic for the ECVRF (pynode/identity/vrf.py): pure Python, as Pyodide has no libsodium
     (prove/verify timings: bench/vrf.py)."""
     from pynode.platform.pure_ed25519 import PureEd25519Group
@@ -325,7 +325,7 @@ def close_all_rtc() -> None:
 
 # ---- model runner (onnxruntime-web) ----------------------------------------------------------------
 #
-# The same Runner as platform/native_ort.py (see pynode/train/runner.py) over onnxruntime-web's WASM provider,
+# The same Runner as platform/native_ort.py (see platform/model.py) over onnxruntime-web's WASM provider,
 # which web/worker.js loads on first use (`hsLoadOrt`, one thread, wasm from dist/ort/). ORT-web's API is
 # promise-based while the Runner is synchronous: `run_sync` suspends the Python stack through JSPI
 # (Chromium ≥ 137), which works in code a task runs — including `asyncio.to_thread`, which Pyodide's loop
@@ -333,10 +333,6 @@ def close_all_rtc() -> None:
 # θ, m and v stay on the JS side as the previous step's output tensors; only batches, scalars and what a
 # caller reads (θ, the state) cross the bridge, as bytes through Uint8Array.assign / to_bytes.
 
-if TYPE_CHECKING:  # the train modules load only when a runner is asked for: most tabs never train
-    from pynode.train.data import Batch, Tensor
-    from pynode.train.runner import TrainState
-    from pynode.train.zoo import Hyper
 
 _ORT_OPTIONS = {
     "executionProviders": ["wasm"],
@@ -366,7 +362,7 @@ def _bytes_of(typed: Any) -> bytes:
 class WebOrtRunner:
     device = "wasm"
 
-    def __init__(self, n_params: int, load_graph: Callable[[str], bytes], device: str, threads: int) -> None:
+    def __init__(self, n_params: int, load_graph: GraphLoader, device: str, threads: int) -> None:
         if device not in ("cpu", "wasm", "auto"):
             raise ValueError(f"the browser runs models on wasm only, not {device!r}")
         if threads != 1:
@@ -376,8 +372,6 @@ class WebOrtRunner:
         self._n = n_params
         self._load_graph = load_graph
         self._sessions: dict[str, Any] = {}
-        from pynode.train.runner import TrainState
-
         self.set_state(TrainState.fresh(array("f", bytes(4 * n_params))))
 
     # -- tensors
@@ -434,8 +428,6 @@ class WebOrtRunner:
         return array("f", _bytes_of(tensor.data))  # CPU tensors: .data is there, no await
 
     def state(self) -> TrainState:
-        from pynode.train.runner import TrainState
-
         return TrainState(self._floats(self._theta), self._floats(self._m), self._floats(self._v), self._step)
 
     def theta(self) -> array:
@@ -472,9 +464,9 @@ class WebOrtRunner:
 
 
 def model_runner(
-    n_params: int, load_graph: Callable[[str], bytes], device: str = "cpu", threads: int = 1
+    n_params: int, load_graph: GraphLoader, device: str = "cpu", threads: int = 1
 ) -> WebOrtRunner:
-    """A model runner over onnxruntime-web (WASM); see pynode/train/runner.py. Call it from a task."""
+    """A model runner over onnxruntime-web (WASM); see platform/model.py. Call it from a task."""
     return WebOrtRunner(n_params, load_graph, device, threads)
 
 
@@ -490,14 +482,14 @@ async def crdt_ready() -> None:
     await js.hsLoadLoro()
 
 
-def crdt_doc(peer: int | None = None) -> Any:
+def crdt_doc(peer: int | None = None) -> CrdtDoc:
     """A new, empty CRDT document with Loro peer id `peer` (pynode.platform.crdt.CrdtDoc)."""
     from pynode.platform.browser_loro import JsLoroDoc
 
     return JsLoroDoc(peer=peer)
 
 
-def crdt_blob_meta(blob: bytes) -> Any:
+def crdt_blob_meta(blob: bytes) -> BlobMeta:
     """What a CRDT update or snapshot claims about itself, read without importing it (BlobMeta)."""
     from pynode.platform.browser_loro import blob_meta
 

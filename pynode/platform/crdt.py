@@ -118,3 +118,15 @@ class CrdtDoc(Protocol):
     def changes(self, peer: int, start: int, end: int) -> list[Change]: ...
 
     def change_at(self, peer: int, counter: int) -> Change | None: ...
+
+
+class Crdt(Protocol):
+    """Where documents come from: what pynode.state is handed (the platform satisfies it)."""
+
+    def crdt_doc(self, peer: int | None = None) -> CrdtDoc:
+        """A new, empty document with Loro peer id `peer`."""
+        ...
+
+    def crdt_blob_meta(self, blob: bytes) -> BlobMeta:
+        """What an update or snapshot claims about itself, read without importing it; raises CrdtError."""
+        ...

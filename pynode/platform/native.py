@@ -1,12 +1,26 @@
-"""CPython implementation of the platform seam: PyNaCl Ed25519, os.urandom, key files."""
+"""CPython implementation of the platform seam (pynode.platform.Platform): PyNaCl Ed25519, os.urandom, key
+files, websockets, aiortc, loro, onnxruntime.
+
+Beyond the protocol, CPython-only code (the simulator, benchmarks, tests) may sign and verify synchronously:
+`NaclSigner(seed).sign_now`, `verify_now`, `load_or_create_seed`.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import nacl.exceptions
 import nacl.signing
+
+from pynode.platform.transport import ConnectionClosed
+
+if TYPE_CHECKING:
+    from pynode.platform.crdt import BlobMeta, CrdtDoc
+    from pynode.platform.ed25519_group import Ed25519Group
+    from pynode.platform.model import GraphLoader, Runner
+    from pynode.platform.native_rtc import RtcSession
 
 SEED_BYTES = 32
 KEY_FILE = "identity.key"
@@ -29,7 +43,7 @@ class NaclSigner:
         return self.sign_now(message)
 
 
-def signer_from_seed(seed: bytes) -> NaclSigner:
+async def load_signer(seed: bytes) -> NaclSigner:
     return NaclSigner(seed)
 
 
@@ -80,7 +94,12 @@ def load_or_create_seed(data_dir: str | os.PathLike[str]) -> bytes:
     return seed
 
 
-def rtc_session():
+async def load_or_create_signer(place: str) -> NaclSigner:
+    """The node's key, kept in directory `place` (see load_or_create_seed)."""
+    return NaclSigner(load_or_create_seed(place))
+
+
+def rtc_session() -> RtcSession:
     """A new WebRTC session (aiortc is imported only by nodes that go direct)."""
     from pynode.platform.native_rtc import RtcSession
 
@@ -96,13 +115,11 @@ def restrict_ice_addresses(addresses: list[str]) -> None:
 class WebSocketRelaySocket:
     """A relay connection over a `websockets` client socket; frames are binary messages."""
 
-    def __init__(self, ws) -> None:
+    def __init__(self, ws: Any) -> None:
         self._ws = ws
 
     async def send(self, frame: bytes) -> None:
         from websockets.exceptions import ConnectionClosed as WsClosed
-
-        from pynode.net.connection import ConnectionClosed
 
         try:
             await self._ws.send(frame)
@@ -114,7 +131,6 @@ class WebSocketRelaySocket:
     async def recv(self) -> bytes:
         from websockets.exceptions import ConnectionClosed as WsClosed
 
-        from pynode.net.connection import ConnectionClosed
         from pynode.wire.errors import WireError
 
         try:
@@ -165,31 +181,26 @@ def relay_link(url: str) -> WebSocketRelayLink:
     return WebSocketRelayLink(url)
 
 
-async def load_signer(seed: bytes) -> NaclSigner:
-    """The platform-neutral (async) way to get a signer from a seed: WebCrypto's import is async."""
-    return NaclSigner(seed)
-
-
 async def crdt_ready() -> None:
     """The CRDT library is a plain import here (the browser's must load its wasm first)."""
 
 
-def crdt_doc(peer: int | None = None):
+def crdt_doc(peer: int | None = None) -> CrdtDoc:
     """A new, empty CRDT document (Loro) with Loro peer id `peer` (pynode.platform.crdt.CrdtDoc)."""
     from pynode.platform.native_loro import LoroCrdtDoc
 
     return LoroCrdtDoc(peer=peer)
 
 
-def crdt_blob_meta(blob: bytes):
+def crdt_blob_meta(blob: bytes) -> BlobMeta:
     """What a CRDT update or snapshot claims about itself, read without importing it (BlobMeta)."""
     from pynode.platform.native_loro import blob_meta
 
     return blob_meta(blob)
 
 
-def model_runner(n_params: int, load_graph, device: str = "cpu", threads: int = 1):
-    """A model runner over onnxruntime (imported only by nodes that train); see pynode/train/runner.py."""
+def model_runner(n_params: int, load_graph: GraphLoader, device: str = "cpu", threads: int = 1) -> Runner:
+    """A model runner over onnxruntime (imported only by nodes that train); see platform/model.py."""
     from pynode.platform.native_ort import OrtRunner
 
     return OrtRunner(n_params, load_graph, device, threads)
@@ -202,7 +213,7 @@ def sleep_blocking(seconds: float) -> None:
     time.sleep(seconds)
 
 
-def ed25519_group():
+def ed25519_group() -> Ed25519Group:
     """edwards25519 arithmetic for the ECVRF (pynode/identity/vrf.py), on libsodium."""
     from pynode.platform.native_ed25519 import SodiumEd25519Group
 

@@ -8,14 +8,11 @@ run repeats bit for bit (PLATFORM_NOTES, training graphs).
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable
 
 import numpy as np
 import onnxruntime as ort
 
-from pynode.train.data import Batch, Tensor
-from pynode.train.runner import TrainState
-from pynode.train.zoo import Hyper
+from pynode.platform.model import Batch, GraphLoader, Hyper, Tensor, TrainState
 
 OPT_LEVEL = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC  # fusions beyond basic differ between builds
 _DTYPES = {"float32": np.float32, "int64": np.int64}
@@ -36,7 +33,7 @@ def _vector(v: ort.OrtValue) -> array:
 
 
 class OrtRunner:
-    def __init__(self, n_params: int, load_graph: Callable[[str], bytes], device: str, threads: int) -> None:
+    def __init__(self, n_params: int, load_graph: GraphLoader, device: str, threads: int) -> None:
         available = ort.get_available_providers()
         if device == "auto":
             device = "cuda" if "CUDAExecutionProvider" in available else "cpu"

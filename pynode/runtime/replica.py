@@ -19,6 +19,7 @@ from pynode.gossip.events import ValidationResult
 from pynode.identity import short_id
 from pynode.net.reqresp import RequestFailed
 from pynode.node import Node
+from pynode.platform import current
 from pynode.state.authorship import Rejected
 from pynode.state.records import DOCS, Record, make_record
 from pynode.state.store import Deferred, Store
@@ -37,7 +38,7 @@ class StateReplica:
         if store is not None and store.author != node.peer_id:
             raise ValueError("a replica's store must be its node's own")
         self.node = node
-        self.store = store if store is not None else Store(node.peer_id)
+        self.store = store if store is not None else Store(node.peer_id, current())
         self.engine = SyncEngine(self.store, random.Random(), interval)
         self._task: asyncio.Task[None] | None = None
         self._requests: set[asyncio.Task[None]] = set()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from pynode.platform import Signer, current
+from pynode.identity import Signer, verify
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
 from pynode.wire.schema import expect_map, get_bytes, get_int, get_list, get_str
@@ -267,7 +267,7 @@ def decode_record(encoded: bytes) -> Record:
 
 
 async def verify_record(record: Record) -> bool:
-    return await current().verify(record.author, record.signed_bytes(), record.sig)
+    return await verify(record.author, record.signed_bytes(), record.sig)
 
 
 def metric_value(record: Record) -> Decimal:

@@ -4,16 +4,18 @@
 its metadata read without importing it, then it is imported into a fork of the document and every new
 change is checked (authorship.check_change) and every signature verified; only then is it imported for real.
 Any bad change rejects the whole update.
+
+A Store is handed its CRDT (a `Crdt`: the platform, from whoever composes the node) and verifies signatures
+through `pynode.identity.verify`; it never asks the platform for anything itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from types import ModuleType
 from typing import Any
 
-from pynode.platform import Signer, current
-from pynode.platform.crdt import CrdtDoc, CrdtError, VersionVector
+from pynode.identity import Signer, verify
+from pynode.platform.crdt import Crdt, CrdtDoc, CrdtError, VersionVector
 from pynode.state.authorship import (
     Rejected,
     change_payload,
@@ -38,11 +40,11 @@ class Deferred(Exception):
 
 
 class Store:
-    def __init__(self, author: bytes, platform: ModuleType | None = None) -> None:
+    def __init__(self, author: bytes, crdt: Crdt) -> None:
         self.author = author
-        self.platform = platform or current()
+        self.crdt = crdt
         self.peer = loro_peer(author)
-        self.docs: dict[str, CrdtDoc] = {name: self.platform.crdt_doc(self.peer) for name in DOCS}
+        self.docs: dict[str, CrdtDoc] = {name: crdt.crdt_doc(self.peer) for name in DOCS}
         self.records: dict[str, dict[str, Record]] = {name: {} for name in DOCS}  # validated, decoded
         self.on_new: Callable[[str, list[Record]], None] | None = None  # told of every record added
 
@@ -123,7 +125,7 @@ class Store:
         if len(blob) > MAX_BLOB_BYTES:
             raise Rejected("oversized", f"{len(blob)} bytes")
         try:
-            meta = self.platform.crdt_blob_meta(blob)
+            meta = self.crdt.crdt_blob_meta(blob)
         except CrdtError as e:
             raise Rejected("malformed_update", str(e)) from None
         if meta.mode not in modes:
@@ -156,7 +158,7 @@ class Store:
                 new.extend(checked.records)
                 checks.extend(checked.sig_checks)
         for c in checks:
-            if not await self.platform.verify(c.public_key, c.message, c.sig):
+            if not await verify(c.public_key, c.message, c.sig):
                 raise Rejected("bad_signature", "a change or record signature does not verify")
         try:
             doc.import_(blob)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynode.gossip.events import ValidationResult
-from pynode.platform import Signer
+from pynode.identity import Signer
 from pynode.platform.crdt import CrdtError, VersionVector
 from pynode.state.authorship import Rejected
 from pynode.state.records import DOCS, Record

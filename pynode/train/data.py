@@ -8,9 +8,9 @@ the train/validation split is fixed by the dataset, never by the run.
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass
 from functools import cache
 
+from pynode.platform.model import Batch, Tensor
 from pynode.train.assets import TEXT_ALPHABET, data_bytes, data_hash
 from pynode.train.rng import Stream, mix
 from pynode.train.zoo import ModelSpec
@@ -20,21 +20,6 @@ DIGITS_VAL = 256  # images held out (4 batches of 64)
 TEXT_VAL_FRACTION = 0.1
 EVAL_BATCHES = 4
 CRANFIELD_EVAL_BATCHES = 32  # 16k characters of the 140k-character validation text: a steadier loss estimate
-
-
-@dataclass(frozen=True)
-class Tensor:
-    """A dense little-endian tensor: dtype "float32" over array('f') or "int64" over array('q')."""
-
-    dtype: str
-    shape: tuple[int, ...]
-    data: array
-
-
-@dataclass(frozen=True)
-class Batch:
-    x: Tensor
-    y: Tensor
 
 
 class Digits:

@@ -1,98 +1,19 @@
-"""What training code asks of a model runner, and how to get one for a model of the zoo.
+"""How to get a model runner for a model of the zoo, and what training code does with one.
 
-The runner itself lives behind the platform seam (`onnxruntime` in CPython: platform/native_ort.py;
-`onnxruntime-web` in the browser). It keeps the training state (θ, AdamW's m and v, the step count) on its
-side between steps, because copying 3×P floats across the boundary each step is what costs most in wasm.
-Everything crossing the seam is plain Python: `array('f')` vectors, `data.Batch`, floats.
+The runner lives behind the platform seam: its interface and the values crossing it (`Runner`, `TrainState`,
+`Batch`, `Hyper`) are pynode/platform/model.py's, re-exported here. `open_runner` is where training code asks
+the platform for a runner (the platform imports no training code, so there is no cycle).
 """
 
 from __future__ import annotations
 
-import hashlib
-import struct
-import sys
-from array import array
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
-
 from pynode.platform import current
+from pynode.platform.model import GraphLoader, Runner, TrainState, vector_hash
 from pynode.train.assets import graph_bytes
-from pynode.train.data import Batch, Tensor
-from pynode.train.zoo import Hyper, ModelSpec
+from pynode.train.data import Batch
+from pynode.train.zoo import ModelSpec
 
-assert sys.byteorder == "little", "θ bytes are little-endian float32; big-endian hosts are not supported"
-
-GraphLoader = Callable[[str], bytes]  # graph kind ("train", "grad", "adamw", "eval", "infer") → ONNX bytes
-
-
-def vector_hash(*vectors: array, step: int | None = None) -> str:
-    """sha256 of float32 vectors' little-endian bytes (and a step count): names θ or a whole state."""
-    h = hashlib.sha256()
-    for v in vectors:
-        h.update(v.tobytes())
-    if step is not None:
-        h.update(struct.pack("<q", step))
-    return h.hexdigest()
-
-
-@dataclass
-class TrainState:
-    theta: array
-    m: array
-    v: array
-    step: int  # AdamW steps taken so far (bias correction uses step + 1 next)
-
-    @classmethod
-    def fresh(cls, theta: array) -> TrainState:
-        zeros = array("f", bytes(4 * len(theta)))
-        return cls(array("f", theta), zeros, array("f", zeros), 0)
-
-    def digest(self) -> str:
-        return vector_hash(self.theta, self.m, self.v, step=self.step)
-
-    def to_bytes(self) -> bytes:
-        return struct.pack("<qq", self.step, len(self.theta)) + b"".join(
-            x.tobytes() for x in (self.theta, self.m, self.v)
-        )
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> TrainState:
-        step, n = struct.unpack_from("<qq", data)
-        if len(data) != 16 + 12 * n:
-            raise ValueError("truncated training state")
-        parts = [array("f", data[16 + 4 * n * i : 16 + 4 * n * (i + 1)]) for i in range(3)]
-        return cls(parts[0], parts[1], parts[2], step)
-
-
-class Runner(Protocol):
-    """A model's graphs loaded in a runtime, with the training state kept there."""
-
-    device: str  # where it runs, e.g. "cpu" or "cuda"
-
-    def set_state(self, state: TrainState) -> None: ...
-
-    def state(self) -> TrainState: ...
-
-    def theta(self) -> array: ...
-
-    def train_step(self, batch: Batch, hyper: Hyper) -> float:
-        """One fused AdamW step on the kept state; returns the batch loss before the update."""
-        ...
-
-    def grad(self, batch: Batch) -> tuple[float, array]:
-        """Loss and gradient at the kept θ (no update): synchronous data-parallel workers average these."""
-        ...
-
-    def apply_grad(self, grad: array, hyper: Hyper) -> None:
-        """One AdamW update of the kept state with a given gradient."""
-        ...
-
-    def evaluate(self, batch: Batch) -> tuple[float, float]:
-        """(mean loss, number of correct top-1 predictions) at the kept θ."""
-        ...
-
-    def infer(self, x: Tensor) -> array: ...
+__all__ = ["GraphLoader", "Runner", "TrainState", "evaluate", "open_runner", "vector_hash"]
 
 
 def open_runner(spec: ModelSpec, device: str = "cpu", threads: int = 1) -> Runner:

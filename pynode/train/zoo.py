@@ -12,6 +12,7 @@ import math
 from array import array
 from dataclasses import dataclass, field, replace
 
+from pynode.platform.model import Hyper
 from pynode.train.rng import Stream, mix
 
 ACTIVATIONS = ("relu", "gelu", "tanh")
@@ -28,17 +29,6 @@ class Param:
     @property
     def size(self) -> int:
         return math.prod(self.shape)
-
-
-@dataclass(frozen=True)
-class Hyper:
-    """AdamW hyperparameters; they are graph inputs, so changing them needs no re-export."""
-
-    lr: float = 3e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    weight_decay: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -2,5 +2,6 @@
 
 from pynode.wire.envelope import Envelope, sign_envelope, verify_envelope
 from pynode.wire.errors import WireError
+from pynode.wire.signing import Signer, Verify
 
-__all__ = ["Envelope", "WireError", "sign_envelope", "verify_envelope"]
+__all__ = ["Envelope", "Signer", "Verify", "WireError", "sign_envelope", "verify_envelope"]

@@ -2,7 +2,8 @@
 
 The signature covers the canonical CBOR of every field but `sig`, behind a domain-separation prefix, so a
 signature made for one purpose (a handshake, a relay hello, a state record) can never pass as another.
-The message id is SHA-256 of the whole signed envelope's canonical encoding.
+The message id is SHA-256 of the whole signed envelope's canonical encoding. Signing and verification are
+passed in (wire/signing.py): the node hands `pynode.identity.verify` to `verify_envelope`.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from pynode.platform import Signer, current
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
 from pynode.wire.limits import MAX_DATA_BYTES
 from pynode.wire.schema import check_topic, expect_map, get_bytes, get_int
+from pynode.wire.signing import Signer, Verify
 
 DOMAIN_MESSAGE = b"hyperspace/1/gossip-message\x00"
 _FIELDS = {"topic", "from", "seqno", "ts", "data", "sig"}
@@ -76,5 +77,5 @@ async def sign_envelope(signer: Signer, topic: str, seqno: int, ts: int, data: b
     return Envelope(topic, signer.public_key, seqno, ts, data, sig)
 
 
-async def verify_envelope(env: Envelope) -> bool:
-    return await current().verify(env.sender, env.signed_bytes(), env.sig)
+async def verify_envelope(env: Envelope, verify: Verify) -> bool:
+    return await verify(env.sender, env.signed_bytes(), env.sig)

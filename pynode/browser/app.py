@@ -11,17 +11,18 @@ import logging
 import time
 from typing import Any
 
-import js  # type: ignore[import-not-found]
-
+from pynode.browser import state as browser_state
+from pynode.browser.train import training
 from pynode.identity import Identity, peer_id_text, short_id
 from pynode.node import Node, NodeConfig
 from pynode.pace import MIN_SHARE, CpuBudget
-from pynode.platform import browser, browser_state
-from pynode.platform.browser_train import training
+from pynode.platform import browser
 from pynode.wire.envelope import Envelope
 from pynode.wire.errors import WireError
 
 STATUS_INTERVAL_S = 1.0
+KEY_NAME = "identity"  # the IndexedDB entry holding this browser profile's node key
+CONFORMANCE_KEY = "conformance-key"  # the entry the conformance suite's key-storage check uses
 PREVIEW_CHARS = 120
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,7 @@ class BrowserApp:
         self.boot["pyodide_s"] = round(pyodide_s, 3)
         self.boot["packages_s"] = round(packages_s, 3)
         try:
-            signer = await browser.load_or_create_signer()
-            self.identity = Identity(signer)
+            self.identity = await Identity.load_or_create(KEY_NAME)
             await self._join()
         except Exception as e:
             log.exception("node failed to start")
@@ -242,9 +242,12 @@ async def _training(kind: str, args: dict[str, Any]) -> None:
 
 
 async def _conformance(args: dict[str, Any]) -> None:
-    from pynode.platform.conformance import run_all
+    """The platform's conformance suite and identity's checks on top of it, in this tab."""
+    from pynode.identity import conformance as identity_checks
+    from pynode.platform import conformance
 
-    results = await run_all(browser, relay_url=args.get("relay"))
+    checks = conformance.CHECKS + identity_checks.CHECKS
+    results = await conformance.run_all(browser, args.get("relay"), CONFORMANCE_KEY, checks)
     browser.post({"type": "conformance", "results": results})
 
 
@@ -288,4 +291,3 @@ async def _bench(args: dict[str, Any]) -> None:
 
 
 logging.basicConfig(level=logging.WARNING)
-js.console.debug("pynode worker app ready")

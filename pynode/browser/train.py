@@ -1,7 +1,7 @@
 """Training in a browser tab: the worker commands `train`, `train-speed` and `diloco-join`, and the
 `training` part of the status the dashboard shows (DiLoCo runs heard on gossip, the one this tab is in).
 
-browser_main.py owns the node and dispatches to `training`; everything here runs in the worker's event loop.
+app.py owns the node and dispatches to `training`; everything here runs in the worker's event loop.
 The model runner is platform/browser.py's (onnxruntime-web); its calls suspend through JSPI, so they run in
 tasks, and the synchronous training code (solo.train, DilocoPeer's inner steps) runs through
 `asyncio.to_thread`, which Pyodide's loop runs inline.

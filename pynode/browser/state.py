@@ -1,7 +1,7 @@
-"""The replicated state in a browser tab: the tab's node holds a `StateReplica` (pynode/state, unchanged) over
+"""The replicated state in a browser tab: the tab's node holds a `StateReplica` (pynode/runtime/replica.py) over
 loro-crdt, and the dashboard shows its record counts, sync state and leaderboards.
 
-browser_main.py owns the node: it calls `attach(node)` before the node starts and `detach()` when it leaves.
+app.py owns the node: it calls `attach(node)` before the node starts and `detach()` when it leaves.
 The records outlive a Leave: rejoining keeps the same Store, so the tab only catches up instead of starting
 cold. Worker commands (the reply has the command's type, with `error` when it failed):
   state-publish {kind, body}          sign a record as this tab, commit it, gossip the update → {key, doc}

@@ -1,0 +1,40 @@
+"""Keys and signatures through the platform seam: the one core module that calls `pynode.platform.current()`.
+
+Other cores never ask the platform for anything. Whatever signs is handed a `Signer` (an `Identity`'s);
+whatever verifies — envelopes, relay hellos, handshakes, state records and changes — calls `verify` from here,
+or is handed it when it sits below identity (wire/ takes a `Verify` argument). So the platform imports no core
+above wire, and a core's tests run with the real platform without any global set-up.
+
+Every function is async because the browser's key import, key storage (IndexedDB) and verification
+(WebCrypto) are; CPython answers at once.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pynode.platform import current
+from pynode.wire.signing import Signer
+
+SEED_BYTES = 32
+
+
+async def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """Ed25519 verification (RFC 8032); False for anything malformed, never an exception."""
+    return await current().verify(public_key, message, signature)
+
+
+async def load_signer(seed: bytes) -> Signer:
+    """The key of a 32-byte Ed25519 seed: the same seed signs identically on every platform."""
+    return await current().load_signer(seed)
+
+
+async def new_signer() -> Signer:
+    """A fresh random key, kept nowhere."""
+    return await load_signer(current().random_bytes(SEED_BYTES))
+
+
+async def load_or_create_signer(place: str | os.PathLike[str]) -> Signer:
+    """The key kept at `place`, created on first use: a data directory in CPython (a 0600 key file in it),
+    an IndexedDB entry name in the browser (a non-extractable CryptoKey pair)."""
+    return await current().load_or_create_signer(os.fspath(place))
