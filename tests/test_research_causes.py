@@ -236,3 +236,11 @@ def test_sample_mutations_and_crossover_give_valid_new_configs(task):
             assert "closer to" in op.describe(parent, child)
         mixed = DOMAIN.crossover(task, parent, configs[-1], rng)
         assert DOMAIN.validate(task, mixed) == mixed
+
+
+def test_adding_a_term_to_a_full_model_swaps_one():
+    full = sorted(DOMAIN.schema(NSW.id).vocabulary())[:30]
+    parent = DOMAIN.validate(NSW.id, {"estimator": "ipw", "ps_terms": full})
+    add = next(op for op in DOMAIN.mutations(NSW.id) if op.name == "add_ps_terms")
+    child = DOMAIN.validate(NSW.id, add.apply(dict(parent), random.Random(2)))
+    assert len(child["ps_terms"]) == 30 and child["ps_terms"] != parent["ps_terms"]

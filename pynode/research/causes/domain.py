@@ -47,7 +47,7 @@ NSW = Task(
         "against the randomised experiment's $1,794"
     ),
     seeds=5,
-    budget_s=20.0,
+    budget_s=30.0,
     reference="experimental estimate $1,794 (LaLonde 1986; Dehejia & Wahba 1999: NSW trainees vs randomised controls)",
 )
 NHEFS = Task(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pynode.research.causes.limits import MAX_TERMS
 from pynode.research.causes.schema import DEFAULTS, NUMBERS, USES, Schema, uses
 from pynode.research.domain import Config, Mutation
 
@@ -34,10 +35,13 @@ def _with_model(schema: Schema, parent: Config, model: str) -> Config:
 
 
 def _add_term(schema: Schema, parent: Config, model: str, rng: Any) -> Config:
+    """One more term (a full model swaps one of its terms instead)."""
     child = _with_model(schema, schema.validate(parent), model)
-    unused = [t for t in schema.vocabulary() if t not in child[model]]
-    if unused and len(child[model]) < 30:
-        child[model] = sorted([*child[model], rng.choice(unused)])
+    terms = list(child[model])
+    unused = [t for t in schema.vocabulary() if t not in terms]
+    if len(terms) >= MAX_TERMS:
+        terms.remove(rng.choice(terms))
+    child[model] = sorted([*terms, rng.choice(unused)])
     return child
 
 
@@ -51,6 +55,19 @@ def _drop_term(schema: Schema, parent: Config, model: str, rng: Any) -> Config:
     return child
 
 
+def _new_option(name: str, old: Any, rng: Any) -> Any:
+    if name == "ps_ridge":  # a log scale: 0.01 -> 0.1 is as big a step as 1 -> 10
+        return float(f"{min(100.0, max(0.001, old * 10 ** rng.uniform(-1.0, 1.0))):.3g}")
+    if name == "outcome_model":
+        return "pooled" if old == "separate" else "separate"
+    if name not in NUMBERS:
+        return not old
+    kind, lo, hi = NUMBERS[name]
+    if kind is int:
+        return rng.randint(int(lo), int(hi))
+    return 0.0 if old and rng.random() < 0.3 else round(rng.uniform(lo, hi), 3)  # sometimes switched off
+
+
 def _set(schema: Schema, parent: Config, name: str, rng: Any) -> Config:
     """A new value for an option, moving to an estimator that reads it when the parent's does not."""
     parent = schema.validate(parent)
@@ -58,22 +75,7 @@ def _set(schema: Schema, parent: Config, name: str, rng: Any) -> Config:
     old = child.get(name, DEFAULTS.get(name))
     new = old
     for _ in range(16):
-        if name == "ps_ridge":
-            new = min(100.0, max(0.001, old * 10 ** rng.uniform(-1.0, 1.0)))
-        elif name in NUMBERS:
-            kind, lo, hi = NUMBERS[name]
-            off = kind is float and old and rng.random() < 0.3  # a float option at 0 is switched off
-            new = (
-                0.0
-                if off
-                else rng.randint(int(lo), int(hi))
-                if kind is int
-                else round(rng.uniform(lo, hi), 3)
-            )
-        elif name == "outcome_model":
-            new = "pooled" if old == "separate" else "separate"
-        else:
-            new = not old
+        new = _new_option(name, old, rng)
         if new != old:
             break
     child[name] = new

@@ -115,7 +115,8 @@ class Schema:
             if key not in KNOWN:
                 raise ConfigError(f"unknown causes setting {show(key)}; known: {sorted(KNOWN)}")
         for key, value in config.items():  # every setting given must be well formed, used or not
-            self._value(key, value) if key != "estimator" else _choice(key, value)
+            if key != "estimator":
+                self._value(key, value)
         out: Config = {"estimator": _choice("estimator", config.get("estimator", DEFAULTS["estimator"]))}
         # options first: whether trimming / bias adjustment is on decides which term lists are kept
         for name in sorted(USES[out["estimator"]], key=lambda n: n in TERM_LISTS):
