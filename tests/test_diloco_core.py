@@ -1,11 +1,12 @@
 """The DiLoCo state machine, driven on the simulation kernel (pynode.sim.diloco): agreement, failover, hostility."""
 
 import hashlib
+from array import array
 
 import pytest
 
 from pynode.sim.diloco import DilocoSimulation
-from pynode.train.diloco import Diloco, RunSpec, parse_message
+from pynode.train.diloco import CertMessage, DeltaMessage, Diloco, Publish, RunSpec, parse_message
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
 
@@ -99,3 +100,26 @@ def test_run_spec_travels_and_pins_the_graph():
     wire["graph"] = b"\x00" * 32
     with pytest.raises(WireError, match="graph_mismatch"):
         RunSpec.from_wire(wire)
+
+
+def test_run_messages_parse_once_into_typed_values_that_a_peer_core_takes():
+    run = spec(min_peers=2)
+    a, b = b"\x01" * 32, b"\x02" * 32
+    founder, peer = Diloco(a, run, a), Diloco(b, run, a)
+    founder.start(0.0)
+    peer.start(0.0)
+    theta = founder.state.theta
+    published = founder.trained(0, array("f", [x - 1e-3 for x in theta]), 5, 0.0)
+    parsed = [peer.parse(p.data) for p in published if isinstance(p, Publish)]
+    assert parsed and all(isinstance(m, DeltaMessage) for m in parsed)
+    assert [m.encode(run.run_id) for m in parsed] == [p.data for p in published if isinstance(p, Publish)]
+    for m, raw in zip(parsed, published, strict=True):
+        peer.on_message(a, m, len(raw.data), 0.0)
+    assert peer.rejected == {} and peer.rounds[0].deltas[a].value is not None  # decoded, ready to aggregate
+    own = [
+        o for o in peer.trained(0, array("f", [x + 1e-3 for x in theta]), 5, 0.0) if isinstance(o, Publish)
+    ]
+    replies = [o for p in own for o in founder.on_message(b, founder.parse(p.data), len(p.data), 0.0)]
+    certs = [founder.parse(o.data) for o in replies if isinstance(o, Publish)]
+    assert [type(m) for m in certs] == [CertMessage]  # round 0's aggregator heard both deltas and certified
+    assert [e[0] for e in certs[0].entries] == sorted([a, b])

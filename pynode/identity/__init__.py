@@ -1,6 +1,6 @@
 """Node identity: an Ed25519 key whose public half is the peer id, and signature verification.
 
-This is the one core package that reaches the platform seam (identity/signatures.py); see there why.
+This is the core package that reaches the platform seam (signatures.py, vrf.py); see signatures.py for why.
 """
 
 from pynode.identity.keys import PEER_ID_BYTES, Identity, parse_peer_id, peer_id_text, short_id

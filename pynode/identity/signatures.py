@@ -1,9 +1,10 @@
-"""Keys and signatures through the platform seam: the one core module that calls `pynode.platform.current()`.
+"""Keys and signatures through the platform seam: the only way a core gets at keys or verification.
 
-Other cores never ask the platform for anything. Whatever signs is handed a `Signer` (an `Identity`'s);
-whatever verifies — envelopes, relay hellos, handshakes, state records and changes — calls `verify` from here,
-or is handed it when it sits below identity (wire/ takes a `Verify` argument). So the platform imports no core
-above wire, and a core's tests run with the real platform without any global set-up.
+pynode.identity is the core package that reaches `pynode.platform.current()` (here; vrf.py for its group);
+the only other core call is train/runner.open_runner's, for model runners. Whatever signs is handed a `Signer`
+(an `Identity`'s); whatever verifies — envelopes, relay hellos, handshakes, state records and changes — calls
+`verify` from here, or is handed it when it sits below identity (wire/ takes a `Verify` argument). So the
+platform imports no core above wire, and a core's tests run on the real platform without any global set-up.
 
 Every function is async because the browser's key import, key storage (IndexedDB) and verification
 (WebCrypto) are; CPython answers at once.
