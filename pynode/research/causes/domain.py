@@ -14,6 +14,7 @@ same resample for every config) against the task's reference value. The referenc
 
 from __future__ import annotations
 
+from array import array
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -33,7 +34,7 @@ from pynode.research.causes.samples import (
     nsw_cps,
 )
 from pynode.research.causes.schema import Schema
-from pynode.research.causes.terms import design
+from pynode.research.causes.terms import term_columns
 from pynode.research.domain import Config, ConfigError, Evaluation, Mutation, Task
 
 NSW = Task(
@@ -95,7 +96,8 @@ class CausesDomain:
     tasks: Mapping[str, Task] = {NSW.id: NSW, NHEFS.id: NHEFS}
 
     def __init__(self) -> None:
-        self._designs = _Lru()  # (task, terms) -> design columns over the whole sample
+        self._columns: dict[tuple[str, str], list[array]] = {}  # (task, term) -> its columns; bounded by the
+        # vocabulary (~70 terms, 130 kB a column on the CPS sample), and shared by every model that names the term
         self._fits = _Lru()  # (task, ps terms, ridge) -> full-sample propensity coefficients (warm start)
 
     def schema(self, task: str) -> Schema:
@@ -118,15 +120,15 @@ class CausesDomain:
     def crossover(self, task: str, a: Config, b: Config, rng: Any) -> Config:
         return hypotheses.crossover(self.schema(task), a, b, rng)
 
-    def _design(self, task: str, terms: list[str] | None) -> list[list[float]]:
+    def _design(self, task: str, terms: list[str] | None) -> list[array]:
+        """The intercept and the terms' columns over the whole sample (none for a model the config lacks)."""
         if terms is None:
             return []
-        key = (task, tuple(terms))
-        if key not in self._designs:
-            sample = task_sample(task)[0]
-            return self._designs.remember(key, design(terms, sample.data, sample.variables))
-        self._designs.move_to_end(key)
-        return self._designs[key]
+        sample = task_sample(task)[0]
+        for term in terms:
+            if (task, term) not in self._columns:
+                self._columns[task, term] = term_columns(term, sample.data, sample.variables)
+        return [array("d", [1.0]) * sample.size, *(c for term in terms for c in self._columns[task, term])]
 
     def _ps_start(self, task: str, terms: list[str], ridge: float) -> list[float]:
         key = (task, tuple(terms), ridge)

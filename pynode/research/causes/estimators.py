@@ -38,7 +38,9 @@ class View:
     out: list[list[float]]  # outcome design (intercept first); empty if the config needs none
 
     @staticmethod
-    def of(sample: Sample, r: Resample, ps: list[list[float]], out: list[list[float]]) -> View:
+    def of(
+        sample: Sample, r: Resample, ps: Sequence[Sequence[float]], out: Sequence[Sequence[float]]
+    ) -> View:
         rows = r.rows
         return View(
             t=[sample.treat[i] for i in rows],

@@ -7,4 +7,4 @@ MAX_SHOWN_CHARS = 40  # a refused value is quoted at most this long in an error,
 MAX_TERMS = 30
 MAX_TERM_CHARS = 40  # the longest term ("smokeintensity*smokeyrs") is 23 characters
 OLS_RIDGE = 1e-3  # outcome-model penalty (standardised): a constant or duplicate column stays solvable
-RESULTS_CACHE = 16  # configs whose full-sample designs and fits stay cached (their seeds share them)
+RESULTS_CACHE = 16  # full-sample propensity fits kept (warm starts for every seed of configs sharing a model)

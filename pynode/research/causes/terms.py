@@ -9,6 +9,7 @@ penalties treat every term alike); a column without spread is dropped.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -78,13 +79,17 @@ def standardised(column: list[float]) -> list[float] | None:
     return None if sd == 0.0 else [(x - mean) / sd for x in column]
 
 
-def design(terms: Sequence[str], data: Mapping[str, Sequence[float]], v: Variables) -> list[list[float]]:
+def term_columns(term: str, data: Mapping[str, Sequence[float]], v: Variables) -> list[array]:
+    """A term's standardised design columns over every row (compact doubles: a model caches them per term)."""
+    out = []
+    for raw in raw_columns(term, data, v):
+        col = standardised(raw)
+        if col is not None:
+            out.append(array("d", col))
+    return out
+
+
+def design(terms: Sequence[str], data: Mapping[str, Sequence[float]], v: Variables) -> list[array]:
     """The intercept followed by the terms' standardised columns, over every row of the sample."""
     n = len(next(iter(data.values())))
-    cols = [[1.0] * n]
-    for term in terms:
-        for raw in raw_columns(term, data, v):
-            col = standardised(raw)
-            if col is not None:
-                cols.append(col)
-    return cols
+    return [array("d", [1.0]) * n, *(c for term in terms for c in term_columns(term, data, v))]
