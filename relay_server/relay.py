@@ -9,8 +9,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pynode.identity import Identity
+from pynode.identity.vrf import VrfKey
 from pynode.net.relay_proto import Error
-from pynode.platform.native import NaclSigner, load_or_create_seed
+from pynode.platform.native import NaclSigner, load_or_create_seed_now
 from relay_server.config import RelayConfig
 from relay_server.hub import Hub
 from relay_server.limits import ConnectionCap
@@ -23,7 +24,10 @@ class Relay:
     def __init__(self, config: RelayConfig, identity: Identity | None = None) -> None:
         self.config = config
         # CPython only, so the key loads synchronously here (Identity.load_or_create is the async way)
-        self.identity = identity or Identity(NaclSigner(load_or_create_seed(config.data_dir)))
+        if identity is None:
+            seed = load_or_create_seed_now(config.data_dir)
+            identity = Identity(NaclSigner(seed), VrfKey(seed))
+        self.identity = identity
         self.stats = RelayStats()
         self.hub = Hub(
             self.stats,

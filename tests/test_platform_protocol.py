@@ -37,9 +37,9 @@ def members_in_source(source: str) -> dict[str, conformance.Member]:
 
 def test_the_protocol_declares_the_seam():
     members = conformance.protocol_members()
-    assert {"load_signer", "load_or_create_signer", "verify", "relay_link", "rtc_session", "crdt_doc",
+    assert {"load_signer", "load_or_create_seed", "verify", "relay_link", "rtc_session", "crdt_doc",
             "model_runner", "sleep_blocking", "random_bytes"} <= set(members)  # fmt: skip
-    assert members["load_or_create_signer"] == (True, (("place", False),))
+    assert members["load_or_create_seed"] == (True, (("place", False),))
 
 
 def test_native_satisfies_the_protocol():

@@ -201,3 +201,18 @@ def test_group_edge_cases_match(group):
     assert group.scalarmult(vrf.L + 3, b) == group.scalarmult_base(3)
     assert group.sub(group.scalarmult_base(5), group.scalarmult_base(2)) == group.scalarmult_base(3)
     assert group.sub(b, b) == (1).to_bytes(32, "little")
+
+
+async def test_a_node_identity_proves_with_its_own_key(tmp_path):
+    """The VRF key is the identity key: proofs verify against the peer id, also after reloading the key."""
+    from pynode.identity import Identity
+
+    first = await Identity.load_or_create(tmp_path)
+    again = await Identity.load_or_create(tmp_path)
+    assert first.vrf is not None and again.vrf is not None
+    assert first.vrf.public_key == first.peer_id == again.peer_id
+    pi = first.vrf.prove(b"hyperspace/1/test\x00seed")
+    assert pi == again.vrf.prove(b"hyperspace/1/test\x00seed")
+    assert vrf.verify(again.peer_id, pi, b"hyperspace/1/test\x00seed") is not None
+    generated = await Identity.generate()
+    assert generated.vrf is not None and generated.vrf.public_key == generated.peer_id != first.peer_id

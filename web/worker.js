@@ -7,8 +7,7 @@ const early = [];
 let deliver = (msg) => early.push(msg);
 self.onmessage = (e) => deliver(e.data);
 
-// A tiny promise-based key/value store on IndexedDB: CryptoKeys are stored as themselves (structured clone),
-// so a non-extractable private key never exists as bytes.
+// A tiny promise-based key/value store on IndexedDB (the node's key seed: pynode/platform/browser.py).
 const DB = 'hyperspace';
 const STORE = 'kv';
 function openDb() {
@@ -25,7 +24,7 @@ async function tx(mode, fn) {
     const t = db.transaction(STORE, mode);
     const req = fn(t.objectStore(STORE));
     t.oncomplete = () => { db.close(); resolve(req.result); };
-    t.onerror = () => { db.close(); reject(t.error); };
+    t.onerror = (e) => { db.close(); reject(e.target.error || t.error); };
   });
 }
 // A timer as a promise: Python's paced work loops wait on it through JSPI (browser.sleep_blocking)
@@ -33,7 +32,7 @@ self.hsSleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 self.hsStore = {
   get: (key) => tx('readonly', (s) => s.get(key)),
-  put: (key, value) => tx('readwrite', (s) => s.put(value, key)),
+  add: (key, value) => tx('readwrite', (s) => s.add(value, key)), // never overwrites: rejects when the key exists
 };
 
 // onnxruntime-web for the model runner (pynode/platform/browser.py), imported on first use so that a tab that

@@ -21,8 +21,8 @@ from pynode.wire.envelope import Envelope
 from pynode.wire.errors import WireError
 
 STATUS_INTERVAL_S = 1.0
-KEY_NAME = "identity"  # the IndexedDB entry holding this browser profile's node key
-CONFORMANCE_KEY = "conformance-key"  # the entry the conformance suite's key-storage check uses
+KEY_NAME = "node-seed"  # IndexedDB entry of this profile's key seed (the old "identity" held a CryptoKey)
+CONFORMANCE_KEY = "conformance-seed"  # the entry the conformance suite's key-storage check uses
 PREVIEW_CHARS = 120
 log = logging.getLogger(__name__)
 

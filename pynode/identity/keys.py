@@ -2,8 +2,9 @@
 
 A peer id is the node's 32-byte Ed25519 public key. Its text form is lowercase RFC 4648 base32 without
 padding (52 characters): case-insensitive, URL- and filename-safe, and decodable with any standard library.
-An `Identity` wraps a `Signer`; its constructors reach the platform through identity/signatures.py and are
-async on every platform, because the browser's key import and key storage are.
+An `Identity` wraps a `Signer` and, made from a seed, the same key as an ECVRF prover (vrf.py); its
+constructors reach the platform through identity/signatures.py and are async on every platform, because the
+browser's key import and key storage are.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from dataclasses import dataclass
 
 from pynode.identity import signatures
+from pynode.identity.vrf import VrfKey
 from pynode.wire.signing import Signer
 
 PEER_ID_BYTES = 32
@@ -43,9 +45,10 @@ def parse_peer_id(text: str) -> bytes:
 
 @dataclass(frozen=True)
 class Identity:
-    """A node's signing key and the peer id it implies."""
+    """A node's signing key, the peer id it implies, and the same key as a VRF prover."""
 
     signer: Signer
+    vrf: VrfKey | None = None  # None when made from a signer alone (its seed is not at hand)
 
     @property
     def peer_id(self) -> bytes:
@@ -57,14 +60,14 @@ class Identity:
 
     @classmethod
     async def from_seed(cls, seed: bytes) -> Identity:
-        return cls(await signatures.load_signer(seed))
+        return cls(await signatures.load_signer(seed), VrfKey(seed))
 
     @classmethod
     async def generate(cls) -> Identity:
-        return cls(await signatures.new_signer())
+        return await cls.from_seed(signatures.new_seed())
 
     @classmethod
     async def load_or_create(cls, place: str | os.PathLike[str]) -> Identity:
         """The identity kept at `place` (CPython: a data directory, key file mode 0600; browser: an IndexedDB
         entry name), created on first use."""
-        return cls(await signatures.load_or_create_signer(place))
+        return await cls.from_seed(await signatures.load_or_create_seed(place))

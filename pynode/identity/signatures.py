@@ -30,12 +30,12 @@ async def load_signer(seed: bytes) -> Signer:
     return await current().load_signer(seed)
 
 
-async def new_signer() -> Signer:
-    """A fresh random key, kept nowhere."""
-    return await load_signer(current().random_bytes(SEED_BYTES))
+def new_seed() -> bytes:
+    """A fresh random key seed, kept nowhere."""
+    return current().random_bytes(SEED_BYTES)
 
 
-async def load_or_create_signer(place: str | os.PathLike[str]) -> Signer:
-    """The key kept at `place`, created on first use: a data directory in CPython (a 0600 key file in it),
-    an IndexedDB entry name in the browser (a non-extractable CryptoKey pair)."""
-    return await current().load_or_create_signer(os.fspath(place))
+async def load_or_create_seed(place: str | os.PathLike[str]) -> bytes:
+    """The 32-byte key seed kept at `place`, created on first use: a data directory in CPython (a 0600 key file
+    in it), an IndexedDB entry name in the browser."""
+    return await current().load_or_create_seed(os.fspath(place))

@@ -38,8 +38,9 @@ class Platform(Protocol):
         """The key of a 32-byte seed; identical signatures on every platform."""
         ...
 
-    async def load_or_create_signer(self, place: str) -> Signer:
-        """The node's key kept at `place` (a data directory / an IndexedDB entry name), made on first use."""
+    async def load_or_create_seed(self, place: str) -> bytes:
+        """The node's 32-byte key seed kept at `place` (a data directory / an IndexedDB entry name), made on
+        first use. The seed, not an opaque key: the ECVRF (pynode/identity/vrf.py) needs its secret scalar."""
         ...
 
     async def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool: ...

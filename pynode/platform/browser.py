@@ -72,14 +72,30 @@ async def load_signer(seed: bytes) -> WebCryptoSigner:
     return WebCryptoSigner(private, public)
 
 
-async def load_or_create_signer(place: str) -> WebCryptoSigner:
-    """This browser profile's key named `place`, kept in IndexedDB as a non-extractable CryptoKey pair."""
-    pair = await js.hsStore.get(place)
-    if pair is None or pair is js.undefined:
-        pair = await js.crypto.subtle.generateKey(ED25519, False, _array(["sign", "verify"]))
-        await js.hsStore.put(place, pair)
-    raw = await js.crypto.subtle.exportKey("raw", pair.publicKey)
-    return WebCryptoSigner(pair.privateKey, js.Uint8Array.new(raw).to_bytes())
+async def load_or_create_seed(place: str) -> bytes:
+    """This browser profile's node key named `place`: its 32-byte seed, kept in IndexedDB.
+
+    Bytes rather than a non-extractable CryptoKey, because ECVRF proofs (pynode/identity/vrf.py) need the secret
+    scalar, which WebCrypto never exposes, and the VRF key must be the identity key itself (a separate VRF key
+    could be chosen after seeing what it will be applied to). Signing still goes through WebCrypto, on a
+    non-extractable key imported from the seed (load_signer). The price: a script running in this origin can
+    read the seed, where it could only use the key before; the relay serves the app from its own origin, with
+    no third-party script.
+    """
+    for _ in range(2):
+        stored = await js.hsStore.get(place)
+        if stored is not None and stored is not js.undefined:
+            seed = stored.to_bytes() if hasattr(stored, "to_bytes") else b""
+            if len(seed) != 32:
+                raise ValueError(f"IndexedDB entry {place!r} does not hold a 32-byte key seed")
+            return seed
+        seed = random_bytes(32)
+        try:
+            await js.hsStore.add(place, _u8(seed))  # refuses to overwrite: two tabs starting at once agree
+        except Exception:
+            continue  # another tab of this profile stored its seed first: use that one
+        return seed
+    raise RuntimeError(f"IndexedDB entry {place!r} can neither be read nor created")
 
 
 async def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:

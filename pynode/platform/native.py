@@ -2,7 +2,7 @@
 files, websockets, aiortc, loro, onnxruntime.
 
 Beyond the protocol, CPython-only code (the simulator, benchmarks, tests) may sign and verify synchronously:
-`NaclSigner(seed).sign_now`, `verify_now`, `load_or_create_seed`.
+`NaclSigner(seed).sign_now`, `verify_now`, `load_or_create_seed_now`.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def random_bytes(n: int) -> bytes:
     return os.urandom(n)
 
 
-def load_or_create_seed(data_dir: str | os.PathLike[str]) -> bytes:
+def load_or_create_seed_now(data_dir: str | os.PathLike[str]) -> bytes:
     """The node's identity seed, kept in `<data_dir>/identity.key` with mode 0600.
 
     The file is created atomically with O_EXCL so two processes starting at once cannot end up with
@@ -94,9 +94,9 @@ def load_or_create_seed(data_dir: str | os.PathLike[str]) -> bytes:
     return seed
 
 
-async def load_or_create_signer(place: str) -> NaclSigner:
-    """The node's key, kept in directory `place` (see load_or_create_seed)."""
-    return NaclSigner(load_or_create_seed(place))
+async def load_or_create_seed(place: str) -> bytes:
+    """The node's key seed, kept in directory `place` (see load_or_create_seed_now)."""
+    return load_or_create_seed_now(place)
 
 
 def rtc_session() -> RtcSession:
