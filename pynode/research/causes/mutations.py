@@ -55,6 +55,31 @@ def _drop_term(schema: Schema, parent: Config, model: str, rng: Any) -> Config:
     return child
 
 
+def _square(schema: Schema, parent: Config, model: str, rng: Any) -> Config:
+    """Squares of the model's continuous variables that it lacks (or a new term if it has them all)."""
+    child = _with_model(schema, schema.validate(parent), model)
+    squares = [f"{t}^2" for t in child[model] if t in schema.variables.continuous]
+    missing = [t for t in squares if t not in child[model]]
+    if not missing or len(child[model]) + len(missing) > MAX_TERMS:
+        return _add_term(schema, child, model, rng)
+    child[model] = sorted([*child[model], *missing])
+    return child
+
+
+def _share_terms(schema: Schema, parent: Config, rng: Any) -> Config:
+    """Both models on one covariate set: the propensity model's terms copied to the outcome model or back
+    (a doubly robust estimator when the parent had only one model)."""
+    parent = schema.validate(parent)
+    child = schema.validate(_move(schema, parent, "aipw")) if parent["estimator"] != "aipw" else dict(parent)
+    source, target = ("ps_terms", "outcome_terms") if rng.random() < 0.5 else ("outcome_terms", "ps_terms")
+    if child[source] == child[target]:
+        source, target = target, source
+    child[target] = list(parent.get(source, child[source]))
+    if child == parent:
+        return _add_term(schema, child, target, rng)
+    return child
+
+
 def _new_option(name: str, old: Any, rng: Any) -> Any:
     if name == "ps_ridge":  # a log scale: 0.01 -> 0.1 is as big a step as 1 -> 10
         return float(f"{min(100.0, max(0.001, old * 10 ** rng.uniform(-1.0, 1.0))):.3g}")
@@ -185,6 +210,11 @@ def mutations(schema: Schema, target: str) -> list[Mutation]:
         for model in ("ps_terms", "outcome_terms")
         for verb, f in (("add", _add_term), ("drop", _drop_term))
     ]
+    ops += [
+        Mutation(f"square_{model}", lambda p, rng, model=model: _square(schema, p, model, rng), said)
+        for model in ("ps_terms", "outcome_terms")
+    ]
+    ops.append(Mutation("share_terms", lambda p, rng: _share_terms(schema, p, rng), said))
     ops += [
         Mutation(name, lambda p, rng, name=name: _set(schema, p, name, rng), said)
         for name in ("trim", "k", "caliper", "replacement", "bias_adjust", "outcome_model", "ps_ridge")
