@@ -542,14 +542,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CliError("--replay needs --step N")
         try:
             run = solo.SoloRun(args.replay)
-            verdict = solo.verify_step(run, args.step, open_runner(run.spec, args.device, args.threads))
+            verdict = solo.verify_step(run, args.step, open_runner(run.spec, device=args.device, threads=args.threads))
         except (OSError, KeyError, ValueError, IndexError) as e:
             raise CliError(f"cannot replay {args.replay}: {e}") from None
         print(json.dumps(verdict.__dict__))
         return 0 if verdict.ok else 1
     try:
         spec = get_model(args.task)
-        runner = open_runner(spec, args.device, args.threads)
+        runner = open_runner(spec, device=args.device, threads=args.threads)
     except (KeyError, RuntimeError) as e:
         raise CliError(str(e).strip("'\"")) from None
     out = args.out or DEFAULT_DATA / "runs" / f"{args.task}-s{args.seed}"

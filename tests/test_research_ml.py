@@ -218,6 +218,8 @@ def test_the_registry_serves_the_domain():
     assert ML.baseline(DIGITS)["lr"] <= MAX_LR
 
 
-def test_evaluating_without_a_model_runner_is_a_clear_error():
-    with pytest.raises(RuntimeError, match="no model runner"):
-        MlDomain().evaluate(DIGITS, MlDomain().baseline(DIGITS), 0)
+def test_the_registered_domain_trains_on_this_platforms_runner():
+    from pynode.research.registry import domain
+
+    d = domain("ml")
+    assert d.evaluate(DIGITS, d.baseline(DIGITS), 0) == MlDomain().evaluate(DIGITS, d.baseline(DIGITS), 0)

@@ -39,10 +39,16 @@ class Deferred(Exception):
         self.reason = reason
 
 
+Policy = Callable[[Record], None]
+
+
 class Store:
-    def __init__(self, author: bytes, crdt: Crdt) -> None:
+    def __init__(self, author: bytes, crdt: Crdt, policy: Policy | None = None) -> None:
+        """`policy`: checks a record must pass beyond its schema (e.g. a result's config against its research
+        domain); it raises ValueError to refuse, and the whole update is then refused like a forgery."""
         self.author = author
         self.crdt = crdt
+        self.policy = policy
         self.peer = loro_peer(author)
         self.docs: dict[str, CrdtDoc] = {name: crdt.crdt_doc(self.peer) for name in DOCS}
         self.records: dict[str, dict[str, Record]] = {name: {} for name in DOCS}  # validated, decoded
@@ -157,6 +163,12 @@ class Store:
                         raise Rejected("bad_value", "stored value differs from the operation's")
                 new.extend(checked.records)
                 checks.extend(checked.sig_checks)
+        if self.policy is not None:
+            for r in new:
+                try:
+                    self.policy(r)
+                except ValueError as e:
+                    raise Rejected("refused_record", f"{r.key[:12]}: {e}") from None
         for c in checks:
             if not await verify(c.public_key, c.message, c.sig):
                 raise Rejected("bad_signature", "a change or record signature does not verify")

@@ -20,9 +20,8 @@ from pynode.train.runner import RunnerFactory
 
 
 class MlDomain:
-    """The ml domain. Training needs a model runner from the platform, which a core does not reach for: the
-    composition root (runtime, CLI, benchmark) hands one over, e.g. `registry.domain("ml").runners =
-    pynode.platform.current()`. Everything but `evaluate` works without it."""
+    """The ml domain. Training asks `runners` for model runners (default: this platform, through
+    `pynode.train.runner.open_runner`); tests and benchmarks may hand another factory."""
 
     name = "ml"
     tasks: Mapping[str, Task] = {t.task.id: t.task for t in TASKS.values()}
@@ -55,6 +54,4 @@ class MlDomain:
     def evaluate(self, task: str, config: Config, seed: int) -> Evaluation:
         t = self._task(task)
         config = schema.validate(t, config)
-        if self.runners is None:
-            raise RuntimeError("the ml domain has no model runner: set its `runners` to the platform first")
         return training.train_seed(t, config, seed, self.runners, self.pace)

@@ -45,7 +45,7 @@ def train_seed(
     task: MlTask,
     config: Config,
     seed: int,
-    runners: RunnerFactory,
+    runners: RunnerFactory | None,
     pace: Callable[[], None] | None = None,
     on_checkpoint: OnCheckpoint | None = None,
 ) -> Evaluation:
@@ -102,7 +102,7 @@ def train_seed(
 
 
 def replay(
-    task: MlTask, config: Config, seed: int, state: TrainState, steps: int, runners: RunnerFactory
+    task: MlTask, config: Config, seed: int, state: TrainState, steps: int, runners: RunnerFactory | None
 ) -> tuple[list[float], TrainState]:
     """Re-execute `steps` steps from a committed state: (their losses, the state after them)."""
     spec = get_model(config["variant"])
@@ -122,7 +122,7 @@ def verify_step(
     seed: int,
     details: Mapping[str, Any],
     step: int,
-    runners: RunnerFactory,
+    runners: RunnerFactory | None,
     state: TrainState | None = None,
     next_state: TrainState | None = None,
 ) -> Verdict:
