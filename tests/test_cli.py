@@ -5,7 +5,19 @@ import sys
 
 import pytest
 
-COMMANDS = [[], ["relay"], ["node"], ["demo"], ["bench"], ["bench", "gossip"], ["bench", "browser"]]
+COMMANDS = [
+    [],
+    ["relay"],
+    ["node"],
+    ["demo"],
+    ["train"],
+    ["diloco"],
+    ["bench"],
+    ["bench", "gossip"],
+    ["bench", "browser"],
+    ["bench", "state"],
+    ["bench", "diloco"],
+]
 
 
 def hyperspace(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,125 @@
+"""`hyperspace bench …`: the benchmarks (bench/), each printing its table on stderr and, with --json, JSON."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from pynode.cli.common import add_json_flag, positive, report
+
+
+def add_bench(sub: Any) -> None:
+    b = sub.add_parser(
+        "bench",
+        help="benchmarks that print a table (and JSON with --json)",
+        description="Run a benchmark: gossip (ours vs py-libp2p, or the simulator at scale), browser, "
+        "state, diloco.",
+    )
+    bsub = b.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    _add_gossip(bsub)
+    _add_browser(bsub)
+    _add_state(bsub)
+    _add_diloco(bsub)
+
+
+def _add_gossip(bsub: Any) -> None:
+    g = bsub.add_parser(
+        "gossip",
+        help="our GossipSub against py-libp2p's on the same topology and schedule",
+        description="Real nodes on loopback, ours and py-libp2p's (in its own venv), same topology and "
+        "message schedule; or, with --sim, the simulator at scale (10%% loss, 20%% churn).",
+    )
+    add_json_flag(g)
+    g.add_argument("--sim", action="store_true", help="run the discrete-event simulator instead")
+    g.add_argument("--nodes", type=positive, default=None, help="nodes (default 10; --sim: 10000)")
+    g.add_argument("--messages", type=positive, default=None, help="messages (default 500; --sim: 100)")
+    g.add_argument("--size", type=positive, default=1024, help="payload bytes (default 1024)")
+    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("--skip-libp2p", action="store_true", help="measure ours only")
+    g.set_defaults(func=cmd_gossip)
+
+
+def _add_browser(bsub: Any) -> None:
+    br = bsub.add_parser(
+        "browser",
+        help="the browser node: boot, join, gossip latency, data-channel throughput",
+        description="Fresh headless Chromium launches against a relay with two CPython nodes: Pyodide boot, "
+        "our start-up on top of it, navigation to joined, gossip latency browser→py beside py→py, and "
+        "request/response throughput over the direct data channel both ways.",
+    )
+    add_json_flag(br)
+    br.add_argument("--launches", type=positive, default=5, help="fresh browser launches (default 5)")
+    br.set_defaults(func=cmd_browser)
+
+
+def _add_state(bsub: Any) -> None:
+    s = bsub.add_parser(
+        "state",
+        help="replicated state: convergence, cold start, bytes per record, archive lag",
+        description="Simulated transport with real Loro documents (100 nodes, 10%% loss, 20%% churn), a "
+        "real cold start, and a real Git archiver pushing to a local bare repository every 5 s.",
+    )
+    add_json_flag(s)
+    s.add_argument("--nodes", type=positive, default=100)
+    s.add_argument("--records", type=positive, default=200)
+    s.add_argument("--churn", type=float, default=0.2)
+    s.add_argument("--loss", type=float, default=0.1)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--archive-interval", type=float, default=5.0, help="seconds between archive pushes")
+    s.set_defaults(func=cmd_state)
+
+
+def _add_diloco(bsub: Any) -> None:
+    b = bsub.add_parser(
+        "diloco",
+        help="DiLoCo vs synchronous data-parallel at equal compute; runner speed vs torch",
+        description="charlm-tiny, k=4 workers, equal inner steps: synchronous data-parallel (gradients "
+        "averaged every step) against DiLoCo at H=50 and H=200 with fp32, int8 and top-k deltas, through "
+        "the real protocol on the simulation kernel; plus train steps/s of each model in onnxruntime, "
+        "torch eager and onnxruntime-web (wasm, in a headless Chromium tab).",
+    )
+    add_json_flag(b)
+    b.add_argument("--quick", action="store_true", help="a reduced run (under a minute)")
+    b.add_argument("--steps", type=positive, help="inner steps per worker (default 800; --quick 80)")
+    b.add_argument("--workers", type=positive, default=4)
+    b.set_defaults(func=cmd_diloco)
+
+
+def cmd_gossip(args: argparse.Namespace) -> int:
+    from bench.gossip import run_bench
+
+    result = run_bench(
+        sim=args.sim,
+        nodes=args.nodes,
+        messages=args.messages,
+        size=args.size,
+        seed=args.seed,
+        with_libp2p=not args.skip_libp2p,
+    )
+    return report(args, result)
+
+
+def cmd_browser(args: argparse.Namespace) -> int:
+    from bench.browser import run_bench
+
+    return report(args, run_bench(launches=args.launches))
+
+
+def cmd_state(args: argparse.Namespace) -> int:
+    from bench.state import run_bench
+
+    result = run_bench(
+        nodes=args.nodes,
+        records=args.records,
+        churn=args.churn,
+        loss=args.loss,
+        seed=args.seed,
+        archive_interval_s=args.archive_interval,
+    )
+    return report(args, result)
+
+
+def cmd_diloco(args: argparse.Namespace) -> int:
+    from bench.diloco import run_bench
+
+    return report(args, run_bench(quick=args.quick, steps=args.steps, workers=args.workers))

@@ -1,0 +1,92 @@
+"""`hyperspace demo`: a relay and a few CPython nodes on this machine, with a live status line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from pynode.cli.common import DEFAULT_PORT, CliError, port, positive, run
+from pynode.cli.relay import add_archive_args, archive_config, print_archive
+from pynode.topics import DEMO_PULSE as DEMO_TOPIC
+
+
+def add_demo(sub: Any) -> None:
+    d = sub.add_parser(
+        "demo",
+        help="relay + a few nodes on this machine (what `make run` starts)",
+        description="Start a relay and N CPython nodes on 127.0.0.1, print the URL to open in a browser, "
+        "and show a live status line until Ctrl-C.",
+    )
+    d.add_argument("--port", type=port, default=DEFAULT_PORT, help=f"relay TCP port (default {DEFAULT_PORT})")
+    d.add_argument("--nodes", type=positive, default=3, help="CPython nodes to start (default 3)")
+    d.add_argument(
+        "--data-dir", type=Path, default=Path("data/demo"), help="identities of the relay and nodes"
+    )
+    d.add_argument("--pulse", type=float, default=1.0, help="each node publishes every N seconds (default 1)")
+    d.add_argument("--duration", type=float, default=0.0, help="stop after N seconds (0 = until Ctrl-C)")
+    add_archive_args(d)
+    d.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return run(_demo_main(args))
+
+
+async def _demo_main(args: argparse.Namespace) -> int:
+    from pynode.cli.status import status_loop
+    from relay_server.config import RelayConfig
+    from relay_server.server import start_relay
+
+    relay_cfg = RelayConfig(
+        host="127.0.0.1",
+        port=args.port,
+        data_dir=args.data_dir / "relay",
+        log_level="warning",
+        **archive_config(args),
+    )
+    try:
+        relay = await start_relay(relay_cfg)
+    except OSError as e:
+        raise CliError(f"cannot listen on 127.0.0.1:{args.port}: {e.strerror or e} (try --port)") from None
+    url = f"http://127.0.0.1:{relay.port}/"
+    nodes: list[Any] = []
+    replicas: list[Any] = []
+    try:
+        await _start_nodes(args, relay.url, nodes, replicas)
+        print(
+            f"Hyperspace demo: relay + {args.nodes} nodes. Open {url} to join from a browser.",
+            file=sys.stderr,
+        )
+        print(f"  identities under {args.data_dir.resolve()}  ·  Ctrl-C to stop", file=sys.stderr)
+        print_archive(relay_cfg)
+        await status_loop(nodes, DEMO_TOPIC, args.pulse, args.duration, replicas=replicas)
+    finally:
+        for replica in replicas:
+            await replica.stop()
+        for node in nodes:
+            await node.stop()
+        await relay.stop()
+    return 0
+
+
+async def _start_nodes(args: argparse.Namespace, url: str, nodes: list[Any], replicas: list[Any]) -> None:
+    """Start `args.nodes` nodes on `url`, appending each as it starts (so a failure stops those begun)."""
+    from pynode.identity import Identity
+    from pynode.node import Node, NodeConfig
+    from pynode.platform import current
+    from pynode.runtime.replica import StateReplica
+
+    for i in range(args.nodes):
+        identity = await Identity.load_or_create(args.data_dir / f"node{i}")
+        config = NodeConfig(caps=["relay", "research"], ice_addresses=["127.0.0.1"])
+        node = Node(identity, current().relay_link(url), config)
+        node.subscribe(DEMO_TOPIC)
+        replica = StateReplica(node)
+        await node.start()
+        await replica.start()
+        nodes.append(node)
+        replicas.append(replica)
+    for node in nodes:
+        await node.relay.wait_connected(timeout=10)

@@ -1,0 +1,84 @@
+"""`hyperspace node`: a CPython node that joins a relay, gossips and keeps a replica of the state."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from pynode.cli.common import DEFAULT_DATA, CliError, non_negative, peer_ids, relay_url, run
+from pynode.topics import DEMO_PULSE as DEMO_TOPIC
+
+
+def add_node(sub: Any) -> None:
+    n = sub.add_parser(
+        "node",
+        help="run a node that joins a relay",
+        description="Run a CPython node: it joins the relay, connects to peers (relayed circuits, "
+        "upgraded to direct WebRTC where possible) and gossips.",
+    )
+    n.add_argument("--relay", required=True, help="relay WebSocket URL, e.g. ws://127.0.0.1:8787/p2p")
+    n.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA / "node", help="keeps the identity key (0600)"
+    )
+    n.add_argument("--caps", default="relay", help="comma-separated capabilities to advertise")
+    n.add_argument("--topic", action="append", default=None, help=f"topic to join (default {DEMO_TOPIC})")
+    n.add_argument("--direct-peers", type=non_negative, default=4, help="peers to upgrade to WebRTC")
+    n.add_argument("--ice-loopback", action="store_true", help="offer only 127.0.0.1 ICE candidates")
+    n.add_argument(
+        "--only-peers",
+        type=peer_ids,
+        default=None,
+        metavar="ID[,ID...]",
+        help="talk only to these peers (base32 peer ids): a private network on a public relay",
+    )
+    n.add_argument(
+        "--pulse", type=float, default=0.0, help="publish a small message every N seconds (default 0: never)"
+    )
+    n.set_defaults(func=cmd_node)
+
+
+def cmd_node(args: argparse.Namespace) -> int:
+    relay_url(args.relay)
+    caps = [c.strip() for c in args.caps.split(",") if c.strip()]
+    return run(_node_main(args, caps))
+
+
+async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
+    from pynode.cli.status import status_loop
+    from pynode.identity import Identity
+    from pynode.net.relay_client import RelayUnreachable
+    from pynode.node import Node, NodeConfig
+    from pynode.platform import current
+    from pynode.runtime.replica import StateReplica
+
+    try:
+        identity = await Identity.load_or_create(args.data_dir)
+    except (OSError, ValueError) as e:
+        raise CliError(str(e)) from None
+    config = NodeConfig(
+        caps=caps,
+        direct_peers=args.direct_peers,
+        ice_addresses=["127.0.0.1"] if args.ice_loopback else None,
+        allowed_peers=args.only_peers,
+    )
+    node = Node(identity, current().relay_link(args.relay), config)
+    topics = args.topic or [DEMO_TOPIC]
+    for t in topics:
+        node.subscribe(t)
+    replica = StateReplica(node)
+    await node.start()
+    await replica.start()
+    try:
+        await node.relay.wait_connected(timeout=5)
+    except RelayUnreachable as e:
+        await node.stop()
+        raise CliError(str(e)) from None
+    print(f"node {identity.text} joined {args.relay}", file=sys.stderr)
+    try:
+        await status_loop([node], topics[0], args.pulse, replicas=[replica])
+    finally:
+        await replica.stop()
+        await node.stop()
+    return 0

@@ -1,0 +1,110 @@
+"""`hyperspace relay`: the relay server, and the archive options it shares with `demo`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pynode.cli.common import DEFAULT_DATA, DEFAULT_PORT, CliError, port, positive, run
+
+if TYPE_CHECKING:
+    from relay_server.config import RelayConfig
+
+
+def add_relay(sub: Any) -> None:
+    r = sub.add_parser(
+        "relay",
+        help="run a relay server (signaling, circuit relay, web app, status API)",
+        description="Run a relay: WebSocket /p2p for nodes, the web app at /, /api/status, /metrics, "
+        "/healthz. On a VPS use --host 0.0.0.0 with --ssl-certfile/--ssl-keyfile, or run behind a "
+        "TLS proxy (browsers need HTTPS for WebCrypto).",
+    )
+    r.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    r.add_argument("--port", type=port, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
+    r.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA / "relay", help="keeps the relay's identity key"
+    )
+    r.add_argument("--ssl-certfile", type=Path, help="TLS certificate (PEM) to serve HTTPS/WSS")
+    r.add_argument("--ssl-keyfile", type=Path, help="TLS private key (PEM)")
+    r.add_argument("--max-conns-per-ip", type=positive, default=64, help="WebSocket cap per client IP")
+    add_archive_args(r)
+    r.set_defaults(func=cmd_relay)
+
+
+def add_archive_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--archive-remote",
+        help="Git remote the archive is pushed to (e.g. https://github.com/ORG/REPO.git); "
+        "default: commit to a local repository under the data dir only",
+    )
+    p.add_argument("--archive-interval", type=float, default=300.0, help="seconds between archive cycles")
+    p.add_argument(
+        "--archive-token-env",
+        default="HYPERSPACE_ARCHIVE_TOKEN",
+        help="environment variable holding the remote's token (passed to git per call, never stored)",
+    )
+    p.add_argument("--no-archive", action="store_true", help="do not archive at all")
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    from relay_server.config import RelayConfig
+
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        raise CliError("--ssl-certfile and --ssl-keyfile go together")
+    for f in (args.ssl_certfile, args.ssl_keyfile):
+        if f and not f.is_file():
+            raise CliError(f"no such file: {f}")
+    config = RelayConfig(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        ssl_certfile=str(args.ssl_certfile) if args.ssl_certfile else None,
+        ssl_keyfile=str(args.ssl_keyfile) if args.ssl_keyfile else None,
+        max_connections_per_ip=args.max_conns_per_ip,
+        **archive_config(args),
+    )
+    scheme = "https" if args.ssl_certfile else "http"
+    print(f"relay on {scheme}://{_display_host(args.host)}:{args.port}/  (Ctrl-C to stop)", file=sys.stderr)
+    print_archive(config)
+    return run(_serve(config))
+
+
+async def _serve(config: RelayConfig) -> int:
+    from relay_server.server import start_relay
+
+    try:
+        relay = await start_relay(config)
+    except (OSError, ValueError) as e:
+        raise CliError(f"cannot start the relay on {config.host}:{config.port}: {e}") from None
+    try:
+        await relay.task
+    finally:
+        await relay.stop()
+    return 0
+
+
+def archive_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The RelayConfig fields that `add_archive_args` set."""
+    if args.archive_interval <= 0:
+        raise CliError("--archive-interval must be positive")
+    return {
+        "archive": not args.no_archive,
+        "archive_remote": args.archive_remote,
+        "archive_interval_s": args.archive_interval,
+        "archive_token_env": args.archive_token_env,
+    }
+
+
+def print_archive(config: RelayConfig) -> None:
+    if not config.archive:
+        print("  archive: off", file=sys.stderr)
+        return
+    where = config.archive_path().resolve() / "repo"
+    push = f", pushed to {config.archive_remote}" if config.archive_remote else " (no remote: local commits)"
+    print(f"  archive: {where} every {config.archive_interval_s:g} s{push}", file=sys.stderr)
+
+
+def _display_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::") else host
