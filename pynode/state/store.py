@@ -163,12 +163,7 @@ class Store:
                         raise Rejected("bad_value", "stored value differs from the operation's")
                 new.extend(checked.records)
                 checks.extend(checked.sig_checks)
-        if self.policy is not None:
-            for r in new:
-                try:
-                    self.policy(r)
-                except ValueError as e:
-                    raise Rejected("refused_record", f"{r.key[:12]}: {e}") from None
+        self._check_policy(new)
         for c in checks:
             if not await verify(c.public_key, c.message, c.sig):
                 raise Rejected("bad_signature", "a change or record signature does not verify")
@@ -182,6 +177,15 @@ class Store:
             known[r.key] = r
         self._notify(name, fresh)
         return fresh
+
+    def _check_policy(self, records: list[Record]) -> None:
+        if self.policy is None:
+            return
+        for r in records:
+            try:
+                self.policy(r)
+            except ValueError as e:
+                raise Rejected("refused_record", f"{r.key[:12]}: {e}") from None
 
     def stats(self) -> dict[str, Any]:
         return {"records": sum(self.counts().values()), "by_doc": self.counts()}

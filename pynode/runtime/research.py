@@ -1,0 +1,269 @@
+"""The research agent's runtime: drives `pynode.research.agent.Agent` on a running node's replica.
+
+One experiment at a time, round-robin over the node's tasks: read the board from the replica, plan, run the
+seeds off the event loop (a worker thread in CPython; in a tab the same call runs between paced slices), then
+publish the signed result and its paper. A node stopped mid-experiment publishes nothing partial: the plan is
+kept in `<data dir>/research.json` and re-run from its first seed when the node starts again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pynode.identity import short_id
+from pynode.pace import CpuBudget
+from pynode.platform import in_browser
+from pynode.research import paper
+from pynode.research.agent import Agent, Finding, priors, result_body
+from pynode.research.config import canonical, config_hash, parse
+from pynode.research.domain import ConfigError, Domain, Evaluation
+from pynode.research.registry import domain as load_domain
+from pynode.research.strategy import Bandit, Prior, Proposal, RandomSearch, Strategy
+from pynode.state.records import Record
+
+log = logging.getLogger(__name__)
+
+IDLE_S = 5.0  # when no task has anything new to try, look at the board again after this long
+RECENT = 20  # results kept for the status card
+
+
+@dataclass
+class Progress:
+    task: str = ""
+    hypothesis: str = ""
+    operator: str = ""
+    seeds_done: int = 0
+    seeds: int = 0
+    started: float = 0.0
+
+
+@dataclass(frozen=True)
+class Published:
+    finding: Finding
+    result: Record
+    paper: Record
+
+
+@dataclass
+class ResearchConfig:
+    domains: Sequence[str] = ("search", "causes", "finance", "skills", "ml")
+    tasks: Sequence[str] | None = None  # restrict to these task ids (default: every task of the domains)
+    strategy: str = "bandit"  # or "random" (the benchmark's baseline)
+    cpu_share: float = 0.5  # share of one core the experiments may use
+    state_file: Path | None = None  # where an interrupted plan is kept
+    seed: int | None = None  # the strategy's randomness (None: fresh)
+    on_published: Callable[[Published], None] | None = None
+    proposer: Callable[[Domain, str, Sequence[Prior]], Proposal | None] | None = None  # an LLM, tried first
+    refused: set[str] = field(default_factory=set)  # keys of peers' results refused (bad config)
+
+
+class ResearchAgent:
+    """Owns one Agent per task; `run_once` does one whole experiment, `start` loops forever."""
+
+    def __init__(self, replica: Any, config: ResearchConfig | None = None) -> None:
+        self.replica = replica
+        self.config = config or ResearchConfig()
+        rng = random.Random(self.config.seed)
+        self.agents: list[Agent] = []
+        for name in self.config.domains:
+            d = load_domain(name)
+            for task in d.tasks:
+                if self.config.tasks is None or task in self.config.tasks:
+                    self.agents.append(Agent(d, task, _strategy(self.config.strategy, rng)))
+        if not self.agents:
+            raise ValueError("no research task matches the given domains and tasks")
+        self.progress = Progress()
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
+        self.budget = CpuBudget(self.config.cpu_share)
+        self.experiments = 0
+        self._next = 0
+        self._task: asyncio.Task[None] | None = None
+
+    # ---- loop -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._task = asyncio.ensure_future(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                done = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("research experiment failed")
+                done = None
+            if done is None:
+                await asyncio.sleep(IDLE_S)
+
+    async def run_once(self) -> Published | None:
+        """Plan, run and publish one experiment (an interrupted one first). None if nothing new to try."""
+        planned = self._resume() or self._plan()
+        if planned is None:
+            return None
+        agent, proposal = planned
+        self._save_plan(agent, proposal)
+        evaluations = await self._run(agent, proposal)
+        board = self.board(agent)
+        finding = agent.conclude(proposal, evaluations, board)
+        published = await self._publish(agent, finding)
+        self._save_plan(None, None)
+        self.experiments += 1
+        self.recent.appendleft(_summary(published))
+        if self.config.on_published is not None:
+            self.config.on_published(published)
+        return published
+
+    def board(self, agent: Agent) -> list[Prior]:
+        records = self.replica.store.all_records(f"results.{agent.task.domain}")
+        board, refused = priors(agent.domain, agent.task, records)
+        for r in refused:
+            if r.key not in self.config.refused:
+                self.config.refused.add(r.key)
+                log.warning("result %s by %s has a config its domain refuses", r.key[:12], short_id(r.author))
+        return board
+
+    def _plan(self) -> tuple[Agent, Proposal] | None:
+        for _ in range(len(self.agents)):
+            agent = self.agents[self._next % len(self.agents)]
+            self._next += 1
+            board = self.board(agent)
+            proposal = None
+            if self.config.proposer is not None and board:
+                proposal = self.config.proposer(agent.domain, agent.task.id, board)
+                if proposal is not None and config_hash(proposal.config) in {
+                    config_hash(p.config) for p in board
+                }:
+                    proposal = None
+            proposal = proposal or agent.plan(board, set())
+            if proposal is not None:
+                return agent, proposal
+        return None
+
+    async def _run(self, agent: Agent, proposal: Proposal) -> list[Evaluation]:
+        n = agent.task.seeds
+        self.progress = Progress(agent.task.id, proposal.prediction, proposal.operator, 0, n, time.time())
+        out = []
+        for seed in range(n):
+            if in_browser():  # no threads in a tab: one seed per slice, paced
+                value = agent.domain.evaluate(agent.task.id, proposal.config, seed)
+            else:
+                value = await asyncio.to_thread(agent.domain.evaluate, agent.task.id, proposal.config, seed)
+            out.append(value)
+            self.progress.seeds_done = seed + 1
+            await self.budget.pace()
+        return out
+
+    async def _publish(self, agent: Agent, finding: Finding) -> Published:
+        result = await self.replica.publish("result", result_body(finding))
+        title, markdown, figures = paper.write(finding, result.key, self.replica.node.identity.text)
+        body = {
+            "title": title,
+            "domain": agent.task.domain,
+            "task": agent.task.id,
+            "results": [result.key],
+            "markdown": markdown,
+            "figures": figures,
+        }
+        return Published(finding, result, await self.replica.publish("paper", body))
+
+    # ---- an interrupted plan survives a restart -----------------------------------------------------
+
+    def _save_plan(self, agent: Agent | None, proposal: Proposal | None) -> None:
+        path = self.config.state_file
+        if path is None:
+            return
+        if agent is None or proposal is None:
+            path.unlink(missing_ok=True)
+            return
+        plan = {
+            "task": agent.task.id,
+            "config": canonical(proposal.config),
+            "operator": proposal.operator,
+            "prediction": proposal.prediction,
+            "parent": proposal.parent.key if proposal.parent else None,
+        }
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(plan))
+        tmp.replace(path)
+
+    def _resume(self) -> tuple[Agent, Proposal] | None:
+        path = self.config.state_file
+        if path is None or not path.is_file():
+            return None
+        try:
+            plan = json.loads(path.read_text())
+            agent = next(a for a in self.agents if a.task.id == plan["task"])
+            config = agent.domain.validate(agent.task.id, parse(plan["config"]))
+        except (ValueError, KeyError, StopIteration, ConfigError) as e:
+            log.warning("dropping the saved research plan %s: %s", path, e)
+            path.unlink(missing_ok=True)
+            return None
+        board = {p.key: p for p in self.board(agent)}
+        if config_hash(config) in {config_hash(p.config) for p in board.values()}:
+            path.unlink(missing_ok=True)  # published before the stop, after all
+            return None
+        parent = board.get(plan.get("parent") or "")
+        log.info("resuming the interrupted experiment on %s", agent.task.id)
+        return agent, Proposal(config, plan["operator"], parent, plan["prediction"])
+
+    # ---- status -----------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        p = self.progress
+        return {
+            "tasks": [a.task.id for a in self.agents],
+            "experiments": self.experiments,
+            "current": {
+                "task": p.task,
+                "hypothesis": p.hypothesis,
+                "operator": p.operator,
+                "seeds_done": p.seeds_done,
+                "seeds": p.seeds,
+            }
+            if p.task
+            else None,
+            "recent": list(self.recent),
+            "refused": len(self.config.refused),
+        }
+
+
+def _strategy(name: str, rng: random.Random) -> Strategy:
+    seeded = random.Random(rng.random())
+    if name == "bandit":
+        return Bandit(seeded)
+    if name == "random":
+        return RandomSearch(seeded)
+    raise ValueError(f"unknown strategy {name!r} (bandit or random)")
+
+
+def _summary(p: Published) -> dict[str, Any]:
+    f = p.finding
+    return {
+        "task": f.task.id,
+        "metric": f.task.metric,
+        "unit": f.task.unit,
+        "mean": f.mean,
+        "ci95": f.ci95,
+        "n": len(f.samples),
+        "p_value": f.vs_parent.p_value if f.vs_parent else None,
+        "improvement": f.improvement,
+        "hypothesis": f.proposal.prediction,
+        "result": p.result.key,
+        "paper": p.paper.key,
+    }
