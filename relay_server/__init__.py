@@ -3,7 +3,7 @@
 from relay_server.app import create_app
 from relay_server.config import RelayConfig
 from relay_server.hub import Hub, LocalHandle
-from relay_server.relay import Relay
+from relay_server.relay import Relay, open_relay
 from relay_server.server import RelayServer, build_server, run, serve
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "RelayServer",
     "build_server",
     "create_app",
+    "open_relay",
     "run",
     "serve",
 ]

@@ -12,9 +12,8 @@ from starlette.routing import BaseRoute, Route
 
 from pynode import __version__
 from pynode.identity import peer_id_text
+from relay_server.limits import STATUS_MAX_PEERS
 from relay_server.relay import Relay
-
-STATUS_MAX_PEERS = 1000  # newest first; `counts.peers` has the total
 
 
 def routes(relay: Relay) -> list[BaseRoute]:
@@ -58,6 +57,6 @@ def status_body(relay: Relay) -> dict[str, Any]:
             "rejections": dict(stats.rejections),
         },
     }
-    if relay.status_extra is not None:
-        body["extra"] = relay.status_extra()
+    if relay.embedded is not None:
+        body["extra"] = relay.embedded.status()
     return body

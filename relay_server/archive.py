@@ -35,13 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from pynode.wire import cbor
+from relay_server.limits import GIT_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
 REMOTE_NAME = "archive"
 BRANCH = "main"
 PUSH_BACKOFF_S = (2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 120.0, 300.0)
-GIT_TIMEOUT_S = 120.0
 GC_EVERY_COMMITS = 50
 AUTHOR = ("hyperspace-archiver", "archiver@hyperspace.invalid")
 

@@ -1,27 +1,31 @@
 """The relay's own node: a gossip peer like any other, attached to the hub in-process.
 
 It has the relay's identity, so the relay's peer id in every welcome is also a node that relays gossip, keeps
-meshes alive while browser tabs come and go, and reports its router state in /api/status and /metrics.
+meshes alive while browser tabs come and go, holds a replica of the state (which the archiver writes to Git),
+and serves the archive gateway over request/response as well as over HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
-from pynode.net.connection import ConnectionClosed
+from pynode.identity import Identity
 from pynode.node import Node, NodeConfig
+from pynode.platform.transport import ConnectionClosed
 from pynode.runtime.replica import StateReplica
 from pynode.topics import DEFAULT_TOPICS
 from relay_server.archive import ArchiveConfig, Archiver
 from relay_server.archive_layout import state_files
+from relay_server.config import RelayConfig
 from relay_server.gateway import ARCHIVE_PROTO, Gateway
-from relay_server.hub import LocalHandle
-from relay_server.relay import Relay
+from relay_server.hub import Hub, LocalHandle
 
 log = logging.getLogger(__name__)
+
+CAPS = ["relay"]
 
 
 class LocalRelaySocket:
@@ -29,9 +33,9 @@ class LocalRelaySocket:
 
     authenticated = True
 
-    def __init__(self, relay: Relay, caps: list[str]) -> None:
+    def __init__(self, hub: Hub, peer: bytes, caps: list[str]) -> None:
         self._inbox: asyncio.Queue[bytes] = asyncio.Queue()
-        self._handle: LocalHandle = relay.hub.attach_local(relay.identity.peer_id, caps, self._deliver)
+        self._handle: LocalHandle = hub.attach_local(peer, caps, self._deliver)
 
     async def _deliver(self, frame: bytes) -> None:
         self._inbox.put_nowait(frame)
@@ -61,63 +65,77 @@ class LocalRelaySocket:
 
 
 class LocalRelayLink:
+    """A `RelayLink` to a hub in this process."""
+
     description = "in-process hub"
 
-    def __init__(self, relay: Relay, caps: list[str]) -> None:
-        self._relay = relay
+    def __init__(self, hub: Hub, peer: bytes, caps: list[str]) -> None:
+        self._hub = hub
+        self._peer = peer
         self._caps = caps
 
     async def connect(self) -> LocalRelaySocket:
         try:
-            return LocalRelaySocket(self._relay, self._caps)
+            return LocalRelaySocket(self._hub, self._peer, self._caps)
         except RuntimeError as e:  # the hub refuses while it shuts down
             raise ConnectionClosed(str(e)) from None
 
 
-@contextlib.asynccontextmanager
-async def embedded_node(relay: Relay) -> AsyncIterator[Node]:
-    caps = ["relay"]
-    node = Node(relay.identity, LocalRelayLink(relay, caps), NodeConfig(caps=caps, direct_peers=0))
+@dataclass(frozen=True)
+class EmbeddedNode:
+    """The node and what hangs off it: its replica, and the archiver and gateway when the relay archives."""
+
+    node: Node
+    replica: StateReplica
+    archiver: Archiver | None = None
+    gateway: Gateway | None = None
+
+    async def start(self) -> None:
+        if self.archiver is not None:
+            snapshots = self.archiver.config.repo_dir / "snapshots"
+            loaded = await self.replica.load(snapshots)  # validated like network input
+            if loaded:
+                log.info("state: %d records restored from the archive", loaded)
+        if self.gateway is not None:
+            self.node.handle(ARCHIVE_PROTO, self.gateway.serve_request)
+        await self.node.start()
+        await self.replica.start()
+        if self.archiver is not None:
+            await self.archiver.start()
+
+    async def leave(self) -> None:
+        """Leave the hub (first thing on shutdown: the node goes before the hub tells peers to go)."""
+        await self.node.stop()
+
+    async def stop(self) -> None:
+        await self.replica.stop()
+        await self.node.stop()
+        if self.archiver is not None:
+            await self.archiver.stop(final_cycle=True)  # commit what arrived since the last cycle
+
+    def status(self) -> dict[str, Any]:
+        """Shown as `extra` in /api/status."""
+        archive = {"archive": self.archiver.describe()} if self.archiver is not None else {}
+        return {"node": self.node.stats(), "state": self.replica.status(), **archive}
+
+    def rejections(self) -> dict[tuple[str, str], int]:
+        """Network input the node refused, keyed (where, reason) like the relay's own in /metrics."""
+        return {("node", reason): n for reason, n in self.node.rejections.items()}
+
+
+def embedded_node(config: RelayConfig, identity: Identity, hub: Hub) -> EmbeddedNode:
+    """The relay's node on `hub`, subscribed to the default topics, archiving when `config.archive`."""
+    node = Node(identity, LocalRelayLink(hub, identity.peer_id, CAPS), NodeConfig(caps=CAPS, direct_peers=0))
     for topic in DEFAULT_TOPICS:
         node.subscribe(topic)
     replica = StateReplica(node)
-    archiver = _archiver(relay, replica)
-    if archiver is not None:
-        loaded = await replica.load(archiver.config.repo_dir / "snapshots")  # validated like network input
-        if loaded:
-            log.info("state: %d records restored from the archive", loaded)
-        relay.gateway = Gateway(archiver, relay.config.archive_quota_bytes)
-        node.handle(ARCHIVE_PROTO, relay.gateway.serve_request)
-    relay.state = replica
-    relay.status_extra = lambda: {
-        "node": node.stats(),
-        "state": replica.status(),
-        **({"archive": archiver.describe()} if archiver is not None else {}),
-    }
-    relay.node_rejections = lambda: {("node", reason): n for reason, n in node.rejections.items()}
-    relay.node = node
-    relay.before_shutdown = node.stop
-    await node.start()
-    await replica.start()
-    if archiver is not None:
-        await archiver.start()
-    try:
-        yield node
-    finally:
-        await replica.stop()
-        await node.stop()
-        if archiver is not None:
-            await archiver.stop(final_cycle=True)  # commit what arrived since the last cycle
-
-
-def _archiver(relay: Relay, replica: StateReplica) -> Archiver | None:
-    cfg = relay.config
-    if not cfg.archive:
-        return None
-    config = ArchiveConfig(
-        repo_dir=cfg.archive_path() / "repo",
-        remote=cfg.archive_remote,
-        interval_s=cfg.archive_interval_s,
-        token_env=cfg.archive_token_env,
+    if not config.archive:
+        return EmbeddedNode(node, replica)
+    archive = ArchiveConfig(
+        repo_dir=config.archive_path() / "repo",
+        remote=config.archive_remote,
+        interval_s=config.archive_interval_s,
+        token_env=config.archive_token_env,
     )
-    return Archiver(config, lambda: state_files(replica.store))
+    archiver = Archiver(archive, lambda: state_files(replica.store))
+    return EmbeddedNode(node, replica, archiver, Gateway(archiver, config.archive_quota_bytes))

@@ -19,7 +19,7 @@ import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -29,18 +29,22 @@ from pynode.identity import peer_id_text
 from pynode.platform import current
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
-from pynode.wire.limits import MAX_CLOCK_SKEW_MS
 from pynode.wire.schema import expect_map, get_bytes, get_int, get_list, get_str
 from relay_server.archive import Archiver
+from relay_server.limits import (
+    DEFAULT_QUOTA_BYTES,
+    MAX_FILES,
+    MAX_PATH_DEPTH,
+    MAX_PATH_LEN,
+    MAX_SUBMISSION_BYTES,
+    REPLAY_WINDOW_MS,
+)
+
+if TYPE_CHECKING:
+    from relay_server.relay import Relay
 
 DOMAIN_SUBMIT = b"hyperspace/1/archive-submit\x00"
 ARCHIVE_PROTO = "hs/1/archive"
-MAX_SUBMISSION_BYTES = 1000 * 1024  # fits one request frame on the relay connection too
-MAX_FILES = 64
-MAX_PATH_LEN = 200
-MAX_PATH_DEPTH = 8
-DEFAULT_QUOTA_BYTES = 64 * 1024 * 1024  # per node, everything it ever submitted
-REPLAY_WINDOW_MS = 2 * MAX_CLOCK_SKEW_MS
 _COMPONENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
@@ -174,11 +178,11 @@ class Gateway:
         return cbor.encode({"queued": accepted.queue_id, "paths": accepted.paths})
 
 
-def routes(relay: Any) -> list[BaseRoute]:
-    """`POST /api/archive`, answered by `relay.gateway` (set when the relay archives; else 503)."""
+def routes(relay: Relay) -> list[BaseRoute]:
+    """`POST /api/archive`, answered by the relay's gateway (it has one when it archives; else 503)."""
 
     async def archive(request: Request) -> Response:
-        gateway: Gateway | None = relay.gateway
+        gateway = relay.gateway
         if gateway is None:
             return _error(GatewayError(503, "archive_disabled", "this relay does not archive"))
         body = bytearray()

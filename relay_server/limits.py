@@ -1,42 +1,29 @@
-"""Admission control: a token bucket for per-peer rates and a cap on sockets per client address."""
+"""The relay's limits on what peers and HTTP clients send it and on what it serves, each with its reason.
 
-from __future__ import annotations
+The wire-format limits every frame obeys are in `pynode/wire/limits.py`; operator-tunable rates and queue sizes
+are `RelayConfig` fields (config.py).
+"""
 
-from collections import Counter
+from pynode.wire.limits import MAX_CLOCK_SKEW_MS, MAX_RELAY_FRAME_BYTES
 
+MiB = 1024 * 1024
 
-class TokenBucket:
-    """`rate` tokens per second, holding at most `burst`. Time is passed in, so tests need no clock."""
+# ---- /p2p WebSocket (PROTOCOL.md §2) ---------------------------------------------------------------------
+# uvicorn's hard cap on one message: above MAX_RELAY_FRAME_BYTES so a slightly oversized frame gets a readable
+# `bad_frame` error; beyond this the socket is cut with close code 1009.
+WS_MAX_SIZE = 2 * MAX_RELAY_FRAME_BYTES
+FLUSH_TIMEOUT_S = 2.0  # a closing peer that does not read its error frame within this is cut off
+SHUTDOWN_FLUSH_S = 1.0  # how long shutdown waits for peers to be told why, so a stuck one cannot hold it up
 
-    def __init__(self, rate: float, burst: float, now: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = burst
-        self._last = now
+# ---- HTTP API ------------------------------------------------------------------------------------------
+STATUS_MAX_PEERS = 1000  # peers listed in /api/status (newest first; `counts.peers` has the total)
+STATE_MAX_ROWS = 50  # rows per leaderboard in /api/state: what a dashboard card shows, not the archive
 
-    def take(self, amount: float, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + max(0.0, now - self._last) * self.rate)
-        self._last = now
-        if amount > self.tokens:
-            return False
-        self.tokens -= amount
-        return True
-
-
-class ConnectionCap:
-    """Counts open sockets per client address and refuses those beyond `per_ip`."""
-
-    def __init__(self, per_ip: int) -> None:
-        self.per_ip = per_ip
-        self._open: Counter[str] = Counter()
-
-    def acquire(self, ip: str) -> bool:
-        if self._open[ip] >= self.per_ip:
-            return False
-        self._open[ip] += 1
-        return True
-
-    def release(self, ip: str) -> None:
-        self._open[ip] -= 1
-        if self._open[ip] <= 0:
-            del self._open[ip]
+# ---- archive gateway (docs/ARCHIVE.md) -----------------------------------------------------------------
+MAX_SUBMISSION_BYTES = 1000 * 1024  # one submission; fits one request frame on the relay connection too
+MAX_FILES = 64  # files in one submission: a run's logs and figures, not a dataset
+MAX_PATH_LEN = 200  # characters in one submitted path; deeper trees belong in fewer, bigger files
+MAX_PATH_DEPTH = 8  # folders in one submitted path
+DEFAULT_QUOTA_BYTES = 64 * MiB  # per node, everything it ever submitted: one node cannot fill the repository
+REPLAY_WINDOW_MS = 2 * MAX_CLOCK_SKEW_MS  # a submission stamped further from now is refused (replays)
+GIT_TIMEOUT_S = 120.0  # one git command; a hung push must not stall the archiver forever

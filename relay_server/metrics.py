@@ -47,13 +47,10 @@ class RelayCollector(Collector):
         volume.add_metric(["out"], stats.bytes_out)
         yield volume
 
-        merged: Counter[tuple[str, str]] = Counter({("relay", r): n for r, n in stats.rejections.items()})
-        if relay.node_rejections is not None:
-            merged.update(relay.node_rejections())
         rejections = CounterMetricFamily(
             "hyperspace_rejections", "Network input refused, by where and why", labels=["where", "reason"]
         )
-        for (where, reason), n in sorted(merged.items()):
+        for (where, reason), n in sorted(relay.rejections().items()):
             rejections.add_metric([where, reason], n)
         yield rejections
 

@@ -27,17 +27,14 @@ from pynode.net.relay_proto import (
 )
 from pynode.platform import current
 from pynode.wire.errors import WireError
-from pynode.wire.limits import MAX_ERROR_TEXT, MAX_RELAY_FRAME_BYTES, NONCE_BYTES
+from pynode.wire.limits import MAX_ERROR_TEXT, NONCE_BYTES
+from relay_server.admission import TokenBucket
 from relay_server.client import Client
-from relay_server.limits import TokenBucket
+from relay_server.limits import FLUSH_TIMEOUT_S
 from relay_server.relay import Relay
 
 log = logging.getLogger(__name__)
 
-# uvicorn's hard cap on one message. Above MAX_RELAY_FRAME_BYTES so that a slightly oversized frame gets a
-# readable `bad_frame` error; beyond this the socket is cut with close code 1009.
-WS_MAX_SIZE = 2 * MAX_RELAY_FRAME_BYTES
-FLUSH_TIMEOUT_S = 2.0  # a closing peer that does not read its error frame within this is cut off
 _WS_TOO_BIG = 1009
 _GONE = (WebSocketDisconnect, WebSocketDisconnected)  # the peer left first: not a failure
 

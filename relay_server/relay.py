@@ -1,61 +1,83 @@
-"""One relay's shared state: its identity, the hub, counters, and the hooks its embedded node fills in."""
+"""One relay: its identity, the hub, counters and, when it runs one, its embedded node.
+
+`open_relay` composes one from a config; `Relay(...)` takes its parts, so a test can hand it any of them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections import Counter
 
 from pynode.identity import Identity
-from pynode.identity.vrf import VrfKey
 from pynode.net.relay_proto import Error
-from pynode.platform.native import NaclSigner, load_or_create_seed_now
+from pynode.runtime.replica import StateReplica
+from relay_server.admission import ConnectionCap
 from relay_server.config import RelayConfig
+from relay_server.embedded import EmbeddedNode, embedded_node
+from relay_server.gateway import Gateway
 from relay_server.hub import Hub
-from relay_server.limits import ConnectionCap
+from relay_server.limits import SHUTDOWN_FLUSH_S
 from relay_server.stats import RelayStats
-
-SHUTDOWN_FLUSH_S = 1.0  # how long shutdown waits for peers to be told why
 
 
 class Relay:
-    def __init__(self, config: RelayConfig, identity: Identity | None = None) -> None:
+    def __init__(
+        self, config: RelayConfig, identity: Identity, hub: Hub, embedded: EmbeddedNode | None = None
+    ) -> None:
         self.config = config
-        # CPython only, so the key loads synchronously here (Identity.load_or_create is the async way)
-        if identity is None:
-            seed = load_or_create_seed_now(config.data_dir)
-            identity = Identity(NaclSigner(seed), VrfKey(seed))
         self.identity = identity
-        self.stats = RelayStats()
-        self.hub = Hub(
-            self.stats,
-            max_peers=config.max_peers,
-            send_queue_frames=config.send_queue_frames,
-            send_queue_bytes=config.send_queue_bytes,
-        )
+        self.hub = hub
+        self.stats = hub.stats
+        self.embedded = embedded
         self.ip_cap = ConnectionCap(config.max_connections_per_ip)
         self.started = time.monotonic()
-        # Hooks: a JSON-able dict shown as `extra` in /api/status, and rejection counts keyed by
-        # (where, reason) exported in /metrics next to the relay's own (e.g. where="node").
-        self.status_extra: Callable[[], dict[str, Any]] | None = None
-        self.node_rejections: Callable[[], Mapping[tuple[str, str], int]] | None = None
-        self.node: Any = None  # the embedded gossip node (pynode.node.Node), when the relay runs one
-        self.state: Any = None  # its replica of the state (pynode.runtime.replica.StateReplica)
-        self.gateway: Any = None  # the archive gateway (relay_server.gateway.Gateway), when it archives
-        # Runs first on shutdown, so the embedded node leaves before the hub tells peers to go.
-        self.before_shutdown: Callable[[], Awaitable[None]] | None = None
+
+    @property
+    def replica(self) -> StateReplica | None:
+        """The embedded node's replica of the state (what /api/state shows)."""
+        return self.embedded.replica if self.embedded is not None else None
+
+    @property
+    def gateway(self) -> Gateway | None:
+        """The archive gateway, when the relay archives (what POST /api/archive feeds)."""
+        return self.embedded.gateway if self.embedded is not None else None
 
     def uptime_s(self) -> float:
         return time.monotonic() - self.started
 
+    def rejections(self) -> Counter[tuple[str, str]]:
+        """Network input refused, keyed (where, reason): the relay's own and its node's."""
+        merged = Counter({("relay", r): n for r, n in self.stats.rejections.items()})
+        if self.embedded is not None:
+            merged.update(self.embedded.rejections())
+        return merged
+
     async def shutdown(self) -> None:
         """Tell every peer `shutting_down`, close it, and give the goodbyes a moment to go out."""
-        if self.before_shutdown is not None:
-            hook, self.before_shutdown = self.before_shutdown, None
-            await hook()
+        if self.embedded is not None:
+            await self.embedded.leave()  # first, so the node does not take the goodbye for a relay restart
         clients = self.hub.close_all(Error("shutting_down", "the relay is stopping"))
         if clients:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*(c.wait_flushed() for c in clients)), SHUTDOWN_FLUSH_S)
+
+
+def new_hub(config: RelayConfig) -> Hub:
+    return Hub(
+        RelayStats(),
+        max_peers=config.max_peers,
+        send_queue_frames=config.send_queue_frames,
+        send_queue_bytes=config.send_queue_bytes,
+    )
+
+
+async def open_relay(config: RelayConfig, identity: Identity | None = None, embedded: bool = True) -> Relay:
+    """The relay `config` describes: its identity (kept under `config.data_dir` unless given), a hub, and
+    unless `embedded` is False its own node (with the archiver and gateway when `config.archive`)."""
+    if identity is None:
+        identity = await Identity.load_or_create(config.data_dir)
+    hub = new_hub(config)
+    node = embedded_node(config, identity, hub) if embedded else None
+    return Relay(config, identity, hub, node)

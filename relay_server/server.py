@@ -11,8 +11,8 @@ from starlette.applications import Starlette
 
 from relay_server.app import create_app
 from relay_server.config import RelayConfig
-from relay_server.p2p import WS_MAX_SIZE
-from relay_server.relay import Relay
+from relay_server.limits import WS_MAX_SIZE
+from relay_server.relay import Relay, open_relay
 
 
 class RelayServer(uvicorn.Server):
@@ -49,8 +49,11 @@ def build_server(config: RelayConfig, app: Starlette) -> RelayServer:
 
 
 async def serve(config: RelayConfig, app: Starlette | None = None) -> None:
-    """Serve until SIGINT / SIGTERM (uvicorn re-raises the signal once shut down, as a CLI expects)."""
-    await build_server(config, app if app is not None else create_app(config)).serve()
+    """Serve the relay `config` describes, with its own node, until SIGINT / SIGTERM (uvicorn re-raises the
+    signal once shut down, as a CLI expects)."""
+    if app is None:
+        app = create_app(await open_relay(config))
+    await build_server(config, app).serve()
 
 
 def run(config: RelayConfig, app: Starlette | None = None) -> None:
@@ -94,11 +97,8 @@ async def start_relay(config: RelayConfig, embedded_node: bool = True) -> Runnin
 
     Raises OSError when the address cannot be bound.
     """
-    lifespan = None
-    if embedded_node:
-        from relay_server.embedded import embedded_node as lifespan
-    app = create_app(config, lifespan=lifespan)
-    server = EmbeddedRelayServer(build_server(config, app).config, app.state.relay)
+    relay = await open_relay(config, embedded=embedded_node)
+    server = EmbeddedRelayServer(build_server(config, create_app(relay)).config, relay)
     # bind here, so a busy port is an OSError for the caller (uvicorn would exit the process)
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     sock = socket.create_server((config.host, config.port), family=family, backlog=2048)

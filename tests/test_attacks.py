@@ -67,7 +67,7 @@ class World:
         self.got: dict[str, Counter[bytes]] = defaultdict(Counter)
         self.relay = self.thread.run(relay_on(tmp))
         self.url = self.relay.url
-        self.embedded: Node = self.relay.relay.node
+        self.embedded: Node = self.relay.relay.embedded.node
         self.a: Node = self.thread.run(node_on(self.url))
         self.b: Node = self.thread.run(node_on(self.url))
         for name, n in (("a", self.a), ("b", self.b), ("relay", self.embedded)):

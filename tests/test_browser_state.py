@@ -151,7 +151,7 @@ async def test_a_tab_joining_a_network_with_records_shows_the_leaderboards_then_
     dist, tmp_path, chromium
 ):
     relay = await relay_on(tmp_path, static_dir=dist)
-    holder = relay.relay.state
+    holder = relay.relay.replica
     writers = [await node_on(relay.url) for _ in range(3)]
     replicas = [StateReplica(n, interval=0.5) for n in writers]
     for r in replicas:

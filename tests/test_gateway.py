@@ -10,20 +10,22 @@ import pytest
 from pynode.identity import Identity
 from pynode.wire import cbor
 from relay_server.app import create_app
-from relay_server.archive import ArchiveConfig, Archiver
 from relay_server.config import RelayConfig
-from relay_server.gateway import MAX_SUBMISSION_BYTES, Gateway, make_submission
+from relay_server.gateway import make_submission
+from relay_server.limits import MAX_SUBMISSION_BYTES
+from relay_server.relay import open_relay
 
 
 @pytest.fixture
 async def served(tmp_path):
     """A relay app whose gateway archives into tmp_path/repo, and an HTTP client to it."""
-    app = create_app(
-        RelayConfig(data_dir=tmp_path / "relay", static_dir=None), identity=await Identity.generate()
+    config = RelayConfig(
+        data_dir=tmp_path / "relay", static_dir=None, archive_dir=tmp_path, archive_quota_bytes=10_000
     )
-    archiver = Archiver(ArchiveConfig(tmp_path / "repo"))
-    relay = app.state.relay
-    relay.gateway = Gateway(archiver, quota_bytes=10_000)
+    relay = await open_relay(config, identity=await Identity.generate())
+    app = create_app(relay)
+    archiver = relay.embedded.archiver
+    assert archiver is not None and archiver.config.repo_dir == tmp_path / "repo"
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://relay") as client:
         yield client, archiver
     await relay.shutdown()

@@ -40,8 +40,8 @@ from pynode.net.relay_proto import (
 )
 from pynode.wire import cbor
 from pynode.wire.limits import MAX_RELAY_FRAME_BYTES
-from relay_server import RelayConfig, RelayServer, build_server, create_app
-from relay_server.p2p import WS_MAX_SIZE
+from relay_server import RelayConfig, RelayServer, build_server, create_app, open_relay
+from relay_server.limits import WS_MAX_SIZE
 
 ROOT = Path(__file__).resolve().parent.parent
 RECV_TIMEOUT_S = 5  # a safety net against hangs, never a performance threshold
@@ -56,7 +56,7 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running_relay(tmp_path: Path, **overrides) -> AsyncIterator[Running]:
+async def running_relay(tmp_path: Path, embedded: bool = False, **overrides) -> AsyncIterator[Running]:
     static = tmp_path / "static"
     static.mkdir()
     (static / "index.html").write_text("<!doctype html><title>relay under test</title>")
@@ -64,7 +64,7 @@ async def running_relay(tmp_path: Path, **overrides) -> AsyncIterator[Running]:
     config = RelayConfig(
         port=0, data_dir=tmp_path / "relay", static_dir=static, log_level="warning", **overrides
     )
-    app = create_app(config)
+    app = create_app(await open_relay(config, embedded=embedded))
     server = build_server(config, app)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -308,30 +308,30 @@ async def test_a_local_peer_exchanges_circuit_frames_with_a_websocket_peer(relay
 # ---- HTTP ----------------------------------------------------------------------------------------------
 
 
-async def test_status_health_and_metrics_answer_with_the_hooks(relay):
-    state = relay.app.state.relay
-    state.status_extra = lambda: {"router": {"mesh": 3}}
-    state.node_rejections = lambda: {("node", "bad_signature"): 7}
-    local_id = (await Identity.generate()).peer_id
-    state.hub.attach_local(local_id, ["embedded"], asyncio.Queue().put)
-    peer = await join(relay.ws, caps=("inference",))
-    async with httpx.AsyncClient(base_url=relay.http) as client:
-        health = await client.get("/healthz")
-        status = (await client.get("/api/status")).json()
-        metrics = (await client.get("/metrics")).text
+async def test_status_health_and_metrics_show_the_relay_and_its_embedded_node(tmp_path):
+    async with running_relay(tmp_path, embedded=True, archive=False) as relay:
+        state = relay.app.state.relay
+        peer = await join(relay.ws, caps=("inference",))
+        assert peer.welcome == Welcome((PeerInfo(state.identity.peer_id, ("relay",)),))
+        async with httpx.AsyncClient(base_url=relay.http) as client:
+            health = await client.get("/healthz")
+            status = (await client.get("/api/status")).json()
+            metrics = (await client.get("/metrics")).text
     assert health.status_code == 200 and health.text == "ok"
     assert status["relay"] == state.identity.text
-    assert status["extra"] == {"router": {"mesh": 3}}
+    assert status["extra"].keys() == {"node", "state"}  # no archive: the relay was told not to keep one
+    assert {"relay_connected", "mesh"} <= status["extra"]["node"].keys()
+    assert status["extra"]["state"]["records"] == 0
     assert status["counts"]["peers"] == 2 and status["counts"]["local"] == 1
     newest = status["peers"][0]
     assert newest["peer"] == peer_id_text(peer.id) and newest["kind"] == "websocket"
     assert newest["caps"] == ["inference"] and newest["frames_in"] == 0
-    assert status["peers"][1]["kind"] == "local"
+    embedded = status["peers"][1]
+    assert embedded["kind"] == "local" and embedded["peer"] == state.identity.text
     assert {"version", "uptime_s"} <= status.keys()
     assert 'hyperspace_relay_connections{kind="websocket"} 1.0' in metrics
     assert 'hyperspace_relay_connections{kind="local"} 1.0' in metrics
     assert re.search(r'hyperspace_relay_frames_total\{direction="out"\} [1-9]', metrics)
-    assert (await rejections(relay.http))[("node", "bad_signature")] == 7
 
 
 async def test_static_files_have_their_mime_types_and_isolation_headers(relay):
@@ -352,7 +352,7 @@ async def test_static_files_have_their_mime_types_and_isolation_headers(relay):
 
 
 async def test_the_default_web_app_is_the_repositorys_web_folder(tmp_path):
-    app = create_app(RelayConfig(data_dir=tmp_path))
+    app = create_app(await open_relay(RelayConfig(data_dir=tmp_path), embedded=False))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://relay") as client:
         index = await client.get("/")
     assert index.status_code == 200 and "Hyperspace" in index.text
@@ -362,9 +362,10 @@ async def test_the_default_web_app_is_the_repositorys_web_folder(tmp_path):
 
 
 async def test_sigterm_tells_peers_and_stops_the_process(tmp_path):
+    """The relay's own node leaves first, then every peer is told why the relay goes."""
     code = (
         "import sys; from relay_server import RelayConfig, run; "
-        "run(RelayConfig(port=0, data_dir=sys.argv[1], static_dir=None))"
+        "run(RelayConfig(port=0, data_dir=sys.argv[1], static_dir=None, archive=False))"
     )
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", code, str(tmp_path), cwd=ROOT, stderr=asyncio.subprocess.PIPE
@@ -377,8 +378,13 @@ async def test_sigterm_tells_peers_and_stops_the_process(tmp_path):
             if m := re.search(rb"running on http://127\.0\.0\.1:(\d+)", line):
                 port = int(m.group(1))
         peer = await join(f"ws://127.0.0.1:{port}/p2p")
+        (embedded,) = peer.welcome.peers
         proc.send_signal(signal.SIGTERM)
-        assert await recv(peer.ws) == Error("shutting_down", "the relay is stopping")
+        frames = [await recv(peer.ws)]
+        while not isinstance(frames[-1], Error):  # the embedded node may be dialling us meanwhile
+            frames.append(await recv(peer.ws))
+        assert frames[-1] == Error("shutting_down", "the relay is stopping")
+        assert Leave(embedded.peer) in frames[:-1]
         await assert_closed(peer.ws)
         assert await asyncio.wait_for(proc.wait(), RECV_TIMEOUT_S) in (0, -signal.SIGTERM)
     finally:

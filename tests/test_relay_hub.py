@@ -21,8 +21,8 @@ from pynode.net.relay_proto import (
 )
 from pynode.platform.native import NaclSigner
 from pynode.wire.errors import WireError
+from relay_server.admission import ConnectionCap, TokenBucket
 from relay_server.hub import Hub
-from relay_server.limits import ConnectionCap, TokenBucket
 
 A, B, C = (Identity(NaclSigner(bytes([i]) * 32)).peer_id for i in (1, 2, 3))
 NOBODY = bytes(32)

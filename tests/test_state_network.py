@@ -43,7 +43,7 @@ async def test_results_spread_cold_starters_catch_up_the_relay_archives_and_forg
         await eventually(lambda: b.peer_id in a.connected_peers(), 20, "a ⇄ b")
         await eventually(lambda: a.router.mesh.get(STATE_TOPIC), 20, "state mesh")
         record = await ra.publish("result", {**RESULT, "value": "0.42"})
-        relay_state = relay.relay.state
+        relay_state = relay.relay.replica
         await eventually(lambda: record.key in rb.store.records["results.ml"], 20, "b has the result")
         await eventually(lambda: record.key in relay_state.store.records["results.ml"], 20, "relay has it")
 
@@ -107,6 +107,6 @@ async def test_results_spread_cold_starters_catch_up_the_relay_archives_and_forg
     # restart: the relay's replica comes back from the archive's snapshots
     relay = await relay_on(tmp_path, archive_interval_s=3600)
     try:
-        assert record.key in relay.relay.state.store.records["results.ml"]
+        assert record.key in relay.relay.replica.store.records["results.ml"]
     finally:
         await relay.stop()

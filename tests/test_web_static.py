@@ -23,6 +23,7 @@ import pytest
 
 from relay_server.app import create_app
 from relay_server.config import RelayConfig
+from relay_server.relay import open_relay
 from relay_server.server import build_server
 from tests.prereq import missing, require_module, requires
 
@@ -134,7 +135,7 @@ def test_scripts_parse(name, tmp_path):
 
 
 async def test_the_relay_serves_the_embed_files_to_other_origins(tmp_path):
-    app = create_app(RelayConfig(data_dir=tmp_path, static_dir=WEB))
+    app = create_app(await open_relay(RelayConfig(data_dir=tmp_path, static_dir=WEB), embedded=False))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://relay") as client:
         script = await client.get("/embed.js")
         frame = await client.get("/embed.html?caps=inference&cpu=0.25")
@@ -179,7 +180,8 @@ def relay_http() -> Iterator[str]:
         box["loop"] = loop
         with tempfile.TemporaryDirectory() as data:
             config = RelayConfig(port=0, data_dir=Path(data), static_dir=WEB, log_level="warning")
-            server = build_server(config, create_app(config))
+            relay = loop.run_until_complete(open_relay(config, embedded=False))
+            server = build_server(config, create_app(relay))
             box["server"] = server
 
             async def serve() -> None:
