@@ -79,7 +79,7 @@ async def test_agents_publish_results_and_papers_that_every_replica_agrees_on(tm
         )  # passes the policy
         tampered = await make_record(forger.signer, "result", tampered_body, honest.ts)
         verdict = reproduce(tampered)
-        assert not verdict.agree and "seed 0" in verdict.reason
+        assert not verdict.agree and "claimed" in verdict.reason and verdict.max_error > 0.04
     finally:
         for r in replicas:
             await r.stop()

@@ -28,11 +28,17 @@ SAMPLE_ROUNDING = 1e-9  # the relative error that rounding to SAMPLE_DIGITS can 
 
 @dataclass(frozen=True)
 class Comparison:
-    """The new config's samples against another result's (Welch's t-test, Hedges' g)."""
+    """The new config's samples against another result's: a t-test and Hedges' g.
+
+    Seed i means the same randomness for every config of a task (the same bootstrap resample, the same
+    initialisation), so results run on the same seeds are compared with the paired t-test, in which that luck
+    cancels; Welch's test (unequal variances) is the fallback when the seed counts differ.
+    """
 
     key: str
     mean: float
     p_value: float
+    test: str  # "paired" or "welch"
     effect: float  # signed so that > 0 means better in the task's direction
 
 
@@ -49,6 +55,7 @@ class Finding:
     baseline_key: str | None
     details: tuple[dict[str, Any], ...]  # per-seed details from the domain (curves, counts)
     improvement: bool  # on the best: better mean, p < 0.05, and the CI excludes the best's mean
+    heldout: float | None  # the metric on data never used for selection, where the domain keeps some
 
     @property
     def confirmed(self) -> bool:
@@ -99,6 +106,11 @@ class Agent:
         baseline = self.baseline_prior(board)
         ranked_board = ranked(board, self.task.direction)
         best = ranked_board[0] if ranked_board else None
+        vs_best = self._compare(samples, best)
+        better = vs_best is not None and (
+            summary.mean < vs_best.mean if self.task.direction == "min" else summary.mean > vs_best.mean
+        )
+        heldout = [e.details.get("heldout") for e in evaluations]
         finding = Finding(
             task=self.task,
             proposal=proposal,
@@ -106,15 +118,17 @@ class Agent:
             mean=summary.mean,
             ci95=summary.ci_high - summary.mean,
             vs_parent=self._compare(samples, proposal.parent),
-            vs_best=self._compare(samples, best),
+            vs_best=vs_best,
             noise_floor=stats.noise_floor(baseline.samples)
             if baseline and len(baseline.samples) > 1
             else None,
             baseline_key=baseline.key if baseline else None,
             details=tuple(dict(e.details) for e in evaluations),
-            improvement=best is not None
-            and len(best.samples) > 1
-            and stats.improves(samples, best.samples, self.task.direction),
+            improvement=vs_best is not None
+            and better
+            and vs_best.p_value < ALPHA
+            and not summary.ci_low <= vs_best.mean <= summary.ci_high,
+            heldout=stats.mean(heldout) if all(isinstance(h, int | float) for h in heldout) else None,
         )
         if proposal.parent is not None:
             self.strategy.feedback(proposal, finding.confirmed)
@@ -124,9 +138,12 @@ class Agent:
         if other is None or len(other.samples) < 2 or len(samples) < 2:
             return None
         sign = -1.0 if self.task.direction == "min" else 1.0
-        p = stats.welch(samples, other.samples).p_value
+        if len(samples) == len(other.samples):
+            test, p = "paired", stats.paired(samples, other.samples).p_value
+        else:
+            test, p = "welch", stats.welch(samples, other.samples).p_value
         g = sign * stats.hedges_g(samples, other.samples)
-        return Comparison(other.key, other.mean, p, g)
+        return Comparison(other.key, other.mean, p, test, g)
 
 
 def result_body(finding: Finding, artifacts: str | None = None) -> dict[str, Any]:
@@ -154,6 +171,8 @@ def result_body(finding: Finding, artifacts: str | None = None) -> dict[str, Any
         body["baseline"] = finding.baseline_key
     if finding.noise_floor is not None:
         body["noise_floor"] = decimal_text(finding.noise_floor)
+    if finding.heldout is not None:
+        body["heldout"] = decimal_text(finding.heldout)
     if artifacts:
         body["artifacts"] = artifacts
     return body

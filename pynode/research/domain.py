@@ -50,7 +50,12 @@ class Mutation:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The metric for one seed (or resample) of one config, plus details for the paper (curves, counts)."""
+    """The metric for one seed (or resample) of one config, plus details for the paper (curves, counts).
+
+    `value` is what agents select on. A domain with a split kept from selection (search's held-out queries,
+    finance's test period) puts that metric in `details["heldout"]`: results carry it and boards show it, but
+    no strategy ever reads it.
+    """
 
     value: float
     details: Mapping[str, Any] = field(default_factory=dict)

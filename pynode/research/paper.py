@@ -62,7 +62,7 @@ def write(finding: Finding, result_key: str, author: str) -> tuple[str, str, lis
         "",
         f"We test whether {p.prediction.rstrip('.')}. Over n = {len(finding.samples)} seeds the configuration "
         f"reaches {t.metric} = {decimal_text(finding.mean)} ± {decimal_text(finding.ci95, 3)} {t.unit} "
-        f"(95% CI; {better} is better). {verdict}",
+        f"(95% CI; {better} is better){_heldout(finding)}. {verdict}",
         "",
         "## Hypothesis and prediction",
         "",
@@ -74,10 +74,11 @@ def write(finding: Finding, result_key: str, author: str) -> tuple[str, str, lis
         "",
         "## Results",
         "",
-        "| configuration | n | mean ± 95% CI | p (Welch) | effect (Hedges' g) |",
+        "| configuration | n | mean ± 95% CI | p | effect (Hedges' g) |",
         "|---|---:|---:|---:|---:|",
         *_rows(finding),
         "",
+        *_tests(finding),
         f"![{t.metric} per seed]({FIGURE})",
         "",
         "## Discussion",
@@ -96,6 +97,23 @@ def write(finding: Finding, result_key: str, author: str) -> tuple[str, str, lis
         "",
     ]
     return title, "\n".join(lines), [figure]
+
+
+def _heldout(f: Finding) -> str:
+    if f.heldout is None:
+        return ""
+    return f"; on data never used for selection it scores {decimal_text(f.heldout)} {f.task.unit}"
+
+
+def _tests(f: Finding) -> list[str]:
+    used = sorted({c.test for c in (f.vs_parent, f.vs_best) if c is not None})
+    if not used:
+        return []
+    names = {
+        "paired": "paired t-test (seed i is the same resample or initialisation for every config)",
+        "welch": "Welch's t-test",
+    }
+    return [f"p: two-sided {' and '.join(names[u] for u in used)}.", ""]
 
 
 def _method(f: Finding) -> list[str]:

@@ -40,7 +40,8 @@ DOC_KINDS: dict[str, str] = {
 DOCS = tuple(DOC_KINDS)
 
 # Optional result fields (a result from before the research tier has none of them and stays valid):
-# per-seed samples and the statistics against the parent and the best, the lineage (`inspired_by` = the parent
+# per-seed samples and the statistics against the parent and the best, the metric on data kept from selection
+# (`heldout`), the lineage (`inspired_by` = the parent
 # result, `baseline` = the task's baseline result), the canonical config (JSON text; its SHA-256 dedupes runs)
 # and where the run's files are archived.
 RESULT_OPTIONAL = {
@@ -53,7 +54,7 @@ RESULT_OPTIONAL = {
     "inspired_by",
     "config",
 }
-RESULT_OPTIONAL |= {"artifacts", "samples"}
+RESULT_OPTIONAL |= {"artifacts", "samples", "heldout"}
 MAX_RESULT_CONFIG = (
     16 * 1024
 )  # pynode.research.limits.MAX_CONFIG_BYTES: a skills program is the largest config
@@ -120,7 +121,7 @@ def _check_result(b: dict[str, Any]) -> None:
         _text(b, "hypothesis", 1000)
     if "paper" in b:
         _key(b, "paper")
-    for name in ("ci95", "p_value", "noise_floor"):
+    for name in ("ci95", "p_value", "noise_floor", "heldout"):
         if name in b:
             _decimal(b, name)
     for name in ("baseline", "inspired_by"):

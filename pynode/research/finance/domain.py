@@ -136,6 +136,7 @@ class FinanceDomain:
             resampled_sharpe(run.validation, seed),
             {
                 "sharpe_validation": sharpe(run.validation),
+                "heldout": sharpe(run.test),  # the reported metric: never used for selection
                 "sharpe_test": sharpe(run.test),
                 "buy_and_hold_validation": sharpe(hold.validation),
                 "buy_and_hold_test": sharpe(hold.test),
