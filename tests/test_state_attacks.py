@@ -17,9 +17,10 @@ from pynode.identity import Identity
 from pynode.platform import native
 from pynode.platform.native_loro import LoroCrdtDoc
 from pynode.state.authorship import Rejected, change_payload, encode_message, loro_peer, ns
+from pynode.state.limits import MAX_GOSSIP_UPDATE
 from pynode.state.records import Record, make_record
 from pynode.state.store import Deferred, Store
-from pynode.state.sync import MAX_GOSSIP_UPDATE, SyncEngine, run_sync
+from pynode.state.sync import SyncEngine, run_sync
 from pynode.wire import cbor
 
 DOC = "results.ml"

@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterable, KeysView
 from dataclasses import dataclass
 
 from pynode.gossip.events import Deliver, Dial, Output, Send, Validate, ValidationResult
+from pynode.gossip.limits import MAX_TOPICS_PER_PEER
 from pynode.gossip.mcache import MessageCache
 from pynode.gossip.params import GossipParams, PeerScoreParams, PeerScoreThresholds
 from pynode.gossip.rpc import RPC, Prune, SubOpt, split
 from pynode.gossip.score import PeerScore
 from pynode.wire.envelope import Envelope
 
-MAX_TOPICS_PER_PEER = 256  # subscriptions we track for one peer; more is a memory attack, not a use
 DEFAULT_PARAMS = GossipParams()
 DEFAULT_THRESHOLDS = PeerScoreThresholds()  # both frozen, so one shared default is safe
 

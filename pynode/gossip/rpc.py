@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pynode.gossip.limits import MAX_BACKOFF_S
 from pynode.wire import cbor
 from pynode.wire.envelope import Envelope
 from pynode.wire.errors import WireError
@@ -25,7 +26,6 @@ from pynode.wire.limits import (
 from pynode.wire.schema import check_topic, expect_map, get_int, get_list
 
 PEER_ID_BYTES = 32
-MAX_BACKOFF_S = 24 * 3600  # a day; longer backoffs would only serve to silence a topic
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 
+from pynode.gossip.limits import DELIVERY_RECORD_TTL
 from pynode.gossip.params import PeerScoreParams, TopicScoreParams
-
-# how long to remember who delivered a message (go-libp2p's TimeCacheDuration)
-DELIVERY_RECORD_TTL = 120.0
 
 
 class _Status(Enum):

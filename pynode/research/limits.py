@@ -3,7 +3,7 @@
 The sizes a signed record may carry are the state tier's (pynode.state.records); they are named here too.
 """
 
-from pynode.state.records import MAX_FIGURE_BYTES, MAX_RESULT_CONFIG, MAX_RESULT_SAMPLES
+from pynode.state.limits import MAX_FIGURE_BYTES, MAX_RESULT_CONFIG, MAX_RESULT_SAMPLES
 
 MAX_CONFIG_BYTES = MAX_RESULT_CONFIG  # what a result record carries
 MAX_CONFIG_DEPTH = 32  # s-expression programs nest; deeper is an attack on the parser, not a program

@@ -25,7 +25,6 @@ from pynode.runtime.parsed import ParsedMessages
 from pynode.train.data import load_dataset
 from pynode.train.diloco import (
     DELTA_PROTO,
-    PART_BYTES,
     RUNS_TOPIC,
     STATE_PROTO,
     Diloco,
@@ -38,6 +37,7 @@ from pynode.train.diloco import (
     Train,
     run_topic,
 )
+from pynode.train.limits import PART_BYTES
 from pynode.train.runner import Runner, TrainState, evaluate, open_runner, vector_hash
 from pynode.wire import cbor
 from pynode.wire.envelope import Envelope

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from pynode.identity import peer_id_text
 from pynode.platform.crdt import Change
-from pynode.state.records import DOC_KINDS, MAX_RECORD_BYTES, Record, decode_record, record_key
+from pynode.state.limits import MAX_RECORD_BYTES
+from pynode.state.records import DOC_KINDS, Record, decode_record, record_key
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
 from pynode.wire.limits import MAX_CLOCK_SKEW_MS

@@ -17,16 +17,20 @@ from decimal import Decimal
 from typing import Any
 
 from pynode.identity import Signer, verify
+from pynode.state.limits import (
+    MAX_FIGURE_BYTES,
+    MAX_FIGURES,
+    MAX_PAPER_MARKDOWN,
+    MAX_RECORD_BYTES,
+    MAX_RESULT_CONFIG,
+    MAX_RESULT_SAMPLES,
+)
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
 from pynode.wire.schema import expect_map, get_bytes, get_int, get_list, get_str
 
 DOMAIN_RECORD = b"hyperspace/1/state-record\x00"
 RECORD_VERSION = 1
-MAX_RECORD_BYTES = 64 * 1024  # a paper's Markdown fits; anything bigger goes to the archive gateway
-MAX_PAPER_MARKDOWN = 40 * 1024
-MAX_FIGURES = 2  # a paper's SVG figures travel in its record, so they share its 64 KiB
-MAX_FIGURE_BYTES = 12 * 1024  # a per-seed dot plot or a loss curve is 2–8 KiB of SVG
 DOMAINS = ("ml", "search", "finance", "skills", "causes")
 
 # One document per concern (DESIGN.md §6), and the record kind each one holds.
@@ -55,10 +59,6 @@ RESULT_OPTIONAL = {
     "config",
 }
 RESULT_OPTIONAL |= {"artifacts", "samples", "heldout"}
-MAX_RESULT_CONFIG = (
-    16 * 1024
-)  # pynode.research.limits.MAX_CONFIG_BYTES: a skills program is the largest config
-MAX_RESULT_SAMPLES = 64  # per-seed values; experiments run a handful of seeds
 ARCHIVE_PATH = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
 SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # task and metric ids: safe as archive path components
 DECIMAL = re.compile(r"-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,12})?")

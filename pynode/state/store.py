@@ -24,11 +24,8 @@ from pynode.state.authorship import (
     loro_peer,
     ns,
 )
+from pynode.state.limits import MAX_BLOB_BYTES, MAX_CHANGES_PER_BLOB, MAX_WRITE_RETRIES
 from pynode.state.records import DOCS, Record, doc_for
-
-MAX_BLOB_BYTES = 64 * 1024 * 1024  # a whole document sent to a cold-starting replica, reassembled from chunks
-MAX_CHANGES_PER_BLOB = 200_000
-MAX_WRITE_RETRIES = 8
 
 
 class Deferred(Exception):

@@ -31,23 +31,25 @@ from pynode.gossip.events import ValidationResult
 from pynode.identity import Signer
 from pynode.platform.crdt import CrdtError, VersionVector
 from pynode.state.authorship import Rejected
+from pynode.state.limits import (
+    CHUNK_BYTES,
+    EXPORT_CACHE,
+    EXPORT_TTL_S,
+    MAX_BLOB_BYTES,
+    MAX_GOSSIP_UPDATE,
+    MAX_VV_PEERS,
+    PULL_TIMEOUT_S,
+    RESPONSE_BUDGET,
+)
 from pynode.state.records import DOCS, Record
-from pynode.state.store import MAX_BLOB_BYTES, Deferred, Store
+from pynode.state.store import Deferred, Store
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
-from pynode.wire.limits import MAX_FRAME_BYTES
 from pynode.wire.schema import expect_map, get_bytes, get_int, get_list
 
 STATE_TOPIC = "hs/1/state"
 SYNC_PROTO = "hs/1/state/sync"
-MAX_GOSSIP_UPDATE = 256 * 1024  # one gossiped update: a handful of records
-RESPONSE_BUDGET = MAX_FRAME_BYTES - 64 * 1024  # blobs per pull response, leaving room for framing
-CHUNK_BYTES = 512 * 1024
-MAX_VV_PEERS = 100_000
 AE_INTERVAL_S = 2.0
-PULL_TIMEOUT_S = 10.0
-EXPORT_CACHE = 8  # exported blobs kept for chunked fetches
-EXPORT_TTL_S = 60.0
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from typing import Any
 from pynode.train import aggregate as agg
 from pynode.train.assets import graph_hash
 from pynode.train.compress import CODECS, Codec
+from pynode.train.limits import MAX_MEMBERS, MAX_ROUND, MAX_STEPS_FACTOR, PART_BYTES
 from pynode.train.runner import vector_hash
 from pynode.train.zoo import MODELS, ModelSpec, get_model, init_theta
 from pynode.wire import cbor
@@ -46,11 +47,7 @@ log = logging.getLogger(__name__)
 RUNS_TOPIC = "hs/1/train/runs"
 DELTA_PROTO = "hs/1/diloco/delta"
 STATE_PROTO = "hs/1/diloco/state"
-PART_BYTES = 512 * 1024  # one delta part per gossip message (MAX_DATA_BYTES is ~1 MiB with the envelope)
-MAX_MEMBERS = 256
-MAX_STEPS_FACTOR = 4  # a delta may claim at most 4·H inner steps: sample weights cannot be inflated beyond
 E6 = 1_000_000  # our CBOR has no floats: fractions travel as integer millionths
-MAX_ROUND = 2**40
 
 
 _RUN_FIELDS = {"task", "graph", "seed", "H", "outer_lr_e6", "momentum_e6", "codec", "aggregation", "deadline_ms",

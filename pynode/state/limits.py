@@ -1,0 +1,28 @@
+"""Limits of the replicated state, each with its reason (PROTOCOL.md §8); the wire's are `pynode/wire/limits.py`.
+
+Every one bounds what a peer can make a replica parse, verify, import or keep.
+"""
+
+from pynode.wire.limits import MAX_FRAME_BYTES
+
+# ---- records ------------------------------------------------------------------------------------------
+MAX_RECORD_BYTES = 64 * 1024  # a paper's Markdown fits; anything bigger goes to the archive gateway
+MAX_PAPER_MARKDOWN = 40 * 1024  # a paper's text, leaving room in its record for its figures
+MAX_FIGURES = 2  # a paper's SVG figures travel in its record, so they share its 64 KiB
+MAX_FIGURE_BYTES = 12 * 1024  # a per-seed dot plot or a loss curve is 2–8 KiB of SVG
+MAX_RESULT_CONFIG = 16 * 1024  # a result's config (pynode.research.limits): a skills program is the largest
+MAX_RESULT_SAMPLES = 64  # per-seed values; experiments run a handful of seeds
+
+# ---- documents ----------------------------------------------------------------------------------------
+MAX_BLOB_BYTES = 64 * 1024 * 1024  # a whole document sent to a cold-starting replica, reassembled from chunks
+MAX_CHANGES_PER_BLOB = 200_000  # changes in one blob: each is checked and verified, so this bounds the work
+MAX_WRITE_RETRIES = 8  # a write whose document keeps changing while we sign fails instead of spinning
+
+# ---- sync ---------------------------------------------------------------------------------------------
+MAX_GOSSIP_UPDATE = 256 * 1024  # one gossiped update: a handful of records
+RESPONSE_BUDGET = MAX_FRAME_BYTES - 64 * 1024  # blobs per pull response, leaving room for framing
+CHUNK_BYTES = 512 * 1024  # one part of a blob too big for a response: half a frame
+MAX_VV_PEERS = 100_000  # authors named in one version vector: far more than ever wrote, far less than memory
+PULL_TIMEOUT_S = 10.0  # a pull unanswered this long is given up, and the next tick asks another peer
+EXPORT_CACHE = 8  # exported blobs kept for peers fetching them in chunks
+EXPORT_TTL_S = 60.0  # an export nobody fetched from within this is dropped
