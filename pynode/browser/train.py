@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pynode.browser.limits import MAX_SOLO_STEPS
 from pynode.identity import short_id
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 
 RUNS_DIR = Path("/tmp/hyperspace-runs")  # Pyodide's in-memory file system: gone with the tab
 CURVE_POINTS = 60  # validation losses kept per run for the dashboard's sparkline
-MAX_SOLO_STEPS = 100_000
 WARMUP_S = 0.5
 
 
