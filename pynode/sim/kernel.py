@@ -74,9 +74,6 @@ class Kernel:
             fn(*args)
         self.now = end
 
-    def idle(self) -> bool:
-        return not self._heap
-
     # ---- membership ---------------------------------------------------------------------------------
 
     def add(self) -> int:
