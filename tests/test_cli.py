@@ -10,6 +10,8 @@ COMMANDS = [
     ["relay"],
     ["node"],
     ["demo"],
+    ["research"],
+    ["reproduce"],
     ["train"],
     ["diloco"],
     ["bench"],

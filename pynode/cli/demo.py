@@ -9,6 +9,7 @@ from typing import Any
 
 from pynode.cli.common import DEFAULT_PORT, CliError, port, positive, run
 from pynode.cli.relay import add_archive_args, archive_config, print_archive
+from pynode.cli.research import add_research_options, research_agent, research_store
 from pynode.topics import DEMO_PULSE as DEMO_TOPIC
 
 
@@ -27,6 +28,8 @@ def add_demo(sub: Any) -> None:
     d.add_argument("--pulse", type=float, default=1.0, help="each node publishes every N seconds (default 1)")
     d.add_argument("--duration", type=float, default=0.0, help="stop after N seconds (0 = until Ctrl-C)")
     add_archive_args(d)
+    # three nodes at 0.15 of a core each keep a 2-core machine responsive for the relay and a browser
+    add_research_options(d, cpu_default=0.15)
     d.set_defaults(func=cmd_demo)
 
 
@@ -53,16 +56,24 @@ async def _demo_main(args: argparse.Namespace) -> int:
     url = f"http://127.0.0.1:{relay.port}/"
     nodes: list[Any] = []
     replicas: list[Any] = []
+    agents: list[Any] = []
     try:
-        await _start_nodes(args, relay.url, nodes, replicas)
+        await _start_nodes(args, relay.url, nodes, replicas, agents)
         print(
             f"Hyperspace demo: relay + {args.nodes} nodes. Open {url} to join from a browser.",
             file=sys.stderr,
         )
         print(f"  identities under {args.data_dir.resolve()}  ·  Ctrl-C to stop", file=sys.stderr)
         print_archive(relay_cfg)
-        await status_loop(nodes, DEMO_TOPIC, args.pulse, args.duration, replicas=replicas)
+        if agents:
+            print(
+                f"  research: {', '.join(args.research)} at {args.research_cpu:g} CPU per node",
+                file=sys.stderr,
+            )
+        await status_loop(nodes, DEMO_TOPIC, args.pulse, args.duration, replicas=replicas, agents=agents)
     finally:
+        for agent in agents:
+            await agent.stop()
         for replica in replicas:
             await replica.stop()
         for node in nodes:
@@ -71,7 +82,9 @@ async def _demo_main(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _start_nodes(args: argparse.Namespace, url: str, nodes: list[Any], replicas: list[Any]) -> None:
+async def _start_nodes(
+    args: argparse.Namespace, url: str, nodes: list[Any], replicas: list[Any], agents: list[Any]
+) -> None:
     """Start `args.nodes` nodes on `url`, appending each as it starts (so a failure stops those begun)."""
     from pynode.identity import Identity
     from pynode.node import Node, NodeConfig
@@ -80,13 +93,18 @@ async def _start_nodes(args: argparse.Namespace, url: str, nodes: list[Any], rep
 
     for i in range(args.nodes):
         identity = await Identity.load_or_create(args.data_dir / f"node{i}")
-        config = NodeConfig(caps=["relay", "research"], ice_addresses=["127.0.0.1"])
-        node = Node(identity, current().relay_link(url), config)
+        caps = ["relay"] if args.no_research else ["relay", "research"]
+        node = Node(identity, current().relay_link(url), NodeConfig(caps=caps, ice_addresses=["127.0.0.1"]))
         node.subscribe(DEMO_TOPIC)
-        replica = StateReplica(node)
+        replica = StateReplica(node, store=research_store(identity.peer_id))
         await node.start()
         await replica.start()
         nodes.append(node)
         replicas.append(replica)
+        agent = research_agent(replica, args, args.data_dir / f"node{i}", seed=i)
+        if agent is not None:
+            agents.append(agent)
     for node in nodes:
         await node.relay.wait_connected(timeout=10)
+    for agent in agents:
+        await agent.start()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pynode.cli.common import DEFAULT_DATA, CliError, non_negative, peer_ids, relay_url, run
+from pynode.cli.research import add_research_options, research_agent, research_store
 from pynode.topics import DEMO_PULSE as DEMO_TOPIC
 
 
@@ -22,7 +23,11 @@ def add_node(sub: Any) -> None:
     n.add_argument(
         "--data-dir", type=Path, default=DEFAULT_DATA / "node", help="keeps the identity key (0600)"
     )
-    n.add_argument("--caps", default="relay", help="comma-separated capabilities to advertise")
+    n.add_argument(
+        "--caps",
+        default="relay",
+        help="comma-separated capabilities to advertise (research is added while researching)",
+    )
     n.add_argument("--topic", action="append", default=None, help=f"topic to join (default {DEMO_TOPIC})")
     n.add_argument("--direct-peers", type=non_negative, default=4, help="peers to upgrade to WebRTC")
     n.add_argument("--ice-loopback", action="store_true", help="offer only 127.0.0.1 ICE candidates")
@@ -36,12 +41,15 @@ def add_node(sub: Any) -> None:
     n.add_argument(
         "--pulse", type=float, default=0.0, help="publish a small message every N seconds (default 0: never)"
     )
+    add_research_options(n, cpu_default=0.5)
     n.set_defaults(func=cmd_node)
 
 
 def cmd_node(args: argparse.Namespace) -> int:
     relay_url(args.relay)
     caps = [c.strip() for c in args.caps.split(",") if c.strip()]
+    if not args.no_research and "research" not in caps:
+        caps.append("research")
     return run(_node_main(args, caps))
 
 
@@ -51,7 +59,7 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     from pynode.net.relay_client import RelayUnreachable
     from pynode.node import Node, NodeConfig
     from pynode.platform import current
-    from pynode.runtime.replica import StateReplica
+    from pynode.runtime.replica import StateReplica, load_store
 
     try:
         identity = await Identity.load_or_create(args.data_dir)
@@ -67,7 +75,10 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     topics = args.topic or [DEMO_TOPIC]
     for t in topics:
         node.subscribe(t)
-    replica = StateReplica(node)
+    store = research_store(identity.peer_id)
+    await load_store(store, args.data_dir / "state")  # results `hyperspace research` made offline
+    replica = StateReplica(node, store=store)
+    agent = research_agent(replica, args, args.data_dir)
     await node.start()
     await replica.start()
     try:
@@ -76,9 +87,14 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
         await node.stop()
         raise CliError(str(e)) from None
     print(f"node {identity.text} joined {args.relay}", file=sys.stderr)
+    if agent is not None:
+        await agent.start()
+        print(f"  researching {', '.join(a.task.id for a in agent.agents)}", file=sys.stderr)
     try:
-        await status_loop([node], topics[0], args.pulse, replicas=[replica])
+        await status_loop([node], topics[0], args.pulse, replicas=[replica], agents=[agent])
     finally:
+        if agent is not None:
+            await agent.stop()
         await replica.stop()
         await node.stop()
     return 0

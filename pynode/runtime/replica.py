@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pynode.gossip.events import ValidationResult
-from pynode.identity import short_id
+from pynode.identity import Signer, short_id
 from pynode.net.reqresp import RequestFailed
 from pynode.node import Node
 from pynode.platform import current
@@ -71,27 +71,11 @@ class StateReplica:
     # ---- persistence (the relay keeps its replica across restarts) --------------------------------
 
     def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        for name in DOCS:
-            if self.store.records[name]:
-                tmp = directory / f"{name}.loro.tmp"
-                tmp.write_bytes(self.store.snapshot(name))
-                tmp.replace(directory / f"{name}.loro")
+        save_store(self.store, directory)
 
     async def load(self, directory: Path) -> int:
         """Import saved snapshots, validated like anything from the network. Returns records loaded."""
-        loaded = 0
-        for name in DOCS:
-            path = directory / f"{name}.loro"
-            if path.is_file():
-                try:
-                    new = await self.store.receive(
-                        name, path.read_bytes(), _now_ms(), ("snapshot", "updates")
-                    )
-                    loaded += len(new)
-                except (Rejected, Deferred) as e:
-                    log.warning("ignoring saved state %s: %s", path, e)
-        return loaded
+        return await load_store(self.store, directory)
 
     # ---- views and status -------------------------------------------------------------------------
 
@@ -144,3 +128,49 @@ class StateReplica:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def save_store(store: Store, directory: Path) -> None:
+    """Snapshot every non-empty document into `directory` (atomically, file by file)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in DOCS:
+        if store.records[name]:
+            tmp = directory / f"{name}.loro.tmp"
+            tmp.write_bytes(store.snapshot(name))
+            tmp.replace(directory / f"{name}.loro")
+
+
+async def load_store(store: Store, directory: Path) -> int:
+    """Import the snapshots `save_store` wrote, validated like anything from the network."""
+    loaded = 0
+    for name in DOCS:
+        path = directory / f"{name}.loro"
+        if path.is_file():
+            try:
+                loaded += len(
+                    await store.receive(name, path.read_bytes(), _now_ms(), ("snapshot", "updates"))
+                )
+            except (Rejected, Deferred) as e:
+                log.warning("ignoring saved state %s: %s", path, e)
+    return loaded
+
+
+class LocalReplica:
+    """A replica with no network: this identity's records and what it loaded, kept in `directory`.
+
+    What `hyperspace research` uses when it runs without a relay; `hyperspace node` publishes the same
+    records to the network later (its replica loads the directory).
+    """
+
+    def __init__(self, signer: Signer, store: Store, directory: Path) -> None:
+        if store.author != signer.public_key:
+            raise ValueError("a replica's store must be its signer's own")
+        self.signer = signer
+        self.store = store
+        self.directory = directory
+
+    async def publish(self, kind: str, body: dict[str, Any]) -> Record:
+        record = await make_record(self.signer, kind, body, _now_ms())
+        await self.store.write(self.signer, [record])
+        save_store(self.store, self.directory)
+        return record

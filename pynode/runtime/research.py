@@ -14,12 +14,12 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from pynode.identity import short_id
+from pynode.identity import peer_id_text, short_id
 from pynode.pace import CpuBudget
 from pynode.platform import in_browser
 from pynode.research import paper
@@ -29,6 +29,7 @@ from pynode.research.domain import ConfigError, Domain, Evaluation
 from pynode.research.registry import domain as load_domain
 from pynode.research.strategy import Bandit, Prior, Proposal, RandomSearch, Strategy
 from pynode.state.records import Record
+from pynode.state.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,9 @@ class Published:
     paper: Record
 
 
+Proposer = Callable[[Domain, str, Sequence[Prior]], Awaitable[Proposal | None]]
+
+
 @dataclass
 class ResearchConfig:
     domains: Sequence[str] = ("search", "causes", "finance", "skills", "ml")
@@ -62,14 +66,22 @@ class ResearchConfig:
     state_file: Path | None = None  # where an interrupted plan is kept
     seed: int | None = None  # the strategy's randomness (None: fresh)
     on_published: Callable[[Published], None] | None = None
-    proposer: Callable[[Domain, str, Sequence[Prior]], Proposal | None] | None = None  # an LLM, tried first
+    proposer: Proposer | None = None  # an LLM, asked first; the built-in strategy when it gives nothing
     refused: set[str] = field(default_factory=set)  # keys of peers' results refused (bad config)
+
+
+class Replica(Protocol):
+    """What the agent needs of a replica: the records, and publishing (StateReplica or LocalReplica)."""
+
+    store: Store
+
+    async def publish(self, kind: str, body: dict[str, Any]) -> Record: ...
 
 
 class ResearchAgent:
     """Owns one Agent per task; `run_once` does one whole experiment, `start` loops forever."""
 
-    def __init__(self, replica: Any, config: ResearchConfig | None = None) -> None:
+    def __init__(self, replica: Replica, config: ResearchConfig | None = None) -> None:
         self.replica = replica
         self.config = config or ResearchConfig()
         rng = random.Random(self.config.seed)
@@ -113,7 +125,7 @@ class ResearchAgent:
 
     async def run_once(self) -> Published | None:
         """Plan, run and publish one experiment (an interrupted one first). None if nothing new to try."""
-        planned = self._resume() or self._plan()
+        planned = self._resume() or await self._plan()
         if planned is None:
             return None
         agent, proposal = planned
@@ -138,14 +150,14 @@ class ResearchAgent:
                 log.warning("result %s by %s has a config its domain refuses", r.key[:12], short_id(r.author))
         return board
 
-    def _plan(self) -> tuple[Agent, Proposal] | None:
+    async def _plan(self) -> tuple[Agent, Proposal] | None:
         for _ in range(len(self.agents)):
             agent = self.agents[self._next % len(self.agents)]
             self._next += 1
             board = self.board(agent)
             proposal = None
             if self.config.proposer is not None and board:
-                proposal = self.config.proposer(agent.domain, agent.task.id, board)
+                proposal = await self.config.proposer(agent.domain, agent.task.id, board)
                 if proposal is not None and config_hash(proposal.config) in {
                     config_hash(p.config) for p in board
                 }:
@@ -171,7 +183,7 @@ class ResearchAgent:
 
     async def _publish(self, agent: Agent, finding: Finding) -> Published:
         result = await self.replica.publish("result", result_body(finding))
-        title, markdown, figures = paper.write(finding, result.key, self.replica.node.identity.text)
+        title, markdown, figures = paper.write(finding, result.key, peer_id_text(self.replica.store.author))
         body = {
             "title": title,
             "domain": agent.task.domain,
