@@ -19,6 +19,8 @@ COMMANDS = [
     ["bench", "browser"],
     ["bench", "state"],
     ["bench", "diloco"],
+    ["bench", "research"],
+    ["bench", "vrf"],
 ]
 
 

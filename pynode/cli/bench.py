@@ -13,13 +13,15 @@ def add_bench(sub: Any) -> None:
         "bench",
         help="benchmarks that print a table (and JSON with --json)",
         description="Run a benchmark: gossip (ours vs py-libp2p, or the simulator at scale), browser, "
-        "state, diloco.",
+        "state, diloco, research, vrf.",
     )
     bsub = b.add_subparsers(dest="bench", required=True, metavar="BENCH")
     _add_gossip(bsub)
     _add_browser(bsub)
     _add_state(bsub)
     _add_diloco(bsub)
+    _add_research(bsub)
+    _add_vrf(bsub)
 
 
 def _add_gossip(bsub: Any) -> None:
@@ -123,3 +125,47 @@ def cmd_diloco(args: argparse.Namespace) -> int:
     from bench.diloco import run_bench
 
     return report(args, run_bench(quick=args.quick, steps=args.steps, workers=args.workers))
+
+
+def _add_research(bsub: Any) -> None:
+    r = bsub.add_parser(
+        "research",
+        help="our research strategy against random search, per domain",
+        description="For each domain's main task: 4 agents with the built-in strategy sharing results through "
+        "real replicated state against 4 random-search agents sharing the same way, equal experiment budget, "
+        "several repetitions; best metric reached (mean, CI), Welch p, experiments to reach random search's "
+        "final best, baseline and reference.",
+    )
+    add_json_flag(r)
+    r.add_argument("--quick", action="store_true", help="a short run (budget ≤ 10, 3 repetitions)")
+    r.add_argument("--domain", action="append", default=None, help="only these domains (repeatable)")
+    r.add_argument("--budget", type=positive, default=24, help="experiments per campaign (default 24)")
+    r.add_argument("--repetitions", type=positive, default=5, help="independent repetitions (default 5)")
+    r.add_argument("--agents", type=positive, default=4, help="agents per side (default 4)")
+    r.set_defaults(func=cmd_research)
+
+
+def cmd_research(args: argparse.Namespace) -> int:
+    from bench.research import run_bench
+
+    result = run_bench(args.domain, args.budget, args.repetitions, args.agents, quick=args.quick)
+    return report(args, result)
+
+
+def _add_vrf(bsub: Any) -> None:
+    v = bsub.add_parser(
+        "vrf",
+        help="ECVRF prove/verify times: libsodium, pure Python, and (--browser) Pyodide",
+        description="Time RFC 9381 ECVRF proofs and verifications on each Ed25519 group backend.",
+    )
+    add_json_flag(v)
+    v.add_argument("--rounds", type=positive, default=50, help="proofs per CPython backend (default 50)")
+    v.add_argument("--browser", action="store_true", help="also measure in Pyodide (headless Chromium)")
+    v.add_argument("--browser-rounds", type=positive, default=20, help="proofs in the tab (default 20)")
+    v.set_defaults(func=cmd_vrf)
+
+
+def cmd_vrf(args: argparse.Namespace) -> int:
+    from bench.vrf import run_bench
+
+    return report(args, run_bench(args.rounds, args.browser, args.browser_rounds))
