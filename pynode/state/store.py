@@ -145,21 +145,7 @@ class Store:
                 raise Deferred("missing_dependencies")
         except CrdtError as e:
             raise Rejected("malformed_update", str(e)) from None
-        new: list[Record] = []
-        checks = []
-        for peer, end in fork.version().items():
-            start = before.get(peer, 0)
-            if end <= start:
-                continue
-            if sender_peer is not None and peer != sender_peer:
-                raise Rejected("not_senders_changes", "gossip carries only its publisher's own changes")
-            for change in fork.changes(peer, start, end):
-                checked = check_change(name, change, now_ms)
-                for r in checked.records:
-                    if fork.get(ns(r.author), r.key) != r.encoded:  # what Loro stored is what we checked
-                        raise Rejected("bad_value", "stored value differs from the operation's")
-                new.extend(checked.records)
-                checks.extend(checked.sig_checks)
+        new, checks = self._check_changes(name, fork, before, sender_peer, now_ms)
         self._check_policy(new)
         for c in checks:
             if not await verify(c.public_key, c.message, c.sig):
@@ -174,6 +160,29 @@ class Store:
             known[r.key] = r
         self._notify(name, fresh)
         return fresh
+
+    @staticmethod
+    def _check_changes(
+        name: str, fork: CrdtDoc, before: VersionVector, sender_peer: int | None, now_ms: int
+    ) -> tuple[list[Record], list[Any]]:
+        """Every change the fork has beyond `before`: authorship, namespace, records. Returns the new records
+        and the signatures still to verify."""
+        new: list[Record] = []
+        checks: list[Any] = []
+        for peer, end in fork.version().items():
+            start = before.get(peer, 0)
+            if end <= start:
+                continue
+            if sender_peer is not None and peer != sender_peer:
+                raise Rejected("not_senders_changes", "gossip carries only its publisher's own changes")
+            for change in fork.changes(peer, start, end):
+                checked = check_change(name, change, now_ms)
+                for r in checked.records:
+                    if fork.get(ns(r.author), r.key) != r.encoded:  # what Loro stored is what we checked
+                        raise Rejected("bad_value", "stored value differs from the operation's")
+                new.extend(checked.records)
+                checks.extend(checked.sig_checks)
+        return new, checks
 
     def _check_policy(self, records: list[Record]) -> None:
         if self.policy is None:
