@@ -9,4 +9,12 @@ MAX_CONFIG_BYTES = MAX_RESULT_CONFIG  # what a result record carries
 MAX_CONFIG_DEPTH = 32  # s-expression programs nest; deeper is an attack on the parser, not a program
 MAX_SAMPLES = MAX_RESULT_SAMPLES
 MAX_PROPOSALS = 50  # a strategy that keeps proposing configs already on the board gives up after this many
-__all__ = ["MAX_CONFIG_BYTES", "MAX_CONFIG_DEPTH", "MAX_FIGURE_BYTES", "MAX_PROPOSALS", "MAX_SAMPLES"]
+MAX_REPLY_CHARS = 20_000  # an LLM reply longer than this is not a config; read no further
+__all__ = [
+    "MAX_CONFIG_BYTES",
+    "MAX_CONFIG_DEPTH",
+    "MAX_FIGURE_BYTES",
+    "MAX_PROPOSALS",
+    "MAX_REPLY_CHARS",
+    "MAX_SAMPLES",
+]

@@ -14,10 +14,10 @@ from typing import Any
 
 from pynode.research.config import canonical, config_hash
 from pynode.research.domain import ConfigError, Domain
+from pynode.research.limits import MAX_REPLY_CHARS
 from pynode.research.strategy import Prior, Proposal, ranked
 
 SHOWN = 6  # best results shown to the model
-MAX_REPLY_CHARS = 20_000  # a reply longer than this is not a config
 JSON_OBJECT = re.compile(r"\{.*\}", re.S)
 
 

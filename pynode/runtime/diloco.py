@@ -21,6 +21,7 @@ from pynode.gossip.events import ValidationResult
 from pynode.identity import short_id
 from pynode.net.reqresp import RequestFailed
 from pynode.node import Node
+from pynode.runtime.limits import FETCH_TIMEOUT_S
 from pynode.runtime.parsed import ParsedMessages
 from pynode.train.data import load_dataset
 from pynode.train.diloco import (
@@ -48,7 +49,6 @@ log = logging.getLogger(__name__)
 
 ANNOUNCE_EVERY_S = 5.0  # the founder repeats the announcement so that late joiners hear of the run
 TICK_S = 0.25
-FETCH_TIMEOUT_S = 20.0
 
 
 @dataclass

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
+from pynode.runtime.limits import KEPT
+
 T = TypeVar("T")
-KEPT = 256  # accepted messages whose handler has not run yet; more would mean handlers are not being called
 
 
 class ParsedMessages(Generic[T]):
