@@ -202,3 +202,11 @@ def test_evaluation_on_cranfield(domain):
     # title weight and RM3 feedback beat plain BM25 on held-out queries
     tuned = {"stopwords": "snowball", "k1": 1.5, "title_weight": 3.0, "fb_docs": 5, "fb_terms": 5}
     assert domain.evaluate(T, tuned, 0).details["ndcg10_heldout"] > heldout + 0.03
+
+
+def test_full_length_normalisation_with_empty_titles_scores_without_crashing():
+    from pynode.research.registry import domain
+
+    d = domain("search")
+    config = d.validate("cranfield-ndcg10", {**d.baseline("cranfield-ndcg10"), "b": 1.0, "title_b": 1.0})
+    assert 0 < d.evaluate("cranfield-ndcg10", config, 0).value < 1

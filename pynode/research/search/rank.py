@@ -42,7 +42,8 @@ class Rm3Params:
 def _inverse_norms(lengths: list[int], avg: float, b: float) -> list[float]:
     if avg == 0:
         return [1.0] * len(lengths)
-    return [1.0 / (1.0 - b + b * n / avg) for n in lengths]
+    # with b = 1 an empty field's norm is 0; it holds no term, so its weight never counts: use 0
+    return [1.0 / norm if (norm := 1.0 - b + b * n / avg) > 0 else 0.0 for n in lengths]
 
 
 class Ranker:
