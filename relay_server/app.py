@@ -1,4 +1,5 @@
-"""The relay as one Starlette app: `/p2p`, `/api/status`, `/healthz`, `/metrics`, and the web app at `/`."""
+"""The relay as one Starlette app: `/p2p`, `/api/status`, `/healthz`, `/metrics`, the explorer at `/explore`,
+and the web app at `/`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
-from relay_server import api, gateway, metrics, p2p, state_api
+from relay_server import api, explore, gateway, metrics, p2p, state_api
 from relay_server.relay import Relay
 from relay_server.static import WebFiles
 
@@ -17,7 +18,7 @@ def create_app(relay: Relay) -> Starlette:
     """Serve `relay` (`app.state.relay`); its embedded node, if any, runs for the server's life."""
     config = relay.config
     routes: list[BaseRoute] = [*p2p.routes(relay), *api.routes(relay), *metrics.routes(relay)]
-    routes += [*gateway.routes(relay), *state_api.routes(relay)]
+    routes += [*gateway.routes(relay), *state_api.routes(relay), *explore.routes(relay)]
     if config.static_dir is not None and config.static_dir.is_dir():
         routes.append(Mount("/", app=WebFiles(directory=config.static_dir, html=True)))
 

@@ -14,8 +14,11 @@ from typing import Any
 
 from pynode.identity import Identity
 from pynode.node import Node, NodeConfig
+from pynode.platform import current
 from pynode.platform.transport import ConnectionClosed
+from pynode.research.policy import check_result
 from pynode.runtime.replica import StateReplica
+from pynode.state.store import Store
 from pynode.topics import DEFAULT_TOPICS
 from relay_server.archive import ArchiveConfig, Archiver
 from relay_server.archive_layout import state_files
@@ -128,7 +131,9 @@ def embedded_node(config: RelayConfig, identity: Identity, hub: Hub) -> Embedded
     node = Node(identity, LocalRelayLink(hub, identity.peer_id, CAPS), NodeConfig(caps=CAPS, direct_peers=0))
     for topic in DEFAULT_TOPICS:
         node.subscribe(topic)
-    replica = StateReplica(node)
+    # Its replica refuses research results that contradict their task, as every research node's does, so the
+    # explorer and the archive never show a fabricated headline value or a config its domain refuses.
+    replica = StateReplica(node, store=Store(identity.peer_id, current(), policy=check_result))
     if not config.archive:
         return EmbeddedNode(node, replica)
     archive = ArchiveConfig(

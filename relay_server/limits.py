@@ -19,6 +19,13 @@ SHUTDOWN_FLUSH_S = 1.0  # how long shutdown waits for peers to be told why, so a
 STATUS_MAX_PEERS = 1000  # peers listed in /api/status (newest first; `counts.peers` has the total)
 STATE_MAX_ROWS = 50  # rows per leaderboard in /api/state: what a dashboard card shows, not the archive
 
+# ---- /explore (the read-only explorer) -------------------------------------------------------------------
+EXPLORE_MAX_ROWS = 200  # rows per board or result list on one page: a page stays readable and cheap to serve
+EXPLORE_MAX_LINEAGE = 300  # newest results of a task drawn in its lineage tree (about 6,600 px of SVG rows)
+EXPLORE_MAX_LINKS = 100  # children or citing papers listed on a result's page
+MARKDOWN_MAX_SPAN = 2000  # characters searched for a closing `, * or _: hostile text costs linear time
+MARKDOWN_MAX_DEPTH = 4  # emphasis/link nesting rendered; deeper is shown as text (bounds the recursion)
+
 # ---- archive gateway (docs/ARCHIVE.md) -----------------------------------------------------------------
 MAX_SUBMISSION_BYTES = 1000 * 1024  # one submission; fits one request frame on the relay connection too
 MAX_FILES = 64  # files in one submission: a run's logs and figures, not a dataset
