@@ -164,3 +164,25 @@ def test_hostile_config_texts_are_refused(text):
 )
 def test_decimal_text_is_record_safe(x, text):
     assert decimal_text(x) == text
+
+
+async def test_agents_sharing_a_process_research_at_once(tmp_path):
+    # the demo runs several nodes in one process: their evaluations (threads) must not race on shared
+    # domain state (index caches, stemmers)
+    import asyncio
+
+    from pynode.platform import native
+    from pynode.research.registry import domain
+    from pynode.runtime.replica import LocalReplica
+    from pynode.runtime.research import ResearchAgent, ResearchConfig
+    from pynode.state.store import Store
+
+    domain("search").clear_caches()  # so the three build the index at once
+    agents = []
+    for i in range(3):
+        identity = await Identity.from_seed(bytes([i + 1]) * 32)
+        replica = LocalReplica(identity.signer, Store(identity.peer_id, native), tmp_path / str(i))
+        agents.append(ResearchAgent(replica, ResearchConfig(domains=("search",), seed=i)))
+    published = await asyncio.gather(*(a.run_once() for a in agents))
+    assert all(p is not None and p.finding.proposal.operator == "baseline" for p in published)
+    assert len({p.finding.samples for p in published}) == 1  # one config, one answer

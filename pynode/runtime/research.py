@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import random
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -25,7 +26,7 @@ from pynode.platform import in_browser
 from pynode.research import paper
 from pynode.research.agent import Agent, Finding, priors, result_body
 from pynode.research.config import canonical, config_hash, parse
-from pynode.research.domain import ConfigError, Domain, Evaluation
+from pynode.research.domain import Config, ConfigError, Domain, Evaluation
 from pynode.research.registry import domain as load_domain
 from pynode.research.strategy import Bandit, Prior, Proposal, RandomSearch, Strategy
 from pynode.state.records import Record
@@ -97,6 +98,7 @@ class ResearchAgent:
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self.budget = CpuBudget(self.config.cpu_share)
         self.experiments = 0
+        self.seed_s: dict[str, tuple[float, float]] = {}  # per domain: the last and the longest seed (s)
         self._next = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -172,10 +174,14 @@ class ResearchAgent:
         self.progress = Progress(agent.task.id, proposal.prediction, proposal.operator, 0, n, time.time())
         out = []
         for seed in range(n):
+            t0 = time.perf_counter()
             if in_browser():  # no threads in a tab: one seed per slice, paced
                 value = agent.domain.evaluate(agent.task.id, proposal.config, seed)
             else:
-                value = await asyncio.to_thread(agent.domain.evaluate, agent.task.id, proposal.config, seed)
+                value = await asyncio.to_thread(_evaluate, agent.domain, agent.task.id, proposal.config, seed)
+            took = time.perf_counter() - t0  # in a tab: how long the seed held the event loop
+            last_max = self.seed_s.get(agent.task.domain, (0.0, 0.0))[1]
+            self.seed_s[agent.task.domain] = (took, max(took, last_max))
             out.append(value)
             self.progress.seeds_done = seed + 1
             await self.budget.pace()
@@ -252,7 +258,20 @@ class ResearchAgent:
             else None,
             "recent": list(self.recent),
             "refused": len(self.config.refused),
+            "seed_s": {
+                d: {"last": round(a, 3), "max": round(b, 3)} for d, (a, b) in sorted(self.seed_s.items())
+            },
         }
+
+
+# Domains cache indexes and hold stemmers that are not thread-safe, and several agents share a process (the
+# demo runs three nodes): one evaluation at a time. Pure-Python evaluations hold the GIL anyway.
+_EVALUATING = threading.Lock()
+
+
+def _evaluate(domain: Domain, task: str, config: Config, seed: int) -> Evaluation:
+    with _EVALUATING:
+        return domain.evaluate(task, config, seed)
 
 
 def _strategy(name: str, rng: random.Random) -> Strategy:

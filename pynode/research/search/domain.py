@@ -21,6 +21,7 @@ from pynode.research.search.index import cranfield_index
 from pynode.research.search.limits import RESULTS_CACHE, K
 from pynode.research.search.metrics import ndcg_at_k
 from pynode.research.search.rank import Bm25Params, Ranker, Rm3Params
+from pynode.research.search.text import analyzer
 from pynode.train.rng import Stream, mix
 
 TASK = Task(
@@ -70,6 +71,12 @@ class SearchDomain:
 
     def __init__(self) -> None:
         self._cache: OrderedDict[str, tuple[list[float], list[float]]] = OrderedDict()
+
+    def clear_caches(self) -> None:
+        """Forget cached rankings and indexes (they are rebuilt on demand; a fresh process starts so)."""
+        self._cache.clear()
+        cranfield_index.cache_clear()
+        analyzer.cache_clear()
 
     def _task(self, task: str) -> Task:
         if task not in self.tasks:
