@@ -6,7 +6,10 @@ The git CLI is the engine, run through asyncio subprocesses. Layout of the repos
   reviews/<record key>.json · points/<record key>.json · profiles/<peer id>.json (latest)
   papers/<record key>.md (+ .json: the index entry)
   leaderboards/<domain>.json and .md          the boards as every node computes them
+  leaderboards/<domain>/<task>/LEADERBOARD.md one task's board with CI, held-out and lineage columns
   snapshots/<document>.loro                   Loro snapshots: the whole replicated state
+  agents/<peer id>/<domain>/run-NNNN.json     each author's results, numbered (written from the state)
+  agents/<peer id>/papers/NNNN.md + .svg      each author's papers and figures (written from the state)
   agents/<peer id>/...                        what that node submitted through the gateway
 
 Durability: every cycle commits locally first, so a failed push loses nothing; the next push (retried with

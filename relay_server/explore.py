@@ -28,10 +28,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from pynode.identity import peer_id_text
-from pynode.research.board import BoardRow, ResearchIndex
+from pynode.research.board import BoardRow, ResearchIndex, task_title
 from pynode.research.lineage import tree_svg
-from pynode.research.registry import DOMAIN_MODULES
-from pynode.research.registry import domain as load_domain
 from pynode.state.records import DOCS, DOMAINS, KEY, SLUG, Record
 from pynode.state.store import Store
 from pynode.state.views import BoardId
@@ -428,11 +426,8 @@ def _table_of(rows: list[tuple[str, str]]) -> str:
 
 
 def _task_title(domain: str, task: str) -> str:
-    """The task's one-line title when this relay knows the task (a newer release may have more)."""
-    if domain not in DOMAIN_MODULES:
-        return ""
-    t = load_domain(domain).tasks.get(task)
-    return t.title if t is not None else "a task this relay's release does not know"
+    title = task_title(domain, task)
+    return title if title is not None else "a task this relay's release does not know"
 
 
 def _when(ts: int) -> str:

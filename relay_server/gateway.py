@@ -8,8 +8,9 @@ protocol `hs/1/archive`):
 `sig` is the peer's Ed25519 signature over "hyperspace/1/archive-submit\\0" + CBOR of the other fields.
 Files land at `agents/<peer id>/<path>` at the next archive cycle. Refused, with nothing written: bodies over
 MAX_SUBMISSION_BYTES (reading stops there; nothing is parsed), bad signatures, stale or replayed submissions,
-paths that are absolute, climb (`..`), hide (`.git`), or pass through a symlink, and anything over the peer's
-quota (bytes already archived plus bytes queued).
+paths that are absolute, climb (`..`), hide (`.git`), or pass through a symlink, paths into the folders the
+archive writes from the state (`<domain>/`, `papers/`: archive_layout.DERIVED_FOLDERS), and anything over the
+peer's quota (bytes it submitted, archived or queued).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pynode.wire import cbor
 from pynode.wire.errors import WireError
 from pynode.wire.schema import expect_map, get_bytes, get_int, get_list, get_str
 from relay_server.archive import Archiver
+from relay_server.archive_layout import DERIVED_FOLDERS
 from relay_server.limits import (
     DEFAULT_QUOTA_BYTES,
     MAX_FILES,
@@ -129,6 +131,13 @@ class Gateway:
         text = peer_id_text(peer)
         prefix = f"agents/{text}/"
         paths = [prefix + check_path(p) for p, _ in files]
+        derived = [
+            p for p, _ in files if p.split("/")[0].lower() in DERIVED_FOLDERS
+        ]  # case-folding disks too
+        if derived:
+            raise GatewayError(
+                400, "reserved_path", f"{derived[0][:60]!r}: the archive writes that folder from the state"
+            )
         if len(set(paths)) != len(paths):
             raise GatewayError(400, "bad_path", "the same path twice")
         self._refuse_symlinks(paths)
@@ -162,7 +171,11 @@ class Gateway:
         folder = self.archiver.config.repo_dir / prefix
         on_disk = 0
         if folder.is_dir() and not folder.is_symlink():
-            on_disk = sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+            for top in folder.iterdir():  # the folders written from the state are not the node's submissions
+                if top.is_symlink() or (top.is_dir() and top.name.lower() in DERIVED_FOLDERS):
+                    continue
+                files = top.rglob("*") if top.is_dir() else [top]
+                on_disk += sum(p.lstat().st_size for p in files if p.is_file() and not p.is_symlink())
         return on_disk + self.archiver.queued_bytes(prefix)
 
     # ---- transports -------------------------------------------------------------------------------

@@ -57,15 +57,20 @@ async def research_run(authors: list[Identity], experiments: int) -> list[Publis
     return done
 
 
-async def updates(who: Identity, records: list[Record]) -> dict[str, bytes]:
-    """The CRDT updates carrying `who`'s records, as its replica would gossip them."""
-    return await Store(who.peer_id, native).write(who.signer, records)
-
-
-async def deliver(store: Store, authors: list[Identity], records: list[Record]) -> None:
-    """Import every author's records into `store` the way a replica receives them (validated, policy too)."""
+async def deliver(
+    store: Store, authors: list[Identity], records: list[Record], earlier: list[Record] | None = None
+) -> None:
+    """Import every author's `records` into `store` the way a replica receives them (validated, policy too).
+    `earlier`: what an earlier `deliver` already brought, so each author's update continues its history."""
     for who in authors:
         mine = [r for r in records if r.author == who.peer_id]
-        if mine:
-            for name, blob in (await updates(who, mine)).items():
-                await store.receive(name, blob, int(time.time() * 1000))
+        before = [r for r in earlier or [] if r.author == who.peer_id]
+        if not mine:
+            continue
+        author = Store(
+            who.peer_id, native
+        )  # the author's replica: the same signed changes, in the same order
+        if before:
+            await author.write(who.signer, before)
+        for name, blob in (await author.write(who.signer, mine)).items():
+            await store.receive(name, blob, int(time.time() * 1000))

@@ -16,10 +16,8 @@ import httpx
 import pytest
 
 from pynode.identity import Identity
-from pynode.platform import native
 from pynode.state.authorship import Rejected
 from pynode.state.records import make_record
-from pynode.state.store import Store
 from relay_server.app import create_app
 from relay_server.config import RelayConfig
 from relay_server.markdown import render
@@ -282,12 +280,9 @@ async def test_the_relays_replica_refuses_a_result_that_contradicts_its_task(exp
     (ada, *_), published, _ = research
     forged = {**published[0].result.body, "value": "0.99"}  # not the mean of its samples
     record = await make_record(ada.signer, "result", forged, int(time.time() * 1000))
-    mine = [r for p in published for r in (p.result, p.paper) if r.author == ada.peer_id]
-    store = Store(ada.peer_id, native)  # ada's replica: what the relay has from her, then the forgery
-    await store.write(ada.signer, mine)
-    blob = (await store.write(ada.signer, [record]))["results.search"]
+    earlier = [r for p in published for r in (p.result, p.paper)]
     with pytest.raises(Rejected, match="not the mean"):
-        await relay.replica.store.receive("results.search", blob, int(time.time() * 1000))
+        await deliver(relay.replica.store, [ada], [record], earlier)
     assert record.key not in relay.replica.store.records["results.search"]
 
 

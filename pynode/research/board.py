@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from pynode.identity import peer_id_text
+from pynode.research.registry import DOMAIN_MODULES
+from pynode.research.registry import domain as load_domain
 from pynode.state.records import Record
 from pynode.state.views import BoardId, Row, leaderboards
 
@@ -20,6 +22,14 @@ from pynode.state.views import BoardId, Row, leaderboards
 def order(r: Record) -> tuple[int, str]:
     """Authors' clock order, ties by key: the one total order every replica agrees on."""
     return (r.ts, r.key)
+
+
+def task_title(domain: str, task: str) -> str | None:
+    """The task's one-line title when this release knows it (a peer on a newer release may have more tasks)."""
+    if domain not in DOMAIN_MODULES:
+        return None
+    t = load_domain(domain).tasks.get(task)
+    return t.title if t is not None else None
 
 
 @dataclass(frozen=True)
