@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from html import escape
@@ -33,7 +34,7 @@ from pynode.research.lineage import tree_svg
 from pynode.state.records import DOCS, DOMAINS, KEY, SLUG, Record
 from pynode.state.store import Store
 from pynode.state.views import BoardId
-from relay_server.limits import EXPLORE_MAX_LINEAGE, EXPLORE_MAX_LINKS, EXPLORE_MAX_ROWS
+from relay_server.limits import EXPLORE_MAX_LINEAGE, EXPLORE_MAX_LINKS, EXPLORE_MAX_ROWS, EXPLORE_REFRESH_S
 from relay_server.markdown import render
 
 if TYPE_CHECKING:
@@ -61,21 +62,20 @@ HEX_PREFIX = re.compile(r"[0-9a-f]{8,64}")
 
 
 def routes(relay: Relay) -> list[BaseRoute]:
-    cache: dict[str, tuple[tuple[int, ...], Explorer]] = {}
+    built: list[tuple[tuple[int, ...], float, Explorer]] = []  # the last view: (counts, when, view)
 
     def explorer() -> Explorer | None:
-        """The explorer over the replica as it is now; rebuilt only when records were added (they never
-        change or go away, so the counts say whether anything did)."""
+        """The explorer over the replica; rebuilt when records were added (they never change or go away, so
+        the counts say whether anything did), at most every EXPLORE_REFRESH_S."""
         replica = relay.replica
         if replica is None:
             return None
         store = replica.store
-        version = tuple(len(store.records[name]) for name in DOCS)
-        hit = cache.get("x")
-        if hit is None or hit[0] != version:
-            hit = (version, Explorer(store, relay.identity.text))
-            cache["x"] = hit
-        return hit[1]
+        counts = tuple(len(store.records[name]) for name in DOCS)
+        now = time.monotonic()
+        if not built or (built[0][0] != counts and now - built[0][1] >= EXPLORE_REFRESH_S):
+            built[:] = [(counts, now, Explorer(store, relay.identity.text))]
+        return built[0][2]
 
     def served(
         build: Callable[[Explorer, dict[str, str]], Response],

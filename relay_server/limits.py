@@ -23,6 +23,10 @@ STATE_MAX_ROWS = 50  # rows per leaderboard in /api/state: what a dashboard card
 EXPLORE_MAX_ROWS = 200  # rows per board or result list on one page: a page stays readable and cheap to serve
 EXPLORE_MAX_LINEAGE = 300  # newest results of a task drawn in its lineage tree (about 6,600 px of SVG rows)
 EXPLORE_MAX_LINKS = 100  # children or citing papers listed on a result's page
+EXPLORE_REFRESH_S = (
+    2.0  # the explorer re-reads the replica at most this often: a stream of new records cannot
+)
+# make every page view re-sort the whole state (about one sync interval, so pages are never far behind)
 MARKDOWN_MAX_SPAN = 2000  # characters searched for a closing `, * or _: hostile text costs linear time
 MARKDOWN_MAX_DEPTH = 4  # emphasis/link nesting rendered; deeper is shown as text (bounds the recursion)
 
@@ -34,3 +38,4 @@ MAX_PATH_DEPTH = 8  # folders in one submitted path
 DEFAULT_QUOTA_BYTES = 64 * MiB  # per node, everything it ever submitted: one node cannot fill the repository
 REPLAY_WINDOW_MS = 2 * MAX_CLOCK_SKEW_MS  # a submission stamped further from now is refused (replays)
 GIT_TIMEOUT_S = 120.0  # one git command; a hung push must not stall the archiver forever
+QUARANTINE_KEEP = 100  # queue entries that could not be committed, kept aside for an operator; older ones go
