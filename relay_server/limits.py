@@ -23,10 +23,7 @@ STATE_MAX_ROWS = 50  # rows per leaderboard in /api/state: what a dashboard card
 EXPLORE_MAX_ROWS = 200  # rows per board or result list on one page: a page stays readable and cheap to serve
 EXPLORE_MAX_LINEAGE = 300  # newest results of a task drawn in its lineage tree (about 6,600 px of SVG rows)
 EXPLORE_MAX_LINKS = 100  # children or citing papers listed on a result's page
-EXPLORE_REFRESH_S = (
-    2.0  # the explorer re-reads the replica at most this often: a stream of new records cannot
-)
-# make every page view re-sort the whole state (about one sync interval, so pages are never far behind)
+EXPLORE_REFRESH_S = 2.0  # re-read the replica at most this often: new records cannot make every view re-sort
 MARKDOWN_MAX_SPAN = 2000  # characters searched for a closing `, * or _: hostile text costs linear time
 MARKDOWN_MAX_DEPTH = 4  # emphasis/link nesting rendered; deeper is shown as text (bounds the recursion)
 
