@@ -12,6 +12,7 @@ MAX_FIGURES = 2  # a paper's SVG figures travel in its record, so they share its
 MAX_FIGURE_BYTES = 12 * 1024  # a per-seed dot plot or a loss curve is 2–8 KiB of SVG
 MAX_RESULT_CONFIG = 16 * 1024  # a result's config (pynode.research.limits): a skills program is the largest
 MAX_RESULT_SAMPLES = 64  # per-seed values; experiments run a handful of seeds
+MAX_REVIEW_SUBSCORES = 8  # the review rubric has five sub-scores; room for a later rubric, never an open map
 
 # ---- documents ----------------------------------------------------------------------------------------
 MAX_BLOB_BYTES = 64 * 1024 * 1024  # a whole document sent to a cold-starting replica, reassembled from chunks

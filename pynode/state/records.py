@@ -24,6 +24,7 @@ from pynode.state.limits import (
     MAX_RECORD_BYTES,
     MAX_RESULT_CONFIG,
     MAX_RESULT_SAMPLES,
+    MAX_REVIEW_SUBSCORES,
 )
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
@@ -144,13 +145,41 @@ def _archive_path(d: dict[str, Any], key: str) -> str:
     return v
 
 
+# Optional review fields (pynode/review; a review from before it has none and stays valid, but only a review
+# with a VRF proof and an epoch can count toward a result's standing): the committee ticket (`vrf`, 80 bytes, and
+# the `epoch` it was drawn for), the re-execution's `verdict`, its `measured` value and the `tolerance` used, the
+# rubric's `subscores` (points as decimal text) and `copy_of` (an earlier result this one repeats).
+REVIEW_OPTIONAL = {"comment", "vrf", "epoch", "verdict", "measured", "tolerance", "subscores", "copy_of"}
+VERDICTS = ("reproduced", "not_reproduced", "unavailable")
+
+
 def _check_review(b: dict[str, Any]) -> None:
-    expect_map(b, "review", {"target", "score", "rubric"}, {"comment"})
+    expect_map(b, "review", {"target", "score", "rubric"}, REVIEW_OPTIONAL)
     _key(b, "target")
     get_int(b, "score", 1, 10)
     _slug(b, "rubric")
     if "comment" in b:
         _text(b, "comment", 2000)
+    if ("vrf" in b) != ("epoch" in b):
+        raise WireError("bad_field", "a review carries its VRF proof and its epoch together")
+    if "vrf" in b:
+        get_bytes(b, "vrf", 80)
+        get_int(b, "epoch", 0, 2**40)
+    if "verdict" in b and b["verdict"] not in VERDICTS:
+        raise WireError("bad_field", f"verdict must be one of {VERDICTS}")
+    for name in ("measured", "tolerance"):
+        if name in b:
+            _decimal(b, name)
+    if "subscores" in b:
+        scores = b["subscores"]
+        if not isinstance(scores, dict) or len(scores) > MAX_REVIEW_SUBSCORES:
+            raise WireError("bad_field", f"subscores must be a map of at most {MAX_REVIEW_SUBSCORES} entries")
+        for name in scores:
+            if not isinstance(name, str) or not SLUG.fullmatch(name):
+                raise WireError("bad_field", "subscore names must be short ids")
+            _decimal(scores, name)
+    if "copy_of" in b:
+        _key(b, "copy_of")
 
 
 def _check_paper(b: dict[str, Any]) -> None:

@@ -1,0 +1,9 @@
+"""Limits of the review tier, each with its reason. Review records are hostile input like any other."""
+
+MAX_VALIDATORS = 100_000  # n in the sortition threshold: profiles cost nothing, so their count is capped
+MAX_PENDING = 512  # results a reviewer keeps watching for a draw; older ones are dropped first
+MAX_QUEUE = (
+    4  # assignments waiting for this node's CPU; a drawn reviewer declines beyond this (top-up covers)
+)
+MAX_COMMITTEES = 64  # validator sets remembered per (first epoch, profiles held): recomputed when evicted
+MAX_COMMENT = 2000  # a review's comment (the record schema's bound)

@@ -1,0 +1,118 @@
+"""Re-executing a claim: the reviewer's measurement behind every verdict.
+
+The verdict is one of
+- `reproduced`: every seed re-measured within the task's tolerance of the claimed sample, the headline value is
+  the mean of the samples, and (ml, when the author's per-seed run details are at hand) a training step sampled
+  by the reviewer's own VRF output replays from the committed state to the claimed loss;
+- `not_reproduced`: any of that fails, or the config the author committed is not one the task accepts;
+- `unavailable`: what re-running needs (the config and per-seed samples, in the record or in the artifacts the
+  author published at its `artifacts` path) could not be fetched.
+
+Built on `pynode.research.reproduce` (what `hyperspace reproduce` runs) and ml's `verify_step`. Synchronous and
+CPU-bound like an experiment: the runtime runs it off the event loop, paced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pynode.research import stats
+from pynode.research.agent import decimal_text
+from pynode.research.config import parse
+from pynode.research.registry import DOMAIN_MODULES
+from pynode.research.registry import domain as load_domain
+from pynode.research.reproduce import reproduce
+from pynode.state.records import Record
+
+REPRODUCED, NOT_REPRODUCED, UNAVAILABLE = "reproduced", "not_reproduced", "unavailable"
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """What the author published beside the record: the config (when the record omits it) and, for ml, each
+    seed's run details (losses and committed θ/state hashes: `Evaluation.details`)."""
+
+    config: str | None = None
+    details: Sequence[Mapping[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class Reexecution:
+    verdict: str
+    measured: tuple[float, ...]  # per seed, as re-run (empty when unavailable)
+    tolerance: float  # per seed, absolute
+    reason: str  # why not reproduced / unavailable; "" when reproduced
+    step_checked: int | None = None  # ml: the replayed training step (1-based), when one was
+
+    @property
+    def measured_text(self) -> str | None:
+        return decimal_text(stats.mean(self.measured)) if self.measured else None
+
+
+class CannotJudge(ValueError):
+    """The result names a domain or task this node does not know (a newer release): decline, do not judge."""
+
+
+def record_artifacts(result: Record) -> Artifacts:
+    """What a result carries itself: the five domains need nothing else (their data ships with the package)."""
+    return Artifacts(config=result.body.get("config"))
+
+
+def reexecute(
+    result: Record, artifacts: Artifacts | None, beta: bytes = b"", runners: Any = None
+) -> Reexecution:
+    """Re-run `result` and judge it. `beta`: the reviewer's VRF output, which picks the ml step to replay (the
+    author cannot know it when publishing). `runners`: ml's model runner factory (default: the platform)."""
+    b = result.body
+    if b["domain"] not in DOMAIN_MODULES or b["task"] not in load_domain(b["domain"]).tasks:
+        raise CannotJudge(f"this node does not know the task {b['task']!r}")
+    tolerance = load_domain(b["domain"]).tasks[b["task"]].tolerance
+    config = b.get("config") or (artifacts.config if artifacts is not None else None)
+    if config is None or "samples" not in b:
+        return Reexecution(UNAVAILABLE, (), tolerance, "the config or per-seed samples could not be fetched")
+    record = result if "config" in b else dataclasses.replace(result, body={**b, "config": config})
+    try:
+        rep = reproduce(record)
+    except ValueError as e:  # the committed config is invalid: the claim cannot be what the task measured
+        return Reexecution(NOT_REPRODUCED, (), tolerance, str(e)[:200])
+    if not rep.agree:
+        return Reexecution(NOT_REPRODUCED, rep.measured, tolerance, rep.reason[:200])
+    details = artifacts.details if artifacts is not None else None
+    if b["domain"] == "ml" and details is not None:
+        return _check_ml_step(record, rep.measured, tolerance, details, beta, runners)
+    return Reexecution(REPRODUCED, rep.measured, tolerance, "")
+
+
+def _check_ml_step(
+    record: Record,
+    measured: tuple[float, ...],
+    tolerance: float,
+    details: Sequence[Mapping[str, Any]],
+    beta: bytes,
+    runners: Any,
+) -> Reexecution:
+    """Replay one claimed training step within the first checkpoint interval (it starts from θ₀, which anyone
+    recomputes), chosen by β: a curve or checkpoint hash made up after the fact fails with probability ≥ the
+    share of steps it made up."""
+    from pynode.research.ml import TASKS, verify_step
+    from pynode.research.ml.limits import CHECKPOINT_EVERY
+
+    b = record.body
+    if len(details) != len(measured):
+        return Reexecution(NOT_REPRODUCED, measured, tolerance, "run details for another number of seeds")
+    pick = int.from_bytes(beta[:8] or b"\x00", "big")
+    seed = pick % len(details)
+    try:
+        losses = details[seed]["losses"]
+        step = 1 + (pick >> 8) % min(CHECKPOINT_EVERY, len(losses))
+        config = load_domain("ml").validate(b["task"], parse(b["config"]))
+        verdict = verify_step(TASKS[b["task"]], config, seed, details[seed], step, runners)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError) as e:
+        return Reexecution(NOT_REPRODUCED, measured, tolerance, f"run details unusable: {str(e)[:160]}")
+    if not verdict.ok:
+        reason = f"seed {seed} step {step}: claimed loss {verdict.loss_claimed!r}, replayed {verdict.loss_replayed!r}"
+        return Reexecution(NOT_REPRODUCED, measured, tolerance, reason, step)
+    return Reexecution(REPRODUCED, measured, tolerance, "", step)
