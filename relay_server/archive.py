@@ -15,7 +15,8 @@ The git CLI is the engine, run through asyncio subprocesses. Layout of the repos
 Durability: every cycle commits locally first, so a failed push loses nothing; the next push (retried with
 exponential backoff) sends every commit the remote lacks. Gateway submissions wait in an on-disk queue
 (written with fsync before the submitter is answered) until a commit holds them. Paths are content-addressed,
-so re-running a cycle after a crash rewrites identical files: no duplicates, and no empty commits.
+so re-running a cycle after a crash rewrites identical files: no duplicates, and no empty commits. A queued
+entry that cannot be written is quarantined (archive_queue.py) and never blocks the queue.
 
 The token for the remote comes from an environment variable and reaches git only through the child's
 environment (GIT_CONFIG_* → http.extraHeader); it is never in argv, in .git/config, or in a log line.
@@ -26,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pynode.wire import cbor
+from relay_server.archive_queue import ArchiveQueue, Entry, QueueError
+from relay_server.archive_tree import Unwritable, problem, safe_write, write_entry
 from relay_server.limits import GIT_TIMEOUT_S
 
 log = logging.getLogger(__name__)
@@ -83,30 +84,6 @@ class ArchiveStatus:
     pushed_upto: dict[str, float] = field(default_factory=dict)  # file path → wall time it was first pushed
 
 
-def safe_write(root: Path, rel: str, data: bytes) -> bool:
-    """Write `root/rel`, refusing any symlink on the way (a planted link must not lead outside the tree).
-
-    Returns True when the file changed. `rel` must already be a checked relative path.
-    """
-    parts = rel.split("/")
-    here = root
-    for part in parts[:-1]:
-        here = here / part
-        if here.is_symlink():
-            raise PermissionError(f"{rel}: a symlink on the path")
-        here.mkdir(exist_ok=True)
-    target = here / parts[-1]
-    if target.is_symlink():
-        raise PermissionError(f"{rel}: the target is a symlink")
-    with contextlib.suppress(FileNotFoundError):
-        if target.read_bytes() == data:
-            return False
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    return True
-
-
 class Archiver:
     def __init__(self, config: ArchiveConfig, state_files: StateFiles | None = None) -> None:
         self.config = config
@@ -119,6 +96,7 @@ class Archiver:
         self._next_push_at = 0.0
         self._commits_since_gc = 0
         self._unpushed: dict[str, float] = {}  # file path → when it was committed, until pushed
+        self.queue = ArchiveQueue(config.queue_dir)  # type: ignore[arg-type]  # set by ArchiveConfig
 
     # ---- lifecycle --------------------------------------------------------------------------------
 
@@ -147,11 +125,15 @@ class Archiver:
     # ---- the cycle --------------------------------------------------------------------------------
 
     async def cycle(self) -> bool:
-        """Write state and queued submissions, commit if anything changed, push if due. True if pushed."""
+        """Write state and queued submissions, commit if anything changed, push if due. True if pushed.
+
+        A queued entry that cannot be written (a file where it needs a folder, a symlink, a failed write) is
+        quarantined, never retried: the rest of the queue and the state are committed without it.
+        """
         async with self._lock:
             changed: list[str] = []
             files = self.state_files() if self.state_files is not None else {}
-            queued = self._queued()
+            queued = self.queue.entries()
             if not files and not queued and not self._initialised and not self.config.repo_dir.exists():
                 return False  # nothing ever to archive: do not even create the repository
             await self._init()
@@ -159,29 +141,35 @@ class Archiver:
             for rel, data in files.items():
                 if safe_write(root, rel, data):
                     changed.append(rel)
-            for _path, entry in queued:
-                for rel, data in entry:
-                    try:
-                        if safe_write(root, rel, data):
-                            changed.append(rel)
-                    except PermissionError as e:  # the tree changed since the gateway checked it
-                        log.warning("archive: dropping %s: %s", rel, e)
-            if changed:
-                await self._git("add", "-A", "--", ".")
-                if (await self._git("status", "--porcelain")).strip():
-                    now = time.time()
-                    await self._git("commit", "-q", "-m", f"archive: {len(changed)} file(s)")
-                    self.status.commits += 1
-                    self.status.last_commit_at = now
-                    self._commits_since_gc += 1
-                    for rel in changed:
-                        self._unpushed.setdefault(rel, now)
-            for path, _ in queued:  # committed (or identical to what is): the queue entry is done
-                path.unlink(missing_ok=True)
+            written: list[Entry] = []
+            for entry in queued:
+                try:
+                    changed += write_entry(root, self.queue.read(entry))
+                except (Unwritable, QueueError) as e:
+                    self.queue.quarantine(entry, str(e))
+                    continue
+                written.append(entry)
+            await self._commit(changed)
+            for entry in written:  # committed (or identical to what is): the queue entry is done
+                self.queue.done(entry)
             if self._commits_since_gc >= GC_EVERY_COMMITS:
                 self._commits_since_gc = 0
                 await self._git("gc", "--auto", "--quiet")
             return await self._push_if_due()
+
+    async def _commit(self, changed: list[str]) -> None:
+        """Commit whatever the tree holds that HEAD does not: this cycle's changes, and any a crash left
+        written but uncommitted."""
+        await self._git("add", "-A", "--", ".")
+        if not (await self._git("status", "--porcelain")).strip():
+            return
+        now = time.time()
+        await self._git("commit", "-q", "-m", f"archive: {len(changed)} file(s)")
+        self.status.commits += 1
+        self.status.last_commit_at = now
+        self._commits_since_gc += 1
+        for rel in changed:
+            self._unpushed.setdefault(rel, now)
 
     async def _push_if_due(self) -> bool:
         if self.config.remote is None or time.monotonic() < self._next_push_at:
@@ -239,42 +227,20 @@ class Archiver:
 
     # ---- the gateway's queue ----------------------------------------------------------------------
 
-    def enqueue(self, files: list[tuple[str, bytes]]) -> str:
+    def enqueue(self, files: list[tuple[str, bytes]], owner: str = "", origin: str = "local") -> str:
         """Persist a submission (fsync'd) until a commit holds it; returns its queue id."""
-        qdir = self.config.queue_dir
-        assert qdir is not None
-        qdir.mkdir(parents=True, exist_ok=True)
-        blob = cbor.encode([[rel, data] for rel, data in files])
-        qid = f"{time.time_ns():020d}-{hashlib.sha256(blob).hexdigest()[:16]}"
-        tmp = qdir / f"{qid}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(qdir / f"{qid}.cbor")
-        with contextlib.suppress(OSError):  # make the rename itself durable
-            dfd = os.open(qdir, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        return qid
+        return self.queue.put(files, owner, origin).qid
 
-    def _queued(self) -> list[tuple[Path, list[tuple[str, bytes]]]]:
-        qdir = self.config.queue_dir
-        if qdir is None or not qdir.is_dir():
-            return []
-        out = []
-        for path in sorted(qdir.glob("*.cbor")):
-            try:
-                entry = cbor.decode(path.read_bytes(), max_bytes=1 << 30)
-                out.append((path, [(str(rel), bytes(data)) for rel, data in entry]))
-            except Exception as e:  # a torn file cannot exist (tmp + rename); anything else is logged, kept
-                log.error("archive queue entry %s unreadable: %s", path.name, e)
-        return out
+    def clash(self, rel: str) -> Unwritable | None:
+        """Why `rel` cannot become a file beside what the archive holds and what is queued, or None."""
+        found = problem(self.config.repo_dir, rel)
+        if found is not None:
+            return found
+        queued = self.queue.clash(rel)
+        return Unwritable(queued) if queued is not None else None
 
-    def queued_bytes(self, prefix: str) -> int:
-        return sum(len(d) for _, entry in self._queued() for rel, d in entry if rel.startswith(prefix))
+    def queued_bytes(self, owner: str) -> int:
+        return self.queue.owner_bytes(owner)
 
     # ---- git --------------------------------------------------------------------------------------
 
@@ -331,7 +297,9 @@ class Archiver:
             "commits": self.status.commits,
             "pushes": self.status.pushes,
             "push_failures": self.status.push_failures,
-            "queued": len(self._queued()),
+            "queued": len(self.queue),
+            "queued_bytes": self.queue.total.bytes,
+            "quarantined": self.queue.quarantined,
             "last_commit_at": self.status.last_commit_at,
             "last_push_at": self.status.last_push_at,
             "last_error": self.status.last_error,

@@ -8,9 +8,10 @@ protocol `hs/1/archive`):
 `sig` is the peer's Ed25519 signature over "hyperspace/1/archive-submit\\0" + CBOR of the other fields.
 Files land at `agents/<peer id>/<path>` at the next archive cycle. Refused, with nothing written: bodies over
 MAX_SUBMISSION_BYTES (reading stops there; nothing is parsed), bad signatures, stale or replayed submissions,
-paths that are absolute, climb (`..`), hide (`.git`), or pass through a symlink, paths into the folders the
-archive writes from the state (`<domain>/`, `papers/`: archive_layout.DERIVED_FOLDERS), and anything over the
-peer's quota (bytes it submitted, archived or queued).
+paths that are absolute, climb (`..`), hide (`.git`), or pass through a symlink, paths that need a file
+where a folder is or the reverse (`a` beside `a/b`: in the submission, the archive or the queue), paths into the
+folders the archive writes from the state (`<domain>/`, `papers/`: archive_layout.DERIVED_FOLDERS), and
+anything over the peer's quota (bytes it submitted, archived or queued).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pynode.wire.errors import WireError
 from pynode.wire.schema import expect_map, get_bytes, get_int, get_list, get_str
 from relay_server.archive import Archiver
 from relay_server.archive_layout import DERIVED_FOLDERS
+from relay_server.archive_tree import clash_within
 from relay_server.limits import (
     DEFAULT_QUOTA_BYTES,
     MAX_FILES,
@@ -140,7 +142,7 @@ class Gateway:
             )
         if len(set(paths)) != len(paths):
             raise GatewayError(400, "bad_path", "the same path twice")
-        self._refuse_symlinks(paths)
+        self._refuse_clashes(paths)
         size = sum(len(data) for _, data in files)
         used = self._used(prefix)
         if used + size > self.quota_bytes:
@@ -149,7 +151,9 @@ class Gateway:
                 "over_quota",
                 f"{text[:8]} has {used} of {self.quota_bytes} bytes; this needs {size} more",
             )
-        qid = self.archiver.enqueue([(p, data) for p, (_, data) in zip(paths, files, strict=True)])
+        qid = self.archiver.enqueue(
+            [(p, data) for p, (_, data) in zip(paths, files, strict=True)], owner=text
+        )
         self._seen[digest] = ts
         return Accepted(text, paths, qid, size)
 
@@ -157,14 +161,20 @@ class Gateway:
         while self._seen and next(iter(self._seen.values())) < now_ms - REPLAY_WINDOW_MS:
             self._seen.popitem(last=False)
 
-    def _refuse_symlinks(self, paths: list[str]) -> None:
-        root = self.archiver.config.repo_dir
+    def _refuse_clashes(self, paths: list[str]) -> None:
+        """Paths that could never be written: through a symlink, or a file where a folder is needed (or the
+        reverse) within the submission, in the archive, or in the queue. Accepted, they would wedge the cycle."""
+        within = clash_within(paths)
+        if within is not None:
+            raise GatewayError(409, "path_clash", within)
         for rel in paths:
-            here = root
-            for part in rel.split("/"):
-                here = here / part
-                if here.is_symlink():
-                    raise GatewayError(400, "bad_path", f"{rel}: passes through a symlink")
+            found = self.archiver.clash(rel)
+            if found is not None:
+                raise (
+                    GatewayError(400, "bad_path", found.detail)
+                    if found.symlink
+                    else GatewayError(409, "path_clash", found.detail)
+                )
 
     def _used(self, prefix: str) -> int:
         """Bytes this peer already has in the archive or waiting in the queue."""
@@ -176,7 +186,7 @@ class Gateway:
                     continue
                 files = top.rglob("*") if top.is_dir() else [top]
                 on_disk += sum(p.lstat().st_size for p in files if p.is_file() and not p.is_symlink())
-        return on_disk + self.archiver.queued_bytes(prefix)
+        return on_disk + self.archiver.queued_bytes(prefix.split("/")[1])
 
     # ---- transports -------------------------------------------------------------------------------
 

@@ -57,6 +57,25 @@ class RelayCollector(Collector):
         yield GaugeMetricFamily(
             "hyperspace_relay_uptime_seconds", "Seconds since the relay started", value=relay.uptime_s()
         )
+        yield from _archive_metrics(relay)
+
+
+def _archive_metrics(relay: Relay) -> Iterator[Metric]:
+    archiver = relay.embedded.archiver if relay.embedded is not None else None
+    if archiver is None:
+        return
+    queue = archiver.queue
+    yield GaugeMetricFamily(
+        "hyperspace_archive_queue_entries", "Gateway submissions waiting for a commit", value=len(queue)
+    )
+    yield GaugeMetricFamily(
+        "hyperspace_archive_queue_bytes", "Bytes of gateway submissions waiting", value=queue.total.bytes
+    )
+    yield CounterMetricFamily(
+        "hyperspace_archive_quarantined",
+        "Queued submissions that could not be committed, set aside",
+        value=queue.quarantined,
+    )
 
 
 def routes(relay: Relay) -> list[BaseRoute]:

@@ -246,7 +246,7 @@ async def test_killed_mid_push_then_restarted_loses_nothing_and_duplicates_nothi
 
 
 def test_a_planted_symlink_is_never_written_through(tmp_path):
-    from relay_server.archive import safe_write
+    from relay_server.archive_tree import safe_write
 
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -256,3 +256,16 @@ def test_a_planted_symlink_is_never_written_through(tmp_path):
     with pytest.raises(PermissionError):
         safe_write(root, "agents/evil/x.txt", b"pwned")
     assert not list(outside.iterdir())
+
+
+def test_an_entry_whose_write_fails_half_way_leaves_the_tree_as_it_was(tmp_path):
+    from relay_server.archive_tree import Unwritable, write_entry
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "kept").write_bytes(b"before")
+    entry = [("kept", b"after"), ("new/ok.txt", b"1"), ("new/" + "n" * 300, b"name too long for the disk")]
+    with pytest.raises(Unwritable):
+        write_entry(root, entry)
+    assert (root / "kept").read_bytes() == b"before"
+    assert sorted(p.name for p in root.iterdir()) == ["kept"]
