@@ -26,7 +26,7 @@ ORT_FILES = ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-th
 LORO_DIR = Path("node_modules") / "loro-crdt" / "web"
 LORO_FILES = ["index.js", "loro_wasm.js", "loro_wasm_bg.wasm"]  # plus snippets/, which loro_wasm.js imports
 # Pure-Python wheels the browser node needs, pinned like pyproject.toml pins them for CPython.
-PURE_WHEELS = {"cbor2": "5.9.0"}
+PURE_WHEELS = {"cbor2": "5.9.0", "snowballstemmer": "3.1.1"}  # snowballstemmer: the search domain
 SKIP = {"dist", "dev", "node_modules", "__pycache__"}
 
 
@@ -144,7 +144,8 @@ def _pynode_wheel(root: Path, dest: Path, depends: list[str]) -> dict[str, Any]:
             f"[project]\nname = 'pynode'\nversion = '{__version__}'\nrequires-python = '>=3.11'\n"
             f"dependencies = {json.dumps([f'{d}=={PURE_WHEELS[d]}' for d in depends])}\n\n"
             "[tool.setuptools.packages.find]\ninclude = ['pynode*']\n\n"
-            "[tool.setuptools.package-data]\n'*' = ['*.onnx', '*.json', '*.txt', '*.bin', '*.npz']\n"
+            "[tool.setuptools.package-data]\n"
+            "'*' = ['*.onnx', '*.json', '*.txt', '*.bin', '*.npz', '*.csv', '*.gz']\n"  # research/data: csv, gz
         )
         cmd = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
                "-w", str(dest), str(src)]  # fmt: skip

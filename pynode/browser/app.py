@@ -11,7 +11,9 @@ import logging
 import time
 from typing import Any
 
+from pynode.browser import research as browser_research
 from pynode.browser import state as browser_state
+from pynode.browser.research import research
 from pynode.browser.train import training
 from pynode.identity import Identity, peer_id_text, short_id
 from pynode.node import Node, NodeConfig
@@ -51,6 +53,14 @@ class BrowserApp:
         # long work in this tab (training steps, bulk validation) paces itself to the page's CPU share
         share = min(1.0, max(MIN_SHARE, float(config.get("cpuShare", 1.0))))
         self.budget = CpuBudget(share, sleep_blocking=browser.sleep_blocking)
+        # research runs at the page's research share (the embed's data-cpu), on the domains it names
+        research_share = min(1.0, max(MIN_SHARE, float(config.get("researchCpu", share))))
+        domains = config.get("research")
+        try:
+            research.configure(None if domains is None else [str(d) for d in domains], research_share)
+        except ValueError as e:
+            self.event("error", f"no research in this tab: {e}")
+            research.configure((), research_share)
         self.boot["pyodide_s"] = round(pyodide_s, 3)
         self.boot["packages_s"] = round(packages_s, 3)
         try:
@@ -75,6 +85,7 @@ class BrowserApp:
         await browser_state.state.attach(node, self.event)
         self.state = "joining"
         await node.start()
+        await research.attach(browser_state.state.replica, self.event)
         if not self.boot["join_s"]:
             asyncio.ensure_future(self._time_first_join(node))
         self.event("info", f"joining {self.config['relay']} as {short_id(self.identity.peer_id)}")
@@ -89,6 +100,7 @@ class BrowserApp:
     async def leave(self) -> None:
         if self.node is not None:
             node, self.node = self.node, None
+            await research.detach()
             await training.detach()
             await browser_state.state.detach()
             await node.stop()
@@ -153,6 +165,7 @@ class BrowserApp:
             "cpu_share": self.budget.share,
             "training": training.status(self.event),
             "replica": browser_state.state.status(),
+            "research": research.status(),
         }
         if self.error:
             status["error"] = self.error
@@ -225,6 +238,8 @@ def on_message(msg: Any) -> None:
         asyncio.ensure_future(_training(kind, msg.to_py()))
     elif kind in browser_state.COMMANDS:
         asyncio.ensure_future(browser_state.run_command(kind, msg.to_py()))
+    elif kind in browser_research.COMMANDS:
+        asyncio.ensure_future(browser_research.run_command(kind, msg.to_py()))
 
 
 _TRAINING = {"train": training.train, "train-speed": training.speed, "diloco-join": training.diloco_join}
@@ -263,6 +278,13 @@ async def _bench(args: dict[str, Any]) -> None:
         from pynode.identity.vrf_timing import measure
 
         reply.update(measure(browser.ed25519_group(), browser.ed25519_group(), int(args["rounds"])))
+    elif args["op"] == "research-seeds":  # how long one seed holds this tab's event loop, per task
+        from pynode.runtime.seed_timing import time_seeds
+
+        try:
+            reply.update(time_seeds(str(args["domain"]), int(args.get("configs", 3))))
+        except Exception as e:
+            reply["error"] = f"{type(e).__name__}: {e}"
     elif node is None:
         reply["error"] = "not joined"
     elif args["op"] == "serve":

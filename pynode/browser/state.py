@@ -18,8 +18,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pynode.identity import short_id
+from pynode.identity import peer_id_text, short_id
 from pynode.platform import browser
+from pynode.research.policy import check_result
 from pynode.runtime.replica import StateReplica
 from pynode.state.authorship import Rejected
 from pynode.state.records import DOCS, Record, doc_for
@@ -47,6 +48,7 @@ class BrowserState:
         self.event: Event = lambda *args, **kwargs: None
         self._boards_for = -1  # record count the cached boards were computed from (records only grow)
         self._boards: list[dict[str, Any]] = []
+        self._lineage: dict[str, dict[str, str]] = {}
         self.error = ""
 
     # ---- the node's life ------------------------------------------------------------------------------
@@ -59,7 +61,9 @@ class BrowserState:
         self.event = event
         try:
             await browser.crdt_ready()
-            self.replica = StateReplica(node, store=self.store)
+            # results that contradict their research task are refused whole, as in CPython replicas
+            store = self.store or Store(node.peer_id, browser, policy=check_result)
+            self.replica = StateReplica(node, store=store)
         except Exception as e:
             log.exception("no replicated state in this tab")
             self.error = f"the replicated state could not start: {e}"
@@ -80,7 +84,7 @@ class BrowserState:
     def status(self) -> dict[str, Any]:
         if self.store is None:
             off = {"sync": "error", "error": self.error} if self.error else {"sync": "off"}
-            return {**off, "records": 0, "by_doc": {}, "leaderboards": []}
+            return {**off, "records": 0, "by_doc": {}, "leaderboards": [], "lineage": {}}
         st = self.replica.status() if self.replica is not None else {"sync": "offline", **self.store.stats()}
         if st["records"] != self._boards_for:  # views are pure functions of the records: recompute on change
             results = [
@@ -91,8 +95,25 @@ class BrowserState:
                 {**b, "total": len(rows)}
                 for b, rows in zip(boards_json(boards, ROWS_SHOWN), boards.values(), strict=True)
             ]
+            self._lineage = self._lineage_of(self._boards)
             self._boards_for = st["records"]
-        return {**st, "leaderboards": self._boards}
+        return {**st, "leaderboards": self._boards, "lineage": self._lineage}
+
+    def _lineage_of(self, boards: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+        """For each row shown: its CI, held-out value, parent (`inspired_by`) and the parent's author."""
+        assert self.store is not None
+        out = {}
+        for b in boards:
+            held = self.store.records[f"results.{b['domain']}"]
+            for row in b["rows"]:
+                body = held[row["key"]].body
+                info = {k: body[k] for k in ("ci95", "heldout", "inspired_by") if k in body}
+                parent = held.get(body.get("inspired_by", ""))
+                if parent is not None:
+                    info["parent_author"] = peer_id_text(parent.author)
+                if info:
+                    out[row["key"]] = info
+        return out
 
     def _announce(self, doc: str, records: list[Record]) -> None:
         if len(records) > ANNOUNCE_MAX:
