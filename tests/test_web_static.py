@@ -29,7 +29,15 @@ from tests.prereq import missing, require_module, requires
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 PAGES = ["index.html", "embed.html"]
-SCRIPTS = ["app.js", "embed.js", "embed-frame.js", "ui-common.js", "state-card.js"]
+SCRIPTS = [
+    "app.js",
+    "embed.js",
+    "embed-frame.js",
+    "ui-common.js",
+    "state-card.js",
+    "research-card.js",
+    "paper-view.js",
+]
 STYLES = ["style.css", "embed.css"]
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -63,6 +71,14 @@ DASHBOARD_HOOKS = [
     "board-count",
     "boards",
     "boards-empty",
+    "research-state",
+    "research-toggle",
+    "research-current",
+    "research-hypothesis",
+    "research-progress",
+    "research-results",
+    "paper",
+    "paper-body",
 ]
 
 
@@ -320,3 +336,10 @@ def test_embed_on_another_origin_runs_a_badge_from_the_relay(browser, relay_http
     page.wait_for_selector("#hyperspace-badge[data-state=online]", timeout=5_000)
     assert not errors
     ctx.close()
+
+
+@pytest.mark.parametrize("name", ["app.js", "state-card.js", "research-card.js", "paper-view.js"])
+def test_the_dashboard_never_parses_network_text_as_html(name):
+    code = re.sub(r"/\*[\s\S]*?\*/|//.*", "", (WEB / name).read_text())
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "DOMParser", "document.write", "srcdoc"):
+        assert sink not in code, f"{name} uses {sink}"

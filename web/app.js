@@ -2,9 +2,12 @@
 //
 // Everything received from the network is rendered with textContent / attributes, never as HTML.
 // Query parameters (optional): ?relay=ws(s)://host/p2p  ?topics=a,b  ?caps=browser,inference
+//   ?research=search,causes (domains this tab researches; `off` for none; default: the ones cheap in a tab)
+//   ?cpu=0.5 (the share of one CPU research may use in this tab; default 0.5)
 
 import { avatar, formatDuration, formatNumber, shortPeer, CAP_RE, TOPIC_RE } from './ui-common.js';
 import { renderReplica } from './state-card.js';
+import { renderResearch, wireResearch } from './research-card.js';
 
 const FEED_MAX = 200;          // events kept in the feed (newest first)
 const PEERS_SHOWN = 100;       // rows rendered in the peers card
@@ -77,10 +80,15 @@ function defaultRelay() {
 
 const params = new URLSearchParams(location.search);
 const relayParam = params.get('relay');
+const researchParam = params.get('research');
+const cpuParam = parseFloat(params.get('cpu'));
 const config = {
   relay: relayParam && /^wss?:\/\//.test(relayParam) ? relayParam : defaultRelay(),
   caps: listParam(params, 'caps', ['browser'], CAP_RE),
   topics: listParam(params, 'topics', ['hs/1/demo/pulse'], TOPIC_RE),
+  research: researchParam === null ? null
+    : researchParam === 'off' ? [] : listParam(params, 'research', [], /^[a-z]{1,16}$/),
+  researchCpu: Number.isFinite(cpuParam) && cpuParam > 0 ? Math.min(1, Math.max(0.05, cpuParam)) : 0.5,
 };
 
 let node = null;
@@ -292,6 +300,7 @@ function render(s) {
   renderTopics(s);
   renderTraining(s);
   renderReplica(s);
+  renderResearch(s);
   renderBoot(s);
   if (state === 'error') showError(s.error);
   else $('error-panel').hidden = true;
@@ -619,6 +628,7 @@ async function start() {
     showError(String(err && err.message ? err.message : err), { title: 'Your node could not start' });
     return;
   }
+  wireResearch(node);
   window.hyperspace = { node, config, get status() { return last; } };
   renderState('booting');
   setTimeout(() => {

@@ -1,6 +1,6 @@
 // The embed badge's page (embed.html, loaded in an iframe by embed.js): runs the node and shows
 // "Hyperspace node · N peers" with a stop / start control.
-// Query parameters (set by embed.js): caps=a,b  cpu=0.25  topics=a,b  theme=light|dark
+// Query parameters (set by embed.js): caps=a,b  cpu=0.25  research=off|a,b  topics=a,b  theme=light|dark
 
 import { CAP_RE, TOPIC_RE, shortPeer } from './ui-common.js';
 
@@ -19,6 +19,8 @@ const caps = ['browser', ...list('caps', CAP_RE, 9).filter((c) => c !== 'browser
 const cpuRaw = parseFloat(params.get('cpu'));
 const cpuShare = Number.isFinite(cpuRaw) && cpuRaw > 0 ? Math.min(1, Math.max(0.05, cpuRaw)) : 0.25;
 const topicsParam = list('topics', TOPIC_RE, 8);
+// research runs at the page's CPU share; null: the domains cheap in a tab, []: none
+const research = params.get('research') === 'off' ? [] : params.has('research') ? list('research', /^[a-z]{1,16}$/, 5) : null;
 const topics = topicsParam.length ? topicsParam : ['hs/1/demo/pulse'];
 const theme = params.get('theme');
 if (theme === 'light' || theme === 'dark') document.documentElement.dataset.theme = theme;
@@ -104,7 +106,7 @@ async function start() {
   try {
     node = host.startNode({
       relay: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/p2p`,
-      caps, topics, cpuShare,
+      caps, topics, cpuShare, research, researchCpu: cpuShare,
       onStatus: render,
       onEvent: () => {},
     });

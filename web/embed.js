@@ -4,8 +4,9 @@
  *   <script src="https://RELAY/embed.js" data-capabilities="inference" data-cpu="0.25" async></script>
  *
  * Optional attributes: data-capabilities (comma or space separated), data-cpu (0 < x <= 1, default 0.25: the share
- * of one CPU the node's work loops may use), data-topics, data-position (bottom-right | bottom-left | top-right |
- * top-left), data-theme (auto | light | dark).
+ * of one CPU the node's work loops, research included, may use), data-research (off, or the research domains to run,
+ * e.g. "finance causes"; default: those cheap in a tab), data-topics, data-position (bottom-right | bottom-left |
+ * top-right | top-left), data-theme (auto | light | dark).
  *
  * The node does not run in this page: the script adds a small badge holding an iframe of RELAY/embed.html, served
  * from the relay's own origin, so Pyodide, WebCrypto and the worker run there (this page's CSS and scripts cannot
@@ -68,6 +69,7 @@
   var cpu = parseFloat(data.cpu);
   cpu = isFinite(cpu) && cpu > 0 ? Math.min(1, Math.max(0.05, cpu)) : 0.25;
   var topics = list(data.topics, TOPIC_RE, 8);
+  var research = data.research === 'off' ? 'off' : list(data.research, /^[a-z]{1,16}$/, 5).join(',');
   var position = /^(top|bottom)-(left|right)$/.test(data.position || '') ? data.position : 'bottom-right';
   var theme = /^(light|dark)$/.test(data.theme || '') ? data.theme : 'auto';
 
@@ -78,6 +80,7 @@
   if (caps.length) frameUrl.searchParams.set('caps', caps.join(','));
   frameUrl.searchParams.set('cpu', String(cpu));
   if (topics.length) frameUrl.searchParams.set('topics', topics.join(','));
+  if (research) frameUrl.searchParams.set('research', research);
   if (theme !== 'auto') frameUrl.searchParams.set('theme', theme);
 
   var host = d.createElement('div');

@@ -2,7 +2,9 @@
 // owns what a worker cannot have — RTCPeerConnection — and bridges data channels to it. Data crosses as
 // transferable ArrayBuffers, never copied twice.
 //
-//   const node = startNode({relay, caps, topics, cpuShare, onStatus, onEvent});
+//   const node = startNode({relay, caps, topics, cpuShare, research, researchCpu, onStatus, onEvent});
+//   research: domain names to research (null or absent: the tab's default set; []: none);
+//   researchCpu: the share of one CPU research may use (default cpuShare).
 //   node.leave(); node.join(); node.publish(topic, text); node.terminate();
 
 const CHANNEL = 'hyperspace/1';
@@ -123,12 +125,18 @@ class RtcBridge {
   }
 }
 
+const DOMAIN_RE = /^[a-z]{1,16}$/;
+const share = (x, fallback) => Math.min(1, Math.max(0.05, Number.isFinite(Number(x)) ? Number(x) : fallback));
+
 export function startNode(options = {}) {
+  const cpuShare = share(options.cpuShare ?? 1, 1);
   const config = {
     relay: options.relay || defaultRelay(),
     caps: options.caps || ['browser'],
     topics: options.topics || ['hs/1/demo/pulse'],
-    cpuShare: Math.min(1, Math.max(0.05, Number(options.cpuShare ?? 1))),
+    cpuShare,
+    research: Array.isArray(options.research) ? options.research.filter((d) => DOMAIN_RE.test(d)).slice(0, 8) : null,
+    researchCpu: share(options.researchCpu ?? cpuShare, cpuShare),
     directPeers: options.directPeers ?? 4,
   };
   const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });

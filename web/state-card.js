@@ -33,7 +33,24 @@ function boardKey(b) {
   return [b.domain, b.task, b.metric, b.unit, b.direction].map(String).join('/');
 }
 
-function boardItem(b, me) {
+// A row's lineage: its 95% CI beside the value, and the result it built on (`inspired_by`) with its author.
+function lineageLine(info) {
+  const line = el('div', 'board-lineage');
+  if (info.inspired_by) {
+    const parent = el('span', 'board-parent', `↳ ${String(info.inspired_by).slice(0, 8)}`);
+    parent.dataset.parent = String(info.inspired_by);
+    parent.title = `builds on result ${String(info.inspired_by)}`
+      + (info.parent_author ? ` by ${String(info.parent_author)}` : '');
+    line.append(parent);
+    if (info.parent_author) line.append(el('span', 'board-parent-author', `by ${shortPeer(String(info.parent_author))}`));
+  } else {
+    line.append(el('span', 'board-parent board-root', 'baseline / no parent'));
+  }
+  if (info.heldout !== undefined) line.append(el('span', 'board-heldout', `held-out ${String(info.heldout)}`));
+  return line;
+}
+
+function boardItem(b, me, lineage) {
   const item = el('article', 'board');
   item.dataset.board = boardKey(b);
   const head = el('div', 'board-head');
@@ -54,7 +71,16 @@ function boardItem(b, me) {
     value.title = `record ${String(r.key).slice(0, 16)}… · ${new Date(Number(r.ts)).toLocaleString()}`;
     li.append(el('span', 'board-rank', String(r.rank)), avatar(String(r.author), 'avatar board-avatar'), who);
     if (me && r.author === me) li.append(el('span', 'board-me', 'You'));
-    li.append(value, el('span', 'board-seeds', `${formatNumber(r.seeds)} seed${Number(r.seeds) === 1 ? '' : 's'}`));
+    const info = Object.hasOwn(lineage, r.key) ? lineage[r.key] : null;
+    const score = el('span', 'board-score');
+    score.append(value);
+    if (info && info.ci95 !== undefined) {
+      const ci = el('span', 'board-ci', `± ${String(info.ci95)}`);
+      ci.title = '95% confidence interval (half-width)';
+      score.append(ci);
+    }
+    li.append(score, el('span', 'board-seeds', `${formatNumber(r.seeds)} seed${Number(r.seeds) === 1 ? '' : 's'}`));
+    if (info) li.append(lineageLine(info));
     list.append(li);
   }
   item.append(head, list);
@@ -85,8 +111,9 @@ export function renderReplica(s) {
     : sync === 'cold' || sync === 'off' ? 'Fetching the current leaderboards from a peer…'
       : 'No results published yet. Leaderboards appear here as soon as a peer publishes one; '
         + 'this tab checks every record\'s signature before it counts.';
-  const key = JSON.stringify([boards, s.peer]);
+  const lineage = r.lineage && typeof r.lineage === 'object' ? r.lineage : {};
+  const key = JSON.stringify([boards, lineage, s.peer]);
   if (list.dataset.key === key) return;
   list.dataset.key = key;
-  list.replaceChildren(...boards.map((b) => boardItem(b, s.peer)));
+  list.replaceChildren(...boards.map((b) => boardItem(b, s.peer, lineage)));
 }

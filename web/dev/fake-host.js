@@ -50,6 +50,33 @@ export function startNode(options = {}) {
   const boot = { pyodide_s: 0, node_s: 0 };
   const timers = [];
   const emit = (e) => options.onEvent && options.onEvent({ ts: Date.now(), ...e });
+  let researchPaused = false;
+  const resultKey = 'a3f1'.repeat(16);
+  const parentKey = '9c0e'.repeat(16);
+  const paperKey = '5be2'.repeat(16);
+
+  function research(live) {
+    const seedsDone = Math.floor((performance.now() - started) / 1500) % 4;
+    return {
+      state: !live ? 'off' : researchPaused ? 'paused' : 'running',
+      domains: ['finance'], cpu_share: 0.5, experiments: 3, refused: 0,
+      slow_in_tab: { search: 'ranking the 225 queries of one config held the tab 3–7 s' },
+      seed_s: { finance: { last: 0.41, max: 0.69 } },
+      current: { task: 'sp500-sharpe', operator: 'nudge', seeds_done: seedsDone, seeds: 5,
+        hypothesis: 'raising the trend lookback from 100 to 150 days lowers turnover and raises the test Sharpe' },
+      results: [{
+        key: resultKey, author: me, ts: Date.now() - 60_000, paper: paperKey, domain: 'finance', task: 'sp500-sharpe',
+        metric: 'sharpe', unit: 'sharpe', direction: 'max', value: '0.5123', ci95: '0.0412', seeds: 5,
+        p_value: '0.013', heldout: '0.4871', inspired_by: parentKey, baseline: parentKey, mine: true, improvement: true,
+        hypothesis: 'volatility targeting at 12% annualised lifts the Sharpe ratio after costs',
+      }, {
+        key: parentKey, author: peers[0] ? peers[0].peer : me, ts: Date.now() - 300_000, paper: null, domain: 'finance',
+        task: 'sp500-sharpe', metric: 'sharpe', unit: 'sharpe', direction: 'max', value: '0.4410', ci95: '0.0377',
+        seeds: 5, p_value: null, heldout: '0.4102', inspired_by: null, baseline: null, mine: false, improvement: null,
+        hypothesis: 'the baseline sets the noise floor of sp500-sharpe',
+      }],
+    };
+  }
 
   function status() {
     const now = performance.now();
@@ -68,6 +95,7 @@ export function startNode(options = {}) {
       rejections: delivered > 20 ? { invalid_signature: 2, too_large: 1 } : {},
       boot: { ...boot },
       uptime_s: onlineSince ? Math.round((now - onlineSince) / 1000) : 0,
+      research: research(live),
     };
     if (state === 'error') s.error = 'WebAssembly.instantiate(): Out of memory: Cannot allocate Wasm memory for new instance';
     return s;
@@ -116,6 +144,23 @@ export function startNode(options = {}) {
       if (state !== 'online') throw new Error('not online');
       delivered++;
       emit({ kind: 'message', topic, from: me, text });
+    },
+    ask(message, replyType) {
+      if (message.type === 'research-pause' || message.type === 'research-resume') {
+        researchPaused = message.type === 'research-pause';
+        report();
+        return Promise.resolve({ type: replyType, research: research(true) });
+      }
+      if (message.type === 'research-paper') {
+        const svg = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 200 80" width="400" height="160">'
+          + '<rect width="200" height="80" fill="#f5f6fa"/><circle cx="60" cy="50" r="4" fill="#888"/>'
+          + '<circle cx="140" cy="30" r="4" fill="#5b4ee6"/></svg>';
+        const markdown = '# sp500-sharpe: nudge — sharpe 0.5123 sharpe\n\n*Author `me` · task `sp500-sharpe`*\n\n'
+          + '## Results\n\n| configuration | n | mean ± 95% CI |\n|---|---:|---:|\n| this work | 5 | 0.5123 ± 0.041 |\n\n'
+          + '![sharpe per seed](figure-1.svg)\n\n## Reproduction\n\n```\nhyperspace reproduce ' + resultKey + '\n```\n';
+        return Promise.resolve({ type: replyType, paper: { key: paperKey, author: me, ts: Date.now(), markdown, figures: [svg] } });
+      }
+      return Promise.resolve({ type: replyType, error: 'the fake host does not do that' });
     },
     terminate() { timers.forEach((t) => { clearTimeout(t); clearInterval(t); }); state = 'left'; report(); },
   };
