@@ -1,0 +1,196 @@
+"""The validator's runtime: drives `pynode.review.reviewer.Reviewer` on a running node's replica.
+
+It publishes the node's `profile` with the `validation` capability (sortition counts validators from
+profiles), then, every TICK_S, asks the core which new results this node is drawn for, re-executes each off the
+event loop (a worker thread in CPython; in a tab the call runs between paced slices), paced to a CPU share like
+research, and publishes the signed review. `run_once` is one such pass (`hyperspace review --once`); the view
+(standings, breakthroughs, weights) is recomputed at most every VIEW_S with each VRF proof verified once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pynode.identity import Identity, short_id
+from pynode.pace import CpuBudget
+from pynode.platform import in_browser
+from pynode.review import sortition
+from pynode.review.breakthroughs import Analysis, ProofCache, analyse
+from pynode.review.reexecute import Artifacts, CannotJudge, Reexecution, record_artifacts, reexecute
+from pynode.review.reviewer import Assignment, Reviewer, ReviewerConfig
+from pynode.review.summary import summary_json
+from pynode.state.records import DOMAINS, Record
+from pynode.state.store import Store
+
+log = logging.getLogger(__name__)
+
+TICK_S = 2.0  # how often the replica is checked for results this node is drawn for
+VIEW_S = 5.0  # the standings are recomputed at most this often
+RECENT = 20  # own reviews kept for the status card
+
+ArtifactSource = Callable[[Record], Awaitable[Artifacts | None]]
+
+
+async def own_artifacts(result: Record) -> Artifacts | None:
+    """The default source: what the result record carries (all five domains re-run from it)."""
+    return record_artifacts(result)
+
+
+@dataclass
+class ReviewConfig:
+    domains: Sequence[str] = DOMAINS  # domains this node re-executes; drawn for others, it declines
+    cpu_share: float = 0.5  # share of one core re-execution may use
+    caps: Sequence[str] = ("validation",)  # published in the node's profile (validation is always added)
+    name: str = "validator"
+    artifacts: ArtifactSource = own_artifacts
+    on_review: Callable[[Record], None] | None = None
+    runners: Any = None  # ml's model runner factory (default: the platform)
+
+
+class Replica(Protocol):
+    store: Store
+
+    async def publish(self, kind: str, body: dict[str, Any]) -> Record: ...
+
+
+class ReviewAgent:
+    def __init__(self, replica: Replica, identity: Identity, config: ReviewConfig | None = None) -> None:
+        if identity.vrf is None:
+            raise ValueError("validation needs the identity's VRF key (an identity made from its seed)")
+        self.replica = replica
+        self.identity = identity
+        self.config = config or ReviewConfig()
+        self.core = Reviewer(identity.peer_id, identity.vrf, ReviewerConfig(frozenset(self.config.domains)))
+        self.budget = CpuBudget(self.config.cpu_share)
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
+        self.current: str | None = None  # the result being re-executed
+        self._proofs = ProofCache()
+        self._view: tuple[float, Analysis] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # ---- loop -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.ensure_profile()
+        self._task = asyncio.ensure_future(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("review pass failed")
+            await asyncio.sleep(TICK_S)
+
+    async def ensure_profile(self) -> Record | None:
+        """Publish our profile with `validation` unless our newest one already lists it."""
+        mine = [r for r in self.replica.store.all_records("identities") if r.author == self.identity.peer_id]
+        newest = max(mine, key=lambda r: (r.ts, r.key), default=None)
+        if newest is not None and sortition.CAPABILITY in newest.body["caps"]:
+            return None
+        caps = sorted({*self.config.caps, sortition.CAPABILITY})
+        return await self.replica.publish("profile", {"name": self.config.name[:64], "caps": caps})
+
+    async def run_once(self) -> list[Record]:
+        """Review every result this node is drawn for and whose turn has come; returns the published reviews."""
+        published = []
+        for job in self.core.tick(_now_ms(), self.replica.store):
+            review = await self._review(job)
+            if review is not None:
+                published.append(review)
+        return published
+
+    async def _review(self, job: Assignment) -> Record | None:
+        self.current = job.result.key
+        try:
+            artifacts = await self.config.artifacts(job.result)
+            rex = await self._reexecute(job, artifacts)
+        except CannotJudge as e:
+            log.info("declining %s: %s", job.result.key[:12], e)
+            self.core.abandon(job)
+            return None
+        finally:
+            self.current = None
+        body = self.core.conclude(job, rex, _now_ms(), self.replica.store)
+        if body is None:
+            log.warning("re-executing %s took past its deadline; nothing published", job.result.key[:12])
+            return None
+        review = await self.replica.publish("review", body)
+        self.recent.appendleft(_summary(job, review))
+        if self.config.on_review is not None:
+            self.config.on_review(review)
+        return review
+
+    async def _reexecute(self, job: Assignment, artifacts: Artifacts | None) -> Reexecution:
+        args = (job.result, artifacts, job.ticket.beta, self.config.runners)
+        if in_browser():  # no threads in a tab: one re-execution, then the pause that keeps the share
+            rex = reexecute(*args)
+        else:
+            rex = await asyncio.to_thread(reexecute, *args)
+        await self.budget.pace()
+        return rex
+
+    # ---- the view and status ------------------------------------------------------------------------
+
+    def analysis(self) -> Analysis:
+        now = time.monotonic()
+        if self._view is None or now - self._view[0] >= VIEW_S:
+            store = self.replica.store
+            results = [r for d in DOMAINS for r in store.all_records(f"results.{d}")]
+            view = analyse(
+                results,
+                store.all_records("reviews"),
+                store.all_records("identities"),
+                _now_ms(),
+                self._proofs,
+            )
+            self._view = (now, view)
+        return self._view[1]
+
+    def status(self) -> dict[str, Any]:
+        c = self.core.counters
+        return {
+            "drawn": c.drawn,
+            "reviewed": c.reviewed,
+            "declined": c.declined,
+            "late": c.late,
+            "queue": self.core.queued,
+            "current": self.current,
+            "recent": list(self.recent),
+        }
+
+    def board(self) -> dict[str, Any]:
+        """The dashboard's review data: each result's reviews, the breakthroughs, weights, our queue."""
+        return {**summary_json(self.analysis()), "me": short_id(self.identity.peer_id), **self.status()}
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _summary(job: Assignment, review: Record) -> dict[str, Any]:
+    b = review.body
+    return {
+        "result": job.result.key,
+        "task": job.result.body["task"],
+        "claimed": job.result.body["value"],
+        "measured": b.get("measured"),
+        "verdict": b["verdict"],
+        "score": b["score"],
+        "epoch": b["epoch"],
+        "review": review.key,
+    }
