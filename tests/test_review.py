@@ -183,7 +183,7 @@ def test_rubric_scores_a_significant_improvement_from_measurements():
     author, base, better = _chain()
     ctx = context_for(better, [base, better], [_paper(author, better)])
     a = assess(better, _rex(), ctx)
-    assert a.subscores == {"reproduction": 1, "effect": 3, "strength": 3, "novelty": 1, "completeness": 2}
+    assert a.subscores == {"reproduction": 1, "effect": 2, "strength": 3, "novelty": 2, "completeness": 2}
     assert a.score == 10 and a.copy_of is None
     weaker = assess(better, _rex(), context_for(better, [base, better], [_paper(author, better, False)]))
     assert weaker.subscores["completeness"] == 1 and weaker.score == 9

@@ -5,14 +5,14 @@ only signed records that precede the result (its claimed samples — which the g
 declared parent and baseline, earlier results on its task, its paper), never the reviewer's own float noise.
 
     not reproduced → 1        unavailable → 2        a copy of an earlier result → 1
-    otherwise score = 1 + effect (0–3) + strength (0–3) + novelty (0–1) + completeness (0–2)
+    otherwise score = 1 + effect (0–2) + strength (0–3) + novelty (0 or 2) + completeness (0–2)
 
 - effect: d = improvement over the parent's mean in the task's direction ÷ the task's noise floor (the sd of
-  the baseline's samples; when absent, the pooled sd of result and parent). d ≤ 0 → 0, d < 1 → 1, d < 3 → 2,
-  else 3. No parent named (or not found): 0.
+  the baseline's samples; when absent, the pooled sd of result and parent). d ≤ 0 → 0, d < 1 → 1, else 2.
+  No parent named (or not found): 0.
 - strength: one point each for n ≥ 3 seeds; p < 0.05 against the parent (paired t-test on equal seed counts,
   else Welch) with the effect in the task's direction; the result's 95% CI excluding the parent's mean.
-- novelty: 0 when an earlier result on the task has the same config (a re-run), else 1. The same config *and*
+- novelty: 0 when an earlier result on the task has the same config (a re-run), else 2. The same config *and*
   the same samples as an earlier result make the result a copy (`copy_of`), scored 1.
 - completeness: the result's paper (by the same author, citing it) has a hypothesis, a method section, a figure
   and the exact reproduction command: all four → 2, two or three → 1, else 0.
@@ -34,6 +34,7 @@ from pynode.state.records import Record
 
 RUBRIC_ID = "hs-review-1"
 SUBSCORES = ("reproduction", "effect", "strength", "novelty", "completeness")
+NOVEL = 2  # a config no earlier result on the task ran: with a complete paper, significance then makes 8
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def _effect(result: Record, samples: list[float], ctx: Context, notes: list[str]
     floor = noise_floor(result, ctx.parent, ctx.baseline)
     d = gain / floor if floor > 0 else (math.inf if gain > 0 else 0.0)
     notes.append(f"effect {decimal_text(d, 3)} noise floors over parent {ctx.parent.key[:12]}")
-    return 0 if d <= 0 else 1 if d < 1 else 2 if d < 3 else 3
+    return 0 if d <= 0 else 1 if d < 1 else 2
 
 
 def compare(a: Sequence[float], b: Sequence[float]) -> float:
@@ -196,11 +197,11 @@ def _novelty(result: Record, earlier: Sequence[Record], notes: list[str]) -> int
     mine = result.body.get("config")
     others = [r for r in earlier if "config" in r.body]
     if mine is None or not others:
-        return 1
+        return NOVEL
     nearest = min(others, key=lambda r: (config_distance(mine, r.body["config"]), r.ts, r.key))
     distance = config_distance(mine, nearest.body["config"])
     notes.append(f"config distance {decimal_text(distance, 3)} to {nearest.key[:12]}")
-    return 0 if distance == 0 else 1
+    return 0 if distance == 0 else NOVEL
 
 
 def _completeness(result: Record, paper: Record | None, notes: list[str]) -> int:
