@@ -28,10 +28,12 @@ class Client:
         stats: RelayStats,
         max_frames: int,
         max_bytes: int,
+        address: str | None = None,
     ) -> None:
         self.peer = peer
         self.caps = caps
         self.kind = kind
+        self.address = address  # the network address it connected from (None for an in-process peer)
         self.connected_at = time.monotonic()
         self.frames_in = self.frames_out = self.bytes_in = self.bytes_out = 0
         self.error: Error | None = None  # why the relay closed it, if it did

@@ -42,7 +42,13 @@ class RelayConfig:
     archive_remote: str | None = None  # push here (e.g. an https GitHub URL); None = local commits only
     archive_interval_s: float = 300.0
     archive_token_env: str = "HYPERSPACE_ARCHIVE_TOKEN"  # the variable holding the remote's token
-    archive_quota_bytes: int = 64 * MiB  # per node, through the gateway
+    archive_quota_bytes: int = 64 * MiB  # per node, everything it ever submitted through the gateway
+    # Identities are free: the gateway's queue as a whole, and each client address, get budgets too (what waits
+    # for the next commit; a commit frees them).
+    archive_queue_bytes: int = 256 * MiB
+    archive_queue_entries: int = 2048
+    archive_origin_bytes: int = 32 * MiB
+    archive_origin_entries: int = 64
 
     def archive_path(self) -> Path:
         return Path(self.archive_dir) if self.archive_dir is not None else self.data_dir / "archive"

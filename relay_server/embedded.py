@@ -23,7 +23,7 @@ from pynode.topics import DEFAULT_TOPICS
 from relay_server.archive import ArchiveConfig, Archiver
 from relay_server.archive_layout import state_files
 from relay_server.config import RelayConfig
-from relay_server.gateway import ARCHIVE_PROTO, Gateway
+from relay_server.gateway import ARCHIVE_PROTO, Budgets, Gateway
 from relay_server.hub import Hub, LocalHandle
 
 log = logging.getLogger(__name__)
@@ -143,4 +143,11 @@ def embedded_node(config: RelayConfig, identity: Identity, hub: Hub) -> Embedded
         token_env=config.archive_token_env,
     )
     archiver = Archiver(archive, lambda: state_files(replica.store))
-    return EmbeddedNode(node, replica, archiver, Gateway(archiver, config.archive_quota_bytes))
+    budgets = Budgets(
+        config.archive_quota_bytes,
+        config.archive_queue_bytes,
+        config.archive_queue_entries,
+        config.archive_origin_bytes,
+        config.archive_origin_entries,
+    )
+    return EmbeddedNode(node, replica, archiver, Gateway(archiver, budgets, origin_of=hub.address_of))

@@ -11,16 +11,20 @@ MAX_SUBMISSION_BYTES (reading stops there; nothing is parsed), bad signatures, s
 paths that are absolute, climb (`..`), hide (`.git`), or pass through a symlink, paths that need a file
 where a folder is or the reverse (`a` beside `a/b`: in the submission, the archive or the queue), paths into the
 folders the archive writes from the state (`<domain>/`, `papers/`: archive_layout.DERIVED_FOLDERS), and
-anything over the peer's quota (bytes it submitted, archived or queued).
+anything over the peer's quota (bytes it ever submitted, kept in gateway_ledger.py), over its origin's share of the queue (429,
+per client address: identities are free, addresses are not) or over the queue's budget (503); Budgets has them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -34,9 +38,10 @@ from pynode.wire.errors import WireError
 from pynode.wire.schema import expect_map, get_bytes, get_int, get_list, get_str
 from relay_server.archive import Archiver
 from relay_server.archive_layout import DERIVED_FOLDERS
+from relay_server.archive_queue import UNKNOWN_ORIGIN
 from relay_server.archive_tree import clash_within
+from relay_server.gateway_ledger import GatewayLedger
 from relay_server.limits import (
-    DEFAULT_QUOTA_BYTES,
     MAX_FILES,
     MAX_PATH_DEPTH,
     MAX_PATH_LEN,
@@ -53,11 +58,25 @@ _COMPONENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 class GatewayError(Exception):
-    def __init__(self, status: int, reason: str, detail: str) -> None:
+    def __init__(self, status: int, reason: str, detail: str, retry_after_s: float | None = None) -> None:
         super().__init__(f"{reason}: {detail}")
         self.status = status
         self.reason = reason
         self.detail = detail
+        self.retry_after_s = retry_after_s  # for refusals that the next commit lifts
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """What the gateway takes. Identities are free, so the per-node quota alone bounds nothing: the queue as a
+    whole and each origin (a client address) get budgets of their own, freed as commits drain the queue.
+    RelayConfig's `archive_*` fields set them."""
+
+    quota_bytes: int  # per node, everything it ever submitted
+    queue_bytes: int  # everything waiting for the next commit
+    queue_entries: int
+    origin_bytes: int  # waiting, from one client address
+    origin_entries: int
 
 
 def check_path(path: str) -> str:
@@ -93,13 +112,31 @@ class Accepted:
     bytes: int
 
 
+OriginOf = Callable[[bytes], str | None]  # a connected peer's network address, as the relay saw it
+
+
 class Gateway:
-    def __init__(self, archiver: Archiver, quota_bytes: int = DEFAULT_QUOTA_BYTES) -> None:
+    """Checks and queues submissions. Every check is O(1) in the queue's size (running totals in the queue's
+    index and the ledger): no submission and no status request reads a queued file."""
+
+    def __init__(
+        self,
+        archiver: Archiver,
+        budgets: Budgets,
+        origin_of: OriginOf | None = None,
+        ledger_path: Path | None = None,
+    ) -> None:
         self.archiver = archiver
-        self.quota_bytes = quota_bytes
+        self.budgets = budgets
+        self._origin_of = origin_of
+        repo = archiver.config.repo_dir
+        self.ledger = GatewayLedger(ledger_path or repo.with_name(repo.name + ".gateway"))
         self._seen: OrderedDict[bytes, int] = OrderedDict()  # submission hash → ts, for the replay window
 
-    async def submit(self, body: bytes, now_ms: int, peer_hint: bytes | None = None) -> Accepted:
+    async def submit(
+        self, body: bytes, now_ms: int, origin: str = UNKNOWN_ORIGIN, peer_hint: bytes | None = None
+    ) -> Accepted:
+        """Check, then queue, one submission from `origin` (the client's address)."""
         if len(body) > MAX_SUBMISSION_BYTES:
             raise GatewayError(413, "too_large", f"{len(body)} bytes > {MAX_SUBMISSION_BYTES}")
         try:
@@ -144,15 +181,10 @@ class Gateway:
             raise GatewayError(400, "bad_path", "the same path twice")
         self._refuse_clashes(paths)
         size = sum(len(data) for _, data in files)
-        used = self._used(prefix)
-        if used + size > self.quota_bytes:
-            raise GatewayError(
-                413,
-                "over_quota",
-                f"{text[:8]} has {used} of {self.quota_bytes} bytes; this needs {size} more",
-            )
+        self._check_budgets(text, origin, size)
+        self.ledger.record(text, size)  # before queueing: a crash in between over-counts, never under-counts
         qid = self.archiver.enqueue(
-            [(p, data) for p, (_, data) in zip(paths, files, strict=True)], owner=text
+            [(p, data) for p, (_, data) in zip(paths, files, strict=True)], owner=text, origin=origin
         )
         self._seen[digest] = ts
         return Accepted(text, paths, qid, size)
@@ -176,17 +208,34 @@ class Gateway:
                     else GatewayError(409, "path_clash", found.detail)
                 )
 
-    def _used(self, prefix: str) -> int:
-        """Bytes this peer already has in the archive or waiting in the queue."""
-        folder = self.archiver.config.repo_dir / prefix
-        on_disk = 0
-        if folder.is_dir() and not folder.is_symlink():
-            for top in folder.iterdir():  # the folders written from the state are not the node's submissions
-                if top.is_symlink() or (top.is_dir() and top.name.lower() in DERIVED_FOLDERS):
-                    continue
-                files = top.rglob("*") if top.is_dir() else [top]
-                on_disk += sum(p.lstat().st_size for p in files if p.is_file() and not p.is_symlink())
-        return on_disk + self.archiver.queued_bytes(prefix.split("/")[1])
+    def _check_budgets(self, peer: str, origin: str, size: int) -> None:
+        b, queue = self.budgets, self.archiver.queue
+        used = self.ledger.used(peer)
+        if used + size > b.quota_bytes:
+            raise GatewayError(
+                413,
+                "over_quota",
+                f"{peer[:8]} has submitted {used} of {b.quota_bytes} bytes; this needs {size} more",
+            )
+        wait = self.archiver.config.interval_s
+        mine = queue.origin(origin)
+        if mine.entries + 1 > b.origin_entries or mine.bytes + size > b.origin_bytes:
+            raise GatewayError(
+                429,
+                "origin_busy",
+                f"{mine.entries} submissions ({mine.bytes} bytes) from this address wait for the next commit; "
+                f"at most {b.origin_entries} ({b.origin_bytes} bytes)",
+                wait,
+            )
+        total = queue.total
+        if total.entries + 1 > b.queue_entries or total.bytes + size > b.queue_bytes:
+            raise GatewayError(
+                503,
+                "queue_full",
+                f"{total.entries} submissions ({total.bytes} bytes) wait for the next commit; "
+                f"at most {b.queue_entries} ({b.queue_bytes} bytes)",
+                wait,
+            )
 
     # ---- transports -------------------------------------------------------------------------------
 
@@ -194,8 +243,9 @@ class Gateway:
         """The same submission over the node's relay connection (Node.handle(ARCHIVE_PROTO, ...))."""
         from pynode.net.reqresp import RequestFailed
 
+        origin = (self._origin_of(peer) if self._origin_of is not None else None) or UNKNOWN_ORIGIN
         try:
-            accepted = await self.submit(data, int(time.time() * 1000), peer_hint=peer)
+            accepted = await self.submit(data, int(time.time() * 1000), origin, peer_hint=peer)
         except GatewayError as e:
             raise RequestFailed(f"{e.reason}: {e.detail}") from None
         return cbor.encode({"queued": accepted.queue_id, "paths": accepted.paths})
@@ -213,8 +263,9 @@ def routes(relay: Relay) -> list[BaseRoute]:
             body += chunk
             if len(body) > MAX_SUBMISSION_BYTES:
                 break  # read no further: `submit` refuses anything this long before parsing it
+        origin = request.client.host if request.client else UNKNOWN_ORIGIN  # trusted proxies already applied
         try:
-            accepted = await gateway.submit(bytes(body), int(time.time() * 1000))
+            accepted = await gateway.submit(bytes(body), int(time.time() * 1000), origin)
         except GatewayError as e:
             return _error(e)
         return JSONResponse(
@@ -231,4 +282,5 @@ def routes(relay: Relay) -> list[BaseRoute]:
 
 
 def _error(e: GatewayError) -> Response:
-    return JSONResponse({"error": e.reason, "detail": e.detail}, status_code=e.status)
+    headers = {"Retry-After": str(math.ceil(e.retry_after_s))} if e.retry_after_s is not None else None
+    return JSONResponse({"error": e.reason, "detail": e.detail}, status_code=e.status, headers=headers)

@@ -55,8 +55,15 @@ class Hub:
         """Connected peers, oldest first."""
         return list(self._clients.values())
 
-    def new_client(self, peer: bytes, caps: tuple[str, ...], kind: Kind) -> Client:
-        return Client(peer, caps, kind, self.stats, *self._send_queue)
+    def new_client(
+        self, peer: bytes, caps: tuple[str, ...], kind: Kind, address: str | None = None
+    ) -> Client:
+        return Client(peer, caps, kind, self.stats, *self._send_queue, address=address)
+
+    def address_of(self, peer: bytes) -> str | None:
+        """The network address a connected peer came from, as the relay saw it (what it attests)."""
+        client = self._clients.get(peer)
+        return client.address if client is not None else None
 
     def attach(self, client: Client) -> str | None:
         """Register `client`; returns an error code when it is refused."""

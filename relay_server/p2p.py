@@ -61,7 +61,7 @@ async def serve_peer(ws: WebSocket, relay: Relay) -> None:
                 return
             hello = await _handshake(ws, relay)
             if hello is not None:
-                await _session(ws, relay, hello)
+                await _session(ws, relay, hello, ip)
     finally:
         if admitted:
             relay.ip_cap.release(ip)
@@ -94,8 +94,8 @@ async def _handshake(ws: WebSocket, relay: Relay) -> Hello | None:
     return frame
 
 
-async def _session(ws: WebSocket, relay: Relay, hello: Hello) -> None:
-    client = relay.hub.new_client(hello.peer, hello.caps, "websocket")
+async def _session(ws: WebSocket, relay: Relay, hello: Hello, ip: str) -> None:
+    client = relay.hub.new_client(hello.peer, hello.caps, "websocket", address=ip)
     refusal = relay.hub.attach(client)
     if refusal is not None:
         await _refuse(ws, relay, refusal, refusal, "the relay cannot take this peer now")
