@@ -11,8 +11,9 @@ MAX_SUBMISSION_BYTES (reading stops there; nothing is parsed), bad signatures, s
 paths that are absolute, climb (`..`), hide (`.git`), or pass through a symlink, paths that need a file
 where a folder is or the reverse (`a` beside `a/b`: in the submission, the archive or the queue), paths into the
 folders the archive writes from the state (`<domain>/`, `papers/`: archive_layout.DERIVED_FOLDERS), and
-anything over the peer's quota (bytes it ever submitted, kept in gateway_ledger.py), over its origin's share of the queue (429,
-per client address: identities are free, addresses are not) or over the queue's budget (503); Budgets has them.
+anything over the peer's quota (bytes it ever submitted), over its origin's share of the queue (429, per client
+address: identities are free, addresses are not) or over the queue's budget (503); Budgets has them. The quota
+and the replay window's digests survive a restart (gateway_ledger.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import hashlib
 import math
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,7 +131,6 @@ class Gateway:
         self._origin_of = origin_of
         repo = archiver.config.repo_dir
         self.ledger = GatewayLedger(ledger_path or repo.with_name(repo.name + ".gateway"))
-        self._seen: OrderedDict[bytes, int] = OrderedDict()  # submission hash → ts, for the replay window
 
     async def submit(
         self, body: bytes, now_ms: int, origin: str = UNKNOWN_ORIGIN, peer_hint: bytes | None = None
@@ -164,8 +163,7 @@ class Gateway:
         if abs(now_ms - ts) > REPLAY_WINDOW_MS:
             raise GatewayError(400, "stale", "the submission's timestamp is outside the accepted window")
         digest = hashlib.sha256(body).digest()
-        self._expire(now_ms)
-        if digest in self._seen:
+        if self.ledger.seen(digest, now_ms):  # persisted: a restart does not forget what it accepted
             raise GatewayError(409, "replayed", "this exact submission was already accepted")
         text = peer_id_text(peer)
         prefix = f"agents/{text}/"
@@ -182,16 +180,12 @@ class Gateway:
         self._refuse_clashes(paths)
         size = sum(len(data) for _, data in files)
         self._check_budgets(text, origin, size)
-        self.ledger.record(text, size)  # before queueing: a crash in between over-counts, never under-counts
+        # Recorded before queueing: a crash in between over-counts a quota, never under-counts it.
+        self.ledger.record(text, size, digest, ts, now_ms)
         qid = self.archiver.enqueue(
             [(p, data) for p, (_, data) in zip(paths, files, strict=True)], owner=text, origin=origin
         )
-        self._seen[digest] = ts
         return Accepted(text, paths, qid, size)
-
-    def _expire(self, now_ms: int) -> None:
-        while self._seen and next(iter(self._seen.values())) < now_ms - REPLAY_WINDOW_MS:
-            self._seen.popitem(last=False)
 
     def _refuse_clashes(self, paths: list[str]) -> None:
         """Paths that could never be written: through a symlink, or a file where a folder is needed (or the

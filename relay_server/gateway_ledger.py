@@ -1,13 +1,16 @@
-"""What the gateway remembers across restarts: how many bytes each node has submitted (its quota).
+"""What the gateway remembers across restarts: how many bytes each node has submitted (its quota), and which
+submissions it accepted within the replay window (so a restart never accepts the same body twice).
 
 An append-only journal beside the archive (`<repo>.gateway`), one line per fact, fsync'd before the submitter is
 answered:
 
   b <peer id> <bytes>       a submission of that many bytes from that node was accepted
+  r <sha-256 hex> <ts ms>   the digest of an accepted body, and the timestamp it was signed with
 
 It is read once, when the gateway starts (a torn last line, from a crash mid-append, is skipped), and kept in
 memory, so a submission costs one append and no read. When the journal holds many more lines than facts it is
-rewritten (tmp + rename) with one line per node, so it stays as small as what it must remember.
+rewritten (tmp + rename) with one line per node and one per digest still inside the window, so it stays as small
+as what it must remember.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections import OrderedDict
 from pathlib import Path
 
-from relay_server.limits import LEDGER_COMPACT_SLACK
+from relay_server.limits import LEDGER_COMPACT_SLACK, REPLAY_WINDOW_MS
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +31,7 @@ class GatewayLedger:
         self.path = path
         self._slack = compact_slack
         self._used: dict[str, int] = {}
+        self._seen: OrderedDict[bytes, int] = OrderedDict()  # accepted body digest → its ts, in arrival order
         self._lines = 0
         if self._load():
             self._compact()  # a torn line must not glue itself to the next append
@@ -35,15 +40,28 @@ class GatewayLedger:
         """Bytes this node has submitted (accepted), ever."""
         return self._used.get(peer, 0)
 
-    def record(self, peer: str, size: int) -> None:
+    def seen(self, digest: bytes, now_ms: int) -> bool:
+        """Whether a body with this digest was accepted within the replay window."""
+        self._expire(now_ms)
+        return digest in self._seen
+
+    def record(self, peer: str, size: int, digest: bytes, ts: int, now_ms: int) -> None:
         """Remember an accepted submission; durable when this returns."""
+        self._expire(now_ms)
         self._used[peer] = self._used.get(peer, 0) + size
-        self._append([f"b {peer} {size}\n"])
+        self._seen[digest] = ts
+        self._append([f"b {peer} {size}\n", f"r {digest.hex()} {ts}\n"])
+
+    def _expire(self, now_ms: int) -> None:
+        """Forget digests signed before the window: the gateway refuses such a body as stale anyway."""
+        while self._seen and next(iter(self._seen.values())) < now_ms - REPLAY_WINDOW_MS:
+            self._seen.popitem(last=False)
 
     # ---- the journal ----------------------------------------------------------------------------------
 
     def _facts(self) -> list[str]:
-        return [f"b {peer} {n}\n" for peer, n in self._used.items()]
+        used = [f"b {peer} {n}\n" for peer, n in self._used.items()]
+        return used + [f"r {digest.hex()} {ts}\n" for digest, ts in self._seen.items()]
 
     def _append(self, lines: list[str]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,7 +70,7 @@ class GatewayLedger:
             f.flush()
             os.fsync(f.fileno())
         self._lines += len(lines)
-        if self._lines > 2 * len(self._used) + self._slack:
+        if self._lines > 2 * (len(self._used) + len(self._seen)) + self._slack:
             self._compact()
 
     def _compact(self) -> None:
@@ -79,8 +97,11 @@ class GatewayLedger:
             self._lines += 1
             parts = line.split(" ")
             with contextlib.suppress(ValueError, IndexError):
-                if parts[0] == "b" and len(parts) == 3 and parts[2].isdigit():
+                if len(parts) == 3 and parts[2].isdigit() and parts[0] == "b":
                     self._used[parts[1]] = self._used.get(parts[1], 0) + int(parts[2])
+                    continue
+                if len(parts) == 3 and parts[2].isdigit() and parts[0] == "r":
+                    self._seen[bytes.fromhex(parts[1])] = int(parts[2])
                     continue
             damaged = True
             log.warning("gateway ledger %s: skipping a torn or unknown line", self.path.name)

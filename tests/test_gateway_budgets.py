@@ -178,13 +178,15 @@ def test_the_quota_ledger_survives_a_restart_a_torn_line_and_its_own_compaction(
 
     path = tmp_path / "repo.gateway"
     ledger = GatewayLedger(path, compact_slack=10)
-    for _ in range(30):  # enough appends to be rewritten more than once
-        ledger.record("alice", 3)
-    ledger.record("bob", 5)
-    assert len(path.read_text().splitlines()) <= 2 * 2 + 10  # compacted
+    for i in range(30):  # enough appends to be rewritten more than once
+        ledger.record("alice", 3, bytes([i]) * 32, 0, 0)  # ts 0: these digests are long out of the window
+    ledger.record("bob", 5, b"b" * 32, 10**15, 10**15)
+    assert ledger.seen(b"b" * 32, 10**15) and not ledger.seen(bytes(32), 10**15)
+    assert len(path.read_text().splitlines()) <= 2 * 3 + 10  # compacted: expired digests are gone
     with open(path, "a") as f:
         f.write("b carol 17\nb dave 4")  # a crash mid-append: the last line is torn
     again = GatewayLedger(path, compact_slack=10)
     assert (again.used("alice"), again.used("bob"), again.used("carol"), again.used("dave")) == (90, 5, 17, 0)
-    again.record("erin", 2)  # not glued to the torn line
+    assert again.seen(b"b" * 32, 10**15)
+    again.record("erin", 2, b"e" * 32, 10**15, 10**15)  # not glued to the torn line
     assert GatewayLedger(path).used("erin") == 2 and GatewayLedger(path).used("carol") == 17
