@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pynode.wire.limits import FRESHNESS_WINDOW_MS
+
 
 @dataclass(frozen=True)
 class GossipParams:
@@ -24,7 +26,9 @@ class GossipParams:
     fanout_ttl: float = 60.0
     mcache_len: int = 5  # heartbeats a message stays in the message cache (served to IWANT)
     mcache_gossip: int = 3  # of those, heartbeats whose ids are advertised in IHAVE
-    seen_ttl: float = 120.0
+    # go-libp2p remembers 120 s; ours covers the whole span a message stays fresh (from 30 s ahead of a receiver's
+    # clock to 120 s behind it), so a replay is never delivered twice
+    seen_ttl: float = FRESHNESS_WINDOW_MS / 1000
     prune_peers: int = 16  # v1.1 peer exchange: ids sent in one PRUNE
     prune_backoff: float = 60.0
     unsubscribe_backoff: float = 10.0

@@ -14,7 +14,7 @@ from typing import Any
 
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
-from pynode.wire.limits import MAX_DATA_BYTES
+from pynode.wire.limits import MAX_CLOCK_SKEW_MS, MAX_DATA_BYTES, MAX_MESSAGE_AGE_MS
 from pynode.wire.schema import check_topic, expect_map, get_bytes, get_int
 from pynode.wire.signing import Signer, Verify
 
@@ -75,6 +75,19 @@ async def sign_envelope(signer: Signer, topic: str, seqno: int, ts: int, data: b
     unsigned = {"topic": topic, "from": signer.public_key, "seqno": seqno, "ts": ts, "data": data}
     sig = await signer.sign(signing_payload(unsigned))
     return Envelope(topic, signer.public_key, seqno, ts, data, sig)
+
+
+def freshness(ts: int, now_ms: int) -> str | None:
+    """Why an envelope stamped `ts` is refused at `now_ms` of the receiver's clock, or None when it is fresh.
+
+    Fresh from `ts - MAX_CLOCK_SKEW_MS` to `ts + MAX_MESSAGE_AGE_MS`: FRESHNESS_WINDOW_MS in all, the least time
+    a seen cache must remember a message for a replay never to be delivered twice.
+    """
+    if ts > now_ms + MAX_CLOCK_SKEW_MS:
+        return "from_future"
+    if ts < now_ms - MAX_MESSAGE_AGE_MS:
+        return "stale_or_replayed"
+    return None
 
 
 async def verify_envelope(env: Envelope, verify: Verify) -> bool:

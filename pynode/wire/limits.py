@@ -19,7 +19,10 @@ MAX_CAPABILITY_LEN = 32
 MAX_SIGNAL_BYTES = 64 * 1024  # an SDP offer/answer with its candidates
 MAX_ERROR_TEXT = 256
 MAX_CLOCK_SKEW_MS = 30_000  # a message stamped further in the future than this is refused
-MAX_MESSAGE_AGE_MS = 120_000  # = the seen-cache TTL: anything older could be a replay we no longer remember
+MAX_MESSAGE_AGE_MS = 120_000  # a message stamped further in the past than this is refused (a possible replay)
+# One message is acceptable from ts - skew to ts + age of a receiver's clock: the seen cache must remember it
+# that long (GossipParams.seen_ttl), or a replay after the cache forgot it but before it went stale delivers twice.
+FRESHNESS_WINDOW_MS = MAX_CLOCK_SKEW_MS + MAX_MESSAGE_AGE_MS
 MSG_ID_BYTES = 32
 NONCE_BYTES = 32
 MAX_RELAY_FRAME_BYTES = MAX_FRAME_BYTES + 512  # a relay message wraps one peer frame
