@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,9 @@ class RelayConfig:
     send_queue_frames: int = 1024
     send_queue_bytes: int = 16 * MiB
     hello_timeout_s: float = 10.0
+    # Proxies (addresses or networks) whose X-Forwarded-For / -Proto a client's address is taken from. None by
+    # default: anyone can write the header, so trusting it (uvicorn trusts loopback) lets one client pass as many.
+    forwarded_allow_ips: tuple[str, ...] = ()
     log_level: str = "info"
     # The Git archive (docs/ARCHIVE.md): on by default, into a local repository under the data dir.
     archive: bool = True
@@ -61,3 +65,9 @@ class RelayConfig:
             raise ValueError(f"bytes_burst and send_queue_bytes must be at least {MAX_RELAY_FRAME_BYTES}")
         if self.frames_burst < 1 or self.send_queue_frames < 1:
             raise ValueError("frames_burst and send_queue_frames must be at least 1")
+        self.forwarded_allow_ips = tuple(self.forwarded_allow_ips)
+        for net in self.forwarded_allow_ips:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"forwarded_allow_ips: {net!r} is not an IP address or network") from None

@@ -44,6 +44,10 @@ def build_server(config: RelayConfig, app: Starlette) -> RelayServer:
         ssl_keyfile=config.ssl_keyfile,
         lifespan="on",
         log_level=config.log_level,
+        # Forwarded headers only from the proxies the operator named (uvicorn would trust loopback by default,
+        # and FORWARDED_ALLOW_IPS from the environment when given None).
+        proxy_headers=bool(config.forwarded_allow_ips),
+        forwarded_allow_ips=list(config.forwarded_allow_ips),
     )
     return RelayServer(uv_config, app.state.relay)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,13 @@ def add_relay(sub: Any) -> None:
     r.add_argument("--ssl-certfile", type=Path, help="TLS certificate (PEM) to serve HTTPS/WSS")
     r.add_argument("--ssl-keyfile", type=Path, help="TLS private key (PEM)")
     r.add_argument("--max-conns-per-ip", type=positive, default=64, help="WebSocket cap per client IP")
+    r.add_argument(
+        "--forwarded-allow-ips",
+        type=ip_list,
+        default=(),
+        help="comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed "
+        "(default: none; the client address is the socket's)",
+    )
     add_archive_args(r)
     r.set_defaults(func=cmd_relay)
 
@@ -63,6 +71,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
         ssl_certfile=str(args.ssl_certfile) if args.ssl_certfile else None,
         ssl_keyfile=str(args.ssl_keyfile) if args.ssl_keyfile else None,
         max_connections_per_ip=args.max_conns_per_ip,
+        forwarded_allow_ips=args.forwarded_allow_ips,
         **archive_config(args),
     )
     scheme = "https" if args.ssl_certfile else "http"
@@ -104,6 +113,16 @@ def print_archive(config: RelayConfig) -> None:
     where = config.archive_path().resolve() / "repo"
     push = f", pushed to {config.archive_remote}" if config.archive_remote else " (no remote: local commits)"
     print(f"  archive: {where} every {config.archive_interval_s:g} s{push}", file=sys.stderr)
+
+
+def ip_list(text: str) -> tuple[str, ...]:
+    nets = tuple(item.strip() for item in text.split(",") if item.strip())
+    for net in nets:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{net!r} is not an IP address or network") from None
+    return nets
 
 
 def _display_host(host: str) -> str:
