@@ -18,7 +18,11 @@ PYNODE = ROOT / "pynode"
 CORES = ("wire", "gossip", "net", "state", "train", "research", "review", "presence", "services", "identity")
 UPPER = ("pynode.node", "pynode.runtime", "pynode.browser", "pynode.cli")
 PLATFORM_LIBS = ("aiortc", "aioice", "websockets", "nacl", "loro", "onnxruntime", "numpy", "js", "pyodide")
-COMPOSITION_ONLY = ("relay_server", "bench", "wasm_build")  # only the CLI (the composition root) reaches these
+COMPOSITION_ONLY = (
+    "relay_server",
+    "bench",
+    "wasm_build",
+)  # only the CLI (the composition root) reaches these
 MAX_FUNCTION_LINES = 60
 MAX_NODE_LINES = 250
 
@@ -110,9 +114,11 @@ def test_packages_form_no_import_cycle():
     for m in modules():
         edges = graph.setdefault(_package(m), set())
         for i in imports(m):
-            if i.startswith("pynode.") and _package(i) != _package(m) and _package(i) in {
-                _package(x) for x in modules()
-            }:
+            if (
+                i.startswith("pynode.")
+                and _package(i) != _package(m)
+                and _package(i) in {_package(x) for x in modules()}
+            ):
                 edges.add(_package(i))
     state: dict[str, int] = {}
     path: list[str] = []
