@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pynode.identity import peer_id_text
+from pynode.pace import CpuBudget
 from pynode.platform import browser
 from pynode.research.agent import decimal_text
 from pynode.research.registry import DOMAIN_MODULES
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 RESULTS_SHOWN = 8  # newest research results in the status the page receives every second
 SYNC_WAIT_S = 20.0  # wait this long for a first sync before researching anyway (maybe nobody has state)
+# Between seeds a tab's research sleeps at least this long. At a full CPU share the pacing sleep is 0, and a
+# zero-delay yield in Pyodide's event loop let research starve the node's timers and the page's messages
+# (seen: no status for 20 s, a pause request answered after 19 s); a real timer lets them run.
+MIN_YIELD_S = 0.02
 
 # What a tab researches unless the page says otherwise: the domains whose every seed held the worker's event
 # loop under 2 s in Pyodide (`python -m bench.research_tab`: the baseline and random configs of each task; on a
@@ -90,6 +95,7 @@ class BrowserResearch:
                     domains=self.domains, cpu_share=self.share, on_published=self._published
                 )
                 self.agent = ResearchAgent(replica, config)
+                self.agent.budget = CpuBudget(self.share, sleep=_yield)
             else:
                 self.agent.replica = replica
         except Exception as e:  # a domain that cannot load in this tab: the node runs on without research
@@ -221,6 +227,10 @@ class BrowserResearch:
                 }
             }
         return {"error": f"unknown command {kind}"}
+
+
+async def _yield(seconds: float) -> None:
+    await asyncio.sleep(max(MIN_YIELD_S, seconds))
 
 
 def _row(r: Record, paper: Record | None) -> dict[str, Any]:

@@ -135,7 +135,8 @@ class ResearchAgent:
         evaluations = await self._run(agent, proposal)
         board = self.board(agent)
         finding = agent.conclude(proposal, evaluations, board)
-        published = await self._publish(agent, finding)
+        # a stop while publishing lets the result's paper follow it: a result is never left without its paper
+        published = await asyncio.shield(self._publish(agent, finding))
         self._save_plan(None, None)
         self.experiments += 1
         self.recent.appendleft(_summary(published))
