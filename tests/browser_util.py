@@ -49,10 +49,12 @@ class Chromium:
             await self._pw.stop()
 
 
-async def open_dashboard(ctx: BrowserContext, port: int) -> Page:
+async def open_dashboard(ctx: BrowserContext, port: int, query: str = "research=off") -> Page:
+    """The dashboard of a relay on `port`. A tab researches by default; tests of other parts keep it off
+    (`query`), so that the records they count and the CPU they time are their own."""
     page = await ctx.new_page()
     page.on("pageerror", lambda e: print("pageerror:", e))
-    await page.goto(f"http://127.0.0.1:{port}/")
+    await page.goto(f"http://127.0.0.1:{port}/?{query}")
     return page
 
 
