@@ -6,7 +6,9 @@ from array import array
 import pytest
 
 from pynode.sim.diloco import DilocoSimulation
-from pynode.train.diloco import CertMessage, DeltaMessage, Diloco, Publish, RunSpec, parse_message
+from pynode.train import aggregate as agg
+from pynode.train.claims import max_displacement
+from pynode.train.diloco import CertMessage, DeltaMessage, Diloco, OuterState, Publish, RunSpec, parse_message
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
 
@@ -123,3 +125,72 @@ def test_run_messages_parse_once_into_typed_values_that_a_peer_core_takes():
     certs = [founder.parse(o.data) for o in replies if isinstance(o, Publish)]
     assert [type(m) for m in certs] == [CertMessage]  # round 0's aggregator heard both deltas and certified
     assert [e[0] for e in certs[0].entries] == sorted([a, b])
+
+
+def _delta_message(run, core, payload, steps, author_round=0):
+    tpb = run.spec.tokens_per_batch()
+    digest = hashlib.sha256(payload).digest()
+    return DeltaMessage(author_round, core.state.digest(), steps * tpb, steps, digest, 0, 1, payload)
+
+
+def _founder_with_its_own_delta(run):
+    a = b"\x01" * 32
+    founder = Diloco(a, run, a)
+    founder.start(0.0)
+    theta = founder.state.theta
+    founder.trained(0, array("f", [x - 1e-3 for x in theta]), run.H, 0.0)
+    return founder
+
+
+def test_an_int8_delta_whose_scale_decodes_to_inf_is_refused_and_theta_stays_finite():
+    run = spec(codec="int8", aggregation="robust", min_peers=2)
+    founder = _founder_with_its_own_delta(run)
+    chunks = -(-founder.n // 256)
+    payload = array("f", [3e38] * chunks).tobytes() + bytes([127]) * founder.n  # scales pass, values are inf
+    evil = b"\x02" * 32
+    founder.on_message(evil, _delta_message(run, founder, payload, run.H), len(payload), 0.0)
+    assert founder.rejected == {"bad_delta": 1} and founder.rounds[0].deltas[evil].value is None
+    founder.tick(run.deadline_s + 1)  # the deadline: certify what is complete
+    assert founder.round == 1 and [a for a, _ in founder.history[0].contributors] == [founder.me]
+    assert agg.all_finite(founder.state.theta) and agg.all_finite(founder.state.momentum)
+
+
+def test_a_delta_that_moved_further_than_its_claimed_steps_allow_is_refused():
+    run = spec(codec="fp32", aggregation="mean", min_peers=2)
+    founder = _founder_with_its_own_delta(run)
+    bound = max_displacement(run.spec.hyper, 1, max(map(abs, founder.state.theta)))
+    # claims one step (so it may be small) but moved one coordinate twice as far as a step can
+    value = array("f", bytes(4 * founder.n))
+    value[7] = 2 * bound
+    evil = b"\x02" * 32
+    founder.on_message(evil, _delta_message(run, founder, value.tobytes(), 1), 4 * founder.n, 0.0)
+    assert founder.rejected == {"delta_exceeds_steps": 1}
+    value[7] = bound / 2  # inside the claim: accepted, and it weighs one step
+    other = b"\x03" * 32
+    founder.on_message(other, _delta_message(run, founder, value.tobytes(), 1), 4 * founder.n, 0.0)
+    assert founder.rounds[0].deltas[other].value is not None
+
+
+def test_claims_beyond_the_round_are_refused_at_parsing():
+    run = spec()
+    core = Diloco(b"\x01" * 32, run, b"\x01" * 32)
+    tpb = run.spec.tokens_per_batch()
+    base = {"t": "delta", "run": run.run_id, "round": 0, "base": core.state.digest(), "digest": b"\x00" * 32,
+            "part": 0, "parts": 1, "data": b"\x00" * 4}  # fmt: skip
+    for steps, samples in [(run.H + 1, (run.H + 1) * tpb), (run.H, run.H * tpb + 1), (1, run.H * tpb)]:
+        with pytest.raises(WireError):
+            parse_message(cbor.encode({**base, "steps": steps, "samples": samples}), run, 10**6)
+    assert Diloco(b"\x01" * 32, run, b"\x01" * 32, inner_steps=10 * run.H).inner_steps == run.H
+
+
+def test_a_step_that_would_overflow_is_never_certified_nor_applied():
+    run = spec(codec="fp32", min_peers=1)
+    founder = Diloco(b"\x01" * 32, run, b"\x01" * 32)
+    n = founder.n
+    # a state at the edge of float32, where any further step overflows
+    founder.state = OuterState(0, array("f", [-3.3e38] * n), array("f", [3.3e38] * n))
+    founder.start(0.0)
+    out = founder.trained(0, array("f", [x + 1e-3 for x in founder.state.theta]), run.H, 0.0)
+    assert not [o for o in out if isinstance(o, Publish) and b"cert" in o.data]
+    assert founder.round == 0 and founder.rejected.get("step_non_finite", 0) >= 1
+    assert agg.all_finite(founder.state.theta)

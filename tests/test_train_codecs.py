@@ -63,6 +63,7 @@ def test_topk_error_feedback_eventually_sends_everything_it_dropped():
         ("fp32", b"\x00" * 12),  # wrong length
         ("fp32", array("f", [0.0, float("nan"), 0.0, 0.0]).tobytes()),
         ("int8", array("f", [-1.0]).tobytes() + b"\x00" * 4),  # negative scale
+        ("int8", array("f", [3e38]).tobytes() + bytes([127, 0, 0, 0])),  # finite scale, 127 × it is inf
         ("topk", struct.pack("<I", 1) + array("I", [9]).tobytes() + array("f", [1.0]).tobytes()),  # index ≥ n
         ("topk", struct.pack("<I", 2) + array("I", [2, 1]).tobytes() + array("f", [1.0, 1.0]).tobytes()),
     ],
@@ -94,3 +95,27 @@ def test_nesterov_step_follows_torch_sgd_nesterov():
     new, buf2 = agg.nesterov_step(theta, buf, array("f", [0.2]), lr=0.7, mu=0.9)
     # b = 0.9·0.5 + 0.2 = 0.65 ; θ = 1 − 0.7·(0.2 + 0.9·0.65)
     assert buf2[0] == pytest.approx(0.65) and new[0] == pytest.approx(1 - 0.7 * (0.2 + 0.585))
+
+
+def test_aggregation_refuses_non_finite_deltas_rather_than_sorting_them():
+    finite = [vec(8, s, 0.01) for s in range(4)]
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        poisoned = array("f", finite[0])
+        poisoned[3] = bad
+        for method in agg.AGGREGATORS:
+            with pytest.raises(ValueError, match="non-finite"):
+                agg.aggregate(method, [*finite[1:], poisoned], [1.0] * 4)
+
+
+@pytest.mark.parametrize("n, trim", [(2, 0), (3, 1), (4, 1), (5, 2), (6, 2), (7, 3), (9, 3), (10, 4)])
+def test_robust_aggregation_trims_a_third_of_the_deltas_at_each_end(n, trim):
+    assert agg.robust_trim(n) == trim
+
+
+def test_robust_aggregation_holds_against_a_colluding_pair_of_five():
+    honest = [vec(500, s, 0.01) for s in range(3)]
+    evil = array("f", [-100 * x for x in honest[0]])
+    robust = agg.aggregate("robust", [*honest, evil, array("f", evil)], [1.0] * 5)
+    # each coordinate keeps its median: an honest value, whatever the pair sent
+    for i, x in enumerate(robust):
+        assert min(h[i] for h in honest) <= x <= max(h[i] for h in honest)

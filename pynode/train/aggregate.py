@@ -11,7 +11,10 @@ import math
 from array import array
 
 AGGREGATORS = ("mean", "robust")
-TRIM_FRACTION = 0.25  # robust: drop this fraction of values at each end of every coordinate (≥ 1 from 3 on)
+# robust: values dropped at each end of every coordinate — a third of the deltas (rounded up, never all but
+# the median), so colluding Byzantine peers are trimmed away as long as they are fewer than that: 1 of 3 or 4,
+# 2 of 5 or 6, 3 of 7 to 9, ...
+TRIM_FRACTION = 1 / 3
 
 
 def all_finite(v: array) -> bool:
@@ -62,17 +65,25 @@ def trimmed_mean(deltas: list[array], weights: list[float], trim: int) -> array:
     return out
 
 
+def robust_trim(n: int) -> int:
+    """Values trimmed at each end of a coordinate when `n` deltas are aggregated robustly."""
+    return min((n - 1) // 2, math.ceil(n * TRIM_FRACTION - 1e-9))
+
+
 def aggregate(method: str, deltas: list[array], weights: list[float]) -> array:
-    """One pseudo-gradient from the round's deltas; `weights` are the samples each delta was trained on."""
+    """One pseudo-gradient from the round's deltas; `weights` are the samples each delta was trained on.
+
+    Every delta must be finite (decoding refuses the rest): NaN has no place in a sort, so a trimmed mean
+    over it would depend on where it happened to land. The result can still overflow float32 (finite inputs
+    near its limit): callers check it with `all_finite`."""
     if not deltas:
         raise ValueError("nothing to aggregate")
+    if not all(map(all_finite, deltas)):
+        raise ValueError("a delta holds a non-finite value")
     if method == "mean":
         return weighted_mean(deltas, weights)
     if method == "robust":
-        trim = (
-            int(len(deltas) * TRIM_FRACTION) if len(deltas) < 3 else max(1, int(len(deltas) * TRIM_FRACTION))
-        )
-        return trimmed_mean(clip_to_median_norm(deltas), weights, trim)
+        return trimmed_mean(clip_to_median_norm(deltas), weights, robust_trim(len(deltas)))
     raise ValueError(f"unknown aggregation {method!r}; one of {', '.join(AGGREGATORS)}")
 
 

@@ -91,6 +91,8 @@ def decode_int8(payload: bytes, n: int) -> array:
         lo = c * INT8_CHUNK
         s = scales[c]
         out[lo : lo + INT8_CHUNK] = array("f", [v * s for v in q[lo : lo + INT8_CHUNK]])
+    if not all_finite(out):  # a finite scale near float32's limit times 127 overflows to inf
+        raise WireError("bad_delta", "an int8 value decodes to a non-finite float")
     return out
 
 

@@ -10,6 +10,10 @@ order takes over after `cert_timeout` (and so on). Every participant then applie
 aggregate the named deltas, weighted by the samples each was trained on, and take a Nesterov step. The
 step is plain Python (aggregate.py), so S_{r+1} is bit-identical everywhere and its hash is in the cert.
 
+A delta weighs by the steps it claims, so the claim is bounded (at most H steps, samples = steps × batch) and
+checked (claims.py: no AdamW step moves a coordinate further than a known bound); a delta that decodes to
+anything non-finite is refused, and no state whose θ is not finite is ever certified or applied.
+
 A node that is behind — a late joiner, or one that missed a certificate — fetches the state from the
 certificate's issuer and checks it against the hash the certificate names. Missing deltas named in a
 certificate are fetched from the issuer the same way.
@@ -34,8 +38,9 @@ from typing import Any
 
 from pynode.train import aggregate as agg
 from pynode.train.assets import graph_hash
+from pynode.train.claims import max_displacement
 from pynode.train.compress import CODECS, Codec
-from pynode.train.limits import MAX_MEMBERS, MAX_ROUND, MAX_STEPS_FACTOR, PART_BYTES
+from pynode.train.limits import MAX_MEMBERS, MAX_ROUND, PART_BYTES
 from pynode.train.runner import vector_hash
 from pynode.train.zoo import MODELS, ModelSpec, get_model, init_theta
 from pynode.wire import cbor
@@ -62,7 +67,7 @@ def run_topic(run_id: bytes) -> str:
 class RunSpec:
     task: str  # a model of the zoo
     seed: int  # θ₀ = init_theta(task, seed); batches are drawn from it too
-    H: int = 50  # inner steps per round (a participant may do fewer)
+    H: int = 50  # inner steps per round: a participant may do fewer, a delta may claim no more
     outer_lr: float = 0.7
     momentum: float = 0.9
     codec: str = "fp32"
@@ -288,11 +293,15 @@ def _parse_delta(m: dict[str, Any], run: RunSpec, codec_bytes: int) -> DeltaMess
     fields = {"t", "run", "round", "base", "samples", "steps", "digest", "part", "parts", "data"}
     expect_map(m, "delta", fields)
     parts = get_int(m, "parts", 1, -(-codec_bytes // PART_BYTES))
-    steps = get_int(m, "steps", 1, MAX_STEPS_FACTOR * run.H)
+    # a delta weighs by its steps: no more than the round's H, and its samples are those steps' batches
+    steps = get_int(m, "steps", 1, run.H)
+    samples = get_int(m, "samples", 1, 2**40)
+    if samples != steps * run.spec.tokens_per_batch():
+        raise WireError("bad_field", "a delta's samples are its steps times the model's batch")
     return DeltaMessage(
         round=get_int(m, "round", 0, MAX_ROUND),
         base=get_bytes(m, "base", size=32),
-        samples=get_int(m, "samples", 1, steps * run.spec.tokens_per_batch()),
+        samples=samples,
         steps=steps,
         digest=get_bytes(m, "digest", size=32),
         part=get_int(m, "part", 0, parts - 1),
@@ -350,7 +359,7 @@ class Diloco:
         self.run_id = run.run_id
         self.spec = run.spec
         self.n = self.spec.n_params
-        self.inner_steps = min(inner_steps or run.H, MAX_STEPS_FACTOR * run.H)
+        self.inner_steps = min(inner_steps or run.H, run.H)
         self.codec = Codec(run.codec, self.n)  # ours: keeps top-k's error-feedback residual
         self._decoder = Codec(run.codec, self.n)
         self.founder = founder
@@ -480,10 +489,27 @@ class Diloco:
             d.parts = [None] * len(d.parts)
             return
         try:
-            d.value = self._decoder.decode(payload)
+            value = self._decoder.decode(payload)
         except WireError as e:
             self._reject(e.reason)
             d.parts = [None] * len(d.parts)
+            return
+        if not self._within_claim(value, d.steps):
+            self._reject("delta_exceeds_steps")
+            d.parts = [None] * len(d.parts)
+            return
+        d.value = value
+
+    def _within_claim(self, value: array, steps: int) -> bool:
+        """Could `steps` inner steps from θ_r have produced this delta? (claims.py: AdamW's displacement
+        bound). Top-k deltas carry error feedback — what earlier rounds left unsent — so no one-round bound
+        holds for them; their weight is still capped by H."""
+        assert self.state is not None
+        if self.run.codec == "topk":
+            return True
+        theta_max = max(map(abs, self.state.theta), default=0.0)
+        bound = max_displacement(self.spec.hyper, steps, theta_max)
+        return max(map(abs, value), default=0.0) <= bound
 
     def trained(self, r: int, theta_end: array, steps: int, now: float) -> list[Any]:
         """The runtime finished this node's inner steps for round `r`."""
@@ -534,8 +560,16 @@ class Diloco:
         everyone = self._expected(r) <= set(complete) and len(complete) >= self.run.min_peers
         if not ((rank == 0 and everyone) or now >= deadline):
             return []
-        entries = [(p, complete[p].digest, complete[p].samples) for p in sorted(complete)]
-        new_state = self._outer_step([complete[p] for p in sorted(complete)])
+        chosen = [complete[p] for p in sorted(complete)]
+        new_state = self._outer_step(chosen)
+        while new_state is None and len(chosen) > 1:
+            # finite deltas whose step overflows float32: leave out the longest until the step is finite
+            chosen.remove(max(chosen, key=lambda d: (agg.norm(d.value or array("f")), d.author)))
+            new_state = self._outer_step(chosen)
+        if new_state is None:
+            self._reject("step_non_finite")
+            return []
+        entries = [(d.author, d.digest, d.samples) for d in chosen]
         cert = CertMessage(r, rank, self.state.digest(), new_state.digest(), tuple(entries))
         rnd.certified = cert
         return [Publish(cert.encode(self.run_id)), *self._advance(new_state, entries, self.me, now)]
@@ -569,11 +603,15 @@ class Diloco:
         chosen = []
         for peer, digest, samples in rnd.certified.entries:
             d = rnd.deltas.get(peer)
+            steps = self._steps_of(samples)
+            if steps is None:
+                self._reject("cert_bad_samples")  # a weight no delta of this run can claim
+                return []
             if d is not None and d.digest != digest:
-                d = rnd.deltas[peer] = _Delta(peer, samples, 1, digest, [None])  # the cert's choice wins
+                d = rnd.deltas[peer] = _Delta(peer, samples, steps, digest, [None])  # the cert's choice wins
             if d is None or d.value is None:
                 if d is None:
-                    rnd.deltas[peer] = _Delta(peer, samples, 1, digest, [None])
+                    rnd.deltas[peer] = _Delta(peer, samples, steps, digest, [None])
                 out.append(FetchDelta(issuer, r, peer, digest))
             else:
                 d.samples = samples
@@ -581,9 +619,17 @@ class Diloco:
         if out:
             return out
         new_state = self._outer_step(chosen)
+        if new_state is None:
+            self._reject("cert_non_finite")  # never apply a θ that is not finite; a later cert re-syncs us
+            return []
         if new_state.digest() != rnd.certified.next:
             self._reject("cert_next_mismatch")  # keep our own result: we computed it from the named deltas
         return self._advance(new_state, [(d.author, d.digest, d.samples) for d in chosen], issuer, now)
+
+    def _steps_of(self, samples: int) -> int | None:
+        """The inner steps a certificate's sample count stands for; None if no honest delta has it."""
+        steps, rest = divmod(samples, self.spec.tokens_per_batch())
+        return steps if rest == 0 and 1 <= steps <= self.run.H else None
 
     def delta_fetched(self, r: int, author: bytes, payload: bytes, issuer: bytes, now: float) -> list[Any]:
         rnd = self.rounds.get(r)
@@ -629,13 +675,18 @@ class Diloco:
 
     # -- the outer step
 
-    def _outer_step(self, deltas: list[_Delta]) -> OuterState:
+    def _outer_step(self, deltas: list[_Delta]) -> OuterState | None:
+        """S_{r+1} from the named deltas; None when the aggregate or the new state is not finite."""
         assert self.state is not None
         values = [d.value for d in deltas if d.value is not None]
         g = agg.aggregate(self.run.aggregation, values, [float(d.samples) for d in deltas])
+        if not agg.all_finite(g):
+            return None
         theta, momentum = agg.nesterov_step(
             self.state.theta, self.state.momentum, g, self.run.outer_lr, self.run.momentum
         )
+        if not (agg.all_finite(theta) and agg.all_finite(momentum)):
+            return None
         return OuterState(self.state.round + 1, theta, momentum)
 
     def _advance(

@@ -2,5 +2,4 @@
 
 PART_BYTES = 512 * 1024  # one delta part per gossip message (MAX_DATA_BYTES is ~1 MiB with the envelope)
 MAX_MEMBERS = 256  # participants of one run: bounds a certificate and the per-round bookkeeping
-MAX_STEPS_FACTOR = 4  # a delta may claim at most 4·H inner steps: sample weights cannot be inflated beyond
 MAX_ROUND = 2**40  # a round number is a counter; anything larger is garbage, not a long run
