@@ -207,6 +207,7 @@ def blob_meta(blob: bytes) -> BlobMeta:
             int(meta.changeNum),
             _from_vv(meta.partialStartVersionVector),
             _from_vv(meta.partialEndVersionVector),
+            tuple(sorted((int(i.peer), int(i.counter)) for i in meta.startFrontiers)),
         )
 
     return _guard(read, "blob metadata")

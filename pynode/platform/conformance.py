@@ -262,7 +262,9 @@ async def check_crdt_document(p: Platform, _: dict[str, Any]) -> None:
     fork.put("beta", [("x", b"y")], "in the fork")
     assert other.version() == {CRDT_PEER: 2} and fork.version() == {CRDT_PEER: 2, CRDT_OTHER: 1}
     later = fork.export_updates(other.version())
-    assert p.crdt_blob_meta(later).end == {CRDT_OTHER: 1}
+    later_meta = p.crdt_blob_meta(later)
+    assert later_meta.end == {CRDT_OTHER: 1} and later_meta.deps == ((CRDT_PEER, 1),), later_meta
+    assert later_meta.missing_from({}) and not later_meta.missing_from(other.version())
 
     orphan = p.crdt_doc(CRDT_OTHER + 1)
     assert orphan.import_(later).pending, "an update whose dependencies are missing must wait"

@@ -83,6 +83,16 @@ class BlobMeta:
     change_count: int
     start: VersionVector
     end: VersionVector
+    # (peer, counter) ids the blob's changes depend on from outside it (Loro's start frontiers): with `start`,
+    # what a document must hold before the blob imports without waiting
+    deps: tuple[tuple[int, int], ...] = ()
+
+    def missing_from(self, have: VersionVector) -> bool:
+        """Would this blob wait for changes `have` lacks? Exact for every blob Loro exports; a forged header
+        can hide dependencies, which the import then reveals."""
+        return any(counter >= have.get(peer, 0) for peer, counter in self.deps) or any(
+            first > have.get(peer, 0) for peer, first in self.start.items()
+        )
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,30 @@ class LoroCrdtDoc:
 def blob_meta(blob: bytes) -> BlobMeta:
     meta = _guard(lambda: LoroDoc.decode_import_blob_meta(blob, True), "blob metadata")
     mode = str(meta.mode).rsplit(".", 1)[-1].lower()
+    deps = _guard(lambda: _frontier_ids(meta.start_frontiers.encode()), "blob metadata")
     return BlobMeta(
-        mode, int(meta.change_num), _from_vv(meta.partial_start_vv), _from_vv(meta.partial_end_vv)
+        mode, int(meta.change_num), _from_vv(meta.partial_start_vv), _from_vv(meta.partial_end_vv), deps
     )
+
+
+def _frontier_ids(encoded: bytes) -> tuple[tuple[int, int], ...]:
+    """The ids of `Frontiers.encode()` (postcard: a LEB128 count, then per id a LEB128 peer and a zigzag
+    LEB128 counter): loro's Python binding offers no other way to list them."""
+    pos = 0
+
+    def varint() -> int:
+        nonlocal pos
+        value = shift = 0
+        while True:
+            byte = encoded[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                return value
+
+    ids = []
+    for _ in range(varint()):
+        peer, zigzag = varint(), varint()
+        ids.append((peer, (zigzag >> 1) ^ -(zigzag & 1)))
+    return tuple(sorted(ids))

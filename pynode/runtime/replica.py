@@ -89,7 +89,15 @@ class StateReplica:
     # ---- node plumbing ----------------------------------------------------------------------------
 
     async def _validate(self, env: Envelope) -> ValidationResult:
-        return await self.engine.on_gossip(env.sender, env.data, _now_ms())
+        verdict = await self.engine.on_gossip(env.sender, env.data, _now_ms())
+        self._penalties()
+        return verdict
+
+    def _penalties(self) -> None:
+        """Authors the engine found hostile in hindsight (held updates that never resolved or turned out bad)."""
+        while self.engine.penalties:
+            author, reason = self.engine.penalties.popleft()
+            self.node.penalise(author, reason)
 
     async def _serve(self, peer: bytes, data: bytes) -> bytes:
         try:
@@ -122,6 +130,8 @@ class StateReplica:
         except Rejected as e:
             self.node.penalise(peer, f"state_{e.reason}")
             return
+        finally:
+            self._penalties()
         for ask in asks:
             self._spawn(self._pull(ask.peer, ask.data))
 

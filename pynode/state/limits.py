@@ -27,3 +27,11 @@ MAX_VV_PEERS = 100_000  # authors named in one version vector: far more than eve
 PULL_TIMEOUT_S = 10.0  # a pull unanswered this long is given up, and the next tick asks another peer
 EXPORT_CACHE = 8  # exported blobs kept for peers fetching them in chunks
 EXPORT_TTL_S = 60.0  # an export nobody fetched from within this is dropped
+
+# ---- updates held for their dependencies (held.py) ----------------------------------------------------------
+HELD_UPDATES = 256  # a gap of a few seconds in a busy network; beyond it the oldest go (a pull repairs them)
+HELD_BYTES = 8 * 1024 * 1024  # 32 maximal gossiped updates: what waiting may cost in memory
+HELD_PER_AUTHOR = 32  # one author's run of updates behind one gap; more cannot crowd out everyone else's
+HELD_TTL_MS = 30_000  # pulls every ~2 s bring any dependency that exists anywhere long before this
+MAX_STRIKES = 3  # updates of one author that expired unresolved before it is penalised: not one unlucky gap
+MAX_STRIKE_AUTHORS = 4096  # authors with strikes remembered: bounded memory against identity churn

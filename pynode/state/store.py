@@ -1,9 +1,9 @@
 """The replicated documents of one replica, and the only way anything gets into them.
 
 `write` signs and commits our own records; `receive` is validation-before-import: an update is size-limited,
-its metadata read without importing it, then it is imported into a fork of the document and every new
-change is checked (authorship.check_change) and every signature verified; only then is it imported for real.
-Any bad change rejects the whole update.
+its metadata read without importing it (an update whose header names dependencies we lack waits, unforked),
+then it is imported into a fork of the document and every new change is checked (authorship.check_change)
+and every signature verified; only then is it imported for real. Any bad change rejects the whole update.
 
 A Store is handed its CRDT (a `Crdt`: the platform, from whoever composes the node) and verifies signatures
 through `pynode.identity.verify`; it never asks the platform for anything itself.
@@ -139,10 +139,13 @@ class Store:
         before = doc.version()
         if all(end <= before.get(p, 0) for p, end in meta.end.items()):
             raise Deferred("nothing_new")
+        if meta.missing_from(before):
+            raise Deferred("missing_dependencies")  # known from the header alone: no fork of the document
         fork = doc.fork()
         try:
             if fork.import_(blob).pending:
-                raise Deferred("missing_dependencies")
+                # Loro's header names every dependency an exported blob has; this one hid some
+                raise Rejected("inconsistent_metadata", "the update depends on more than its header says")
         except CrdtError as e:
             raise Rejected("malformed_update", str(e)) from None
         new, checks = self._check_changes(name, fork, before, sender_peer, now_ms)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -31,12 +31,14 @@ from pynode.gossip.events import ValidationResult
 from pynode.identity import Signer
 from pynode.platform.crdt import CrdtError, VersionVector
 from pynode.state.authorship import Rejected
+from pynode.state.held import HeldUpdates
 from pynode.state.limits import (
     CHUNK_BYTES,
     EXPORT_CACHE,
     EXPORT_TTL_S,
     MAX_BLOB_BYTES,
     MAX_GOSSIP_UPDATE,
+    MAX_STRIKES,
     MAX_VV_PEERS,
     PULL_TIMEOUT_S,
     RESPONSE_BUDGET,
@@ -126,6 +128,9 @@ class SyncEngine:
         self._asked_at = 0.0
         self._download: _Download | None = None
         self._exports: OrderedDict[bytes, tuple[float, bytes]] = OrderedDict()
+        self.held = HeldUpdates()  # gossiped updates waiting for their dependencies
+        # (author, reason) of authors whose updates were hostile only in hindsight: the runtime penalises them
+        self.penalties: deque[tuple[bytes, str]] = deque(maxlen=64)
 
     # ---- our writes -------------------------------------------------------------------------------
 
@@ -136,7 +141,11 @@ class SyncEngine:
     # ---- gossip -----------------------------------------------------------------------------------
 
     async def on_gossip(self, sender: bytes, data: bytes, now_ms: int) -> ValidationResult:
-        """Verdict on one gossiped update (importing it when valid). REJECT penalises the forwarders."""
+        """Verdict on one gossiped update (importing it when valid). REJECT penalises the forwarders.
+
+        An update that depends on changes we lack is held (IGNOREd: not forwarded) and imported as soon as
+        they arrive; whatever this update brings may be what held ones were waiting for."""
+        name, blob = "", b""
         try:
             if len(data) > MAX_GOSSIP_UPDATE + 1024:
                 raise Rejected("oversized", f"{len(data)} bytes")
@@ -154,10 +163,32 @@ class SyncEngine:
             return ValidationResult.REJECT
         except Deferred as e:
             if e.reason == "missing_dependencies":
-                self._next_pull = 0.0  # gossip outran us: pull at the next tick
+                self._next_pull = 0.0  # gossip outran us: pull at the next tick, and keep it meanwhile
+                self.held.hold(name, blob, self.store.crdt.crdt_blob_meta(blob), sender, now_ms)
+            await self._release(now_ms)  # expiry runs even while nothing new arrives
             return ValidationResult.IGNORE
         self.bytes_in += len(data)
+        await self._release(now_ms)
         return ValidationResult.ACCEPT
+
+    async def _release(self, now_ms: int) -> None:
+        """Import every held update whose dependencies have arrived (each may release more); expire the rest
+        in time, and penalise authors whose dependencies keep never coming."""
+        while ready := self.held.take_ready(self.store.version(), now_ms):
+            for h in ready:
+                try:
+                    await self.store.receive(h.doc, h.blob, now_ms, ("updates",), only_author=h.author)
+                except Rejected as e:
+                    self.rejections[e.reason] += 1
+                    self._penalise(h.author, f"state_{e.reason}")
+                except Deferred:
+                    pass  # a pull brought it meanwhile
+        for author in [a for a, n in self.held.strikes.items() if n >= MAX_STRIKES]:
+            self._penalise(author, "state_unresolved_dependencies")
+
+    def _penalise(self, author: bytes, reason: str) -> None:
+        self.held.forget(author)
+        self.penalties.append((author, reason))
 
     # ---- anti-entropy: asking ---------------------------------------------------------------------
 
@@ -220,6 +251,8 @@ class SyncEngine:
         new = 0
         for name, blob in blobs.items():
             new += await self._receive(name, blob, now_ms)
+        if new:
+            await self._release(now_ms)
         self.pulls += 1
         self.last_pull_new = new
         self.cold = False
@@ -279,6 +312,8 @@ class SyncEngine:
         if hashlib.sha256(blob).digest()[:16] != dl.token:
             raise Rejected("bad_chunk", "reassembled blob does not match its token")
         self.last_pull_new = await self._receive(doc, blob, now_ms)
+        if self.last_pull_new:
+            await self._release(now_ms)
         self.pulls += 1
         self.cold = False
         return []
