@@ -10,7 +10,11 @@ import asyncio
 import base64
 import json
 import random
+import threading
 import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +35,7 @@ from tests.netutil import eventually, node_on, relay_on
 
 pytestmark = pytest.mark.slow
 DOC = "results.search"
+EXAMPLES = Path(__file__).resolve().parent.parent / "web" / "examples"
 TASK = "cranfield-ndcg10"
 
 
@@ -253,3 +258,41 @@ async def hostile_paper_renders_inert(tab, attacker: StateReplica) -> None:
     ):
         assert shown in found["text"], json.dumps(found["text"])
     assert "[image: remote]" in found["text"]
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+async def test_an_embedded_node_researches_its_default_domain(dist, tmp_path, chromium):
+    """The embed on another site (data-cpu 0.25) researches what a tab does by default (finance, whose
+    seeds stay short in Pyodide) and its signed result and paper reach the relay's replica and re-run in CPython."""
+    relay = await relay_on(tmp_path, static_dir=dist, archive_interval_s=3600)
+    site = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(EXAMPLES)))
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    try:
+        page = await (await chromium.context()).new_page()
+        origin = f"http://127.0.0.1:{relay.port}"
+        await page.goto(f"http://127.0.0.1:{site.server_address[1]}/foreign.html?relay={origin}")
+        await page.wait_for_selector('#hyperspace-badge[data-state="online"]', timeout=120_000)
+        peer = await page.get_attribute("#hyperspace-badge", "data-peer")
+        frame = next(f for f in page.frames if f.url.startswith(origin + "/embed.html"))
+        assert await frame.evaluate("window.hyperspace.cpuShare") == 0.25
+        held = relay.relay.replica.store
+
+        def with_paper() -> list[Any]:  # the embed's results whose paper the relay holds too
+            papers = [p for p in held.all_records("papers") if peer_id_text(p.author) == peer]
+            return [
+                r
+                for r in held.all_records("results.finance")
+                if peer_id_text(r.author) == peer and any(r.key in p.body["results"] for p in papers)
+            ]
+
+        await eventually(lambda: with_paper(), 120, "the embed's result and its paper at the relay")
+        result = with_paper()[0]
+        check_result(result)  # the research policy a CPython replica applies
+        assert reproduce(result).agree
+    finally:
+        site.shutdown()
+        await relay.stop()

@@ -55,9 +55,11 @@ class BrowserApp:
         self.budget = CpuBudget(share, sleep_blocking=browser.sleep_blocking)
         # research runs at the page's research share (the embed's data-cpu), on the domains it names
         research_share = min(1.0, max(MIN_SHARE, float(config.get("researchCpu", share))))
-        domains = config.get("research")
+        domains = config.get("research")  # a list, or JS null (not None after to_py): the tab's default
         try:
-            research.configure(None if domains is None else [str(d) for d in domains], research_share)
+            research.configure(
+                [str(d) for d in domains] if isinstance(domains, list) else None, research_share
+            )
         except ValueError as e:
             self.event("error", f"no research in this tab: {e}")
             research.configure((), research_share)
