@@ -18,6 +18,7 @@ from pynode.cli.demo import add_demo
 from pynode.cli.node import add_node
 from pynode.cli.relay import add_relay
 from pynode.cli.research import add_research
+from pynode.cli.review import add_review
 from pynode.cli.train import add_diloco, add_train
 
 __all__ = ["CliError", "build_parser", "main"]
@@ -47,6 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"hyperspace {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (add_relay, add_node, add_demo, add_research, add_train, add_diloco, add_bench):
+    for add in (add_relay, add_node, add_demo, add_research, add_review, add_train, add_diloco, add_bench):
         add(sub)
     return p

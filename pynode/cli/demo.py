@@ -9,7 +9,8 @@ from typing import Any
 
 from pynode.cli.common import DEFAULT_PORT, CliError, port, positive, run
 from pynode.cli.relay import add_archive_args, archive_config, print_archive
-from pynode.cli.research import add_research_options, research_agent, research_store
+from pynode.cli.research import add_research_options, research_agent
+from pynode.cli.review import add_review_options, node_store, review_agent
 from pynode.topics import DEMO_PULSE as DEMO_TOPIC
 
 
@@ -30,6 +31,7 @@ def add_demo(sub: Any) -> None:
     add_archive_args(d)
     # three nodes at 0.15 of a core each keep a 2-core machine responsive for the relay and a browser
     add_research_options(d, cpu_default=0.15)
+    add_review_options(d, cpu_default=0.15)
     d.set_defaults(func=cmd_demo)
 
 
@@ -57,8 +59,9 @@ async def _demo_main(args: argparse.Namespace) -> int:
     nodes: list[Any] = []
     replicas: list[Any] = []
     agents: list[Any] = []
+    reviewers: list[Any] = []
     try:
-        await _start_nodes(args, relay.url, nodes, replicas, agents)
+        await _start_nodes(args, relay.url, nodes, replicas, agents, reviewers)
         print(
             f"Hyperspace demo: relay + {args.nodes} nodes. Open {url} to join from a browser.",
             file=sys.stderr,
@@ -70,9 +73,17 @@ async def _demo_main(args: argparse.Namespace) -> int:
                 f"  research: {', '.join(args.research)} at {args.research_cpu:g} CPU per node",
                 file=sys.stderr,
             )
-        await status_loop(nodes, DEMO_TOPIC, args.pulse, args.duration, replicas=replicas, agents=agents)
+        await status_loop(
+            nodes,
+            DEMO_TOPIC,
+            args.pulse,
+            args.duration,
+            replicas=replicas,
+            agents=agents,
+            reviewers=reviewers,
+        )
     finally:
-        for agent in agents:
+        for agent in [*agents, *reviewers]:
             await agent.stop()
         for replica in replicas:
             await replica.stop()
@@ -83,7 +94,12 @@ async def _demo_main(args: argparse.Namespace) -> int:
 
 
 async def _start_nodes(
-    args: argparse.Namespace, url: str, nodes: list[Any], replicas: list[Any], agents: list[Any]
+    args: argparse.Namespace,
+    url: str,
+    nodes: list[Any],
+    replicas: list[Any],
+    agents: list[Any],
+    reviewers: list[Any],
 ) -> None:
     """Start `args.nodes` nodes on `url`, appending each as it starts (so a failure stops those begun)."""
     from pynode.identity import Identity
@@ -93,10 +109,14 @@ async def _start_nodes(
 
     for i in range(args.nodes):
         identity = await Identity.load_or_create(args.data_dir / f"node{i}")
-        caps = ["relay"] if args.no_research else ["relay", "research"]
+        caps = [
+            "relay",
+            *([] if args.no_research else ["research"]),
+            *([] if args.no_review else ["validation"]),
+        ]
         node = Node(identity, current().relay_link(url), NodeConfig(caps=caps, ice_addresses=["127.0.0.1"]))
         node.subscribe(DEMO_TOPIC)
-        replica = StateReplica(node, store=research_store(identity.peer_id))
+        replica = StateReplica(node, store=node_store(identity.peer_id))
         await node.start()
         await replica.start()
         nodes.append(node)
@@ -104,7 +124,10 @@ async def _start_nodes(
         agent = research_agent(replica, args, args.data_dir / f"node{i}", seed=i)
         if agent is not None:
             agents.append(agent)
+        reviewer = review_agent(replica, identity, args, caps)
+        if reviewer is not None:
+            reviewers.append(reviewer)
     for node in nodes:
         await node.relay.wait_connected(timeout=10)
-    for agent in agents:
+    for agent in [*agents, *reviewers]:
         await agent.start()

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from pynode.cli.common import DEFAULT_DATA, CliError, non_negative, peer_ids, relay_url, run
-from pynode.cli.research import add_research_options, research_agent, research_store
+from pynode.cli.research import add_research_options, research_agent
+from pynode.cli.review import add_review_options, node_store, review_agent
 from pynode.topics import DEMO_PULSE as DEMO_TOPIC
 
 
@@ -26,7 +27,7 @@ def add_node(sub: Any) -> None:
     n.add_argument(
         "--caps",
         default="relay",
-        help="comma-separated capabilities to advertise (research is added while researching)",
+        help="comma-separated capabilities to advertise (research and validation are added while on)",
     )
     n.add_argument("--topic", action="append", default=None, help=f"topic to join (default {DEMO_TOPIC})")
     n.add_argument("--direct-peers", type=non_negative, default=4, help="peers to upgrade to WebRTC")
@@ -42,6 +43,7 @@ def add_node(sub: Any) -> None:
         "--pulse", type=float, default=0.0, help="publish a small message every N seconds (default 0: never)"
     )
     add_research_options(n, cpu_default=0.5)
+    add_review_options(n, cpu_default=0.5)
     n.set_defaults(func=cmd_node)
 
 
@@ -50,6 +52,8 @@ def cmd_node(args: argparse.Namespace) -> int:
     caps = [c.strip() for c in args.caps.split(",") if c.strip()]
     if not args.no_research and "research" not in caps:
         caps.append("research")
+    if not args.no_review and "validation" not in caps:
+        caps.append("validation")
     return run(_node_main(args, caps))
 
 
@@ -75,10 +79,11 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     topics = args.topic or [DEMO_TOPIC]
     for t in topics:
         node.subscribe(t)
-    store = research_store(identity.peer_id)
+    store = node_store(identity.peer_id)
     await load_store(store, args.data_dir / "state")  # results `hyperspace research` made offline
     replica = StateReplica(node, store=store)
     agent = research_agent(replica, args, args.data_dir)
+    reviewer = review_agent(replica, identity, args, caps)
     await node.start()
     await replica.start()
     try:
@@ -90,11 +95,18 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     if agent is not None:
         await agent.start()
         print(f"  researching {', '.join(a.task.id for a in agent.agents)}", file=sys.stderr)
+    if reviewer is not None:
+        await reviewer.start()
+        print("  validating: reviewing the results this node is drawn for", file=sys.stderr)
     try:
-        await status_loop([node], topics[0], args.pulse, replicas=[replica], agents=[agent])
+        await status_loop(
+            [node], topics[0], args.pulse, replicas=[replica], agents=[agent], reviewers=[reviewer]
+        )
     finally:
         if agent is not None:
             await agent.stop()
+        if reviewer is not None:
+            await reviewer.stop()
         await replica.stop()
         await node.stop()
     return 0

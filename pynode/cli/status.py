@@ -9,11 +9,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pynode.cli.research import research_part
+from pynode.cli.review import review_part
 
 if TYPE_CHECKING:
     from pynode.node import Node
     from pynode.runtime.replica import StateReplica
     from pynode.runtime.research import ResearchAgent
+    from pynode.runtime.review import ReviewAgent
 
 
 async def status_loop(
@@ -23,6 +25,7 @@ async def status_loop(
     duration: float = 0.0,
     replicas: list[StateReplica] | None = None,
     agents: list[ResearchAgent | None] | None = None,
+    reviewers: list[ReviewAgent | None] | None = None,
 ) -> None:
     """Publish a pulse now and then and print one status line per second (rewritten in place on a tty)."""
     tty = sys.stderr.isatty()
@@ -38,7 +41,7 @@ async def status_loop(
         if tty or now - last_print >= 5:
             last_print = now
             line = status_line([n.stats() for n in nodes], topic) + _state_part(replicas or [])
-            line += research_part(agents or [])
+            line += research_part(agents or []) + review_part(reviewers or [])
             print(("\r\x1b[2K" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
         await asyncio.sleep(1.0)
     if tty:
