@@ -36,6 +36,11 @@ class RelayConfig:
     send_queue_frames: int = 1024
     send_queue_bytes: int = 16 * MiB
     hello_timeout_s: float = 10.0
+    # Slowloris: a request's line and headers must arrive within header_timeout_s, the whole request within
+    # request_timeout_s; at most max_open_connections sockets at once (None: the descriptor limit less a reserve).
+    header_timeout_s: float = 10.0
+    request_timeout_s: float = 60.0
+    max_open_connections: int | None = None
     # Proxies (addresses or networks) whose X-Forwarded-For / -Proto a client's address is taken from. None by
     # default: anyone can write the header, so trusting it (uvicorn trusts loopback) lets one client pass as many.
     forwarded_allow_ips: tuple[str, ...] = ()
@@ -65,6 +70,8 @@ class RelayConfig:
             raise ValueError(f"bytes_burst and send_queue_bytes must be at least {MAX_RELAY_FRAME_BYTES}")
         if self.frames_burst < 1 or self.send_queue_frames < 1:
             raise ValueError("frames_burst and send_queue_frames must be at least 1")
+        if not 0 < self.header_timeout_s <= self.request_timeout_s:
+            raise ValueError("header_timeout_s must be positive and at most request_timeout_s")
         self.forwarded_allow_ips = tuple(self.forwarded_allow_ips)
         for net in self.forwarded_allow_ips:
             try:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -253,10 +253,13 @@ def routes(relay: Relay) -> list[BaseRoute]:
         if gateway is None:
             return _error(GatewayError(503, "archive_disabled", "this relay does not archive"))
         body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_SUBMISSION_BYTES:
-                break  # read no further: `submit` refuses anything this long before parsing it
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_SUBMISSION_BYTES:
+                    break  # read no further: `submit` refuses anything this long before parsing it
+        except ClientDisconnect:  # gone (or cut off for sending too slowly): nobody to answer
+            return Response(status_code=400)
         origin = request.client.host if request.client else UNKNOWN_ORIGIN  # trusted proxies already applied
         try:
             accepted = await gateway.submit(bytes(body), int(time.time() * 1000), origin)

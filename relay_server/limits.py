@@ -15,6 +15,21 @@ WS_MAX_SIZE = 2 * MAX_RELAY_FRAME_BYTES
 FLUSH_TIMEOUT_S = 2.0  # a closing peer that does not read its error frame within this is cut off
 SHUTDOWN_FLUSH_S = 1.0  # how long shutdown waits for peers to be told why, so a stuck one cannot hold it up
 
+# ---- raw connections (guard.py) and logs (logs.py) ---------------------------------------------------------
+FD_RESERVE = 128  # descriptors the fd budget leaves for files, git's pipes, logs and the embedded node
+HTTP_HEADROOM_PER_IP = 16  # sockets an address may open beyond its WebSocket cap (HTTP beside its nodes)
+MIN_FD_BUDGET = 64  # sockets, however low the descriptor limit: below this the relay is of no use anyway
+REFUSAL_LINGER_S = 1.0  # a refused socket is kept half-closed this long, so its client reads why (no reset)
+MAX_LINGERING = 32  # refused sockets lingering at once, within FD_RESERVE; beyond, they are closed at once
+UNLIMITED_FD_BUDGET = 1 << 16  # sockets when the descriptor limit is unlimited: a bound on memory instead
+MAX_HEADER_BYTES = 16 * 1024  # a request line and headers, all told (h11's incomplete-event limit)
+KEEP_ALIVE_S = 5  # an idle kept-alive HTTP connection is closed after this
+LOG_PER_S = 5.0  # log lines per second from floodable loggers, all together…
+LOG_BURST = 50  # …with this burst, so a flood of connections writes kilobytes, not megabytes
+LOG_PER_KEY_PER_S = 1.0  # per message template: one noisy kind cannot drown the others
+LOG_PER_KEY_BURST = 10
+LOG_KEYS = 256  # message templates tracked; more share one bucket (a flood of distinct texts cannot grow it)
+
 # ---- HTTP API ------------------------------------------------------------------------------------------
 STATUS_MAX_PEERS = 1000  # peers listed in /api/status (newest first; `counts.peers` has the total)
 STATE_MAX_ROWS = 50  # rows per leaderboard in /api/state: what a dashboard card shows, not the archive

@@ -57,6 +57,11 @@ class RelayCollector(Collector):
         yield GaugeMetricFamily(
             "hyperspace_relay_uptime_seconds", "Seconds since the relay started", value=relay.uptime_s()
         )
+        yield GaugeMetricFamily(
+            "hyperspace_relay_open_sockets",
+            "Sockets open (HTTP and WebSocket), of the fd budget",
+            value=relay.guard.open,
+        )
         yield from _archive_metrics(relay)
 
 

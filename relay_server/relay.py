@@ -17,8 +17,9 @@ from relay_server.admission import ConnectionCap
 from relay_server.config import RelayConfig
 from relay_server.embedded import EmbeddedNode, embedded_node
 from relay_server.gateway import Gateway
+from relay_server.guard import ConnectionGuard, fd_budget
 from relay_server.hub import Hub
-from relay_server.limits import SHUTDOWN_FLUSH_S
+from relay_server.limits import HTTP_HEADROOM_PER_IP, SHUTDOWN_FLUSH_S
 from relay_server.stats import RelayStats
 
 
@@ -31,7 +32,15 @@ class Relay:
         self.hub = hub
         self.stats = hub.stats
         self.embedded = embedded
-        self.ip_cap = ConnectionCap(config.max_connections_per_ip)
+        self.ip_cap = ConnectionCap(config.max_connections_per_ip)  # /p2p, by the (forwarded) client address
+        self.guard = ConnectionGuard(  # every socket, by the address it came from (guard.py)
+            self.stats,
+            budget=fd_budget(config.max_open_connections),
+            per_ip=config.max_connections_per_ip + HTTP_HEADROOM_PER_IP,
+            trusted=config.forwarded_allow_ips,
+            header_timeout_s=config.header_timeout_s,
+            request_timeout_s=config.request_timeout_s,
+        )
         self.started = time.monotonic()
 
     @property

@@ -11,7 +11,9 @@ from starlette.applications import Starlette
 
 from relay_server.app import create_app
 from relay_server.config import RelayConfig
-from relay_server.limits import WS_MAX_SIZE
+from relay_server.guard import guarded_protocols
+from relay_server.limits import KEEP_ALIVE_S, MAX_HEADER_BYTES, WS_MAX_SIZE
+from relay_server.logs import limit_floodable_logs
 from relay_server.relay import Relay, open_relay
 
 
@@ -33,11 +35,19 @@ class RelayServer(uvicorn.Server):
 
 
 def build_server(config: RelayConfig, app: Starlette) -> RelayServer:
+    relay: Relay = app.state.relay
+    http, ws = guarded_protocols(
+        relay.guard
+    )  # fd budget, per-address cap and request deadlines on every socket
+    limit_floodable_logs()
     uv_config = uvicorn.Config(
         app,
         host=config.host,
         port=config.port,
-        ws="auto",
+        http=http,
+        ws=ws,
+        timeout_keep_alive=KEEP_ALIVE_S,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         ws_max_size=WS_MAX_SIZE,
         ws_per_message_deflate=False,  # frames are mostly binary blobs; compression would only cost CPU
         ssl_certfile=config.ssl_certfile,
@@ -49,7 +59,7 @@ def build_server(config: RelayConfig, app: Starlette) -> RelayServer:
         proxy_headers=bool(config.forwarded_allow_ips),
         forwarded_allow_ips=list(config.forwarded_allow_ips),
     )
-    return RelayServer(uv_config, app.state.relay)
+    return RelayServer(uv_config, relay)
 
 
 async def serve(config: RelayConfig, app: Starlette | None = None) -> None:

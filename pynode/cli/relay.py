@@ -29,7 +29,20 @@ def add_relay(sub: Any) -> None:
     )
     r.add_argument("--ssl-certfile", type=Path, help="TLS certificate (PEM) to serve HTTPS/WSS")
     r.add_argument("--ssl-keyfile", type=Path, help="TLS private key (PEM)")
-    r.add_argument("--max-conns-per-ip", type=positive, default=64, help="WebSocket cap per client IP")
+    r.add_argument(
+        "--max-conns-per-ip", type=positive, default=64, help="sockets per client IP, HTTP and WebSocket (64)"
+    )
+    r.add_argument(
+        "--max-open-connections",
+        type=positive,
+        help="sockets open at once; beyond it newcomers get 503 (default: the descriptor limit less 128)",
+    )
+    r.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        help="seconds for a request's line and headers to arrive; slower ones are cut off (default 10)",
+    )
     r.add_argument(
         "--forwarded-allow-ips",
         type=ip_list,
@@ -64,16 +77,21 @@ def cmd_relay(args: argparse.Namespace) -> int:
     for f in (args.ssl_certfile, args.ssl_keyfile):
         if f and not f.is_file():
             raise CliError(f"no such file: {f}")
-    config = RelayConfig(
-        host=args.host,
-        port=args.port,
-        data_dir=args.data_dir,
-        ssl_certfile=str(args.ssl_certfile) if args.ssl_certfile else None,
-        ssl_keyfile=str(args.ssl_keyfile) if args.ssl_keyfile else None,
-        max_connections_per_ip=args.max_conns_per_ip,
-        forwarded_allow_ips=args.forwarded_allow_ips,
-        **archive_config(args),
-    )
+    try:
+        config = RelayConfig(
+            host=args.host,
+            port=args.port,
+            data_dir=args.data_dir,
+            ssl_certfile=str(args.ssl_certfile) if args.ssl_certfile else None,
+            ssl_keyfile=str(args.ssl_keyfile) if args.ssl_keyfile else None,
+            max_connections_per_ip=args.max_conns_per_ip,
+            forwarded_allow_ips=args.forwarded_allow_ips,
+            max_open_connections=args.max_open_connections,
+            header_timeout_s=args.header_timeout,
+            **archive_config(args),
+        )
+    except ValueError as e:
+        raise CliError(str(e)) from None
     scheme = "https" if args.ssl_certfile else "http"
     print(f"relay on {scheme}://{_display_host(args.host)}:{args.port}/  (Ctrl-C to stop)", file=sys.stderr)
     print_archive(config)
