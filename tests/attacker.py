@@ -6,7 +6,7 @@ import asyncio
 
 from pynode.identity import Identity
 from pynode.net.circuit import CircuitConnection
-from pynode.net.handshake import Initiator
+from pynode.net.handshake import Initiator, looks_like_hs1
 from pynode.net.limits import HANDSHAKE_TIMEOUT_S
 from pynode.net.links import authenticate
 from pynode.net.relay_client import RelayClient, RelayEvents
@@ -36,7 +36,7 @@ class Attacker:
 
     def _on_circuit(self, peer: bytes, data: bytes) -> None:
         conn = self.conns.get(peer)
-        if conn is not None:
+        if conn is not None and not looks_like_hs1(data):  # the target dialling us too: we only dial
             conn.feed(data)
 
     async def start(self) -> Attacker:

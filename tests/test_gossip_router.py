@@ -19,8 +19,10 @@ from pynode.gossip import (
     Validate,
     ValidationResult,
 )
+from pynode.gossip.limits import MAX_IWANT_BYTES
 from pynode.platform.native import NaclSigner
 from pynode.wire.envelope import Envelope, signing_payload
+from pynode.wire.limits import MAX_DATA_BYTES
 
 TOPIC = "hs/1/test"
 OTHER = "hs/1/other"
@@ -318,6 +320,35 @@ def test_iwant_retransmissions_are_capped() -> None:
     r.publish(env, T0)
     served = [bool(sent(r.receive(peer(3), RPC(iwant=[env.msg_id]), T0))) for _ in range(5)]
     assert served == [True] * PARAMS.gossip_retransmission + [False] * (5 - PARAMS.gossip_retransmission)
+
+
+def test_iwant_answers_to_one_peer_are_capped_in_bytes_per_heartbeat() -> None:
+    # amplification: 12 ids of 1 MB messages in one 384-byte IWANT, asked again and again
+    r = router(10)
+    big = []
+    for seqno in range(12):
+        env = envelope(seqno)
+        data = seqno.to_bytes(4, "big") * (MAX_DATA_BYTES // 4)
+        unsigned = {"topic": TOPIC, "from": SIGNER.public_key, "seqno": seqno, "ts": env.ts, "data": data}
+        big.append(
+            Envelope(
+                TOPIC, SIGNER.public_key, seqno, env.ts, data, SIGNER.sign_now(signing_payload(unsigned))
+            )
+        )
+        r.publish(big[-1], T0)
+    ids = [e.msg_id for e in big]
+    for beat in range(3):
+        now = T0 + beat * PARAMS.heartbeat_interval
+        served = sum(
+            len(m.data)
+            for _ in range(PARAMS.gossip_retransmission)
+            for m in sent(r.receive(peer(3), RPC(iwant=ids), now)).get(peer(3), RPC()).msgs
+        )
+        assert 0 < served <= MAX_IWANT_BYTES
+        r.tick(now + PARAMS.heartbeat_interval / 2)  # the budget is per heartbeat
+    assert r.counters["iwant_over_budget"] > 0
+    # another peer has its own budget
+    assert sent(r.receive(peer(4), RPC(iwant=ids[:1]), T0 + 3))[peer(4)].msgs == big[:1]
 
 
 def test_broken_iwant_promise_is_a_behaviour_penalty() -> None:

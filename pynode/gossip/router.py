@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, KeysView
 from dataclasses import dataclass
 
 from pynode.gossip.events import Deliver, Dial, Output, Send, Validate, ValidationResult
-from pynode.gossip.limits import MAX_TOPICS_PER_PEER
+from pynode.gossip.limits import MAX_IWANT_BYTES, MAX_TOPICS_PER_PEER
 from pynode.gossip.mcache import MessageCache
 from pynode.gossip.params import GossipParams, PeerScoreParams, PeerScoreThresholds
 from pynode.gossip.rpc import RPC, Prune, SubOpt, split
@@ -92,6 +92,7 @@ class Router:
         self.mcache = MessageCache(params.mcache_len, params.mcache_gossip)
         self._peerhave: dict[bytes, int] = {}  # IHAVEs heeded from each peer this heartbeat
         self._iasked: dict[bytes, int] = {}  # ids asked of each peer this heartbeat
+        self._iserved: dict[bytes, int] = {}  # bytes sent to each peer in answer to IWANT this heartbeat
         self._promises: dict[bytes, dict[bytes, float]] = {}  # msg id -> peer -> deadline (P7)
         self._heartbeats = 0
         self._next_heartbeat = 0.0
@@ -140,6 +141,7 @@ class Router:
         self._outbound.discard(peer)
         self._peerhave.pop(peer, None)
         self._iasked.pop(peer, None)
+        self._iserved.pop(peer, None)
         if self._score is not None:
             self._score.remove_peer(peer, now)
         return []
@@ -349,15 +351,23 @@ class Router:
         if self.score(peer, now) < self.thresholds.gossip_threshold:
             self.counters["iwant_ignored_score"] += 1
             return
+        served = self._iserved.get(peer, 0)
         for mid in ids:
+            cached = self.mcache.get(mid)
+            if cached is not None and served + len(cached.data) > MAX_IWANT_BYTES:
+                # not counted as a transmission: asked again at a later heartbeat, it is served then
+                self.counters["iwant_over_budget"] += 1
+                continue
             env, count = self.mcache.get_for_peer(mid, peer)
             if env is None:
                 self.counters["iwant_missing"] += 1
             elif count > self.params.gossip_retransmission:
                 self.counters["iwant_over_retransmission"] += 1
             else:
+                served += len(env.data)
                 self.counters["iwant_served"] += 1
                 out.to(peer).msgs.append(env)
+        self._iserved[peer] = served
 
     def _handle_graft(self, peer: bytes, topic: str, now: float, out: _Outbox) -> None:
         """v1.1 "GRAFT/PRUNE" with backoff: refuse during backoff (and penalise), when full, or when scored low."""
@@ -423,6 +433,7 @@ class Router:
         out = _Outbox()
         self._peerhave.clear()
         self._iasked.clear()
+        self._iserved.clear()
         if self._score is not None:
             self._apply_broken_promises(now)
             cache: dict[bytes, float] = {}

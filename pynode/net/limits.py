@@ -15,11 +15,21 @@ BACKOFF_MIN_S = 0.25  # first reconnection delay: a relay restart costs a quarte
 BACKOFF_MAX_S = 10.0  # longest reconnection delay: a relay that is down is not hammered
 HEALTHY_SESSION_S = 30.0  # a relay session longer than this resets the backoff (it was not a flapping relay)
 
+# What a node sends its relay, paced below the relay's per-peer buckets (defaults in PROTOCOL.md §6.3:
+# 4 MiB/s with an 8 MiB burst, 200 frames/s with a burst of 400), so forwarding, answering IWANTs or serving a
+# cold start never gets an honest node cut off. Margins absorb frames that bunch up in socket buffers.
+RELAY_SEND_BYTES_PER_S = 3 * 1024 * 1024  # three quarters of the relay's refill
+RELAY_SEND_BYTES_BURST = 4 * 1024 * 1024  # half the relay's burst
+RELAY_SEND_FRAMES_PER_S = 150.0  # three quarters of the relay's refill
+RELAY_SEND_FRAMES_BURST = 200  # half the relay's burst
+RELAY_SEND_MAX_DELAY_S = 4.0  # a frame booked further ahead is dropped (gossip repairs it, a request retries)
+
 # ---- peer connections (§3) ------------------------------------------------------------------------------
 HANDSHAKE_TIMEOUT_S = 10.0  # a half-open handshake holds a circuit and a nonce: drop it after this
 HS1_MAX_BYTES = 128  # an hs1 is 86 bytes; anything longer is not one, whatever it decodes to
 RECV_QUEUE_FRAMES = 256  # a peer that floods faster than we read is cut off rather than buffered forever
 OUTBOX_FRAMES = 1024  # our frames queued for one peer; beyond it they are dropped (gossip repairs the loss)
+OUTBOX_BYTES = 8 * 1024 * 1024  # the same in bytes: 1024 maximal frames would be a gigabyte per peer
 BAN_S = 60.0  # a peer that sent garbage is not talked to for this long
 MAINTAIN_INTERVAL_S = 1.0  # how often a node dials towards target_peers and picks peers to go direct with
 

@@ -19,9 +19,9 @@ from pynode.net.circuit import CircuitConnection
 from pynode.net.connection import Connection, ConnectionClosed
 from pynode.net.direct import DirectConnection
 from pynode.net.handshake import Fingerprints, Initiator, Responder, Send, Sign, sdp_fingerprints
-from pynode.net.limits import HANDSHAKE_TIMEOUT_S, OUTBOX_FRAMES
+from pynode.net.limits import HANDSHAKE_TIMEOUT_S, OUTBOX_BYTES, OUTBOX_FRAMES
 from pynode.net.peers import PeerManager, encode_signal
-from pynode.net.relay_client import RelayEvents
+from pynode.net.relay_client import RelayCongested, RelayEvents
 from pynode.net.tasks import Tasks
 from pynode.platform import Signer
 from pynode.wire.errors import WireError
@@ -112,6 +112,7 @@ class Links:
         self._conns: dict[int, Connection] = {}  # by session
         self._answers: dict[int, asyncio.Future[str]] = {}  # our offers awaiting their answer
         self._outboxes: dict[bytes, tuple[asyncio.Queue[bytes], asyncio.Task[None]]] = {}
+        self._queued: Counter[bytes] = Counter()  # bytes waiting in each peer's outbox
         self._closing = False
 
     @staticmethod
@@ -150,10 +151,15 @@ class Links:
         outbox = self._outboxes.get(peer)
         if outbox is None:
             return
+        if self._queued[peer] + len(frame) > OUTBOX_BYTES:
+            self.dropped["outbox_overflow"] += 1
+            return
         try:
             outbox[0].put_nowait(frame)
         except asyncio.QueueFull:
             self.dropped["outbox_overflow"] += 1
+            return
+        self._queued[peer] += len(frame)
 
     def open_outbox(self, peer: bytes) -> None:
         queue: asyncio.Queue[bytes] = asyncio.Queue(OUTBOX_FRAMES)
@@ -161,18 +167,23 @@ class Links:
 
     def close_outbox(self, peer: bytes) -> None:
         outbox = self._outboxes.pop(peer, None)
+        self._queued.pop(peer, None)
         if outbox is not None:
             outbox[1].cancel()
 
     async def _writer(self, peer: bytes, queue: asyncio.Queue[bytes]) -> None:
         while True:
             frame = await queue.get()
-            session = self._manager.best_session(peer)
+            if self._outboxes.get(peer, (None,))[0] is queue:
+                self._queued[peer] -= len(frame)
+            session = self._manager.best_session(peer)  # a direct link when there is one: bulk off the relay
             conn = self._conns.get(session) if session is not None else None
             if conn is None:
                 return
             try:
                 await conn.send(frame)
+            except RelayCongested:
+                self.dropped["relay_congested"] += 1
             except ConnectionClosed:
                 continue  # the reader notices the close and the manager switches links; the frame is lost
 

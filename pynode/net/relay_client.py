@@ -1,7 +1,9 @@
 """The node's side of the relay connection (PROTOCOL.md §2): hello, peer list, signal and circuit frames.
 
 It reconnects by itself with exponential backoff and jitter whenever the relay goes away, so a relay restart
-costs the network its circuits for a moment, never its nodes.
+costs the network its circuits for a moment, never its nodes. Every frame it sends a relay over the network is
+paced (pacer.py) under the relay's per-peer rates, so no amount of traffic gets this node cut off; a frame that
+would wait too long is refused with `RelayCongested`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,18 @@ from typing import Protocol
 from pynode.identity import Identity
 from pynode.net import relay_proto as rp
 from pynode.net.connection import ConnectionClosed
-from pynode.net.limits import BACKOFF_MAX_S, BACKOFF_MIN_S, HEALTHY_SESSION_S, HELLO_TIMEOUT_S
+from pynode.net.limits import (
+    BACKOFF_MAX_S,
+    BACKOFF_MIN_S,
+    HEALTHY_SESSION_S,
+    HELLO_TIMEOUT_S,
+    RELAY_SEND_BYTES_BURST,
+    RELAY_SEND_BYTES_PER_S,
+    RELAY_SEND_FRAMES_BURST,
+    RELAY_SEND_FRAMES_PER_S,
+    RELAY_SEND_MAX_DELAY_S,
+)
+from pynode.net.pacer import Pacer
 from pynode.wire.errors import WireError
 
 log = logging.getLogger(__name__)
@@ -58,6 +71,17 @@ class RelayUnreachable(Exception):
     pass
 
 
+class RelayCongested(ConnectionClosed):
+    """The frame was not sent: the relay connection's send budget is booked further ahead than allowed."""
+
+
+def relay_pacer(now: float) -> Pacer:
+    return Pacer(
+        RELAY_SEND_BYTES_PER_S, RELAY_SEND_BYTES_BURST, RELAY_SEND_FRAMES_PER_S, RELAY_SEND_FRAMES_BURST, now,
+        RELAY_SEND_MAX_DELAY_S,
+    )  # fmt: skip
+
+
 class RelayClient:
     def __init__(self, identity: Identity, link: RelayLink, caps: list[str], events: RelayEvents) -> None:
         self.identity = identity
@@ -68,6 +92,8 @@ class RelayClient:
         self.connections = 0  # successful sessions so far (reconnects = connections - 1)
         self.last_error = ""
         self._sock: RelaySocket | None = None
+        self._pacer: Pacer | None = None  # None for the relay's own node, attached in process
+        self.congested = 0  # frames refused by the pacer
         self._connected = asyncio.Event()
         self._closing = False
 
@@ -125,13 +151,24 @@ class RelayClient:
         await self._send(rp.SignalTo(to=to, data=data))
 
     async def _send(self, frame: rp.SignalTo | rp.CircuitTo) -> None:
-        sock = self._sock
+        sock, pacer = self._sock, self._pacer
         if sock is None or not self.connected:
             raise ConnectionClosed("not connected to the relay")
-        await sock.send(frame.encode())
+        data = frame.encode()
+        if pacer is not None:
+            delay = pacer.book(len(data), time.monotonic())
+            if delay is None:
+                self.congested += 1
+                raise RelayCongested("the relay connection is booked too far ahead")
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if sock is not self._sock:
+                raise ConnectionClosed("the relay session ended while the frame waited")
+        await sock.send(data)
 
     async def _session(self, sock: RelaySocket) -> None:
-        if getattr(sock, "authenticated", False):  # the relay's own node: no hello to itself
+        local = getattr(sock, "authenticated", False)  # the relay's own node: no hello, no rate to keep
+        if local:
             welcome = rp.parse_relay_frame(await sock.recv(), from_relay=True)
         else:
             welcome = await self._hello(sock)
@@ -140,6 +177,7 @@ class RelayClient:
         if not isinstance(welcome, rp.Welcome):
             raise WireError("bad_frame", "expected welcome")
         self.peers = {p.peer: list(p.caps) for p in welcome.peers if p.peer != self.identity.peer_id}
+        self._pacer = None if local else relay_pacer(time.monotonic())  # the relay's buckets start full
         self._sock = sock
         self.connections += 1
         self._connected.set()

@@ -1,0 +1,53 @@
+"""Pacing outgoing traffic under a receiver's token buckets, sans-IO: the caller passes `now` and sleeps.
+
+A relay counts every frame a peer sends it against two token buckets (PROTOCOL.md §2.9, §6.3) and cuts off a
+peer that runs either dry, honest or not. A node therefore books each frame with a `Pacer` that refills more
+slowly and holds less than the relay's buckets, waits the delay it is given, then sends: whatever the node is
+asked to forward, answer or serve, the relay sees it within budget. Bookings may run ahead of time (tokens go
+negative, later senders wait longer), but never further than `max_delay`: past that the frame is refused, so a
+flood becomes dropped frames (which gossip repairs) instead of an unbounded queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Bucket:
+    rate: float  # units per second
+    burst: float  # units held at most
+    tokens: float = 0.0
+    last: float = 0.0
+
+    def refill(self, now: float) -> None:
+        self.tokens = min(self.burst, self.tokens + max(0.0, now - self.last) * self.rate)
+        self.last = max(self.last, now)
+
+    def wait_after(self, amount: float) -> float:
+        """Seconds until the bucket, were `amount` taken now, is back at zero."""
+        return max(0.0, amount - self.tokens) / self.rate
+
+
+class Pacer:
+    def __init__(
+        self, bytes_per_s: float, bytes_burst: float, frames_per_s: float, frames_burst: float, now: float,
+        max_delay: float,
+    ) -> None:  # fmt: skip
+        self.volume = Bucket(bytes_per_s, bytes_burst, bytes_burst, now)
+        self.frames = Bucket(frames_per_s, frames_burst, frames_burst, now)
+        self.max_delay = max_delay
+        self.refused = 0
+
+    def book(self, size: int, now: float) -> float | None:
+        """Book one frame of `size` bytes: the seconds to wait before sending it, or None (refused: the
+        backlog already reaches `max_delay`)."""
+        self.volume.refill(now)
+        self.frames.refill(now)
+        delay = max(self.volume.wait_after(size), self.frames.wait_after(1))
+        if delay > self.max_delay:
+            self.refused += 1
+            return None
+        self.volume.tokens -= size
+        self.frames.tokens -= 1
+        return delay
