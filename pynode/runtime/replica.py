@@ -101,11 +101,17 @@ class StateReplica:
 
     async def _serve(self, peer: bytes, data: bytes) -> bytes:
         try:
-            return self.engine.on_request(peer, data, time.monotonic())
+            answer = self.engine.on_request(peer, data, time.monotonic())
         except WireError as e:
             if e.reason != "gone":
                 self.node.penalise(peer, f"state_{e.reason}")
             raise RequestFailed(str(e)) from None
+        delay = self.engine.serve_delay(peer, len(answer), time.monotonic())
+        if delay is None:
+            raise RequestFailed("busy: this peer's answers are paced")
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return answer
 
     async def _loop(self) -> None:
         while True:

@@ -14,6 +14,12 @@ MAX_RESULT_CONFIG = 16 * 1024  # a result's config (pynode.research.limits): a s
 MAX_RESULT_SAMPLES = 64  # per-seed values; experiments run a handful of seeds
 MAX_REVIEW_SUBSCORES = 8  # the review rubric has five sub-scores; room for a later rubric, never an open map
 
+# ---- per author and document (quota.py) -----------------------------------------------------------------
+AUTHOR_RECORDS = 4096  # weeks of one busy agent's results; 10 MB of junk from one key is cut off early
+AUTHOR_BYTES = 4 * 1024 * 1024  # 64 maximal papers, thousands of results: what one key makes everyone store
+AUTHOR_RATE = 120  # records of one author within any window below, by the records' own timestamps
+AUTHOR_RATE_WINDOW_MS = 60_000  # a busy agent publishes a few records a minute, never hundreds
+
 # ---- documents ----------------------------------------------------------------------------------------
 MAX_BLOB_BYTES = 64 * 1024 * 1024  # a whole document sent to a cold-starting replica, reassembled from chunks
 MAX_CHANGES_PER_BLOB = 200_000  # changes in one blob: each is checked and verified, so this bounds the work
@@ -27,6 +33,13 @@ MAX_VV_PEERS = 100_000  # authors named in one version vector: far more than eve
 PULL_TIMEOUT_S = 10.0  # a pull unanswered this long is given up, and the next tick asks another peer
 EXPORT_CACHE = 8  # exported blobs kept for peers fetching them in chunks
 EXPORT_TTL_S = 60.0  # an export nobody fetched from within this is dropped
+# What we serve one peer's pulls, paced (net/pacer.py) so one cold start cannot take the whole relay budget
+# (RELAY_SEND_BYTES_PER_S) from our gossip: a 4 MiB board reaches a newcomer in 3 s, a 64 MiB one in a minute
+SERVE_BYTES_PER_S = 1024 * 1024
+SERVE_BYTES_BURST = 2 * 1024 * 1024  # the first answers of a cold start go out at once
+SERVE_FRAMES_PER_S = 20.0  # pull answers per second to one peer: it pulls every AE_INTERVAL_S
+SERVE_MAX_DELAY_S = PULL_TIMEOUT_S / 2  # an answer booked further ahead is refused as busy, not sent too late
+SERVE_PEERS = 256  # peers whose serving budget we remember: bounded memory, a forgotten one starts full
 
 # ---- updates held for their dependencies (held.py) ----------------------------------------------------------
 HELD_UPDATES = 256  # a gap of a few seconds in a busy network; beyond it the oldest go (a pull repairs them)

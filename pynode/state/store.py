@@ -25,6 +25,7 @@ from pynode.state.authorship import (
     ns,
 )
 from pynode.state.limits import MAX_BLOB_BYTES, MAX_CHANGES_PER_BLOB, MAX_WRITE_RETRIES
+from pynode.state.quota import Quotas, Trial
 from pynode.state.records import DOCS, Record, doc_for
 
 
@@ -49,6 +50,7 @@ class Store:
         self.peer = loro_peer(author)
         self.docs: dict[str, CrdtDoc] = {name: crdt.crdt_doc(self.peer) for name in DOCS}
         self.records: dict[str, dict[str, Record]] = {name: {} for name in DOCS}  # validated, decoded
+        self.quotas: dict[str, Quotas] = {name: Quotas() for name in DOCS}  # what each author put in each
         self.on_new: Callable[[str, list[Record]], None] | None = None  # told of every record added
 
     # ---- reading ----------------------------------------------------------------------------------
@@ -82,13 +84,18 @@ class Store:
         updates = {}
         for name, recs in by_doc.items():
             known = self.records[name]
-            items = list({r.key: r.encoded for r in recs if r.key not in known}.items())
-            if items:
-                updates[name] = await self._commit(signer, name, items)
-                fresh = [r for r in recs if r.key not in known]
-                for r in fresh:
-                    known[r.key] = r
-                self._notify(name, fresh)
+            fresh = list({r.key: r for r in recs if r.key not in known}.values())
+            if not fresh:
+                continue
+            trial = self.quotas[name].trial()
+            for r in fresh:  # every replica would refuse the change, and everything we wrote after it
+                if (why := trial.admit(r)) is not None:
+                    raise ValueError(f"over our quota in {name}: {why}")
+            updates[name] = await self._commit(signer, name, [(r.key, r.encoded) for r in fresh])
+            self.quotas[name].commit(trial)
+            for r in fresh:
+                known[r.key] = r
+            self._notify(name, fresh)
         return updates
 
     def _notify(self, name: str, records: list[Record]) -> None:
@@ -148,7 +155,8 @@ class Store:
                 raise Rejected("inconsistent_metadata", "the update depends on more than its header says")
         except CrdtError as e:
             raise Rejected("malformed_update", str(e)) from None
-        new, checks = self._check_changes(name, fork, before, sender_peer, now_ms)
+        trial = self.quotas[name].trial()
+        new, checks = self._check_changes(name, fork, before, sender_peer, now_ms, trial)
         self._check_policy(new)
         for c in checks:
             if not await verify(c.public_key, c.message, c.sig):
@@ -157,6 +165,7 @@ class Store:
             doc.import_(blob)
         except CrdtError as e:  # imported fine into the fork a moment ago; only a CRDT bug gets here
             raise Rejected("malformed_update", str(e)) from None
+        self.quotas[name].commit(trial)
         known = self.records[name]
         fresh = [r for r in new if r.key not in known]
         for r in fresh:
@@ -166,10 +175,10 @@ class Store:
 
     @staticmethod
     def _check_changes(
-        name: str, fork: CrdtDoc, before: VersionVector, sender_peer: int | None, now_ms: int
+        name: str, fork: CrdtDoc, before: VersionVector, sender_peer: int | None, now_ms: int, trial: Trial
     ) -> tuple[list[Record], list[Any]]:
-        """Every change the fork has beyond `before`: authorship, namespace, records. Returns the new records
-        and the signatures still to verify."""
+        """Every change the fork has beyond `before`: authorship, namespace, records, the author's quota.
+        Returns the new records and the signatures still to verify."""
         new: list[Record] = []
         checks: list[Any] = []
         for peer, end in fork.version().items():
@@ -183,6 +192,8 @@ class Store:
                 for r in checked.records:
                     if fork.get(ns(r.author), r.key) != r.encoded:  # what Loro stored is what we checked
                         raise Rejected("bad_value", "stored value differs from the operation's")
+                    if (why := trial.admit(r)) is not None:  # in chain order: the same verdict everywhere
+                        raise Rejected("over_quota", why)
                 new.extend(checked.records)
                 checks.extend(checked.sig_checks)
         return new, checks

@@ -29,6 +29,7 @@ from typing import Any
 
 from pynode.gossip.events import ValidationResult
 from pynode.identity import Signer
+from pynode.net.pacer import Pacer
 from pynode.platform.crdt import CrdtError, VersionVector
 from pynode.state.authorship import Rejected
 from pynode.state.held import HeldUpdates
@@ -42,6 +43,11 @@ from pynode.state.limits import (
     MAX_VV_PEERS,
     PULL_TIMEOUT_S,
     RESPONSE_BUDGET,
+    SERVE_BYTES_BURST,
+    SERVE_BYTES_PER_S,
+    SERVE_FRAMES_PER_S,
+    SERVE_MAX_DELAY_S,
+    SERVE_PEERS,
 )
 from pynode.state.records import DOCS, Record
 from pynode.state.store import Deferred, Store
@@ -128,6 +134,7 @@ class SyncEngine:
         self._asked_at = 0.0
         self._download: _Download | None = None
         self._exports: OrderedDict[bytes, tuple[float, bytes]] = OrderedDict()
+        self._serving: OrderedDict[bytes, Pacer] = OrderedDict()  # each asker's pace, least recent first
         self.held = HeldUpdates()  # gossiped updates waiting for their dependencies
         # (author, reason) of authors whose updates were hostile only in hindsight: the runtime penalises them
         self.penalties: deque[tuple[bytes, str]] = deque(maxlen=64)
@@ -319,6 +326,18 @@ class SyncEngine:
         return []
 
     # ---- anti-entropy: answering ------------------------------------------------------------------
+
+    def serve_delay(self, peer: bytes, size: int, now: float) -> float | None:
+        """Seconds to hold an answer of `size` bytes to `peer` before sending it, paced per peer; None when
+        that peer's answers are booked too far ahead (answer busy: it asks again, or someone else)."""
+        pacer = self._serving.pop(peer, None)
+        if pacer is None:
+            pacer = Pacer(SERVE_BYTES_PER_S, SERVE_BYTES_BURST, SERVE_FRAMES_PER_S, SERVE_FRAMES_PER_S, now,
+                          SERVE_MAX_DELAY_S)  # fmt: skip
+        self._serving[peer] = pacer
+        while len(self._serving) > SERVE_PEERS:
+            self._serving.popitem(last=False)
+        return pacer.book(size, now)
 
     def on_request(self, peer: bytes, data: bytes, now: float) -> bytes:
         """Answer a pull. Raises WireError for a malformed request (the runtime penalises the peer)."""
