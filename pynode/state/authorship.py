@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from pynode.identity import peer_id_text
 from pynode.platform.crdt import Change
-from pynode.state.limits import MAX_RECORD_BYTES
+from pynode.state.limits import MAX_CERTIFICATE_BYTES
 from pynode.state.records import DOC_KINDS, Record, decode_record, record_key
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
@@ -122,7 +122,7 @@ def check_change(doc: str, change: Change, now_ms: int) -> CheckedChange:
         if op.kind != "insert" or not isinstance(op.key, str):
             raise Rejected("bad_op", f"operation {op.kind[:32]!r} is not allowed")
         value = op.value
-        if not isinstance(value, bytes) or len(value) > MAX_RECORD_BYTES:
+        if not isinstance(value, bytes) or len(value) > MAX_CERTIFICATE_BYTES:  # per kind: decode_record
             raise Rejected("bad_value", "values are signed records of bounded size")
         if op.key != record_key(value):
             raise Rejected("bad_key", "a record's key must be the hash of its bytes")

@@ -12,6 +12,11 @@ MAX_FIGURES = 2  # a paper's SVG figures travel in its record, so they share its
 MAX_FIGURE_BYTES = 12 * 1024  # a per-seed dot plot or a loss curve is 2–8 KiB of SVG
 MAX_RESULT_CONFIG = 16 * 1024  # a result's config (pynode.research.limits): a skills program is the largest
 MAX_RESULT_SAMPLES = 64  # per-seed values; experiments run a handful of seeds
+MAX_CERTIFICATE_PARTICIPANTS = 1_200  # ~165 B per node: a round of 1,200 nodes in one record
+MAX_CERTIFICATE_STRIKES = 16  # offenders named with evidence in one certificate; more just fail the round
+MAX_STRIKE_EVIDENCE_BYTES = 2_048  # one strike's evidence: the offender's pulse and reveal envelopes
+MAX_CERTIFICATE_COSIGS = 16  # the committee is 7
+MAX_CERTIFICATE_BYTES = 240 * 1024  # the participants, strikes and co-signatures above, under a gossip update
 MAX_REVIEW_SUBSCORES = 8  # the review rubric has five sub-scores; room for a later rubric, never an open map
 
 # ---- per author and document (quota.py) -----------------------------------------------------------------

@@ -18,6 +18,10 @@ from typing import Any
 
 from pynode.identity import Signer, verify
 from pynode.state.limits import (
+    MAX_CERTIFICATE_BYTES,
+    MAX_CERTIFICATE_COSIGS,
+    MAX_CERTIFICATE_PARTICIPANTS,
+    MAX_CERTIFICATE_STRIKES,
     MAX_FIGURE_BYTES,
     MAX_FIGURES,
     MAX_PAPER_MARKDOWN,
@@ -25,6 +29,7 @@ from pynode.state.limits import (
     MAX_RESULT_CONFIG,
     MAX_RESULT_SAMPLES,
     MAX_REVIEW_SUBSCORES,
+    MAX_STRIKE_EVIDENCE_BYTES,
 )
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
@@ -41,6 +46,7 @@ DOC_KINDS: dict[str, str] = {
     "reviews": "review",
     "papers": "paper",
     "points": "points",
+    "presence": "certificate",
 }
 DOCS = tuple(DOC_KINDS)
 
@@ -94,12 +100,33 @@ def _key(d: dict[str, Any], key: str) -> str:
     return v
 
 
+def _fixed_bytes(item: Any, sizes: tuple[int, ...]) -> bool:
+    return (
+        isinstance(item, list)
+        and len(item) == len(sizes)
+        and all(isinstance(x, bytes) and len(x) == n for x, n in zip(item, sizes, strict=True))
+    )
+
+
+# Optional profile fields (pynode/presence/membership.py; profiles without them stay valid): `operator` =
+# [operator key, its signature naming this node], `origin` = [relay, salted hash of the node's /24 or /48,
+# expiry ms, the relay's signature]. They group a node with its operator's other nodes for points.
+PROFILE_OPTIONAL = {"operator", "origin"}
+
+
 def _check_profile(b: dict[str, Any]) -> None:
-    expect_map(b, "profile", {"name", "caps"})
+    expect_map(b, "profile", {"name", "caps"}, PROFILE_OPTIONAL)
     _text(b, "name", 64)
     caps = get_list(b, "caps", 16)
     if not all(isinstance(c, str) and SLUG.fullmatch(c) for c in caps):
         raise WireError("bad_field", "caps must be short ids")
+    if "operator" in b and not _fixed_bytes(b["operator"], (32, 64)):
+        raise WireError("bad_field", "operator is [key, signature]")
+    if "origin" in b:
+        o = b["origin"]
+        ok = isinstance(o, list) and len(o) == 4 and _fixed_bytes([o[0], o[1], o[3]], (32, 16, 64))
+        if not ok or not isinstance(o[2], int) or isinstance(o[2], bool) or not 0 <= o[2] < 2**63:
+            raise WireError("bad_field", "origin is [relay, origin hash, expiry ms, signature]")
 
 
 def _check_result(b: dict[str, Any]) -> None:
@@ -203,8 +230,13 @@ def _check_paper(b: dict[str, Any]) -> None:
 
 
 def _check_points(b: dict[str, Any]) -> None:
-    expect_map(b, "points", {"round", "awards"})
+    # optional: the certificate the awards are for (its key) and which part of them (256 awards a record)
+    expect_map(b, "points", {"round", "awards"}, {"cert", "part"})
     get_int(b, "round")
+    if "cert" in b:
+        _key(b, "cert")
+    if "part" in b:
+        get_int(b, "part", 0, 64)
     for award in get_list(b, "awards", 256):
         if not (
             isinstance(award, list)
@@ -217,13 +249,48 @@ def _check_points(b: dict[str, Any]) -> None:
             raise WireError("bad_field", "awards are [peer id, points] pairs")
 
 
+def _check_certificate(b: dict[str, Any]) -> None:
+    """A pulse round's certificate (pynode/presence/certificate.py says what it means; this is its shape)."""
+    keys = {"round", "seed", "prev", "interval", "challenge", "participants", "strikes", "cosigs"}
+    expect_map(b, "certificate", keys)
+    get_int(b, "round", 0, 2**40)
+    get_bytes(b, "seed", 32)
+    get_bytes(b, "prev", 32)
+    get_int(b, "interval", 1_000, 86_400_000)
+    get_bytes(b, "challenge", 80)
+    participants = get_list(b, "participants", MAX_CERTIFICATE_PARTICIPANTS)
+    if not participants or not all(_fixed_bytes(p, (32, 80, 16, 32)) for p in participants):
+        raise WireError("bad_field", "participants are [peer, proof, claim, root] entries, at least one")
+    peers = [p[0] for p in participants]
+    if peers != sorted(set(peers)):
+        raise WireError("bad_field", "participants must be sorted by peer, each once")
+    for s in get_list(b, "strikes", MAX_CERTIFICATE_STRIKES):
+        ok = isinstance(s, list) and len(s) == 3 and isinstance(s[0], bytes) and len(s[0]) == 32
+        ok = ok and isinstance(s[1], str) and bool(SLUG.fullmatch(s[1])) and isinstance(s[2], list)
+        if not ok or not 1 <= len(s[2]) <= 2 or not all(isinstance(e, bytes) for e in s[2]):
+            raise WireError("bad_field", "strikes are [peer, reason, [envelope...]] entries")
+        if sum(len(e) for e in s[2]) > MAX_STRIKE_EVIDENCE_BYTES:
+            raise WireError("bad_field", "a strike's evidence is too large")
+    for c in get_list(b, "cosigs", MAX_CERTIFICATE_COSIGS):
+        ok = isinstance(c, list) and len(c) == 4 and isinstance(c[0], bytes) and len(c[0]) == 32
+        ok = ok and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**64 for x in c[1:3])
+        if not ok or not isinstance(c[3], bytes) or len(c[3]) != 64:
+            raise WireError("bad_field", "cosigs are [peer, seqno, ts, signature] entries")
+
+
 SCHEMAS = {
     "profile": _check_profile,
     "result": _check_result,
     "review": _check_review,
     "paper": _check_paper,
     "points": _check_points,
+    "certificate": _check_certificate,
 }
+
+
+def max_bytes(kind: str) -> int:
+    """The largest record of `kind`: certificates name up to MAX_CERTIFICATE_PARTICIPANTS nodes each."""
+    return MAX_CERTIFICATE_BYTES if kind == "certificate" else MAX_RECORD_BYTES
 
 
 @dataclass(frozen=True)
@@ -274,14 +341,14 @@ async def make_record(signer: Signer, kind: str, body: dict[str, Any], ts: int) 
     unsigned = {"v": RECORD_VERSION, "kind": kind, "author": signer.public_key, "ts": ts, "body": body}
     sig = await signer.sign(DOMAIN_RECORD + cbor.encode(unsigned))
     encoded = cbor.encode({**unsigned, "sig": sig})
-    if len(encoded) > MAX_RECORD_BYTES:
-        raise WireError("oversized", f"record is {len(encoded)} bytes > {MAX_RECORD_BYTES}")
+    if len(encoded) > max_bytes(kind):
+        raise WireError("oversized", f"record is {len(encoded)} bytes > {max_bytes(kind)}")
     return Record(kind, signer.public_key, ts, body, sig, encoded)
 
 
 def decode_record(encoded: bytes) -> Record:
     """Parse and schema-check a record (not its signature: see `verify_record`). Raises WireError."""
-    value = cbor.decode(encoded, max_bytes=MAX_RECORD_BYTES)
+    value = cbor.decode(encoded, max_bytes=MAX_CERTIFICATE_BYTES)  # the largest kind; each kind's below
     d = expect_map(value, "record", {"v", "kind", "author", "ts", "body", "sig"})
     if d["v"] != RECORD_VERSION:
         raise WireError("bad_field", f"record version {d['v']!r} is not {RECORD_VERSION}")
@@ -290,6 +357,8 @@ def decode_record(encoded: bytes) -> Record:
         raise WireError("bad_field", f"unknown record kind {str(kind)[:32]!r}")
     if not isinstance(d["body"], dict):
         raise WireError("bad_type", "body must be a map")
+    if len(encoded) > max_bytes(kind):
+        raise WireError("oversized", f"a {kind} record of {len(encoded)} bytes > {max_bytes(kind)}")
     SCHEMAS[kind](d["body"])
     return Record(
         kind, get_bytes(d, "author", 32), get_int(d, "ts"), d["body"], get_bytes(d, "sig", 64), encoded

@@ -92,10 +92,11 @@ def latest_profiles(profiles: Iterable[Record]) -> dict[str, dict[str, Any]]:
 
 
 def points_totals(points: Iterable[Record]) -> dict[str, int]:
-    """Points per peer, counting each (issuer, round) once (its smallest record key), whatever the order."""
-    chosen: dict[tuple[bytes, int], Record] = {}
+    """Points per peer, counting each (issuer, round, part) once (its smallest record key), whatever the order.
+    Any issuer's awards count here; pynode/presence/ledger.py counts only each round's certified leader's."""
+    chosen: dict[tuple[bytes, int, int], Record] = {}
     for r in points:
-        k = (r.author, r.body["round"])
+        k = (r.author, r.body["round"], r.body.get("part", 0))
         if k not in chosen or r.key < chosen[k].key:
             chosen[k] = r
     totals: dict[str, int] = {}

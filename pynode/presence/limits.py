@@ -1,0 +1,23 @@
+"""Limits of the presence tier, each with its reason. Pulse messages and certificates are hostile input.
+A certificate's own bounds are the state's (its record schema, pynode/state/limits.py)."""
+
+from pynode.state.limits import (
+    MAX_CERTIFICATE_BYTES,
+    MAX_CERTIFICATE_COSIGS,
+    MAX_CERTIFICATE_PARTICIPANTS,
+    MAX_CERTIFICATE_STRIKES,
+    MAX_STRIKE_EVIDENCE_BYTES,
+)
+
+MAX_PARTICIPANTS = MAX_CERTIFICATE_PARTICIPANTS  # commitments a leader takes: all must fit its certificate
+MAX_STRIKES = MAX_CERTIFICATE_STRIKES
+MAX_EVIDENCE_BYTES = MAX_STRIKE_EVIDENCE_BYTES
+MAX_COSIGS = MAX_CERTIFICATE_COSIGS
+MAX_PULSE_MESSAGE = 512  # a pulse is ~230 bytes
+MAX_REVEAL_MESSAGE = 2_048  # 4 rows of 64 bytes with 4 Merkle paths of 4 hashes: ~1 KiB
+MAX_COSIGN_MESSAGE = 256
+MAX_CHALLENGE_MESSAGE = 96 * 1024  # commitments of MAX_PARTICIPANTS peers (peer id + root: ~68 B each)
+MAX_DRAFT_MESSAGE = 96 * 1024  # participants' peer ids + strikes with their evidence
+MAX_CERT_MESSAGE = MAX_CERTIFICATE_BYTES  # a certificate record carried on the pulse topic
+MAX_ROUNDS_KEPT = 3  # rounds whose messages a node keeps (the current one, and late messages of the last)
+MAX_CHALLENGES = 1 + 2  # leaders per round a node answers: the first and its backups
