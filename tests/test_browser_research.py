@@ -176,6 +176,7 @@ async def test_a_tab_researches_beside_cpython_nodes_and_every_replica_agrees(di
             timeout=10_000,
         )
         shot = screenshot_path("research-card")
+        await tab.evaluate("window.scrollTo(0, 0)")  # the sticky top bar is drawn where the page is scrolled
         await tab.screenshot(path=str(shot), full_page=True)
         print(f"research card screenshot: {shot}")
 
