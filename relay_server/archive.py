@@ -39,7 +39,7 @@ from typing import Any
 
 from relay_server.archive_queue import ArchiveQueue, Entry, QueueError
 from relay_server.archive_tree import Unwritable, problem, safe_write, write_entry
-from relay_server.limits import GIT_TIMEOUT_S
+from relay_server.limits import GIT_TIMEOUT_S, STALE_LOCK_S
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +217,7 @@ class Archiver:
         if not (root / ".git").is_dir():
             root.mkdir(parents=True, exist_ok=True)
             await self._git("init", "-q", "-b", BRANCH)
+        await self._clear_stale_locks()
         await self._git("config", "user.name", AUTHOR[0])
         await self._git("config", "user.email", AUTHOR[1])
         remotes = (await self._git("remote")).split()
@@ -224,6 +225,27 @@ class Archiver:
             verb = "set-url" if REMOTE_NAME in remotes else "add"
             await self._git("remote", verb, REMOTE_NAME, self.config.remote)
         self._initialised = True
+
+    async def _clear_stale_locks(self) -> None:
+        """A relay killed in the middle of a git command leaves its lock file behind, and every later command
+        would fail on it. None of ours runs yet, so a lock that is (or grows) STALE_LOCK_S old is a dead
+        process's: remove it. A younger one may be an orphaned git finishing: wait for it first."""
+        git_dir = self.config.repo_dir / ".git"
+        locks = [git_dir / name for name in ("index.lock", "config.lock", "HEAD.lock", "packed-refs.lock")]
+        locks += list((git_dir / "refs").rglob("*.lock"))
+        for lock in locks:
+            while True:
+                try:
+                    age = time.time() - lock.stat().st_mtime
+                except FileNotFoundError:
+                    break
+                if age >= STALE_LOCK_S:
+                    log.warning(
+                        "archive: removing %s, left by a git process that died", lock.relative_to(git_dir)
+                    )
+                    lock.unlink(missing_ok=True)
+                    break
+                await asyncio.sleep(min(1.0, STALE_LOCK_S - age))
 
     # ---- the gateway's queue ----------------------------------------------------------------------
 

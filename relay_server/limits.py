@@ -50,5 +50,6 @@ MAX_PATH_DEPTH = 8  # folders in one submitted path
 DEFAULT_QUOTA_BYTES = 64 * MiB  # per node, everything it ever submitted: one node cannot fill the repository
 REPLAY_WINDOW_MS = 2 * MAX_CLOCK_SKEW_MS  # a submission stamped further from now is refused (replays)
 GIT_TIMEOUT_S = 120.0  # one git command; a hung push must not stall the archiver forever
+STALE_LOCK_S = 10.0  # a git lock file this old at start is a killed process's (ours take milliseconds)
 LEDGER_COMPACT_SLACK = 1000  # journal lines beyond twice the facts before the gateway ledger is rewritten
 QUARANTINE_KEEP = 100  # queue entries that could not be committed, kept aside for an operator; older ones go

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ipaddress
 import sys
 from pathlib import Path
@@ -106,7 +107,9 @@ async def _serve(config: RelayConfig) -> int:
     except (OSError, ValueError) as e:
         raise CliError(f"cannot start the relay on {config.host}:{config.port}: {e}") from None
     try:
-        await relay.task
+        # Shielded: Ctrl-C / SIGTERM cancel this coroutine, and `stop` then shuts the server down in order
+        # (peers told, the embedded node's final archive cycle) instead of the cancel tearing through it.
+        await asyncio.shield(relay.task)
     finally:
         await relay.stop()
     return 0
