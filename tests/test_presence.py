@@ -120,6 +120,6 @@ def test_a_leader_that_crashes_is_replaced_by_its_backup():
     mid = chain[1]
     assert mid.leader != crashed and crashed not in mid.entries
     assert crashed in chain[0].entries
-    late = [n.certified[mid.round] - run.start_v(mid.round) for n in run.live()]
-    early = [n.certified[chain[0].round] - run.start_v(chain[0].round) for n in run.live()]
+    late = run.latencies(run.sim.ledger(), [mid.round])
+    early = run.latencies(run.sim.ledger(), [chain[0].round])
     assert min(late) > max(early)  # the backup's turn comes one takeover later

@@ -38,10 +38,12 @@ class Head:
     def seed(self, round_: int) -> bytes:
         return seed_for(self.key, round_)
 
+    def order(self) -> tuple[int, int, bytes, bytes]:
+        """Between certificates of one round the one naming more nodes counts, then the lower leader claim."""
+        return (-self.round, -self.participants, self.claim, self.key)
+
     def better_than(self, other: Head | None) -> bool:
-        if other is None or self.round != other.round:
-            return other is None or self.round > other.round
-        return (self.claim, self.key) < (other.claim, other.key)
+        return other is None or self.order() < other.order()
 
 
 GENESIS_HEAD = Head(-1, GENESIS, b"", 0)

@@ -14,7 +14,9 @@ Awards are whole milli-points, computed in `Decimal` (correctly rounded, so ever
 
 Canonical chain: walking rounds upward from genesis, a round's certificate counts when it passed
 certificate.check, extends the chain (its prev is the last counted certificate, its seed follows from it,
-it names enough participants); of several, the one whose leader claimed the lowest β (then smaller key).
+it names enough participants); of several, the one naming the most nodes, then the one whose leader claimed
+the lowest β, then the smaller key (chain.Head.order) — so a lowest-β leader that certified a round alone, its
+clock off, loses to the certificate of everyone.
 A leader with two different valid certificates for one round gets a strike.
 """
 
@@ -82,7 +84,7 @@ def canonical(certs: Iterable[Certificate]) -> list[Certificate]:
             if c.prev == head.key and c.seed == head.seed(r) and len(c.entries) >= min_participants(head, r)
         ]
         if fits:
-            best = min(fits, key=lambda c: (c.claim, c.key))
+            best = min(fits, key=lambda c: c.head().order())
             chain.append(best)
             head = best.head()
     return chain

@@ -91,7 +91,7 @@ class RoundState:
         self.forged: dict[bytes, SeenPulse] = {}  # peers whose pulse failed verification
         self.checked: dict[bytes, bool] = {}  # peer -> its pulse verified
         self.position: int | None = None  # how many valid claims are below ours (set after the commit window)
-        self.best: bytes | None = None  # the lowest leader claim among certificates for this round
+        self.done = False  # a certificate for this round counts us: no attempt of ours is needed
         self.cosigned: dict[bytes, bytes] = {}  # leader -> the digest we co-signed (one per leader)
 
     def t(self, now_ms: int) -> int:

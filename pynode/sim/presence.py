@@ -110,7 +110,7 @@ class SimNode:
     seen: set[bytes] = field(default_factory=set)
     next_tick: float = float("inf")
     round: int = -1  # the round on the node's clock when it last ticked
-    certified: dict[int, float] = field(default_factory=dict)  # round -> virtual time its certificate came
+    arrivals: dict[bytes, float] = field(default_factory=dict)  # certificate key -> virtual time it came
 
 
 class PresenceSimulation:
@@ -296,7 +296,7 @@ class PresenceSimulation:
         if isinstance(cert, str):
             return ValidationResult.REJECT
         self.certificates.setdefault(cert.key, cert)
-        node.certified.setdefault(cert.round, self.kernel.now)
+        node.arrivals.setdefault(cert.key, self.kernel.now)
         node.core.on_certificate(cert, now)
         return ValidationResult.ACCEPT
 

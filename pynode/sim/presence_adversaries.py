@@ -2,8 +2,8 @@
 
 - `copy_answers`: commits and reveals another node's task rows instead of computing its own;
 - `lazy`: computes half its rows and commits garbage for the rest (caught when a garbage row is picked);
-- `swap_rows`: commits its honest root, then reveals rows that are not the ones committed;
-- `forge_proof`: announces the lowest possible claim with a proof replayed from the previous round;
+- `reveal_uncommitted`: commits garbage, then computes only the picked rows and reveals them (not committed);
+- `forge_proof`: announces another node's proof as its own, or the lowest claim with a replayed proof;
 - `lying_leader`: when it leads, leaves participants out of its draft (or adds one that never revealed).
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pynode.identity.vrf import VrfKey
+from pynode.identity.vrf import VrfKey, proof_to_hash
 from pynode.presence import leader, task
 from pynode.presence.certificate import Entry, committee, digest, make_body
 from pynode.presence.chain import pulse_alpha
 from pynode.presence.core import PulseCore
-from pynode.presence.messages import Draft
+from pynode.presence.messages import Draft, Reveal
 from pynode.presence.params import CLAIM_BYTES, TASK_ROWS
 from pynode.presence.round import Mine, RoundState, SeenChallenge, make_mine
 
@@ -43,26 +43,35 @@ def lazy(core: PulseCore) -> None:
     core.make_mine = make
 
 
-class _Swapped(Mine):
-    def reveal(self, beta: bytes, peer: bytes, leader_: bytes):  # type: ignore[no-untyped-def]
-        honest = super().reveal(beta, peer, leader_)
-        rows = tuple(self.rows[(task.picks(beta, peer)[i] + 1) % TASK_ROWS] for i in range(len(honest.rows)))
-        return replace(honest, rows=rows)
+class _OnDemand(Mine):
+    """Committed garbage; computes the picked rows only when challenged and reveals them with its paths."""
+
+    def reveal(self, beta: bytes, peer: bytes, leader_: bytes) -> Reveal:
+        committed = super().reveal(beta, peer, leader_)
+        seed = self.pulse.seed
+        return replace(committed, rows=tuple(task.row(seed, peer, i) for i in task.picks(beta, peer)))
 
 
-def swap_rows(core: PulseCore) -> None:
+def reveal_uncommitted(core: PulseCore) -> None:
     def make(key: VrfKey, peer: bytes, seed: bytes, round_: int) -> Mine:
-        m = make_mine(key, peer, seed, round_)
-        return _Swapped(m.pulse, m.rows, m.levels)
+        m = _mine_with_rows(key, peer, seed, round_, [bytes(task.ROW_BYTES)] * TASK_ROWS)
+        return _OnDemand(m.pulse, m.rows, m.levels)
 
     core.make_mine = make
 
 
-def forge_proof(core: PulseCore) -> None:
+def forge_proof(core: PulseCore, victim: VrfKey | None = None) -> None:
+    """With `victim`: announce the victim's proof for this round (and its claim) as our own. Without: the lowest
+    possible claim with our own real proof for the previous round (a replay)."""
+
     def make(key: VrfKey, peer: bytes, seed: bytes, round_: int) -> Mine:
         m = make_mine(key, peer, seed, round_)
-        replayed = key.prove(pulse_alpha(seed, round_ - 1))  # a real proof, for the round before
-        return Mine(replace(m.pulse, proof=replayed, claim=bytes(CLAIM_BYTES)), m.rows, m.levels)
+        if victim is not None:
+            proof = victim.prove(pulse_alpha(seed, round_))
+            claim = proof_to_hash(proof)[:CLAIM_BYTES]
+        else:
+            proof, claim = key.prove(pulse_alpha(seed, round_ - 1)), bytes(CLAIM_BYTES)
+        return Mine(replace(m.pulse, proof=proof, claim=claim), m.rows, m.levels)
 
     core.make_mine = make
 

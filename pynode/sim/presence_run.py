@@ -1,7 +1,7 @@
 """The presence timeline the benchmark and the tests run (pynode/sim/presence.py has the machinery).
 
 `nodes` nodes join just before a round boundary; `rounds` rounds run. Some nodes cheat from the start
-(presence_adversaries: copiers, lazy nodes, row swappers, proof forgers); `sybils` of the nodes share one
+(presence_adversaries: copiers, lazy nodes, nodes revealing uncommitted rows, proof forgers); `sybils` of the nodes share one
 relay-attested origin (ten nodes behind one address); in each round listed in `crash_rounds` the node whose
 claim ranks first crashes just before its turn to lead, so its first backup must take over. Measured:
 rounds certified, certificate latency (round start → the certificate at each live node; rounds without a
@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pynode.presence.core import PulseCore
@@ -29,7 +29,7 @@ from pynode.stats import percentile
 CHEATS: dict[str, Callable[..., None]] = {
     "copy_answers": adv.copy_answers,
     "lazy": adv.lazy,
-    "swap_rows": adv.swap_rows,
+    "reveal_uncommitted": adv.reveal_uncommitted,
     "forge_proof": adv.forge_proof,
 }
 
@@ -48,6 +48,9 @@ class PresenceRun:
         self.cheaters: dict[bytes, str] = {}
         self.sybils: list[bytes] = []
         self.crashed: dict[int, bytes] = {}  # round -> the leader that crashed in it
+        self.tweaks: dict[
+            bytes, Callable[[PulseCore], None]
+        ] = {}  # peer -> what to do to its core on joining
 
     def start_v(self, r: int) -> float:
         """Round r's start in virtual seconds (on an honest clock)."""
@@ -77,6 +80,8 @@ class PresenceRun:
             adv.copy_answers(core, self.identities[-1].peer_id)  # copies an honest node's task
         elif name is not None:
             CHEATS[name](core)
+        if identity.peer_id in self.tweaks:
+            self.tweaks[identity.peer_id](core)
         sim.add(identity, core, skew_ms)
 
     def run(self, rounds: int, crash_rounds: Sequence[int] = ()) -> None:
@@ -102,8 +107,16 @@ class PresenceRun:
     def live(self) -> list[SimNode]:
         return [n for n in self.sim.nodes if self.sim.kernel.alive[n.index]]
 
-    def latencies(self, rounds: range) -> list[float]:
-        return [n.certified[r] - self.start_v(r) for r in rounds for n in self.live() if r in n.certified]
+    def latencies(self, view: Ledger, rounds: Iterable[int]) -> list[float]:
+        """Round start → the counted certificate's arrival, at every live node, for `rounds`."""
+        wanted = set(rounds)
+        return [
+            n.arrivals[c.key] - self.start_v(c.round)
+            for c in view.chain
+            if c.round in wanted
+            for n in self.live()
+            if c.key in n.arrivals
+        ]
 
     def measure(self, rounds: int) -> dict[str, Any]:
         t0 = time.perf_counter()
@@ -111,8 +124,8 @@ class PresenceRun:
         audit_s = time.perf_counter() - t0
         span = range(self.first, self.first + rounds)
         chain = {c.round for c in view.chain}
-        lat = [x for r in span if r not in self.crashed for x in self.latencies(range(r, r + 1))]
-        crash = [x for r in self.crashed for x in self.latencies(range(r, r + 1))]
+        lat = self.latencies(view, (r for r in span if r not in self.crashed))
+        crash = self.latencies(view, self.crashed)
         p50 = percentile(lat, 50, 0.0)
         caught = [p for p in self.cheaters if p in view.standings and view.standings[p].strikes > 0]
         return {
