@@ -46,6 +46,11 @@ SERVE_FRAMES_PER_S = 20.0  # pull answers per second to one peer: it pulls every
 SERVE_MAX_DELAY_S = PULL_TIMEOUT_S / 2  # an answer booked further ahead is refused as busy, not sent too late
 SERVE_PEERS = 256  # peers whose serving budget we remember: bounded memory, a forgotten one starts full
 
+# ---- equivocation (equivocation.py) -------------------------------------------------------------------------
+MAX_LEDGER_ENTRIES = AUTHOR_RECORDS  # one author's changes sent to compare histories: each holds ≥ 1 record
+MAX_EVIDENCE_CHANGE_BYTES = MAX_GOSSIP_UPDATE + 64 * 1024  # one change in full: a gossiped update and its ids
+MAX_EVIDENCE_KEPT = 256  # faulty authors whose evidence we keep to pass on; beyond, only the verdict stays
+
 # ---- updates held for their dependencies (held.py) ----------------------------------------------------------
 HELD_UPDATES = 256  # a gap of a few seconds in a busy network; beyond it the oldest go (a pull repairs them)
 HELD_BYTES = 8 * 1024 * 1024  # 32 maximal gossiped updates: what waiting may cost in memory

@@ -11,20 +11,30 @@ through `pynode.identity.verify`; it never asks the platform for anything itself
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from pynode.identity import Signer, verify
-from pynode.platform.crdt import Crdt, CrdtDoc, CrdtError, VersionVector
+from pynode.platform.crdt import BlobMeta, Crdt, CrdtDoc, CrdtError, VersionVector
 from pynode.state.authorship import (
     Rejected,
+    SigCheck,
     change_payload,
     check_change,
     encode_message,
     loro_peer,
     ns,
 )
-from pynode.state.limits import MAX_BLOB_BYTES, MAX_CHANGES_PER_BLOB, MAX_WRITE_RETRIES
+from pynode.state.equivocation import Evidence, Ledger, form_of, sig_digest
+from pynode.state.limits import (
+    AUTHOR_RECORDS,
+    MAX_BLOB_BYTES,
+    MAX_CHANGES_PER_BLOB,
+    MAX_EVIDENCE_KEPT,
+    MAX_WRITE_RETRIES,
+)
 from pynode.state.quota import Quotas, Trial
 from pynode.state.records import DOCS, Record, doc_for
 
@@ -40,6 +50,15 @@ class Deferred(Exception):
 Policy = Callable[[Record], None]
 
 
+@dataclass
+class _Checked:
+    """What checking an update's new changes found, to verify and then to keep."""
+
+    records: list[Record] = field(default_factory=list)
+    checks: list[tuple[int, int, SigCheck]] = field(default_factory=list)  # (peer, change start, signature)
+    spans: list[tuple[int, int, int, bytes]] = field(default_factory=list)  # (peer, start, end, sig digest)
+
+
 class Store:
     def __init__(self, author: bytes, crdt: Crdt, policy: Policy | None = None) -> None:
         """`policy`: checks a record must pass beyond its schema (e.g. a result's config against its research
@@ -51,6 +70,13 @@ class Store:
         self.docs: dict[str, CrdtDoc] = {name: crdt.crdt_doc(self.peer) for name in DOCS}
         self.records: dict[str, dict[str, Record]] = {name: {} for name in DOCS}  # validated, decoded
         self.quotas: dict[str, Quotas] = {name: Quotas() for name in DOCS}  # what each author put in each
+        self.ledgers: dict[str, dict[int, Ledger]] = {
+            name: {} for name in DOCS
+        }  # per Loro peer (equivocation.py)
+        self.faulty: set[int] = (
+            set()
+        )  # Loro peers of authors proven to equivocate: their records count nowhere
+        self.evidence: OrderedDict[int, Evidence] = OrderedDict()  # the proofs, to pass on (the newest kept)
         self.on_new: Callable[[str, list[Record]], None] | None = None  # told of every record added
 
     # ---- reading ----------------------------------------------------------------------------------
@@ -116,6 +142,7 @@ class Store:
         made = doc.change_at(self.peer, counter)
         if made is None or (made.lamport, made.deps, made.timestamp) != (lamport, deps, 0):
             raise RuntimeError("the CRDT recorded a change other than the one we signed")
+        self._ledger(name, self.peer).append(counter, counter + len(items), sig_digest(made.message))
         return doc.export_updates(before)
 
     # ---- receiving --------------------------------------------------------------------------------
@@ -148,39 +175,58 @@ class Store:
             raise Deferred("nothing_new")
         if meta.missing_from(before):
             raise Deferred("missing_dependencies")  # known from the header alone: no fork of the document
-        fork = doc.fork()
-        try:
-            if fork.import_(blob).pending:
-                # Loro's header names every dependency an exported blob has; this one hid some
-                raise Rejected("inconsistent_metadata", "the update depends on more than its header says")
-        except CrdtError as e:
-            raise Rejected("malformed_update", str(e)) from None
+        fork = self._fork_with(doc, blob, meta, before)
         trial = self.quotas[name].trial()
-        new, checks = self._check_changes(name, fork, before, sender_peer, now_ms, trial)
-        self._check_policy(new)
-        for c in checks:
+        checked = self._check_changes(name, fork, before, sender_peer, now_ms, trial)
+        self._check_policy(checked.records)
+        for peer, start, c in checked.checks:
             if not await verify(c.public_key, c.message, c.sig):
+                if start == before.get(peer, 0) > 0 and meta.start.get(peer, 0) < start:
+                    raise Deferred("conflicting_history")  # as above, a version Loro cut where ours ends
                 raise Rejected("bad_signature", "a change or record signature does not verify")
         try:
             doc.import_(blob)
         except CrdtError as e:  # imported fine into the fork a moment ago; only a CRDT bug gets here
             raise Rejected("malformed_update", str(e)) from None
         self.quotas[name].commit(trial)
+        for peer, start, end, digest in checked.spans:
+            self._ledger(name, peer).append(start, end, digest)
         known = self.records[name]
-        fresh = [r for r in new if r.key not in known]
+        fresh = [r for r in checked.records if r.key not in known]
         for r in fresh:
             known[r.key] = r
         self._notify(name, fresh)
         return fresh
 
     @staticmethod
+    def _fork_with(doc: CrdtDoc, blob: bytes, meta: BlobMeta, before: VersionVector) -> CrdtDoc:
+        """A fork of `doc` with `blob` imported into it."""
+        fork = doc.fork()
+        try:
+            if fork.import_(blob).pending:
+                # Loro's header names every dependency an exported blob has; this one hid some
+                raise Rejected("inconsistent_metadata", "the update depends on more than its header says")
+        except CrdtError as e:
+            if any(meta.start.get(p, 0) < before.get(p, 0) < end for p, end in meta.end.items()):
+                # it overlaps what we hold of an author and Loro found other operations under those ids:
+                # two versions of the author's changes exist. Nobody forged anything: pulls find out which
+                # (equivocation.py), and whoever forwarded this is not to blame
+                raise Deferred("conflicting_history") from None
+            raise Rejected("malformed_update", str(e)) from None
+        return fork
+
     def _check_changes(
-        name: str, fork: CrdtDoc, before: VersionVector, sender_peer: int | None, now_ms: int, trial: Trial
-    ) -> tuple[list[Record], list[Any]]:
+        self,
+        name: str,
+        fork: CrdtDoc,
+        before: VersionVector,
+        sender_peer: int | None,
+        now_ms: int,
+        trial: Trial,
+    ) -> _Checked:
         """Every change the fork has beyond `before`: authorship, namespace, records, the author's quota.
-        Returns the new records and the signatures still to verify."""
-        new: list[Record] = []
-        checks: list[Any] = []
+        Returns the new records, the signatures still to verify and the spans for the ledgers."""
+        out = _Checked()
         for peer, end in fork.version().items():
             start = before.get(peer, 0)
             if end <= start:
@@ -189,14 +235,23 @@ class Store:
                 raise Rejected("not_senders_changes", "gossip carries only its publisher's own changes")
             for change in fork.changes(peer, start, end):
                 checked = check_change(name, change, now_ms)
+                if peer in self.faulty:
+                    # kept for their ids only (honest changes may depend on them): no record of it counts,
+                    # and a slice of one of its two versions has no signature that verifies
+                    if change.counter + change.length > AUTHOR_RECORDS:
+                        raise Rejected("over_quota", "a faulty author's ids")
+                    continue
                 for r in checked.records:
                     if fork.get(ns(r.author), r.key) != r.encoded:  # what Loro stored is what we checked
                         raise Rejected("bad_value", "stored value differs from the operation's")
                     if (why := trial.admit(r)) is not None:  # in chain order: the same verdict everywhere
                         raise Rejected("over_quota", why)
-                new.extend(checked.records)
-                checks.extend(checked.sig_checks)
-        return new, checks
+                out.records.extend(checked.records)
+                out.checks.extend((peer, change.counter, c) for c in checked.sig_checks)
+                out.spans.append(
+                    (peer, change.counter, change.counter + change.length, sig_digest(change.message))
+                )
+        return out
 
     def _check_policy(self, records: list[Record]) -> None:
         if self.policy is None:
@@ -207,5 +262,64 @@ class Store:
             except ValueError as e:
                 raise Rejected("refused_record", f"{r.key[:12]}: {e}") from None
 
+    # ---- equivocation (equivocation.py) -----------------------------------------------------------------
+
+    def _ledger(self, name: str, peer: int) -> Ledger:
+        ledger = self.ledgers[name].get(peer)
+        if ledger is None:
+            ledger = self.ledgers[name][peer] = Ledger()
+        return ledger
+
+    def have(self, name: str) -> list[list[Any]]:
+        """What a pull says we hold: [peer, end counter, chain] per author ([peer, end] for faulty ones, whose
+        two histories are no longer compared)."""
+        out: list[list[Any]] = []
+        for peer, end in sorted(self.docs[name].version().items()):
+            ledger = self.ledgers[name].get(peer)
+            chain = ledger.chain_at(end) if ledger is not None and peer not in self.faulty else None
+            out.append([peer, end] if chain is None else [peer, end, chain])
+        return out
+
+    def disagreeing(self, name: str, chains: dict[int, tuple[int, bytes]]) -> list[int]:
+        """Authors whose history up to a peer's (end, chain) is not ours: we hold as much or more of theirs,
+        but no change of ours ends there, or the chain up to it differs."""
+        out = []
+        for peer, (end, chain) in chains.items():
+            ledger = self.ledgers[name].get(peer)
+            if peer in self.faulty or ledger is None or ledger.end < end:
+                continue  # not compared, or we are behind: they will see it when they answer us
+            if not ledger.agrees(end, chain):
+                out.append(peer)
+        return out
+
+    def change_form(self, name: str, peer: int, start: int, end: int) -> dict[str, Any] | None:
+        """One whole change of ours, as evidence needs it; None unless exactly one change spans start..end."""
+        ledger = self.ledgers[name].get(peer)
+        if ledger is None or ledger.chain_at(end) is None:
+            return None
+        found = self.docs[name].changes(peer, start, end)
+        if len(found) != 1 or (found[0].counter, found[0].length) != (start, end - start):
+            return None
+        return form_of(name, found[0])
+
+    def mark_faulty(self, evidence: Evidence) -> None:
+        """`evidence` (both signatures verified) proves its author equivocated: from now on its records count
+        nowhere, in any document, and its changes are kept for their ids only."""
+        peer = loro_peer(evidence.author)
+        if peer in self.faulty:
+            return
+        self.faulty.add(peer)
+        self.evidence[peer] = evidence
+        while len(self.evidence) > MAX_EVIDENCE_KEPT:
+            self.evidence.popitem(last=False)
+        for name, recs in self.records.items():
+            for key in [k for k, r in recs.items() if r.author == evidence.author]:
+                del recs[key]
+            self.ledgers[name].pop(peer, None)
+
     def stats(self) -> dict[str, Any]:
-        return {"records": sum(self.counts().values()), "by_doc": self.counts()}
+        return {
+            "records": sum(self.counts().values()),
+            "by_doc": self.counts(),
+            "faulty_authors": len(self.faulty),
+        }

@@ -28,16 +28,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynode.gossip.events import ValidationResult
-from pynode.identity import Signer
+from pynode.identity import Signer, verify
 from pynode.net.pacer import Pacer
 from pynode.platform.crdt import CrdtError, VersionVector
 from pynode.state.authorship import Rejected
+from pynode.state.equivocation import (
+    DIGEST_BYTES,
+    Form,
+    evidence_of,
+    first_difference,
+    ledger_from_wire,
+    ledger_to_wire,
+    parse_evidence,
+    parse_form,
+)
 from pynode.state.held import HeldUpdates
 from pynode.state.limits import (
     CHUNK_BYTES,
     EXPORT_CACHE,
     EXPORT_TTL_S,
     MAX_BLOB_BYTES,
+    MAX_EVIDENCE_KEPT,
     MAX_GOSSIP_UPDATE,
     MAX_STRIKES,
     MAX_VV_PEERS,
@@ -81,22 +92,40 @@ def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
     raise RuntimeError("coroutine suspended; drive it with asyncio")
 
 
-def _vv_to_wire(vv: VersionVector) -> list[list[int]]:
-    return [[p, e] for p, e in sorted(vv.items())]
+Chains = dict[int, tuple[int, bytes]]  # author's Loro peer -> (end counter, chain of its ledger up to there)
 
 
-def _vv_from_wire(value: Any) -> VersionVector:
+def _have_from_wire(value: Any) -> tuple[VersionVector, Chains]:
+    """`have` entries: [peer, end] or [peer, end, chain] (equivocation.py)."""
     if not isinstance(value, list) or len(value) > MAX_VV_PEERS:
         raise WireError("bad_field", "a version vector is a list of [peer, counter]")
     out: VersionVector = {}
-    for pair in value:
+    chains: Chains = {}
+    for entry in value:
         if not (
-            isinstance(pair, list)
-            and len(pair) == 2
-            and all(isinstance(x, int) and 0 <= x < 2**63 for x in pair)
+            isinstance(entry, list)
+            and len(entry) in (2, 3)
+            and all(isinstance(x, int) and 0 <= x < 2**63 for x in entry[:2])
         ):
-            raise WireError("bad_field", "a version vector entry is [peer, counter]")
-        out[pair[0]] = pair[1]
+            raise WireError(
+                "bad_field", "a version vector entry is [peer, counter] or [peer, counter, chain]"
+            )
+        out[entry[0]] = entry[1]
+        if len(entry) == 3:
+            chains[entry[0]] = (entry[1], get_bytes({"c": entry[2]}, "c", size=DIGEST_BYTES))
+    return out, chains
+
+
+def _conflicts_from_wire(value: Any) -> dict[str, dict[int, list[tuple[int, int, bytes]]]]:
+    """`conflicts`: {doc: [[author peer, ledger], ...]}."""
+    if not isinstance(value, dict):
+        raise WireError("bad_field", "conflicts must be a map")
+    out: dict[str, dict[int, list[tuple[int, int, bytes]]]] = {}
+    for name, entries in value.items():
+        for entry in get_list({"c": entries}, "c", MAX_VV_PEERS):
+            if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], int)):
+                raise WireError("bad_field", "a conflict is [peer, ledger]")
+            out.setdefault(_doc_name(name), {})[entry[0]] = ledger_from_wire(entry[1])
     return out
 
 
@@ -110,7 +139,7 @@ def _doc_name(value: Any) -> str:
 class _Download:
     peer: bytes
     doc: str
-    have: VersionVector
+    have: list[list[Any]]  # Store.have() when the download began
     snapshot: bool
     token: bytes = b""
     total: int = 0
@@ -134,6 +163,7 @@ class SyncEngine:
         self._asked_at = 0.0
         self._download: _Download | None = None
         self._exports: OrderedDict[bytes, tuple[float, bytes]] = OrderedDict()
+        self._comparing: tuple[str, int, tuple[int, int]] | None = None  # (doc, author, our span) asked about
         self._serving: OrderedDict[bytes, Pacer] = OrderedDict()  # each asker's pace, least recent first
         self.held = HeldUpdates()  # gossiped updates waiting for their dependencies
         # (author, reason) of authors whose updates were hostile only in hindsight: the runtime penalises them
@@ -208,8 +238,7 @@ class SyncEngine:
             return []
         self._next_pull = now + self.interval * (0.5 + self.rng.random())  # jitter: no lockstep rounds
         peer = peers[self.rng.randrange(len(peers))]
-        versions = self.store.version()
-        request = {"have": {n: _vv_to_wire(v) for n, v in versions.items()}, "snapshot": self._empty()}
+        request = {"have": {n: self.store.have(n) for n in DOCS}, "snapshot": self._empty()}
         return [self._ask(peer, request, now)]
 
     def _empty(self) -> bool:
@@ -225,6 +254,7 @@ class SyncEngine:
         if self._waiting == peer:
             self._waiting = None
             self._download = None
+            self._comparing = None
             self.failures += 1
             self._next_pull = 0.0
 
@@ -248,13 +278,24 @@ class SyncEngine:
                 return await self._on_chunk(
                     peer, expect_map(msg, "response", {"chunk"})["chunk"], now, now_ms
                 )
-            d = expect_map(msg, "response", {"docs", "big"})
+            if isinstance(msg, dict) and "change" in msg:
+                await self._on_change(parse_form(expect_map(msg, "response", {"change"})["change"]))
+                return []
+            d = expect_map(msg, "response", {"docs", "big"}, {"conflicts", "evidence"})
             if not isinstance(d["docs"], dict):
                 raise WireError("bad_field", "docs must be a map")
             blobs = {_doc_name(n): get_bytes(d["docs"], n) for n in d["docs"]}
             big = [_doc_name(n) for n in get_list(d, "big", len(DOCS))]
+            evidence = (
+                [parse_evidence(e) for e in get_list(d, "evidence", MAX_EVIDENCE_KEPT)]
+                if "evidence" in d
+                else []
+            )
+            conflicts = _conflicts_from_wire(d.get("conflicts", {}))
         except WireError as e:
             raise Rejected("malformed_response", e.reason) from None
+        for a, b in evidence:
+            await self._take_evidence(a, b)
         new = 0
         for name, blob in blobs.items():
             new += await self._receive(name, blob, now_ms)
@@ -263,11 +304,53 @@ class SyncEngine:
         self.pulls += 1
         self.last_pull_new = new
         self.cold = False
+        if (ask := self._compare(peer, conflicts, now)) is not None:
+            return [ask]  # a large document waits for the next pull
         for name in big:
-            have = self.store.docs[name].version()
-            self._download = _Download(peer, name, have, snapshot=not have)
+            self._download = _Download(peer, name, self.store.have(name), snapshot=self._empty_doc(name))
             return [self._ask_chunk(now)]
         return []
+
+    def _empty_doc(self, name: str) -> bool:
+        return not self.store.docs[name].version()
+
+    # ---- equivocation (equivocation.py) -------------------------------------------------------------
+
+    def _compare(self, peer: bytes, conflicts: dict[str, dict[int, Any]], now: float) -> Ask | None:
+        """A peer says our history of some author is not its own: find the first change where the ledgers
+        differ and ask for its version in full."""
+        for name, ledgers in conflicts.items():
+            for author, theirs in ledgers.items():
+                mine = self.store.ledgers[name].get(author)
+                spans = first_difference(mine.entries, theirs) if mine is not None else None
+                if spans is not None and author not in self.store.faulty:
+                    self._comparing = (name, author, spans[0])
+                    start, end = spans[1]
+                    return self._ask(
+                        peer, {"change": {"doc": name, "peer": author, "start": start, "end": end}}, now
+                    )
+        return None
+
+    async def _on_change(self, theirs: Form) -> None:
+        """Their version of a change we hold differently: with ours, proof that its author equivocated."""
+        pending, self._comparing = self._comparing, None
+        if pending is None:
+            raise Rejected("unexpected_change")
+        name, author, (start, end) = pending
+        if (theirs.doc, theirs.peer) != (name, author) or theirs.start != start:
+            raise Rejected("bad_evidence", "not the change asked for")
+        ours = self.store.change_form(name, author, start, end)
+        if ours is not None and author not in self.store.faulty:
+            await self._take_evidence(parse_form(ours), theirs)
+
+    async def _take_evidence(self, a: Form, b: Form) -> None:
+        """Verify two changes of one author over the same ids and, if they are, hold the author faulty.
+        Raises Rejected (the peer that sent them is penalised) when they prove nothing."""
+        for form in (a, b):
+            c = form.check
+            if not await verify(c.public_key, c.message, c.sig):
+                raise Rejected("bad_evidence", "a change whose signature does not verify")
+        self.store.mark_faulty(evidence_of(a, b))
 
     async def _receive(self, name: str, blob: bytes, now_ms: int) -> int:
         try:
@@ -281,7 +364,7 @@ class SyncEngine:
         offset = len(dl.data) if dl.data is not None else 0
         fetch = {
             "doc": dl.doc,
-            "have": _vv_to_wire(dl.have),
+            "have": dl.have,
             "snapshot": dl.snapshot,
             "token": dl.token,
             "offset": offset,
@@ -344,31 +427,66 @@ class SyncEngine:
         msg = cbor.decode(data)
         if isinstance(msg, dict) and "fetch" in msg:
             return self._answer_fetch(expect_map(msg, "request", {"fetch"})["fetch"], now)
+        if isinstance(msg, dict) and "change" in msg:
+            return self._answer_change(expect_map(msg, "request", {"change"})["change"])
         d = expect_map(msg, "request", {"have", "snapshot"})
         if not isinstance(d["have"], dict) or not isinstance(d["snapshot"], bool):
             raise WireError("bad_field", "have must be a map and snapshot a boolean")
-        haves = {_doc_name(n): _vv_from_wire(v) for n, v in d["have"].items()}
-        docs: dict[str, bytes] = {}
-        big: list[str] = []
-        budget = RESPONSE_BUDGET
+        haves = {_doc_name(n): _have_from_wire(v) for n, v in d["have"].items()}
+        out: dict[str, Any] = {"docs": {}, "big": []}
+        budget = RESPONSE_BUDGET - self._add_proofs(out, haves)
         for name in DOCS:
-            have = haves.get(name, {})
+            have, chains = haves.get(name, ({}, {}))
+            have = self._excluding_disagreements(name, have, chains, out)
             mine = self.store.docs[name].version()
             if all(end <= have.get(p, 0) for p, end in mine.items()):
                 continue  # nothing they lack
             blob = self._export(name, have, d["snapshot"] and not have)
             if len(blob) <= budget:
-                docs[name] = blob
+                out["docs"][name] = blob
                 budget -= len(blob)
             else:
-                big.append(name)
-        return cbor.encode({"docs": docs, "big": big})
+                out["big"].append(name)
+        return cbor.encode(out)
+
+    def _add_proofs(self, out: dict[str, Any], haves: dict[str, tuple[VersionVector, Chains]]) -> int:
+        """Evidence against authors the asker still compares (it sent their chain); returns the bytes used."""
+        trusted = {p for _, chains in haves.values() for p in chains}
+        proofs = [self.store.evidence[p].to_wire() for p in trusted if p in self.store.evidence]
+        size = len(cbor.encode(proofs))
+        if proofs and size <= RESPONSE_BUDGET // 2:
+            out["evidence"] = proofs
+            return size
+        return 0
+
+    def _excluding_disagreements(
+        self, name: str, have: VersionVector, chains: Chains, out: dict[str, Any]
+    ) -> VersionVector:
+        """Authors whose history the asker holds differently are left out of what we send (a slice of our
+        version would carry no valid signature); their ledgers go instead, for the asker to compare."""
+        disagreeing = self.store.disagreeing(name, chains)
+        if not disagreeing:
+            return have
+        mine = self.store.docs[name].version()
+        out.setdefault("conflicts", {})[name] = [
+            [p, ledger_to_wire(self.store.ledgers[name][p])] for p in disagreeing
+        ]
+        return {**have, **{p: max(have.get(p, 0), mine.get(p, 0)) for p in disagreeing}}
 
     def _export(self, name: str, have: VersionVector, snapshot: bool) -> bytes:
         try:
             return self.store.snapshot(name) if snapshot else self.store.export_since(name, have)
         except CrdtError as e:
             raise WireError("bad_field", f"cannot export from that version: {e}") from None
+
+    def _answer_change(self, value: Any) -> bytes:
+        c = expect_map(value, "change", {"doc", "peer", "start", "end"})
+        name = _doc_name(c["doc"])
+        start, end = get_int(c, "start", 0, 2**31), get_int(c, "end", 1, 2**31)
+        form = self.store.change_form(name, get_int(c, "peer", 0, 2**63 - 1), start, end)
+        if form is None:
+            raise WireError("gone", "no such change here")
+        return cbor.encode({"change": form})
 
     def _answer_fetch(self, value: Any, now: float) -> bytes:
         f = expect_map(value, "fetch", {"doc", "have", "snapshot", "token", "offset"})
@@ -386,7 +504,9 @@ class SyncEngine:
         else:
             if not isinstance(f["snapshot"], bool):
                 raise WireError("bad_field", "snapshot must be a boolean")
-            blob = self._export(name, _vv_from_wire(f["have"]), f["snapshot"])
+            have, chains = _have_from_wire(f["have"])
+            have = self._excluding_disagreements(name, have, chains, {})
+            blob = self._export(name, have, f["snapshot"])
             token = hashlib.sha256(blob).digest()[:16]
             self._exports[token] = (now, blob)
             while len(self._exports) > EXPORT_CACHE:
