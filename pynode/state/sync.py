@@ -211,7 +211,7 @@ class SyncEngine:
     async def _release(self, now_ms: int) -> None:
         """Import every held update whose dependencies have arrived (each may release more); expire the rest
         in time, and penalise authors whose dependencies keep never coming."""
-        while ready := self.held.take_ready(self.store.version(), now_ms):
+        while len(self.held) and (ready := self.held.take_ready(self.store.version(), now_ms)):
             for h in ready:
                 try:
                     await self.store.receive(h.doc, h.blob, now_ms, ("updates",), only_author=h.author)
