@@ -41,19 +41,19 @@ async def test_four_nodes_complete_three_rounds_with_one_late_joiner_and_agree_o
         )
         await peers[3].join(run.run_id)
         await asyncio.gather(*(p.wait_round(ROUNDS, 90) for p in peers))
+        # the late joiner, once in sync, is waited for and counted
+        await eventually(lambda: any(e.contributors == 4 for e in peers[0].log), 60, "a round counting it")
 
-        for r in range(ROUNDS):
-            logs = [next((e for e in p.log if e.round == r), None) for p in peers]
-            held = {e.state_hash for e in logs if e is not None}
+        # Nodes keep training after wait_round returns, each at its own pace: what they hold *now* may be
+        # different rounds. Compare what each held after the same certificate, for every round logged.
+        for r in sorted({e.round for p in peers for e in p.log}):
+            held = {(e.state_hash, e.theta_hash) for p in peers for e in p.log if e.round == r}
             assert len(held) == 1, f"participants disagree after round {r}"
         first = peers[0].log[0]
         # round 0: three deltas, 4 + 4 + 2 inner steps of 16×32 tokens
-        assert first.contributors == 3 and first.samples == (4 + 4 + 2) * 16 * 32
-        # the late joiner, once in sync, is waited for and counted
-        assert peers[0].log[-1].contributors == 4
-        final = [p.core.state for p in peers]
-        assert len({s.digest() for s in final}) == 1
-        assert all(x == y for x, y in zip(final[0].theta, final[3].theta, strict=True))
+        assert first.round == 0 and first.contributors == 3 and first.samples == (4 + 4 + 2) * 16 * 32
+        # the late joiner applied certificates itself (not only fetched states), bit for bit as the others
+        assert {e.round for e in peers[3].log} & {e.round for e in peers[0].log}
         assert peers[0].log[-1].val_loss < peers[0].log[0].val_loss + 0.5
         assert all(sum(p.core.rejected.values()) == 0 for p in peers), [p.core.rejected for p in peers]
     finally:
