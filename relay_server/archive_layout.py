@@ -27,8 +27,19 @@ DERIVED_FOLDERS = frozenset({*DOMAINS, "papers"})
 FIGURE_LINK = re.compile(r"\]\(figure-([1-9][0-9]{0,2})\.svg\)")
 
 
+def plain(value: Any) -> Any:
+    """`value` with every bytes as hex, at any depth (profiles and certificates nest them in lists)."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
 def record_json(r: Record) -> dict[str, Any]:
-    body = {k: (v.hex() if isinstance(v, bytes) else v) for k, v in r.body.items()}
+    body = {k: plain(v) for k, v in r.body.items()}
     if r.kind == "points":
         body["awards"] = [[peer_id_text(p), n] for p, n in r.body["awards"]]
     return {
@@ -103,7 +114,7 @@ def state_files(store: Store) -> dict[str, bytes]:
         for n, svg in enumerate(figures, start=1):
             files[folders.figure(p.key, n)] = svg.encode()
     for peer, profile in latest_profiles(store.all_records("identities")).items():
-        files[f"profiles/{peer}.json"] = json_bytes(profile)
+        files[f"profiles/{peer}.json"] = json_bytes(plain(profile))
     boards = leaderboards(results)
     for domain in DOMAINS:
         mine = {b: rows for b, rows in boards.items() if b.domain == domain}

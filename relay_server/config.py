@@ -58,6 +58,7 @@ class RelayConfig:
     archive_queue_entries: int = 2048
     archive_origin_bytes: int = 32 * MiB
     archive_origin_entries: int = 64
+    presence_interval_s: float = 90.0  # the pulse rounds the relay's node takes part in (pynode/presence)
 
     def archive_path(self) -> Path:
         return Path(self.archive_dir) if self.archive_dir is not None else self.data_dir / "archive"

@@ -16,7 +16,9 @@ from pynode.identity import Identity
 from pynode.node import Node, NodeConfig
 from pynode.platform import current
 from pynode.platform.transport import ConnectionClosed
+from pynode.presence.params import Timing
 from pynode.research.policy import check_result
+from pynode.runtime.pulse import PulseConfig, PulseRuntime
 from pynode.runtime.replica import StateReplica
 from pynode.state.store import Store
 from pynode.topics import DEFAULT_TOPICS
@@ -25,6 +27,7 @@ from relay_server.archive_layout import state_files
 from relay_server.config import RelayConfig
 from relay_server.gateway import ARCHIVE_PROTO, Budgets, Gateway
 from relay_server.hub import Hub, LocalHandle
+from relay_server.origin import OriginAttestor, load_salt
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +95,8 @@ class EmbeddedNode:
     replica: StateReplica
     archiver: Archiver | None = None
     gateway: Gateway | None = None
+    pulse: PulseRuntime | None = None  # takes part in pulse rounds (always online: a steady leader)
+    attestor: OriginAttestor | None = None  # tells connected nodes their origin, for the points ledger
 
     async def start(self) -> None:
         if self.archiver is not None:
@@ -103,6 +108,9 @@ class EmbeddedNode:
             self.node.handle(ARCHIVE_PROTO, self.gateway.serve_request)
         await self.node.start()
         await self.replica.start()
+        for part in (self.pulse, self.attestor):
+            if part is not None:
+                await part.start()
         if self.archiver is not None:
             await self.archiver.start()
 
@@ -111,6 +119,9 @@ class EmbeddedNode:
         await self.node.stop()
 
     async def stop(self) -> None:
+        for part in (self.attestor, self.pulse):
+            if part is not None:
+                await part.stop()
         await self.replica.stop()
         await self.node.stop()
         if self.archiver is not None:
@@ -119,7 +130,10 @@ class EmbeddedNode:
     def status(self) -> dict[str, Any]:
         """Shown as `extra` in /api/status."""
         archive = {"archive": self.archiver.describe()} if self.archiver is not None else {}
-        return {"node": self.node.stats(), "state": self.replica.status(), **archive}
+        presence = (
+            {"presence": {**self.pulse.status(), "top": self.pulse.top()}} if self.pulse is not None else {}
+        )
+        return {"node": self.node.stats(), "state": self.replica.status(), **archive, **presence}
 
     def rejections(self) -> dict[tuple[str, str], int]:
         """Network input the node refused, keyed (where, reason) like the relay's own in /metrics."""
@@ -134,8 +148,13 @@ def embedded_node(config: RelayConfig, identity: Identity, hub: Hub) -> Embedded
     # Its replica refuses research results that contradict their task, as every research node's does, so the
     # explorer and the archive never show a fabricated headline value or a config its domain refuses.
     replica = StateReplica(node, store=Store(identity.peer_id, current(), policy=check_result))
+    pulse = None  # an identity made from a signer alone has no VRF key: no pulse rounds for it
+    if identity.vrf is not None:
+        timing = Timing(interval_ms=int(config.presence_interval_s * 1000))
+        pulse = PulseRuntime(node, replica, PulseConfig(timing, frozenset({identity.peer_id}), name="relay"))
+    attestor = OriginAttestor(node, hub, load_salt(config.data_dir))
     if not config.archive:
-        return EmbeddedNode(node, replica)
+        return EmbeddedNode(node, replica, pulse=pulse, attestor=attestor)
     archive = ArchiveConfig(
         repo_dir=config.archive_path() / "repo",
         remote=config.archive_remote,
@@ -150,4 +169,5 @@ def embedded_node(config: RelayConfig, identity: Identity, hub: Hub) -> Embedded
         config.archive_origin_bytes,
         config.archive_origin_entries,
     )
-    return EmbeddedNode(node, replica, archiver, Gateway(archiver, budgets, origin_of=hub.address_of))
+    gateway = Gateway(archiver, budgets, origin_of=hub.address_of)
+    return EmbeddedNode(node, replica, archiver, gateway, pulse, attestor)

@@ -319,7 +319,8 @@ async def test_status_health_and_metrics_show_the_relay_and_its_embedded_node(tm
             metrics = (await client.get("/metrics")).text
     assert health.status_code == 200 and health.text == "ok"
     assert status["relay"] == state.identity.text
-    assert status["extra"].keys() == {"node", "state"}  # no archive: the relay was told not to keep one
+    # no archive: the relay was told not to keep one
+    assert status["extra"].keys() == {"node", "state", "presence"}
     assert {"relay_connected", "mesh"} <= status["extra"]["node"].keys()
     assert status["extra"]["state"]["records"] == 0
     assert status["counts"]["peers"] == 2 and status["counts"]["local"] == 1

@@ -16,6 +16,7 @@ from pynode.cli.bench import add_bench
 from pynode.cli.common import CliError
 from pynode.cli.demo import add_demo
 from pynode.cli.node import add_node
+from pynode.cli.points import add_points
 from pynode.cli.relay import add_relay
 from pynode.cli.research import add_research
 from pynode.cli.review import add_review
@@ -48,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"hyperspace {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (add_relay, add_node, add_demo, add_research, add_review, add_train, add_diloco, add_bench):
+    for add in (
+        add_relay,
+        add_node,
+        add_demo,
+        add_research,
+        add_review,
+        add_train,
+        add_diloco,
+        add_points,
+        add_bench,
+    ):
         add(sub)
     return p

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pynode.cli.common import DEFAULT_PORT, CliError, port, positive, run
+from pynode.cli.points import add_presence_options, pulse_runtime
 from pynode.cli.relay import add_archive_args, archive_config, print_archive
 from pynode.cli.research import add_research_options, research_agent
 from pynode.cli.review import add_review_options, node_store, review_agent
@@ -32,6 +33,7 @@ def add_demo(sub: Any) -> None:
     # three nodes at 0.15 of a core each keep a 2-core machine responsive for the relay and a browser
     add_research_options(d, cpu_default=0.15)
     add_review_options(d, cpu_default=0.15)
+    add_presence_options(d)
     d.set_defaults(func=cmd_demo)
 
 
@@ -49,6 +51,7 @@ async def _demo_main(args: argparse.Namespace) -> int:
         port=args.port,
         data_dir=args.data_dir / "relay",
         log_level="warning",
+        presence_interval_s=args.presence_interval,
         **archive_config(args),
     )
     try:
@@ -60,8 +63,9 @@ async def _demo_main(args: argparse.Namespace) -> int:
     replicas: list[Any] = []
     agents: list[Any] = []
     reviewers: list[Any] = []
+    pulses: list[Any] = []
     try:
-        await _start_nodes(args, relay.url, nodes, replicas, agents, reviewers)
+        await _start_nodes(args, relay.url, nodes, replicas, agents, reviewers, pulses)
         print(
             f"Hyperspace demo: relay + {args.nodes} nodes. Open {url} to join from a browser.",
             file=sys.stderr,
@@ -81,9 +85,10 @@ async def _demo_main(args: argparse.Namespace) -> int:
             replicas=replicas,
             agents=agents,
             reviewers=reviewers,
+            pulses=pulses,
         )
     finally:
-        for agent in [*agents, *reviewers]:
+        for agent in [*agents, *reviewers, *pulses]:
             await agent.stop()
         for replica in replicas:
             await replica.stop()
@@ -100,6 +105,7 @@ async def _start_nodes(
     replicas: list[Any],
     agents: list[Any],
     reviewers: list[Any],
+    pulses: list[Any],
 ) -> None:
     """Start `args.nodes` nodes on `url`, appending each as it starts (so a failure stops those begun)."""
     from pynode.identity import Identity
@@ -127,7 +133,10 @@ async def _start_nodes(
         reviewer = review_agent(replica, identity, args, caps)
         if reviewer is not None:
             reviewers.append(reviewer)
+        pulse = await pulse_runtime(node, replica, args, caps)
+        if pulse is not None:
+            pulses.append(pulse)
     for node in nodes:
         await node.relay.wait_connected(timeout=10)
-    for agent in [*agents, *reviewers]:
+    for agent in [*agents, *reviewers, *pulses]:
         await agent.start()

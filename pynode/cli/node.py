@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pynode.cli.common import DEFAULT_DATA, CliError, non_negative, peer_ids, relay_url, run
+from pynode.cli.points import add_presence_options, pulse_runtime
 from pynode.cli.research import add_research_options, research_agent
 from pynode.cli.review import add_review_options, node_store, review_agent
 from pynode.topics import DEMO_PULSE as DEMO_TOPIC
@@ -44,6 +45,7 @@ def add_node(sub: Any) -> None:
     )
     add_research_options(n, cpu_default=0.5)
     add_review_options(n, cpu_default=0.5)
+    add_presence_options(n)
     n.set_defaults(func=cmd_node)
 
 
@@ -84,6 +86,7 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     replica = StateReplica(node, store=store)
     agent = research_agent(replica, args, args.data_dir)
     reviewer = review_agent(replica, identity, args, caps)
+    pulse = await pulse_runtime(node, replica, args, caps)
     await node.start()
     await replica.start()
     try:
@@ -98,15 +101,26 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     if reviewer is not None:
         await reviewer.start()
         print("  validating: reviewing the results this node is drawn for", file=sys.stderr)
+    if pulse is not None:
+        await pulse.start()
+        print(f"  presence: pulse rounds every {args.presence_interval} s", file=sys.stderr)
     try:
         await status_loop(
-            [node], topics[0], args.pulse, replicas=[replica], agents=[agent], reviewers=[reviewer]
+            [node],
+            topics[0],
+            args.pulse,
+            replicas=[replica],
+            agents=[agent],
+            reviewers=[reviewer],
+            pulses=[pulse],
         )
     finally:
         if agent is not None:
             await agent.stop()
         if reviewer is not None:
             await reviewer.stop()
+        if pulse is not None:
+            await pulse.stop()
         await replica.stop()
         await node.stop()
     return 0

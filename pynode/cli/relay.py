@@ -51,6 +51,12 @@ def add_relay(sub: Any) -> None:
         help="comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed "
         "(default: none; the client address is the socket's)",
     )
+    r.add_argument(
+        "--presence-interval",
+        type=float,
+        default=90.0,
+        help="seconds between the pulse rounds the relay's node takes part in; the network's (default 90)",
+    )
     add_archive_args(r)
     r.set_defaults(func=cmd_relay)
 
@@ -89,6 +95,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
             forwarded_allow_ips=args.forwarded_allow_ips,
             max_open_connections=args.max_open_connections,
             header_timeout_s=args.header_timeout,
+            presence_interval_s=args.presence_interval,
             **archive_config(args),
         )
     except ValueError as e:

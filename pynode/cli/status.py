@@ -8,6 +8,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from pynode.cli.points import presence_part
 from pynode.cli.research import research_part
 from pynode.cli.review import review_part
 
@@ -26,6 +27,7 @@ async def status_loop(
     replicas: list[StateReplica] | None = None,
     agents: list[ResearchAgent | None] | None = None,
     reviewers: list[ReviewAgent | None] | None = None,
+    pulses: list[Any] | None = None,
 ) -> None:
     """Publish a pulse now and then and print one status line per second (rewritten in place on a tty)."""
     tty = sys.stderr.isatty()
@@ -41,7 +43,7 @@ async def status_loop(
         if tty or now - last_print >= 5:
             last_print = now
             line = status_line([n.stats() for n in nodes], topic) + _state_part(replicas or [])
-            line += research_part(agents or []) + review_part(reviewers or [])
+            line += research_part(agents or []) + review_part(reviewers or []) + presence_part(pulses or [])
             print(("\r\x1b[2K" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
         await asyncio.sleep(1.0)
     if tty:

@@ -16,6 +16,7 @@ MAX_COSIGS = MAX_CERTIFICATE_COSIGS
 MAX_PULSE_MESSAGE = 512  # a pulse is ~230 bytes
 MAX_REVEAL_MESSAGE = 2_048  # 4 rows of 64 bytes with 4 Merkle paths of 4 hashes: ~1 KiB
 MAX_COSIGN_MESSAGE = 256
+MAX_ORIGIN_MESSAGE = 256  # a relay's attestation: peer id, origin hash, expiry, signature
 MAX_CHALLENGE_MESSAGE = 96 * 1024  # commitments of MAX_PARTICIPANTS peers (peer id + root: ~68 B each)
 MAX_DRAFT_MESSAGE = 96 * 1024  # participants' peer ids + strikes with their evidence
 MAX_CERT_MESSAGE = MAX_CERTIFICATE_BYTES  # a certificate record carried on the pulse topic

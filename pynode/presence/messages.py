@@ -9,6 +9,8 @@ gossip envelopes on `hs/1/pulse`. The envelope's signature is the sender's: a co
   draft      {t, round, digest, participants, strikes}  the leader's certificate, short: peer ids and strikes
   cosign     {t, round, leader, digest}                 a committee member vouches for a draft
   cert       {t, record}                                the signed certificate record (also in the state)
+  origin     {t, node, origin, expires, sig}            a relay's attestation of where `node` connects from
+                                                        (membership.py); the envelope's sender is the relay
 
 Every decoder bounds the bytes before parsing and checks every field; `decode` raises WireError.
 """
@@ -113,7 +115,28 @@ class Cert:
         return {"t": "cert", "record": self.record}
 
 
-Message = Pulse | Challenge | Reveal | Draft | Cosign | Cert
+@dataclass(frozen=True)
+class Origin:
+    node: bytes
+    origin: bytes
+    expires: int  # ms since the Unix epoch
+    sig: bytes  # the relay's signature (membership.origin_payload)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "t": "origin",
+            "node": self.node,
+            "origin": self.origin,
+            "expires": self.expires,
+            "sig": self.sig,
+        }
+
+    def field(self, relay: bytes) -> list[Any]:
+        """The profile's `origin` field this attestation makes."""
+        return [relay, self.origin, self.expires, self.sig]
+
+
+Message = Pulse | Challenge | Reveal | Draft | Cosign | Cert | Origin
 
 
 def encode(msg: Message) -> bytes:
@@ -218,6 +241,12 @@ def _cert(d: dict[str, Any]) -> Cert:
     return Cert(get_bytes(d, "record", max_len=limits.MAX_CERT_MESSAGE))
 
 
+def _origin(d: dict[str, Any]) -> Origin:
+    expect_map(d, "origin", {"t", "node", "origin", "expires", "sig"})
+    return Origin(get_bytes(d, "node", PEER), get_bytes(d, "origin", 16), get_int(d, "expires", 0, 2**63 - 1),
+                  get_bytes(d, "sig", 64))  # fmt: skip
+
+
 _DECODERS = {
     "pulse": (_pulse, limits.MAX_PULSE_MESSAGE),
     "challenge": (_challenge, limits.MAX_CHALLENGE_MESSAGE),
@@ -225,6 +254,7 @@ _DECODERS = {
     "draft": (_draft, limits.MAX_DRAFT_MESSAGE),
     "cosign": (_cosign, limits.MAX_COSIGN_MESSAGE),
     "cert": (_cert, limits.MAX_CERT_MESSAGE + 64),
+    "origin": (_origin, limits.MAX_ORIGIN_MESSAGE),
 }
 MAX_MESSAGE = max(limit for _, limit in _DECODERS.values())
 

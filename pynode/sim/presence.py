@@ -221,19 +221,14 @@ class PresenceSimulation:
     def cert_records(self) -> list[Record]:
         return [c.record for c in self.certificates.values()]
 
-    def ledger(self, full: bool = False) -> ledger.Ledger:
-        """The points view over every record, as any replica computes it (`full`: auditing every proof)."""
-        cache = self.cert_cache if not full else ledger.CertCache()
+    def ledger(self, full: bool = False, fresh: bool = False) -> ledger.Ledger:
+        """The points view over every record, as any replica computes it. `full`: every participant's proof
+        checked too; `fresh`: nothing remembered from the run — every signature and proof verified anew."""
+        sig, vrf = (verify, vrf_verify) if fresh else (self.shared.verify_sig, self.shared.verify_vrf)
+        cache = ledger.CertCache() if full or fresh else self.cert_cache
+        records = self.cert_records()
         evidence = run_sync(
-            ledger.gather(
-                self.cert_records(),
-                self.profiles,
-                self.shared.verify_sig,
-                self.shared.verify_vrf,
-                self.relays,
-                full=full,
-                cache=cache,
-            )  # fmt: skip
+            ledger.gather(records, self.profiles, sig, vrf, self.relays, full=full, cache=cache)
         )
         return ledger.compute(evidence)
 

@@ -1,0 +1,62 @@
+"""Pulse rounds over the real network: a relay (its node takes part and attests origins) and three CPython
+nodes on loopback certify rounds, the certificates and points records reach every replica through the state,
+and the ledger each one recomputes with every proof checked equals what the leaders published."""
+
+from __future__ import annotations
+
+import pytest
+
+from pynode.presence import ledger
+from pynode.presence.params import Timing
+from pynode.runtime.pulse import PulseConfig, PulseRuntime
+from pynode.runtime.replica import StateReplica
+from tests.netutil import eventually, node_on, relay_on
+
+INTERVAL_S = 20.0  # the shortest round the takeovers fit in (params.Timing.check)
+
+
+def _counted_everyone(store, everyone: set[bytes]) -> bool:
+    certs = [r for r in store.all_records("presence") if {p[0] for p in r.body["participants"]} >= everyone]
+    return bool(certs) and any(
+        r.body["round"] == c.body["round"] for c in certs for r in store.all_records("points")
+    )
+
+
+@pytest.mark.slow
+async def test_nodes_and_the_relay_certify_rounds_and_agree_on_the_points(tmp_path):
+    relay = await relay_on(tmp_path, presence_interval_s=INTERVAL_S)
+    nodes, replicas, pulses = [], [], []
+    try:
+        for _ in range(3):
+            node = await node_on(relay.url)
+            replica = StateReplica(node)
+            pulse = PulseRuntime(
+                node, replica, PulseConfig(timing=Timing(interval_ms=int(INTERVAL_S * 1000)))
+            )
+            nodes.append(node), replicas.append(replica), pulses.append(pulse)
+            await replica.start()
+            await pulse.start()
+        embedded = relay.relay.embedded
+        assert embedded is not None and embedded.pulse is not None
+        everyone = {n.peer_id for n in nodes} | {embedded.node.peer_id}
+        stores = [r.store for r in replicas] + [embedded.replica.store]
+        await eventually(lambda: all(_counted_everyone(s, everyone) for s in stores), 3 * INTERVAL_S + 15,
+                         "a certificate naming all four, with its points, in every replica")  # fmt: skip
+        await eventually(lambda: all(p.origin is not None for p in pulses), 10, "origin attestations")
+        for pulse in pulses:
+            view = await pulse.ledger(full=True)  # every proof and signature checked
+            check = ledger.verify_published(view, pulse.replica.store.all_records("points"))
+            assert check.matching and not check.mismatched, check
+        status = pulses[0].status()
+        assert status["attested"] and status["last_round"] is not None
+        # the three nodes connect from one address: the relay attests one origin, the ledger one group
+        groups = {view.standings[n.peer_id].group for n in nodes}
+        assert len(groups) == 1 and view.standings[embedded.node.peer_id].group not in groups
+    finally:
+        for p in pulses:
+            await p.stop()
+        for r in replicas:
+            await r.stop()
+        for n in nodes:
+            await n.stop()
+        await relay.stop()
