@@ -13,7 +13,7 @@ def add_bench(sub: Any) -> None:
         "bench",
         help="benchmarks that print a table (and JSON with --json)",
         description="Run a benchmark: gossip (ours vs py-libp2p, or the simulator at scale), browser, "
-        "state, diloco, research, vrf.",
+        "state, diloco, research, vrf, presence.",
     )
     bsub = b.add_subparsers(dest="bench", required=True, metavar="BENCH")
     _add_gossip(bsub)
@@ -22,6 +22,7 @@ def add_bench(sub: Any) -> None:
     _add_diloco(bsub)
     _add_research(bsub)
     _add_vrf(bsub)
+    _add_presence(bsub)
 
 
 def _add_gossip(bsub: Any) -> None:
@@ -169,3 +170,25 @@ def cmd_vrf(args: argparse.Namespace) -> int:
     from bench.vrf import run_bench
 
     return report(args, run_bench(args.rounds, args.browser, args.browser_rounds))
+
+
+def _add_presence(bsub: Any) -> None:
+    p = bsub.add_parser(
+        "presence",
+        help="pulse rounds at scale: certification, latency, failover, cheaters, Sybils, recomputed points",
+        description="The presence scenario on the simulation kernel (real Ed25519 and ECVRF): 1,000 nodes, 90 s "
+        "rounds, four cheaters, ten Sybils behind one address, the first leader crashed in one round; the "
+        "points recomputed from the certificates against what the leaders published.",
+    )
+    add_json_flag(p)
+    p.add_argument("--nodes", type=positive, default=1000)
+    p.add_argument("--rounds", type=positive, default=5)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--browser", action="store_true", help="also time VRF proofs in a Pyodide tab")
+    p.set_defaults(func=cmd_presence)
+
+
+def cmd_presence(args: argparse.Namespace) -> int:
+    from bench.presence import run_bench
+
+    return report(args, run_bench(args.nodes, args.rounds, seed=args.seed, browser=args.browser))
