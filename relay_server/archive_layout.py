@@ -17,6 +17,8 @@ from typing import Any
 
 from pynode.identity import peer_id_text
 from pynode.research.board import BoardRow, ResearchIndex, order, task_title
+from pynode.review.breakthroughs import analyse
+from pynode.review.summary import breakthroughs_markdown, standing_json
 from pynode.state.records import DOCS, DOMAINS, Record
 from pynode.state.store import Store
 from pynode.state.views import BoardId, boards_json, boards_markdown, latest_profiles, leaderboards
@@ -36,6 +38,23 @@ def plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     return value
+
+
+def breakthrough_files(results: list[Record], store: Store) -> dict[str, bytes]:
+    """`breakthroughs/`: the review view (pynode.review.breakthroughs) as of the newest record held, so the same
+    records always give the same files."""
+    reviews = list(store.all_records("reviews"))
+    if not reviews:
+        return {}
+    profiles = list(store.all_records("identities"))
+    newest = max(r.ts for r in [*results, *reviews, *profiles])
+    view = analyse(results, reviews, profiles, newest)
+    return {
+        "breakthroughs/README.md": breakthroughs_markdown(view).encode(),
+        "breakthroughs/breakthroughs.json": json_bytes(
+            [standing_json(s, view) for s in view.breakthroughs()]
+        ),
+    }
 
 
 def record_json(r: Record) -> dict[str, Any]:
@@ -96,6 +115,7 @@ def state_files(store: Store) -> dict[str, bytes]:
         files[folders.run[r.key]] = json_bytes({**record_json(r), "archive": _run_links(r, index, folders)})
     for r in store.all_records("reviews"):
         files[f"reviews/{r.key}.json"] = json_bytes(record_json(r))
+    files.update(breakthrough_files(results, store))
     for r in store.all_records("points"):
         files[f"points/{r.key}.json"] = json_bytes(record_json(r))
     for p in papers:

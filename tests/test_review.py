@@ -159,8 +159,11 @@ def test_an_unknown_task_is_declined_not_judged():
 # ---- the rubric ---------------------------------------------------------------------------------------------
 
 
+_AUTHOR_SEED = 4242  # the research chain's author, so a test can sign as it again
+
+
 def _chain():
-    author = identity()
+    author = identity(_AUTHOR_SEED)
     base = result(author, [0.40, 0.38, 0.39], T0)
     better = result(
         author, [0.45, 0.44, 0.455], T0 + 1000, cfg=config(k1=1.5), parent=base, baseline=base.key
@@ -351,3 +354,18 @@ def test_breakthroughs_module_names_its_rules():
         "_first_of_reviewer",
     ]
     assert vrf.PROOF_BYTES == 80
+
+
+def test_the_archive_lists_breakthroughs_from_the_records_alone():
+    from relay_server.archive_layout import state_files
+
+    validators, results, reviews, profiles = _honest_world()
+    net = Network()
+    for r in [*results, *reviews, *profiles]:
+        author = next(v for v in [*validators, identity(_AUTHOR_SEED)] if v.peer_id == r.author)
+        net.publish(author, r)
+    store = Store(identity().peer_id, native)
+    net.deliver(store, T0 + 10 * EPOCH_MS)
+    files = state_files(store)
+    assert results[1].key[:16] in files["breakthroughs/README.md"].decode()
+    assert state_files(store)["breakthroughs/breakthroughs.json"] == files["breakthroughs/breakthroughs.json"]

@@ -66,21 +66,23 @@ def summary_json(analysis: Analysis, limit: int = MAX_ROWS) -> dict[str, Any]:
 
 
 def breakthroughs_markdown(analysis: Analysis) -> str:
-    """`breakthroughs/README.md` of the archive: final breakthroughs, oldest first."""
+    """`breakthroughs/README.md` of the archive: the breakthroughs, oldest first; final once their review
+    window has closed (until then more reviews may still count)."""
     lines = [
         "# Breakthroughs",
         "",
         "Reproduced by VRF-drawn reviewers, median score ≥ 8 of ≥ 3 reviews, significantly better than the",
         "task's best established result (docs/REVIEW.md §4). Recomputed from the review records.",
         "",
-        "| task | value | median | reproduced | p vs best | result | author |",
-        "|---|---:|---:|---:|---:|---|---|",
+        "| task | value | median | reproduced | p vs best | status | result | author |",
+        "|---|---:|---:|---:|---:|---|---|---|",
     ]
-    for s in analysis.breakthroughs(final_only=True):
+    for s in analysis.breakthroughs():
         b = s.result.body
         p = decimal_text(s.p_vs_best, 3) if s.p_vs_best is not None else "—"
         lines.append(
             f"| {b['task']} | {b['value']} {b['unit']} | {s.median} | {s.reproduced} | {p} | "
-            f"`{s.result.key[:16]}` | `{peer_id_text(s.result.author)[:12]}` |"
+            f"{'final' if s.final else 'under review'} | `{s.result.key[:16]}` | "
+            f"`{peer_id_text(s.result.author)[:12]}` |"
         )
     return "\n".join(lines) + "\n"
