@@ -33,6 +33,7 @@ LOG_KEYS = 256  # message templates tracked; more share one bucket (a flood of d
 # ---- HTTP API ------------------------------------------------------------------------------------------
 STATUS_MAX_PEERS = 1000  # peers listed in /api/status (newest first; `counts.peers` has the total)
 STATE_MAX_ROWS = 50  # rows per leaderboard in /api/state: what a dashboard card shows, not the archive
+REVIEW_MAX_ROWS = 50  # reviewed results in /api/reviews (newest first): the dashboard's list, not the archive
 
 # ---- /explore (the read-only explorer) -------------------------------------------------------------------
 EXPLORE_MAX_ROWS = 200  # rows per board or result list on one page: a page stays readable and cheap to serve

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 import pytest
 
 from pynode.platform import native
@@ -59,6 +60,11 @@ async def test_drawn_validators_review_a_result_and_every_replica_agrees(tmp_pat
             assert [row.verdict for row in s.counted] == ["reproduced"] * 3
             assert s.consensus == "reproduced" and s.median == views[0].median
         assert {row.record.key for row in views[0].rows} == {row.record.key for row in views[2].rows}
+        async with httpx.AsyncClient() as client:
+            shown = (await client.get(f"http://127.0.0.1:{relay.port}/api/reviews")).json()
+        (row,) = [r for r in shown["results"] if r["result"] == key]
+        assert sorted(r["verdict"] for r in row["reviews"]) == ["reproduced"] * 3
+        assert all(r["proof_verified"] for r in row["reviews"])
     finally:
         for v in validators:
             await v.stop()
