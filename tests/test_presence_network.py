@@ -4,8 +4,13 @@ and the ledger each one recomputes with every proof checked equals what the lead
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
+
 import pytest
 
+from pynode.identity import peer_id_text
 from pynode.presence import ledger
 from pynode.presence.params import Timing
 from pynode.runtime.pulse import PulseConfig, PulseRuntime
@@ -59,4 +64,15 @@ async def test_nodes_and_the_relay_certify_rounds_and_agree_on_the_points(tmp_pa
             await r.stop()
         for n in nodes:
             await n.stop()
-        await relay.stop()
+        await relay.stop()  # its archiver's last cycle writes the state's snapshots
+    # anyone with the archive recomputes the ledger, checks every proof, and compares with the published records
+    repo = tmp_path / "relay" / "archive" / "repo"
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pynode.cli", "points", "--archive", str(repo), "--verify", "--json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await cli.communicate()
+    code, out = cli.returncode, json.loads(stdout)
+    assert code == 0 and out["verify"]["equal"], stderr.decode()
+    assert out["verify"]["equal"] and out["verify"]["matching"] >= 1
+    assert {n["peer"] for n in out["nodes"]} >= {peer_id_text(n.peer_id) for n in nodes}

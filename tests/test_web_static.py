@@ -37,6 +37,7 @@ SCRIPTS = [
     "state-card.js",
     "research-card.js",
     "paper-view.js",
+    "presence-card.js",
 ]
 STYLES = ["style.css", "embed.css"]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -338,7 +339,9 @@ def test_embed_on_another_origin_runs_a_badge_from_the_relay(browser, relay_http
     ctx.close()
 
 
-@pytest.mark.parametrize("name", ["app.js", "state-card.js", "research-card.js", "paper-view.js"])
+@pytest.mark.parametrize(
+    "name", ["app.js", "state-card.js", "research-card.js", "paper-view.js", "presence-card.js"]
+)
 def test_the_dashboard_never_parses_network_text_as_html(name):
     code = re.sub(r"/\*[\s\S]*?\*/|//.*", "", (WEB / name).read_text())
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "DOMParser", "document.write", "srcdoc"):

@@ -7,6 +7,7 @@
 
 import { avatar, formatDuration, formatNumber, shortPeer, CAP_RE, TOPIC_RE } from './ui-common.js';
 import { renderReplica } from './state-card.js';
+import { renderPresence } from './presence-card.js';
 import { renderResearch, wireResearch } from './research-card.js';
 
 const FEED_MAX = 200;          // events kept in the feed (newest first)
@@ -301,6 +302,7 @@ function render(s) {
   renderTraining(s);
   renderReplica(s);
   renderResearch(s);
+  renderPresence(s);
   renderBoot(s);
   if (state === 'error') showError(s.error);
   else $('error-panel').hidden = true;

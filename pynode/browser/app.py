@@ -13,6 +13,7 @@ from typing import Any
 
 from pynode.browser import research as browser_research
 from pynode.browser import state as browser_state
+from pynode.browser.presence import presence
 from pynode.browser.research import research
 from pynode.browser.train import training
 from pynode.identity import Identity, peer_id_text, short_id
@@ -88,6 +89,7 @@ class BrowserApp:
         self.state = "joining"
         await node.start()
         await research.attach(browser_state.state.replica, self.event)
+        await presence.attach(node, browser_state.state.replica, caps, self.event)
         if not self.boot["join_s"]:
             asyncio.ensure_future(self._time_first_join(node))
         self.event("info", f"joining {self.config['relay']} as {short_id(self.identity.peer_id)}")
@@ -103,6 +105,7 @@ class BrowserApp:
         if self.node is not None:
             node, self.node = self.node, None
             await research.detach()
+            await presence.detach()
             await training.detach()
             await browser_state.state.detach()
             await node.stop()
@@ -168,6 +171,7 @@ class BrowserApp:
             "training": training.status(self.event),
             "replica": browser_state.state.status(),
             "research": research.status(),
+            "presence": presence.status(),
         }
         if self.error:
             status["error"] = self.error

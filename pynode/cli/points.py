@@ -94,7 +94,7 @@ def add_points(sub: Any) -> None:
         type=peer_ids,
         default=frozenset(),
         metavar="ID[,ID...]",
-        help="relays whose origin attestations count (default: every relay that wrote a certificate's archive)",
+        help="relays whose origin attestations count (default: relays that attested nodes and took part in rounds)",
     )
     p.add_argument("--sync-timeout", type=float, default=20.0, help="seconds to wait for the state to sync")
     add_json_flag(p)
@@ -174,12 +174,11 @@ async def _sync(args: argparse.Namespace) -> Any:
 
 
 def _attesting_relays(store: Any) -> frozenset[bytes]:
-    """Relays named in profiles' origin fields that also authored certificates or points: they took part."""
+    """Relays named in profiles' origin fields whose own node took part in a round (as a relay's node does).
+    A convenience, not a defence: anyone can run a node and attest; name the relays you trust when it matters."""
     named = {r.body["origin"][0] for r in store.all_records("identities") if "origin" in r.body}
-    active = {r.author for r in store.all_records("presence")} | {
-        r.author for r in store.all_records("points")
-    }
-    return frozenset(named & active)
+    took_part = {p[0] for r in store.all_records("presence") for p in r.body["participants"]}
+    return frozenset(named & took_part)
 
 
 def _json(view: Any, check: Any, top: int) -> dict[str, Any]:
