@@ -25,6 +25,7 @@ from pynode.presence.chain import Head, challenge_alpha, pulse_alpha
 from pynode.presence.messages import Cosign, Pulse, Reveal, Strike
 from pynode.presence.params import CLAIM_BYTES, COMMITTEE, PULSE_TOPIC, quorum
 from pynode.state.records import Record
+from pynode.wire import cbor
 from pynode.wire.envelope import Envelope
 from pynode.wire.errors import WireError
 
@@ -67,8 +68,6 @@ def make_body(
 
 
 def digest(body: dict[str, Any]) -> bytes:
-    from pynode.wire import cbor
-
     unsigned = {k: v for k, v in body.items() if k != "cosigs"}
     return hashlib.sha256(DOMAIN_CERT + cbor.encode(unsigned)).digest()
 

@@ -10,7 +10,7 @@ publish it). `next_wakeup()` says when to tick next. No clock, sockets or sleeps
 A round, on each node's clock (t from the round's start, r × interval):
 - t ∈ [0, spread): prove the round seed, compute the task, publish the pulse (proof, claim, Merkle root);
 - t = commit + k·takeover: the node whose claim ranks k (0 = lowest valid β) challenges, unless a certificate
-  for the round is out or a better leader's attempt is still running; it reveals its own rows like anyone;
+  of the round names it already or a better leader's attempt is still running; it reveals its own rows too;
 - a participant reveals its picked rows to every valid challenge whose turn has come by its own clock;
 - the leader drafts after reveal_ms, the committee judges after settle_ms (cosigner.judge) and co-signs,
   the leader certifies with a quorum (or when the whole committee has signed).
