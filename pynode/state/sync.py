@@ -9,13 +9,18 @@ Anti-entropy: every `interval` seconds a replica sends one random connected peer
 (`have`); the peer answers with every update we lack, per document, up to RESPONSE_BUDGET bytes. A
 document too big for that is named in `big` and fetched in chunks by `fetch` (a cold start of a large board).
 A replica with empty documents asks for snapshots (`snapshot: true`): one peer's state, validated, then the
-pulls that follow catch up on whatever that snapshot missed.
+pulls that follow catch up on whatever that snapshot missed. A gossiped update that arrives before its
+dependencies is held (held.py) and imported as soon as they do. Each author's entry in `have` carries the chain
+of its ledger; an author whose history differs is left out of the answer and compared instead (`conflicts`,
+then a `change` request): equivocation.py. Answers to one peer are paced (`serve_delay`).
 
   gossip   {doc: text, update: bytes}
-  request  {have: {doc: [[loro peer, end counter]...]}, snapshot: bool}
+  request  {have: {doc: [[loro peer, end counter, chain?]...]}, snapshot: bool}
          | {fetch: {doc, have, snapshot, token: bytes, offset: uint}}
-  response {docs: {doc: bytes}, big: [doc]}
+         | {change: {doc, peer, start, end}}
+  response {docs: {doc: bytes}, big: [doc], conflicts?: {doc: [[peer, ledger]]}, evidence?: [[change, change]]}
          | {chunk: {doc, token: bytes, offset, total, data: bytes}}
+         | {change: change}
 """
 
 from __future__ import annotations
