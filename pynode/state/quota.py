@@ -31,15 +31,8 @@ class Usage:
         return Usage(self.records, self.bytes, list(self.times))
 
 
-# Round certificates (presence) are written by whoever leads a round and bounded by their own rules (committee
-# co-signatures, limits.MAX_CERTIFICATE_*): a leader's quota must not end the network's rounds.
-UNQUOTED_KINDS = frozenset({"certificate"})
-
-
 def refusal(usage: Usage, record: Record) -> str | None:
     """Why `record` does not fit its author's `usage`, or None (and `usage` then counts it)."""
-    if record.kind in UNQUOTED_KINDS:
-        return None
     if usage.records >= AUTHOR_RECORDS:
         return f"more than {AUTHOR_RECORDS} records"
     if usage.bytes + len(record.encoded) > AUTHOR_BYTES:
