@@ -27,7 +27,7 @@ from pynode.research.agent import Agent, priors, result_body
 from pynode.research.config import config_hash
 from pynode.research.domain import Domain, Evaluation, Task
 from pynode.research.registry import DOMAIN_MODULES, domain
-from pynode.research.strategy import Bandit, RandomSearch, Strategy
+from pynode.research.strategy import Bandit, RandomSearch, Strategy, ranked
 from pynode.state.records import make_record
 from pynode.state.store import Store
 
@@ -75,7 +75,14 @@ async def _campaign(memo: Memo, task: Task, strategies: list[Strategy], budget: 
         board, _ = priors(memo.domain, task, stores[0].all_records(doc))
         means = [p.mean for p in board]
         trajectory.append(min(means) if task.direction == "min" else max(means))
-    return {"trajectory": trajectory, "papers": papers, "improvements": improvements}
+    best = ranked(board, task.direction)[0]
+    heldout = stores[0].records[doc][best.key].body.get("heldout")  # of the config selected as best
+    return {
+        "trajectory": trajectory,
+        "papers": papers,
+        "improvements": improvements,
+        "heldout": float(heldout) if heldout is not None else None,
+    }
 
 
 def _experiments_to_reach(trajectories: list[list[float]], target: float, direction: str) -> float | None:
@@ -125,6 +132,14 @@ def bench_domain(name: str, budget: int, repetitions: int, agents: int) -> dict[
     for side, values in best.items():
         summary = stats.summarize(values)
         out[side] = {"best_mean": summary.mean, "ci95": summary.ci_high - summary.mean, "bests": values}
+        heldout = [r["heldout"] for r in sides[side]]
+        if all(h is not None for h in heldout):  # the selected best on data never used for selection
+            out[side]["heldout_mean"] = stats.mean(heldout)
+    details = baseline[0].details
+    if "heldout" in details:
+        out["baseline_heldout"] = details["heldout"]
+    if "buy_and_hold_test" in details:
+        out["buy_and_hold_heldout"] = details["buy_and_hold_test"]
     sign = -1 if task.direction == "min" else 1
     out["ours_better"] = sign * (out["ours"]["best_mean"] - out["random"]["best_mean"]) > 0
     return out
@@ -154,16 +169,21 @@ def run_bench(
 def _table(r: dict[str, Any]) -> None:
     _log("")
     _log(
-        f"{'domain':<8} {'task':<22} {'metric':<10} {'baseline':>10} {'ours (±CI)':>22} {'random (±CI)':>22} "
-        f"{'p':>7} {'→rand best':>10}"
+        f"{'domain':<8} {'task':<20} {'metric':<8} {'baseline':>9} {'ours (±CI)':>20} {'random (±CI)':>20} "
+        f"{'p':>7} {'→rand best':>10}  held-out of the selected best (ours / random / baseline)"
     )
     for name, d in r["domains"].items():
         ours, rand = d["ours"], d["random"]
         reach = d["experiments_to_random_best"]
+        held = ""
+        if "heldout_mean" in ours:
+            held = f"{ours['heldout_mean']:.4g} / {rand['heldout_mean']:.4g} / {d.get('baseline_heldout', 0):.4g}"
+            if "buy_and_hold_heldout" in d:
+                held += f" (buy and hold {d['buy_and_hold_heldout']:.4g})"
         _log(
-            f"{name:<8} {d['task']:<22} {d['metric']:<10} {d['baseline']:>10.4g} "
-            f"{ours['best_mean']:>12.4g} ±{ours['ci95']:<8.2g} {rand['best_mean']:>12.4g} ±{rand['ci95']:<8.2g} "
-            f"{d['p_value']:>7.3g} {reach if reach is not None else '—':>10}"
+            f"{name:<8} {d['task']:<20} {d['metric']:<8} {d['baseline']:>9.4g} "
+            f"{ours['best_mean']:>11.4g} ±{ours['ci95']:<7.2g} {rand['best_mean']:>11.4g} ±{rand['ci95']:<7.2g} "
+            f"{d['p_value']:>7.3g} {reach if reach is not None else '—':>10}  {held}"
         )
     wins = sum(1 for d in r["domains"].values() if d["ours_better"] and d["p_value"] < 0.05)
     _log(
