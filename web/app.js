@@ -4,6 +4,7 @@
 // Query parameters (optional): ?relay=ws(s)://host/p2p  ?topics=a,b  ?caps=browser,inference
 //   ?research=search,causes (domains this tab researches; `off` for none; default: the ones cheap in a tab)
 //   ?cpu=0.5 (the share of one CPU research may use in this tab; default 0.5)
+//   ?rounds=90 (seconds between pulse rounds: the network's; default 90)
 
 import { avatar, formatDuration, formatNumber, shortPeer, CAP_RE, TOPIC_RE } from './ui-common.js';
 import { renderReplica } from './state-card.js';
@@ -83,6 +84,7 @@ const params = new URLSearchParams(location.search);
 const relayParam = params.get('relay');
 const researchParam = params.get('research');
 const cpuParam = parseFloat(params.get('cpu'));
+const roundsParam = parseFloat(params.get('rounds'));  // seconds between pulse rounds: the network's (default 90)
 const config = {
   relay: relayParam && /^wss?:\/\//.test(relayParam) ? relayParam : defaultRelay(),
   caps: listParam(params, 'caps', ['browser'], CAP_RE),
@@ -90,6 +92,7 @@ const config = {
   research: researchParam === null ? null
     : researchParam === 'off' ? [] : listParam(params, 'research', [], /^[a-z]{1,16}$/),
   researchCpu: Number.isFinite(cpuParam) && cpuParam > 0 ? Math.min(1, Math.max(0.05, cpuParam)) : 0.5,
+  presenceInterval: Number.isFinite(roundsParam) && roundsParam >= 20 && roundsParam <= 86400 ? roundsParam : 90,
 };
 
 let node = null;

@@ -138,6 +138,7 @@ export function startNode(options = {}) {
     research: Array.isArray(options.research) ? options.research.filter((d) => DOMAIN_RE.test(d)).slice(0, 8) : null,
     researchCpu: share(options.researchCpu ?? cpuShare, cpuShare),
     directPeers: options.directPeers ?? 4,
+    presenceInterval: Number(options.presenceInterval) || 90,  // seconds between pulse rounds (the network's)
   };
   const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   const rtc = new RtcBridge(worker);

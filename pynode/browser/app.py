@@ -89,7 +89,8 @@ class BrowserApp:
         self.state = "joining"
         await node.start()
         await research.attach(browser_state.state.replica, self.event)
-        await presence.attach(node, browser_state.state.replica, caps, self.event)
+        interval_s = float(self.config.get("presenceInterval", 90))
+        await presence.attach(node, browser_state.state.replica, caps, self.event, interval_s)
         if not self.boot["join_s"]:
             asyncio.ensure_future(self._time_first_join(node))
         self.event("info", f"joining {self.config['relay']} as {short_id(self.identity.peer_id)}")

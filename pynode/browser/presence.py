@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pynode.presence.params import Timing
 from pynode.runtime.pulse import PulseConfig, PulseRuntime
 
 if TYPE_CHECKING:
@@ -29,13 +30,18 @@ class BrowserPresence:
         self.runtime: PulseRuntime | None = None
         self.error = ""
 
-    async def attach(self, node: Node, replica: StateReplica | None, caps: list[str], event: Event) -> None:
-        """Take part in rounds (call after `node.start()`); a tab without a replica or VRF key takes none."""
+    async def attach(
+        self, node: Node, replica: StateReplica | None, caps: list[str], event: Event, interval_s: float = 90
+    ) -> None:
+        """Take part in rounds every `interval_s` (the network's: the page's `?rounds=`); call after
+        `node.start()`. A tab without a replica or VRF key takes none."""
         if replica is None or node.identity.vrf is None:
             self.error = "no replicated state in this tab: no pulse rounds"
             return
         try:
-            self.runtime = PulseRuntime(node, replica, PulseConfig(name="tab", caps=tuple(caps)))
+            timing = Timing(interval_ms=int(interval_s * 1000))
+            timing.check()
+            self.runtime = PulseRuntime(node, replica, PulseConfig(timing, name="tab", caps=tuple(caps)))
             await self.runtime.start()
         except Exception as e:
             log.exception("no pulse rounds in this tab")
