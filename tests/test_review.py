@@ -9,6 +9,8 @@ import pytest
 
 from pynode.identity import vrf
 from pynode.platform import native
+from pynode.research.agent import decimal_text
+from pynode.research.config import canonical
 from pynode.research.search import DOMAIN as SEARCH
 from pynode.review import breakthroughs, sortition
 from pynode.review.breakthroughs import analyse
@@ -178,8 +180,14 @@ def _paper(author, target, complete=True):
     return record(author, "paper", {**body, "figures": ["<svg/>"]}, target.ts + 1)
 
 
+BASELINE = (0.40, 0.38, 0.39)  # the task's baseline as a reviewer re-measures it
+
+
 def _rex(verdict=REPRODUCED, measured=(0.45, 0.44, 0.455)):
-    return Reexecution(verdict, tuple(measured), TASK.tolerance, "" if verdict == REPRODUCED else "because")
+    ok = verdict == REPRODUCED
+    return Reexecution(
+        verdict, tuple(measured), TASK.tolerance, "" if ok else "because", None, BASELINE if ok else ()
+    )
 
 
 def test_rubric_scores_a_significant_improvement_from_measurements():
@@ -215,7 +223,7 @@ def test_novelty_is_config_distance_to_the_nearest_earlier_result():
     assert config_distance(config(), config(k1=1.5)) == pytest.approx(0.1)
     author, base, _ = _chain()
     rerun = result(author, [0.41, 0.39, 0.40], T0 + 10, parent=base)  # same config as the baseline
-    assert assess(rerun, _rex(), Context(parent=base, earlier=[base])).subscores["novelty"] == 0
+    assert assess(rerun, _rex(), Context(earlier=[base])).subscores["novelty"] == 0
 
 
 # ---- the view -------------------------------------------------------------------------------------------------
@@ -369,3 +377,33 @@ def test_the_archive_lists_breakthroughs_from_the_records_alone():
     files = state_files(store)
     assert results[1].key[:16] in files["breakthroughs/README.md"].decode()
     assert state_files(store)["breakthroughs/breakthroughs.json"] == files["breakthroughs/breakthroughs.json"]
+
+
+# ---- ml: a training step replayed from the committed state ------------------------------------------------
+
+
+def test_ml_claims_are_checked_by_a_replayed_step_chosen_by_the_reviewers_vrf():
+    from pynode.research.ml import DOMAIN as ML
+
+    task = ML.tasks["digits-mlp"]
+    cfg = ML.validate(task.id, {**ML.baseline(task.id), "steps": 60})
+    runs = [ML.evaluate(task.id, cfg, seed) for seed in range(task.seeds)]
+    body = {
+        "domain": "ml",
+        "task": task.id,
+        "metric": task.metric,
+        "unit": task.unit,
+        "direction": task.direction,
+        "seeds": task.seeds,
+        "samples": [decimal_text(r.value, 10) for r in runs],
+        "config": canonical(cfg),
+    }
+    body["value"] = decimal_text(sum(float(v) for v in body["samples"]) / task.seeds)
+    claim = record(identity(), "result", body, T0)
+    details = [dict(r.details) for r in runs]
+    beta = bytes(range(64))
+    honest = reexecute(claim, Artifacts(details=details), beta)
+    assert honest.verdict == REPRODUCED and honest.step_checked is not None
+    doctored = [dict(d, losses=[x * 0.9 for x in d["losses"]]) for d in details]  # a made-up loss curve
+    caught = reexecute(claim, Artifacts(details=doctored), beta)
+    assert caught.verdict == NOT_REPRODUCED and f"step {honest.step_checked}" in caught.reason

@@ -3,7 +3,8 @@
 The verdict is one of
 - `reproduced`: every seed re-measured within the task's tolerance of the claimed sample, the headline value is
   the mean of the samples, and (ml, when the author's per-seed run details are at hand) a training step sampled
-  by the reviewer's own VRF output replays from the committed state to the claimed loss;
+  by the reviewer's own VRF output replays from the committed state to the claimed loss; the task's baseline is
+  then measured on the same seeds too (once per task), the rubric's reference;
 - `not_reproduced`: any of that fails, or the config the author committed is not one the task accepts;
 - `unavailable`: what re-running needs (the config and per-seed samples, in the record or in the artifacts the
   author published at its `artifacts` path) could not be fetched.
@@ -15,6 +16,7 @@ CPU-bound like an experiment: the runtime runs it off the event loop, paced.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,7 @@ from pynode.research.config import parse
 from pynode.research.registry import DOMAIN_MODULES
 from pynode.research.registry import domain as load_domain
 from pynode.research.reproduce import reproduce
+from pynode.review.limits import BASELINE_CACHE
 from pynode.state.records import Record
 
 REPRODUCED, NOT_REPRODUCED, UNAVAILABLE = "reproduced", "not_reproduced", "unavailable"
@@ -46,6 +49,9 @@ class Reexecution:
     tolerance: float  # per seed, absolute
     reason: str  # why not reproduced / unavailable; "" when reproduced
     step_checked: int | None = None  # ml: the replayed training step (1-based), when one was
+    baseline: tuple[
+        float, ...
+    ] = ()  # the task's baseline config re-run on the same seeds (the rubric's reference)
 
     @property
     def measured_text(self) -> str | None:
@@ -82,8 +88,20 @@ def reexecute(
         return Reexecution(NOT_REPRODUCED, rep.measured, tolerance, rep.reason[:200])
     details = artifacts.details if artifacts is not None else None
     if b["domain"] == "ml" and details is not None:
-        return _check_ml_step(record, rep.measured, tolerance, details, beta, runners)
-    return Reexecution(REPRODUCED, rep.measured, tolerance, "")
+        rex = _check_ml_step(record, rep.measured, tolerance, details, beta, runners)
+    else:
+        rex = Reexecution(REPRODUCED, rep.measured, tolerance, "")
+    if rex.verdict != REPRODUCED:
+        return rex
+    return dataclasses.replace(rex, baseline=baseline_samples(b["domain"], b["task"], len(rep.measured)))
+
+
+@functools.lru_cache(maxsize=BASELINE_CACHE)
+def baseline_samples(domain: str, task: str, seeds: int) -> tuple[float, ...]:
+    """The task's baseline config on seeds 0..n-1, as this node measures it (deterministic: run once)."""
+    d = load_domain(domain)
+    config = d.validate(task, d.baseline(task))
+    return tuple(d.evaluate(task, config, seed).value for seed in range(seeds))
 
 
 def _check_ml_step(

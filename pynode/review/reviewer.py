@@ -17,7 +17,9 @@ The rules a drawn validator follows (the view, pynode.review.breakthroughs, coun
 from __future__ import annotations
 
 from collections import OrderedDict, defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from pynode.identity.vrf import VrfKey
 from pynode.research.agent import decimal_text
@@ -27,7 +29,14 @@ from pynode.review.params import COMMITTEE_K, SETTLE_MS
 from pynode.review.reexecute import REPRODUCED, Reexecution
 from pynode.review.rubric import RUBRIC_ID, Assessment, assess, context_for
 from pynode.state.records import DOMAINS, Record
-from pynode.state.store import Store
+
+
+class Store(Protocol):
+    """What the core reads of a replica: its validated records by document (a `pynode.state.store.Store`)."""
+
+    records: Mapping[str, Mapping[str, Record]]
+
+    def all_records(self, name: str) -> Iterable[Record]: ...
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,25 @@
 """The published rubric (docs/REVIEW.md): a 1–10 score computed from measurements and records only.
 
 Two honest reviewers agree exactly: the gate is the re-execution's verdict, and every other sub-score reads
-only signed records that precede the result (its claimed samples — which the gate has just checked — its
-declared parent and baseline, earlier results on its task, its paper), never the reviewer's own float noise.
+only the result's claimed samples (which the gate has just checked), the task's baseline as the reviewer
+re-executed it on the same seeds (a deterministic measurement, trusting nobody's claim), earlier results on
+the task, and the result's paper — never the reviewer's float noise on the result itself.
 
     not reproduced → 1        unavailable → 2        a copy of an earlier result → 1
     otherwise score = 1 + effect (0–2) + strength (0–3) + novelty (0 or 2) + completeness (0–2)
 
-- effect: d = improvement over the parent's mean in the task's direction ÷ the task's noise floor (the sd of
-  the baseline's samples; when absent, the pooled sd of result and parent). d ≤ 0 → 0, d < 1 → 1, else 2.
-  No parent named (or not found): 0.
-- strength: one point each for n ≥ 3 seeds; p < 0.05 against the parent (paired t-test on equal seed counts,
-  else Welch) with the effect in the task's direction; the result's 95% CI excluding the parent's mean.
+- effect: d = (mean − baseline mean) in the task's direction ÷ the task's noise floor (the sd of the baseline's
+  re-executed samples). d ≤ 0 → 0, d < 1 → 1, else 2.
+- strength: one point each for n ≥ 3 seeds; p < 0.05 against the baseline (paired t-test on equal seed counts
+  — seed i is the same resample or initialisation for every config — else Welch) with the effect in the task's
+  direction; the result's 95% CI excluding the baseline's mean.
 - novelty: 0 when an earlier result on the task has the same config (a re-run), else 2. The same config *and*
   the same samples as an earlier result make the result a copy (`copy_of`), scored 1.
 - completeness: the result's paper (by the same author, citing it) has a hypothesis, a method section, a figure
   and the exact reproduction command: all four → 2, two or three → 1, else 0.
+
+Whether a result improves on the task's best is not the rubric's question but the breakthrough view's, which
+compares established results (pynode.review.breakthroughs).
 """
 
 from __future__ import annotations
@@ -41,8 +45,6 @@ NOVEL = 2  # a config no earlier result on the task ran: with a complete paper, 
 class Context:
     """The records a score reads besides the result: all precede it, so every reviewer holds the same ones."""
 
-    parent: Record | None = None
-    baseline: Record | None = None
     earlier: Sequence[Record] = ()  # results on the same task published before this one
     paper: Record | None = None
 
@@ -64,20 +66,16 @@ def precedes(a: Record, b: Record) -> bool:
 def context_for(result: Record, results: Iterable[Record], papers: Iterable[Record]) -> Context:
     """The context of `result` among all results and papers a replica holds."""
     b = result.body
-    same_task = [
+    earlier = [
         r
         for r in results
-        if r.kind == "result" and r.body["domain"] == b["domain"] and r.body["task"] == b["task"]
+        if r.kind == "result"
+        and r.body["domain"] == b["domain"]
+        and r.body["task"] == b["task"]
+        and precedes(r, result)
     ]
-    earlier = [r for r in same_task if precedes(r, result)]
-    by_key = {r.key: r for r in earlier}
     cited = [p for p in papers if p.author == result.author and result.key in p.body["results"]]
-    return Context(
-        parent=by_key.get(b.get("inspired_by", "")),
-        baseline=by_key.get(b.get("baseline", "")),
-        earlier=earlier,
-        paper=min(cited, key=lambda p: (p.ts, p.key)) if cited else None,
-    )
+    return Context(earlier=earlier, paper=min(cited, key=lambda p: (p.ts, p.key)) if cited else None)
 
 
 def assess(result: Record, reexecution: Reexecution, ctx: Context) -> Assessment:
@@ -89,9 +87,10 @@ def assess(result: Record, reexecution: Reexecution, ctx: Context) -> Assessment
     if copy is not None:
         return Assessment(REPRODUCED, 1, {**zero, "reproduction": 1}, copy.key, [f"copy of {copy.key[:16]}"])
     samples = _samples(result)
+    baseline = list(reexecution.baseline)
     notes: list[str] = []
-    effect = _effect(result, samples, ctx, notes)
-    strength = _strength(result, samples, ctx.parent, notes)
+    effect = _effect(result, samples, baseline, notes)
+    strength = _strength(result, samples, baseline, notes)
     novelty = _novelty(result, ctx.earlier, notes)
     completeness = _completeness(result, ctx.paper, notes)
     subscores = {
@@ -135,25 +134,16 @@ def _sign(r: Record) -> float:
     return -1.0 if r.body["direction"] == "min" else 1.0
 
 
-def noise_floor(result: Record, parent: Record | None, baseline: Record | None) -> float:
-    """The sd of the baseline's samples; else the pooled sd of result and parent; 0 when neither exists."""
-    if baseline is not None and len(_samples(baseline)) > 1 and stats.sd(_samples(baseline)) > 0:
-        return stats.sd(_samples(baseline))
-    groups = [s for s in (_samples(result), _samples(parent) if parent else []) if len(s) > 1]
-    if not groups:
-        return 0.0
-    dof = sum(len(s) - 1 for s in groups)
-    return math.sqrt(math.fsum((len(s) - 1) * stats.sd(s) ** 2 for s in groups) / dof)
-
-
-def _effect(result: Record, samples: list[float], ctx: Context, notes: list[str]) -> int:
-    if ctx.parent is None:
-        notes.append("no parent to measure an effect against")
+def _effect(result: Record, samples: list[float], baseline: list[float], notes: list[str]) -> int:
+    if not baseline:
+        notes.append("no baseline measured")
         return 0
-    gain = _sign(result) * (stats.mean(samples) - stats.mean(_samples(ctx.parent)))
-    floor = noise_floor(result, ctx.parent, ctx.baseline)
+    gain = _sign(result) * (stats.mean(samples) - stats.mean(baseline))
+    floor = stats.sd(baseline) if len(baseline) > 1 else 0.0
     d = gain / floor if floor > 0 else (math.inf if gain > 0 else 0.0)
-    notes.append(f"effect {decimal_text(d, 3)} noise floors over parent {ctx.parent.key[:12]}")
+    notes.append(
+        f"effect {decimal_text(d, 3)} noise floors over the baseline ({decimal_text(stats.mean(baseline))})"
+    )
     return 0 if d <= 0 else 1 if d < 1 else 2
 
 
@@ -165,19 +155,18 @@ def compare(a: Sequence[float], b: Sequence[float]) -> float:
     return stats.paired(a, b).p_value if len(a) == len(b) else stats.welch(a, b).p_value
 
 
-def _strength(result: Record, samples: list[float], parent: Record | None, notes: list[str]) -> int:
+def _strength(result: Record, samples: list[float], baseline: list[float], notes: list[str]) -> int:
     points = 1 if len(samples) >= 3 else 0
-    if parent is None or len(samples) < 2:
+    if len(baseline) < 2 or len(samples) < 2:
         return points
-    other = _samples(parent)
-    p = compare(samples, other)
-    better = _sign(result) * (stats.mean(samples) - stats.mean(other)) > 0
+    p = compare(samples, baseline)
+    ref = stats.mean(baseline)
+    better = _sign(result) * (stats.mean(samples) - ref) > 0
     points += 1 if better and p < SIGNIFICANCE else 0
     s = stats.summarize(samples)
-    ref = stats.mean(other)
     points += 1 if (s.ci_low > ref if _sign(result) > 0 else s.ci_high < ref) else 0
     notes.append(
-        f"n {len(samples)}, p {decimal_text(p, 3)} vs parent, 95% CI [{decimal_text(s.ci_low)}, "
+        f"n {len(samples)}, p {decimal_text(p, 3)} vs the baseline, 95% CI [{decimal_text(s.ci_low)}, "
         f"{decimal_text(s.ci_high)}]"
     )
     return points
