@@ -319,3 +319,34 @@ def test_artifacts_withheld_until_the_deadline_do_not_help(real, defended, monke
         reviews.append(review(c, target, e, ts=deadline + 5000))
     s = _standing([base, target], reviews, [profile(v) for v in validators])[target.key]
     assert (not s.breakthrough) == defended
+
+
+@DEFENDED
+def test_spam_with_undrawn_tickets_does_not_stop_a_top_up(defended, monkeypatch):
+    if not defended:  # the reviewer counts every ticketed review when deciding whether the committee is short
+        monkeypatch.setattr(
+            Reviewer, "_eligible", lambda self, r, result, before, members, n: r.body["epoch"] < before
+        )
+    validators = [identity() for _ in range(12)]
+    me, spammers = validators[0], validators[1:]
+    author = identity()
+    n = len(validators)
+    for i in range(400):
+        target = result(author, [0.45, 0.44, 0.455], T0 + i)
+        undrawn = [v for v in spammers if not sortition.draw(v.vrf, target.key, E0, n)]
+        mine = (sortition.draw(me.vrf, target.key, E0, n), sortition.draw(me.vrf, target.key, E0 + 1, n))
+        if mine[0] is None and mine[1] is not None and len(undrawn) >= 5:
+            break
+    else:
+        raise AssertionError("no such draw")
+    net = Network()
+    for v in validators:
+        net.publish(v, profile(v))
+    net.publish(author, target)
+    for v in undrawn[:5]:  # five reviews in the first epoch, none of them drawn
+        net.publish(v, review(v, target, E0))
+    store = Store(me.peer_id, native)
+    net.deliver(store, T0 + 2 * EPOCH_MS)
+    core = Reviewer(me.peer_id, me.vrf)
+    jobs = core.tick(sortition.epoch_start(E0 + 1) + 1, store)
+    assert ([j.ticket.epoch for j in jobs] == [E0 + 1]) == defended

@@ -9,8 +9,8 @@ The rules a drawn validator follows (the view, pynode.review.breakthroughs, coun
 - never its own results; one review per result (its own earlier reviews, e.g. before a restart, count);
 - drawn in the result's first epoch: review, starting SETTLE_MS after the result (its paper arrives first);
 - drawn only in a later epoch of the window: review when, at that epoch's start, the result has fewer than k
-  reviews with tickets from earlier epochs (the committee was short: declines, nodes gone) or their verdicts
-  disagree (a dispute grows the committee);
+  eligible reviews from earlier epochs (the committee was short: declines, nodes gone) or their verdicts
+  disagree (a dispute grows the committee); tickets are verified for this, so undrawn spam does not count;
 - decline (publish nothing) when its queue is full or the domain is not one it reviews: a later epoch tops up.
 """
 
@@ -24,7 +24,7 @@ from typing import Protocol
 from pynode.identity.vrf import VrfKey
 from pynode.research.agent import decimal_text
 from pynode.review import sortition
-from pynode.review.limits import MAX_COMMENT, MAX_COMMITTEES, MAX_PENDING, MAX_QUEUE
+from pynode.review.limits import MAX_COMMENT, MAX_COMMITTEES, MAX_PENDING, MAX_QUEUE, MAX_VERIFIED
 from pynode.review.params import COMMITTEE_K, SETTLE_MS
 from pynode.review.reexecute import REPRODUCED, Reexecution
 from pynode.review.rubric import RUBRIC_ID, Assessment, assess, context_for
@@ -79,6 +79,7 @@ class Reviewer:
         self._reviews_of: dict[str, list[Record]] = defaultdict(list)
         self._seen: dict[str, int] = {}  # document -> records already read
         self._committees: dict[tuple[int, int], tuple[frozenset[bytes], int]] = {}
+        self._verified: dict[str, bool] = {}  # review key -> its ticket is eligible (checked once)
 
     # ---- inputs -------------------------------------------------------------------------------------
 
@@ -161,15 +162,34 @@ class Reviewer:
             if epoch not in w.tickets:
                 w.tickets[epoch] = sortition.draw(self.key, w.result.key, epoch, n)
             ticket = w.tickets[epoch]
-            if ticket is not None and (epoch == e0 or self._short_or_disputed(w.result.key, epoch)):
+            if ticket is not None and (epoch == e0 or self._short_or_disputed(w.result, epoch, members, n)):
                 return ticket
         return None
 
-    def _short_or_disputed(self, key: str, epoch: int) -> bool:
-        earlier = [r for r in self._reviews_of.get(key, ()) if "vrf" in r.body and r.body["epoch"] < epoch]
-        reviewers = {r.author for r in earlier}
-        verdicts = {r.body.get("verdict") == REPRODUCED for r in earlier}
+    def _short_or_disputed(self, result: Record, epoch: int, members: frozenset[bytes], n: int) -> bool:
+        """At `epoch`'s start, does `result` have fewer than k eligible reviews from earlier epochs, or do their
+        verdicts disagree? Only eligible tickets count, as in the view: spam with undrawn tickets must not make
+        a committee look whole."""
+        eligible = [
+            r for r in self._reviews_of.get(result.key, ()) if self._eligible(r, result, epoch, members, n)
+        ]
+        reviewers = {r.author for r in eligible}
+        verdicts = {r.body.get("verdict") == REPRODUCED for r in eligible}
         return len(reviewers) < COMMITTEE_K or len(verdicts) > 1
+
+    def _eligible(self, r: Record, result: Record, before: int, members: frozenset[bytes], n: int) -> bool:
+        b = r.body
+        if "vrf" not in b or not sortition.in_window(result, b["epoch"]) or b["epoch"] >= before:
+            return False
+        if r.author == result.author or r.author not in members:
+            return False
+        if r.key not in self._verified:
+            if len(self._verified) >= MAX_VERIFIED:
+                self._verified.clear()
+            self._verified[r.key] = (
+                sortition.eligible_beta(r.author, b["vrf"], result.key, b["epoch"], n) is not None
+            )
+        return self._verified[r.key]
 
     def _take(self, w: _Watch, ticket: sortition.Ticket) -> list[Assignment]:
         key = w.result.key
