@@ -158,7 +158,7 @@ async def test_a_tab_researches_beside_cpython_nodes_and_every_replica_agrees(di
         # the Research card: the tab's result with its CI, and its paper rendered with the figure as an <img>
         own = mine[0]
         item = tab.locator(f'#research-results .research-result[data-key="{own.key}"]')
-        await item.wait_for(timeout=10_000)
+        await item.wait_for(timeout=60_000)  # the card polls the worker, which may be mid-seed
         assert await item.get_attribute("data-author") == me
         assert (await item.locator(".research-ci").inner_text()) == f"± {own.body['ci95']}"
         assert (await item.locator(".research-n").inner_text()) == "n = 3"
