@@ -20,6 +20,7 @@ def add_bench(sub: Any) -> None:
     _add_browser(bsub)
     _add_state(bsub)
     _add_diloco(bsub)
+    _add_review(bsub)
     _add_research(bsub)
     _add_vrf(bsub)
     _add_presence(bsub)
@@ -86,6 +87,25 @@ def _add_diloco(bsub: Any) -> None:
     b.add_argument("--steps", type=positive, help="inner steps per worker (default 800; --quick 80)")
     b.add_argument("--workers", type=positive, default=4)
     b.set_defaults(func=cmd_diloco)
+
+
+def _add_review(bsub: Any) -> None:
+    r = bsub.add_parser(
+        "review",
+        help="peer review under attack: planted fabrications, colluding validators, true/false breakthroughs",
+        description="A simulated network (the simulation kernel; real records, signatures, VRF sortition and "
+        "re-execution) with planted fabrications among genuine improvements and colluders at a share of the "
+        "validators: true and false breakthroughs, reviews per result, review latency.",
+    )
+    add_json_flag(r)
+    r.add_argument("--quick", action="store_true", help="a reduced run (30 nodes, a few minutes)")
+    r.add_argument("--nodes", type=positive, default=100)
+    r.add_argument("--genuine", type=positive, default=150, help="honest experiments (default 150)")
+    r.add_argument("--planted", type=positive, default=60, help="colluders' planted claims (default 60)")
+    r.add_argument("--colluders", type=float, default=0.2, help="share of validators colluding (default 0.2)")
+    r.add_argument("--seed", type=int, default=1)
+    r.add_argument("--runs", type=positive, default=1, help="independent networks, pooled (default 1)")
+    r.set_defaults(func=cmd_review)
 
 
 def cmd_gossip(args: argparse.Namespace) -> int:
@@ -170,6 +190,21 @@ def cmd_vrf(args: argparse.Namespace) -> int:
     from bench.vrf import run_bench
 
     return report(args, run_bench(args.rounds, args.browser, args.browser_rounds))
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from bench.review import run_bench
+
+    result = run_bench(
+        nodes=args.nodes,
+        genuine=args.genuine,
+        planted=args.planted,
+        colluder_share=args.colluders,
+        seed=args.seed,
+        runs=args.runs,
+        quick=args.quick,
+    )
+    return report(args, result)
 
 
 def _add_presence(bsub: Any) -> None:
