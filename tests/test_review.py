@@ -407,3 +407,17 @@ def test_ml_claims_are_checked_by_a_replayed_step_chosen_by_the_reviewers_vrf():
     doctored = [dict(d, losses=[x * 0.9 for x in d["losses"]]) for d in details]  # a made-up loss curve
     caught = reexecute(claim, Artifacts(details=doctored), beta)
     assert caught.verdict == NOT_REPRODUCED and f"step {honest.step_checked}" in caught.reason
+
+
+def test_the_effect_is_measured_against_the_parents_config_as_re_run_not_its_claim(baseline_samples):
+    author, faker = identity(), identity()
+    inflated = result(faker, [v + 0.2 for v in baseline_samples], T0)  # the baseline's config, claims made up
+    rm3 = config(fb_docs=10)
+    cfg = SEARCH.validate(TASK.id, {**SEARCH.baseline(TASK.id), "fb_docs": 10})
+    child = result(
+        author, [SEARCH.evaluate(TASK.id, cfg, s).value for s in range(3)], T0 + 1, cfg=rm3, parent=inflated
+    )
+    rex = reexecute(child, None, parent=inflated)
+    assert rex.reference_key == inflated.key and rex.reference == pytest.approx(baseline_samples, abs=1e-12)
+    a = assess(child, rex, context_for(child, [inflated, child], []))
+    assert a.subscores["effect"] == 2 and a.subscores["strength"] == 3  # a genuine gain over what it built on

@@ -9,3 +9,4 @@ MAX_COMMITTEES = 64  # validator sets remembered per (first epoch, profiles held
 MAX_COMMENT = 2000  # a review's comment (the record schema's bound)
 BASELINE_CACHE = 64  # (domain, task, seeds) whose baseline samples a reviewer keeps: a few per task
 MAX_VERIFIED = 16_384  # review tickets a reviewer remembers having checked (a top-up decision verifies them)
+REFERENCE_CACHE = 256  # parents' configs a reviewer keeps the measured samples of (children share parents)

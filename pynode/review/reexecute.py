@@ -3,8 +3,8 @@
 The verdict is one of
 - `reproduced`: every seed re-measured within the task's tolerance of the claimed sample, the headline value is
   the mean of the samples, and (ml, when the author's per-seed run details are at hand) a training step sampled
-  by the reviewer's own VRF output replays from the committed state to the claimed loss; the task's baseline is
-  then measured on the same seeds too (once per task), the rubric's reference;
+  by the reviewer's own VRF output replays from the committed state to the claimed loss; the task's baseline
+  (the noise floor) and the parent's config (the rubric's reference) are then measured on the same seeds too;
 - `not_reproduced`: any of that fails, or the config the author committed is not one the task accepts;
 - `unavailable`: what re-running needs (the config and per-seed samples, in the record or in the artifacts the
   author published at its `artifacts` path) could not be fetched.
@@ -23,11 +23,12 @@ from typing import Any
 
 from pynode.research import stats
 from pynode.research.agent import decimal_text
-from pynode.research.config import parse
+from pynode.research.config import canonical, parse
+from pynode.research.domain import ConfigError
 from pynode.research.registry import DOMAIN_MODULES
 from pynode.research.registry import domain as load_domain
 from pynode.research.reproduce import reproduce
-from pynode.review.limits import BASELINE_CACHE
+from pynode.review.limits import BASELINE_CACHE, REFERENCE_CACHE
 from pynode.state.records import Record
 
 REPRODUCED, NOT_REPRODUCED, UNAVAILABLE = "reproduced", "not_reproduced", "unavailable"
@@ -49,9 +50,9 @@ class Reexecution:
     tolerance: float  # per seed, absolute
     reason: str  # why not reproduced / unavailable; "" when reproduced
     step_checked: int | None = None  # ml: the replayed training step (1-based), when one was
-    baseline: tuple[
-        float, ...
-    ] = ()  # the task's baseline config re-run on the same seeds (the rubric's reference)
+    baseline: tuple[float, ...] = ()  # the task's baseline config re-run on the same seeds: the noise floor
+    reference: tuple[float, ...] = ()  # what the rubric measures the effect against, re-run on the same seeds
+    reference_key: str | None = None  # the parent result whose config that is (None: the baseline's)
 
     @property
     def measured_text(self) -> str | None:
@@ -68,10 +69,16 @@ def record_artifacts(result: Record) -> Artifacts:
 
 
 def reexecute(
-    result: Record, artifacts: Artifacts | None, beta: bytes = b"", runners: Any = None
+    result: Record,
+    artifacts: Artifacts | None,
+    beta: bytes = b"",
+    runners: Any = None,
+    parent: Record | None = None,
 ) -> Reexecution:
     """Re-run `result` and judge it. `beta`: the reviewer's VRF output, which picks the ml step to replay (the
-    author cannot know it when publishing). `runners`: ml's model runner factory (default: the platform)."""
+    author cannot know it when publishing). `runners`: ml's model runner factory (default: the platform).
+    `parent`: the result it names as its parent, whose *config* is re-run as the rubric's reference (its claimed
+    numbers are not trusted: it may be a fabrication nobody refuted yet); without one, the task's baseline."""
     b = result.body
     if b["domain"] not in DOMAIN_MODULES or b["task"] not in load_domain(b["domain"]).tasks:
         raise CannotJudge(f"this node does not know the task {b['task']!r}")
@@ -93,7 +100,31 @@ def reexecute(
         rex = Reexecution(REPRODUCED, rep.measured, tolerance, "")
     if rex.verdict != REPRODUCED:
         return rex
-    return dataclasses.replace(rex, baseline=baseline_samples(b["domain"], b["task"], len(rep.measured)))
+    n = len(rep.measured)
+    baseline = baseline_samples(b["domain"], b["task"], n)
+    ref_config = _parent_config(b, parent)
+    reference = config_samples(b["domain"], b["task"], ref_config, n) if ref_config else baseline
+    ref_key = parent.key if ref_config and parent is not None else None
+    return dataclasses.replace(rex, baseline=baseline, reference=reference, reference_key=ref_key)
+
+
+def _parent_config(body: Mapping[str, Any], parent: Record | None) -> str | None:
+    """The parent's canonical config, when it is a result of the same task whose config the task accepts."""
+    if parent is None or parent.kind != "result" or "config" not in parent.body:
+        return None
+    if (parent.body["domain"], parent.body["task"]) != (body["domain"], body["task"]):
+        return None
+    try:
+        return canonical(load_domain(body["domain"]).validate(body["task"], parse(parent.body["config"])))
+    except ConfigError:
+        return None
+
+
+@functools.lru_cache(maxsize=REFERENCE_CACHE)
+def config_samples(domain: str, task: str, config: str, seeds: int) -> tuple[float, ...]:
+    """A canonical config of the task on seeds 0..n-1, as this node measures it (deterministic: run once)."""
+    d = load_domain(domain)
+    return tuple(d.evaluate(task, d.validate(task, parse(config)), seed).value for seed in range(seeds))
 
 
 @functools.lru_cache(maxsize=BASELINE_CACHE)

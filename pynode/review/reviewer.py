@@ -43,6 +43,7 @@ class Store(Protocol):
 class Assignment:
     result: Record
     ticket: sortition.Ticket
+    parent: Record | None = None  # the result it names as its parent, if we hold it: its config is re-run too
 
 
 @dataclass
@@ -96,7 +97,7 @@ class Reviewer:
                 continue
             ticket = self._turn(w, now_ms, store)
             if ticket is not None:
-                out.extend(self._take(w, ticket))
+                out.extend(self._take(w, ticket, store))
         return out
 
     def conclude(self, job: Assignment, rex: Reexecution, now_ms: int, store: Store) -> dict | None:
@@ -191,7 +192,7 @@ class Reviewer:
             )
         return self._verified[r.key]
 
-    def _take(self, w: _Watch, ticket: sortition.Ticket) -> list[Assignment]:
+    def _take(self, w: _Watch, ticket: sortition.Ticket, store: Store) -> list[Assignment]:
         key = w.result.key
         self._done.add(key)
         self.counters.drawn += 1
@@ -199,7 +200,9 @@ class Reviewer:
             self.counters.declined += 1
             return []
         self._queued.add(key)
-        return [Assignment(w.result, ticket)]
+        b = w.result.body
+        parent = store.records[f"results.{b['domain']}"].get(b.get("inspired_by", ""))
+        return [Assignment(w.result, ticket, parent)]
 
 
 def review_body(job: Assignment, rex: Reexecution, a: Assessment) -> dict:

@@ -1,18 +1,20 @@
 """The published rubric (docs/REVIEW.md): a 1–10 score computed from measurements and records only.
 
 Two honest reviewers agree exactly: the gate is the re-execution's verdict, and every other sub-score reads
-only the result's claimed samples (which the gate has just checked), the task's baseline as the reviewer
-re-executed it on the same seeds (a deterministic measurement, trusting nobody's claim), earlier results on
-the task, and the result's paper — never the reviewer's float noise on the result itself.
+only the result's claimed samples (which the gate has just checked), configs the reviewer re-ran itself on the
+same seeds (the result's parent's and the task's baseline — deterministic measurements that trust nobody's
+claimed numbers), earlier results on the task, and the result's paper — never the reviewer's float noise on the
+result itself.
 
     not reproduced → 1        unavailable → 2        a copy of an earlier result → 1
     otherwise score = 1 + effect (0–2) + strength (0–3) + novelty (0 or 2) + completeness (0–2)
 
-- effect: d = (mean − baseline mean) in the task's direction ÷ the task's noise floor (the sd of the baseline's
-  re-executed samples). d ≤ 0 → 0, d < 1 → 1, else 2.
-- strength: one point each for n ≥ 3 seeds; p < 0.05 against the baseline (paired t-test on equal seed counts
+- effect: d = (mean − reference mean) in the task's direction ÷ the task's noise floor, the reference being the
+  parent's config as re-run (the baseline's when the result names no parent of its task), the noise floor the
+  sd of the baseline's re-run samples. d ≤ 0 → 0, d < 1 → 1, else 2.
+- strength: one point each for n ≥ 3 seeds; p < 0.05 against the reference (paired t-test on equal seed counts
   — seed i is the same resample or initialisation for every config — else Welch) with the effect in the task's
-  direction; the result's 95% CI excluding the baseline's mean.
+  direction; the result's 95% CI excluding the reference's mean.
 - novelty: 0 when an earlier result on the task has the same config (a re-run), else 2. The same config *and*
   the same samples as an earlier result make the result a copy (`copy_of`), scored 1.
 - completeness: the result's paper (by the same author, citing it) has a hypothesis, a method section, a figure
@@ -87,10 +89,14 @@ def assess(result: Record, reexecution: Reexecution, ctx: Context) -> Assessment
     if copy is not None:
         return Assessment(REPRODUCED, 1, {**zero, "reproduction": 1}, copy.key, [f"copy of {copy.key[:16]}"])
     samples = _samples(result)
-    baseline = list(reexecution.baseline)
+    ref = Reference(
+        list(reexecution.reference or reexecution.baseline),
+        list(reexecution.baseline),
+        f"parent {reexecution.reference_key[:12]}" if reexecution.reference_key else "the baseline",
+    )
     notes: list[str] = []
-    effect = _effect(result, samples, baseline, notes)
-    strength = _strength(result, samples, baseline, notes)
+    effect = _effect(result, samples, ref, notes)
+    strength = _strength(result, samples, ref, notes)
     novelty = _novelty(result, ctx.earlier, notes)
     completeness = _completeness(result, ctx.paper, notes)
     subscores = {
@@ -134,15 +140,24 @@ def _sign(r: Record) -> float:
     return -1.0 if r.body["direction"] == "min" else 1.0
 
 
-def _effect(result: Record, samples: list[float], baseline: list[float], notes: list[str]) -> int:
-    if not baseline:
-        notes.append("no baseline measured")
+@dataclass(frozen=True)
+class Reference:
+    """What the effect is measured against: samples the reviewer re-ran itself, on the result's seeds."""
+
+    samples: list[float]  # the parent's config (or the baseline's)
+    baseline: list[float]  # the baseline's: its spread is the task's noise floor
+    name: str
+
+
+def _effect(result: Record, samples: list[float], ref: Reference, notes: list[str]) -> int:
+    if not ref.samples:
+        notes.append("nothing measured to compare with")
         return 0
-    gain = _sign(result) * (stats.mean(samples) - stats.mean(baseline))
-    floor = stats.sd(baseline) if len(baseline) > 1 else 0.0
+    gain = _sign(result) * (stats.mean(samples) - stats.mean(ref.samples))
+    floor = stats.sd(ref.baseline) if len(ref.baseline) > 1 else 0.0
     d = gain / floor if floor > 0 else (math.inf if gain > 0 else 0.0)
     notes.append(
-        f"effect {decimal_text(d, 3)} noise floors over the baseline ({decimal_text(stats.mean(baseline))})"
+        f"effect {decimal_text(d, 3)} noise floors over {ref.name} ({decimal_text(stats.mean(ref.samples))})"
     )
     return 0 if d <= 0 else 1 if d < 1 else 2
 
@@ -155,18 +170,18 @@ def compare(a: Sequence[float], b: Sequence[float]) -> float:
     return stats.paired(a, b).p_value if len(a) == len(b) else stats.welch(a, b).p_value
 
 
-def _strength(result: Record, samples: list[float], baseline: list[float], notes: list[str]) -> int:
+def _strength(result: Record, samples: list[float], ref: Reference, notes: list[str]) -> int:
     points = 1 if len(samples) >= 3 else 0
-    if len(baseline) < 2 or len(samples) < 2:
+    if len(ref.samples) < 2 or len(samples) < 2:
         return points
-    p = compare(samples, baseline)
-    ref = stats.mean(baseline)
-    better = _sign(result) * (stats.mean(samples) - ref) > 0
+    p = compare(samples, ref.samples)
+    mean = stats.mean(ref.samples)
+    better = _sign(result) * (stats.mean(samples) - mean) > 0
     points += 1 if better and p < SIGNIFICANCE else 0
     s = stats.summarize(samples)
-    points += 1 if (s.ci_low > ref if _sign(result) > 0 else s.ci_high < ref) else 0
+    points += 1 if (s.ci_low > mean if _sign(result) > 0 else s.ci_high < mean) else 0
     notes.append(
-        f"n {len(samples)}, p {decimal_text(p, 3)} vs the baseline, 95% CI [{decimal_text(s.ci_low)}, "
+        f"n {len(samples)}, p {decimal_text(p, 3)} vs {ref.name}, 95% CI [{decimal_text(s.ci_low)}, "
         f"{decimal_text(s.ci_high)}]"
     )
     return points

@@ -136,7 +136,7 @@ class ReviewAgent:
         return review
 
     async def _reexecute(self, job: Assignment, artifacts: Artifacts | None) -> Reexecution:
-        args = (job.result, artifacts, job.ticket.beta, self.config.runners)
+        args = (job.result, artifacts, job.ticket.beta, self.config.runners, job.parent)
         if in_browser():  # no threads in a tab: one re-execution, then the pause that keeps the share
             rex = reexecute(*args)
         else:
