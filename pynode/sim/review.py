@@ -36,7 +36,7 @@ from pynode.gossip.params import GossipParams
 from pynode.identity import Identity, peer_id_text
 from pynode.research import paper, stats
 from pynode.research.agent import Agent, Finding, priors, result_body
-from pynode.research.config import config_hash, parse
+from pynode.research.config import canonical, config_hash, parse
 from pynode.research.domain import ConfigError, Domain, Evaluation
 from pynode.research.registry import find_task
 from pynode.research.strategy import Bandit, Proposal, ranked
@@ -130,7 +130,10 @@ class ReviewSimulation:
         self.planted: dict[str, str] = {}  # result key -> kind
         self.genuine: set[str] = set()
         self.published_at: dict[str, float] = {}  # review key -> virtual time written
-        self._evals: dict[tuple[str, str], tuple[list[Evaluation], float]] = {}
+        self._evals: dict[tuple[str, str | None], list[Evaluation]] = {}
+        self._cost: dict[
+            tuple[str, str | None], float
+        ] = {}  # CPU seconds one run of a config took, first time
         self._rex: dict[str, tuple[Reexecution, float]] = {}
         self.cpu_s = 0.0  # real seconds spent evaluating and re-executing
 
@@ -199,35 +202,30 @@ class ReviewSimulation:
     # ---- real work, measured once -------------------------------------------------------------------
 
     def _evaluate(self, domain: Domain, task: str, proposal: Proposal) -> list[Evaluation]:
-        key = (task, config_hash(proposal.config))
+        key = (task, canonical(proposal.config))
         if key not in self._evals:
             started = time.process_time()
             evals = [domain.evaluate(task, proposal.config, s) for s in range(domain.tasks[task].seeds)]
-            self._evals[key] = (evals, time.process_time() - started)
-            self.cpu_s += self._evals[key][1]
-        return self._evals[key][0]
+            self._evals[key] = evals
+            self._cost[key] = time.process_time() - started
+            self.cpu_s += self._cost[key]
+        return self._evals[key]
 
-    def _reexecute(self, result: Record) -> tuple[Reexecution, float]:
+    def _reexecute(self, job: Assignment) -> tuple[Reexecution, float]:
+        """The real re-execution, once per result; the CPU time each reviewer is charged for it: what running
+        the result's config and its parent's costs (measured where they first ran, whatever caches did since)."""
+        result = job.result
         if result.key not in self._rex:
             started = time.process_time()
-            rex = reexecute(result, None)
-            cost = time.process_time() - started
-            self.cpu_s += cost
-            # a domain's own cache (search keeps rankings per config) may have made this cheap: a reviewer on
-            # another machine pays what the author's evaluation of the same config cost
-            known = self._config_cost(result)
-            self._rex[result.key] = (rex, max(cost, known))
-        return self._rex[result.key]
-
-    def _config_cost(self, result: Record) -> float:
-        try:
-            config = find_task(result.body["task"])[0].validate(
-                result.body["task"], parse(result.body["config"])
+            rex = reexecute(result, None, parent=job.parent)
+            spent = time.process_time() - started
+            self.cpu_s += spent
+            own = self._cost.setdefault(_config_key(result), spent)
+            self._rex[result.key] = (
+                rex,
+                own + (self._cost.get(_config_key(job.parent), 0.0) if job.parent else 0.0),
             )
-        except (KeyError, ConfigError):
-            return 0.0
-        hit = self._evals.get((result.body["task"], config_hash(config)))
-        return hit[1] if hit is not None else 0.0
+        return self._rex[result.key]
 
     # ---- research: genuine and planted -------------------------------------------------------------------
 
@@ -332,7 +330,7 @@ class ReviewSimulation:
         self.kernel.at(self.kernel.now + TICK_S, self._tick, m)
 
     def _start(self, m: Member, job: Assignment) -> None:
-        rex, cost = self._reexecute(job.result)
+        rex, cost = self._reexecute(job)
         start = max(self.kernel.now, m.busy_until)
         m.busy_until = start + cost / self.sc.cpu_share
         self.kernel.at(m.busy_until, self._finish, m, job, rex)
@@ -387,21 +385,27 @@ class ReviewSimulation:
         results = [r for d in DOMAINS for r in store.all_records(f"results.{d}")]
         return analyse(results, store.all_records("reviews"), store.all_records("identities"), self.now_ms())
 
-    def significant(self, results: list[Record]) -> set[str]:
-        """Genuine results that beat the best earlier genuine result of their task with p < 0.05."""
+    def significant(self, results: list[Record], strict: bool = True) -> set[str]:
+        """Genuine results that improve on the best earlier genuine result of their task: p < 0.05 and (strict,
+        issue 9's definition of an improvement) a 95% CI that excludes the best's mean."""
         out: set[str] = set()
         best: dict[str, Record] = {}
         for r in sorted((r for r in results if r.key in self.genuine), key=lambda r: (r.ts, r.key)):
             task, mine = r.body["task"], [float(v) for v in r.body["samples"]]
             top = best.get(task)
-            if top is not None:
-                theirs = [float(v) for v in top.body["samples"]]
-                gain = (stats.mean(mine) - stats.mean(theirs)) * (-1 if r.body["direction"] == "min" else 1)
-                if gain > 0 and compare(mine, theirs) < SIGNIFICANCE:
-                    out.add(r.key)
+            if top is not None and _improves(r, mine, [float(v) for v in top.body["samples"]], strict):
+                out.add(r.key)
             if top is None or _better(r, top):
                 best[task] = r
         return out
+
+
+def _improves(r: Record, mine: list[float], theirs: list[float], strict: bool) -> bool:
+    sign = -1.0 if r.body["direction"] == "min" else 1.0
+    if sign * (stats.mean(mine) - stats.mean(theirs)) <= 0 or compare(mine, theirs) >= SIGNIFICANCE:
+        return False
+    ci = stats.summarize(mine)
+    return not strict or not ci.ci_low <= stats.mean(theirs) <= ci.ci_high
 
 
 def _better(a: Record, b: Record) -> bool:
@@ -435,6 +439,7 @@ def measure(sim: ReviewSimulation) -> dict[str, Any]:
     view = views[0]
     results = [s.result for s in view.standings.values()]
     significant = sim.significant(results)
+    p05 = sim.significant(results, strict=False)
     broke = {s.result.key for s in view.breakthroughs(final_only=True)}
     counted = [row for s in view.standings.values() for row in s.counted]
     when = {s.result.key: (s.result.ts - CLOCK_ZERO_MS) / 1000 for s in view.standings.values()}
@@ -456,6 +461,8 @@ def measure(sim: ReviewSimulation) -> dict[str, Any]:
         "false_breakthroughs": len(broke & set(planted)),
         "other_breakthroughs": len(broke - significant - set(planted)),
         "recall": round(len(broke & significant) / len(significant), 3) if significant else None,
+        "genuine_p05": len(p05),  # improvements by p < 0.05 alone (the view's own test), CI not required
+        "true_breakthroughs_p05": len(broke & p05),
         "reviews_per_result": round(len(counted) / len(view.standings), 2) if view.standings else 0.0,
         "reviews_published": len(sim.published_at),
         "review_latency_s": {
@@ -468,3 +475,12 @@ def measure(sim: ReviewSimulation) -> dict[str, Any]:
         "same_view": len({tuple(s.result.key for s in v.breakthroughs()) for v in views}) == 1,
         "cpu_s": round(sim.cpu_s, 1),
     }
+
+
+def _config_key(result: Record) -> tuple[str, str | None]:
+    """(task, canonical config) of a result; the config as published when it does not parse."""
+    b = result.body
+    try:
+        return b["task"], canonical(find_task(b["task"])[0].validate(b["task"], parse(b["config"])))
+    except (KeyError, ConfigError):
+        return b["task"], b.get("config")
