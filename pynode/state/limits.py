@@ -17,6 +17,8 @@ MAX_CERTIFICATE_STRIKES = 16  # offenders named with evidence in one certificate
 MAX_STRIKE_EVIDENCE_BYTES = 2_048  # one strike's evidence: the offender's pulse and reveal envelopes
 MAX_CERTIFICATE_COSIGS = 16  # the committee is 7
 MAX_CERTIFICATE_BYTES = 240 * 1024  # the participants, strikes and co-signatures above, under a gossip update
+MAX_RECEIPT_COUNT = 1_000_000  # requests one requester had served by one server in an hour: ~280 a second
+MAX_RECEIPT_UNITS = 2**53  # tokens, bytes or items served in that hour; exact in every JSON reader
 MAX_REVIEW_SUBSCORES = 8  # the review rubric has five sub-scores; room for a later rubric, never an open map
 
 # ---- per author and document (quota.py) -----------------------------------------------------------------

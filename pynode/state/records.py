@@ -25,6 +25,8 @@ from pynode.state.limits import (
     MAX_FIGURE_BYTES,
     MAX_FIGURES,
     MAX_PAPER_MARKDOWN,
+    MAX_RECEIPT_COUNT,
+    MAX_RECEIPT_UNITS,
     MAX_RECORD_BYTES,
     MAX_RESULT_CONFIG,
     MAX_RESULT_SAMPLES,
@@ -47,6 +49,7 @@ DOC_KINDS: dict[str, str] = {
     "papers": "paper",
     "points": "points",
     "presence": "certificate",
+    "receipts": "receipt",
 }
 DOCS = tuple(DOC_KINDS)
 
@@ -278,6 +281,18 @@ def _check_certificate(b: dict[str, Any]) -> None:
             raise WireError("bad_field", "cosigs are [peer, seqno, ts, signature] entries")
 
 
+def _check_receipt(b: dict[str, Any]) -> None:
+    """A requester's signed word that `server` served it `count` requests (`units` of work: tokens, bytes...)
+    of capability `cap` in hour `epoch` (ts_ms // 3,600,000). The author is the requester; one record per
+    (requester, server, cap, epoch). The points view counts them (pynode/presence/receipts.py)."""
+    expect_map(b, "receipt", {"cap", "server", "epoch", "count", "units"})
+    _slug(b, "cap")
+    get_bytes(b, "server", 32)
+    get_int(b, "epoch", 0, 2**40)
+    get_int(b, "count", 1, MAX_RECEIPT_COUNT)
+    get_int(b, "units", 0, MAX_RECEIPT_UNITS)
+
+
 SCHEMAS = {
     "profile": _check_profile,
     "result": _check_result,
@@ -285,6 +300,7 @@ SCHEMAS = {
     "paper": _check_paper,
     "points": _check_points,
     "certificate": _check_certificate,
+    "receipt": _check_receipt,
 }
 
 
