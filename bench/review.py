@@ -1,6 +1,7 @@
 """`hyperspace bench review`: can peer review be gamed? Planted fabrications among genuine improvements,
 colluders at a share of the validators, on a simulated network (pynode.sim.review: the simulation kernel with
-real GossipSub routers, Loro replicas, signed records, VRF sortition and real re-execution of every result).
+real GossipSub routers, signed records verified by every receiver, VRF sortition and real re-execution of
+every result; the state tier's CRDT is left out, `bench state` measures it).
 
 Reported: genuine results and how many of them are significant improvements (ground truth, issue 9's definition
 of an improvement: better than the best earlier genuine result of their task with p < 0.05 and a 95% CI that

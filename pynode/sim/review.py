@@ -15,13 +15,15 @@ from the real research core.
   under their own name, and results without their config. They vote 10/reproduced on each other's claims in
   the first epoch they are drawn for, spam reviews with undrawn tickets, and review honest work honestly.
 - Re-execution is real: each result is re-run once (`review.reexecute`; every honest reviewer on this platform
-  would measure the same numbers) and each reviewer is charged the measured CPU time (process time, so other
-  load on the machine does not inflate it) ÷ its CPU share, one re-execution at a time per node, in virtual
-  time. Those durations are measured, so two runs agree on decisions but not to the millisecond.
+  would measure the same numbers) and each reviewer is charged, ÷ its CPU share, one re-execution at a time
+  per node in virtual time, the measured CPU time (process time, so other load on the machine does not
+  inflate it) of what a reviewer really runs: the result's config, and when it reproduced, its parent's config
+  and the task's baseline unless this node ran them before (a reviewer caches those, `review.reexecute`).
+  Those durations are measured, so two runs agree on decisions but not to the millisecond.
 
 At the end three nodes' records go through the breakthrough view (`review.breakthroughs.analyse`); the
-ground truth for "genuine significant improvement" is an honest result that beats the best earlier honest
-result of its task with p < 0.05 (the view's own test, on true samples).
+ground truth for "genuine significant improvement" is issue 9's improvement: an honest result better than the
+best earlier honest result of its task with p < 0.05 and a 95% CI clear of its mean, on true samples.
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ class Member:
     records: RecordIndex = field(default_factory=RecordIndex)
     seqno: int = 0
     busy_until: float = 0.0
+    ran: set[tuple[str, str | None]] = field(default_factory=set)  # parent/baseline configs this node re-ran
     voted: set[str] = field(default_factory=set)  # colluder votes cast (result keys)
     drawn: set[tuple[str, int]] = field(default_factory=set)  # colluder draws evaluated (result, epoch)
     open: dict[str, Record] = field(default_factory=dict)  # accomplices' claims a colluder may still vote on
@@ -131,10 +134,9 @@ class ReviewSimulation:
         self.genuine: set[str] = set()
         self.published_at: dict[str, float] = {}  # review key -> virtual time written
         self._evals: dict[tuple[str, str | None], list[Evaluation]] = {}
-        self._cost: dict[
-            tuple[str, str | None], float
-        ] = {}  # CPU seconds one run of a config took, first time
-        self._rex: dict[str, tuple[Reexecution, float]] = {}
+        # CPU seconds one run of a config took, the first time it ran
+        self._cost: dict[tuple[str, str | None], float] = {}
+        self._rex: dict[str, Reexecution] = {}
         self.cpu_s = 0.0  # real seconds spent evaluating and re-executing
 
     # ---- clocks and membership ------------------------------------------------------------------------
@@ -211,21 +213,38 @@ class ReviewSimulation:
             self.cpu_s += self._cost[key]
         return self._evals[key]
 
-    def _reexecute(self, job: Assignment) -> tuple[Reexecution, float]:
-        """The real re-execution, once per result; the CPU time each reviewer is charged for it: what running
-        the result's config and its parent's costs (measured where they first ran, whatever caches did since)."""
+    def _reexecute(self, m: Member, job: Assignment) -> tuple[Reexecution, float]:
+        """The real re-execution, once per result, and the CPU time reviewer `m` is charged for it: running the
+        result's config, and when it reproduced, the parent's config and the baseline unless `m` ran them for
+        an earlier review (each cost measured where that config first ran, whatever caches did since)."""
         result = job.result
         if result.key not in self._rex:
             started = time.process_time()
-            rex = reexecute(result, None, parent=job.parent)
+            self._rex[result.key] = reexecute(result, None, parent=job.parent)
             spent = time.process_time() - started
             self.cpu_s += spent
-            own = self._cost.setdefault(_config_key(result), spent)
-            self._rex[result.key] = (
-                rex,
-                own + (self._cost.get(_config_key(job.parent), 0.0) if job.parent else 0.0),
-            )
-        return self._rex[result.key]
+            self._cost.setdefault(_config_key(result), spent)
+        rex = self._rex[result.key]
+        cost = self._cost[_config_key(result)]
+        if rex.verdict == REPRODUCED:
+            extra = {_baseline_key(result)} | ({_config_key(job.parent)} if rex.reference_key else set())
+            for key in extra - m.ran:
+                cost += self._config_cost(key, len(rex.measured))
+            m.ran |= extra
+        return rex, cost
+
+    def _config_cost(self, key: tuple[str, str | None], seeds: int) -> float:
+        """CPU seconds of one run of a config on `seeds` seeds: measured by running it when nobody has yet."""
+        if key not in self._cost:
+            task, config = key
+            domain = find_task(task)[0]
+            started = time.process_time()
+            c = domain.validate(task, parse(config or ""))
+            for seed in range(seeds):
+                domain.evaluate(task, c, seed)
+            self._cost[key] = time.process_time() - started
+            self.cpu_s += self._cost[key]
+        return self._cost[key]
 
     # ---- research: genuine and planted -------------------------------------------------------------------
 
@@ -330,7 +349,7 @@ class ReviewSimulation:
         self.kernel.at(self.kernel.now + TICK_S, self._tick, m)
 
     def _start(self, m: Member, job: Assignment) -> None:
-        rex, cost = self._reexecute(job)
+        rex, cost = self._reexecute(m, job)
         start = max(self.kernel.now, m.busy_until)
         m.busy_until = start + cost / self.sc.cpu_share
         self.kernel.at(m.busy_until, self._finish, m, job, rex)
@@ -475,6 +494,12 @@ def measure(sim: ReviewSimulation) -> dict[str, Any]:
         "same_view": len({tuple(s.result.key for s in v.breakthroughs()) for v in views}) == 1,
         "cpu_s": round(sim.cpu_s, 1),
     }
+
+
+def _baseline_key(result: Record) -> tuple[str, str | None]:
+    task = result.body["task"]
+    domain = find_task(task)[0]
+    return task, canonical(domain.validate(task, domain.baseline(task)))
 
 
 def _config_key(result: Record) -> tuple[str, str | None]:
