@@ -196,6 +196,8 @@ class PulseRuntime:
         body: dict[str, Any] = {"name": self.config.name[:64], "caps": list(self.config.caps)}
         if newest is not None:
             body = {"name": newest.body["name"], "caps": list(newest.body["caps"])}
+            if "services" in newest.body:  # what the services runtime advertised stays advertised
+                body["services"] = newest.body["services"]
         if self.origin is not None:
             body["origin"] = self.origin
         if self.config.operator is not None:

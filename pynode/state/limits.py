@@ -20,6 +20,10 @@ MAX_CERTIFICATE_BYTES = 240 * 1024  # the participants, strikes and co-signature
 MAX_RECEIPT_COUNT = 1_000_000  # requests one requester had served by one server in an hour: ~280 a second
 MAX_RECEIPT_UNITS = 2**53  # tokens, bytes or items served in that hour; exact in every JSON reader
 MAX_REVIEW_SUBSCORES = 8  # the review rubric has five sub-scores; room for a later rubric, never an open map
+MAX_PROFILE_SERVICES = 16  # services one profile advertises: the nine capabilities and room to grow
+MAX_SERVICE_FIELDS = 12  # limits and facts per advertised service (five limits, a few descriptions)
+MAX_SERVICE_LIST = 32  # texts in one advertised field, e.g. the models an inference node serves
+MAX_SERVICE_TEXT = 64  # one advertised text: a model name, a unit
 
 # ---- per author and document (quota.py) -----------------------------------------------------------------
 AUTHOR_RECORDS = 4096  # weeks of one busy agent's results; 10 MB of junk from one key is cut off early

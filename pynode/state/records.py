@@ -25,12 +25,16 @@ from pynode.state.limits import (
     MAX_FIGURE_BYTES,
     MAX_FIGURES,
     MAX_PAPER_MARKDOWN,
+    MAX_PROFILE_SERVICES,
     MAX_RECEIPT_COUNT,
     MAX_RECEIPT_UNITS,
     MAX_RECORD_BYTES,
     MAX_RESULT_CONFIG,
     MAX_RESULT_SAMPLES,
     MAX_REVIEW_SUBSCORES,
+    MAX_SERVICE_FIELDS,
+    MAX_SERVICE_LIST,
+    MAX_SERVICE_TEXT,
     MAX_STRIKE_EVIDENCE_BYTES,
 )
 from pynode.wire import cbor
@@ -115,6 +119,10 @@ def _fixed_bytes(item: Any, sizes: tuple[int, ...]) -> bool:
 # [operator key, its signature naming this node], `origin` = [relay, salted hash of the node's /24 or /48,
 # expiry ms, the relay's signature]. They group a node with its operator's other nodes for points.
 PROFILE_OPTIONAL = {"operator", "origin"}
+# `services` (pynode/services; PROTOCOL.md §11.3) = {capability: {field: value}}: what each hosted service
+# enforces (max_bytes, per_min, burst, concurrent, capacity) and advertises (models, dimensions...).
+PROFILE_OPTIONAL |= {"services"}
+SERVICE_FIELD = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 def _check_profile(b: dict[str, Any]) -> None:
@@ -125,11 +133,33 @@ def _check_profile(b: dict[str, Any]) -> None:
         raise WireError("bad_field", "caps must be short ids")
     if "operator" in b and not _fixed_bytes(b["operator"], (32, 64)):
         raise WireError("bad_field", "operator is [key, signature]")
+    if "services" in b:
+        _check_services(b["services"])
     if "origin" in b:
         o = b["origin"]
         ok = isinstance(o, list) and len(o) == 4 and _fixed_bytes([o[0], o[1], o[3]], (32, 16, 64))
         if not ok or not isinstance(o[2], int) or isinstance(o[2], bool) or not 0 <= o[2] < 2**63:
             raise WireError("bad_field", "origin is [relay, origin hash, expiry ms, signature]")
+
+
+def _check_services(services: Any) -> None:
+    if not isinstance(services, dict) or len(services) > MAX_PROFILE_SERVICES:
+        raise WireError("bad_field", f"services must be a map of at most {MAX_PROFILE_SERVICES} entries")
+    for name, entry in services.items():
+        if not isinstance(name, str) or not SLUG.fullmatch(name) or len(name) > 32:
+            raise WireError("bad_field", "service names must be short ids")
+        if not isinstance(entry, dict) or len(entry) > MAX_SERVICE_FIELDS:
+            raise WireError("bad_field", f"a service entry is a map of at most {MAX_SERVICE_FIELDS} fields")
+        for key, value in entry.items():
+            if not SERVICE_FIELD.fullmatch(key):
+                raise WireError("bad_field", "service field names are short lowercase ids")
+            if isinstance(value, bool) or (isinstance(value, int) and 0 <= value < 2**53):
+                continue
+            texts = value if isinstance(value, list) and len(value) <= MAX_SERVICE_LIST else [value]
+            if not all(
+                isinstance(t, str) and 0 < len(t) <= MAX_SERVICE_TEXT and t.isprintable() for t in texts
+            ):
+                raise WireError("bad_field", f"service field {key} must be a count, a flag or short text(s)")
 
 
 def _check_result(b: dict[str, Any]) -> None:

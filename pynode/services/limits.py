@@ -1,0 +1,25 @@
+"""Limits of the capability services (PROTOCOL.md §11), each with its reason.
+
+A service's own limits (request size, rate, concurrency) are in its `ServiceSpec` and advertised in the
+node's profile; these are the framework's bounds that no spec may exceed, and its timings.
+"""
+
+from pynode.wire.limits import MAX_FRAME_BYTES
+
+SERVICE_PROTO_PREFIX = "hs/1/svc/"  # a service named NAME answers requests on protocol hs/1/svc/NAME
+MAX_SERVICE_NAME = 32  # a capability name is a short slug (the profile's caps obey MAX_CAPABILITY_LEN too)
+MAX_METHOD_LEN = 32  # a method name is a short identifier, not a payload
+MAX_REQUEST_BYTES = MAX_FRAME_BYTES - 1024  # a request's data under one req frame (its framing is small)
+MAX_REPLY_BYTES = MAX_FRAME_BYTES - 1024  # one unary answer or one stream chunk, under one resp frame
+MAX_CHUNK_ITEMS = 256  # items one stream pull returns: bounds the work of decoding a chunk
+STREAM_BUFFER_BYTES = 256 * 1024  # what a producer may run ahead of its puller before it waits (backpressure)
+STREAM_IDLE_S = 15.0  # a stream nobody pulled for this long is cancelled: its requester left or lost interest
+PULL_WAIT_S = 5.0  # a pull waits this long for the next item, then answers an empty chunk (keeps it alive)
+CALL_TIMEOUT_S = 30.0  # a unary call or one pull is abandoned by the server after this (spec may lower it)
+STREAM_MAX_S = 300.0  # a stream's whole lifetime on the server: no request holds a slot for ever
+MAX_TRACKED_PEERS = 4096  # per-peer quota states kept; beyond it the longest-idle one is forgotten
+PEER_STATS_TTL_S = 600.0  # a client forgets a server's latency and load after this (it may have changed)
+CLIENT_ATTEMPTS = 3  # peers a client tries for one call before it gives up
+LATENCY_PRIOR_S = 0.2  # assumed latency of a peer never measured: it gets tried, but after known-fast ones
+FAILURE_COOLDOWN_S = 30.0  # a peer that failed us is ranked last for this long
+TICK_S = 0.5  # how often the runtime expires idle streams and notices departed requesters

@@ -1,0 +1,150 @@
+"""The services runtime between real nodes on a loopback relay: calls and streams through a peer, retry on
+another peer when the serving one leaves mid-stream, and work cancelled when its requester leaves."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from pynode.identity import Identity
+from pynode.node import Node, NodeConfig
+from pynode.platform import native
+from pynode.runtime.services import ServicesRuntime
+from pynode.services import codec
+from pynode.services.codec import ServiceError
+from pynode.services.spec import Context, Method, Service, ServiceSpec
+from tests.netutil import eventually, relay_on
+
+pytestmark = pytest.mark.slow
+
+
+def _count_args(args: dict) -> tuple[int, int]:
+    n, start = args.get("n"), args.get("start", 0)
+    if not isinstance(n, int) or not 0 < n <= 1000 or not isinstance(start, int):
+        raise ValueError("n must be 1..1000")
+    return start, n
+
+
+def _echo_args(args: dict) -> dict:
+    if not isinstance(args.get("x"), int):
+        raise ValueError("x must be an integer")
+    return args
+
+
+class Counter:
+    """A test service: `count` streams the numbers start..n-1, slowly; `hold` streams nothing until cancelled."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.held = asyncio.Event()
+        self.cancelled = asyncio.Event()
+
+    def service(self) -> Service:
+        return Service(
+            ServiceSpec("counter", capacity=4),
+            {
+                "count": Method(_count_args, self.count, stream=True),
+                "hold": Method(_count_args, self.hold, stream=True),
+                "echo": Method(_echo_args, self.echo),
+            },
+        )
+
+    async def echo(self, ctx: Context, args: dict) -> dict:
+        ctx.units = 1
+        return args
+
+    async def count(self, ctx: Context, args: tuple[int, int]):
+        start, n = args
+        for i in range(start, n):
+            await asyncio.sleep(self.delay)
+            ctx.units += 1
+            yield i
+
+    async def hold(self, ctx: Context, args: tuple[int, int]):
+        self.held.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        yield 0
+
+
+async def _node(url: str, services: list[Service]) -> tuple[Node, ServicesRuntime]:
+    node = Node(await Identity.generate(), native.relay_link(url), NodeConfig(direct_peers=0))
+    runtime = ServicesRuntime(node, None, services)  # hosting announces the caps at the relay hello
+    await node.start()
+    await runtime.start()
+    return node, runtime
+
+
+@pytest.fixture
+async def mesh(tmp_path):
+    relay = await relay_on(tmp_path, embedded_node=False)
+    made: list[tuple[Node, ServicesRuntime]] = []
+
+    async def add(services: list[Service]) -> tuple[Node, ServicesRuntime]:
+        made.append(await _node(relay.url, services))
+        return made[-1]
+
+    yield add
+    for node, runtime in made:
+        await runtime.stop()
+        await node.stop()
+    await relay.stop()
+
+
+async def test_calls_and_streams_through_a_peer(mesh):
+    counter = Counter(0.001)
+    server, hosting = await mesh([counter.service()])
+    client, asking = await mesh([])
+    await eventually(lambda: asking.providers("counter") == [server.peer_id], 20, "discovery")
+    assert await asking.call("counter", "echo", {"x": 1}) == {"x": 1}
+    items = [i async for i in asking.stream("counter", "count", {"n": 50})]
+    assert items == list(range(50))
+    tally = hosting.servers["counter"].tally
+    assert tally.served == 2 and tally.units == 51 and tally.by_peer[client.peer_id] == 2
+    assert asking.served_us[(server.peer_id, "counter")] == 2
+    with pytest.raises(ServiceError) as e:
+        await asking.call("counter", "echo", {"x": "no"})  # invalid: refused, not retried elsewhere
+    assert e.value.code == codec.BAD_REQUEST
+    with pytest.raises(ServiceError) as e:
+        await asking.call("nothing", "x", {})
+    assert e.value.code == codec.UNAVAILABLE
+
+
+async def test_a_stream_resumes_on_another_peer_when_its_server_leaves(mesh):
+    first, _ = await mesh([Counter(0.02).service()])
+    second, _ = await mesh([Counter(0.001).service()])
+    client, asking = await mesh([])
+    await eventually(lambda: len(asking.providers("counter")) == 2, 20, "two providers")
+    asking.picker.started(second.peer_id, 0)  # make the slow one the first choice
+    asking.picker.succeeded(second.peer_id, 5.0, 0, asyncio.get_running_loop().time())
+    seen: list[int] = []
+
+    def resume(args: dict, items: list) -> dict:
+        return {**args, "start": args.get("start", 0) + len(items)}
+
+    async for i in asking.stream("counter", "count", {"n": 100}, resume=resume):
+        seen.append(i)
+        if len(seen) == 10:
+            await first.stop()  # the serving peer leaves mid-stream
+    assert seen == list(range(100))
+    assert asking.asked["retried"] == 1
+    assert asking.served_us[(second.peer_id, "counter")] == 1
+
+
+async def test_work_is_cancelled_when_its_requester_leaves(mesh):
+    counter = Counter(0.001)
+    server, hosting = await mesh([counter.service()])
+    client, asking = await mesh([])
+    await eventually(lambda: asking.providers("counter") == [server.peer_id], 20, "discovery")
+    task = asyncio.ensure_future(anext(asking.stream("counter", "hold", {"n": 1}, timeout=30)))
+    await asyncio.wait_for(counter.held.wait(), 20)
+    assert hosting.servers["counter"].quotas.total_open == 1
+    await client.stop()
+    await asyncio.wait_for(counter.cancelled.wait(), 20)
+    await eventually(lambda: hosting.servers["counter"].quotas.total_open == 0, 20, "slot freed")
+    assert hosting.servers["counter"].tally.refused[codec.CANCELLED] == 1
+    task.cancel()
