@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pynode.browser.review import BrowserReview
 from pynode.identity import Identity
 from pynode.platform import native
 from pynode.research.search import DOMAIN as SEARCH
 from pynode.review.params import SETTLE_MS
 from pynode.review.policy import check_record
+from pynode.review.reexecute import Artifacts, record_artifacts
 from pynode.runtime.review import ReviewAgent, ReviewConfig
 from pynode.state.records import Record, make_record
 from pynode.state.store import Store
@@ -36,7 +38,13 @@ async def test_a_validator_reviews_what_it_is_drawn_for_and_shows_it():
     me, author = identity(), identity()
     others = [identity() for _ in range(3)]  # four validators ≤ k: everyone is drawn
     replica = Replica(me, net)
-    agent = ReviewAgent(replica, me, ReviewConfig(cpu_share=1.0))
+    in_flight: list[dict[str, Any]] = []
+
+    async def fetch(result: Record) -> Artifacts | None:  # the queue as the dashboard sees it mid-review
+        in_flight.append(agent.status())
+        return record_artifacts(result)
+
+    agent = ReviewAgent(replica, me, ReviewConfig(cpu_share=1.0, artifacts=fetch))
     assert (await agent.ensure_profile()).body["caps"] == ["validation"]
     assert await agent.ensure_profile() is None  # once is enough
     now = int(time.time() * 1000)
@@ -58,3 +66,27 @@ async def test_a_validator_reviews_what_it_is_drawn_for_and_shows_it():
     (row,) = [r for r in board["results"] if r["result"] == target.key]
     assert [(r["reviewer"], r["proof_verified"]) for r in row["reviews"]] == [(me.text, True)]
     assert board["reviewed"] == 1 and board["recent"][0]["verdict"] == "reproduced"
+    ((seen,),) = [s["queued"] for s in in_flight]
+    assert (seen["result"], seen["epoch"], in_flight[0]["current"]) == (
+        target.key,
+        review.body["epoch"],
+        target.key,
+    )
+    assert agent.status()["queued"] == [] and agent.status()["current"] is None
+
+    # a tab that researches nothing validates nothing, and shows the network's reviews with their tickets ✓
+    tab = BrowserReview()
+    await tab.attach(Replica(author, net), author, (), 0.5, (), lambda *a, **k: None)
+    net.deliver(tab.agent.replica.store, now)
+    shown = tab.status()
+    assert shown["state"] == "viewing" and shown["queued"] == []
+    ((row,),) = [[r for r in x["reviews"]] for x in shown["results"] if x["result"] == target.key]
+    assert (row["reviewer"], row["verdict"], row["proof_verified"], row["counted"]) == (
+        me.text,
+        "reproduced",
+        True,
+        True,
+    )
+    assert set(row["subscores"]) == {"reproduction", "effect", "strength", "novelty", "completeness"}
+    assert "comment" not in row
+    await tab.detach()

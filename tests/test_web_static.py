@@ -38,6 +38,7 @@ SCRIPTS = [
     "research-card.js",
     "paper-view.js",
     "presence-card.js",
+    "review-card.js",
 ]
 STYLES = ["style.css", "embed.css"]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -80,6 +81,11 @@ DASHBOARD_HOOKS = [
     "research-results",
     "paper",
     "paper-body",
+    "review-state",
+    "review-queue",
+    "review-recent",
+    "review-breakthroughs",
+    "review-results",
 ]
 
 
@@ -340,7 +346,8 @@ def test_embed_on_another_origin_runs_a_badge_from_the_relay(browser, relay_http
 
 
 @pytest.mark.parametrize(
-    "name", ["app.js", "state-card.js", "research-card.js", "paper-view.js", "presence-card.js"]
+    "name",
+    ["app.js", "state-card.js", "research-card.js", "paper-view.js", "presence-card.js", "review-card.js"],
 )
 def test_the_dashboard_never_parses_network_text_as_html(name):
     code = re.sub(r"/\*[\s\S]*?\*/|//.*", "", (WEB / name).read_text())

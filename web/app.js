@@ -10,6 +10,7 @@ import { avatar, formatDuration, formatNumber, shortPeer, CAP_RE, TOPIC_RE } fro
 import { renderReplica } from './state-card.js';
 import { renderPresence } from './presence-card.js';
 import { renderResearch, wireResearch } from './research-card.js';
+import { renderReview } from './review-card.js';
 
 const FEED_MAX = 200;          // events kept in the feed (newest first)
 const PEERS_SHOWN = 100;       // rows rendered in the peers card
@@ -306,6 +307,7 @@ function render(s) {
   renderReplica(s);
   renderResearch(s);
   renderPresence(s);
+  renderReview(s);
   renderBoot(s);
   if (state === 'error') showError(s.error);
   else $('error-panel').hidden = true;

@@ -15,6 +15,7 @@ from pynode.browser import research as browser_research
 from pynode.browser import state as browser_state
 from pynode.browser.presence import presence
 from pynode.browser.research import research
+from pynode.browser.review import review
 from pynode.browser.train import training
 from pynode.identity import Identity, peer_id_text, short_id
 from pynode.node import Node, NodeConfig
@@ -79,6 +80,8 @@ class BrowserApp:
     async def _join(self) -> None:
         assert self.identity is not None
         caps = [str(c) for c in self.config.get("caps", ["browser"])]
+        if research.domains and "validation" not in caps:  # the tab reviews the domains it researches
+            caps.append("validation")
         node_config = NodeConfig(caps=caps, direct_peers=int(self.config.get("directPeers", 4)))
         node = Node(self.identity, browser.relay_link(str(self.config["relay"])), node_config)
         for topic in self.config.get("topics", []):
@@ -91,6 +94,8 @@ class BrowserApp:
         await research.attach(browser_state.state.replica, self.event)
         interval_s = float(self.config.get("presenceInterval", 90))
         await presence.attach(node, browser_state.state.replica, caps, self.event, interval_s)
+        replica = browser_state.state.replica
+        await review.attach(replica, self.identity, research.domains, research.share, caps, self.event)
         if not self.boot["join_s"]:
             asyncio.ensure_future(self._time_first_join(node))
         self.event("info", f"joining {self.config['relay']} as {short_id(self.identity.peer_id)}")
@@ -107,6 +112,7 @@ class BrowserApp:
             node, self.node = self.node, None
             await research.detach()
             await presence.detach()
+            await review.detach()
             await training.detach()
             await browser_state.state.detach()
             await node.stop()
@@ -173,6 +179,7 @@ class BrowserApp:
             "replica": browser_state.state.status(),
             "research": research.status(),
             "presence": presence.status(),
+            "review": review.status(),
         }
         if self.error:
             status["error"] = self.error

@@ -70,6 +70,7 @@ class ReviewAgent:
         self.budget = CpuBudget(self.config.cpu_share)
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self.current: str | None = None  # the result being re-executed
+        self.pending: list[Assignment] = []  # drawn and accepted, not yet re-executed (the current one first)
         self._proofs = ProofCache()
         self._view: tuple[float, Analysis] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -108,8 +109,12 @@ class ReviewAgent:
     async def run_once(self) -> list[Record]:
         """Review every result this node is drawn for and whose turn has come; returns the published reviews."""
         published = []
-        for job in self.core.tick(_now_ms(), self.replica.store):
-            review = await self._review(job)
+        self.pending.extend(self.core.tick(_now_ms(), self.replica.store))
+        while self.pending:
+            try:
+                review = await self._review(self.pending[0])
+            finally:
+                self.pending.pop(0)  # a failed re-execution is not retried (its draw is spent)
             if review is not None:
                 published.append(review)
         return published
@@ -170,6 +175,7 @@ class ReviewAgent:
             "late": c.late,
             "queue": self.core.queued,
             "current": self.current,
+            "queued": [_queued(job) for job in self.pending],
             "recent": list(self.recent),
         }
 
@@ -180,6 +186,17 @@ class ReviewAgent:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _queued(job: Assignment) -> dict[str, Any]:
+    b = job.result.body
+    return {
+        "result": job.result.key,
+        "task": b["task"],
+        "claimed": b["value"],
+        "epoch": job.ticket.epoch,
+        "deadline_ms": sortition.deadline_ms(job.result),
+    }
 
 
 def _summary(job: Assignment, review: Record) -> dict[str, Any]:
