@@ -268,6 +268,20 @@ def test_weights_fall_for_reviewers_who_contradict_the_consensus():
     assert a.standings[results[1].key].breakthrough
 
 
+def test_a_lowered_weight_grows_back_with_agreement_but_never_past_a_newcomers():
+    validators, results, reviews, profiles = _honest_world()
+    liar, author = validators[0], identity()
+    reviews.append(review(liar, results[1], E0, verdict=NOT_REPRODUCED, score=1))
+    weights = [analyse(results, reviews, profiles).weights[liar.peer_id]]
+    for i in range(4):  # later results the liar reviews like everyone else
+        later = result(author, [0.40, 0.38, 0.39], T0 + 100 + i, cfg=config(k1=1.0 + i / 10))
+        results.append(later)
+        reviews += [review(v, later, E0, score=5) for v in validators[:3]]
+        weights.append(analyse(results, reviews, profiles).weights[liar.peer_id])
+    assert weights == sorted(set(weights)) and weights[-1] < 1  # (1 + a) / (1 + a + 2d), d = 1
+    assert analyse(results, reviews, profiles).weights[validators[1].peer_id] == 1
+
+
 def test_a_short_committee_is_topped_up_by_a_later_epoch():
     validators, results, reviews, profiles = _honest_world()
     better = results[1]  # four reviews in its first epoch: one short of k
