@@ -148,3 +148,35 @@ async def test_work_is_cancelled_when_its_requester_leaves(mesh):
     await eventually(lambda: hosting.servers["counter"].quotas.total_open == 0, 20, "slot freed")
     assert hosting.servers["counter"].tally.refused[codec.CANCELLED] == 1
     task.cancel()
+
+
+async def test_peers_cap_lists_the_profiles_that_offer_it(tmp_path):
+    import argparse
+
+    from pynode.cli.peers import _rows
+    from pynode.identity import peer_id_text
+    from pynode.runtime.replica import StateReplica
+
+    relay = await relay_on(tmp_path, embedded_node=False)
+    node = Node(await Identity.generate(), native.relay_link(relay.url), NodeConfig(direct_peers=0))
+    replica = StateReplica(node)
+    runtime = ServicesRuntime(node, replica, [Counter(0.001).service()], name="counting")
+    await node.start()
+    await replica.start()
+    await runtime.start()
+    try:
+        await eventually(lambda: runtime._profile_checked > 0 and replica.store.all_records("identities"), 20)
+        args = argparse.Namespace(
+            relay=relay.url, cap="counter", data_dir=tmp_path / "cli", sync_timeout=10.0
+        )
+        rows = await _rows(args)
+        assert [(r["peer"], r["name"], r["online"]) for r in rows] == [
+            (peer_id_text(node.peer_id), "counting", True)
+        ]
+        assert rows[0]["service"]["capacity"] == 4 and "counter" in rows[0]["caps"]
+        assert await _rows(argparse.Namespace(**{**vars(args), "cap": "storage"})) == []
+    finally:
+        await runtime.stop()
+        await replica.stop()
+        await node.stop()
+        await relay.stop()

@@ -16,6 +16,7 @@ from pynode.cli.bench import add_bench
 from pynode.cli.common import CliError
 from pynode.cli.demo import add_demo
 from pynode.cli.node import add_node
+from pynode.cli.peers import add_peers
 from pynode.cli.points import add_points
 from pynode.cli.relay import add_relay
 from pynode.cli.research import add_research
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (
         add_relay,
         add_node,
+        add_peers,
         add_demo,
         add_research,
         add_review,
