@@ -21,7 +21,7 @@ from typing import Protocol
 
 from pynode.platform.crdt import BlobMeta, CrdtDoc
 from pynode.platform.ed25519_group import Ed25519Group
-from pynode.platform.model import GraphLoader, Runner
+from pynode.platform.model import GraphLoader, GraphSession, GraphSource, Runner
 from pynode.platform.transport import RelayLink, RtcSession
 from pynode.wire.signing import Signer
 
@@ -71,6 +71,10 @@ class Platform(Protocol):
     def model_runner(
         self, n_params: int, load_graph: GraphLoader, device: str = "cpu", threads: int = 1
     ) -> Runner: ...
+
+    async def graph_session(self, source: GraphSource, sha256: str, threads: int = 1) -> GraphSession:
+        """An inference graph (e.g. the sentence embedder) loaded after its bytes match `sha256`."""
+        ...
 
     # -- pacing long synchronous work
     def sleep_blocking(self, seconds: float) -> None: ...

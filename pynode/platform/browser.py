@@ -21,7 +21,7 @@ from pyodide.ffi import JsProxy, create_proxy, to_js  # type: ignore[import-not-
 
 from pynode.platform.crdt import BlobMeta, CrdtDoc
 from pynode.platform.ed25519_group import Ed25519Group
-from pynode.platform.model import Batch, GraphLoader, Hyper, Tensor, TrainState
+from pynode.platform.model import Batch, GraphLoader, GraphSource, Hyper, Tensor, TrainState
 from pynode.platform.transport import ConnectionClosed
 from pynode.wire.errors import WireError
 
@@ -484,6 +484,53 @@ def model_runner(
 ) -> WebOrtRunner:
     """A model runner over onnxruntime-web (WASM); see platform/model.py. Call it from a task."""
     return WebOrtRunner(n_params, load_graph, device, threads)
+
+
+class WebGraphSession:
+    """An inference graph on onnxruntime-web's WASM provider (platform/model.py GraphSession). `run` is
+    synchronous through JSPI, like WebOrtRunner's; call it from a task."""
+
+    device = "wasm"
+
+    def __init__(self, ort: Any, session: Any) -> None:
+        self._ort = ort
+        self._session = session
+
+    def _tensor(self, t: Tensor) -> Any:
+        typed = getattr(js, _TYPED[t.dtype]).new(_u8(t.data.tobytes()).buffer)
+        return self._ort.Tensor.new(t.dtype, typed, to_js(list(t.shape)))
+
+    def run(self, feeds: dict[str, Tensor], outputs: list[str]) -> dict[str, Tensor]:
+        from pyodide.ffi import run_sync
+
+        out = run_sync(self._session.run(_obj({name: self._tensor(t) for name, t in feeds.items()})))
+        result: dict[str, Tensor] = {}
+        for name in outputs:
+            t = getattr(out, name)
+            result[name] = Tensor("float32", tuple(int(d) for d in t.dims), array("f", _bytes_of(t.data)))
+        return result
+
+
+async def graph_session(source: GraphSource, sha256: str, threads: int = 1) -> WebGraphSession:
+    """An inference graph from bytes or a URL (fetched and hashed on the JS side: 90 MB never cross into
+    Python), checked against its sha256, on onnxruntime-web (one thread, as worker.js sets it)."""
+    if threads != 1:
+        raise ValueError("the browser runs graphs on exactly one thread")
+    if not hasattr(js, "hsLoadOrt"):
+        raise RuntimeError("onnxruntime-web is not available in this context (web/worker.js loads it)")
+    ort = await js.hsLoadOrt()
+    if isinstance(source, str):
+        response = await js.fetch(source)
+        if not response.ok:
+            raise OSError(f"cannot fetch {source}: HTTP {response.status}")
+        data = js.Uint8Array.new(await response.arrayBuffer())
+    else:
+        data = _u8(source)
+    digest = js.Uint8Array.new(await js.crypto.subtle.digest("SHA-256", data)).to_bytes().hex()
+    if digest != sha256:
+        raise ValueError("the graph's bytes do not match their sha256 (rebuild or restore it)")
+    options = {**_ORT_OPTIONS, "graphOptimizationLevel": "all"}  # compared with a tolerance, never hashed
+    return WebGraphSession(ort, await ort.InferenceSession.create(data, _obj(options)))
 
 
 # ---- CRDT documents (loro-crdt) ----------------------------------------------------------------------

@@ -116,3 +116,23 @@ class Runner(Protocol):
         ...
 
     def infer(self, x: Tensor) -> array: ...
+
+
+GraphSource = (
+    bytes | str
+)  # an inference graph's ONNX bytes, or where to read them: a path (CPython), a URL (tab)
+
+
+class GraphSession(Protocol):
+    """A loaded inference graph (no state kept between runs): named tensors in, named float32 tensors out."""
+
+    device: str
+
+    def run(self, feeds: dict[str, Tensor], outputs: list[str]) -> dict[str, Tensor]: ...
+
+
+def check_graph(data: bytes, sha256: str) -> bytes:
+    """The graph's bytes if their sha256 is the expected one (both platforms check before loading)."""
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ValueError("the graph's bytes do not match their sha256 (rebuild or restore it)")
+    return data

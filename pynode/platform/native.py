@@ -19,7 +19,7 @@ from pynode.platform.transport import ConnectionClosed
 if TYPE_CHECKING:
     from pynode.platform.crdt import BlobMeta, CrdtDoc
     from pynode.platform.ed25519_group import Ed25519Group
-    from pynode.platform.model import GraphLoader, Runner
+    from pynode.platform.model import GraphLoader, GraphSession, GraphSource, Runner
     from pynode.platform.native_rtc import RtcSession
 
 SEED_BYTES = 32
@@ -204,6 +204,20 @@ def model_runner(n_params: int, load_graph: GraphLoader, device: str = "cpu", th
     from pynode.platform.native_ort import OrtRunner
 
     return OrtRunner(n_params, load_graph, device, threads)
+
+
+async def graph_session(source: GraphSource, sha256: str, threads: int = 1) -> GraphSession:
+    """An inference graph over onnxruntime, from bytes or a file path, checked against its sha256."""
+    import asyncio
+
+    from pynode.platform.model import check_graph
+    from pynode.platform.native_ort import OrtGraphSession
+
+    def load() -> OrtGraphSession:
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        return OrtGraphSession(check_graph(data, sha256), threads)
+
+    return await asyncio.to_thread(load)  # reading, hashing and optimising 90 MB takes a second or two
 
 
 def sleep_blocking(seconds: float) -> None:

@@ -140,3 +140,27 @@ class OrtRunner:
     def infer(self, x: Tensor) -> array:
         (out,) = self._run("infer", {"theta": self._theta, "x": _np(x)}, ["logits"])
         return _vector(out)
+
+
+class OrtGraphSession:
+    """An inference graph on onnxruntime's CPU provider (platform/model.py GraphSession). Full graph
+    optimisation: unlike training graphs, inference outputs are compared with a tolerance, never hashed."""
+
+    device = "cpu"
+
+    def __init__(self, graph: bytes, threads: int) -> None:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        self._session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+
+    def run(self, feeds: dict[str, Tensor], outputs: list[str]) -> dict[str, Tensor]:
+        values = self._session.run(outputs, {name: _np(t) for name, t in feeds.items()})
+        result: dict[str, Tensor] = {}
+        for name, value in zip(outputs, values, strict=True):
+            flat = np.ascontiguousarray(value, dtype=np.float32)
+            result[name] = Tensor("float32", tuple(int(d) for d in value.shape), array("f", flat.tobytes()))
+        return result
