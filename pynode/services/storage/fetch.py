@@ -4,11 +4,12 @@ Inputs: `start()`, then for each `Ask` the runtime carried out, `answered(ask, v
 or `failed(ask, reason)` when it refused, timed out or left. Outputs: `Ask` (call `method` on `peer`),
 `Penalise` (the peer sent something provably wrong), and finally one `Done` or `GaveUp`.
 
-The manifest comes from one holder; chunks are then spread over every holder, FETCH_WINDOW in flight. Each
-chunk is checked against the manifest on arrival: a bad one is refused, its sender penalised and dropped from
-this fetch, and the chunk asked of another holder. When all chunks are in, the whole blob is checked against
-its id: if it does not match, the manifest lied — its sender is penalised and the fetch starts over with
-another holder's manifest.
+Every holder is first asked for its manifest; the first valid one is used, and chunks are asked only of the
+holders whose manifest is the same, FETCH_WINDOW in flight, spread over them. So a chunk that does not match
+the manifest is provably its sender's fault (its own manifest names another hash): it is refused, the sender
+penalised and dropped from this fetch, and the chunk asked of another holder. When all chunks are in, the whole
+blob is checked against its id; if it does not match, the manifest lied, every holder that sent it is
+penalised, and the fetch starts over with a different manifest another holder sent.
 """
 
 from __future__ import annotations
@@ -65,9 +66,11 @@ class Fetch:
         self.window = window
         self.holders: list[bytes] = list(dict.fromkeys(holders))  # still usable, best first
         self.bad: set[bytes] = set()  # penalised during this fetch
-        self.manifest: Manifest | None = None
-        self.manifest_from: bytes | None = None
-        self._manifest_tried: set[bytes] = set()
+        self.said: dict[bytes, Manifest] = {}  # the manifest each holder sent
+        self.manifest: Manifest | None = None  # the one we fetch by
+        self._lied: set[Manifest] = set()  # manifests whose chunks did not add up to the id
+        self._asked: set[bytes] = set()
+        self._waiting: set[bytes] = set()  # manifest asks in flight
         self._chunks: dict[int, bytes] = {}
         self._queue: deque[int] = deque()
         self._inflight: dict[int, bytes] = {}
@@ -76,14 +79,14 @@ class Fetch:
         self.finished = False
         self.bytes_received = 0
 
+    def start(self) -> list[Output]:
+        return self._ask_manifests()
+
     def add_holders(self, peers: list[bytes]) -> list[Output]:
         for p in peers:
             if p not in self.bad and p not in self.holders:
                 self.holders.append(p)
-        return [] if self.finished else (self._pump() if self.manifest else self._ask_manifest())
-
-    def start(self) -> list[Output]:
-        return self._ask_manifest()
+        return [] if self.finished else self._ask_manifests()
 
     # ---- answers --------------------------------------------------------------------------------------
 
@@ -100,11 +103,12 @@ class Fetch:
             return []
         self._forget(ask.peer)
         if ask.index < 0:
-            return self._ask_manifest()
-        self._inflight.pop(ask.index, None)
-        self._load[ask.peer] -= 1
-        self._queue.appendleft(ask.index)
-        return self._pump()
+            self._waiting.discard(ask.peer)
+        elif self._inflight.get(ask.index) == ask.peer:
+            del self._inflight[ask.index]
+            self._load[ask.peer] -= 1
+            self._queue.appendleft(ask.index)
+        return self._next()
 
     # ---- internals ------------------------------------------------------------------------------------
 
@@ -117,28 +121,28 @@ class Fetch:
         self._forget(peer)
         return Penalise(peer, reason)
 
-    def _ask_manifest(self) -> list[Output]:
-        if self.manifest is not None:
-            return []
+    def _ask_manifests(self) -> list[Output]:
+        out: list[Output] = []
         for p in self.holders:
-            if p not in self._manifest_tried:
-                self._manifest_tried.add(p)
-                return [Ask(p, MANIFEST, {"blob": self.blob})]
-        return self._give_up("no holder gave a manifest")
+            if p not in self._asked:
+                self._asked.add(p)
+                self._waiting.add(p)
+                out.append(Ask(p, MANIFEST, {"blob": self.blob}))
+        return out + (self._next() if not out else [])
 
     def _on_manifest(self, peer: bytes, value: Any) -> list[Output]:
-        if self.manifest is not None:
-            return []
+        self._waiting.discard(peer)
         try:
             m = manifest_result(value, self.blob, self.limit)
         except WireError as e:
-            return [self._penalise(peer, f"bad manifest: {e}"), *self._ask_manifest()]
+            return [self._penalise(peer, f"bad manifest: {e}"), *self._next()]
         if m is None:  # not held there after all
             self._forget(peer)
-            return self._ask_manifest()
-        self.manifest, self.manifest_from = m, peer
-        self._queue = deque(range(m.chunks))
-        return self._pump()
+            return self._next()
+        if m in self._lied:
+            return [self._penalise(peer, "manifest does not add up to the blob id"), *self._next()]
+        self.said[peer] = m
+        return self._next()
 
     def _on_chunk(self, ask: Ask, value: Any) -> list[Output]:
         m, i, peer = self.manifest, ask.index, ask.peer
@@ -155,11 +159,11 @@ class Fetch:
         if data is None:
             self._lacking.setdefault(i, set()).add(peer)
             self._queue.appendleft(i)
-            return out + self._pump()
+            return out + self._next()
         self._chunks[i] = data
         self.bytes_received += len(data)
         if len(self._chunks) < m.chunks:
-            return out + self._pump()
+            return out + self._next()
         chunks = [self._chunks[k] for k in range(m.chunks)]
         h = hashlib.sha256()
         for c in chunks:
@@ -167,23 +171,35 @@ class Fetch:
         if h.digest() == self.blob:
             self.finished = True
             return [*out, Done(m, chunks)]
-        # every chunk matched the manifest, and the blob does not match its id: the manifest lied
-        assert self.manifest_from is not None
-        out.append(self._penalise(self.manifest_from, "manifest does not add up to the blob id"))
-        self.manifest = self.manifest_from = None
-        self._chunks, self._lacking, self._queue = {}, {}, deque()
-        return out + self._ask_manifest()
+        # every chunk matched the manifest and the blob does not match its id: whoever sent it lied
+        self._lied.add(m)
+        out += [
+            self._penalise(p, "manifest does not add up to the blob id")
+            for p, s in self.said.items()
+            if s == m
+        ]
+        self.said = {p: s for p, s in self.said.items() if s != m}
+        self.manifest = None
+        self._chunks, self._lacking, self._queue, self._inflight = {}, {}, deque(), {}
+        self._load.clear()
+        return out + self._next()
 
-    def _pump(self) -> list[Output]:
-        assert self.manifest is not None
+    def _next(self) -> list[Output]:
+        """Pick a manifest if none is chosen yet, then keep the window of chunk requests full."""
+        if self.manifest is None:
+            choice = next((self.said[p] for p in self.holders if p in self.said), None)
+            if choice is None:
+                return [] if self._waiting else self._give_up("no holder gave a usable manifest")
+            self.manifest = choice
+            self._queue = deque(range(choice.chunks))
         out: list[Output] = []
         while self._queue and len(self._inflight) < self.window:
             i = self._queue[0]
             lacking = self._lacking.get(i, set())
-            usable = [p for p in self.holders if p not in lacking]
+            usable = [p for p in self.holders if self.said.get(p) == self.manifest and p not in lacking]
             if not usable:
-                if self._inflight:
-                    break  # wait: an answer in flight may add a holder or free one
+                if self._inflight or self._waiting:
+                    break  # an answer on its way may free or add a holder
                 return out + self._give_up(f"no holder left for chunk {i}")
             peer = min(usable, key=lambda p: self._load[p])
             self._queue.popleft()

@@ -31,7 +31,5 @@ REQUEST_TIMEOUT_S = 15.0  # one chunk (256 KiB) through a loaded relay
 EXCLUDE_S = 3600.0  # a holder that failed a proof or sent a bad chunk holds nothing for us for this long
 UPKEEP_INTERVAL_S = 10.0  # how often a holder checks its blobs' placement, replicas and proofs
 CONFIRMED_TTL_S = 60.0  # a holder's "I have it" counts this long before it is probed again
-MAX_CHALLENGES = (
-    8  # proofs one upkeep round asks for: a holder of thousands of blobs checks a sample each time
-)
+MAX_CHALLENGES = 2  # proofs asked per upkeep round (each reads 4 chunks on both sides): a sample each time
 MAX_OFFER_HOLDERS = 8  # holders an offer names for the pull: enough to spread it, bounded to parse
