@@ -7,5 +7,6 @@
   a committee member's judgement, and the state machine that times them;
 - certificate.py: certificates — their body, digest, committee and quorum, and the checks anyone can run;
 - membership.py: operator keys and relay-attested origins, and the groups they make;
+- admission.py: which certificates a replica stores and who pays for them (the chain, not the leader);
 - ledger.py: the points view over certificates, recomputable by anyone.
 """

@@ -22,3 +22,10 @@ MAX_DRAFT_MESSAGE = 96 * 1024  # participants' peer ids + strikes with their evi
 MAX_CERT_MESSAGE = MAX_CERTIFICATE_BYTES  # a certificate record carried on the pulse topic
 MAX_ROUNDS_KEPT = 3  # rounds whose messages a node keeps (the current one, and late messages of the last)
 MAX_CHALLENGES = 1 + 2  # leaders per round a node answers: the first and its backups
+
+# ---- which certificates the chain pays for (admission.py) ----------------------------------------------
+CHAIN_MIN_INTERVAL_MS = 10_000  # rounds shorter than this cannot fit their takeovers (params.Timing.check)
+CHAIN_LAG_MS = (
+    600_000  # a leader writes its certificate within its round; ten minutes of slack for a slow write
+)
+CHAIN_CHECKS_KEPT = 4_096  # certificate verdicts remembered: each is checked once, memory stays bounded

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,7 +27,7 @@ from pynode.node import Node
 from pynode.presence import ledger, membership, messages
 from pynode.presence.certificate import Certificate, parse
 from pynode.presence.core import Certify, Output, Publish, PulseCore
-from pynode.presence.params import PULSE_TOPIC, Timing
+from pynode.presence.params import GENESIS, PULSE_TOPIC, Timing
 from pynode.state.records import DOMAINS, Record
 from pynode.state.store import Store
 from pynode.wire.envelope import Envelope
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.25  # the longest the loop sleeps: certificates from the state are picked up this often
 VIEW_S = 5.0  # the ledger is recomputed at most this often
+PREV_WAIT_S = 5.0  # how long a certificate waits for the one it extends to reach our replica (gossip: < 1 s)
 ACCEPT, IGNORE, REJECT = ValidationResult.ACCEPT, ValidationResult.IGNORE, ValidationResult.REJECT
 
 
@@ -104,16 +106,28 @@ class PulseRuntime:
             if isinstance(out, Publish):
                 await self.node.publish(PULSE_TOPIC, out.data)
             elif isinstance(out, Certify):
-                await self._certify(out)
+                self._spawn_job(self._certify(out))  # it may wait for the certificate it extends
 
     def _spawn(self, outputs: list[Output]) -> None:
         if outputs:
-            task = asyncio.ensure_future(self._carry_out(outputs))
-            self._jobs.add(task)
-            task.add_done_callback(self._jobs.discard)
+            self._spawn_job(self._carry_out(outputs))
+
+    def _spawn_job(self, job: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(job)
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
 
     async def _certify(self, out: Certify) -> None:
-        """We led a round to a quorum: the certificate goes into the state (and the archive) and on the topic."""
+        """We led a round to a quorum: the certificate goes into the state (and the archive) and on the topic.
+
+        Written once our replica holds the certificate it extends (it may have reached us on the topic first):
+        our change then depends on that one, so every replica has it when it checks ours and the chain, not
+        our quota, pays for it (presence/admission.py)."""
+        prev = out.body["prev"].hex()
+        for _ in range(int(PREV_WAIT_S / TICK_S)):
+            if out.body["prev"] == GENESIS or prev in self.replica.store.records["presence"]:
+                break
+            await asyncio.sleep(TICK_S)
         record = await self.replica.publish("certificate", out.body)
         self._fed.add(record.key)
         await self.node.publish(PULSE_TOPIC, messages.encode(messages.Cert(record.encoded)))
@@ -185,9 +199,7 @@ class PulseRuntime:
         return ACCEPT
 
     def _spawn_profile(self) -> None:
-        task = asyncio.ensure_future(self.publish_profile())
-        self._jobs.add(task)
-        task.add_done_callback(self._jobs.discard)
+        self._spawn_job(self.publish_profile())
 
     async def publish_profile(self) -> Record:
         """Our profile (name and capabilities as our newest one has them) with our origin and operator."""

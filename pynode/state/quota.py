@@ -10,15 +10,41 @@ depends on it. So it depends only on the author's own chain: its changes arrive 
 admitted before it. The rate is counted on the records' own signed timestamps, not on arrival times (which
 differ between replicas): within any AUTHOR_RATE_WINDOW_MS of record time an author has at most AUTHOR_RATE
 records. An author can backdate records to dodge the rate, never the totals.
+
+A kind of record whose own content proves it is owed a place (a round certificate its committee co-signed) can
+be charged to another account instead (`Exemption`: pynode/presence/admission.py charges certificates to the
+chain of rounds): a quota sized for one agent's results would otherwise cut off a long-running leader.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from pynode.state.limits import AUTHOR_BYTES, AUTHOR_RATE, AUTHOR_RATE_WINDOW_MS, AUTHOR_RECORDS
 from pynode.state.records import Record
+
+Held = Callable[
+    [str], Record | None
+]  # a record the replica holds (or the update being checked brings), by key
+
+
+class Exemption(Protocol):
+    """Records of `kind` that another account pays for when `claim` says so.
+
+    `claim` decides from the record, the records at hand (`held`) and what it took of the same author before
+    (`before`, its own state per author, None at first): it returns the author's new state to take the
+    record, or None to leave it to the author's quota. `refusal` says why a record of `kind` is refused outright
+    (every replica must come to the same verdict: only the record's own content may decide it); it is asked
+    once the signatures verify."""
+
+    kind: str
+
+    def claim(self, record: Record, held: Held, before: Any) -> Any | None: ...
+
+    async def refusal(self, record: Record) -> str | None: ...
 
 
 @dataclass
@@ -26,9 +52,10 @@ class Usage:
     records: int = 0
     bytes: int = 0
     times: list[int] = field(default_factory=list)  # the admitted records' timestamps, sorted
+    exempt: Any = None  # what an Exemption took of this author (its own state)
 
     def copy(self) -> Usage:
-        return Usage(self.records, self.bytes, list(self.times))
+        return Usage(self.records, self.bytes, list(self.times), self.exempt)
 
 
 def refusal(usage: Usage, record: Record) -> str | None:
@@ -56,8 +83,8 @@ class Quotas:
     def usage(self, author: bytes) -> Usage:
         return self._usage.get(author) or Usage()
 
-    def trial(self) -> Trial:
-        return Trial(self)
+    def trial(self, exemption: Exemption | None = None, held: Held | None = None) -> Trial:
+        return Trial(self, exemption, held)
 
     def commit(self, trial: Trial) -> None:
         self._usage.update(trial.staged)
@@ -66,12 +93,19 @@ class Quotas:
 class Trial:
     """Admissions staged while an update is checked; committed only if the whole update is imported."""
 
-    def __init__(self, quotas: Quotas) -> None:
+    def __init__(self, quotas: Quotas, exemption: Exemption | None = None, held: Held | None = None) -> None:
         self._quotas = quotas
+        self._exemption = exemption
+        self._held = held or (lambda key: None)
         self.staged: dict[bytes, Usage] = {}
 
     def admit(self, record: Record) -> str | None:
         usage = self.staged.get(record.author)
         if usage is None:
             usage = self.staged[record.author] = self._quotas.usage(record.author).copy()
+        if self._exemption is not None and record.kind == self._exemption.kind:
+            taken = self._exemption.claim(record, self._held, usage.exempt)
+            if taken is not None:
+                usage.exempt = taken
+                return None
         return refusal(usage, record)

@@ -35,7 +35,7 @@ from pynode.state.limits import (
     MAX_EVIDENCE_KEPT,
     MAX_WRITE_RETRIES,
 )
-from pynode.state.quota import Quotas, Trial
+from pynode.state.quota import Exemption, Quotas, Trial
 from pynode.state.records import DOCS, Record, doc_for
 
 
@@ -78,6 +78,9 @@ class Store:
         )  # Loro peers of authors proven to equivocate: their records count nowhere
         self.evidence: OrderedDict[int, Evidence] = OrderedDict()  # the proofs, to pass on (the newest kept)
         self.on_new: Callable[[str, list[Record]], None] | None = None  # told of every record added
+        # records another account pays for instead of their author's quota, when their content proves it
+        # (quota.Exemption; the pulse runtime installs pynode/presence/admission.ChainAccount)
+        self.exemption: Exemption | None = None
 
     # ---- reading ----------------------------------------------------------------------------------
 
@@ -113,10 +116,13 @@ class Store:
             fresh = list({r.key: r for r in recs if r.key not in known}.values())
             if not fresh:
                 continue
-            trial = self.quotas[name].trial()
             for r in fresh:  # every replica would refuse the change, and everything we wrote after it
-                if (why := trial.admit(r)) is not None:
-                    raise ValueError(f"over our quota in {name}: {why}")
+                if (why := await self._refusal(r)) is not None:
+                    raise ValueError(f"refused in {name}: {why}")
+            try:
+                trial = self._admit(name, fresh)
+            except Rejected as e:
+                raise ValueError(f"over our quota in {name}: {e}") from None
             updates[name] = await self._commit(signer, name, [(r.key, r.encoded) for r in fresh])
             self.quotas[name].commit(trial)
             for r in fresh:
@@ -176,14 +182,17 @@ class Store:
         if meta.missing_from(before):
             raise Deferred("missing_dependencies")  # known from the header alone: no fork of the document
         fork = self._fork_with(doc, blob, meta, before)
-        trial = self.quotas[name].trial()
-        checked = self._check_changes(name, fork, before, sender_peer, now_ms, trial)
+        checked = self._check_changes(name, fork, before, sender_peer, now_ms)
+        trial = self._admit(name, checked.records)
         self._check_policy(checked.records)
         for peer, start, c in checked.checks:
             if not await verify(c.public_key, c.message, c.sig):
                 if start == before.get(peer, 0) > 0 and meta.start.get(peer, 0) < start:
                     raise Deferred("conflicting_history")  # as above, a version Loro cut where ours ends
                 raise Rejected("bad_signature", "a change or record signature does not verify")
+        for r in checked.records:
+            if (why := await self._refusal(r)) is not None:
+                raise Rejected("refused_record", f"{r.key[:12]}: {why}")
         try:
             doc.import_(blob)
         except CrdtError as e:  # imported fine into the fork a moment ago; only a CRDT bug gets here
@@ -222,10 +231,9 @@ class Store:
         before: VersionVector,
         sender_peer: int | None,
         now_ms: int,
-        trial: Trial,
     ) -> _Checked:
-        """Every change the fork has beyond `before`: authorship, namespace, records, the author's quota.
-        Returns the new records, the signatures still to verify and the spans for the ledgers."""
+        """Every change the fork has beyond `before`: authorship, namespace, records (each author's in chain
+        order). Returns the new records, the signatures still to verify and the spans for the ledgers."""
         out = _Checked()
         for peer, end in fork.version().items():
             start = before.get(peer, 0)
@@ -244,14 +252,28 @@ class Store:
                 for r in checked.records:
                     if fork.get(ns(r.author), r.key) != r.encoded:  # what Loro stored is what we checked
                         raise Rejected("bad_value", "stored value differs from the operation's")
-                    if (why := trial.admit(r)) is not None:  # in chain order: the same verdict everywhere
-                        raise Rejected("over_quota", why)
                 out.records.extend(checked.records)
                 out.checks.extend((peer, change.counter, c) for c in checked.sig_checks)
                 out.spans.append(
                     (peer, change.counter, change.counter + change.length, sig_digest(change.message))
                 )
         return out
+
+    def _admit(self, name: str, records: list[Record]) -> Trial:
+        """Each record against its author's quota, in chain order (the same verdict everywhere), or against an
+        exemption's account, which may look up the records held and those this update brings."""
+        known = self.records[name]
+        batch = {r.key: r for r in records}
+        trial = self.quotas[name].trial(self.exemption, lambda k: known.get(k) or batch.get(k))
+        for r in records:
+            if (why := trial.admit(r)) is not None:
+                raise Rejected("over_quota", why)
+        return trial
+
+    async def _refusal(self, record: Record) -> str | None:
+        if self.exemption is None or record.kind != self.exemption.kind:
+            return None
+        return await self.exemption.refusal(record)
 
     def _check_policy(self, records: list[Record]) -> None:
         if self.policy is None:

@@ -1,0 +1,79 @@
+"""Which round certificates a replica stores, and who pays for them (a quota.Exemption for the Store).
+
+A leader writes a certificate (up to 240 KiB at 1,200 nodes) for every round it leads; charged to its author's
+quota (4 MiB) like a result, a long-running leader would be cut off after ~17 rounds. A certificate's content
+proves what it is, so the chain of rounds pays for it instead, under rules any replica applies alike:
+
+Refused outright (`refusal`: the author signed something no honest leader signs, every replica agrees): a
+certificate whose seed does not follow from its `prev` and round, or that does not verify (certificate.check:
+the leader's pulse and challenge proofs, a quorum of its VRF-drawn committee's co-signatures).
+
+Charged to the chain (`claim`), when it extends the chain at its round's time:
+- its interval is at least MIN_INTERVAL_MS, its round starts within [ts − LAG_MS, ts + skew] of the record's
+  own timestamp, and after the start of the author's previous chain certificate plus its interval: one
+  certificate per round per leader, so a leader's chain certificates are bounded by the rounds elapsed;
+- its `prev` is a certificate at hand (held, or in the same update) for an earlier round, and the author took
+  part in it. An honest leader's store holds `prev` when it writes (the runtime waits for it), so its change
+  depends on prev's and every replica has prev when it checks: the verdict is the same everywhere.
+Anything else (a network's first certificate, a second one for a round, a stale or unlinked one) is charged to
+its author's quota as before: a flood of out-of-chain certificates stops at the quota, on every replica.
+
+What this does not stop: a key whose own Sybil keys play its committee can extend a chain it forged from a
+genesis certificate (paid from its quota), one certificate per key per round. PROTOCOL.md §8.1.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from pynode.identity import verify
+from pynode.presence.certificate import SigVerify, VrfVerify, check, parse, vrf_output
+from pynode.presence.chain import seed_for
+from pynode.presence.limits import CHAIN_CHECKS_KEPT, CHAIN_LAG_MS, CHAIN_MIN_INTERVAL_MS
+from pynode.state.quota import Held
+from pynode.state.records import Record
+from pynode.wire.limits import MAX_CLOCK_SKEW_MS
+
+
+class ChainAccount:
+    """The Store's exemption for certificates. Its per-author state is the start (ms) of the author's last
+    chain certificate. Checks are remembered per record key (the pulse runtime shares them)."""
+
+    kind = "certificate"
+
+    def __init__(self, verify_sig: SigVerify = verify, verify_vrf: VrfVerify = vrf_output) -> None:
+        self.verify_sig = verify_sig
+        self.verify_vrf = verify_vrf
+        self._checked: OrderedDict[str, str] = OrderedDict()  # record key -> '' or why it is refused
+
+    def claim(self, record: Record, held: Held, before: Any) -> int | None:
+        b = record.body
+        interval, round_ = b["interval"], b["round"]
+        start = round_ * interval
+        if (
+            interval < CHAIN_MIN_INTERVAL_MS
+            or not record.ts - CHAIN_LAG_MS <= start <= record.ts + MAX_CLOCK_SKEW_MS
+        ):
+            return None
+        if before is not None and start < before + interval:
+            return None  # a second certificate for a round, or one older than the author's last
+        prev = held(b["prev"].hex())
+        if prev is None or prev.kind != "certificate" or prev.body["round"] >= round_:
+            return None
+        if record.author not in {p[0] for p in prev.body["participants"]}:
+            return None
+        return start
+
+    async def refusal(self, record: Record) -> str | None:
+        why = self._checked.get(record.key)
+        if why is None:
+            b = record.body
+            if b["seed"] != seed_for(b["prev"], b["round"]):
+                why = "its seed does not follow from its prev and round"
+            else:
+                why = await check(parse(record), self.verify_sig, self.verify_vrf)
+            self._checked[record.key] = why
+            while len(self._checked) > CHAIN_CHECKS_KEPT:
+                self._checked.popitem(last=False)
+        return why or None
