@@ -19,7 +19,11 @@ Anything else (a network's first certificate, a second one for a round, a stale 
 its author's quota as before: a flood of out-of-chain certificates stops at the quota, on every replica.
 
 What this does not stop: a key whose own Sybil keys play its committee can extend a chain it forged from a
-genesis certificate (paid from its quota), one certificate per key per round. PROTOCOL.md §8.1.
+genesis certificate (paid from its quota), one certificate per round of record time, and record times can be
+backdated. So the chain pays for at most CHAIN_AUTHOR_RECORDS certificates and CHAIN_AUTHOR_BYTES per author:
+16 times what a key may otherwise make every replica store, and more than an honest leader writes in years
+(one certificate per round it leads: every round of a lone node's network for nine months at 90 s; its 1/n
+share of rounds with n nodes named in each, ~170 B a round at any n). PROTOCOL.md §8.1.
 """
 
 from __future__ import annotations
@@ -30,15 +34,21 @@ from typing import Any
 from pynode.identity import verify
 from pynode.presence.certificate import SigVerify, VrfVerify, check, parse, vrf_output
 from pynode.presence.chain import seed_for
-from pynode.presence.limits import CHAIN_CHECKS_KEPT, CHAIN_LAG_MS, CHAIN_MIN_INTERVAL_MS
+from pynode.presence.limits import (
+    CHAIN_AUTHOR_BYTES,
+    CHAIN_AUTHOR_RECORDS,
+    CHAIN_CHECKS_KEPT,
+    CHAIN_LAG_MS,
+    CHAIN_MIN_INTERVAL_MS,
+)
 from pynode.state.quota import Held
 from pynode.state.records import Record
 from pynode.wire.limits import MAX_CLOCK_SKEW_MS
 
 
 class ChainAccount:
-    """The Store's exemption for certificates. Its per-author state is the start (ms) of the author's last
-    chain certificate. Checks are remembered per record key (the pulse runtime shares them)."""
+    """The Store's exemption for certificates. Its per-author state: the start (ms) of the author's last chain
+    certificate, and how many and how many bytes the chain paid for. Verdicts are remembered per record key."""
 
     kind = "certificate"
 
@@ -47,7 +57,7 @@ class ChainAccount:
         self.verify_vrf = verify_vrf
         self._checked: OrderedDict[str, str] = OrderedDict()  # record key -> '' or why it is refused
 
-    def claim(self, record: Record, held: Held, before: Any) -> int | None:
+    def claim(self, record: Record, held: Held, before: Any) -> tuple[int, int, int] | None:
         b = record.body
         interval, round_ = b["interval"], b["round"]
         start = round_ * interval
@@ -56,14 +66,17 @@ class ChainAccount:
             or not record.ts - CHAIN_LAG_MS <= start <= record.ts + MAX_CLOCK_SKEW_MS
         ):
             return None
-        if before is not None and start < before + interval:
+        last, count, size = before if before is not None else (-1, 0, 0)
+        if before is not None and start < last + interval:
             return None  # a second certificate for a round, or one older than the author's last
+        if count >= CHAIN_AUTHOR_RECORDS or size + len(record.encoded) > CHAIN_AUTHOR_BYTES:
+            return None  # backdated record times could buy a key unbounded rounds: the totals stay finite
         prev = held(b["prev"].hex())
         if prev is None or prev.kind != "certificate" or prev.body["round"] >= round_:
             return None
         if record.author not in {p[0] for p in prev.body["participants"]}:
             return None
-        return start
+        return start, count + 1, size + len(record.encoded)
 
     async def refusal(self, record: Record) -> str | None:
         why = self._checked.get(record.key)

@@ -28,4 +28,9 @@ CHAIN_MIN_INTERVAL_MS = 10_000  # rounds shorter than this cannot fit their take
 CHAIN_LAG_MS = (
     600_000  # a leader writes its certificate within its round; ten minutes of slack for a slow write
 )
+CHAIN_AUTHOR_RECORDS = 1 << 18  # certificates the chain pays for one leader: every 90 s round for 9 months
+CHAIN_AUTHOR_BYTES = (
+    64 * 1024 * 1024
+)  # their bytes, 16 author quotas: a leader's 1/n share of n-node rounds is
+# ~170 B a round at any n, years of leading
 CHAIN_CHECKS_KEPT = 4_096  # certificate verdicts remembered: each is checked once, memory stays bounded
