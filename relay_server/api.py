@@ -23,7 +23,14 @@ def routes(relay: Relay) -> list[BaseRoute]:
     async def healthz(_request: Request) -> Response:
         return PlainTextResponse("ok", headers={"Cache-Control": "no-store"})
 
-    return [Route("/api/status", status), Route("/healthz", healthz)]
+    async def relays(_request: Request) -> Response:
+        # The federation's relays, for nodes and tabs to fail over to (PROTOCOL.md §2.10)
+        return JSONResponse(
+            {"relays": relay.federation.relay_urls()},
+            headers={"Cache-Control": "no-store", "Access-Control-Allow-Origin": "*"},
+        )
+
+    return [Route("/api/status", status), Route("/healthz", healthz), Route("/api/relays", relays)]
 
 
 def status_body(relay: Relay) -> dict[str, Any]:
@@ -57,6 +64,7 @@ def status_body(relay: Relay) -> dict[str, Any]:
             "rejections": dict(stats.rejections),
         },
     }
+    body["federation"] = relay.federation.status()
     if relay.embedded is not None:
         body["extra"] = relay.embedded.status()
     return body

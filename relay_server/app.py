@@ -27,9 +27,11 @@ def create_app(relay: Relay) -> Starlette:
         embedded = relay.embedded
         if embedded is not None:
             await embedded.start()
+        await relay.federation.start()
         try:
             yield
         finally:
+            await relay.federation.stop()
             if embedded is not None:
                 await embedded.stop()
         await relay.shutdown()  # after the embedded node has left, so it does not try to reconnect

@@ -13,10 +13,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
+from pynode.net.federation_proto import Entry
 from pynode.net.relay_proto import Error
 from relay_server.stats import RelayStats
 
-Kind = Literal["websocket", "local"]
+Kind = Literal["websocket", "local", "federation"]
 
 
 class Client:
@@ -29,11 +30,14 @@ class Client:
         max_frames: int,
         max_bytes: int,
         address: str | None = None,
+        proof: Entry | None = None,
     ) -> None:
         self.peer = peer
         self.caps = caps
         self.kind = kind
         self.address = address  # the network address it connected from (None for an in-process peer)
+        self.proof = proof  # its hello, which the relay's directory lists it with (federation)
+        self.introduced: set[bytes] = set()  # remote peers the hub told it of (hub.introduce)
         self.connected_at = time.monotonic()
         self.frames_in = self.frames_out = self.bytes_in = self.bytes_out = 0
         self.error: Error | None = None  # why the relay closed it, if it did

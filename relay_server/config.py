@@ -6,6 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pynode.net.limits import MAX_RELAY_URL_LEN
 from pynode.wire.limits import MAX_RELAY_FRAME_BYTES
 
 MiB = 1024 * 1024
@@ -59,6 +60,10 @@ class RelayConfig:
     archive_origin_bytes: int = 32 * MiB
     archive_origin_entries: int = 64
     presence_interval_s: float = 90.0  # the pulse rounds the relay's node takes part in (pynode/presence)
+    # Federation (PROTOCOL.md §2.11): the relays to link to (their /p2p URLs), and this relay's own public
+    # /p2p URL, which its directory names so others (and the web app, /api/relays) can reach it.
+    peer_relays: tuple[str, ...] = ()
+    public_url: str = ""
 
     def archive_path(self) -> Path:
         return Path(self.archive_dir) if self.archive_dir is not None else self.data_dir / "archive"
@@ -74,6 +79,12 @@ class RelayConfig:
         if not 0 < self.header_timeout_s <= self.request_timeout_s:
             raise ValueError("header_timeout_s must be positive and at most request_timeout_s")
         self.forwarded_allow_ips = tuple(self.forwarded_allow_ips)
+        self.peer_relays = tuple(dict.fromkeys(self.peer_relays))
+        for url in (*self.peer_relays, *([self.public_url] if self.public_url else [])):
+            if not url.startswith(("ws://", "wss://")) or len(url) > MAX_RELAY_URL_LEN:
+                raise ValueError(
+                    f"a relay URL is ws:// or wss://, at most {MAX_RELAY_URL_LEN} characters: {url!r}"
+                )
         for net in self.forwarded_allow_ips:
             try:
                 ipaddress.ip_network(net, strict=False)

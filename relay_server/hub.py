@@ -4,6 +4,10 @@ The hub is transport-agnostic and never awaits: WebSocket sessions and in-proces
 embedded node) are both `Client`s with a bounded send queue. It announces arrivals (`welcome` to the newcomer,
 `join` to the rest) and departures (`leave`), forwards `signal` and `circuit` frames with the sender's id as
 `from`, and answers `unreachable` for a target that is not connected.
+
+With a federation (relay_server/federation.py) a target hosted by another relay is forwarded there, and a peer
+that talks to a remote one is introduced to it (`join`, with the capabilities its relay listed) and told when
+it goes (`leave`), so its node treats it like a peer of its own relay.
 """
 
 from __future__ import annotations
@@ -11,8 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol
 
 from pynode.identity import short_id
+from pynode.net.federation_proto import Entry
+from pynode.net.limits import FED_INTRODUCED_PER_PEER
 from pynode.net.relay_proto import (
     MAX_WELCOME_PEERS,
     CircuitFrom,
@@ -35,6 +42,14 @@ from relay_server.stats import RelayStats
 log = logging.getLogger(__name__)
 
 
+class Federated(Protocol):
+    """What the hub needs of a federation: to learn its peers, and to forward what it cannot deliver."""
+
+    def hosted(self, entry: Entry) -> None: ...
+    def unhosted(self, peer: bytes) -> None: ...
+    def forward(self, sender: Client, frame: SignalTo | CircuitTo) -> tuple[str, ...] | None: ...
+
+
 class Hub:
     def __init__(
         self,
@@ -49,6 +64,8 @@ class Hub:
         self._send_queue = (send_queue_frames, send_queue_bytes)
         self._clients: dict[bytes, Client] = {}  # insertion order = arrival order
         self._closing = False
+        self.federation: Federated | None = None
+        self._introduced: dict[bytes, set[Client]] = {}  # remote peer -> local clients told of it
 
     @property
     def clients(self) -> list[Client]:
@@ -56,9 +73,17 @@ class Hub:
         return list(self._clients.values())
 
     def new_client(
-        self, peer: bytes, caps: tuple[str, ...], kind: Kind, address: str | None = None
+        self,
+        peer: bytes,
+        caps: tuple[str, ...],
+        kind: Kind,
+        address: str | None = None,
+        proof: Entry | None = None,
     ) -> Client:
-        return Client(peer, caps, kind, self.stats, *self._send_queue, address=address)
+        return Client(peer, caps, kind, self.stats, *self._send_queue, address=address, proof=proof)
+
+    def local(self, peer: bytes) -> Client | None:
+        return self._clients.get(peer)
 
     def address_of(self, peer: bytes) -> str | None:
         """The network address a connected peer came from, as the relay saw it (what it attests)."""
@@ -80,27 +105,74 @@ class Hub:
         self._clients[client.peer] = client
         self._deliver([(client, Welcome(tuple(others)).encode())])
         self._broadcast(Join(client.peer, client.caps), exclude=client)
+        if self.federation is not None and client.proof is not None:
+            self.federation.hosted(client.proof)
         return None
 
     def detach(self, client: Client) -> None:
         """Forget `client` (a no-op for one already replaced or detached) and close it."""
         client.close()
+        for peer in client.introduced:
+            told = self._introduced.get(peer)
+            if told is not None:
+                told.discard(client)
+        client.introduced.clear()
         if self._clients.get(client.peer) is client:
             del self._clients[client.peer]
             self._broadcast(Leave(client.peer))
+            if self.federation is not None:
+                self.federation.unhosted(client.peer)
 
     def route(self, sender: Client, frame: SignalTo | CircuitTo) -> None:
         if sender.closed:
             return
         target = self._clients.get(frame.to)
         if target is None or target.closed:
-            self._deliver([(sender, Unreachable(frame.to).encode())])
+            caps = self.federation.forward(sender, frame) if self.federation is not None else None
+            if caps is None:
+                self._deliver([(sender, Unreachable(frame.to).encode())])
+            else:
+                self.introduce(sender, frame.to, caps)
             return
         if isinstance(frame, SignalTo):
             out: SignalFrom | CircuitFrom = SignalFrom(sender.peer, frame.data)
         else:
             out = CircuitFrom(sender.peer, frame.data)
         self._deliver([(target, out.encode())])
+
+    def deliver_remote(self, kind: str, sender: bytes, to: bytes, data: bytes, caps: tuple[str, ...]) -> bool:
+        """A frame another relay forwarded from its peer `sender`; False when `to` is not connected here."""
+        target = self._clients.get(to)
+        if target is None or target.closed:
+            return False
+        self.introduce(target, sender, caps)
+        out = SignalFrom(sender, data) if kind == "signal" else CircuitFrom(sender, data)
+        self._deliver([(target, out.encode())])
+        return True
+
+    def unreachable(self, to: bytes, peer: bytes) -> None:
+        """Tell local `to` that remote `peer` cannot be reached (its relay said so)."""
+        target = self._clients.get(to)
+        if target is not None:
+            self._deliver([(target, Unreachable(peer).encode())])
+
+    def introduce(self, client: Client, peer: bytes, caps: tuple[str, ...]) -> None:
+        """Tell `client` of remote `peer` once (`join`), so its node knows its capabilities and hears `leave`."""
+        if peer in client.introduced or peer in self._clients or client.closed:
+            return
+        if len(client.introduced) >= FED_INTRODUCED_PER_PEER:
+            return  # it still reaches the peer; only the courtesy is bounded
+        client.introduced.add(peer)
+        self._introduced.setdefault(peer, set()).add(client)
+        self._deliver([(client, Join(peer, caps).encode())])
+
+    def gone(self, peer: bytes) -> None:
+        """Remote `peer` is no longer reachable through any relay: `leave` to those it was introduced to."""
+        told = self._introduced.pop(peer, set())
+        for c in told:
+            c.introduced.discard(peer)
+        if peer not in self._clients:
+            self._deliver([(c, Leave(peer).encode()) for c in told])
 
     def close_all(self, error: Error) -> list[Client]:
         """Close every client with `error` and refuse newcomers; returns the clients closed."""

@@ -15,6 +15,21 @@ WS_MAX_SIZE = 2 * MAX_RELAY_FRAME_BYTES
 FLUSH_TIMEOUT_S = 2.0  # a closing peer that does not read its error frame within this is cut off
 SHUTDOWN_FLUSH_S = 1.0  # how long shutdown waits for peers to be told why, so a stuck one cannot hold it up
 
+# ---- federation links (federation.py; the protocol's own limits are in pynode/net/limits.py) ----------------
+FED_FRAMES_PER_S = 5000.0  # frames one federated relay may send per second: the traffic of all its peers…
+FED_FRAMES_BURST = 10_000  # …with this burst; beyond, the link is a flood and is cut (and the relay banned)
+FED_BYTES_PER_S = 64 * MiB  # bytes per second on one link, and…
+FED_BYTES_BURST = 128 * MiB  # …at once (a hundred maximal circuit frames)
+FED_SEND_QUEUE_FRAMES = 16_384  # frames queued towards one federated relay before the link counts as stuck
+FED_SEND_QUEUE_BYTES = 64 * MiB  # the same in bytes
+FED_HANDSHAKE_S = 10.0  # the four frames that open a federation link must be done within this
+FED_DIAL_MIN_S = 0.5  # first delay before dialling a peer relay again…
+FED_DIAL_MAX_S = 30.0  # …doubling up to this: a relay that is down is not hammered
+FED_DISCOVERED_TRIES = 5  # failed dials after which a URL learned from a directory is given up
+MAX_INBOUND_FED_LINKS = 16  # links other relays open to us, of MAX_FED_LINKS: identities are free, so
+# strangers cannot take every slot from the relays an operator listed with --peer-relay
+CHECK_TIMEOUT_S = 5.0  # `hyperspace relay --check`: one peer relay's WebSocket and federation hello
+
 # ---- raw connections (guard.py) and logs (logs.py) ---------------------------------------------------------
 FD_RESERVE = 128  # descriptors the fd budget leaves for files, git's pipes, logs and the embedded node
 HTTP_HEADROOM_PER_IP = 16  # sockets an address may open beyond its WebSocket cap (HTTP beside its nodes)

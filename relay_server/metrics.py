@@ -30,7 +30,7 @@ class RelayCollector(Collector):
         connections = GaugeMetricFamily(
             "hyperspace_relay_connections", "Peers attached to the relay's hub", labels=["kind"]
         )
-        for kind in ("websocket", "local"):
+        for kind in ("websocket", "local", "federation"):
             connections.add_metric([kind], kinds[kind])
         yield connections
 
@@ -63,6 +63,25 @@ class RelayCollector(Collector):
             value=relay.guard.open,
         )
         yield from _archive_metrics(relay)
+        yield from _federation_metrics(relay)
+
+
+def _federation_metrics(relay: Relay) -> Iterator[Metric]:
+    federation = relay.federation
+    yield GaugeMetricFamily(
+        "hyperspace_federation_links", "Federated relays linked now", value=len(federation.core.links())
+    )
+    yield GaugeMetricFamily(
+        "hyperspace_federation_routes",
+        "Peers on other relays this relay can route to",
+        value=federation.core.routes(),
+    )
+    cut = CounterMetricFamily(
+        "hyperspace_federation_cut_offs", "Federation links cut off, by the rule broken", labels=["reason"]
+    )
+    for reason, n in sorted(federation.cut_offs.items()):
+        cut.add_metric([reason], n)
+    yield cut
 
 
 def _archive_metrics(relay: Relay) -> Iterator[Metric]:

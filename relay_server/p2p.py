@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 
 from pynode.identity import short_id
+from pynode.net.federation_proto import FED_CAP, Entry
 from pynode.net.relay_proto import (
     Challenge,
     CircuitTo,
@@ -26,6 +27,7 @@ from pynode.net.relay_proto import (
     verify_hello,
 )
 from pynode.platform import current
+from pynode.platform.transport import ConnectionClosed
 from pynode.wire.errors import WireError
 from pynode.wire.limits import MAX_ERROR_TEXT, NONCE_BYTES
 from relay_server.admission import TokenBucket
@@ -59,15 +61,23 @@ async def serve_peer(ws: WebSocket, relay: Relay) -> None:
                     ws, relay, "too_many_connections", "too_many_connections", f"{n} sockets per address"
                 )
                 return
-            hello = await _handshake(ws, relay)
-            if hello is not None:
-                await _session(ws, relay, hello, ip)
+            answered = await _handshake(ws, relay)
+            if answered is None:
+                return
+            hello, nonce = answered
+            if FED_CAP in hello.caps:  # another relay: a federation link (relay_server/federation.py)
+                await relay.federation.serve_inbound(StarletteSocket(ws, relay), hello)
+            else:
+                await _session(
+                    ws, relay, hello, ip, Entry(hello.peer, hello.caps, hello.ts, nonce, hello.sig)
+                )
     finally:
         if admitted:
             relay.ip_cap.release(ip)
 
 
-async def _handshake(ws: WebSocket, relay: Relay) -> Hello | None:
+async def _handshake(ws: WebSocket, relay: Relay) -> tuple[Hello, bytes] | None:
+    """The peer's verified hello and the nonce it answered, or None (refused)."""
     nonce = current().random_bytes(NONCE_BYTES)
     relay_id = relay.identity.peer_id
     await ws.send_bytes(Challenge(nonce, relay_id).encode())
@@ -91,11 +101,11 @@ async def _handshake(ws: WebSocket, relay: Relay) -> Hello | None:
     except WireError as e:
         await _refuse(ws, relay, e.reason, "bad_hello", str(e))
         return None
-    return frame
+    return frame, nonce
 
 
-async def _session(ws: WebSocket, relay: Relay, hello: Hello, ip: str) -> None:
-    client = relay.hub.new_client(hello.peer, hello.caps, "websocket", address=ip)
+async def _session(ws: WebSocket, relay: Relay, hello: Hello, ip: str, proof: Entry) -> None:
+    client = relay.hub.new_client(hello.peer, hello.caps, "websocket", address=ip, proof=proof)
     refusal = relay.hub.attach(client)
     if refusal is not None:
         await _refuse(ws, relay, refusal, refusal, "the relay cannot take this peer now")
@@ -151,6 +161,33 @@ async def _write(ws: WebSocket, client: Client) -> None:
         await ws.close(_close_code(client.error))
     finally:
         client.close()
+
+
+class StarletteSocket:
+    """An accepted WebSocket as a federation link's socket: whole binary frames, ConnectionClosed at the end."""
+
+    def __init__(self, ws: WebSocket, relay: Relay) -> None:
+        self._ws = ws
+        self._relay = relay
+
+    async def send(self, frame: bytes) -> None:
+        try:
+            await self._ws.send_bytes(frame)
+        except (*_GONE, RuntimeError) as e:
+            raise ConnectionClosed(f"the relay went away: {e}") from None
+
+    async def recv(self) -> bytes:
+        try:
+            buf = await _receive(self._ws, self._relay)
+        except _GONE as e:
+            raise ConnectionClosed(f"the relay went away: {e}") from None
+        if buf is None:
+            raise ConnectionClosed("the relay closed the link")
+        return buf
+
+    async def close(self) -> None:
+        with contextlib.suppress(*_GONE, RuntimeError):
+            await self._ws.close()
 
 
 async def _receive(ws: WebSocket, relay: Relay) -> bytes | None:

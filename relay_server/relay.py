@@ -16,6 +16,7 @@ from pynode.runtime.replica import StateReplica
 from relay_server.admission import ConnectionCap
 from relay_server.config import RelayConfig
 from relay_server.embedded import EmbeddedNode, embedded_node
+from relay_server.federation import Peering, RelayFederation
 from relay_server.gateway import Gateway
 from relay_server.guard import ConnectionGuard, fd_budget
 from relay_server.hub import Hub
@@ -32,6 +33,9 @@ class Relay:
         self.hub = hub
         self.stats = hub.stats
         self.embedded = embedded
+        self.federation = RelayFederation(identity, hub, self.stats, config.public_url, config.peer_relays)
+        if embedded is not None:
+            self.federation.peering = Peering(embedded.node, hub, identity.peer_id)
         self.ip_cap = ConnectionCap(config.max_connections_per_ip)  # /p2p, by the (forwarded) client address
         self.guard = ConnectionGuard(  # every socket, by the address it came from (guard.py)
             self.stats,
@@ -65,6 +69,7 @@ class Relay:
 
     async def shutdown(self) -> None:
         """Tell every peer `shutting_down`, close it, and give the goodbyes a moment to go out."""
+        await self.federation.stop()
         if self.embedded is not None:
             await self.embedded.leave()  # first, so the node does not take the goodbye for a relay restart
         clients = self.hub.close_all(Error("shutting_down", "the relay is stopping"))

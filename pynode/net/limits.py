@@ -24,6 +24,24 @@ RELAY_SEND_FRAMES_PER_S = 150.0  # three quarters of the relay's refill
 RELAY_SEND_FRAMES_BURST = 200  # half the relay's burst
 RELAY_SEND_MAX_DELAY_S = 4.0  # a frame booked further ahead is dropped (gossip repairs it, a request retries)
 
+# ---- relay federation (§2.11) -------------------------------------------------------------------------------
+MAX_RELAY_URL_LEN = 256  # characters in a relay's /p2p URL: a host name and a path, not a payload
+MAX_DIR_RELAY_URLS = 32  # relay URLs one directory may name for discovery: a federation's bootstrap list
+MAX_DIR_ENTRIES_PER_FRAME = 1000  # entries added or removed by one `dir` (~200 KB: well under a frame)
+MAX_DIR_PEERS = 20_000  # peers one relay may list: twice a relay's default max_peers; more is a flood
+MAX_FED_LINKS = 32  # federated relays linked at once: routing state and directories grow with each
+DIR_TTL_MS = 60_000  # a directory's routes expire this long after it was sent unless refreshed
+DIR_REFRESH_S = 20.0  # a relay re-signs its directory (an empty update) this often: three tries per TTL
+DIR_FLUSH_S = 0.1  # a relay batches its peers' arrivals and departures this long into one signed update
+DIR_MAX_SKEW_MS = 30_000  # a directory may claim to expire this much beyond now + DIR_TTL_MS (clock skew)
+DIR_UPDATES_PER_S = 20.0  # `dir` frames one link may send per second on average (a full list is 20 frames)…
+DIR_UPDATES_BURST = 40  # …and at once: more is a directory flood and cuts the link
+UNROUTABLE_HOPS_PER_S = 20.0  # hops to peers not hosted here a link may send per second (a peer that just
+UNROUTABLE_HOPS_BURST = 100  # left races its `del`); beyond, they are circuits to nowhere and cut the link
+FED_BAN_S = 600.0  # a relay cut off for breaking a federation rule may not link again for this long
+FED_INTRODUCED_PER_PEER = 256  # remote peers the relay introduces to one of its peers (`join`) and remembers
+RELAY_SWITCH_DELAY_S = 0.1  # a node whose relay died tries the next one after this (a jitter of up to 2x)
+
 # ---- peer connections (§3) ------------------------------------------------------------------------------
 HANDSHAKE_TIMEOUT_S = 10.0  # a half-open handshake holds a circuit and a nonce: drop it after this
 HS1_MAX_BYTES = 128  # an hs1 is 86 bytes; anything longer is not one, whatever it decodes to

@@ -183,6 +183,7 @@ class PeerManager:
         self._answering: dict[bytes, int] = {}  # offers we are answering
         self._retry_at: dict[bytes, float] = {}
         self._banned: dict[bytes, float] = {}
+        self._pinned: set[bytes] = set()  # always dialled when not linked (a relay's node: the other relays')
 
     # ---- what the rest of the node asks ---------------------------------------------------------------
 
@@ -239,6 +240,14 @@ class PeerManager:
 
     # ---- dialling -------------------------------------------------------------------------------------
 
+    def pin(self, peer: bytes) -> None:
+        """Keep a link to `peer` whatever target_peers says (a federated relay's node, for gossip)."""
+        if peer != self.me:
+            self._pinned.add(peer)
+
+    def unpin(self, peer: bytes) -> None:
+        self._pinned.discard(peer)
+
     def dial(self, peer: bytes, now: float) -> list[Output]:
         """Open a circuit to `peer` unless one is open or opening, or we may not."""
         if peer in self._circuit or peer == self.me or not self.relay_up:
@@ -254,6 +263,10 @@ class PeerManager:
         self._forget_expired(now)
         if not self.relay_up:
             return []
+        out: list[Output] = []
+        for peer in self._pinned:
+            if peer not in self._links:
+                out += self.dial(peer, now)
         candidates = [
             p for p in self.known if p not in self._links and p not in self._circuit and self.allowed(p)
         ]
@@ -261,7 +274,6 @@ class PeerManager:
         # release: a node fills half its target with circuits before it stops dialling newcomers.
         want = self.config.target_peers - len(self._links) - len(self._circuit)
         self.rng.shuffle(candidates)  # every node picks a different subset
-        out: list[Output] = []
         for peer in candidates[: max(0, want)]:
             out += self.dial(peer, now)
         return out + self._upgrade(now)

@@ -185,6 +185,9 @@ def _caps(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+parse_caps = _caps  # the federation's directory entries carry a hello's caps (federation_proto.py)
+
+
 def _peer_info(value: Any) -> PeerInfo:
     d = expect_map(value, "welcome peer", {"peer", "caps"})
     return PeerInfo(get_bytes(d, "peer", size=PEER_BYTES), _caps(d["caps"]))

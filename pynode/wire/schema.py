@@ -44,6 +44,13 @@ def get_int(d: dict[str, Any], key: str, lo: int = 0, hi: int = 2**64 - 1) -> in
     return v
 
 
+def get_bool(d: dict[str, Any], key: str) -> bool:
+    v = d.get(key)
+    if not isinstance(v, bool):
+        raise WireError("bad_field", f"{key} must be true or false")
+    return v
+
+
 def get_list(d: dict[str, Any], key: str, max_len: int) -> list[Any]:
     v = d.get(key)
     if not isinstance(v, list):
