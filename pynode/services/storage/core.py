@@ -181,6 +181,10 @@ class StorageCore:
         self.holdings.make_room(manifest.size, now, self.surplus)
         self.holdings.keep(manifest, chunks, self.me, now + ttl, True, now)
 
+    def publish(self, blob: bytes, now: float) -> list[Output]:
+        """Offers of a blob we hold to its placement holders (the first copies; upkeep keeps them)."""
+        return [self._offer(p, blob, now) for p in self.placement(blob) if p != self.me]
+
     def cache(self, manifest: Manifest, chunks: list[bytes], now: float, ttl: int) -> bool:
         """Keep a copy of a blob fetched for our own use, if the eviction policy makes room (it is surplus
         unless placement names us, and goes first when room is needed)."""
