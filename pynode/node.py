@@ -49,7 +49,9 @@ class NodeConfig:
 
 
 class Node:
-    def __init__(self, identity: Identity, link: RelayLink, config: NodeConfig | None = None) -> None:
+    def __init__(
+        self, identity: Identity, link: RelayLink | list[RelayLink], config: NodeConfig | None = None
+    ) -> None:
         self.identity = identity
         self.config = cfg = config or NodeConfig()
         platform = current()

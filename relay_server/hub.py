@@ -19,7 +19,7 @@ from typing import Protocol
 
 from pynode.identity import short_id
 from pynode.net.federation_proto import Entry
-from pynode.net.limits import FED_INTRODUCED_PER_PEER
+from pynode.net.limits import FED_INTRODUCED_PER_PEER, MAX_DIR_RELAY_URLS
 from pynode.net.relay_proto import (
     MAX_WELCOME_PEERS,
     CircuitFrom,
@@ -48,6 +48,7 @@ class Federated(Protocol):
     def hosted(self, entry: Entry) -> None: ...
     def unhosted(self, peer: bytes) -> None: ...
     def forward(self, sender: Client, frame: SignalTo | CircuitTo) -> tuple[str, ...] | None: ...
+    def relay_urls(self) -> list[str]: ...
 
 
 class Hub:
@@ -103,7 +104,10 @@ class Hub:
             self._broadcast(Leave(old.peer))
         others = [PeerInfo(c.peer, c.caps) for c in reversed(self._clients.values())][:MAX_WELCOME_PEERS]
         self._clients[client.peer] = client
-        self._deliver([(client, Welcome(tuple(others)).encode())])
+        relays = (
+            tuple(self.federation.relay_urls()[:MAX_DIR_RELAY_URLS]) if self.federation is not None else ()
+        )
+        self._deliver([(client, Welcome(tuple(others), relays).encode())])
         self._broadcast(Join(client.peer, client.caps), exclude=client)
         if self.federation is not None and client.proof is not None:
             self.federation.hosted(client.proof)

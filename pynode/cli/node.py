@@ -21,7 +21,13 @@ def add_node(sub: Any) -> None:
         description="Run a CPython node: it joins the relay, connects to peers (relayed circuits, "
         "upgraded to direct WebRTC where possible) and gossips.",
     )
-    n.add_argument("--relay", required=True, help="relay WebSocket URL, e.g. ws://127.0.0.1:8787/p2p")
+    n.add_argument(
+        "--relay",
+        action="append",
+        required=True,
+        help="relay WebSocket URL, e.g. ws://127.0.0.1:8787/p2p; repeat it to name relays to fail over to "
+        "(the relay's welcome adds the rest of its federation)",
+    )
     n.add_argument(
         "--data-dir", type=Path, default=DEFAULT_DATA / "node", help="keeps the identity key (0600)"
     )
@@ -50,7 +56,8 @@ def add_node(sub: Any) -> None:
 
 
 def cmd_node(args: argparse.Namespace) -> int:
-    relay_url(args.relay)
+    for url in args.relay:
+        relay_url(url)
     caps = [c.strip() for c in args.caps.split(",") if c.strip()]
     if not args.no_research and "research" not in caps:
         caps.append("research")
@@ -77,7 +84,7 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
         ice_addresses=["127.0.0.1"] if args.ice_loopback else None,
         allowed_peers=args.only_peers,
     )
-    node = Node(identity, current().relay_link(args.relay), config)
+    node = Node(identity, [current().relay_link(url) for url in args.relay], config)
     topics = args.topic or [DEMO_TOPIC]
     for t in topics:
         node.subscribe(t)
@@ -90,11 +97,11 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     await node.start()
     await replica.start()
     try:
-        await node.relay.wait_connected(timeout=5)
+        await node.relay.wait_connected(timeout=5 * len(args.relay))
     except RelayUnreachable as e:
         await node.stop()
         raise CliError(str(e)) from None
-    print(f"node {identity.text} joined {args.relay}", file=sys.stderr)
+    print(f"node {identity.text} joined {node.relay.link.description}", file=sys.stderr)
     if agent is not None:
         await agent.start()
         print(f"  researching {', '.join(a.task.id for a in agent.agents)}", file=sys.stderr)

@@ -23,7 +23,6 @@ from pynode.net.limits import (
     MAX_DIR_ENTRIES_PER_FRAME,
     MAX_DIR_RELAY_URLS,
     MAX_ERROR_CODE_LEN,
-    MAX_RELAY_URL_LEN,
 )
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
@@ -142,9 +141,7 @@ def _entry(value: Any) -> Entry:
 
 
 def _url(value: Any) -> str:
-    if not isinstance(value, str) or len(value) > MAX_RELAY_URL_LEN or not value.isprintable():
-        raise WireError("bad_field", f"a relay URL is at most {MAX_RELAY_URL_LEN} printable characters")
-    return value
+    return "" if value == "" else rp.relay_url(value)  # "": the sender has no public URL
 
 
 def _dir(d: dict[str, Any]) -> Dir:
@@ -156,7 +153,7 @@ def _dir(d: dict[str, Any]) -> Dir:
         exp=get_int(d, "exp"),
         full=get_bool(d, "full"),
         url=_url(d["url"]),
-        relays=tuple(_url(u) for u in get_list(d, "relays", MAX_DIR_RELAY_URLS)),
+        relays=tuple(rp.relay_url(u) for u in get_list(d, "relays", MAX_DIR_RELAY_URLS)),
         add=tuple(_entry(e) for e in get_list(d, "add", MAX_DIR_ENTRIES_PER_FRAME)),
         remove=tuple(_peer(p) for p in get_list(d, "del", MAX_DIR_ENTRIES_PER_FRAME)),
     )

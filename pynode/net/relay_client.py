@@ -1,7 +1,9 @@
 """The node's side of the relay connection (PROTOCOL.md §2): hello, peer list, signal and circuit frames.
 
-It reconnects by itself with exponential backoff and jitter whenever the relay goes away, so a relay restart
-costs the network its circuits for a moment, never its nodes. Every frame it sends a relay over the network is
+It reconnects by itself whenever the relay goes away — to another relay of the federation when it knows one
+(those it was given, and those a welcome names), with exponential backoff and jitter once all have failed
+(failover.py) — so a relay dying costs the network its circuits for a moment, never its nodes or their
+direct channels. Every frame it sends a relay over the network is
 paced (pacer.py) under the relay's per-peer rates, so no amount of traffic gets this node cut off; a frame that
 would wait too long is refused with `RelayCongested`.
 """
@@ -10,20 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from pynode.identity import Identity
 from pynode.net import relay_proto as rp
 from pynode.net.connection import ConnectionClosed
+from pynode.net.failover import RelayChoice
 from pynode.net.limits import (
-    BACKOFF_MAX_S,
-    BACKOFF_MIN_S,
-    HEALTHY_SESSION_S,
     HELLO_TIMEOUT_S,
+    MAX_DIR_RELAY_URLS,
     RELAY_SEND_BYTES_BURST,
     RELAY_SEND_BYTES_PER_S,
     RELAY_SEND_FRAMES_BURST,
@@ -31,6 +31,7 @@ from pynode.net.limits import (
     RELAY_SEND_MAX_DELAY_S,
 )
 from pynode.net.pacer import Pacer
+from pynode.platform import current
 from pynode.wire.errors import WireError
 
 log = logging.getLogger(__name__)
@@ -83,9 +84,12 @@ def relay_pacer(now: float) -> Pacer:
 
 
 class RelayClient:
-    def __init__(self, identity: Identity, link: RelayLink, caps: list[str], events: RelayEvents) -> None:
+    def __init__(
+        self, identity: Identity, link: RelayLink | Sequence[RelayLink], caps: list[str], events: RelayEvents
+    ) -> None:
         self.identity = identity
-        self.link = link
+        self.links = list(link) if isinstance(link, Sequence) else [link]  # fail-over order: see failover.py
+        self._choice = RelayChoice(len(self.links))
         self.caps = caps
         self.events = events
         self.peers: dict[bytes, list[str]] = {}  # everyone else on the relay, with capabilities
@@ -96,6 +100,20 @@ class RelayClient:
         self.congested = 0  # frames refused by the pacer
         self._connected = asyncio.Event()
         self._closing = False
+
+    @property
+    def link(self) -> RelayLink:
+        """The relay this client is connected to, or will try next."""
+        return self.links[self._choice.current]
+
+    def learn(self, urls: Sequence[str]) -> None:
+        """Relays of the federation (a welcome's `relays`) to fail over to; kept up to MAX_DIR_RELAY_URLS."""
+        known = {link.description for link in self.links}
+        fresh = [u for u in dict.fromkeys(urls) if u not in known][
+            : max(0, MAX_DIR_RELAY_URLS - len(self.links))
+        ]
+        self.links += [current().relay_link(u) for u in fresh]
+        self._choice.add(len(fresh))
 
     @property
     def connected(self) -> bool:
@@ -109,11 +127,10 @@ class RelayClient:
             raise RelayUnreachable(f"cannot reach relay {self.link.description}: {self.last_error}") from None
 
     async def run(self) -> None:
-        backoff = BACKOFF_MIN_S
         while not self._closing:
-            started = time.monotonic()
+            link = self.link
             try:
-                sock = await self.link.connect()
+                sock = await link.connect()
             except (OSError, ConnectionClosed, TimeoutError) as e:
                 self.last_error = str(e) or type(e).__name__
             else:
@@ -128,16 +145,14 @@ class RelayClient:
                     await sock.close()
             if self._closing:
                 return
-            if time.monotonic() - started > HEALTHY_SESSION_S:
-                backoff = BACKOFF_MIN_S  # it was a healthy session: reconnect quickly
-            delay = backoff * random.uniform(0.5, 1.5)
+            delay = self._choice.ended(time.monotonic())
             # until the first session, the caller reports failure (one clear line); after it, say so in the log
             level = logging.WARNING if self.connections else logging.INFO
             log.log(
-                level, "relay %s: %s; reconnecting in %.1f s", self.link.description, self.last_error, delay
-            )
+                level, "relay %s: %s; connecting to %s in %.2f s", link.description, self.last_error,
+                self.link.description, delay,
+            )  # fmt: skip
             await asyncio.sleep(delay)
-            backoff = min(BACKOFF_MAX_S, backoff * 2)
 
     async def close(self) -> None:
         self._closing = True
@@ -180,6 +195,9 @@ class RelayClient:
         self._pacer = None if local else relay_pacer(time.monotonic())  # the relay's buckets start full
         self._sock = sock
         self.connections += 1
+        self._choice.connected(time.monotonic())
+        if not local:
+            self.learn(welcome.relays)
         self._connected.set()
         self.events.on_welcome(dict(self.peers))
         log.info("joined relay %s (%d peers)", self.link.description, len(self.peers))

@@ -14,7 +14,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
-from pynode.net.limits import HELLO_MAX_SKEW_MS, MAX_ERROR_CODE_LEN, MAX_WELCOME_PEERS
+from pynode.net.limits import (
+    HELLO_MAX_SKEW_MS,
+    MAX_DIR_RELAY_URLS,
+    MAX_ERROR_CODE_LEN,
+    MAX_RELAY_URL_LEN,
+    MAX_WELCOME_PEERS,
+)
 from pynode.platform import Signer, current
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
@@ -68,9 +74,13 @@ class Challenge(_Frame):
 @dataclass(frozen=True)
 class Welcome(_Frame):
     peers: tuple[PeerInfo, ...]  # newest first
+    relays: tuple[
+        str, ...
+    ] = ()  # the federation's relays (/p2p URLs) to fail over to; sent when there are any
 
     def to_wire(self) -> dict[str, Any]:
-        return {"t": "welcome", "peers": [p.to_wire() for p in self.peers]}
+        relays = {"relays": list(self.relays)} if self.relays else {}
+        return {"t": "welcome", "peers": [p.to_wire() for p in self.peers], **relays}
 
 
 @dataclass(frozen=True)
@@ -118,7 +128,7 @@ class Unreachable(_Frame):
 
 @dataclass(frozen=True)
 class Error(_Frame):
-    code: str  # bad_frame, bad_hello, rate_limited, too_many_connections, replaced, shutting_down
+    code: str  # bad_frame, bad_hello, rate_limited, too_many_connections, replaced, shutting_down, link_refused, cut_off
     msg: str
 
     def to_wire(self) -> dict[str, Any]:
@@ -198,9 +208,24 @@ def _challenge(d: dict[str, Any]) -> Challenge:
     return Challenge(get_bytes(d, "nonce", size=NONCE_BYTES), get_bytes(d, "relay", size=PEER_BYTES))
 
 
+def relay_url(value: Any) -> str:
+    """A relay's /p2p URL as a relay names it (a welcome's `relays`, a federation directory)."""
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= MAX_RELAY_URL_LEN
+        or not value.isprintable()
+        or not value.startswith(("ws://", "wss://"))
+    ):
+        raise WireError(
+            "bad_field", f"a relay URL is ws:// or wss://, at most {MAX_RELAY_URL_LEN} characters"
+        )
+    return value
+
+
 def _welcome(d: dict[str, Any]) -> Welcome:
-    d = expect_map(d, "welcome", {"t", "peers"})
-    return Welcome(tuple(_peer_info(p) for p in get_list(d, "peers", MAX_WELCOME_PEERS)))
+    d = expect_map(d, "welcome", {"t", "peers"}, optional={"relays"})
+    relays = tuple(relay_url(u) for u in get_list(d, "relays", MAX_DIR_RELAY_URLS)) if "relays" in d else ()
+    return Welcome(tuple(_peer_info(p) for p in get_list(d, "peers", MAX_WELCOME_PEERS)), relays)
 
 
 def _join(d: dict[str, Any]) -> Join:
