@@ -16,7 +16,7 @@ from pynode.gossip.events import ValidationResult
 from pynode.identity import Identity, vrf
 from pynode.platform import native
 from pynode.presence import messages
-from pynode.presence.admission import ChainAccount
+from pynode.presence.admission import ChainAccount, exemptions
 from pynode.presence.certificate import Entry, committee, digest, make_body
 from pynode.presence.chain import challenge_alpha, pulse_alpha, seed_for
 from pynode.presence.params import CLAIM_BYTES, GENESIS, PULSE_TOPIC
@@ -70,7 +70,7 @@ async def certificate(
 
 def store_of(who: Identity, defended: bool) -> Store:
     store = Store(who.peer_id, native)
-    store.exemption = ChainAccount() if defended else None
+    store.exemptions = exemptions() if defended else {}
     return store
 
 
@@ -80,8 +80,9 @@ def first_round() -> int:
 
 @pytest.mark.parametrize("defended", [True, False])
 def test_leaders_leading_many_rounds_are_never_refused(defended):
-    """Two leaders take turns for 40 rounds (20 certificates each, ~2.3 KiB: past their 32 KiB quotas); every
-    replica holds every certificate. Without the chain paying, each leader is cut off at its quota."""
+    """Two leaders take turns for 40 rounds (20 certificates each, ~2.3 KiB, and the round's points records of
+    256 awards, ~10 KiB: past their 32 KiB quotas); every replica holds them all. Without the chain paying, each
+    leader is cut off at its quota."""
     ids = keys(5)
     a, b = ids[0], ids[1]
     stores = {i.peer_id: store_of(i, defended) for i in (a, b)}
@@ -91,26 +92,35 @@ def test_leaders_leading_many_rounds_are_never_refused(defended):
     for k in range(40):
         leader = a if k % 2 == 0 else b
         record = run_sync(certificate(ids, leader, prev, r0 + k))
+        awards = sorted([os.urandom(32), 10_000] for _ in range(256))
+        body = {"round": r0 + k, "awards": awards, "cert": record.key, "part": 0}
+        points = run_sync(make_record(leader.signer, "points", body, record.ts + 100))
         try:
-            updates = run_sync(stores[leader.peer_id].write(leader.signer, [record]))
+            updates = run_sync(stores[leader.peer_id].write(leader.signer, [record, points]))
         except ValueError as e:
             assert not defended and "quota" in str(e)
             break
         written += 1
         other = stores[(b if leader is a else a).peer_id]
-        assert run_sync(other.receive(DOC, updates[DOC], record.ts + 1_000))
-        msg = cbor.encode({"doc": DOC, "update": updates[DOC]})
-        assert run_sync(watcher.on_gossip(leader.peer_id, msg, record.ts + 1_000)) == ValidationResult.ACCEPT
+        for doc, update in updates.items():
+            assert run_sync(other.receive(doc, update, record.ts + 1_000))
+            msg = cbor.encode({"doc": doc, "update": update})
+            verdict = run_sync(watcher.on_gossip(leader.peer_id, msg, record.ts + 1_000))
+            assert verdict == ValidationResult.ACCEPT
         prev = bytes.fromhex(record.key)
     if not defended:
         assert written < 40
         return
-    assert written == 40 and len(watcher.store.records[DOC]) == 40
+    assert written == 40 and len(watcher.store.records[DOC]) == len(watcher.store.records["points"]) == 40
     assert sum(len(r.encoded) for r in watcher.store.records[DOC].values() if r.author == a.peer_id) > QUOTA
     # the chain paid for all but the network's first certificate (its prev is genesis)
     usage = watcher.store.quotas[DOC].usage
     assert usage(a.peer_id).records == 1 and usage(b.peer_id).records == 0
     assert all(len(s.records[DOC]) == 40 for s in stores.values())
+    assert (
+        sum(len(r.encoded) for r in watcher.store.records["points"].values() if r.author == a.peer_id) > QUOTA
+    )
+    assert watcher.store.quotas["points"].usage(a.peer_id).records == 0  # its points: paid by the chain
 
 
 def spam(author: Identity, records: list[Record]) -> list[bytes]:
@@ -155,7 +165,7 @@ def test_forged_certificates_are_refused_and_an_out_of_chain_flood_stops_at_its_
     flood = [run_sync(certificate(ids, flooder, os.urandom(32), r0 + k)) for k in range(30)]
     victim = SyncEngine(store_of(keys(1)[0], True), random.Random(3))
     if not defended:
-        victim.store.exemption = EveryValidCertificate()
+        victim.store.exemptions = {"certificate": EveryValidCertificate()}
     verdicts = [
         run_sync(victim.on_gossip(flooder.peer_id, m, r0 * INTERVAL + 10**7)) for m in spam(flooder, flood)
     ]

@@ -1,4 +1,4 @@
-"""Which round certificates a replica stores, and who pays for them (a quota.Exemption for the Store).
+"""Which round certificates (and points records) a replica stores, and who pays for them (quota.Exemption).
 
 A leader writes a certificate (up to 240 KiB at 1,200 nodes) for every round it leads; charged to its author's
 quota (4 MiB) like a result, a long-running leader would be cut off after ~17 rounds. A certificate's content
@@ -40,8 +40,9 @@ from pynode.presence.limits import (
     CHAIN_CHECKS_KEPT,
     CHAIN_LAG_MS,
     CHAIN_MIN_INTERVAL_MS,
+    POINTS_PARTS,
 )
-from pynode.state.quota import Held
+from pynode.state.quota import Exemption, Held
 from pynode.state.records import Record
 from pynode.wire.limits import MAX_CLOCK_SKEW_MS
 
@@ -49,8 +50,6 @@ from pynode.wire.limits import MAX_CLOCK_SKEW_MS
 class ChainAccount:
     """The Store's exemption for certificates. Its per-author state: the start (ms) of the author's last chain
     certificate, and how many and how many bytes the chain paid for. Verdicts are remembered per record key."""
-
-    kind = "certificate"
 
     def __init__(self, verify_sig: SigVerify = verify, verify_vrf: VrfVerify = vrf_output) -> None:
         self.verify_sig = verify_sig
@@ -90,3 +89,34 @@ class ChainAccount:
             while len(self._checked) > CHAIN_CHECKS_KEPT:
                 self._checked.popitem(last=False)
         return why or None
+
+
+class PointsAccount:
+    """The Store's exemption for the `points` records a leader publishes with a certificate (ledger.points_bodies):
+    the chain pays for those that name a certificate, in (round, part) order per author, at most POINTS_PARTS a
+    round, under the same totals. They cannot be matched to their certificate here (another document, which
+    may arrive later), so the rule reads the records alone; the ledger counts only a canonical leader's."""
+
+    def claim(self, record: Record, held: Held, before: Any) -> tuple[tuple[int, int], int, int] | None:
+        b = record.body
+        round_, part = b["round"], b.get("part", 0)
+        if (
+            "cert" not in b
+            or part >= POINTS_PARTS
+            or round_ * CHAIN_MIN_INTERVAL_MS > record.ts + MAX_CLOCK_SKEW_MS
+        ):
+            return None
+        last, count, size = before if before is not None else ((-1, -1), 0, 0)
+        if (round_, part) <= last:
+            return None
+        if count >= CHAIN_AUTHOR_RECORDS or size + len(record.encoded) > CHAIN_AUTHOR_BYTES:
+            return None
+        return (round_, part), count + 1, size + len(record.encoded)
+
+    async def refusal(self, record: Record) -> str | None:
+        return None  # the schema is all a points record can be held to here
+
+
+def exemptions() -> dict[str, Exemption]:
+    """What every replica's Store is given: the chain pays for certificates and their points."""
+    return {"certificate": ChainAccount(), "points": PointsAccount()}

@@ -33,4 +33,7 @@ CHAIN_AUTHOR_BYTES = (
     64 * 1024 * 1024
 )  # their bytes, 16 author quotas: a leader's 1/n share of n-node rounds is
 # ~170 B a round at any n, years of leading
+POINTS_PARTS = -(
+    -MAX_CERTIFICATE_PARTICIPANTS // 256
+)  # points records per round: 256 awards each (the schema)
 CHAIN_CHECKS_KEPT = 4_096  # certificate verdicts remembered: each is checked once, memory stays bounded

@@ -20,7 +20,7 @@ from pynode.identity import Signer, short_id
 from pynode.net.reqresp import RequestFailed
 from pynode.node import Node
 from pynode.platform import current
-from pynode.presence.admission import ChainAccount
+from pynode.presence.admission import exemptions
 from pynode.state.authorship import Rejected
 from pynode.state.records import DOCS, Record, make_record
 from pynode.state.store import Deferred, Store
@@ -40,8 +40,8 @@ class StateReplica:
             raise ValueError("a replica's store must be its node's own")
         self.node = node
         self.store = store if store is not None else Store(node.peer_id, current())
-        if self.store.exemption is None:  # round certificates are paid for by the chain, on every replica
-            self.store.exemption = ChainAccount()
+        if not self.store.exemptions:  # round certificates and points are paid for by the chain, everywhere
+            self.store.exemptions = exemptions()
         self.engine = SyncEngine(self.store, random.Random(), interval)
         self._task: asyncio.Task[None] | None = None
         self._requests: set[asyncio.Task[None]] = set()
@@ -161,8 +161,8 @@ def save_store(store: Store, directory: Path) -> None:
 
 async def load_store(store: Store, directory: Path) -> int:
     """Import the snapshots `save_store` wrote, validated like anything from the network."""
-    if store.exemption is None:  # as a replica admits them: a long-running leader's certificates too
-        store.exemption = ChainAccount()
+    if not store.exemptions:  # as a replica admits them: a long-running leader's certificates too
+        store.exemptions = exemptions()
     loaded = 0
     for name in DOCS:
         path = directory / f"{name}.loro"

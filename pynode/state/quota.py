@@ -12,14 +12,14 @@ differ between replicas): within any AUTHOR_RATE_WINDOW_MS of record time an aut
 records. An author can backdate records to dodge the rate, never the totals.
 
 A kind of record whose own content proves it is owed a place (a round certificate its committee co-signed) can
-be charged to another account instead (`Exemption`: pynode/presence/admission.py charges certificates to the
-chain of rounds): a quota sized for one agent's results would otherwise cut off a long-running leader.
+be charged to another account instead (`Exemption`: pynode/presence/admission.py charges round certificates
+and their points records to the chain of rounds): a quota sized for one agent's results would otherwise cut off a long-running leader.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,15 +32,13 @@ Held = Callable[
 
 
 class Exemption(Protocol):
-    """Records of `kind` that another account pays for when `claim` says so.
+    """Records of one kind that another account pays for when `claim` says so.
 
     `claim` decides from the record, the records at hand (`held`) and what it took of the same author before
     (`before`, its own state per author, None at first): it returns the author's new state to take the
     record, or None to leave it to the author's quota. `refusal` says why a record of `kind` is refused outright
     (every replica must come to the same verdict: only the record's own content may decide it); it is asked
     once the signatures verify."""
-
-    kind: str
 
     def claim(self, record: Record, held: Held, before: Any) -> Any | None: ...
 
@@ -83,8 +81,8 @@ class Quotas:
     def usage(self, author: bytes) -> Usage:
         return self._usage.get(author) or Usage()
 
-    def trial(self, exemption: Exemption | None = None, held: Held | None = None) -> Trial:
-        return Trial(self, exemption, held)
+    def trial(self, exemptions: Mapping[str, Exemption] | None = None, held: Held | None = None) -> Trial:
+        return Trial(self, exemptions, held)
 
     def commit(self, trial: Trial) -> None:
         self._usage.update(trial.staged)
@@ -93,9 +91,11 @@ class Quotas:
 class Trial:
     """Admissions staged while an update is checked; committed only if the whole update is imported."""
 
-    def __init__(self, quotas: Quotas, exemption: Exemption | None = None, held: Held | None = None) -> None:
+    def __init__(
+        self, quotas: Quotas, exemptions: Mapping[str, Exemption] | None = None, held: Held | None = None
+    ) -> None:
         self._quotas = quotas
-        self._exemption = exemption
+        self._exemptions = exemptions or {}
         self._held = held or (lambda key: None)
         self.staged: dict[bytes, Usage] = {}
 
@@ -103,8 +103,9 @@ class Trial:
         usage = self.staged.get(record.author)
         if usage is None:
             usage = self.staged[record.author] = self._quotas.usage(record.author).copy()
-        if self._exemption is not None and record.kind == self._exemption.kind:
-            taken = self._exemption.claim(record, self._held, usage.exempt)
+        exemption = self._exemptions.get(record.kind)
+        if exemption is not None:
+            taken = exemption.claim(record, self._held, usage.exempt)
             if taken is not None:
                 usage.exempt = taken
                 return None

@@ -78,9 +78,9 @@ class Store:
         )  # Loro peers of authors proven to equivocate: their records count nowhere
         self.evidence: OrderedDict[int, Evidence] = OrderedDict()  # the proofs, to pass on (the newest kept)
         self.on_new: Callable[[str, list[Record]], None] | None = None  # told of every record added
-        # records another account pays for instead of their author's quota, when their content proves it
-        # (quota.Exemption; the pulse runtime installs pynode/presence/admission.ChainAccount)
-        self.exemption: Exemption | None = None
+        # per kind, records another account pays for instead of their author's quota, when their content
+        # proves it (quota.Exemption; replicas install pynode/presence/admission.exemptions())
+        self.exemptions: dict[str, Exemption] = {}
 
     # ---- reading ----------------------------------------------------------------------------------
 
@@ -264,16 +264,15 @@ class Store:
         exemption's account, which may look up the records held and those this update brings."""
         known = self.records[name]
         batch = {r.key: r for r in records}
-        trial = self.quotas[name].trial(self.exemption, lambda k: known.get(k) or batch.get(k))
+        trial = self.quotas[name].trial(self.exemptions, lambda k: known.get(k) or batch.get(k))
         for r in records:
             if (why := trial.admit(r)) is not None:
                 raise Rejected("over_quota", why)
         return trial
 
     async def _refusal(self, record: Record) -> str | None:
-        if self.exemption is None or record.kind != self.exemption.kind:
-            return None
-        return await self.exemption.refusal(record)
+        exemption = self.exemptions.get(record.kind)
+        return None if exemption is None else await exemption.refusal(record)
 
     def _check_policy(self, records: list[Record]) -> None:
         if self.policy is None:
