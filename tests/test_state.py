@@ -231,7 +231,7 @@ def test_a_malformed_pull_request_raises_wire_error():
 
 
 def test_every_document_has_a_kind_and_fits_loro_root_names():
-    assert len(DOCS) == 11 and all("/" not in d for d in DOCS)
+    assert len(DOCS) == 14 and all("/" not in d for d in DOCS)
 
 
 # ---- the simulator: real Loro documents, simulated transport ----------------------------------------

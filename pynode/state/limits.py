@@ -64,3 +64,11 @@ HELD_PER_AUTHOR = 32  # one author's run of updates behind one gap; more cannot 
 HELD_TTL_MS = 30_000  # pulls every ~2 s bring any dependency that exists anywhere long before this
 MAX_STRIKES = 3  # updates of one author that expired unresolved before it is penalised: not one unlucky gap
 MAX_STRIKE_AUTHORS = 4096  # authors with strikes remembered: bounded memory against identity churn
+
+# ---- the task board (records.py: task, assignment, task_reply) ---------------------------------------------
+MAX_TASK_TITLE = 200  # a line a person reads on the board
+MAX_TASK_SPEC = 16 * 1024  # a DiLoCo run spec or a campaign's config as JSON; data goes to storage, by hash
+MAX_TASK_CAPS = 8  # capabilities a task requires: a few of the nine
+MAX_TASK_MEMORY_MB = 1024 * 1024  # a terabyte: anything above is a typo, not a requirement
+MAX_TASK_COMPUTE_S = 10**9  # thirty CPU-years per node: the bound only keeps arithmetic sane
+MAX_TASK_SLOTS = 256  # nodes one task asks for: a DiLoCo run's MAX_MEMBERS

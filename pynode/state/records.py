@@ -36,6 +36,12 @@ from pynode.state.limits import (
     MAX_SERVICE_LIST,
     MAX_SERVICE_TEXT,
     MAX_STRIKE_EVIDENCE_BYTES,
+    MAX_TASK_CAPS,
+    MAX_TASK_COMPUTE_S,
+    MAX_TASK_MEMORY_MB,
+    MAX_TASK_SLOTS,
+    MAX_TASK_SPEC,
+    MAX_TASK_TITLE,
 )
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
@@ -54,6 +60,9 @@ DOC_KINDS: dict[str, str] = {
     "points": "points",
     "presence": "certificate",
     "receipts": "receipt",
+    "tasks": "task",
+    "assignments": "assignment",
+    "task_replies": "task_reply",
 }
 DOCS = tuple(DOC_KINDS)
 
@@ -323,6 +332,56 @@ def _check_receipt(b: dict[str, Any]) -> None:
     get_int(b, "units", 0, MAX_RECEIPT_UNITS)
 
 
+# The task board (pynode/services/orchestration): jobs posted by anyone, assignments by orchestrators, and the
+# assigned nodes' answers. Which assignment counts, and whose, is the board view's question, not the schema's.
+TASK_KINDS = ("diloco", "research")
+
+
+def _check_task(b: dict[str, Any]) -> None:
+    """A job: its `kind`, a title, its spec (JSON text: a DiLoCo run or a research campaign), what a node needs
+    to take it (capabilities, memory in MiB, expected compute in CPU-seconds per node), how many nodes, and
+    until when (`expires`, ms) it stands."""
+    keys = {"kind", "title", "spec", "caps", "memory_mb", "compute_s", "slots", "expires"}
+    expect_map(b, "task", keys)
+    if b["kind"] not in TASK_KINDS:
+        raise WireError("bad_field", f"kind must be one of {TASK_KINDS}")
+    _text(b, "title", MAX_TASK_TITLE)
+    _text(b, "spec", MAX_TASK_SPEC, 2)
+    caps = get_list(b, "caps", MAX_TASK_CAPS)
+    if not all(isinstance(c, str) and SLUG.fullmatch(c) for c in caps):
+        raise WireError("bad_field", f"caps must be capability names matching {SLUG.pattern}")
+    get_int(b, "memory_mb", 0, MAX_TASK_MEMORY_MB)
+    get_int(b, "compute_s", 1, MAX_TASK_COMPUTE_S)
+    get_int(b, "slots", 1, MAX_TASK_SLOTS)
+    get_int(b, "expires", 0, 2**53)
+
+
+def _peer_list(b: dict[str, Any], key: str, max_len: int) -> list[bytes]:
+    peers = get_list(b, key, max_len)
+    if not all(isinstance(p, bytes) and len(p) == 32 for p in peers) or len(set(peers)) != len(peers):
+        raise WireError("bad_field", f"{key} must be distinct 32-byte peer ids")
+    return peers
+
+
+def _check_assignment(b: dict[str, Any]) -> None:
+    """An orchestrator names the nodes that run a task; a later epoch replaces an earlier one."""
+    expect_map(b, "assignment", {"task", "epoch", "nodes"})
+    _key(b, "task")
+    get_int(b, "epoch", 0, 2**32)
+    _peer_list(b, "nodes", MAX_TASK_SLOTS)
+
+
+def _check_task_reply(b: dict[str, Any]) -> None:
+    """An assigned node takes the task (of that epoch's assignment) or declines it, with a reason."""
+    expect_map(b, "task reply", {"task", "epoch", "accept"}, {"reason"})
+    _key(b, "task")
+    get_int(b, "epoch", 0, 2**32)
+    if not isinstance(b["accept"], bool):
+        raise WireError("bad_field", "accept must be a boolean")
+    if "reason" in b:
+        _text(b, "reason", MAX_TASK_TITLE)
+
+
 SCHEMAS = {
     "profile": _check_profile,
     "result": _check_result,
@@ -331,6 +390,9 @@ SCHEMAS = {
     "points": _check_points,
     "certificate": _check_certificate,
     "receipt": _check_receipt,
+    "task": _check_task,
+    "assignment": _check_assignment,
+    "task_reply": _check_task_reply,
 }
 
 
