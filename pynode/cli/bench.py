@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from pynode.cli.common import add_json_flag, positive, report
@@ -13,7 +14,7 @@ def add_bench(sub: Any) -> None:
         "bench",
         help="benchmarks that print a table (and JSON with --json)",
         description="Run a benchmark: gossip (ours vs py-libp2p, or the simulator at scale), browser, "
-        "state, diloco, research, vrf, presence.",
+        "state, diloco, research, vrf, presence, chaos.",
     )
     bsub = b.add_subparsers(dest="bench", required=True, metavar="BENCH")
     _add_gossip(bsub)
@@ -24,6 +25,7 @@ def add_bench(sub: Any) -> None:
     _add_research(bsub)
     _add_vrf(bsub)
     _add_presence(bsub)
+    _add_chaos(bsub)
 
 
 def _add_gossip(bsub: Any) -> None:
@@ -227,3 +229,31 @@ def cmd_presence(args: argparse.Namespace) -> int:
     from bench.presence import run_bench
 
     return report(args, run_bench(args.nodes, args.rounds, seed=args.seed, browser=args.browser))
+
+
+def _add_chaos(bsub: Any) -> None:
+    c = bsub.add_parser(
+        "chaos",
+        help="relay and nodes as real processes under kills, a lossy link and a Byzantine node: is anything lost?",
+        description="A relay archiving to a local bare Git repository and honest CPython nodes, each its own "
+        "process, for 5 minutes under scripted faults: nodes SIGKILLed and restarted, the relay SIGKILLed "
+        "mid-archive and restarted, every node's relay link through a lossy, slow proxy, and a Byzantine "
+        "node running a rotation of attacks; gossip delivery, records on every replica and in the archive, "
+        "records lost, honest nodes the relay disconnected, memory.",
+    )
+    add_json_flag(c)
+    c.add_argument("--quick", action="store_true", help="a short run (25 s of faults, about a minute)")
+    c.add_argument("--duration", type=float, default=None, help="seconds of faults (default 300; --quick 25)")
+    c.add_argument("--nodes", type=positive, default=8, help="honest nodes (default 8)")
+    c.add_argument("--seed", type=int, default=1)
+    c.add_argument("--keep", type=Path, default=None, help="keep logs and data in this folder")
+    c.set_defaults(func=cmd_chaos)
+
+
+def cmd_chaos(args: argparse.Namespace) -> int:
+    from bench.chaos import run_bench
+
+    result = run_bench(
+        quick=args.quick, duration_s=args.duration, nodes=args.nodes, seed=args.seed, keep=args.keep
+    )
+    return report(args, result)
