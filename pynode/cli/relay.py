@@ -57,8 +57,45 @@ def add_relay(sub: Any) -> None:
         default=90.0,
         help="seconds between the pulse rounds the relay's node takes part in; the network's (default 90)",
     )
+    r.add_argument(
+        "--peer-relay",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another relay's /p2p URL (ws:// or wss://) to federate with; repeatable",
+    )
+    r.add_argument(
+        "--peer-relays",
+        type=Path,
+        metavar="FILE",
+        help="a bootstrap list of peer relay URLs, one per line (# starts a comment)",
+    )
+    r.add_argument(
+        "--public-url",
+        default="",
+        metavar="URL",
+        help="this relay's own /p2p URL as others reach it (e.g. wss://relay.example.org/p2p): named in its "
+        "directory and /api/relays so relays and nodes can fail over to it",
+    )
+    r.add_argument(
+        "--check",
+        action="store_true",
+        help="check the configuration (certificates readable, port free, peer relays reachable, archive remote "
+        "writable), print what was found and exit: 0 when all is well, 1 otherwise",
+    )
     add_archive_args(r)
     r.set_defaults(func=cmd_relay)
+
+
+def peer_relay_urls(args: argparse.Namespace) -> tuple[str, ...]:
+    urls = list(args.peer_relay)
+    if args.peer_relays is not None:
+        try:
+            text = args.peer_relays.read_text()
+        except OSError as e:
+            raise CliError(f"cannot read --peer-relays {args.peer_relays}: {e.strerror or e}") from None
+        urls += [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    return tuple(u for u in urls if u)
 
 
 def add_archive_args(p: argparse.ArgumentParser) -> None:
@@ -82,7 +119,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         raise CliError("--ssl-certfile and --ssl-keyfile go together")
     for f in (args.ssl_certfile, args.ssl_keyfile):
-        if f and not f.is_file():
+        if f and not f.is_file() and not args.check:
             raise CliError(f"no such file: {f}")
     try:
         config = RelayConfig(
@@ -96,14 +133,31 @@ def cmd_relay(args: argparse.Namespace) -> int:
             max_open_connections=args.max_open_connections,
             header_timeout_s=args.header_timeout,
             presence_interval_s=args.presence_interval,
+            peer_relays=peer_relay_urls(args),
+            public_url=args.public_url,
             **archive_config(args),
         )
     except ValueError as e:
         raise CliError(str(e)) from None
+    if args.check:
+        return run(_check(config))
     scheme = "https" if args.ssl_certfile else "http"
     print(f"relay on {scheme}://{_display_host(args.host)}:{args.port}/  (Ctrl-C to stop)", file=sys.stderr)
     print_archive(config)
+    for url in config.peer_relays:
+        print(f"  federating with {url}", file=sys.stderr)
     return run(_serve(config))
+
+
+async def _check(config: RelayConfig) -> int:
+    from relay_server.check import check_relay
+
+    findings = await check_relay(config)
+    for finding in findings:
+        print(finding.line())
+    failed = sum(not f.ok for f in findings)
+    print(f"{failed} problem(s) found" if failed else "the relay can start", file=sys.stderr)
+    return 1 if failed else 0
 
 
 async def _serve(config: RelayConfig) -> int:
