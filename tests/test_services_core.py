@@ -295,3 +295,10 @@ def test_profiles_advertise_services_with_their_limits_and_old_profiles_still_co
 def test_the_profile_schema_refuses_malformed_services(services):
     with pytest.raises(WireError):
         SCHEMAS["profile"]({"name": "n", "caps": [], "services": services})
+
+
+def test_a_peer_that_failed_before_any_success_is_ranked_last_too():
+    p = Picker(random.Random(1))
+    p.started(A, 0)
+    p.failed(A, 0)
+    assert p.rank([A, B], 1) == [B, A]

@@ -180,3 +180,46 @@ async def test_peers_cap_lists_the_profiles_that_offer_it(tmp_path):
         await replica.stop()
         await node.stop()
         await relay.stop()
+
+
+@pytest.fixture(scope="module")
+def charlm():
+    from pynode.services.inference_weights import baseline, load
+
+    return load("charlm", baseline("charlm"))
+
+
+async def test_inference_through_a_peer_and_a_peer_leaving_mid_completion(mesh, charlm):
+    from pynode.services.inference import Inference, resume_completion
+
+    models = {"charlm": charlm}
+    first, _ = await mesh([Inference(models).service()])
+    second, _ = await mesh([Inference(models).service()])
+    client, asking = await mesh([])
+    await eventually(lambda: len(asking.providers("inference")) == 2, 20, "two inference providers")
+    greedy = {"prompt": "the pressure ", "max_tokens": 300, "temperature_milli": 0}  # seconds of work
+    local = "".join(
+        [
+            p
+            async for p in Inference(models).complete(
+                Context(b""), Inference(models)._parse_completion(greedy)
+            )
+        ]
+    )
+    remote = "".join(
+        [p async for p in asking.stream("inference", "complete", greedy, resume=resume_completion)]
+    )
+    assert remote == local  # the same model through a peer gives the same greedy text
+    served_by = next(p for (p, cap) in asking.served_us if cap == "inference")
+    leaving = first if served_by == first.peer_id else second
+    asking.picker.failed(
+        second.peer_id if leaving is first else first.peer_id, asyncio.get_running_loop().time()
+    )
+    pieces: list[str] = []
+    async for piece in asking.stream("inference", "complete", greedy, resume=resume_completion):
+        pieces.append(piece)
+        if len(pieces) == 5:
+            await leaving.stop()  # the serving peer leaves mid-completion
+    assert len(pieces) == 300 and asking.asked["retried"] == 1
+    # greedy continuation of the same text: the resumed completion is the uninterrupted one
+    assert "".join(pieces) == local

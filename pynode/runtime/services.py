@@ -88,6 +88,14 @@ class ServicesRuntime:
         self.node.handle(codec.proto(name), lambda peer, data: self._serve(name, peer, data))
         self._profile_checked = -PROFILE_CHECK_S
 
+    def update(self, service: Service) -> None:
+        """A hosted service's new spec or methods (e.g. the models it serves changed); its quotas and counts
+        carry on, and the profile is republished at the next tick."""
+        server = self.servers[service.spec.name]
+        server.spec, server.methods = service.spec, dict(service.methods)
+        self.services[service.spec.name] = service
+        self._profile_checked = -PROFILE_CHECK_S
+
     async def start(self) -> None:
         self._task = asyncio.ensure_future(self._loop())
 

@@ -32,10 +32,12 @@ class Picker:
 
         def score(peer: bytes) -> tuple[bool, float, float]:
             s = self.stats.get(peer)
-            if s is None or s.samples == 0 or now - s.seen > PEER_STATS_TTL_S:
+            if s is None:
                 return (False, LATENCY_PRIOR_S, self.rng.random())
             cooling = s.failed_at is not None and now - s.failed_at < FAILURE_COOLDOWN_S
-            return (cooling, s.latency_s * (1 + s.load / 1000 + s.inflight), self.rng.random())
+            fresh = s.samples > 0 and now - s.seen <= PEER_STATS_TTL_S
+            latency = s.latency_s if fresh else LATENCY_PRIOR_S
+            return (cooling, latency * (1 + s.load / 1000 + s.inflight), self.rng.random())
 
         return sorted(set(candidates), key=score)
 

@@ -23,3 +23,11 @@ CLIENT_ATTEMPTS = 3  # peers a client tries for one call before it gives up
 LATENCY_PRIOR_S = 0.2  # assumed latency of a peer never measured: it gets tried, but after known-fast ones
 FAILURE_COOLDOWN_S = 30.0  # a peer that failed us is ranked last for this long
 TICK_S = 0.5  # how often the runtime expires idle streams and notices departed requesters
+
+# ---- inference (services/inference.py) --------------------------------------------------------------------
+MAX_PROMPT_CHARS = 4000  # a prompt longer than this is refused: the char-LM reads only its last 32 anyway
+MAX_COMPLETION_TOKENS = 1024  # characters one completion may generate: ~1-5 s of a tab's work
+MAX_TEMPERATURE_MILLI = 5000  # temperature ≤ 5: beyond it sampling is uniform noise
+MAX_DIGITS_IMAGES = 64  # images per classify call: one batch of the digits graph
+INFERENCE_REQUEST_BYTES = 16 * 1024  # a prompt in UTF-8 or 64 images of 64 bytes, with room to spare
+BOARD_CHECK_S = 120.0  # how often an inference host looks for a better char-LM on the ml board

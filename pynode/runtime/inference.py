@@ -1,0 +1,91 @@
+"""Hosts the inference service on a node: derives the zoo models' weights off the event loop (a worker thread
+in CPython; in a tab, inline between other tasks), serves them, and swaps in the char-LM of the best ml-board
+result when one appears (re-trained from its config and seed, `services/inference_weights.py`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pynode.platform import in_browser
+from pynode.runtime.services import ServicesRuntime
+from pynode.services.inference import Inference, LoadedModel
+from pynode.services.inference_weights import MODEL_TASKS, Source, baseline, best_on_board, load
+from pynode.services.limits import BOARD_CHECK_S
+
+log = logging.getLogger(__name__)
+
+
+async def _offload(fn: Callable[[], Any]) -> Any:
+    """Blocking model work: a thread in CPython (onnxruntime releases the GIL), inline in a tab (no threads)."""
+    if in_browser():
+        return fn()
+    return await asyncio.to_thread(fn)
+
+
+class InferenceHost:
+    def __init__(
+        self,
+        services: ServicesRuntime,
+        replica: Any = None,
+        models: Sequence[str] = ("charlm", "digits"),
+        follow_board: bool = True,
+    ) -> None:
+        unknown = [m for m in models if m not in MODEL_TASKS]
+        if unknown:
+            raise ValueError(f"unknown models {unknown}; known: {sorted(MODEL_TASKS)}")
+        self.services = services
+        self.replica = replica
+        self.model_ids = list(models)
+        self.follow_board = follow_board and replica is not None
+        self.inference = Inference(offload=_offload)
+        self.ready = asyncio.Event()
+        self._board_key: str | None = None
+        self._task: asyncio.Task[None] | None = None
+        services.host(self.inference.service())  # before the node starts: the relay hello names it
+
+    async def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        for model_id in self.model_ids:
+            await self._load(model_id, baseline(model_id))
+        self.ready.set()
+        while self.follow_board:
+            try:
+                await self.check_board()
+            except Exception:
+                log.exception("could not load the ml board's best char-LM")
+            await asyncio.sleep(BOARD_CHECK_S)
+
+    async def check_board(self) -> LoadedModel | None:
+        """Serve the best board result's char-LM if it is new and beats the one served now."""
+        if "charlm" not in self.model_ids or self.replica is None:
+            return None
+        source = best_on_board(self.replica.store.all_records("results.ml"))
+        if source is None or source.result == self._board_key:
+            return None
+        self._board_key = source.result
+        current = self.inference.models.get("charlm")
+        model = await _offload(lambda: load("charlm", source))
+        known = current is not None and current.val_loss is not None and model.val_loss is not None
+        if known and model.val_loss >= current.val_loss:  # type: ignore[union-attr,operator]
+            return None  # the board's best scores worse here than what we serve (e.g. a fabricated claim)
+        self._serve(model)
+        return model
+
+    async def _load(self, model_id: str, source: Source) -> None:
+        self._serve(await _offload(lambda: load(model_id, source)))
+
+    def _serve(self, model: LoadedModel) -> None:
+        self.inference.set_model(model)
+        self.services.update(self.inference.service())
+        log.info("inference serves %s: %s", model.id, model.source)
