@@ -21,6 +21,7 @@ from pynode.cli.points import add_points
 from pynode.cli.relay import add_relay
 from pynode.cli.research import add_research
 from pynode.cli.review import add_review
+from pynode.cli.tasks import add_tasks
 from pynode.cli.train import add_diloco, add_train
 
 __all__ = ["CliError", "build_parser", "main"]
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_train,
         add_diloco,
         add_points,
+        add_tasks,
         add_bench,
     ):
         add(sub)

@@ -12,6 +12,7 @@ from pynode.cli.points import add_presence_options, pulse_runtime
 from pynode.cli.relay import add_archive_args, archive_config, print_archive
 from pynode.cli.research import add_research_options, research_agent
 from pynode.cli.review import add_review_options, node_store, review_agent
+from pynode.cli.storage import add_storage_options, hosted_services
 from pynode.topics import DEMO_PULSE as DEMO_TOPIC
 
 
@@ -34,6 +35,7 @@ def add_demo(sub: Any) -> None:
     add_research_options(d, cpu_default=0.15)
     add_review_options(d, cpu_default=0.15)
     add_presence_options(d)
+    add_storage_options(d, quota_mib=256)
     d.set_defaults(func=cmd_demo)
 
 
@@ -64,8 +66,9 @@ async def _demo_main(args: argparse.Namespace) -> int:
     agents: list[Any] = []
     reviewers: list[Any] = []
     pulses: list[Any] = []
+    hosted: list[Any] = []
     try:
-        await _start_nodes(args, relay.url, nodes, replicas, agents, reviewers, pulses)
+        await _start_nodes(args, relay.url, nodes, replicas, agents, reviewers, pulses, hosted)
         print(
             f"Hyperspace demo: relay + {args.nodes} nodes. Open {url} to join from a browser.",
             file=sys.stderr,
@@ -88,7 +91,7 @@ async def _demo_main(args: argparse.Namespace) -> int:
             pulses=pulses,
         )
     finally:
-        for agent in [*agents, *reviewers, *pulses]:
+        for agent in [*hosted, *agents, *reviewers, *pulses]:
             await agent.stop()
         for replica in replicas:
             await replica.stop()
@@ -106,6 +109,7 @@ async def _start_nodes(
     agents: list[Any],
     reviewers: list[Any],
     pulses: list[Any],
+    hosted: list[Any],
 ) -> None:
     """Start `args.nodes` nodes on `url`, appending each as it starts (so a failure stops those begun)."""
     from pynode.identity import Identity
@@ -123,6 +127,7 @@ async def _start_nodes(
         node = Node(identity, current().relay_link(url), NodeConfig(caps=caps, ice_addresses=["127.0.0.1"]))
         node.subscribe(DEMO_TOPIC)
         replica = StateReplica(node, store=node_store(identity.peer_id))
+        hosted.append(hosted_services(node, replica, args, args.data_dir / f"node{i}", args.research_cpu))
         await node.start()
         await replica.start()
         nodes.append(node)
@@ -138,5 +143,5 @@ async def _start_nodes(
             pulses.append(pulse)
     for node in nodes:
         await node.relay.wait_connected(timeout=10)
-    for agent in [*agents, *reviewers, *pulses]:
+    for agent in [*hosted, *agents, *reviewers, *pulses]:
         await agent.start()

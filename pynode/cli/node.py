@@ -11,6 +11,7 @@ from pynode.cli.common import DEFAULT_DATA, CliError, non_negative, peer_ids, re
 from pynode.cli.points import add_presence_options, pulse_runtime
 from pynode.cli.research import add_research_options, research_agent
 from pynode.cli.review import add_review_options, node_store, review_agent
+from pynode.cli.storage import add_storage_options, hosted_services
 from pynode.topics import DEMO_PULSE as DEMO_TOPIC
 
 
@@ -52,6 +53,7 @@ def add_node(sub: Any) -> None:
     add_research_options(n, cpu_default=0.5)
     add_review_options(n, cpu_default=0.5)
     add_presence_options(n)
+    add_storage_options(n, quota_mib=2048)
     n.set_defaults(func=cmd_node)
 
 
@@ -94,6 +96,7 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     agent = research_agent(replica, args, args.data_dir)
     reviewer = review_agent(replica, identity, args, caps)
     pulse = await pulse_runtime(node, replica, args, caps)
+    hosted = hosted_services(node, replica, args, args.data_dir, args.research_cpu)
     await node.start()
     await replica.start()
     try:
@@ -102,6 +105,8 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
         await node.stop()
         raise CliError(str(e)) from None
     print(f"node {identity.text} joined {node.relay.link.description}", file=sys.stderr)
+    await hosted.start()
+    print(f"  serving {hosted.describe() or 'no storage, no tasks'}", file=sys.stderr)
     if agent is not None:
         await agent.start()
         print(f"  researching {', '.join(a.task.id for a in agent.agents)}", file=sys.stderr)
@@ -122,6 +127,7 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
             pulses=[pulse],
         )
     finally:
+        await hosted.stop()
         if agent is not None:
             await agent.stop()
         if reviewer is not None:

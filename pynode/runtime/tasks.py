@@ -8,6 +8,7 @@ run: join the DiLoCo run the spec names, start the campaign).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -81,8 +82,14 @@ class TasksRuntime:
         """Sign a task onto the board (WireError when it does not fit the schema)."""
         return await self.replica.publish("task", body)
 
+    def read(self) -> tuple[dict[str, TaskState], dict[bytes, Candidate], set[bytes]]:
+        """The board, the nodes that may take tasks and the orchestrators, as this node's replica has them."""
+        return read_board(self.replica.store.all_records, _now_ms())
+
     def board(self) -> dict[str, TaskState]:
-        return read_board(self.replica.store.all_records, _now_ms())[0]
+        return self.read()[0]
+
+    now_ms = staticmethod(lambda: _now_ms())
 
     def load(self) -> dict[str, Any]:
         now_ms = _now_ms()
@@ -112,7 +119,12 @@ class TasksRuntime:
             return
         live = {self.node.peer_id, *self.node.connected_peers(), *self.node.relay.peers}
         here = {o for o in orchestrators if o in live} | {self.node.peer_id}
-        available = {p: c for p, c in candidates.items() if p in live}
+        # a profile lists the services a node hosts; the caps it announced to the relay say the rest
+        available = {
+            p: dataclasses.replace(c, caps=c.caps | frozenset(self.node.relay.peers.get(p, ())))
+            for p, c in candidates.items()
+            if p in live
+        }
         available[self.node.peer_id] = self.me
         for a in self.orchestrator.tick(b, available, here, live, time.monotonic(), now_ms):
             await self.replica.publish("assignment", a.body)
