@@ -31,3 +31,13 @@ MAX_TEMPERATURE_MILLI = 5000  # temperature ≤ 5: beyond it sampling is uniform
 MAX_DIGITS_IMAGES = 64  # images per classify call: one batch of the digits graph
 INFERENCE_REQUEST_BYTES = 16 * 1024  # a prompt in UTF-8 or 64 images of 64 bytes, with room to spare
 BOARD_CHECK_S = 120.0  # how often an inference host looks for a better char-LM on the ml board
+
+# ---- proxy (services/proxy.py) ------------------------------------------------------------------------------
+MAX_PROXY_URL = 2048  # longer URLs are refused: no API endpoint needs more
+MAX_PROXY_HEADERS = 32  # request headers a requester may set (filtered further: no hop-by-hop, no auth)
+MAX_PROXY_HEADER_LEN = 1024  # one header's name + value
+MAX_PROXY_BODY = 256 * 1024  # a request body forwarded upstream: an LLM prompt with context fits
+MAX_PROXY_RESPONSE = 4 * 1024 * 1024  # bytes of one upstream response relayed back; beyond, the stream fails
+PROXY_CHUNK = 64 * 1024  # one streamed piece of an upstream response
+PROXY_BYTES_PER_HOUR = 64 * 1024 * 1024  # response bytes one requester may pull through this node per hour
+PROXY_TIMEOUT_S = 60.0  # connect + each read upstream: an LLM may think for a while

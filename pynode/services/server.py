@@ -1,9 +1,9 @@
 """One hosted service's protocol core, sans-IO: refuses what breaks its limits, opens calls and streams, buffers
 stream items between pulls, expires what its requester abandoned, and counts who was served or refused.
 
-Order of checks for each request (PROTOCOL.md §11.2): size (unread), the requester's rate bucket (unread,
-unless it already holds a stream, whose pulls must go on), CBOR and shape, the method and its arguments,
-then concurrency. Inputs carry `now`; the runtime runs handlers and does the waiting.
+Order of checks for each request (PROTOCOL.md §11.2): size (unread), the requester's rate bucket (charged
+unread, unless it already holds a stream, whose pulls must go on), CBOR and shape, the method and its
+arguments, then concurrency. Inputs carry `now`; the runtime runs handlers and does the waiting.
 """
 
 from __future__ import annotations
@@ -94,8 +94,10 @@ class ServiceServer:
         spec = self.spec
         if len(data) > spec.max_bytes:
             raise ServiceError(codec.TOO_LARGE, f"request of {len(data)} bytes > {spec.max_bytes}")
+        # Charged before parsing, refused or not: malformed requests spend the same bucket as calls. A peer
+        # holding a stream is charged after parsing, for calls only, so that its pulls go on.
         holds_stream = any(s.peer == peer for s in self._streams.values())
-        if not holds_stream and self.quotas.exhausted(peer, now):
+        if not holds_stream and not self.quotas.take(peer, now):
             raise ServiceError(codec.RATE_LIMITED, f"{spec.per_min} calls a minute")
         message = codec.decode_request(data, spec.max_bytes)
         if isinstance(message, codec.Pull):
@@ -116,7 +118,7 @@ class ServiceServer:
             raise ServiceError(codec.BUSY, f"at most {spec.concurrent} open calls per requester")
         if self.quotas.total_open >= spec.capacity:
             raise ServiceError(codec.BUSY, f"serving {spec.capacity} calls already")
-        if not self.quotas.take(peer, now):
+        if holds_stream and not self.quotas.take(peer, now):
             raise ServiceError(codec.RATE_LIMITED, f"{spec.per_min} calls a minute")
         self.quotas.acquire(peer)
         sid = 0
