@@ -49,37 +49,6 @@ class Quotas:
         self._buckets.move_to_end(peer)
         return b
 
-    def take(self, now: float) -> bool:
-        if self.level(now) < 1.0:
-            return False
-        self.tokens -= 1.0
-        return True
-
-
-class Quotas:
-    """Buckets of up to MAX_TRACKED_PEERS requesters (the longest unseen is forgotten first: it would have
-    refilled by then anyway) and every requester's open calls and streams."""
-
-    def __init__(self, per_min: int, burst: int, max_peers: int = MAX_TRACKED_PEERS) -> None:
-        self.rate = per_min / 60.0
-        self.burst = float(burst)
-        self.max_peers = max_peers
-        self._buckets: OrderedDict[bytes, Bucket] = OrderedDict()
-        self.open: dict[bytes, int] = {}
-
-    def bucket(self, peer: bytes, now: float) -> Bucket:
-        b = self._buckets.get(peer)
-        if b is None:
-            b = self._buckets[peer] = Bucket(self.rate, self.burst, self.burst, now)
-            while len(self._buckets) > self.max_peers:
-                self._buckets.popitem(last=False)
-        self._buckets.move_to_end(peer)
-        return b
-
-    def exhausted(self, peer: bytes, now: float) -> bool:
-        """True when `peer` cannot start a call now (checked before its request is parsed)."""
-        return self.bucket(peer, now).level(now) < 1.0
-
     def take(self, peer: bytes, now: float) -> bool:
         return self.bucket(peer, now).take(now)
 
