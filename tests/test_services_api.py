@@ -3,6 +3,8 @@ model of its own: completions are served by a peer over the mesh; embeddings hav
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 import openai
 import pytest
@@ -125,3 +127,41 @@ async def test_hostile_requests_get_clear_errors(api):
 def test_an_api_off_loopback_needs_a_token():
     with pytest.raises(ValueError, match="token"):
         ApiServer(None, "0.0.0.0", 8080)  # type: ignore[arg-type]
+
+
+async def test_hyperspace_node_api_serves_its_own_models(tmp_path):
+    import asyncio
+    import signal
+    import sys
+
+    relay = await relay_on(tmp_path, embedded_node=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    flags = ["--no-research", "--no-review", "--no-presence", "--no-storage", "--no-tasks"]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pynode.cli", "node", "--relay", relay.url, "--data-dir", str(tmp_path / "n"),
+        "--api", f"127.0.0.1:{port}", *flags,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        client = openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0)
+
+        async def listed() -> list[str]:
+            try:
+                return [m.id for m in (await client.models.list()).data]
+            except openai.APIConnectionError:
+                return []
+
+        for _ in range(600):  # the node derives its models' weights first (seconds)
+            if "charlm" in await listed():
+                break
+            await asyncio.sleep(0.1)
+        done = await client.completions.create(model="charlm", prompt="the ", max_tokens=10, temperature=0)
+        assert len(done.choices[0].text) == 10
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+        await relay.stop()
+    assert f"OpenAI API at http://127.0.0.1:{port}/v1" in err.decode()

@@ -12,6 +12,7 @@ from pynode.cli.points import add_presence_options, pulse_runtime
 from pynode.cli.relay import add_archive_args, archive_config, print_archive
 from pynode.cli.research import add_research_options, research_agent
 from pynode.cli.review import add_review_options, node_store, review_agent
+from pynode.cli.services import add_service_options, serve_extra
 from pynode.cli.storage import add_storage_options, hosted_services
 from pynode.topics import DEMO_PULSE as DEMO_TOPIC
 
@@ -36,6 +37,7 @@ def add_demo(sub: Any) -> None:
     add_review_options(d, cpu_default=0.15)
     add_presence_options(d)
     add_storage_options(d, quota_mib=256)
+    add_service_options(d, api=False)
     d.set_defaults(func=cmd_demo)
 
 
@@ -128,6 +130,7 @@ async def _start_nodes(
         node.subscribe(DEMO_TOPIC)
         replica = StateReplica(node, store=node_store(identity.peer_id))
         hosted.append(hosted_services(node, replica, args, args.data_dir / f"node{i}", args.research_cpu))
+        hosted.append(serve_extra(hosted[-1].services, replica, args))  # inference (and a proxy if asked)
         await node.start()
         await replica.start()
         nodes.append(node)

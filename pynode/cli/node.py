@@ -11,6 +11,7 @@ from pynode.cli.common import DEFAULT_DATA, CliError, non_negative, peer_ids, re
 from pynode.cli.points import add_presence_options, pulse_runtime
 from pynode.cli.research import add_research_options, research_agent
 from pynode.cli.review import add_review_options, node_store, review_agent
+from pynode.cli.services import add_service_options, serve_extra
 from pynode.cli.storage import add_storage_options, hosted_services
 from pynode.topics import DEMO_PULSE as DEMO_TOPIC
 
@@ -54,6 +55,7 @@ def add_node(sub: Any) -> None:
     add_review_options(n, cpu_default=0.5)
     add_presence_options(n)
     add_storage_options(n, quota_mib=2048)
+    add_service_options(n, api=True)
     n.set_defaults(func=cmd_node)
 
 
@@ -97,6 +99,7 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     reviewer = review_agent(replica, identity, args, caps)
     pulse = await pulse_runtime(node, replica, args, caps)
     hosted = hosted_services(node, replica, args, args.data_dir, args.research_cpu)
+    served = serve_extra(hosted.services, replica, args)
     await node.start()
     await replica.start()
     try:
@@ -107,6 +110,9 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     print(f"node {identity.text} joined {node.relay.link.description}", file=sys.stderr)
     await hosted.start()
     print(f"  serving {hosted.describe() or 'no storage, no tasks'}", file=sys.stderr)
+    await served.start()
+    if served.describe():
+        print(f"  serving {served.describe()}", file=sys.stderr)
     if agent is not None:
         await agent.start()
         print(f"  researching {', '.join(a.task.id for a in agent.agents)}", file=sys.stderr)
@@ -127,6 +133,7 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
             pulses=[pulse],
         )
     finally:
+        await served.stop()
         await hosted.stop()
         if agent is not None:
             await agent.stop()
