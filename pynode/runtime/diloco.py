@@ -3,7 +3,9 @@
 Gossip carries announcements, deltas and certificates, each parsed once by its topic's validator (a bad one
 is rejected before it is forwarded) and handed to the core as a value; point-to-point requests carry what a
 certificate names but a node lacks: a delta (DELTA_PROTO) or a recent outer state (STATE_PROTO), in parts
-that fit a frame. Inner training runs in a worker thread
+that fit a frame. With a storage runtime, each node also shares its recent outer states as blobs (the state
+hash a certificate names is the blob's SHA-256), so a late joiner fetches the state in verified chunks from
+every node that has it, and falls back to asking the issuer. Inner training runs in a worker thread
 (onnxruntime releases the GIL) and stops early when the round it works for is certified meanwhile.
 """
 
@@ -21,7 +23,7 @@ from pynode.gossip.events import ValidationResult
 from pynode.identity import short_id
 from pynode.net.reqresp import RequestFailed
 from pynode.node import Node
-from pynode.runtime.limits import FETCH_TIMEOUT_S
+from pynode.runtime.limits import FETCH_TIMEOUT_S, SHARED_STATE_TTL_S, SHARED_STATES
 from pynode.runtime.parsed import ParsedMessages
 from pynode.train.data import load_dataset
 from pynode.train.diloco import (
@@ -76,16 +78,20 @@ class DilocoPeer:
         evaluate_rounds: bool = True,
         tamper: Callable[[array, array], array] | None = None,
         pace: Callable[[], None] | None = None,
+        storage: Any = None,
     ) -> None:
         """`inner_steps`: this node's steps per round (fewer on a slow machine; its delta weighs less).
         `tamper(theta_start, theta_end)`: test hook that replaces the trained θ (a Byzantine peer).
-        `pace()`: called after every inner step, e.g. CpuBudget.pace_blocking to keep to a CPU share."""
+        `pace()`: called after every inner step, e.g. CpuBudget.pace_blocking to keep to a CPU share.
+        `storage`: a StorageRuntime (pynode/runtime/storage.py) to share recent states through and fetch from."""
         self.node = node
         self.runner = runner
         self.inner_steps = inner_steps
         self.evaluate_rounds = evaluate_rounds
         self.tamper = tamper
         self.pace = pace
+        self.storage = storage
+        self._shared: list[bytes] = []  # blob ids of the states we share, oldest first
         self.announced: dict[bytes, tuple[RunSpec, int, bytes]] = {}  # run id → (spec, round, announcer)
         self.core: Diloco | None = None
         self.log: list[RoundLog] = []
@@ -244,7 +250,17 @@ class DilocoPeer:
                 core.bytes_received,
             )
         )
+        if self.storage is not None:
+            self._share(core.state.to_bytes())
         self.round_done.set()
+
+    def _share(self, state: bytes) -> None:
+        """Keep the newest SHARED_STATES outer states where late joiners can fetch them."""
+        blob = self.storage.share(state, SHARED_STATE_TTL_S)
+        if blob is not None and blob not in self._shared:
+            self._shared.append(blob)
+        while len(self._shared) > SHARED_STATES:
+            self.storage.forget(self._shared.pop(0))
 
     def _evaluate(self, theta: array) -> float:
         # a separate state so the inner optimizer's m and v survive
@@ -319,9 +335,13 @@ class DilocoPeer:
     async def _fetch_state(self, f: FetchState) -> None:
         core = self.core
         assert core is not None
-        blob = await self._fetch(
-            f.peer, STATE_PROTO, {"run": core.run_id, "digest": f.expect}, 8 + 8 * core.n
-        )
+        blob = None
+        if self.storage is not None:  # every node holding it serves chunks; each is checked on arrival
+            blob = await self.storage.get(f.expect, hints=[f.peer], limit=8 + 8 * core.n)
+        if blob is None:
+            blob = await self._fetch(
+                f.peer, STATE_PROTO, {"run": core.run_id, "digest": f.expect}, 8 + 8 * core.n
+            )
         await self._call(core.state_fetched, blob, f.expect)
 
     async def _serve_delta(self, peer: bytes, data: bytes) -> bytes:
