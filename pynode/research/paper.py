@@ -4,6 +4,8 @@ result it cites."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pynode.research.agent import Finding, decimal_text
@@ -43,8 +45,21 @@ def _cite(prior: Prior) -> str:
     return f"`{prior.key[:16]}` by `{prior.author[:12]}`"
 
 
-def write(finding: Finding, result_key: str, author: str) -> tuple[str, str, list[str]]:
-    """(title, markdown, [svg figure]) for the result `result_key` that `finding` became."""
+@dataclass(frozen=True)
+class Related:
+    """Earlier work near this one by embedding similarity (the memory service), read from our own replica."""
+
+    key: str
+    kind: str  # "paper" or "result"
+    title: str
+    similarity: float
+
+
+def write(
+    finding: Finding, result_key: str, author: str, related: Sequence[Related] = ()
+) -> tuple[str, str, list[str]]:
+    """(title, markdown, [svg figure]) for the result `result_key` that `finding` became; `related` adds a
+    Related work section."""
     t, p = finding.task, finding.proposal
     better = "lower" if t.direction == "min" else "higher"
     title = f"{t.id}: {p.operator} — {t.metric} {decimal_text(finding.mean, 4)} {t.unit}"[:200]
@@ -86,6 +101,7 @@ def write(finding: Finding, result_key: str, author: str) -> tuple[str, str, lis
         verdict,
         *_noise(finding),
         "",
+        *_related(related),
         "## Reproduction",
         "",
         "```",
@@ -97,6 +113,19 @@ def write(finding: Finding, result_key: str, author: str) -> tuple[str, str, lis
         "",
     ]
     return title, "\n".join(lines), [figure]
+
+
+def _related(related: Sequence[Related]) -> list[str]:
+    if not related:
+        return []
+    lines = [
+        "## Related work",
+        "",
+        "Nearest earlier work by sentence-embedding similarity (all-MiniLM-L6-v2):",
+        "",
+    ]
+    lines += [f"- {r.kind} `{r.key[:16]}`: {_cell(r.title)} (cosine {r.similarity:.2f})" for r in related]
+    return [*lines, ""]
 
 
 def _heldout(f: Finding) -> str:

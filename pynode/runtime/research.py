@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 IDLE_S = 5.0  # when no task has anything new to try, look at the board again after this long
 RECENT = 20  # results kept for the status card
+RELATED_TIMEOUT_S = 10.0  # a related-work lookup through a peer that takes longer is skipped
 
 
 @dataclass
@@ -69,6 +70,8 @@ class ResearchConfig:
     on_published: Callable[[Published], None] | None = None
     proposer: Proposer | None = None  # an LLM, asked first; the built-in strategy when it gives nothing
     refused: set[str] = field(default_factory=set)  # keys of peers' results refused (bad config)
+    # earlier work near a text (the memory service, pynode/runtime/memory.related_work); cited in the paper
+    related: Callable[[str, str], Awaitable[list[paper.Related]]] | None = None
 
 
 class Replica(Protocol):
@@ -135,8 +138,9 @@ class ResearchAgent:
         evaluations = await self._run(agent, proposal)
         board = self.board(agent)
         finding = agent.conclude(proposal, evaluations, board)
+        related = await self._related(agent, proposal)
         # a stop while publishing lets the result's paper follow it: a result is never left without its paper
-        published = await asyncio.shield(self._publish(agent, finding))
+        published = await asyncio.shield(self._publish(agent, finding, related))
         self._save_plan(None, None)
         self.experiments += 1
         self.recent.appendleft(_summary(published))
@@ -188,9 +192,21 @@ class ResearchAgent:
             await self.budget.pace()
         return out
 
-    async def _publish(self, agent: Agent, finding: Finding) -> Published:
+    async def _related(self, agent: Agent, proposal: Proposal) -> list[paper.Related]:
+        """Related work from the mesh's memory, when one is reachable (a paper without it is still a paper)."""
+        if self.config.related is None:
+            return []
+        text = f"{agent.task.title}: {proposal.prediction}"
+        try:
+            return await asyncio.wait_for(self.config.related(text, agent.task.domain), RELATED_TIMEOUT_S)
+        except Exception as e:  # ServiceError, TimeoutError, a peer leaving
+            log.info("no related work for %s: %s", agent.task.id, e)
+            return []
+
+    async def _publish(self, agent: Agent, finding: Finding, related: list[paper.Related]) -> Published:
         result = await self.replica.publish("result", result_body(finding))
-        title, markdown, figures = paper.write(finding, result.key, peer_id_text(self.replica.store.author))
+        author = peer_id_text(self.replica.store.author)
+        title, markdown, figures = paper.write(finding, result.key, author, related)
         body = {
             "title": title,
             "domain": agent.task.domain,
