@@ -223,3 +223,40 @@ async def test_inference_through_a_peer_and_a_peer_leaving_mid_completion(mesh, 
     assert len(pieces) == 300 and asking.asked["retried"] == 1
     # greedy continuation of the same text: the resumed completion is the uninterrupted one
     assert "".join(pieces) == local
+
+
+async def test_the_requester_signs_receipts_for_what_peers_served_it(tmp_path):
+    from pynode.runtime.replica import StateReplica
+
+    relay = await relay_on(tmp_path, embedded_node=False)
+    made = []
+    for services in ([Counter(0.001).service()], []):
+        node = Node(await Identity.generate(), native.relay_link(relay.url), NodeConfig(direct_peers=0))
+        replica = StateReplica(node)
+        made.append((node, replica, ServicesRuntime(node, replica, services)))
+    try:
+        for node, replica, runtime in made:
+            await node.start()
+            await replica.start()
+            await runtime.start()
+        (server, _, _), (client, replica, asking) = made
+        await eventually(lambda: asking.providers("counter") == [server.peer_id], 20, "discovery")
+        for _ in range(3):
+            await asking.call("counter", "echo", {"x": 1})
+        assert [i async for i in asking.stream("counter", "count", {"n": 5})] == list(range(5))
+        await asking.stop()  # the node stops: the running hour's receipts are signed now
+        (receipt,) = replica.store.all_records("receipts")
+        assert receipt.author == client.peer_id and receipt.kind == "receipt"
+        assert receipt.body["server"] == server.peer_id and receipt.body["cap"] == "counter"
+        assert receipt.body["count"] == 4 and receipt.body["units"] == 3 + 5
+        again = ServicesRuntime(client, replica, [])  # a restart within the hour adds to that receipt
+        again.receipts.served(server.peer_id, "counter", 2, receipt.body["epoch"] * 3_600_000 + 1)
+        await again.stop()
+        bodies = sorted((r.body["count"], r.body["units"]) for r in replica.store.all_records("receipts"))
+        assert bodies == [(4, 8), (5, 10)]
+    finally:
+        for node, replica, runtime in made:
+            await runtime.stop()
+            await replica.stop()
+            await node.stop()
+        await relay.stop()
