@@ -13,20 +13,17 @@ from typing import Any
 import pytest
 
 from pynode.gossip.events import ValidationResult
-from pynode.identity import Identity, vrf
+from pynode.identity import Identity
 from pynode.platform import native
-from pynode.presence import messages
 from pynode.presence.admission import ChainAccount, exemptions
-from pynode.presence.certificate import Entry, committee, digest, make_body
-from pynode.presence.chain import challenge_alpha, pulse_alpha, seed_for
-from pynode.presence.params import CLAIM_BYTES, GENESIS, PULSE_TOPIC
+from pynode.presence.params import GENESIS
 from pynode.state import quota
 from pynode.state.authorship import change_payload, encode_message, loro_peer, ns
 from pynode.state.records import Record, make_record
 from pynode.state.store import Store
 from pynode.state.sync import SyncEngine, run_sync
 from pynode.wire import cbor
-from pynode.wire.envelope import sign_envelope
+from tests import presence_util
 
 INTERVAL = 30_000
 QUOTA = 32 * 1024
@@ -42,30 +39,8 @@ def keys(n: int) -> list[Identity]:
     return [run_sync(Identity.from_seed(os.urandom(32))) for _ in range(n)]
 
 
-async def certificate(
-    ids: list[Identity], leader: Identity, prev: bytes, round_: int, forge: str = ""
-) -> Record:
-    """A certificate of `ids` led by `leader`, co-signed by its committee. `forge`: 'cosigs' (signatures
-    over another digest), 'seed' (a seed that does not follow from prev)."""
-    seed = os.urandom(32) if forge == "seed" else seed_for(prev, round_)
-    entries = []
-    for i in ids:
-        assert i.vrf is not None
-        proof = i.vrf.prove(pulse_alpha(seed, round_))
-        entries.append(Entry(i.peer_id, proof, vrf.proof_to_hash(proof)[:CLAIM_BYTES], os.urandom(32)))
-    assert leader.vrf is not None
-    challenge = leader.vrf.prove(challenge_alpha(seed, round_))
-    body: dict[str, Any] = make_body(round_, seed, prev, INTERVAL, challenge, entries, [])
-    signed = os.urandom(32) if forge == "cosigs" else digest(body)
-    ts = round_ * INTERVAL + 4_000
-    by_peer = {i.peer_id: i for i in ids}
-    cosigs = []
-    for peer in sorted(committee(entries, leader.peer_id)):
-        data = messages.encode(messages.Cosign(round_, leader.peer_id, signed))
-        env = await sign_envelope(by_peer[peer].signer, PULSE_TOPIC, round_, ts - 500, data)
-        cosigs.append([peer, env.seqno, env.ts, env.sig])
-    body["cosigs"] = cosigs
-    return await make_record(leader.signer, "certificate", body, ts)
+def certificate(ids: list[Identity], leader: Identity, prev: bytes, round_: int, forge: str = "") -> Record:
+    return run_sync(presence_util.certificate(ids, leader, prev, round_, INTERVAL, forge))
 
 
 def store_of(who: Identity, defended: bool) -> Store:
@@ -91,7 +66,7 @@ def test_leaders_leading_many_rounds_are_never_refused(defended):
     written = 0
     for k in range(40):
         leader = a if k % 2 == 0 else b
-        record = run_sync(certificate(ids, leader, prev, r0 + k))
+        record = certificate(ids, leader, prev, r0 + k)
         awards = sorted([os.urandom(32), 10_000] for _ in range(256))
         body = {"round": r0 + k, "awards": awards, "cert": record.key, "part": 0}
         points = run_sync(make_record(leader.signer, "points", body, record.ts + 100))
@@ -154,7 +129,7 @@ def test_forged_certificates_are_refused_and_an_out_of_chain_flood_stops_at_its_
     r0 = first_round()
     for k, forge in enumerate(("cosigs", "seed")):
         attacker = keys(1)[0]
-        forged = run_sync(certificate([attacker, *sybils], attacker, os.urandom(32), r0 + k, forge))
+        forged = certificate([attacker, *sybils], attacker, os.urandom(32), r0 + k, forge)
         verdict = run_sync(victim.on_gossip(attacker.peer_id, spam(attacker, [forged])[0], forged.ts + 1_000))
         assert verdict == (ValidationResult.REJECT if defended else ValidationResult.ACCEPT)
     assert victim.rejections["refused_record"] == (2 if defended else 0)
@@ -162,7 +137,7 @@ def test_forged_certificates_are_refused_and_an_out_of_chain_flood_stops_at_its_
 
     flooder = keys(1)[0]
     ids = [flooder, *sybils]
-    flood = [run_sync(certificate(ids, flooder, os.urandom(32), r0 + k)) for k in range(30)]
+    flood = [certificate(ids, flooder, os.urandom(32), r0 + k) for k in range(30)]
     victim = SyncEngine(store_of(keys(1)[0], True), random.Random(3))
     if not defended:
         victim.store.exemptions = {"certificate": EveryValidCertificate()}

@@ -124,6 +124,7 @@ async def _points_main(args: argparse.Namespace) -> int:
         [r for d in DOMAINS for r in store.all_records(f"results.{d}")],
         store.all_records("reviews"),
         full=args.verify,
+        receipt_records=store.all_records("receipts"),
     )
     view = ledger.compute(evidence)
     check = ledger.verify_published(view, store.all_records("points")) if args.verify else None

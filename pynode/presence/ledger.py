@@ -5,6 +5,7 @@ the strikes that hold, operator and origin claims, capabilities verified by othe
 turns evidence into a `Ledger`. Per certified round r (start s = r × interval), each participant p earns
 
     raw = BASE × U(t) × (1 + Σ bonuses of capabilities p had verified in [s − BONUS_WINDOW, s))
+    (research and validation: reproduced results and agreeing reviews; the services: receipts.py)
     U(t) = 1 + 0.2 · ln(1 + t / 12 h),  t = (consecutive certified rounds p took part in − 1) × interval
 
 unless a strike holds against p in one of the last STRIKE_ROUNDS rounds (a strike also resets t). Then each
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from pynode.presence import membership
+from pynode.presence import membership, receipts
 from pynode.presence.certificate import Certificate, SigVerify, VrfVerify, check, parse, strike_holds
 from pynode.presence.chain import GENESIS_HEAD, Head, min_participants
 from pynode.review.breakthroughs import AGAINST, analyse
@@ -39,7 +40,7 @@ UPTIME_WEIGHT = Decimal("0.2")
 UPTIME_SCALE_MS = 12 * 3600 * 1000
 STRIKE_ROUNDS = 40  # a strike suspends points this many rounds (an hour at 90 s) and resets the uptime
 BONUS_WINDOW_MS = 24 * 3600 * 1000  # a verified capability raises the points of the day after it
-BONUSES = {  # capability -> bonus, paid only when served and verified (DERIVED below); the rest need receipts
+BONUSES = {  # capability -> bonus, paid only when served and verified: DERIVED below, the rest by receipts.py
     "inference": Decimal("0.10"),
     "research": Decimal("0.12"),
     "proxy": Decimal("0.08"),
@@ -51,6 +52,7 @@ BONUSES = {  # capability -> bonus, paid only when served and verified (DERIVED 
     "relay": Decimal("0.03"),
 }
 DERIVED = ("research", "validation")  # provable from records today: reproduced results, agreeing reviews
+SERVICES = frozenset(BONUSES) - frozenset(DERIVED)  # verified by the receipts of those served
 MILLI = Decimal(1000)
 
 
@@ -68,6 +70,7 @@ class Evidence:
     groups: membership.Groups
     verified: dict[bytes, list[tuple[int, str]]]  # peer -> (ts, capability) each verified by others
     published: dict[int, dict[bytes, int]] = field(default_factory=dict)  # round -> leader's awards
+    served: dict[bytes, list[receipts.Served]] = field(default_factory=dict)  # server -> receipts that count
 
 
 def canonical(certs: Iterable[Certificate]) -> list[Certificate]:
@@ -148,6 +151,7 @@ async def gather(
     reviews: Iterable[Record] = (),
     full: bool = False,
     cache: CertCache | None = None,
+    receipt_records: Iterable[Record] = (),
 ) -> Evidence:
     """Everything `compute` needs, every signature and proof it relies on checked (`full`: every
     participant's proof too, as an audit does)."""
@@ -167,7 +171,8 @@ async def gather(
     profiles = list(profiles)
     groups = membership.Groups(await membership.claims(profiles, relays, verify_sig))
     verified = capabilities(list(results), list(reviews), profiles, verify)
-    return Evidence(chain, dict(struck), groups, verified)
+    served = receipts.served(receipt_records, chain, groups, SERVICES)
+    return Evidence(chain, dict(struck), groups, verified, served=served)
 
 
 # ---- the ledger ----------------------------------------------------------------------------------------
@@ -205,9 +210,12 @@ BonusRule = Callable[[Evidence, bytes, int], Decimal]
 
 
 def verified_bonus(e: Evidence, peer: bytes, start_ms: int) -> Decimal:
-    """The sum of the bonuses of capabilities `peer` had verified by others in the window before `start_ms`."""
+    """The sum of the bonuses of capabilities `peer` had verified by others in the window before `start_ms`:
+    research and validation by the review view, the services by receipts."""
     caps = {cap for ts, cap in e.verified.get(peer, ()) if start_ms - BONUS_WINDOW_MS <= ts < start_ms}
-    return sum((BONUSES[c] for c in caps if c in DERIVED), Decimal(0))
+    caps = {c for c in caps if c in DERIVED}
+    caps |= receipts.verified_caps(e.served.get(peer, ()), start_ms, BONUS_WINDOW_MS)
+    return sum((BONUSES[c] for c in caps), Decimal(0))
 
 
 def compute(e: Evidence, bonus: BonusRule = verified_bonus) -> Ledger:

@@ -233,6 +233,7 @@ class PulseRuntime:
                 store.all_records("reviews"),
                 full=full,
                 cache=None if full else self._certs,
+                receipt_records=store.all_records("receipts"),
             )
             view = ledger.compute(evidence)
             if full:
