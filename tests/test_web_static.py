@@ -39,6 +39,7 @@ SCRIPTS = [
     "paper-view.js",
     "presence-card.js",
     "review-card.js",
+    "services-card.js",
 ]
 STYLES = ["style.css", "embed.css"]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -347,7 +348,15 @@ def test_embed_on_another_origin_runs_a_badge_from_the_relay(browser, relay_http
 
 @pytest.mark.parametrize(
     "name",
-    ["app.js", "state-card.js", "research-card.js", "paper-view.js", "presence-card.js", "review-card.js"],
+    [
+        "app.js",
+        "state-card.js",
+        "research-card.js",
+        "paper-view.js",
+        "presence-card.js",
+        "review-card.js",
+        "services-card.js",
+    ],
 )
 def test_the_dashboard_never_parses_network_text_as_html(name):
     code = re.sub(r"/\*[\s\S]*?\*/|//.*", "", (WEB / name).read_text())

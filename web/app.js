@@ -9,6 +9,7 @@
 import { avatar, formatDuration, formatNumber, shortPeer, CAP_RE, TOPIC_RE } from './ui-common.js';
 import { renderReplica } from './state-card.js';
 import { renderPresence } from './presence-card.js';
+import { renderServices } from './services-card.js';
 import { renderResearch, wireResearch } from './research-card.js';
 import { renderReview } from './review-card.js';
 
@@ -307,6 +308,7 @@ function render(s) {
   renderReplica(s);
   renderResearch(s);
   renderPresence(s);
+  renderServices(s);
   renderReview(s);
   renderBoot(s);
   if (state === 'error') showError(s.error);

@@ -16,6 +16,7 @@ from pynode.browser import state as browser_state
 from pynode.browser.presence import presence
 from pynode.browser.research import research
 from pynode.browser.review import review
+from pynode.browser.services import services
 from pynode.browser.train import training
 from pynode.identity import Identity, peer_id_text, short_id
 from pynode.node import Node, NodeConfig
@@ -89,8 +90,11 @@ class BrowserApp:
         self.node = node
         training.attach(node, pace=self.budget.pace_blocking)
         await browser_state.state.attach(node, self.event)
+        serve_inference = self.config.get("inference", True) is not False
+        services.attach(node, browser_state.state.replica, serve_inference, self.event)  # before the hello
         self.state = "joining"
         await node.start()
+        await services.start()
         await research.attach(browser_state.state.replica, self.event)
         interval_s = float(self.config.get("presenceInterval", 90))
         await presence.attach(node, browser_state.state.replica, caps, self.event, interval_s)
@@ -114,6 +118,7 @@ class BrowserApp:
             await presence.detach()
             await review.detach()
             await training.detach()
+            await services.detach()
             await browser_state.state.detach()
             await node.stop()
             browser.close_all_rtc()
@@ -180,6 +185,7 @@ class BrowserApp:
             "research": research.status(),
             "presence": presence.status(),
             "review": review.status(),
+            "services": services.status(),
         }
         if self.error:
             status["error"] = self.error

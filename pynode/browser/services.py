@@ -1,0 +1,69 @@
+"""Capability services in a browser tab: the tab's node hosts inference (onnxruntime-web: the zoo's char-LM and
+digits classifier) on the same `ServicesRuntime` as a CPython node, asks peers for what it lacks, and puts
+`services` in the page's status (what it serves, requests served and refused, who served it).
+
+app.py owns the node and browser/state.py the replica; `attach` must run before `node.start()` so the relay
+hello names the capabilities. Other tab services host themselves on `services.runtime` the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pynode.runtime.inference import InferenceHost
+from pynode.runtime.services import ServicesRuntime
+
+if TYPE_CHECKING:
+    from pynode.node import Node
+    from pynode.runtime.replica import StateReplica
+
+log = logging.getLogger(__name__)
+Event = Callable[..., None]
+
+
+class BrowserServices:
+    def __init__(self) -> None:
+        self.runtime: ServicesRuntime | None = None
+        self.inference: InferenceHost | None = None
+        self.error = ""
+
+    def attach(self, node: Node, replica: StateReplica | None, serve_inference: bool, event: Event) -> None:
+        """Host the tab's services on `node` (before it starts)."""
+        self.runtime = ServicesRuntime(node, replica, name="tab")
+        if serve_inference:
+            try:
+                self.inference = InferenceHost(self.runtime, replica)
+            except Exception as e:
+                log.exception("no inference in this tab")
+                self.error = f"inference could not start: {e}"
+                event("error", self.error)
+
+    async def start(self) -> None:
+        if self.runtime is not None:
+            await self.runtime.start()
+        if self.inference is not None:
+            await self.inference.start()
+
+    async def detach(self) -> None:
+        inference, runtime = self.inference, self.runtime
+        self.inference = self.runtime = None
+        if inference is not None:
+            await inference.stop()
+        if runtime is not None:
+            await runtime.stop()
+
+    def status(self) -> dict[str, Any]:
+        if self.runtime is None:
+            return {"state": "off", "error": self.error} if self.error else {"state": "off"}
+        out: dict[str, Any] = {"state": "on", **self.runtime.status()}
+        if self.inference is not None:
+            out["models"] = [m.describe() for m in self.inference.inference.models.values()]
+            out["loading"] = not self.inference.ready.is_set()
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+services = BrowserServices()
