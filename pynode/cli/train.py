@@ -105,6 +105,11 @@ def _replay(args: argparse.Namespace) -> int:
     return 0 if verdict.ok else 1
 
 
+DILOCO_STORAGE_BYTES = (
+    64 * 1024 * 1024
+)  # a diloco node's blobs: its shared states and a few peers' (in memory)
+
+
 def cmd_diloco(args: argparse.Namespace) -> int:
     from pynode.train.zoo import MODELS
 
@@ -120,21 +125,31 @@ async def _diloco_main(args: argparse.Namespace) -> int:
     from pynode.node import Node, NodeConfig
     from pynode.platform import current
     from pynode.runtime.diloco import DilocoPeer
+    from pynode.runtime.services import ServicesRuntime
+    from pynode.runtime.storage import StorageRuntime
+    from pynode.services.storage.backend import MemoryBackend
 
     identity = await Identity.load_or_create(args.data_dir)
     node = Node(identity, current().relay_link(args.relay), NodeConfig(caps=["relay", "research"]))
-    peer = DilocoPeer(node, inner_steps=args.inner_steps)
+    # recent outer states are shared as blobs: late joiners fetch them from every participant (in memory)
+    services = ServicesRuntime(node, None)
+    storage = StorageRuntime(node, services, MemoryBackend(), DILOCO_STORAGE_BYTES)
+    peer = DilocoPeer(node, inner_steps=args.inner_steps, storage=storage)
     await node.start()
     try:
         await node.relay.wait_connected(timeout=5)
     except RelayUnreachable as e:
         await node.stop()
         raise CliError(str(e)) from None
+    await services.start()
+    await storage.start()
     try:
         await _join_or_found(args, peer)
         await _print_rounds(args, peer)
     finally:
         await peer.stop()
+        await storage.stop()
+        await services.stop()
         await node.stop()
     return 0
 
