@@ -6,8 +6,9 @@ every result; the state tier's CRDT is left out, `bench state` measures it).
 Reported: genuine results and how many of them are significant improvements (ground truth, issue 9's definition
 of an improvement: better than the best earlier genuine result of their task with p < 0.05 and a 95% CI that
 excludes its mean; the count by p alone is reported beside it), planted claims by kind, true and false
-breakthroughs, counted reviews per result, and review latency (result published → review written, counted
-reviews).
+breakthroughs, counted reviews per result, and review latency (result published → re-execution done and the
+review written, for every re-execution: one finished after the deadline publishes nothing and is counted too,
+so the window cannot hide slow reviews; colluders' votes re-execute nothing and are not in it).
 Targets (the issue's): 0 false breakthroughs of ≥ 50 planted with colluders at 20% of validators; ≥ 90% of
 genuine significant improvements become breakthroughs; p99 review latency under 2 minutes at 100 nodes.
 JSON on stdout (with --json), the table on stderr.

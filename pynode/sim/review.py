@@ -133,6 +133,9 @@ class ReviewSimulation:
         self.planted: dict[str, str] = {}  # result key -> kind
         self.genuine: set[str] = set()
         self.published_at: dict[str, float] = {}  # review key -> virtual time written
+        # result published → re-execution done and review written, every re-execution (a late one included:
+        # it publishes nothing, so counting only published reviews would hide it)
+        self.reexecuted_after: list[float] = []
         self._evals: dict[tuple[str, str | None], list[Evaluation]] = {}
         # CPU seconds one run of a config took, the first time it ran
         self._cost: dict[tuple[str, str | None], float] = {}
@@ -357,6 +360,7 @@ class ReviewSimulation:
     def _finish(self, m: Member, job: Assignment, rex: Reexecution) -> None:
         if not self.kernel.alive[m.index]:
             return
+        self.reexecuted_after.append(self.kernel.now - (job.result.ts - CLOCK_ZERO_MS) / 1000)
         body = m.reviewer.conclude(job, rex, self.now_ms(), m.records)
         if body is not None:
             self.published_at[self._write(m, "review", body).key] = self.kernel.now
@@ -461,8 +465,7 @@ def measure(sim: ReviewSimulation) -> dict[str, Any]:
     p05 = sim.significant(results, strict=False)
     broke = {s.result.key for s in view.breakthroughs(final_only=True)}
     counted = [row for s in view.standings.values() for row in s.counted]
-    when = {s.result.key: (s.result.ts - CLOCK_ZERO_MS) / 1000 for s in view.standings.values()}
-    latency = [sim.published_at[r.record.key] - when[r.record.body["target"]] for r in counted]
+    latency = sim.reexecuted_after
     genuine = [k for k in view.standings if k in sim.genuine]
     planted = [k for k in view.standings if k in sim.planted]
     kinds: dict[str, int] = {}
@@ -488,7 +491,7 @@ def measure(sim: ReviewSimulation) -> dict[str, Any]:
             "p50": round(percentile(latency, 50, 0.0), 1),
             "p99": round(percentile(latency, 99, 0.0), 1),
         },
-        "latencies": latency,  # every counted review's, for pooling runs
+        "latencies": latency,  # every re-execution's, for pooling runs
         "declined": sum(m.reviewer.counters.declined for m in sim.members if not m.colluder),
         "late": sum(m.reviewer.counters.late for m in sim.members),
         "same_view": len({tuple(s.result.key for s in v.breakthroughs()) for v in views}) == 1,
