@@ -21,6 +21,9 @@ COMMANDS = [
     ["bench", "diloco"],
     ["bench", "research"],
     ["bench", "vrf"],
+    ["tasks"],
+    ["tasks", "post"],
+    ["tasks", "list"],
 ]
 
 
@@ -51,6 +54,22 @@ def test_bad_flags_get_one_usage_error(args, expected):
     result = hyperspace(*args)
     assert result.returncode == 2
     assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_task_whose_spec_is_not_json_is_refused_in_one_line(tmp_path):
+    args = [
+        "tasks",
+        "post",
+        "--relay",
+        "ws://127.0.0.1:9/p2p",
+        "--data-dir",
+        str(tmp_path),
+        "--kind",
+        "diloco",
+    ]
+    result = hyperspace(*args, "--title", "t", "--spec", "{not json")
+    assert result.returncode == 1
+    assert result.stderr.startswith("hyperspace: --spec is not JSON") and "Traceback" not in result.stderr
 
 
 def test_a_relay_url_that_is_not_a_websocket_is_refused_in_one_line(tmp_path):
