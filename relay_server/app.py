@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
-from relay_server import api, explore, gateway, metrics, p2p, state_api
+from relay_server import api, explore, gateway, metrics, p2p, points_page, state_api
 from relay_server.relay import Relay
 from relay_server.static import WebFiles
 
@@ -18,7 +18,12 @@ def create_app(relay: Relay) -> Starlette:
     """Serve `relay` (`app.state.relay`); its embedded node, if any, runs for the server's life."""
     config = relay.config
     routes: list[BaseRoute] = [*p2p.routes(relay), *api.routes(relay), *metrics.routes(relay)]
-    routes += [*gateway.routes(relay), *state_api.routes(relay), *explore.routes(relay)]
+    routes += [
+        *gateway.routes(relay),
+        *state_api.routes(relay),
+        *explore.routes(relay),
+        *points_page.routes(relay),
+    ]
     if config.static_dir is not None and config.static_dir.is_dir():
         routes.append(Mount("/", app=WebFiles(directory=config.static_dir, html=True)))
 

@@ -6,6 +6,7 @@
   /explore/result/<key>                     every field, the config, parent and children, the signed bytes
   /explore/paper/<key>                      the paper, its Markdown rendered safely (relay_server.markdown)
   /explore/paper/<key>/figure-<n>.svg       a figure, as the author signed it
+  /explore/points                           the points ledger (relay_server/points_page.py)
 
 Everything shown comes from peers, so everything is escaped, every page forbids script with its CSP, and a
 figure (an SVG a peer wrote) is served with a CSP of its own and embedded as <img>, where SVG never runs
@@ -141,7 +142,8 @@ class Explorer:
         parts = [
             "<h1>Research on the network</h1>",
             f"<p>{len(ix.results)} results and {len(ix.papers)} papers from {len(authors)} authors, "
-            "as this relay's replica holds them now.</p>",
+            "as this relay's replica holds them now. The nodes present in pulse rounds: "
+            '<a href="/explore/points">points</a>.</p>',
         ]
         tasks = ix.tasks()
         for domain in DOMAINS:

@@ -1,6 +1,8 @@
 """Pulse rounds over the real network: a relay (its node takes part and attests origins) and three CPython
 nodes on loopback certify rounds, the certificates and points records reach every replica through the state,
-and the ledger each one recomputes with every proof checked equals what the leaders published."""
+and the ledger each one recomputes with every proof checked equals what the leaders published — as does the
+one `hyperspace points` recomputes from the live relay (--relay) and from its archive; the relay's network
+page (/explore/points) lists every node with its rank."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import asyncio
 import json
 import sys
 
+import httpx
 import pytest
 
 from pynode.identity import peer_id_text
@@ -57,6 +60,22 @@ async def test_nodes_and_the_relay_certify_rounds_and_agree_on_the_points(tmp_pa
         # the three nodes connect from one address: the relay attests one origin, the ledger one group
         groups = {view.standings[n.peer_id].group for n in nodes}
         assert len(groups) == 1 and view.standings[embedded.node.peer_id].group not in groups
+        # anyone syncs the state from the live relay and recomputes the ledger from it
+        out = await _points_cli(
+            "--relay", relay.url, "--data-dir", str(tmp_path / "cli"), "--sync-timeout", "15"
+        )
+        assert {n["peer"] for n in out["nodes"]} >= {peer_id_text(n.peer_id) for n in nodes}
+        # the network page lists every node with its rank and points, as the relay's node computes them
+        relays_view = await embedded.pulse.ledger(fresh=True)
+        host = relay.server.config.host
+        async with httpx.AsyncClient() as client:
+            page = await client.get(f"http://{host}:{relay.port}/explore/points")
+        assert page.status_code == 200
+        for n in nodes:
+            me = relays_view.standings[n.peer_id]
+            row = f'<tr><td class="r">{me.rank}</td><td><code title="{peer_id_text(n.peer_id)}">'
+            cells = page.text.split(row)[1].split("</tr>")[0] if row in page.text else ""
+            assert f'<td class="r">{me.points}</td>' in cells, (row, page.text)
     finally:
         for p in pulses:
             await p.stop()
@@ -66,13 +85,18 @@ async def test_nodes_and_the_relay_certify_rounds_and_agree_on_the_points(tmp_pa
             await n.stop()
         await relay.stop()  # its archiver's last cycle writes the state's snapshots
     # anyone with the archive recomputes the ledger, checks every proof, and compares with the published records
-    repo = tmp_path / "relay" / "archive" / "repo"
+    out = await _points_cli("--archive", str(tmp_path / "relay" / "archive" / "repo"))
+    assert {n["peer"] for n in out["nodes"]} >= {peer_id_text(n.peer_id) for n in nodes}
+
+
+async def _points_cli(*source: str) -> dict:
+    """`hyperspace points SOURCE --verify --json`: it must exit 0 with EQUAL and at least one round matching."""
     cli = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pynode.cli", "points", "--archive", str(repo), "--verify", "--json",
+        sys.executable, "-m", "pynode.cli", "points", *source, "--verify", "--json",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     stdout, stderr = await cli.communicate()
-    code, out = cli.returncode, json.loads(stdout)
-    assert code == 0 and out["verify"]["equal"], stderr.decode()
-    assert out["verify"]["equal"] and out["verify"]["matching"] >= 1
-    assert {n["peer"] for n in out["nodes"]} >= {peer_id_text(n.peer_id) for n in nodes}
+    assert cli.returncode == 0, stderr.decode()
+    out = json.loads(stdout)
+    assert out["verify"]["equal"] and out["verify"]["matching"] >= 1, out
+    return out

@@ -203,7 +203,8 @@ def _json(view: Any, check: Any, top: int) -> dict[str, Any]:
     }
     if check is not None:
         out["verify"] = {"equal": check.equal, "rounds": check.rounds, "matching": len(check.matching),
-                         "mismatched": check.mismatched, "unpublished": check.unpublished}  # fmt: skip
+                         "mismatched": check.mismatched, "unpublished": check.unpublished,
+                         "pending": check.pending}  # fmt: skip
     return out
 
 
@@ -225,5 +226,6 @@ def _table(view: Any, check: Any, top: int) -> None:
         lines.append(
             f"--verify: {verdict} — {len(check.matching)}/{check.rounds} round(s) match the leaders' points "
             f"records; mismatched {check.mismatched or 'none'}, unpublished {check.unpublished or 'none'}"
+            + (f", the newest ({check.pending[0]}) not published yet" if check.pending else "")
         )
     print("\n".join(lines), file=sys.stderr)

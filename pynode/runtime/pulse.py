@@ -275,6 +275,8 @@ class PulseRuntime:
                 "rounds": s.rounds,
                 "uptime_factor": str(round(s.uptime, 3)),
                 "strikes": s.strikes,
+                "last_round": s.last_round,
+                "group": peer_id_text(s.group) if s.group else "",
             }  # fmt: skip
             for s in self._view[1].top(n)
         ]
