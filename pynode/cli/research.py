@@ -152,14 +152,21 @@ def add_research(sub: Any) -> None:
     p = sub.add_parser(
         "reproduce",
         help="re-run a published result and say whether it agrees",
-        description="Fetch a result by its record key (from --data-dir's saved state, else from the network "
-        "through --relay), re-run its config on the same seeds, and print agree/disagree per seed. "
-        "Exit status 0 when it agrees, 1 when it does not.",
+        description="Fetch a result by its record key (from --data-dir's saved state, else from an archive "
+        "checkout given with --archive, else from the network through --relay), re-run its config on the same "
+        "seeds, and print agree/disagree per seed. With --archive the run file the result names as its "
+        "artifacts must hold that very result. Exit status 0 when it agrees, 1 when it does not.",
     )
     p.add_argument("key", help="the result's record key (64 hex digits)")
     p.add_argument("--relay", default=DEFAULT_RELAY, help=f"relay to fetch from (default {DEFAULT_RELAY})")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA / "node", help="look here first")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the result to arrive")
+    p.add_argument(
+        "--archive",
+        type=Path,
+        default=None,
+        help="a checkout of the Git archive: the result and its artifacts",
+    )
     p.set_defaults(func=cmd_reproduce)
 
 
@@ -297,9 +304,13 @@ async def _reproduce_main(args: argparse.Namespace, key: str) -> int:
     store = research_store(identity.peer_id)
     await load_store(store, args.data_dir / "state")
     record = _find(store, key)
+    if record is None and args.archive is not None:
+        record = _from_archive(args.archive, key)
     if record is None:
         record = await _fetch(identity, store, args.relay, key, args.timeout)
     print(f"reproducing {record.body['task']} result {key[:16]} by {_author(record)} …", file=sys.stderr)
+    if args.archive is not None:
+        record = _with_artifacts(args.archive, record)
     try:
         verdict = await asyncio.to_thread(reproduce, record)
     except ValueError as e:
@@ -314,6 +325,43 @@ async def _reproduce_main(args: argparse.Namespace, key: str) -> int:
         ("agree" if verdict.agree else f"disagree: {verdict.reason}") + f" (tolerance {verdict.tolerance:g})"
     )
     return 0 if verdict.agree else 1
+
+
+def _from_archive(root: Path, key: str) -> Any:
+    """The result `key` as the archive holds it (results/<domain>/<task>/<key>.json), or None."""
+    from pynode.research.artifacts import ArtifactError, read_run
+    from pynode.runtime.research import read_capped
+
+    for path in sorted(root.glob(f"results/*/*/{key}.json")):
+        try:
+            return read_run(read_capped(path), key).record
+        except (ArtifactError, OSError) as e:
+            raise CliError(f"{path}: {e}") from None
+    return None
+
+
+def _with_artifacts(root: Path, record: Any) -> Any:
+    """Check the run file the result names as its artifacts: the same signed result, with its paper's path."""
+    import dataclasses
+
+    from pynode.research.artifacts import ArtifactError, read_run, run_config
+    from pynode.runtime.research import read_capped
+
+    path = record.body.get("artifacts")
+    if path is None:
+        return record
+    try:
+        run = read_run(read_capped(root / path), record.key)
+    except OSError:
+        print(f"artifacts: {path} is not in {root} (yet); re-running from the record", file=sys.stderr)
+        return record
+    except ArtifactError as e:
+        raise CliError(f"artifacts {path}: {e}") from None
+    print(
+        f"artifacts: {path} holds this result; paper {run.links.get('paper', '(none yet)')}", file=sys.stderr
+    )
+    config = record.body.get("config") or run_config(run)
+    return dataclasses.replace(record, body={**record.body, "config": config}) if config else record
 
 
 def _find(store: Any, key: str) -> Any:

@@ -2,8 +2,9 @@
 
 One experiment at a time, round-robin over the node's tasks: read the board from the replica, plan, run the
 seeds off the event loop (a worker thread in CPython; in a tab the same call runs between paced slices), then
-publish the signed result and its paper. A node stopped mid-experiment publishes nothing partial: the plan is
-kept in `<data dir>/research.json` and re-run from its first seed when the node starts again.
+publish the signed result (its `artifacts`: the run file the archive will write for it) and its paper. A node
+stopped mid-experiment publishes nothing partial: the plan is kept in `<data dir>/research.json` and re-run from
+its first seed when the node starts again.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from pynode.pace import CpuBudget
 from pynode.platform import in_browser
 from pynode.research import paper
 from pynode.research.agent import Agent, Finding, priors, result_body
+from pynode.research.artifacts import ArtifactError, next_run_path, read_run, run_config
 from pynode.research.config import canonical, config_hash, parse
 from pynode.research.domain import Config, ConfigError, Domain, Evaluation
+from pynode.research.limits import MAX_RUN_FILE_BYTES
 from pynode.research.registry import domain as load_domain
 from pynode.research.strategy import Bandit, Prior, Proposal, RandomSearch, Strategy
 from pynode.state.records import Record
@@ -204,7 +207,9 @@ class ResearchAgent:
             return []
 
     async def _publish(self, agent: Agent, finding: Finding, related: list[paper.Related]) -> Published:
-        result = await self.replica.publish("result", result_body(finding))
+        store, domain = self.replica.store, agent.task.domain
+        artifacts = next_run_path(store.author, domain, store.all_records(f"results.{domain}"))
+        result = await self.replica.publish("result", result_body(finding, artifacts))
         author = peer_id_text(self.replica.store.author)
         title, markdown, figures = paper.write(finding, result.key, author, related)
         body = {
@@ -279,6 +284,38 @@ class ResearchAgent:
                 d: {"last": round(a, 3), "max": round(b, 3)} for d, (a, b) in sorted(self.seed_s.items())
             },
         }
+
+
+# ---- artifacts from an archive checkout ------------------------------------------------------------------
+
+
+def archive_artifacts(root: Path) -> Callable[[Record], Awaitable[Any]]:
+    """A reviewer's artifact source reading the run file each result names as its `artifacts` from a checkout
+    of the Git archive (pynode.research.artifacts). A run file that holds another record is ignored with a
+    warning; one not archived yet leaves what the record itself carries."""
+    from pynode.review.reexecute import Artifacts, record_artifacts
+
+    async def source(result: Record) -> Any:
+        path = result.body.get("artifacts")
+        if not path:
+            return record_artifacts(result)
+        try:
+            data = await asyncio.to_thread(read_capped, root / path)
+            run = read_run(data, result.key)
+        except OSError:
+            return record_artifacts(result)
+        except ArtifactError as e:
+            log.warning("artifacts %s of %s: %s", path, result.key[:12], e)
+            return record_artifacts(result)
+        return Artifacts(config=result.body.get("config") or run_config(run))
+
+    return source
+
+
+def read_capped(path: Path) -> bytes:
+    """An archive file, read no further than a run file may be long."""
+    with path.open("rb") as f:
+        return f.read(MAX_RUN_FILE_BYTES + 1)  # one byte over tells read_run the file is too big
 
 
 # Domains cache indexes and hold stemmers that are not thread-safe, and several agents share a process (the
