@@ -72,6 +72,9 @@ def add_review(sub: Any) -> None:
     r.add_argument("--data-dir", type=Path, default=DEFAULT_DATA / "node", help="identity and state")
     r.add_argument("--cpu", type=share, default=1.0, help="CPU share of re-execution (default 1)")
     r.add_argument("--sync-timeout", type=float, default=20.0, help="seconds to wait for the state to sync")
+    r.add_argument(
+        "--archive", type=Path, default=None, help="a Git archive checkout: read results' artifacts from it"
+    )
     r.set_defaults(func=cmd_review)
 
 
@@ -97,7 +100,12 @@ async def _review_main(args: argparse.Namespace) -> int:
     await load_store(store, state_dir)
     node = Node(identity, current().relay_link(args.relay), NodeConfig(caps=["relay", "validation"]))
     replica = StateReplica(node, store=store)
-    agent = ReviewAgent(replica, identity, ReviewConfig(cpu_share=args.cpu))
+    config = ReviewConfig(cpu_share=args.cpu)
+    if args.archive is not None:
+        from pynode.runtime.research import archive_artifacts
+
+        config.artifacts = archive_artifacts(args.archive)
+    agent = ReviewAgent(replica, identity, config)
     await node.start()
     await replica.start()
     try:
