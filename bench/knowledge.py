@@ -8,6 +8,8 @@ time of each, over Cranfield titles and abstract sentences embedded by the same 
 Cranfield queries.
 
     python -m bench.knowledge [--quick] [--no-browser] [--json]
+
+`hyperspace bench services` runs these as its `embedding` and `memory` parts (run_embedding, run_memory).
 """
 
 from __future__ import annotations
@@ -129,6 +131,16 @@ async def memory(quick: bool = False) -> dict[str, Any]:
         "index_embed_per_s": round(len(corpus) / embed_s, 1),
         "python": sys.version.split()[0],
     }
+
+
+def run_embedding(quick: bool = False) -> dict[str, Any]:
+    """bench/services.py's part: {"embedding": {...}} (the tab included: the issue asks for both rates)."""
+    return {"embedding": asyncio.run(embedding(quick, browser=True))}
+
+
+def run_memory(quick: bool = False) -> dict[str, Any]:
+    """bench/services.py's part: {"memory": {...}}."""
+    return {"memory": asyncio.run(memory(quick))}
 
 
 def table(r: dict[str, Any]) -> str:
