@@ -12,7 +12,7 @@ from pynode.services.storage import messages as msg
 from pynode.services.storage import placement
 from pynode.services.storage.backend import DiskBackend, MemoryBackend
 from pynode.services.storage.core import Challenge, Offer, Probe, StorageCore
-from pynode.services.storage.fetch import Ask, Done, Fetch, GaveUp, Penalise
+from pynode.services.storage.fetch import FALSE_MANIFEST, LIED, Ask, Done, Fetch, GaveUp, Penalise
 from pynode.services.storage.holdings import Holdings, Refused
 from pynode.services.storage.limits import CHUNK_BYTES, MAX_BLOB_BYTES, MAX_CHUNKS
 from pynode.services.storage.manifest import Manifest, split
@@ -116,7 +116,7 @@ def test_a_bad_chunk_is_refused_its_sender_penalised_and_the_chunk_fetched_elsew
     tampered = {i: bytes(len(c)) for i, c in enumerate(chunks)}
     f = Fetch(m.blob, [liar, honest])
     seen = serve({honest: dict(enumerate(chunks)), liar: tampered}, {liar: m, honest: m}, f)
-    assert Penalise(liar, "bad chunk: bad_chunk: chunk 0 does not match its hash") in seen
+    assert Penalise(liar, "bad_chunk", "bad_chunk: chunk 0 does not match its hash") in seen
     assert not [o for o in seen if isinstance(o, Penalise) and o.peer == honest]
     done = [o for o in seen if isinstance(o, Done)]
     assert done and done[0].data == data
@@ -134,7 +134,7 @@ def test_a_lying_manifest_is_caught_at_the_end_and_its_sender_penalised() -> Non
     seen = serve(
         {liar: dict(enumerate(fake_chunks)), honest: dict(enumerate(chunks))}, {liar: lie, honest: m}, f
     )
-    assert Penalise(liar, "manifest does not add up to the blob id") in seen
+    assert Penalise(liar, FALSE_MANIFEST, LIED) in seen
     assert [o.data for o in seen if isinstance(o, Done)] == [data]
 
 
@@ -148,7 +148,7 @@ def test_a_manifest_larger_than_the_asker_expects_is_refused() -> None:
     m, chunks = split(blob_of(5000))
     f = Fetch(m.blob, [peer(1)], limit=4000)
     seen = serve({peer(1): dict(enumerate(chunks))}, {peer(1): m}, f)
-    assert isinstance(seen[1], Penalise) and "size must be" in seen[1].reason
+    assert isinstance(seen[1], Penalise) and "size must be" in seen[1].detail
     assert isinstance(seen[-1], GaveUp)
 
 
@@ -303,3 +303,12 @@ def test_replicas_restored_after_churn_in_a_simulated_network() -> None:
     report = run_churn(nodes=12, blobs=12, churn=0.3, waves=3, rounds_per_wave=2, seed=3)
     assert report["replicas_before_churn"] >= 3
     assert report["lost"] == 0 and report["replicas_after_churn"] >= 3
+
+
+def test_a_copy_kept_for_own_use_is_not_replicated() -> None:
+    core = StorageCore(peer(0), holdings(10**7), replicas=3)
+    core.set_peers({peer(i) for i in range(1, 6)}, NOW)
+    m, chunks = split(b"a shared DiLoCo state")
+    assert core.cache(m, chunks, NOW, 600)
+    assert core.tick(NOW, b"s" * 32) == []  # no probe, no offer, no proof
+    assert core.holdings.has(m.blob) and core.surplus(m.blob)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from pynode.identity import short_id
 from pynode.net.reqresp import RequestFailed
 from pynode.node import Node
 from pynode.runtime.services import ServicesRuntime
@@ -220,9 +221,9 @@ class StorageRuntime:
                 if isinstance(out, Ask):
                     pending[asyncio.ensure_future(self._ask(out.peer, out.method, out.args))] = out
                 elif isinstance(out, Penalise):
-                    log.warning("storage: %s", out.reason)
+                    log.warning("storage: %s from %s: %s", out.code, short_id(out.peer), out.detail)
                     self.core.exclude(out.peer, self.clock())
-                    self.node.penalise(out.peer, "storage_" + out.reason.split(":")[0].replace(" ", "_"))
+                    self.node.penalise(out.peer, "storage_" + out.code)
                 else:
                     ended.append(out)
 

@@ -33,7 +33,7 @@ class StorageNetwork:
     capacity: int = 64 * 1024 * 1024
     now: float = 1_000_000.0
     nodes: dict[bytes, StorageCore] = field(default_factory=dict)
-    penalties: list[tuple[bytes, bytes, str]] = field(default_factory=list)  # (by, peer, reason)
+    penalties: list[tuple[bytes, bytes, str]] = field(default_factory=list)  # (by, peer, code)
 
     def add(self, peer: bytes) -> StorageCore:
         core = StorageCore(peer, Holdings(peer, MemoryBackend(), self.capacity), self.replicas)
@@ -82,7 +82,7 @@ class StorageNetwork:
                 except Unreachable as e:
                     todo += f.failed(out, str(e))
             elif isinstance(out, Penalise):
-                self.penalties.append((me, out.peer, out.reason))
+                self.penalties.append((me, out.peer, out.code))
                 if me in self.nodes:
                     self.nodes[me].exclude(out.peer, self.now)
             elif isinstance(out, Done):

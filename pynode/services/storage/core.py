@@ -207,7 +207,9 @@ class StorageCore:
             self.lacking.pop(blob, None)
         to_probe: dict[bytes, list[bytes]] = {}
         out: list[Output] = []
-        for blob in self.holdings.entries:
+        for blob, e in self.holdings.entries.items():
+            if not e.own and e.owner == self.me:
+                continue  # a copy we keep for our own use (a fetch, a shared state): not ours to replicate
             fresh = self.confirmed.setdefault(blob, {})
             for p in self.placement(blob):
                 if p == self.me:

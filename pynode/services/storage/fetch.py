@@ -36,7 +36,8 @@ class Ask:
 @dataclass(frozen=True)
 class Penalise:
     peer: bytes
-    reason: str
+    code: str  # bad_chunk, bad_manifest or false_manifest (one that does not add up to the blob id)
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class GaveUp:
 
 
 Output = Ask | Penalise | Done | GaveUp
+FALSE_MANIFEST, LIED = "false_manifest", "its chunks do not add up to the blob id"
 
 
 class Fetch:
@@ -116,10 +118,10 @@ class Fetch:
         if peer in self.holders:
             self.holders.remove(peer)
 
-    def _penalise(self, peer: bytes, reason: str) -> Penalise:
+    def _penalise(self, peer: bytes, code: str, detail: str) -> Penalise:
         self.bad.add(peer)
         self._forget(peer)
-        return Penalise(peer, reason)
+        return Penalise(peer, code, detail)
 
     def _ask_manifests(self) -> list[Output]:
         out: list[Output] = []
@@ -135,12 +137,12 @@ class Fetch:
         try:
             m = manifest_result(value, self.blob, self.limit)
         except WireError as e:
-            return [self._penalise(peer, f"bad manifest: {e}"), *self._next()]
+            return [self._penalise(peer, "bad_manifest", str(e)), *self._next()]
         if m is None:  # not held there after all
             self._forget(peer)
             return self._next()
         if m in self._lied:
-            return [self._penalise(peer, "manifest does not add up to the blob id"), *self._next()]
+            return [self._penalise(peer, FALSE_MANIFEST, LIED), *self._next()]
         self.said[peer] = m
         return self._next()
 
@@ -154,7 +156,7 @@ class Fetch:
         try:
             data = chunk_result(value, m, i)
         except WireError as e:
-            out.append(self._penalise(peer, f"bad chunk: {e}"))
+            out.append(self._penalise(peer, "bad_chunk", str(e)))
             data = None
         if data is None:
             self._lacking.setdefault(i, set()).add(peer)
@@ -173,11 +175,7 @@ class Fetch:
             return [*out, Done(m, chunks)]
         # every chunk matched the manifest and the blob does not match its id: whoever sent it lied
         self._lied.add(m)
-        out += [
-            self._penalise(p, "manifest does not add up to the blob id")
-            for p, s in self.said.items()
-            if s == m
-        ]
+        out += [self._penalise(p, FALSE_MANIFEST, LIED) for p, s in self.said.items() if s == m]
         self.said = {p: s for p, s in self.said.items() if s != m}
         self.manifest = None
         self._chunks, self._lacking, self._queue, self._inflight = {}, {}, deque(), {}
