@@ -69,7 +69,7 @@ async def _fetch_rate(size: int, tmp: Path, direct: bool) -> dict[str, Any]:
 
 
 def run_storage(quick: bool = False) -> dict[str, Any]:
-    size = (4 if quick else 32) * 2**20
+    size = (4 if quick else 16) * 2**20
     _log(f"storage: fetching a {size >> 20} MiB blob between two loopback nodes...")
     with tempfile.TemporaryDirectory() as tmp:
         relayed = asyncio.run(_fetch_rate(size, Path(tmp) / "relayed", direct=False))
