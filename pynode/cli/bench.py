@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pynode.cli.common import add_json_flag, positive, report
+from pynode.cli.common import CliError, add_json_flag, positive, report
 
 
 def add_bench(sub: Any) -> None:
@@ -26,6 +26,7 @@ def add_bench(sub: Any) -> None:
     _add_vrf(bsub)
     _add_presence(bsub)
     _add_chaos(bsub)
+    _add_services(bsub)
 
 
 def _add_gossip(bsub: Any) -> None:
@@ -221,7 +222,12 @@ def _add_presence(bsub: Any) -> None:
     p.add_argument("--nodes", type=positive, default=1000)
     p.add_argument("--rounds", type=positive, default=5)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--browser", action="store_true", help="also time VRF proofs in a Pyodide tab")
+    p.add_argument(
+        "--browser",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time VRF proofs in a Pyodide tab too (headless Chromium; the default, --no-browser skips it)",
+    )
     p.set_defaults(func=cmd_presence)
 
 
@@ -257,3 +263,29 @@ def cmd_chaos(args: argparse.Namespace) -> int:
         quick=args.quick, duration_s=args.duration, nodes=args.nodes, seed=args.seed, keep=args.keep
     )
     return report(args, result)
+
+
+def _add_services(bsub: Any) -> None:
+    s = bsub.add_parser(
+        "services",
+        help="the capability services: inference through a peer vs in-process, the OpenAI API, storage, ...",
+        description="Inference: the char-LM's tokens per second in-process and streamed from a peer in the same "
+        "run (ratio, p99 of short completions), the openai package against --api; with --browser, the backend "
+        "a Chromium tab's inference ran on. Storage: fetch MiB/s and replicas after 30%% churn.",
+    )
+    add_json_flag(s)
+    s.add_argument("--quick", action="store_true", help="fewer tokens, calls and blobs")
+    s.add_argument(
+        "--only", action="append", default=None, metavar="PART", help="run only this part (repeatable)"
+    )
+    s.add_argument("--browser", action="store_true", help="also measure inference in a headless Chromium tab")
+    s.set_defaults(func=cmd_services)
+
+
+def cmd_services(args: argparse.Namespace) -> int:
+    from bench.services import PARTS, run_bench
+
+    unknown = [p for p in args.only or [] if p not in PARTS]
+    if unknown:
+        raise CliError(f"--only: unknown part(s) {unknown}; parts: {', '.join(PARTS)}")
+    return report(args, run_bench(quick=args.quick, parts=args.only, browser=args.browser))
