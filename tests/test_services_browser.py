@@ -25,6 +25,7 @@ async def test_a_cpython_node_gets_a_completion_from_a_tab(dist, tmp_path, chrom
             tab, lambda s: s["state"] == "online" and s["services"].get("models"), 150, "the tab's models"
         )
         tab_id = parse_peer_id(s["peer"])
+        print("the tab derived its models' weights in", s["services"]["load_s"], "s")
         backends = {m["backend"] for m in s["services"]["models"]}
         assert backends == {"onnxruntime-web/wasm"}, s["services"]
         await eventually(lambda: tab_id in asking.providers("inference"), 30, "the tab offers inference")

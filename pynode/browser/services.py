@@ -61,6 +61,7 @@ class BrowserServices:
         if self.inference is not None:
             out["models"] = [m.describe() for m in self.inference.inference.models.values()]
             out["loading"] = not self.inference.ready.is_set()
+            out["load_s"] = dict(self.inference.load_s)
         if self.error:
             out["error"] = self.error
         return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -42,6 +43,7 @@ class InferenceHost:
         self.follow_board = follow_board and replica is not None
         self.inference = Inference(offload=_offload)
         self.ready = asyncio.Event()
+        self.load_s: dict[str, float] = {}  # seconds each model's weights took to derive here
         self._board_key: str | None = None
         self._task: asyncio.Task[None] | None = None
         services.host(self.inference.service())  # before the node starts: the relay hello names it
@@ -57,7 +59,9 @@ class InferenceHost:
 
     async def _run(self) -> None:
         for model_id in self.model_ids:
+            t0 = time.monotonic()
             await self._load(model_id, baseline(model_id))
+            self.load_s[model_id] = round(time.monotonic() - t0, 2)
         self.ready.set()
         while self.follow_board:
             try:

@@ -1,0 +1,60 @@
+"""The inference service in a browser tab, measured: a headless Chromium tab opens the dashboard (Pyodide +
+onnxruntime-web), derives the char-LM's weights and serves a CPython node's completion; what backend ran, how
+long the weights took and the tab's tokens per second as the asking node saw them."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKENS = 200
+
+
+async def _tab(dist: Path, tmp: Path) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT))  # the test helpers start relays and Chromium the same way
+    from pynode.identity import parse_peer_id
+    from pynode.runtime.services import ServicesRuntime
+    from tests.browser_util import Chromium, open_dashboard, wait_status
+    from tests.netutil import eventually, node_on, relay_on
+
+    relay = await relay_on(tmp, static_dir=dist, embedded_node=False)
+    node = await node_on(relay.url)
+    asking = ServicesRuntime(node)
+    await asking.start()
+    chromium = await Chromium().start()
+    try:
+        tab = await open_dashboard(await chromium.context(), relay.port, "research=off")
+        s = await wait_status(
+            tab, lambda s: s["state"] == "online" and s["services"].get("models"), 300, "models"
+        )
+        tab_id = parse_peer_id(s["peer"])
+        await eventually(lambda: tab_id in asking.providers("inference"), 60, "the tab offers inference")
+        args = {"prompt": "the wing ", "max_tokens": TOKENS, "temperature_milli": 0}
+        t0 = time.perf_counter()
+        text = "".join([p async for p in asking.stream("inference", "complete", args)])
+        seconds = time.perf_counter() - t0
+        backends = sorted({m["backend"] for m in s["services"]["models"]})
+        return {
+            "backend": ",".join(backends),
+            "tokens_per_s": round(len(text) / seconds, 1),
+            "load_s": s["services"].get("load_s"),
+        }
+    finally:
+        await chromium.close()
+        await asking.stop()
+        await node.stop()
+        await relay.stop()
+
+
+def tab_inference() -> dict[str, Any]:
+    from wasm_build.web import build
+
+    with tempfile.TemporaryDirectory() as tmp:
+        dist = Path(tmp) / "dist"
+        build(ROOT, dist)
+        return asyncio.run(_tab(dist, Path(tmp)))
