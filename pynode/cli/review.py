@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -13,6 +15,9 @@ from typing import Any
 
 from pynode.cli.common import DEFAULT_DATA, CliError, relay_url, run
 from pynode.cli.research import DEFAULT_RELAY, share
+
+LLM_TIMEOUT_S = 60.0  # one critique request (the runtime also stops waiting before the review's deadline)
+MAX_LLM_REPLY = 1 << 20  # bytes of the model's HTTP reply read before parsing
 
 
 def add_review_options(p: argparse.ArgumentParser, cpu_default: float) -> None:
@@ -75,7 +80,36 @@ def add_review(sub: Any) -> None:
     r.add_argument(
         "--archive", type=Path, default=None, help="a Git archive checkout: read results' artifacts from it"
     )
+    r.add_argument(
+        "--llm-url",
+        help="an OpenAI-compatible endpoint (…/v1) whose written critique joins each review's comment "
+        "(optional; it never changes a score)",
+    )
+    r.add_argument("--llm-model", default="gpt-4o-mini", help="the model to ask at --llm-url")
+    r.add_argument("--llm-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
     r.set_defaults(func=cmd_review)
+
+
+def llm_critic(args: argparse.Namespace) -> Any:
+    """An async critic asking --llm-url for each review's critique (None without one)."""
+    if not args.llm_url:
+        return None
+    import urllib.request
+
+    url = args.llm_url.rstrip("/") + "/chat/completions"
+    key = os.environ.get(args.llm_key_env, "")
+
+    def ask(messages: list[dict[str, str]]) -> str:
+        body = json.dumps({"model": args.llm_model, "messages": messages}).encode()
+        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
+        request = urllib.request.Request(url, body, headers, method="POST")
+        with urllib.request.urlopen(request, timeout=LLM_TIMEOUT_S) as response:
+            return str(json.loads(response.read(MAX_LLM_REPLY))["choices"][0]["message"]["content"])
+
+    async def critic(messages: list[dict[str, str]]) -> str:
+        return await asyncio.to_thread(ask, messages)
+
+    return critic
 
 
 def cmd_review(args: argparse.Namespace) -> int:
@@ -100,7 +134,7 @@ async def _review_main(args: argparse.Namespace) -> int:
     await load_store(store, state_dir)
     node = Node(identity, current().relay_link(args.relay), NodeConfig(caps=["relay", "validation"]))
     replica = StateReplica(node, store=store)
-    config = ReviewConfig(cpu_share=args.cpu)
+    config = ReviewConfig(cpu_share=args.cpu, critic=llm_critic(args))
     if args.archive is not None:
         from pynode.runtime.research import archive_artifacts
 

@@ -20,10 +20,11 @@ from typing import Any, Protocol
 from pynode.identity import Identity, short_id
 from pynode.pace import CpuBudget
 from pynode.platform import in_browser
-from pynode.review import sortition
+from pynode.review import critique, sortition
 from pynode.review.breakthroughs import Analysis, ProofCache, analyse
 from pynode.review.reexecute import Artifacts, CannotJudge, Reexecution, record_artifacts, reexecute
 from pynode.review.reviewer import Assignment, Reviewer, ReviewerConfig
+from pynode.review.rubric import context_for
 from pynode.review.summary import summary_json
 from pynode.state.records import DOMAINS, Record
 from pynode.state.store import Store
@@ -34,7 +35,10 @@ TICK_S = 2.0  # how often the replica is checked for results this node is drawn 
 VIEW_S = 5.0  # the standings are recomputed at most this often
 RECENT = 20  # own reviews kept for the status card
 
+CRITIQUE_MARGIN_MS = 5_000  # a critique must leave this long before the deadline for the review to spread
+
 ArtifactSource = Callable[[Record], Awaitable[Artifacts | None]]
+Critic = Callable[[list[dict[str, str]]], Awaitable[str | None]]  # chat messages -> the model's reply
 
 
 async def own_artifacts(result: Record) -> Artifacts | None:
@@ -51,6 +55,7 @@ class ReviewConfig:
     artifacts: ArtifactSource = own_artifacts
     on_review: Callable[[Record], None] | None = None
     runners: Any = None  # ml's model runner factory (default: the platform)
+    critic: Critic | None = None  # an optional LLM whose critique joins the comment (never the score)
 
 
 class Replica(Protocol):
@@ -134,11 +139,29 @@ class ReviewAgent:
         if body is None:
             log.warning("re-executing %s took past its deadline; nothing published", job.result.key[:12])
             return None
+        if self.config.critic is not None:
+            body = await self._critique(job, body)
         review = await self.replica.publish("review", body)
         self.recent.appendleft(_summary(job, review))
         if self.config.on_review is not None:
             self.config.on_review(review)
         return review
+
+    async def _critique(self, job: Assignment, body: dict[str, Any]) -> dict[str, Any]:
+        """`body` with the critic's reply in its comment, if it answers in time; the numbers stay as computed."""
+        assert self.config.critic is not None
+        left_s = (sortition.deadline_ms(job.result) - _now_ms() - CRITIQUE_MARGIN_MS) / 1000
+        if left_s <= 0:
+            return body
+        paper = context_for(job.result, (), self.replica.store.all_records("papers")).paper
+        try:
+            reply = await asyncio.wait_for(
+                self.config.critic(critique.messages(job.result, body, paper)), left_s
+            )
+        except Exception as e:  # the model is optional: the review goes out without its prose
+            log.warning("no critique of %s: %s", job.result.key[:12], e)
+            return body
+        return critique.with_critique(body, reply)
 
     async def _reexecute(self, job: Assignment, artifacts: Artifacts | None) -> Reexecution:
         args = (job.result, artifacts, job.ticket.beta, self.config.runners, job.parent)
