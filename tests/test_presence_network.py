@@ -30,6 +30,16 @@ def _counted_everyone(store, everyone: set[bytes]) -> bool:
     )
 
 
+def _same_accounts(stores) -> bool:
+    """Every replica holds the same certificates, charged the same way, and the chain paid for some."""
+    if len({frozenset(s.records["presence"]) for s in stores}) != 1:
+        return False
+    leaders = {r.author for r in stores[0].all_records("presence")}
+    accounts = [{a: (s.quotas["presence"].usage(a).records, s.quotas["presence"].usage(a).exempt) for a in leaders}
+                for s in stores]  # fmt: skip
+    return all(a == accounts[0] for a in accounts) and any(e is not None for _, e in accounts[0].values())
+
+
 @pytest.mark.slow
 async def test_nodes_and_the_relay_certify_rounds_and_agree_on_the_points(tmp_path):
     relay = await relay_on(tmp_path, presence_interval_s=INTERVAL_S)
@@ -51,6 +61,8 @@ async def test_nodes_and_the_relay_certify_rounds_and_agree_on_the_points(tmp_pa
         await eventually(lambda: all(_counted_everyone(s, everyone) for s in stores), 3 * INTERVAL_S + 15,
                          "a certificate naming all four, with its points, in every replica")  # fmt: skip
         await eventually(lambda: all(p.origin is not None for p in pulses), 10, "origin attestations")
+        # the chain, not the leaders, pays for linked certificates, and every replica charges the same authors
+        await eventually(lambda: _same_accounts(stores), 20, "every replica charging the same certificates")
         for pulse in pulses:
             view = await pulse.ledger(full=True)  # every proof and signature checked
             check = ledger.verify_published(view, pulse.replica.store.all_records("points"))

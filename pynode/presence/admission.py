@@ -28,16 +28,15 @@ share of rounds with n nodes named in each, ~170 B a round at any n). PROTOCOL.m
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 from pynode.identity import verify
-from pynode.presence.certificate import SigVerify, VrfVerify, check, parse, vrf_output
+from pynode.presence.certificate import SigVerify, VrfVerify, vrf_output
 from pynode.presence.chain import seed_for
+from pynode.presence.ledger import CertCache
 from pynode.presence.limits import (
     CHAIN_AUTHOR_BYTES,
     CHAIN_AUTHOR_RECORDS,
-    CHAIN_CHECKS_KEPT,
     CHAIN_LAG_MS,
     CHAIN_MIN_INTERVAL_MS,
     POINTS_PARTS,
@@ -49,12 +48,12 @@ from pynode.wire.limits import MAX_CLOCK_SKEW_MS
 
 class ChainAccount:
     """The Store's exemption for certificates. Its per-author state: the start (ms) of the author's last chain
-    certificate, and how many and how many bytes the chain paid for. Verdicts are remembered per record key."""
+    certificate, and how many and how many bytes the chain paid for."""
 
     def __init__(self, verify_sig: SigVerify = verify, verify_vrf: VrfVerify = vrf_output) -> None:
         self.verify_sig = verify_sig
         self.verify_vrf = verify_vrf
-        self._checked: OrderedDict[str, str] = OrderedDict()  # record key -> '' or why it is refused
+        self.cache = CertCache()  # each certificate checked once: the pulse runtime's ledger reads it too
 
     def claim(self, record: Record, held: Held, before: Any) -> tuple[int, int, int] | None:
         b = record.body
@@ -78,17 +77,12 @@ class ChainAccount:
         return start, count + 1, size + len(record.encoded)
 
     async def refusal(self, record: Record) -> str | None:
-        why = self._checked.get(record.key)
-        if why is None:
-            b = record.body
-            if b["seed"] != seed_for(b["prev"], b["round"]):
-                why = "its seed does not follow from its prev and round"
-            else:
-                why = await check(parse(record), self.verify_sig, self.verify_vrf)
-            self._checked[record.key] = why
-            while len(self._checked) > CHAIN_CHECKS_KEPT:
-                self._checked.popitem(last=False)
-        return why or None
+        b = record.body
+        if b["seed"] != seed_for(b["prev"], b["round"]):
+            return "its seed does not follow from its prev and round"
+        if await self.cache.get(record, self.verify_sig, self.verify_vrf, full=False) is None:
+            return "it does not verify (leader or challenge proof, or its committee's quorum)"
+        return None
 
 
 class PointsAccount:

@@ -36,4 +36,3 @@ CHAIN_AUTHOR_BYTES = (
 POINTS_PARTS = -(
     -MAX_CERTIFICATE_PARTICIPANTS // 256
 )  # points records per round: 256 awards each (the schema)
-CHAIN_CHECKS_KEPT = 4_096  # certificate verdicts remembered: each is checked once, memory stays bounded

@@ -25,6 +25,7 @@ from pynode.identity import peer_id_text, verify
 from pynode.identity.vrf import verify as vrf_verify
 from pynode.node import Node
 from pynode.presence import ledger, membership, messages
+from pynode.presence.admission import ChainAccount
 from pynode.presence.certificate import Certificate, parse
 from pynode.presence.core import Certify, Output, Publish, PulseCore
 from pynode.presence.params import GENESIS, PULSE_TOPIC, Timing
@@ -68,7 +69,8 @@ class PulseRuntime:
         self.core = PulseCore(node.peer_id, node.identity.vrf, self.config.timing, vrf_verify)
         self.relays = set(self.config.relays)
         self.origin: list[Any] | None = None  # our newest attestation, as our profile carries it
-        self._certs = ledger.CertCache()
+        account = replica.store.exemptions.get("certificate")  # the replica checked each certificate it took
+        self._certs = account.cache if isinstance(account, ChainAccount) else ledger.CertCache()
         self._fed: set[str] = set()  # certificate records handed to the core
         self._view: tuple[float, ledger.Ledger] | None = None
         self._task: asyncio.Task[None] | None = None
