@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from pynode.runtime.inference import InferenceHost
 from pynode.runtime.services import ServicesRuntime
+from pynode.runtime.storage import StorageRuntime
+from pynode.services.storage.backend import MemoryBackend
+from pynode.services.storage.limits import TAB_CAPACITY_BYTES
 
 if TYPE_CHECKING:
     from pynode.node import Node
@@ -27,11 +30,14 @@ class BrowserServices:
     def __init__(self) -> None:
         self.runtime: ServicesRuntime | None = None
         self.inference: InferenceHost | None = None
+        self.storage: StorageRuntime | None = None
         self.error = ""
 
     def attach(self, node: Node, replica: StateReplica | None, serve_inference: bool, event: Event) -> None:
         """Host the tab's services on `node` (before it starts)."""
         self.runtime = ServicesRuntime(node, replica, name="tab")
+        # blobs in memory, bounded: a tab holds its share of the network's copies while it is open
+        self.storage = StorageRuntime(node, self.runtime, MemoryBackend(), TAB_CAPACITY_BYTES)
         if serve_inference:
             try:
                 self.inference = InferenceHost(self.runtime, replica)
@@ -43,12 +49,16 @@ class BrowserServices:
     async def start(self) -> None:
         if self.runtime is not None:
             await self.runtime.start()
+        if self.storage is not None:
+            await self.storage.start()
         if self.inference is not None:
             await self.inference.start()
 
     async def detach(self) -> None:
-        inference, runtime = self.inference, self.runtime
-        self.inference = self.runtime = None
+        inference, runtime, storage = self.inference, self.runtime, self.storage
+        self.inference = self.runtime = self.storage = None
+        if storage is not None:
+            await storage.stop()
         if inference is not None:
             await inference.stop()
         if runtime is not None:
@@ -62,6 +72,8 @@ class BrowserServices:
             out["models"] = [m.describe() for m in self.inference.inference.models.values()]
             out["loading"] = not self.inference.ready.is_set()
             out["load_s"] = dict(self.inference.load_s)
+        if self.storage is not None:
+            out["storage"] = self.storage.status()
         if self.error:
             out["error"] = self.error
         return out
