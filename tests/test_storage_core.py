@@ -312,3 +312,17 @@ def test_a_copy_kept_for_own_use_is_not_replicated() -> None:
     assert core.cache(m, chunks, NOW, 600)
     assert core.tick(NOW, b"s" * 32) == []  # no probe, no offer, no proof
     assert core.holdings.has(m.blob) and core.surplus(m.blob)
+
+
+def test_a_peer_asking_proofs_too_often_is_refused() -> None:
+    core = StorageCore(peer(0), holdings(10**7), replicas=3)
+    m, chunks = split(blob_of(CHUNK_BYTES * 4, 8))
+    core.store_own(m, chunks, 3600, NOW)
+    args = msg.ProveArgs(m.blob, b"s" * 32, 4)
+    answered = [core.answer_prove(peer(1), args, NOW) for _ in range(10)]  # the burst
+    assert all(a is not None and len(a) == 4 for a in answered)
+    with pytest.raises(Refused, match="proofs a minute") as e:
+        core.answer_prove(peer(1), args, NOW)
+    assert e.value.code == "rate_limited"
+    assert core.answer_prove(peer(2), args, NOW) is not None  # another peer has its own budget
+    assert core.answer_prove(peer(1), args, NOW + 2) is not None  # refilled: 30 a minute

@@ -63,7 +63,7 @@ class StorageNetwork:
             if method == msg.HAS:
                 return core.answer_has(msg.parse_has(args))
             if method == msg.PROVE:
-                return core.answer_prove(msg.parse_prove(args), self.now)
+                return core.answer_prove(caller, msg.parse_prove(args), self.now)
             answer, outputs = core.offer(caller, msg.parse_offer(args), self.now)
         except (Refused, WireError) as e:
             raise Unreachable(str(e)) from None

@@ -23,7 +23,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from pynode.services.codec import BUSY
+from pynode.services.codec import BUSY, RATE_LIMITED
+from pynode.services.quota import Quotas
 from pynode.services.storage import placement, proofs
 from pynode.services.storage.holdings import Holdings, Refused
 from pynode.services.storage.limits import (
@@ -36,7 +37,9 @@ from pynode.services.storage.limits import (
     MAX_PENDING,
     MAX_PENDING_PER_PEER,
     MIN_TTL_S,
+    PROOF_BURST,
     PROOF_CHUNKS,
+    PROOFS_PER_MIN,
 )
 from pynode.services.storage.manifest import Manifest
 from pynode.services.storage.messages import PULLING, STORED, ChunkArgs, OfferArgs, ProveArgs
@@ -88,6 +91,7 @@ class StorageCore:
         self.confirmed: dict[bytes, dict[bytes, float]] = {}  # blob → holder → when it said yes
         self.lacking: dict[bytes, set[bytes]] = {}  # blob → placement holders that said no
         self.counters: dict[str, int] = {}
+        self.proof_quota = Quotas(PROOFS_PER_MIN, PROOF_BURST)
 
     def _count(self, what: str, n: int = 1) -> None:
         self.counters[what] = self.counters.get(what, 0) + n
@@ -141,7 +145,11 @@ class StorageCore:
     def answer_has(self, blobs: list[bytes]) -> list[bool]:
         return [self.holdings.has(b) for b in blobs]
 
-    def answer_prove(self, a: ProveArgs, now: float) -> list[bytes] | None:
+    def answer_prove(self, peer: bytes, a: ProveArgs, now: float) -> list[bytes] | None:
+        """Our proof for `peer`'s challenge; raises Refused when it asks more often than PROOFS_PER_MIN (each
+        proof reads and hashes up to a MiB: an unbounded stream of them would be a cheap way to load us)."""
+        if not self.proof_quota.take(peer, now):
+            raise Refused(RATE_LIMITED, f"at most {PROOFS_PER_MIN} proofs a minute")
         m = self.holdings.manifest(a.blob)
         if m is None:
             return None

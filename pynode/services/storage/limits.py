@@ -25,6 +25,8 @@ PROOF_CHUNKS = (
     4  # chunks per storage proof: catches a holder missing a quarter of them with p ≈ 0.68 each time
 )
 SEED_BYTES = 32  # a proof's seed, picked by the challenger
+PROOFS_PER_MIN = 30  # proofs one peer may ask of us a minute: an honest holder asks 2 per 10 s upkeep round
+PROOF_BURST = 10  # ...and at once (several blobs in common with us in one round)
 
 FETCH_WINDOW = 4  # chunk requests in flight per fetch, spread over the holders
 REQUEST_TIMEOUT_S = 15.0  # one chunk (256 KiB) through a loaded relay

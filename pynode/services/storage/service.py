@@ -57,7 +57,10 @@ def storage_service(
         return answer
 
     async def prove(ctx: Context, a: msg.ProveArgs) -> Any:
-        return core.answer_prove(a, clock())
+        try:
+            return core.answer_prove(ctx.peer, a, clock())
+        except Refused as e:
+            raise ServiceError(e.code, str(e)) from None
 
     return Service(
         storage_spec(core),
