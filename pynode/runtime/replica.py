@@ -16,21 +16,27 @@ from pathlib import Path
 from typing import Any
 
 from pynode.gossip.events import ValidationResult
-from pynode.identity import Signer, short_id
+from pynode.identity import Signer, short_id, verify
 from pynode.net.reqresp import RequestFailed
 from pynode.node import Node
 from pynode.platform import current
 from pynode.presence.admission import exemptions
+from pynode.runtime.limits import MAX_EVIDENCE_FILE
 from pynode.state.authorship import Rejected
+from pynode.state.equivocation import evidence_of, parse_evidence
+from pynode.state.limits import MAX_EVIDENCE_KEPT
 from pynode.state.records import DOCS, Record, make_record
 from pynode.state.store import Deferred, Store
 from pynode.state.sync import STATE_TOPIC, SYNC_PROTO, SyncEngine
 from pynode.state.views import leaderboards
+from pynode.wire import cbor
 from pynode.wire.envelope import Envelope
 from pynode.wire.errors import WireError
+from pynode.wire.schema import get_list
 
 log = logging.getLogger(__name__)
 TICK_S = 0.25
+EVIDENCE_FILE = "evidence.cbor"
 
 
 class StateReplica:
@@ -150,19 +156,24 @@ def _now_ms() -> int:
 
 
 def save_store(store: Store, directory: Path) -> None:
-    """Snapshot every non-empty document into `directory` (atomically, file by file)."""
+    """Snapshot every non-empty document into `directory` (atomically, file by file), with the evidence
+    against faulty authors: what we hold of them does not verify without it."""
     directory.mkdir(parents=True, exist_ok=True)
-    for name in DOCS:
-        if store.records[name]:
-            tmp = directory / f"{name}.loro.tmp"
-            tmp.write_bytes(store.snapshot(name))
-            tmp.replace(directory / f"{name}.loro")
+    files = {f"{name}.loro": store.snapshot(name) for name in DOCS if store.records[name]}
+    if store.evidence:
+        files[EVIDENCE_FILE] = cbor.encode([e.to_wire() for e in store.evidence.values()])
+    for file, data in files.items():
+        tmp = directory / f"{file}.tmp"
+        tmp.write_bytes(data)
+        tmp.replace(directory / file)
 
 
 async def load_store(store: Store, directory: Path) -> int:
-    """Import the snapshots `save_store` wrote, validated like anything from the network."""
+    """Import the snapshots `save_store` wrote, validated like anything from the network (the evidence
+    first, each proof checked, so that the faulty authors' changes are taken for their ids only)."""
     if not store.exemptions:  # as a replica admits them: a long-running leader's certificates too
         store.exemptions = exemptions()
+    await _load_evidence(store, directory / EVIDENCE_FILE)
     loaded = 0
     for name in DOCS:
         path = directory / f"{name}.loro"
@@ -174,6 +185,22 @@ async def load_store(store: Store, directory: Path) -> int:
             except (Rejected, Deferred) as e:
                 log.warning("ignoring saved state %s: %s", path, e)
     return loaded
+
+
+async def _load_evidence(store: Store, path: Path) -> None:
+    if not path.is_file():
+        return
+    try:
+        data = cbor.decode(path.read_bytes(), max_bytes=MAX_EVIDENCE_FILE)
+        for value in get_list({"e": data}, "e", MAX_EVIDENCE_KEPT):
+            a, b = parse_evidence(value)
+            for form in (a, b):
+                c = form.check
+                if not await verify(c.public_key, c.message, c.sig):
+                    raise Rejected("bad_evidence", "a change whose signature does not verify")
+            store.mark_faulty(evidence_of(a, b))
+    except (WireError, Rejected) as e:
+        log.warning("ignoring saved evidence %s: %s", path, e)
 
 
 class LocalReplica:

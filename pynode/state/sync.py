@@ -455,9 +455,11 @@ class SyncEngine:
         return cbor.encode(out)
 
     def _add_proofs(self, out: dict[str, Any], haves: dict[str, tuple[VersionVector, Chains]]) -> int:
-        """Evidence against authors the asker still compares (it sent their chain); returns the bytes used."""
+        """Evidence against authors the asker still compares (it sent their chain) or does not know at all (a
+        cold start: what we send of them would not verify for it without the proof); returns the bytes used."""
         trusted = {p for _, chains in haves.values() for p in chains}
-        proofs = [self.store.evidence[p].to_wire() for p in trusted if p in self.store.evidence]
+        known = {p for have, _ in haves.values() for p in have}
+        proofs = [e.to_wire() for p, e in self.store.evidence.items() if p in trusted or p not in known]
         size = len(cbor.encode(proofs))
         if proofs and size <= RESPONSE_BUDGET // 2:
             out["evidence"] = proofs

@@ -1,0 +1,63 @@
+"""Found by `hyperspace bench chaos`: replicas that come to an equivocation late. Once honest replicas hold an
+author faulty, what they hold of it (one version, and perhaps a slice of the other) carries signatures that do
+not verify for anyone who does not know. A replica starting cold, or restarting from its own saved snapshots,
+must still take that state without blaming the honest peer that served it or refusing its own disk: refused,
+the restarted replica came back empty, its node signed new changes over ids it had used before, and every
+replica then held that honest author faulty and dropped all its records. Sans-IO: real stores, real Loro."""
+
+from __future__ import annotations
+
+import random
+
+from pynode.identity import Identity
+from pynode.platform import native
+from pynode.runtime.replica import load_store, save_store
+from pynode.state.authorship import loro_peer
+from pynode.state.store import Store
+from pynode.state.sync import SyncEngine, run_sync
+from tests.test_state_equivocation import DOC, equivocation, gossip, pull, result
+
+
+def converged_pair() -> tuple[Identity, Identity, SyncEngine, SyncEngine]:
+    """Two replicas that each got one version of eve's change, then found her out; an honest record on top."""
+    eve, honest = run_sync(Identity.generate()), run_sync(Identity.generate())
+    a, b = (
+        SyncEngine(Store(run_sync(Identity.generate()).peer_id, native), random.Random(n)) for n in (1, 2)
+    )
+    first, x, y = equivocation(eve, 1, 2)
+    for e in (a, b):
+        gossip(e, eve, first)
+    gossip(a, eve, x)
+    gossip(b, eve, y)
+    update = run_sync(_writer(honest).write(honest.signer, [result(honest, "0.3")]))
+    gossip(b, honest, update[DOC])
+    for _ in range(4):
+        pull(a, b)
+        pull(b, a)
+    assert a.store.faulty == b.store.faulty == {loro_peer(eve.peer_id)}
+    return eve, honest, a, b
+
+
+def _writer(author: Identity) -> Store:
+    return Store(author.peer_id, native)
+
+
+def test_a_cold_replica_pulling_from_a_replica_that_holds_an_author_faulty_blames_no_one():
+    eve, honest, a, b = converged_pair()
+    for server in (a, b):
+        cold = SyncEngine(Store(run_sync(Identity.generate()).peer_id, native), random.Random(3))
+        pull(cold, server)  # fails the test if the honest server is blamed
+        assert cold.store.faulty == {loro_peer(eve.peer_id)}
+        assert sorted(cold.store.records[DOC]) == sorted(server.store.records[DOC])
+        assert any(r.author == honest.peer_id for r in cold.store.records[DOC].values())
+
+
+def test_a_replica_restarting_from_its_saved_snapshots_keeps_its_state_and_verdicts(tmp_path):
+    eve, honest, a, b = converged_pair()
+    for e in (a, b):
+        save_store(e.store, tmp_path / str(id(e)))
+        again = Store(e.store.author, native)
+        run_sync(load_store(again, tmp_path / str(id(e))))
+        assert again.version()[DOC] == e.store.version()[DOC]  # nothing of its disk refused
+        assert sorted(again.records[DOC]) == sorted(e.store.records[DOC])
+        assert again.faulty == {loro_peer(eve.peer_id)}
