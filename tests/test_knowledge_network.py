@@ -1,5 +1,5 @@
 """Embedding and memory with the real model: peers embed and search through the mesh (loopback relay), hostile
-requests are refused, a research agent cites related work from the memory, and the binary-code index finds the
+requests are refused, the OpenAI client gets the same vectors from /v1/embeddings, a research agent cites related work from the memory, and the binary-code index finds the
 true nearest neighbours of real embeddings (Cranfield titles and queries)."""
 
 from __future__ import annotations
@@ -7,11 +7,13 @@ from __future__ import annotations
 import gzip
 import json
 
+import openai
 import pytest
 
 from pynode.identity import Identity
 from pynode.node import Node, NodeConfig
 from pynode.platform import native
+from pynode.runtime.api import ApiServer
 from pynode.runtime.memory import host_knowledge, related_work
 from pynode.runtime.services import ServicesRuntime
 from pynode.services import codec
@@ -68,14 +70,16 @@ async def test_peers_embed_and_search_memory_through_the_mesh(tmp_path, built):
     server, hosting, who = await _node(relay.url)
     store = Store(who.peer_id, native)
     papers = await _papers(who, store)
-    indexer = await host_knowledge(hosting, store)  # before start: the relay hello announces both caps
+    knowledge = await host_knowledge(hosting, store)  # before start: the relay hello announces both caps
+    indexer = knowledge.indexer
     client, asking, _ = await _node(relay.url)
     try:
         for n in (server, client):
             await n.start()
         await hosting.start()
         await asking.start()
-        assert indexer is not None
+        assert indexer is not None and knowledge.embedder is not None
+        await knowledge.start()
         await eventually(lambda: len(indexer.index) == len(PAPERS), 30, "the memory indexes the papers")
         await eventually(lambda: asking.providers("memory") == [server.peer_id], 20, "discovery")
 
@@ -100,13 +104,24 @@ async def test_peers_embed_and_search_memory_through_the_mesh(tmp_path, built):
         refused = hosting.servers["embedding"].tally.refused
         assert refused[codec.TOO_LARGE] == 1 and refused[codec.BAD_REQUEST] == 1
 
+        # the OpenAI-compatible API of the hosting node answers with the same vectors (the real client)
+        api = ApiServer(hosting, "127.0.0.1", 0, token="t0ken")
+        await api.start()
+        try:
+            openai_client = openai.AsyncOpenAI(base_url=api.url, api_key="t0ken", max_retries=0)
+            made = await openai_client.embeddings.create(model=assets.MODEL_NAME, input=texts)
+        finally:
+            await api.stop()
+        assert [len(d.embedding) for d in made.data] == [384, 384]
+        assert all(cosine(d.embedding, b) > 0.9999 for d, b in zip(made.data, local, strict=True))
+
         # a peer's answer is a hint: only records our own replica holds are cited
         lonely = Store(client.peer_id, native)
         assert await related_work(asking, lonely)("stemming", "search") == []
         cited = await related_work(asking, store)("stemming and BM25", "search")
         assert cited[0].key == papers[0].key and cited[0].title == PAPERS[0][0]
     finally:
-        await indexer.stop()
+        await knowledge.stop()
         for runtime in (hosting, asking):
             await runtime.stop()
         for n in (server, client):
@@ -122,9 +137,8 @@ async def test_a_research_agent_cites_related_work_from_the_memory(tmp_path, bui
     node = Node(identity, native.relay_link("ws://127.0.0.1:9/"), NodeConfig(direct_peers=0))  # never started
     services = ServicesRuntime(node, None, [])
     replica = LocalReplica(identity.signer, Store(identity.peer_id, native), tmp_path)
-    indexer = await host_knowledge(services, replica.store)
+    indexer = (await host_knowledge(services, replica.store)).indexer  # not started: stepped by hand below
     assert indexer is not None
-    await indexer.stop()  # stepped by hand below
     config = ResearchConfig(domains=("search",), seed=1, related=related_work(services, replica.store))
     agent = ResearchAgent(replica, config)
     first = await agent.run_once()

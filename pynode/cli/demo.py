@@ -12,7 +12,7 @@ from pynode.cli.points import add_presence_options, pulse_runtime
 from pynode.cli.relay import add_archive_args, archive_config, print_archive
 from pynode.cli.research import add_research_options, research_agent
 from pynode.cli.review import add_review_options, node_store, review_agent
-from pynode.cli.services import add_service_options, serve_extra
+from pynode.cli.services import add_service_options, serve_extra, serve_knowledge
 from pynode.cli.storage import add_storage_options, hosted_services
 from pynode.topics import DEMO_PULSE as DEMO_TOPIC
 
@@ -117,6 +117,7 @@ async def _start_nodes(
     from pynode.identity import Identity
     from pynode.node import Node, NodeConfig
     from pynode.platform import current
+    from pynode.runtime.memory import related_work
     from pynode.runtime.replica import StateReplica
 
     for i in range(args.nodes):
@@ -130,13 +131,19 @@ async def _start_nodes(
         node.subscribe(DEMO_TOPIC)
         replica = StateReplica(node, store=node_store(identity.peer_id))
         hosted.append(hosted_services(node, replica, args, args.data_dir / f"node{i}", args.research_cpu))
-        hosted.append(serve_extra(hosted[-1].services, replica, args))  # inference (and a proxy if asked)
+        services = hosted[-1].services
+        hosted.append(serve_extra(services, replica, args))  # inference (and a proxy if asked)
+        # embedding and memory on the first node only: each copy of the model holds ~200 MB
+        knowledge = await serve_knowledge(services, replica, args, None) if i == 0 else None
+        if knowledge is not None:
+            hosted.append(knowledge)
         await node.start()
         await replica.start()
         nodes.append(node)
         replicas.append(replica)
         agent = research_agent(replica, args, args.data_dir / f"node{i}", seed=i)
         if agent is not None:
+            agent.config.related = related_work(services, replica.store)  # the first node's memory
             agents.append(agent)
         reviewer = review_agent(replica, identity, args, caps)
         if reviewer is not None:

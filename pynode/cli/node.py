@@ -11,7 +11,7 @@ from pynode.cli.common import DEFAULT_DATA, CliError, non_negative, peer_ids, re
 from pynode.cli.points import add_presence_options, pulse_runtime
 from pynode.cli.research import add_research_options, research_agent
 from pynode.cli.review import add_review_options, node_store, review_agent
-from pynode.cli.services import add_service_options, serve_extra
+from pynode.cli.services import add_service_options, serve_extra, serve_knowledge
 from pynode.cli.storage import add_storage_options, hosted_services
 from pynode.topics import DEMO_PULSE as DEMO_TOPIC
 
@@ -100,6 +100,7 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     pulse = await pulse_runtime(node, replica, args, caps)
     hosted = hosted_services(node, replica, args, args.data_dir, args.research_cpu)
     served = serve_extra(hosted.services, replica, args)
+    knowledge = await serve_knowledge(hosted.services, replica, args, agent)
     await node.start()
     await replica.start()
     try:
@@ -113,6 +114,11 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     await served.start()
     if served.describe():
         print(f"  serving {served.describe()}", file=sys.stderr)
+    if knowledge is not None:
+        await knowledge.start()
+        print(
+            f"  serving {knowledge.describe() or 'no embedding model (make web builds it)'}", file=sys.stderr
+        )
     if agent is not None:
         await agent.start()
         print(f"  researching {', '.join(a.task.id for a in agent.agents)}", file=sys.stderr)
@@ -134,6 +140,8 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
         )
     finally:
         await served.stop()
+        if knowledge is not None:
+            await knowledge.stop()
         await hosted.stop()
         if agent is not None:
             await agent.stop()

@@ -21,6 +21,11 @@ def add_service_options(p: argparse.ArgumentParser, api: bool) -> None:
     g = p.add_argument_group("inference, proxy and the OpenAI-compatible API")
     g.add_argument("--no-inference", action="store_true", help="do not serve the zoo's models to peers")
     g.add_argument(
+        "--no-embedding",
+        action="store_true",
+        help="do not serve sentence embeddings and the memory index (related work) to peers",
+    )
+    g.add_argument(
         "--proxy-allow",
         action="append",
         default=[],
@@ -117,3 +122,15 @@ def serve_extra(services: Any, replica: Any, args: argparse.Namespace) -> Served
         except ValueError as e:
             raise CliError(str(e)) from None
     return Served(inference, proxy, api)
+
+
+async def serve_knowledge(services: Any, replica: Any, args: argparse.Namespace, agent: Any) -> Any:
+    """Host embedding and memory (unless --no-embedding; before the node starts), and give the research agent
+    its related-work lookup (the mesh's memory, this node's or a peer's). Returns a KnowledgeHost or None."""
+    from pynode.runtime.memory import host_knowledge, related_work
+
+    if agent is not None:
+        agent.config.related = related_work(services, replica.store)
+    if args.no_embedding:
+        return None
+    return await host_knowledge(services, replica.store)

@@ -91,10 +91,34 @@ class MemoryIndexer:
         return {"entries": len(self.index), "exact": self.index.searches_exactly(), "failures": self.failures}
 
 
-async def host_knowledge(services: Any, store: Store | None, memory: bool = True) -> MemoryIndexer | None:
+class KnowledgeHost:
+    """The embedding and memory services a node hosts, and the memory's indexer (started by `start`)."""
+
+    def __init__(self, embedder: Embedder | None, indexer: MemoryIndexer | None) -> None:
+        self.embedder = embedder
+        self.indexer = indexer
+
+    async def start(self) -> None:
+        if self.indexer is not None:
+            await self.indexer.start()
+
+    async def stop(self) -> None:
+        if self.indexer is not None:
+            await self.indexer.stop()
+
+    def describe(self) -> str:
+        parts = []
+        if self.embedder is not None:
+            parts.append(f"embedding ({self.embedder.info.name} on {self.embedder.session.device})")
+        if self.indexer is not None:
+            parts.append(f"memory ({len(self.indexer.index)} papers and results indexed)")
+        return ", ".join(parts)
+
+
+async def host_knowledge(services: Any, store: Store | None, memory: bool = True) -> KnowledgeHost:
     """Host `embedding` (when this platform has the built model) and `memory` (when a store is given: its
-    queries and records are embedded locally, or through a peer's embedding service without the model).
-    Returns the memory's indexer (started), or None."""
+    queries and records are embedded locally, or through a peer's embedding service without the model) on
+    a ServicesRuntime, before the node starts (the relay hello names them). `start()` runs the indexer."""
     embedder: Embedder | None = None
     try:
         embedder = await open_embedder()
@@ -103,13 +127,11 @@ async def host_knowledge(services: Any, store: Store | None, memory: bool = True
     if embedder is not None:
         services.host(EmbeddingService(embedder).service())
     if not memory or store is None:
-        return None
+        return KnowledgeHost(embedder, None)
     embed: Embed = embedder.embed if embedder is not None else EmbeddingClient(services).embed
     index = VectorIndex(embedder.dim if embedder is not None else DIM)
     services.host(MemoryService(index, embed, MODEL_NAME).service())
-    indexer = MemoryIndexer(store, index, embed)
-    await indexer.start()
-    return indexer
+    return KnowledgeHost(embedder, MemoryIndexer(store, index, embed))
 
 
 RELATED_K = 5  # related works cited per paper
