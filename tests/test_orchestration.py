@@ -61,6 +61,8 @@ class World:
         ("task", task_body(memory_mb=-1), "memory_mb"),
         ("task", task_body(title="x" * 201), "title"),
         ("task", {**task_body(), "extra": 1}, "keys"),
+        ("task", task_body(orchestrators=[b"o" * 31]), "32-byte peer ids"),
+        ("task", task_body(orchestrators=[bytes([i]) * 32 for i in range(9)]), "at most 8"),
         ("assignment", {"task": "a" * 64, "epoch": 0, "nodes": [b"p" * 32, b"p" * 32]}, "distinct"),
         ("assignment", {"task": "nope", "epoch": 0, "nodes": []}, "record key"),
         ("task_reply", {"task": "a" * 64, "epoch": 0, "accept": 1}, "boolean"),
@@ -82,12 +84,26 @@ async def test_the_board_counts_the_newest_epoch_of_orchestrators_only_and_decli
     assert w.board()[key].status(T0) == OPEN
     await w.add(orch, "assignment", {"task": key, "epoch": 0, "nodes": [a]}, T0 + 1)
     await w.add(orch, "assignment", {"task": key, "epoch": 1, "nodes": [a, b]}, T0 + 2)
+    rogue_body = {"task": key, "epoch": 2, "nodes": [b"r" * 32]}
+    await w.add(rogue, "assignment", rogue_body, T0 + 3)  # not an orchestrator: does not count
+    jumper = await Identity.generate()
+    w.orchestrators.add(jumper.peer_id)
     await w.add(
-        rogue, "assignment", {"task": key, "epoch": 9, "nodes": [b"r" * 32]}, T0 + 3
-    )  # not an orchestrator
+        jumper, "assignment", {"task": key, "epoch": 2**32, "nodes": [b"j" * 32]}, T0 + 4
+    )  # skips ahead
     s = w.board()[key]
     assert s.epoch == 1 and s.nodes == [a, b] and s.status(T0) == ASSIGNED
     assert w.board()[key].status(T0 + 3_600_000) == EXPIRED
+    # a task naming its orchestrators counts only theirs
+    await w.add(poster, "task", task_body(orchestrators=[jumper.peer_id]), T0 + 5)
+    pinned = w.tasks[-1].key
+    await w.add(orch, "assignment", {"task": pinned, "epoch": 0, "nodes": [a]}, T0 + 6)
+    assert w.board()[pinned].status(T0) == OPEN
+    await w.add(jumper, "assignment", {"task": pinned, "epoch": 0, "nodes": [b]}, T0 + 7)
+    assert w.board()[pinned].nodes == [b]
+    o = Orchestrator(orch.peer_id)  # the only live orchestrator, but not named: it leaves the task alone
+    cands = {a: Candidate(a, frozenset({"research"}), 4096, 1.0)}
+    assert all(x.body["task"] != pinned for x in o.tick(w.board(), cands, {orch.peer_id}, {a}, 0.0, T0))
 
 
 async def test_matching_by_caps_memory_and_cpu_share() -> None:
@@ -143,7 +159,7 @@ async def test_orchestrator_assigns_workers_decline_and_churn_reassigns() -> Non
     # the third node has 0.05 × 3600 = 180 s: it would decline a 900 s task if assigned (checked directly)
     lonely = Worker(cands[nodes[2].peer_id])
     fake = await make_record(
-        orch.signer, "assignment", {"task": key, "epoch": 5, "nodes": [nodes[2].peer_id]}, T0
+        orch.signer, "assignment", {"task": key, "epoch": 0, "nodes": [nodes[2].peer_id]}, T0
     )
     replies = lonely.tick(board(w.tasks, [fake], [], {orch.peer_id}.__contains__), T0 + 2000)
     assert replies[0].body["accept"] is False and "CPU share full" in replies[0].body["reason"]

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pynode.cli.common import DEFAULT_DATA, CliError, positive, relay_url, run
+from pynode.cli.common import DEFAULT_DATA, CliError, peer_ids, positive, relay_url, run
 from pynode.cli.research import DEFAULT_RELAY
 
 SETTLE_S = 3.0  # after posting, stay this long so gossip and the next anti-entropy carry the record
@@ -39,6 +39,13 @@ def add_tasks(sub: Any) -> None:
     )
     post.add_argument("--slots", type=positive, default=1, help="nodes wanted")
     post.add_argument("--hours", type=float, default=24.0, help="how long the task stands")
+    post.add_argument(
+        "--orchestrators",
+        type=peer_ids,
+        default=None,
+        metavar="ID[,ID...]",
+        help="only these orchestrators may assign the task (default: any)",
+    )
     post.set_defaults(func=cmd_tasks)
     ls = tsub.add_parser("list", parents=[common], help="the board: tasks, assignments, answers")
     ls.add_argument("--json", action="store_true", help="JSON on stdout instead of the table")
@@ -71,6 +78,7 @@ def _task_body(args: argparse.Namespace) -> dict[str, Any]:
         "compute_s": args.compute,
         "slots": args.slots,
         "expires": int((time.time() + args.hours * 3600) * 1000),
+        **({"orchestrators": sorted(args.orchestrators)} if args.orchestrators else {}),
     }
 
 

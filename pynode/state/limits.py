@@ -72,3 +72,4 @@ MAX_TASK_CAPS = 8  # capabilities a task requires: a few of the nine
 MAX_TASK_MEMORY_MB = 1024 * 1024  # a terabyte: anything above is a typo, not a requirement
 MAX_TASK_COMPUTE_S = 10**9  # thirty CPU-years per node: the bound only keeps arithmetic sane
 MAX_TASK_SLOTS = 256  # nodes one task asks for: a DiLoCo run's MAX_MEMBERS
+MAX_TASK_ORCHESTRATORS = 8  # orchestrators a poster may name as the only ones it trusts with its task

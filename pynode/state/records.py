@@ -39,6 +39,7 @@ from pynode.state.limits import (
     MAX_TASK_CAPS,
     MAX_TASK_COMPUTE_S,
     MAX_TASK_MEMORY_MB,
+    MAX_TASK_ORCHESTRATORS,
     MAX_TASK_SLOTS,
     MAX_TASK_SPEC,
     MAX_TASK_TITLE,
@@ -342,7 +343,7 @@ def _check_task(b: dict[str, Any]) -> None:
     to take it (capabilities, memory in MiB, expected compute in CPU-seconds per node), how many nodes, and
     until when (`expires`, ms) it stands."""
     keys = {"kind", "title", "spec", "caps", "memory_mb", "compute_s", "slots", "expires"}
-    expect_map(b, "task", keys)
+    expect_map(b, "task", keys, {"orchestrators"})  # optional: the only orchestrators whose assignments count
     if b["kind"] not in TASK_KINDS:
         raise WireError("bad_field", f"kind must be one of {TASK_KINDS}")
     _text(b, "title", MAX_TASK_TITLE)
@@ -354,6 +355,8 @@ def _check_task(b: dict[str, Any]) -> None:
     get_int(b, "compute_s", 1, MAX_TASK_COMPUTE_S)
     get_int(b, "slots", 1, MAX_TASK_SLOTS)
     get_int(b, "expires", 0, 2**53)
+    if "orchestrators" in b:
+        _peer_list(b, "orchestrators", MAX_TASK_ORCHESTRATORS)
 
 
 def _peer_list(b: dict[str, Any], key: str, max_len: int) -> list[bytes]:

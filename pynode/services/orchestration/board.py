@@ -1,8 +1,10 @@
 """The task board: a pure view over `task`, `assignment` and `task_reply` records (PROTOCOL.md §11).
 
-A task stands until it expires. Its assignment is the valid one with the highest epoch (ties: the smallest
-record key), valid meaning written by an orchestrator — an author whose newest profile offers `orchestration`
-with `orchestrator: true` — naming at most the task's slots. A node's answer is its newest reply for the task;
+A task stands until it expires. Its assignment is the valid one of the highest epoch reached in sequence from 0
+(each epoch's valid assignment with the smallest record key counts; an epoch with none ends the sequence, so
+nobody jumps ahead to an epoch that no later one could follow). Valid means written by an orchestrator — an
+author whose newest profile offers `orchestration` with `orchestrator: true`, and one of the task's named
+`orchestrators` when the poster named any — naming at most the task's slots. A node's answer is its newest reply for the task;
 a node that declined any epoch is never assigned it again. Every replica computes the same board.
 """
 
@@ -62,13 +64,24 @@ def board(
 ) -> dict[str, TaskState]:
     """Task key -> its state (expired tasks included: `status` says so)."""
     out = {t.key: TaskState(t) for t in tasks if t.kind == "task"}
+    by_epoch: dict[str, dict[int, Record]] = {}  # task -> epoch -> the counting assignment of that epoch
     for a in assignments:
         s = out.get(a.body["task"])
-        if s is None or not is_orchestrator(a.author) or len(a.body["nodes"]) > s.body["slots"]:
+        if (
+            s is None
+            or not _may_assign(s, a.author, is_orchestrator)
+            or len(a.body["nodes"]) > s.body["slots"]
+        ):
             continue
-        cur = s.assignment
-        if cur is None or (a.body["epoch"], _neg(a.key)) > (cur.body["epoch"], _neg(cur.key)):
-            s.assignment = a
+        epochs = by_epoch.setdefault(s.key, {})
+        held = epochs.get(a.body["epoch"])
+        if held is None or a.key < held.key:
+            epochs[a.body["epoch"]] = a
+    for key, epochs in by_epoch.items():
+        e = 0  # epochs count in sequence from 0: nobody jumps ahead to an epoch no later one can follow
+        while e in epochs:
+            out[key].assignment = epochs[e]
+            e += 1
     for r in replies:
         s = out.get(r.body["task"])
         if s is None:
@@ -81,6 +94,7 @@ def board(
     return out
 
 
-def _neg(key: str) -> str:
-    """Orders keys so that the smallest wins a tie under max()."""
-    return "".join(chr(0x7F - ord(c)) for c in key)
+def _may_assign(s: TaskState, author: bytes, is_orchestrator: Callable[[bytes], bool]) -> bool:
+    """An orchestrator, and one of those the poster named when it named any."""
+    named = s.body.get("orchestrators")
+    return is_orchestrator(author) and (named is None or author in named)

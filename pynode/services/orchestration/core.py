@@ -65,7 +65,9 @@ class Orchestrator:
         for s in board.values():
             if len(out) >= MAX_TASKS_PER_TICK:
                 break
-            if s.status(now_ms) == EXPIRED or responsible(s.key, orchestrators) != self.me:
+            named = s.body.get("orchestrators")
+            eligible = [o for o in orchestrators if named is None or o in named]
+            if s.status(now_ms) == EXPIRED or responsible(s.key, eligible) != self.me:
                 continue
             if self._sent.get(s.key, -1) > s.epoch:
                 continue  # ours is on its way through the state
