@@ -37,13 +37,12 @@ async def _inference(tokens: int, short_calls: int, tmp: Path) -> dict[str, Any]
     from pynode.runtime.api import ApiServer
     from pynode.runtime.services import ServicesRuntime
     from pynode.services.inference import Inference, resume_completion
-    from pynode.services.inference_weights import baseline, load
+    from pynode.services.inference_weights import committed
     from pynode.services.spec import Context
     from relay_server.config import RelayConfig
     from relay_server.server import start_relay
 
-    _log("inference: deriving the char-LM's weights (the zoo baseline)...")
-    charlm = load("charlm", baseline("charlm"))
+    charlm = committed("charlm")
     local = Inference({"charlm": charlm})
     args = {"prompt": PROMPT, "max_tokens": tokens, "temperature_milli": 0}
     t0 = time.perf_counter()

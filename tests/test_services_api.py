@@ -16,7 +16,7 @@ from pynode.runtime.api import ApiServer
 from pynode.runtime.replica import StateReplica
 from pynode.runtime.services import ServicesRuntime
 from pynode.services.inference import Inference
-from pynode.services.inference_weights import baseline, load
+from pynode.services.inference_weights import committed
 from pynode.services.spec import Context
 from tests.netutil import eventually, relay_on
 
@@ -26,7 +26,7 @@ TOKEN = "s3cret-token"
 
 @pytest.fixture(scope="module")
 def charlm():
-    return load("charlm", baseline("charlm"))
+    return committed("charlm")
 
 
 @pytest.fixture

@@ -17,7 +17,16 @@ from pynode.services.inference import (
     resume_completion,
     sample,
 )
-from pynode.services.inference_weights import baseline, best_on_board, load
+from pynode.services.inference_weights import (
+    WEIGHTS_DIR,
+    WeightsError,
+    baseline,
+    best_on_board,
+    committed,
+    committed_theta,
+    manifest,
+    train,
+)
 from pynode.services.server import Begin, ServiceServer
 from pynode.services.spec import Context
 from pynode.state.records import Record
@@ -27,7 +36,27 @@ from pynode.train.data import load_dataset
 
 @pytest.fixture(scope="module")
 def models():
-    return {"charlm": load("charlm", baseline("charlm")), "digits": load("digits", baseline("digits"))}
+    return {"charlm": committed("charlm"), "digits": committed("digits")}
+
+
+def test_the_committed_weights_are_the_baselines_trained_here():
+    for model_id in ("digits", "charlm"):
+        state, val_loss = train(baseline(model_id))
+        assert state.theta == committed_theta(model_id)  # bit for bit: onnxruntime on one thread
+        assert round(val_loss, 6) == manifest()[model_id]["val_loss"]
+
+
+def test_altered_weights_are_refused(tmp_path, monkeypatch):
+    import pynode.services.inference_weights as w
+
+    for name in ("manifest.json", "digits.theta.bin"):
+        (tmp_path / name).write_bytes((WEIGHTS_DIR / name).read_bytes())
+    (tmp_path / "digits.theta.bin").write_bytes(
+        b"\x00" * 4 + (WEIGHTS_DIR / "digits.theta.bin").read_bytes()[4:]
+    )
+    monkeypatch.setattr(w, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(WeightsError, match="sha256"):
+        committed_theta("digits")
 
 
 @pytest.mark.parametrize(

@@ -184,9 +184,9 @@ async def test_peers_cap_lists_the_profiles_that_offer_it(tmp_path):
 
 @pytest.fixture(scope="module")
 def charlm():
-    from pynode.services.inference_weights import baseline, load
+    from pynode.services.inference_weights import committed
 
-    return load("charlm", baseline("charlm"))
+    return committed("charlm")
 
 
 async def test_inference_through_a_peer_and_a_peer_leaving_mid_completion(mesh, charlm):

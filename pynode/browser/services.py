@@ -40,7 +40,8 @@ class BrowserServices:
         self.storage = StorageRuntime(node, self.runtime, MemoryBackend(), TAB_CAPACITY_BYTES)
         if serve_inference:
             try:
-                self.inference = InferenceHost(self.runtime, replica)
+                # committed weights only: re-training the board's best here would take a tab a minute of CPU
+                self.inference = InferenceHost(self.runtime, replica, follow_board=False)
             except Exception as e:
                 log.exception("no inference in this tab")
                 self.error = f"inference could not start: {e}"

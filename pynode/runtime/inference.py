@@ -1,6 +1,7 @@
-"""Hosts the inference service on a node: derives the zoo models' weights off the event loop (a worker thread
-in CPython; in a tab, inline between other tasks), serves them, and swaps in the char-LM of the best ml-board
-result when one appears (re-trained from its config and seed, `services/inference_weights.py`)."""
+"""Hosts the inference service on a node: serves the zoo models' committed weights at once, and swaps in the
+char-LM of the best ml-board result when one appears and scores better here (re-trained from its config and
+seed off the event loop: a worker thread in CPython, inline between other tasks in a tab;
+`services/inference_weights.py`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ from typing import Any
 from pynode.platform import in_browser
 from pynode.runtime.services import ServicesRuntime
 from pynode.services.inference import Inference, LoadedModel
-from pynode.services.inference_weights import MODEL_TASKS, Source, baseline, best_on_board, load
+from pynode.services.inference_weights import (
+    MODEL_TASKS,
+    Source,
+    WeightsError,
+    baseline,
+    best_on_board,
+    committed,
+    load,
+)
 from pynode.services.limits import BOARD_CHECK_S
 
 log = logging.getLogger(__name__)
@@ -60,7 +69,11 @@ class InferenceHost:
     async def _run(self) -> None:
         for model_id in self.model_ids:
             t0 = time.monotonic()
-            await self._load(model_id, baseline(model_id))
+            try:
+                self._serve(committed(model_id))
+            except WeightsError:  # a checkout without them: derive the same weights here (seconds)
+                log.exception("committed weights unusable; training the %s baseline", model_id)
+                await self._load(model_id, baseline(model_id))
             self.load_s[model_id] = round(time.monotonic() - t0, 2)
         self.ready.set()
         while self.follow_board:

@@ -1,13 +1,19 @@
-"""Where the inference service's weights come from: the zoo's models trained from their task's baseline
-config (seed 0) — a pure function of the committed graphs, data and config, so every node derives the same θ
-on one platform — or, for the char-LM, the config of the best result on the ml board, re-trained from its
-seed. Synchronous and CPU-bound (a few seconds): the runtime runs it off the event loop.
+"""Where the inference service's weights come from: the committed weights (`weights/`, the zoo models trained
+from their ml task's baseline config on seed 0 by wasm_build/export_weights.py — a pure function of the
+committed graphs, data and config, which anyone can re-derive; checked against their sha256 when loaded) or,
+for the char-LM, the config of the best result on the ml board, re-trained from its seed (seconds of CPU: the
+runtime runs it off the event loop).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from pynode.platform.model import TrainState
@@ -21,6 +27,11 @@ from pynode.train.runner import RunnerFactory, open_runner
 from pynode.train.zoo import get_model
 
 MODEL_TASKS = {"charlm": CHARLM, "digits": DIGITS}  # model id -> the ml task whose model it serves
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+class WeightsError(Exception):
+    """Committed weights are missing or do not match their manifest."""
 
 
 @dataclass(frozen=True)
@@ -60,11 +71,49 @@ def best_on_board(results: Iterable[Record], model_id: str = "charlm") -> Source
     return Source(task, dict(config), seed, f"ml board best {key[:12]} (seed {seed})", key)
 
 
-def load(model_id: str, source: Source, runners: RunnerFactory | None = None) -> LoadedModel:
-    """Train `source`'s config on its seed and load the final θ into a fresh runner."""
+def train(source: Source, runners: RunnerFactory | None = None) -> tuple[TrainState, float]:
+    """Train `source`'s config on its seed: the final state and its validation loss."""
     states: list[TrainState] = []
     evaluation = train_seed(source.task, source.config, source.seed, runners, on_checkpoint=states.append)
+    return states[-1], evaluation.value
+
+
+def load(model_id: str, source: Source, runners: RunnerFactory | None = None) -> LoadedModel:
+    """Train `source`'s config on its seed and load the final θ into a fresh runner."""
+    state, val_loss = train(source, runners)
     spec = get_model(source.config["variant"])
     runner = open_runner(spec, runners)
-    runner.set_state(states[-1])
-    return LoadedModel(model_id, spec, runner, source.label, evaluation.value, {"result": source.result})
+    runner.set_state(state)
+    return LoadedModel(model_id, spec, runner, source.label, val_loss, {"result": source.result})
+
+
+@cache
+def manifest() -> dict[str, Any]:
+    try:
+        return json.loads((WEIGHTS_DIR / "manifest.json").read_text())
+    except (OSError, ValueError) as e:
+        raise WeightsError(f"no weights manifest: {e}") from None
+
+
+def committed_theta(model_id: str) -> array:
+    entry = manifest().get(model_id)
+    if entry is None:
+        raise WeightsError(f"no committed weights for {model_id}")
+    data = (WEIGHTS_DIR / entry["file"]).read_bytes()
+    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise WeightsError(f"{entry['file']} does not match its sha256 (python -m wasm_build.export_weights)")
+    theta = array("f", data)
+    if len(theta) != get_model(entry["variant"]).n_params:
+        raise WeightsError(f"{entry['file']} has {len(theta)} floats, not {entry['variant']}'s")
+    return theta
+
+
+def committed(model_id: str, runners: RunnerFactory | None = None) -> LoadedModel:
+    """The committed weights of `model_id` in a fresh runner (no training: instant on both platforms)."""
+    theta = committed_theta(model_id)  # raises WeightsError when missing or altered
+    entry = manifest()[model_id]
+    spec = get_model(entry["variant"])
+    runner = open_runner(spec, runners)
+    runner.set_state(TrainState.fresh(theta))
+    label = f"committed zoo baseline ({entry['config']['steps']} steps, seed {entry['seed']})"
+    return LoadedModel(model_id, spec, runner, label, float(entry["val_loss"]), {"sha256": entry["sha256"]})
