@@ -8,7 +8,8 @@ seconds, and writes what happens to it where the benchmark can read it after a S
   gossiped), `lost` (a relay session ended, with the reason the client saw);
 - a status file rewritten every STATUS_S: the keys of every benchmark record its replica holds.
 
-Its replica is saved after every write and loaded at start, so a restarted node knows what it published.
+Its replica is saved after every write of its own, before the write is gossiped, and loaded at start, so a
+restarted node knows every change it signed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 from pynode.identity import Identity, short_id
 from pynode.node import Node, NodeConfig
 from pynode.platform import native
-from pynode.runtime.replica import StateReplica, load_store, save_store
+from pynode.runtime.replica import StateReplica, load_store
 from pynode.state.authorship import loro_peer
 from pynode.state.store import Store
 from pynode.wire.envelope import Envelope
@@ -88,7 +89,7 @@ class ChaosNode:
         self.boot = boot
         config = NodeConfig(direct_peers=args.direct_peers, ice_addresses=["127.0.0.1"])
         self.node = Node(identity, native.relay_link(args.relay), config)
-        self.replica = StateReplica(self.node, store=store)
+        self.replica = StateReplica(self.node, store=store, save_to=args.data_dir / "state")
         self.log = EventLog(args.data_dir / "events.jsonl")
         self.node.subscribe(TOPIC, self._on_message)
         self.quiet = asyncio.Event()  # set by SIGUSR1: publish and write nothing more
@@ -163,7 +164,6 @@ class ChaosNode:
                 return
             n += 1
             record = await self.replica.publish("result", record_body(self.args.index, self.boot, n))
-            save_store(self.replica.store, self.args.data_dir / "state")
             self.log.add("rec", key=record.key)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 CHUNK = 16 * 1024  # bytes read at a time
 QUEUE_CHUNKS = 64  # ~1 MiB in flight per direction: the link's buffer, then backpressure
+CLOSE_S = 5.0  # links given this long to wind down when the proxy closes
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,10 @@ class LinkProxy:
             s.close()
         for index in list(self.links):
             self.cut(index)
-        await asyncio.gather(*self._handlers, return_exceptions=True)
+        _, pending = await asyncio.wait(self._handlers, timeout=CLOSE_S) if self._handlers else (set(), set())
+        for task in pending:  # a pump still waiting on a link that is gone
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _accept(self, index: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

@@ -10,8 +10,9 @@ from __future__ import annotations
 import random
 
 from pynode.identity import Identity
+from pynode.node import Node, NodeConfig
 from pynode.platform import native
-from pynode.runtime.replica import load_store, save_store
+from pynode.runtime.replica import StateReplica, load_store, save_store
 from pynode.state.authorship import loro_peer
 from pynode.state.store import Store
 from pynode.state.sync import SyncEngine, run_sync
@@ -61,3 +62,34 @@ def test_a_replica_restarting_from_its_saved_snapshots_keeps_its_state_and_verdi
         assert again.version()[DOC] == e.store.version()[DOC]  # nothing of its disk refused
         assert sorted(again.records[DOC]) == sorted(e.store.records[DOC])
         assert again.faulty == {loro_peer(eve.peer_id)}
+
+
+async def test_a_replica_with_save_to_has_its_own_write_on_disk_before_it_gossips_it(tmp_path):
+    me = await Identity.generate()
+    node = Node(me, native.relay_link("ws://127.0.0.1:9/p2p"), NodeConfig(direct_peers=0))
+    replica = StateReplica(node, save_to=tmp_path)
+    on_disk_at_gossip: list[set[str]] = []
+    gossip_publish = node.publish
+
+    async def publish(topic: str, data: bytes):  # the real publish, noting what the disk held just before
+        saved = Store(me.peer_id, native)
+        await load_store(saved, tmp_path)
+        on_disk_at_gossip.append(set(saved.records[DOC]))
+        return await gossip_publish(topic, data)
+
+    node.publish = publish  # type: ignore[method-assign]
+    record = await replica.publish("result", {**BODY, "value": "0.25"})
+    assert on_disk_at_gossip == [{record.key}]  # a SIGKILL after the gossip cannot take it from us
+    again = Store(me.peer_id, native)
+    await load_store(again, tmp_path)
+    assert again.version()[DOC] == replica.store.version()[DOC]
+
+
+BODY = {
+    "domain": "ml",
+    "task": "mlp-digits",
+    "metric": "val_loss",
+    "unit": "nats",
+    "direction": "min",
+    "seeds": 3,
+}

@@ -40,11 +40,17 @@ EVIDENCE_FILE = "evidence.cbor"
 
 
 class StateReplica:
-    def __init__(self, node: Node, interval: float = 2.0, store: Store | None = None) -> None:
-        """`store`: records kept from an earlier replica of the same identity (a tab that left and rejoins)."""
+    def __init__(
+        self, node: Node, interval: float = 2.0, store: Store | None = None, save_to: Path | None = None
+    ) -> None:
+        """`store`: records kept from an earlier replica of the same identity (a tab that left and rejoins).
+        `save_to`: a directory the replica is saved to after each of our own writes, before it is gossiped
+        (load it into `store` at the next start): a node killed at any moment then restarts knowing every
+        change it signed, and never signs other changes over the same ids (equivocation, held against it)."""
         if store is not None and store.author != node.peer_id:
             raise ValueError("a replica's store must be its node's own")
         self.node = node
+        self.save_to = save_to
         self.store = store if store is not None else Store(node.peer_id, current())
         if not self.store.exemptions:  # round certificates and points are paid for by the chain, everywhere
             self.store.exemptions = exemptions()
@@ -67,8 +73,11 @@ class StateReplica:
     # ---- writing ----------------------------------------------------------------------------------
 
     async def write(self, records: list[Record]) -> None:
-        """Commit our own signed records and gossip the update."""
-        for out in await self.engine.write(self.node.identity.signer, records):
+        """Commit our own signed records (saved first, with `save_to`) and gossip the update."""
+        outs = await self.engine.write(self.node.identity.signer, records)
+        if self.save_to is not None and outs:
+            save_store(self.store, self.save_to)
+        for out in outs:
             await self.node.publish(STATE_TOPIC, out.data)
 
     async def publish(self, kind: str, body: dict[str, Any]) -> Record:
