@@ -65,13 +65,15 @@ class Client:
         self._ready.set()
         return True
 
-    def close(self, error: Error | None = None) -> None:
-        """End this client: pending frames are discarded and `error`, if any, is the last frame it gets."""
+    def close(self, error: Error | None = None, discard: bool = True) -> None:
+        """End this client: pending frames are discarded (unless not `discard`: a federation link being replaced
+        delivers what it holds) and `error`, if any, is the last frame it gets."""
         if self.closed:
             return
         self.error = error
-        self._queue.clear()
-        self._queued_bytes = 0
+        if discard:
+            self._queue.clear()
+            self._queued_bytes = 0
         if error is not None:
             self._queue.append(error.encode())
         self._closed.set()

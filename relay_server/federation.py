@@ -33,7 +33,7 @@ from pynode.net.federation_proto import (
     HopUnreachable,
     parse_fed_frame,
 )
-from pynode.net.limits import DIR_FLUSH_S
+from pynode.net.limits import DIR_FLUSH_S, MAX_FED_LINKS
 from pynode.node import Node
 from pynode.platform import native
 from pynode.platform.transport import ConnectionClosed
@@ -133,7 +133,6 @@ class RelayFederation:
         self._links: dict[bytes, _Link] = {}
         self._url_relay: dict[str, bytes] = {}  # who answered at a URL we dial
         self._dialers: dict[str, asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self._running = False
         hub.federation = self
@@ -147,15 +146,17 @@ class RelayFederation:
             self._dial(url, listed=True)
 
     async def stop(self) -> None:
+        """Tell every linked relay we are going, give the links a moment to say so, then end the dialling."""
         self._running = False
-        tasks = [t for t in (self._ticker, *self._dialers.values(), *self._tasks) if t is not None]
-        tasks += [link.task for link in self._links.values() if link.task is not None]
+        links = list(self._links.values())
+        for link in links:
+            link.client.close(rp.Error("shutting_down", "the relay is stopping"))
+        running = [link.task for link in links if link.task is not None and not link.task.done()]
+        if running:
+            await asyncio.wait(running, timeout=FLUSH_TIMEOUT_S)  # inbound links end their own (ASGI) tasks
+        tasks = [t for t in (self._ticker, *self._dialers.values()) if t is not None]
         for t in tasks:
             t.cancel()
-        for link in list(self._links.values()):
-            link.client.close(rp.Error("shutting_down", "the relay is stopping"))
-            with contextlib.suppress(Exception):
-                await link.sock.close()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def relay_urls(self) -> list[str]:
@@ -313,9 +314,9 @@ class RelayFederation:
         t = now_ms()
         verdict = self.core.admit_link(relay, dialled, t)
         if verdict == fed.REPLACE:
-            old = self._links.pop(relay)
+            old = self._links.pop(relay)  # what it still has queued goes out first
             old.client.close(
-                rp.Error("link_refused", "duplicate_link: replaced by the link the smaller id dialled")
+                rp.Error("link_refused", "duplicate_link: the smaller id's link is kept"), discard=False
             )
         elif verdict != fed.ADMIT:
             await self._refuse(sock, "link_refused", verdict)
@@ -426,7 +427,7 @@ class RelayFederation:
                     level = logging.WARNING if out.ban else logging.INFO
                     log.log(level, "federation: cut off %s (%s)", short_id(out.relay), out.reason)
                     link.client.close(rp.Error("cut_off", f"{out.reason}: a federation rule was broken"))
-            elif isinstance(out, fed.Discovered) and len(self._dialers) < 2 * len(self.peer_relays) + 8:
+            elif isinstance(out, fed.Discovered) and len(self._dialers) < MAX_FED_LINKS:
                 self._dial(out.url, listed=False)
 
     def _flush(self, force: bool = False) -> None:

@@ -243,20 +243,35 @@ def test_circuits_to_nowhere_beyond_a_racing_few_cut_the_relay_off():
     assert cut_reason(verdicts[-1]) == "circuits_to_nowhere"
 
 
-def test_relay_urls_named_in_directories_are_discovered_once_and_bounded():
+def test_relays_named_in_directories_are_dialled_by_the_smaller_id_once_and_bounded():
     f = fed.Federation(ME, url="ws://me/p2p")
     f.link_up(R1, True, T0)
-    urls = tuple(f"ws://r{i}/p2p" for i in range(32))
-    out = f.directory(R1, Sender(R1).body(full=True, url="ws://r1/p2p", relays=("ws://me/p2p", *urls)), T0)
-    found = [o.url for o in out if isinstance(o, fed.Discovered)]
-    # neither ourselves nor the relay already linked
-    assert "ws://me/p2p" not in found and "ws://r1/p2p" not in found
-    assert len(found) == len(set(found)) <= 2 * MAX_FED_LINKS
-    assert not [
-        o
-        for o in f.directory(R1, Sender(R1).body(full=True, seq=99, url="ws://r1/p2p", relays=urls), T0)
-        if isinstance(o, fed.Discovered)
-    ]
+    named = ((ME, "ws://me/p2p"), (R1, "ws://r1/p2p"), (R2, "ws://r2/p2p"), (b"\x02" * 32, "ws://two/p2p"))
+    many = tuple((b"\xf0" + peer(i)[1:], f"ws://m{i}/p2p") for i in range(2 * MAX_FED_LINKS + 10))  # > ME
+    s = Sender(R1)
+    out = f.directory(R1, s.body(full=True, url="ws://r1/p2p", relays=named + many[:20]), T0)
+    found = {o.relay: o.url for o in out if isinstance(o, fed.Discovered)}
+    # not ourselves, not the relay already linked, not 0x02..: smaller than us, so it dials us
+    assert ME not in found and R1 not in found and b"\x02" * 32 not in found
+    assert found[R2] == "ws://r2/p2p"
+    out = f.directory(R1, s.body(url="ws://r1/p2p", relays=named + many), T0 + 100)
+    again = [o.url for o in out if isinstance(o, fed.Discovered)]
+    assert "ws://r2/p2p" not in again  # once
+    assert len(found) + len(again) == 2 * MAX_FED_LINKS  # bounded
+    # a relay without a public URL cannot be dialled: it dials even the larger ids itself
+    hidden = fed.Federation(b"\xff" * 32)
+    hidden.link_up(R1, True, T0)
+    out = hidden.directory(R1, Sender(R1).body(full=True, relays=((R2, "ws://r2/p2p"),)), T0)
+    assert out == [fed.Discovered(R2, "ws://r2/p2p")]
+
+
+def test_a_link_replacing_another_to_the_same_relay_keeps_its_routes():
+    f = fed.Federation(ME)
+    f.link_up(R1, True, T0)
+    f.directory(R1, Sender(R1).body(entry(peer(1)), full=True), T0)
+    assert f.admit_link(R1, False, T0) == fed.REPLACE  # R1 is the smaller: the link it dialled is kept
+    assert f.link_up(R1, False, T0) == [] and f.route(peer(1)) == R1
+    assert cut_reason(f.directory(R1, Sender(R1).body(seq=50), T0)) == "no_full_directory"
 
 
 # ---- our own directory -------------------------------------------------------------------------------------

@@ -62,8 +62,10 @@ class Cut:
 
 @dataclass(frozen=True)
 class Discovered:
-    """A federation relay's URL, named in a directory, that this relay is not linked to."""
+    """A federation relay, named in a directory, that this relay should dial: of two relays that learn of each
+    other this way only the smaller id dials (unless the other cannot: this relay has no public URL)."""
 
+    relay: bytes
     url: str
 
 
@@ -121,6 +123,7 @@ class Federation:
         self._routes: dict[bytes, bytes] = {}  # peer -> the relay its best claim names
         self._banned: dict[bytes, int] = {}  # relay -> until (ms)
         self._discovered: set[str] = set()
+        self._urls_changed = False  # a link's URL became known: the next update tells the others (discovery)
 
     # ---- what the runtime asks -------------------------------------------------------------------------
 
@@ -193,8 +196,9 @@ class Federation:
         """The update every link that has its snapshot should get now: the arrivals and departures since the
         last one, or an empty refresh when DIR_REFRESH_S passed. Empty when nothing is due (unless `force`)."""
         due = self._last_update_ms is None or now_ms - self._last_update_ms >= DIR_REFRESH_S * 1000
-        if not (self._pending_add or self._pending_del or due or force):
+        if not (self._pending_add or self._pending_del or due or force or self._urls_changed):
             return []
+        self._urls_changed = False
         adds, dels = list(self._pending_add.values()), list(self._pending_del)
         self._pending_add.clear()
         self._pending_del.clear()
@@ -208,7 +212,7 @@ class Federation:
 
     def _body(self, now_ms: int, full: bool, add: tuple[Entry, ...], remove: tuple[bytes, ...]) -> DirBody:
         self._seq += 1
-        urls = tuple(u for u in (link.url for link in self._links.values()) if u)[:MAX_DIR_RELAY_URLS]
+        urls = tuple((r, link.url) for r, link in self._links.items() if link.url)[:MAX_DIR_RELAY_URLS]
         return DirBody(self.me, self._seq, now_ms + DIR_TTL_MS, full, self.url, urls, add, remove)
 
     # ---- links -----------------------------------------------------------------------------------------
@@ -229,14 +233,17 @@ class Federation:
         return ADMIT
 
     def link_up(self, relay: bytes, we_dialled: bool, now_ms: int) -> list[Output]:
-        out = self.link_down(relay) if relay in self._links else []
+        old = self._links.get(relay)
         self._links[relay] = _Link(
             we_dialled,
             _Bucket(DIR_UPDATES_PER_S, DIR_UPDATES_BURST, now_ms),
             _Bucket(UNROUTABLE_HOPS_PER_S, UNROUTABLE_HOPS_BURST, now_ms),
+            # a link replacing another to the same relay keeps its routes until its own full directory
+            entries=old.entries if old is not None else {},
             exp_ms=now_ms + DIR_TTL_MS,  # until its first directory says otherwise
+            url=old.url if old is not None else "",
         )
-        return out
+        return []
 
     def link_down(self, relay: bytes) -> list[Output]:
         """The link closed: every route through it goes."""
@@ -273,7 +280,9 @@ class Federation:
             return self.cut(relay, reason, now_ms)
         link.last_seq = self._last_seq[relay] = body.seq
         link.exp_ms = body.exp
-        link.url = body.url
+        if link.url != body.url:
+            link.url = body.url
+            self._urls_changed = True
         out: list[Output] = []
         changed: list[bytes] = []
         if body.full:
@@ -289,10 +298,10 @@ class Federation:
         if len(link.entries) > MAX_DIR_PEERS:
             return self.cut(relay, "directory_too_large", now_ms)
         out += self._reroute(relay, link, changed)
-        for url in (body.url, *body.relays):
-            if self._new_url(url):
+        for other, url in body.relays:
+            if self._worth_dialling(other, url, now_ms):
                 self._discovered.add(url)
-                out.append(Discovered(url))
+                out.append(Discovered(other, url))
         return out
 
     def _check(self, relay: bytes, link: _Link, body: DirBody, now_ms: int) -> str:
@@ -362,16 +371,13 @@ class Federation:
         self._routes[peer] = min(claims, key=lambda r: (-claims[r], r))
         return []
 
-    def _new_url(self, url: str) -> bool:
-        """A URL worth dialling: not ours, not linked, not seen (and the set of those seen stays bounded)."""
-        if (
-            not url
-            or url == self.url
-            or url in self._discovered
-            or len(self._discovered) >= 2 * MAX_FED_LINKS
-        ):
+    def _worth_dialling(self, relay: bytes, url: str, now_ms: int) -> bool:
+        """Not us, not linked, not banned, not seen (the set of those seen stays bounded), and ours to dial."""
+        if relay == self.me or relay in self._links or self.is_banned(relay, now_ms) or url == self.url:
             return False
-        return all(link.url != url for link in self._links.values())
+        if url in self._discovered or len(self._discovered) >= 2 * MAX_FED_LINKS:
+            return False
+        return self.me < relay or not self.url  # it dials us otherwise: no duplicate link to resolve
 
     def forget_url(self, url: str) -> None:
         """The runtime gave up on a discovered URL: a later directory may name it again."""

@@ -74,7 +74,7 @@ class DirBody:
     exp: int  # milliseconds since the Unix epoch: the receiver forgets these routes after this
     full: bool
     url: str  # the sender's public /p2p URL ("" when it has none)
-    relays: tuple[str, ...]  # other relays of the federation the sender links to (discovery)
+    relays: tuple[tuple[bytes, str], ...]  # (id, URL) of other relays the sender links to (discovery)
     add: tuple[Entry, ...]
     remove: tuple[bytes, ...]
 
@@ -86,7 +86,7 @@ class DirBody:
             "exp": self.exp,
             "full": self.full,
             "url": self.url,
-            "relays": list(self.relays),
+            "relays": [{"relay": r, "url": u} for r, u in self.relays],
             "add": [e.to_wire() for e in self.add],
             "del": list(self.remove),
         }
@@ -153,11 +153,16 @@ def _dir(d: dict[str, Any]) -> Dir:
         exp=get_int(d, "exp"),
         full=get_bool(d, "full"),
         url=_url(d["url"]),
-        relays=tuple(rp.relay_url(u) for u in get_list(d, "relays", MAX_DIR_RELAY_URLS)),
+        relays=tuple(_known_relay(r) for r in get_list(d, "relays", MAX_DIR_RELAY_URLS)),
         add=tuple(_entry(e) for e in get_list(d, "add", MAX_DIR_ENTRIES_PER_FRAME)),
         remove=tuple(_peer(p) for p in get_list(d, "del", MAX_DIR_ENTRIES_PER_FRAME)),
     )
     return Dir(body, get_bytes(d, "sig", size=rp.SIG_BYTES))
+
+
+def _known_relay(value: Any) -> tuple[bytes, str]:
+    d = expect_map(value, "relay", {"relay", "url"})
+    return get_bytes(d, "relay", size=rp.PEER_BYTES), rp.relay_url(d["url"])
 
 
 def _peer(value: Any) -> bytes:

@@ -83,7 +83,8 @@ def relay_events(
         on_leave=lambda peer: apply(manager.peer_left(peer)),
         on_unreachable=lambda peer: apply(manager.peer_left(peer)),
         on_disconnected=lambda: apply(manager.relay_lost()),
-        on_welcome=lambda known: apply(manager.relay_connected(known)),
+        # a node that just (re)joined dials at once rather than at its next maintenance: a fail-over costs less
+        on_welcome=lambda known: apply(manager.relay_connected(known) + manager.tick(now())),
         on_join=lambda peer, caps: apply(manager.peer_joined(peer, caps)),
     )
 
