@@ -22,6 +22,7 @@ from pynode.identity import Identity, peer_id_text, short_id
 from pynode.node import Node, NodeConfig
 from pynode.pace import MIN_SHARE, CpuBudget
 from pynode.platform import browser
+from pynode.runtime.memory import related_work
 from pynode.wire.envelope import Envelope
 from pynode.wire.errors import WireError
 
@@ -99,6 +100,9 @@ class BrowserApp:
         interval_s = float(self.config.get("presenceInterval", 90))
         await presence.attach(node, browser_state.state.replica, caps, self.event, interval_s)
         replica = browser_state.state.replica
+        if research.agent is not None and services.runtime is not None and replica is not None:
+            # papers cite related work from a peer's memory service (a tab hosts no 86 MB model)
+            research.agent.config.related = related_work(services.runtime, replica.store)
         await review.attach(replica, self.identity, research.domains, research.share, caps, self.event)
         if not self.boot["join_s"]:
             asyncio.ensure_future(self._time_first_join(node))
