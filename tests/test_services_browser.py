@@ -3,6 +3,8 @@ the inference service, and a CPython node's completion streams from it; the Serv
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from pynode.identity import parse_peer_id
@@ -25,12 +27,14 @@ async def test_a_cpython_node_gets_a_completion_from_a_tab(dist, tmp_path, chrom
             tab, lambda s: s["state"] == "online" and s["services"].get("models"), 150, "the tab's models"
         )
         tab_id = parse_peer_id(s["peer"])
-        print("the tab derived its models' weights in", s["services"]["load_s"], "s")
+        print("tab boot", s["boot"], "models loaded in", s["services"]["load_s"], "s")
         backends = {m["backend"] for m in s["services"]["models"]}
         assert backends == {"onnxruntime-web/wasm"}, s["services"]
         await eventually(lambda: tab_id in asking.providers("inference"), 30, "the tab offers inference")
         args = {"prompt": "the wing ", "max_tokens": 30, "temperature_milli": 0}
+        t0 = time.monotonic()
         text = "".join([p async for p in asking.stream("inference", "complete", args)])
+        print(f"completion from the tab in {time.monotonic() - t0:.2f} s")
         assert len(text) == 30 and set(text) <= set(TEXT_ALPHABET)
         assert asking.served_us[(tab_id, "inference")] == 1
         s = await wait_status(
