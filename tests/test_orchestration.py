@@ -205,3 +205,22 @@ def test_one_orchestrator_is_responsible_for_each_task() -> None:
     picks = {responsible(f"{k:064x}", orchs) for k in range(50)}
     assert len(picks) > 1 and picks <= set(orchs)  # spread, and every replica picks the same one
     assert responsible("a" * 64, orchs) == responsible("a" * 64, list(reversed(orchs)))
+
+
+async def test_a_worker_declines_what_its_node_refuses_and_bad_diloco_specs_are_refused() -> None:
+    from pynode.runtime.task_runner import run_of
+
+    w = World()
+    poster, orch = await Identity.generate(), await Identity.generate()
+    me = Candidate(b"m" * 32, frozenset({"research"}), 4096, 1.0)
+    w.orchestrators.add(orch.peer_id)
+    await w.add(poster, "task", task_body(slots=1), T0)
+    key = w.tasks[0].key
+    await w.add(orch, "assignment", {"task": key, "epoch": 0, "nodes": [me.peer]}, T0)
+    worker = Worker(me, refuse=lambda task: "already in a DiLoCo run" if task["kind"] == "diloco" else None)
+    [reply] = worker.tick(w.board(), T0)
+    assert reply.body == {"task": key, "epoch": 0, "accept": False, "reason": "already in a DiLoCo run"}
+    assert run_of(json.dumps({"run": "ab" * 16, "task": "x"})) == bytes.fromhex("ab" * 16)
+    for bad in ("[]", '{"run": 5}', '{"run": "zz"}', '{"run": "' + "zz" * 16 + '"}', "{"):
+        with pytest.raises(ValueError):
+            run_of(bad)

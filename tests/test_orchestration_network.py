@@ -96,3 +96,61 @@ async def test_post_assign_take_and_reassign_when_a_node_leaves(tmp_path, monkey
             await replica.stop()
             await node.stop()
         await relay.stop()
+
+
+async def test_a_diloco_run_posted_as_a_task_is_joined_by_the_nodes_that_take_it(tmp_path):
+    from pynode.runtime.diloco import DilocoPeer
+    from pynode.runtime.storage import StorageRuntime
+    from pynode.runtime.task_runner import TaskRunner
+    from pynode.services.storage.backend import MemoryBackend
+    from pynode.train.diloco import RunSpec
+
+    relay = await relay_on(tmp_path, embedded_node=False)
+    stops: list = []
+    try:
+        members = []
+        for i in range(3):
+            node = Node(
+                await Identity.generate(),
+                native.relay_link(relay.url),
+                NodeConfig(caps=["research"], direct_peers=0),
+            )
+            replica = StateReplica(node, interval=0.5, store=Store(node.peer_id, current()))
+            services = ServicesRuntime(node, replica)
+            storage = StorageRuntime(node, services, MemoryBackend(), 64 * 2**20)
+            runner = TaskRunner(node, storage, cpu_share=1.0)
+            tasks = TasksRuntime(
+                node, replica, services, 2048, 1.0, i == 0, runner.taken, runner.refuse, tick_s=0.3
+            )
+            await node.start()
+            for part in (replica, services, storage, tasks):
+                await part.start()
+            await services.ensure_profile()
+            stops += [tasks, runner, storage, services, replica, node]
+            members.append((node, runner, tasks))
+        founder_node, founder_runner, board_host = members[0]
+        await eventually(lambda: len(board_host.read()[1]) == 3, 30, "profiles")
+        founder = DilocoPeer(founder_node)
+        founder_runner.diloco = founder  # the founder's runner knows it is in a run: it declines the task
+        run = RunSpec(
+            task="digits-mlp", seed=2, H=4, codec="int8", deadline_s=30, cert_timeout_s=10, min_peers=3
+        )
+        await founder.found(run)
+        spec = json.dumps({"run": run.run_id.hex(), "task": run.task})
+        body = {"kind": "diloco", "title": "digits", "spec": spec, "caps": ["research"], "memory_mb": 256,
+                "compute_s": 300, "slots": 2, "expires": board_host.now_ms() + 600_000}  # fmt: skip
+        key = (await board_host.post(body)).key
+        await eventually(lambda: board_host.board()[key].status(board_host.now_ms()) == RUNNING, 60, "taken")
+        s = board_host.board()[key]
+        assert founder_node.peer_id not in s.accepted()
+        takers = [m[1] for m in members[1:] if m[0].peer_id in s.accepted()]
+        await eventually(lambda: all(r.joined == [run.run_id] for r in takers), 60, "takers joined the run")
+        await founder.wait_round(2, 90)
+        await eventually(lambda: any(e.contributors == 3 for e in founder.log), 90, "a round of all three")
+        if founder_node.peer_id in s.declined_by:
+            assert "already in a DiLoCo run" in s.replies[founder_node.peer_id].body["reason"]
+        await founder.stop()
+    finally:
+        for part in stops:
+            await part.stop()
+        await relay.stop()

@@ -43,6 +43,7 @@ class Hosted:
     services: Any
     storage: Any
     tasks: Any
+    runner: Any = None
 
     async def start(self) -> None:
         await self.services.start()
@@ -51,7 +52,7 @@ class Hosted:
                 await part.start()
 
     async def stop(self) -> None:
-        for part in (self.tasks, self.storage):
+        for part in (self.tasks, self.runner, self.storage):
             if part is not None:
                 await part.stop()
         await self.services.stop()
@@ -71,6 +72,7 @@ def hosted_services(
 ) -> Hosted:
     from pynode.runtime.services import ServicesRuntime
     from pynode.runtime.storage import StorageRuntime
+    from pynode.runtime.task_runner import TaskRunner
     from pynode.runtime.tasks import TasksRuntime
     from pynode.services.storage.backend import DiskBackend
 
@@ -81,13 +83,16 @@ def hosted_services(
             raise CliError("--storage-replicas must be 1..8")
         backend = DiskBackend(data_dir / "blobs")
         storage = StorageRuntime(node, services, backend, args.storage_quota * MIB, args.storage_replicas)
-    tasks = None
+    tasks = runner = None
     if not args.no_tasks:
+        runner = TaskRunner(node, storage, cpu_share)
 
         def taken(task: dict[str, Any]) -> None:
             print(f"  took task {task['kind']}: {task['title']}", file=sys.stderr)
+            runner.taken(task)
 
+        orchestrate = not args.no_orchestrator
         tasks = TasksRuntime(
-            node, replica, services, args.task_memory, cpu_share, not args.no_orchestrator, on_taken=taken
+            node, replica, services, args.task_memory, cpu_share, orchestrate, taken, runner.refuse
         )
-    return Hosted(services, storage, tasks)
+    return Hosted(services, storage, tasks, runner)

@@ -56,6 +56,13 @@ def add_diloco(sub: Any) -> None:
     d.add_argument("--deadline", type=float, default=120.0, help="founding: seconds per round at most")
     d.add_argument("--min-peers", type=positive, default=1, help="founding: deltas to wait for per round")
     d.add_argument("--seed", type=non_negative, default=0, help="founding: θ₀ and data seed")
+    d.add_argument(
+        "--post-task",
+        type=non_negative,
+        default=0,
+        metavar="SLOTS",
+        help="founding: also post the run to the task board for SLOTS more nodes (they join when they take it)",
+    )
     d.set_defaults(func=cmd_diloco)
 
 
@@ -143,10 +150,15 @@ async def _diloco_main(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     await services.start()
     await storage.start()
+    replica = None
     try:
-        await _join_or_found(args, peer)
+        founded = await _join_or_found(args, peer)
+        if founded is not None and args.post_task:
+            replica = await _post_task(node, founded, args.post_task)
         await _print_rounds(args, peer)
     finally:
+        if replica is not None:
+            await replica.stop()
         await peer.stop()
         await storage.stop()
         await services.stop()
@@ -154,7 +166,8 @@ async def _diloco_main(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _join_or_found(args: argparse.Namespace, peer: DilocoPeer) -> None:
+async def _join_or_found(args: argparse.Namespace, peer: DilocoPeer) -> Any:
+    """Join an announced run of the task, or found one; returns the RunSpec when this node founded it."""
     from pynode.platform import current
     from pynode.train.diloco import RunSpec
 
@@ -162,7 +175,7 @@ async def _join_or_found(args: argparse.Namespace, peer: DilocoPeer) -> None:
     if run_id is not None:
         await peer.join(run_id)
         print(f"joined DiLoCo run {run_id.hex()} ({args.task})", file=sys.stderr)
-        return
+        return None
     spec = RunSpec(
         task=args.task, seed=args.seed, H=args.H, outer_lr=args.outer_lr, momentum=args.momentum,
         codec=args.codec, aggregation=args.aggregation, deadline_s=args.deadline,
@@ -171,6 +184,32 @@ async def _join_or_found(args: argparse.Namespace, peer: DilocoPeer) -> None:
     )  # fmt: skip
     run_id = await peer.found(spec)
     print(f"started DiLoCo run {run_id.hex()} ({args.task}, H={args.H}, {args.codec})", file=sys.stderr)
+    return spec
+
+
+async def _post_task(node: Any, run: Any, slots: int) -> Any:
+    """Sign the run onto the task board (a replica of our own carries it); returns the replica to stop."""
+    import time
+
+    from pynode.platform import current
+    from pynode.runtime.replica import StateReplica
+    from pynode.state.store import Store
+
+    replica = StateReplica(node, store=Store(node.peer_id, current()))
+    await replica.start()
+    body = {
+        "kind": "diloco",
+        "title": f"DiLoCo {run.task}, H={run.H}, {run.codec}",
+        "spec": json.dumps({"run": run.run_id.hex(), "task": run.task}),
+        "caps": ["research"],
+        "memory_mb": 512,
+        "compute_s": 600,
+        "slots": slots,
+        "expires": int((time.time() + 24 * 3600) * 1000),
+    }
+    record = await replica.publish("task", body)
+    print(f"posted the run to the task board: task {record.key}", file=sys.stderr)
+    return replica
 
 
 async def _print_rounds(args: argparse.Namespace, peer: DilocoPeer) -> None:

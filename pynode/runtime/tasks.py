@@ -1,8 +1,9 @@
 """The task-board runtime: hosts the orchestration service, and runs this node's orchestrator (when it is one)
 and worker over the replica's board every TICK_S, signing what they decide into the state.
 
-`on_taken(task body)` is called for each task this node takes (the node's composition root decides what to
-run: join the DiLoCo run the spec names, start the campaign).
+`on_taken(task body)` is called for each task this node takes, and `refuse(task body)` may decline one for a
+reason beyond caps, memory and CPU share; the composition root decides what they do (`hyperspace node`:
+`pynode/runtime/task_runner.py`, which joins the DiLoCo run a task names).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class TasksRuntime:
         cpu_share: float,
         orchestrator: bool = True,
         on_taken: Callable[[dict[str, Any]], None] | None = None,
+        refuse: Callable[[dict[str, Any]], str | None] | None = None,
         tick_s: float = TICK_S,
     ) -> None:
         self.node = node
@@ -65,7 +67,7 @@ class TasksRuntime:
         self.on_taken = on_taken
         self.me = Candidate(node.peer_id, frozenset(node.relay.caps) | {NAME}, memory_mb, cpu_share)
         self.orchestrator = Orchestrator(node.peer_id) if orchestrator else None
-        self.worker = Worker(self.me)
+        self.worker = Worker(self.me, refuse)
         self._task: asyncio.Task[None] | None = None
         services.host(orchestration_service(memory_mb, cpu_share, orchestrator, self.load))
 

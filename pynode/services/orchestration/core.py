@@ -15,7 +15,7 @@ reason otherwise.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,8 +108,10 @@ class Orchestrator:
 
 
 class Worker:
-    def __init__(self, me: Candidate) -> None:
+    def __init__(self, me: Candidate, refuse: Callable[[dict[str, Any]], str | None] | None = None) -> None:
+        """`refuse(task body)`: why this node cannot take a task beyond caps, memory and CPU (None: it can)."""
         self.me = me
+        self.refuse = refuse
         self._answered: set[str] = set()  # tasks we replied to (until the board shows it)
         self.taken: list[str] = []
         self.declined: list[str] = []
@@ -123,7 +125,7 @@ class Worker:
             if s.status(now_ms) == EXPIRED:
                 continue
             load = committed(board, me, now_ms) - s.body["compute_s"]  # the view counts this task already
-            why = fits(self.me, s.body, load)
+            why = fits(self.me, s.body, load) or (self.refuse(s.body) if self.refuse else None)
             self._answered.add(s.key)
             body: dict[str, Any] = {"task": s.key, "epoch": s.epoch, "accept": why is None}
             if why is not None:
