@@ -62,7 +62,9 @@ async def test_nodes_and_the_relay_certify_rounds_and_agree_on_the_points(tmp_pa
                          "a certificate naming all four, with its points, in every replica")  # fmt: skip
         await eventually(lambda: all(p.origin is not None for p in pulses), 10, "origin attestations")
         # the chain, not the leaders, pays for linked certificates, and every replica charges the same authors
-        await eventually(lambda: _same_accounts(stores), 20, "every replica charging the same certificates")
+        await eventually(
+            lambda: _same_accounts(stores), INTERVAL_S + 20, "the chain paying, alike everywhere"
+        )
         for pulse in pulses:
             view = await pulse.ledger(full=True)  # every proof and signature checked
             check = ledger.verify_published(view, pulse.replica.store.all_records("points"))
