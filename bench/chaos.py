@@ -27,6 +27,8 @@ What is counted (nothing is left out because a fault caused it):
   relay process being killed (a session lost within RELAY_KILL_S of a kill) or the benchmark cutting that
   node's link (within CUT_S of the cut): the relay refusing it, kicking it for rate, or dropping it as a
   slow consumer all count, and so does any loss nobody explains.
+- honest_faulty: honest authors (the nodes, and the relay's own node, which writes certificates and points)
+  that any honest replica holds faulty for equivocation — each would have all its records dropped everywhere.
 - max_rss_mib: the largest resident set of any relay or honest node process, sampled every second, with
   each role's first and last samples of its longest-lived process beside it.
 
@@ -54,6 +56,8 @@ from typing import Any
 import httpx
 
 from bench.chaos_proxy import LinkProxy, Shape
+from pynode.identity import parse_peer_id
+from pynode.state.authorship import loro_peer
 
 SETTLE_S = 15.0  # a (re)started node counts as a subscriber after this: start-up, relay, peers, mesh
 GRACE_S = 10.0  # a message has this long to reach a subscriber
@@ -177,6 +181,7 @@ class Chaos:
         self.byzantine: Proc | None = None
         self.faults: Counter[str] = Counter()
         self.relay_kills: list[float] = []
+        self.relay_loro_peer = -1  # the relay's node writes records too (certificates, points)
         self.relay_back: list[float] = []  # when each restarted relay answered /healthz
         self.cuts: list[tuple[float, int]] = []
         self.chaos: tuple[float, float] = (0.0, 0.0)
@@ -239,6 +244,8 @@ class Chaos:
             while True:
                 with contextlib.suppress(httpx.TransportError):
                     if (await http.get(f"http://127.0.0.1:{self.port}/healthz")).status_code == 200:
+                        status = (await http.get(f"http://127.0.0.1:{self.port}/api/status")).json()
+                        self.relay_loro_peer = loro_peer(parse_peer_id(status["relay"]))
                         return
                 if not self.relay.up or time.time() > deadline:
                     raise RuntimeError(f"the relay did not start (see {self.relay.log})")
@@ -445,7 +452,9 @@ class Chaos:
         return {"count": len(counted), "explained": dict(explained), "counted": counted[:20]}
 
     def _honest_faulty(self, events: dict[int, list[dict[str, Any]]]) -> int:
+        """Honest authors, the relay's node included, that any honest replica holds faulty."""
         honest = {e["loro_peer"] for evs in events.values() for e in evs if e["e"] == "start"}
+        honest.add(self.relay_loro_peer)
         flagged = {f for n in self.nodes for f in self._status(n).get("faulty", ())}
         return len(honest & flagged)
 
