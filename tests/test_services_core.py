@@ -13,7 +13,7 @@ from pynode.services.codec import ServiceError
 from pynode.services.limits import STREAM_BUFFER_BYTES, STREAM_IDLE_S
 from pynode.services.profile import offers, with_services
 from pynode.services.receipts import EPOCH_MS, ReceiptTally, merge
-from pynode.services.server import Begin, Next, ServiceServer
+from pynode.services.server import Begin, Next, ServiceServer, Stopped
 from pynode.services.spec import Method, ServiceSpec
 from pynode.state.records import SCHEMAS, Record
 from pynode.wire import cbor
@@ -188,9 +188,10 @@ def test_only_the_opener_may_pull_or_stop_a_stream():
     s = server()
     sid = open_stream(s, A)
     assert refused(s, B, codec.Pull(sid).encode()) == codec.NO_STREAM
-    assert s.receive(B, codec.Stop(sid).encode(), 0) is None and s.alive(sid)  # B cannot stop it
+    assert s.receive(B, codec.Stop(sid).encode(), 0) == Stopped(B, sid) and s.alive(sid)  # B cannot stop it
     assert s.receive(A, codec.Pull(sid).encode(), 1.0) == Next(A, sid)
-    assert s.receive(A, codec.Stop(sid).encode(), 1.0) is None
+    assert s.receive(A, codec.Stop(sid).encode(), 1.0) == Stopped(A, sid)
+    assert chunk(s.ended(sid)) == codec.Chunk(sid, [], True, 0)
     assert not s.alive(sid) and s.quotas.total_open == 0
 
 

@@ -38,7 +38,7 @@ from pynode.services.limits import (
 )
 from pynode.services.profile import newest_profiles, offers, with_services
 from pynode.services.receipts import ReceiptTally, merge
-from pynode.services.server import Begin, Next, ServiceServer
+from pynode.services.server import Begin, Next, ServiceServer, Stopped
 from pynode.services.spec import Context, Service
 
 log = logging.getLogger(__name__)
@@ -113,8 +113,8 @@ class ServicesRuntime:
         server = self.servers[name]
         try:
             order = server.receive(peer, data, time.monotonic())
-            if order is None:
-                return codec.Chunk(1, [], True, server.load()).encode()  # a stop, acknowledged
+            if isinstance(order, Stopped):
+                return server.ended(order.sid)
             if isinstance(order, Next):
                 return await self._next(name, order.sid)
             if order.sid:
@@ -149,6 +149,8 @@ class ServicesRuntime:
             server.refused(order.peer, e.code)
             raise
         finally:
+            if not task.done():  # we were cancelled ourselves (the node is stopping): so is the work
+                task.cancel()
             calls = self._calls.get(order.peer, set())
             calls.discard(task)
             if not calls:
@@ -248,9 +250,10 @@ class ServicesRuntime:
             try:
                 answer = await self._ask(peer, cap, codec.Call(method, args).encode(), timeout)
             except ServiceError as e:
-                self.picker.failed(peer, time.monotonic())
-                if not e.retryable:
+                if not e.retryable:  # our request's fault, not the peer's
+                    self.picker.ended(peer, time.monotonic())
                     raise
+                self.picker.failed(peer, time.monotonic())
                 error = e
                 self.asked["retried"] += 1
                 continue
@@ -335,8 +338,11 @@ class ServicesRuntime:
                     self.picker.succeeded(peer, time.monotonic() - started, answer.load, time.monotonic())
                     return
                 data = codec.Pull(sid).encode()
-        except ServiceError:
-            self.picker.failed(peer, time.monotonic())
+        except ServiceError as e:
+            if e.retryable:
+                self.picker.failed(peer, time.monotonic())
+            else:
+                self.picker.ended(peer, time.monotonic())
             raise
         finally:
             if sid and not finished:

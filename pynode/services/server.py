@@ -47,6 +47,14 @@ class Next:
     sid: int
 
 
+@dataclass(frozen=True)
+class Stopped:
+    """`peer` gave stream `sid` up (its slot is free already); acknowledge with `ServiceServer.ended`."""
+
+    peer: bytes
+    sid: int
+
+
 @dataclass
 class _Stream:
     peer: bytes
@@ -81,8 +89,8 @@ class ServiceServer:
 
     # ---- requests ---------------------------------------------------------------------------------------
 
-    def receive(self, peer: bytes, data: bytes, now: float) -> Begin | Next | None:
-        """A request of `peer`. Returns what to do (None: a stop, done already); raises ServiceError."""
+    def receive(self, peer: bytes, data: bytes, now: float) -> Begin | Next | Stopped:
+        """A request of `peer`. Returns what to do (Stopped: a stop, done already); raises ServiceError."""
         try:
             return self._receive(peer, data, now)
         except ServiceError as e:
@@ -90,7 +98,7 @@ class ServiceServer:
             self.tally.refused_peers[peer] += 1
             raise
 
-    def _receive(self, peer: bytes, data: bytes, now: float) -> Begin | Next | None:
+    def _receive(self, peer: bytes, data: bytes, now: float) -> Begin | Next | Stopped:
         spec = self.spec
         if len(data) > spec.max_bytes:
             raise ServiceError(codec.TOO_LARGE, f"request of {len(data)} bytes > {spec.max_bytes}")
@@ -106,7 +114,7 @@ class ServiceServer:
         if isinstance(message, codec.Stop):
             if self._streams.get(message.sid) is not None and self._streams[message.sid].peer == peer:
                 self._end(message.sid, completed=False)
-            return None
+            return Stopped(peer, message.sid)
         method = self.methods.get(message.method)
         if method is None:
             raise ServiceError(codec.UNKNOWN_METHOD, f"{spec.name} has no method {message.method!r}")
@@ -166,6 +174,10 @@ class ServiceServer:
         """Whether the producer may run further ahead (False also when the stream is gone)."""
         s = self._streams.get(sid)
         return s is not None and s.buffered < STREAM_BUFFER_BYTES
+
+    def ended(self, sid: int) -> bytes:
+        """The final, empty chunk acknowledging a stop."""
+        return codec.Chunk(sid, [], True, self.load()).encode()
 
     def alive(self, sid: int) -> bool:
         return sid in self._streams
