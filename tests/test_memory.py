@@ -251,6 +251,9 @@ async def test_the_service_answers_vector_queries_from_the_index():
     with pytest.raises(ServiceError) as e:
         await service.search(ctx, parse_search({"vector": pack([unit([1.0] * (DIM + 1))])}))
     assert e.value.code == codec.BAD_REQUEST
+    huge = array("f", (x * 1e38 for x in entries[3].vector))  # unnormalised: the service normalises it
+    extreme = await service.search(ctx, parse_search({"vector": pack([huge]), "k": 1}))
+    assert extreme["hits"][0]["key"] == entries[3].key and extreme["hits"][0]["score_ppm"] >= 999_000
 
 
 async def test_the_indexer_rebuilds_from_the_store_newest_first():

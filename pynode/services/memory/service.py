@@ -80,6 +80,7 @@ def parse_search(args: dict[str, Any]) -> Query:
 
 
 def _normalized(v: array) -> array:
+    # in doubles: float32 values (finite, not all zero: parse_search) never square to 0 or overflow
     norm = math.sqrt(sum(x * x for x in v))
     return array("f", (x / norm for x in v))
 
