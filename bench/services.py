@@ -9,7 +9,8 @@ Parts (each `run(quick) -> {key: {...}}`, merged into the result):
   node). `api.openai_client_ok`: the `openai` package's completion, chat and model listing against
   `hyperspace node --api` on the asking node, served by the peer.
 - storage: bench/storage.py (E2).
-- embedding, memory: their parts go in PARTS below (bench/embedding.py, bench/memory.py: `run(quick)`).
+- embedding, memory: bench/knowledge.py (sentences/s in CPython and a headless tab, max cosine error against
+  sentence-transformers; recall@10 of the memory's index against exact search).
 """
 
 from __future__ import annotations
@@ -148,11 +149,24 @@ def run_storage(quick: bool = False) -> dict[str, Any]:
     return {"storage": storage(quick)}
 
 
-# The parts of the bench, in order. Embedding and memory: add `"embedding": run_embedding` (returning
-# {"embedding": {...}}) and `"memory": run_memory` here.
+def run_embedding(quick: bool = False) -> dict[str, Any]:
+    from bench.knowledge import run_embedding as embedding
+
+    return embedding(quick)
+
+
+def run_memory(quick: bool = False) -> dict[str, Any]:
+    from bench.knowledge import run_memory as memory
+
+    return memory(quick)
+
+
+# The parts of the bench, in order.
 PARTS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "inference": run_inference,
     "storage": run_storage,
+    "embedding": run_embedding,  # bench/knowledge.py: CPython and a headless tab, vs sentence-transformers
+    "memory": run_memory,  # bench/knowledge.py: recall@10 of the index against exact search
 }
 
 
@@ -179,6 +193,7 @@ def _table(result: dict[str, Any]) -> None:
     st = result.get("storage")
     if st:
         _log(f"storage    fetch {st['fetch_mib_s']} MiB/s  replicas after churn {st['replicas_after_churn']}")
-    for name in ("embedding", "memory"):
-        if name in result:
-            _log(f"{name:<10} {result[name]}")
+    if "embedding" in result or "memory" in result:
+        from bench.knowledge import table
+
+        _log(table(result))
