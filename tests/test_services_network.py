@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from pynode.identity import Identity
+from pynode.net.reqresp import RequestFailed
 from pynode.node import Node, NodeConfig
 from pynode.platform import native
 from pynode.runtime.services import ServicesRuntime
@@ -112,6 +113,16 @@ async def test_calls_and_streams_through_a_peer(mesh):
     with pytest.raises(ServiceError) as e:
         await asking.call("nothing", "x", {})
     assert e.value.code == codec.UNAVAILABLE
+    # a hostile requester speaking the wire directly: refused with a clear reason, the server carries on
+    for data, reason in [
+        (b"\xff\xfe garbage", "bad_request: "),
+        (b"\xa0", "bad_request: "),  # an empty map: no op
+        (b"x" * (64 * 1024 + 1), "too_large: request of 65537 bytes > 65536"),
+        (codec.Pull(999).encode(), "no_stream: no open stream 999"),
+    ]:
+        with pytest.raises(RequestFailed, match=reason):
+            await client.request(server.peer_id, codec.proto("counter"), data)
+    assert await asking.call("counter", "echo", {"x": 2}) == {"x": 2}
 
 
 async def test_a_stream_resumes_on_another_peer_when_its_server_leaves(mesh):
