@@ -8,7 +8,9 @@ The pipeline of the model's tokenizer.json, step by step:
   3. WordPiece: greedy longest-match-first against the vocabulary, continuation pieces prefixed "##"; a word
      longer than 100 characters, or one that cannot be fully covered, becomes [UNK].
   4. [CLS] … [SEP], truncated to `max_tokens` in all (sentence-transformers' max_seq_length, 256).
-Runs unchanged in CPython and Pyodide (standard library only).
+Runs unchanged in CPython and Pyodide (standard library only). Character classes come from the running
+Python's `unicodedata` (Unicode 14 in CPython 3.11, 16 in Pyodide's 3.14): they agree with `tokenizers` on
+every character assigned in both, and may differ on code points assigned since (tests/test_embedding.py).
 """
 
 from __future__ import annotations
