@@ -108,8 +108,11 @@ class ReviewAgent:
         newest = max(mine, key=lambda r: (r.ts, r.key), default=None)
         if newest is not None and sortition.CAPABILITY in newest.body["caps"]:
             return None
-        caps = sorted({*self.config.caps, sortition.CAPABILITY})
-        return await self.replica.publish("profile", {"name": self.config.name[:64], "caps": caps})
+        body = (
+            dict(newest.body) if newest is not None else {"name": self.config.name[:64]}
+        )  # keeps services, origin
+        body["caps"] = sorted({*body.get("caps", []), *self.config.caps, sortition.CAPABILITY})
+        return await self.replica.publish("profile", body)
 
     async def run_once(self) -> list[Record]:
         """Review every result this node is drawn for and whose turn has come; returns the published reviews."""

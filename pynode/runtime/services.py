@@ -438,7 +438,7 @@ class ServicesRuntime:
         mine = [r for r in self.replica.store.all_records("identities") if r.author == self.node.peer_id]
         newest = newest_profiles(mine).get(self.node.peer_id)
         entries = {name: s.spec.profile_entry() for name, s in self.services.items()}
-        body = with_services(newest, self.name, [], entries)
+        body = with_services(newest, self.name, self.node.relay.caps, entries)  # caps as the relay hears them
         if body is None:
             return None
         return await self.replica.publish("profile", body)

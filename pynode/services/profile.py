@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynode.state.records import Record
+from pynode.wire.limits import MAX_CAPABILITIES
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,10 @@ def with_services(
     the newest already says exactly that."""
     body: dict[str, Any] = dict(newest.body) if newest is not None else {"name": name[:64], "caps": []}
     merged = {**body.get("services", {}), **{k: dict(v) for k, v in services.items()}}
-    wanted_caps = sorted({*body["caps"], *caps, *services})
+    others = sorted({*body["caps"], *caps} - set(services))
+    wanted_caps = sorted(
+        [*services, *others][:MAX_CAPABILITIES]
+    )  # the services first, within the schema's 16
     if newest is not None and body.get("services") == merged and sorted(body["caps"]) == wanted_caps:
         return None
     body["caps"] = wanted_caps
