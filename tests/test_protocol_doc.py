@@ -31,6 +31,7 @@ from pynode.gossip.rpc import RPC, Prune, SubOpt
 from pynode.identity import Identity, peer_id_text, verify
 from pynode.net import chunks, handshake
 from pynode.net import relay_proto as rp
+from pynode.net.federation_proto import DOMAIN_FED_DIR
 from pynode.net.handshake import Fingerprints, Initiator, Responder, Send, Sign
 from pynode.platform.native import NaclSigner, verify_now
 from pynode.state.authorship import DOMAIN_CHANGE
@@ -600,6 +601,7 @@ def test_domains_table_matches_the_code():
         "pynode.state.records.DOMAIN_RECORD": DOMAIN_RECORD,
         "pynode.state.authorship.DOMAIN_CHANGE": DOMAIN_CHANGE,
         "relay_server.gateway.DOMAIN_SUBMIT": DOMAIN_SUBMIT,
+        "pynode.net.federation_proto.DOMAIN_FED_DIR": DOMAIN_FED_DIR,
     }
     for constant, value in found.items():
         assert resolve(constant) == value
