@@ -31,6 +31,60 @@ from pynode.research.strategy import Bandit, RandomSearch, Strategy, ranked
 from pynode.state.records import make_record
 from pynode.state.store import Store
 
+SKILLS_CAP = 10_000  # candidates per problem in the benchmark's skills variant (the task allows 200,000)
+
+
+class Capped:
+    """A domain whose configs keep one top-level integer setting at most `cap`: the benchmark's smaller variant
+    of a task, the same for both strategies (validate caps every config either side proposes, the baseline too).
+    """
+
+    def __init__(self, inner: Any, setting: str, cap: int) -> None:
+        self.inner, self.setting, self.cap = inner, setting, cap
+        self.name, self.tasks = inner.name, inner.tasks
+
+    def baseline(self, task: str) -> dict[str, Any]:
+        return self.validate(task, self.inner.baseline(task))
+
+    def validate(self, task: str, config: Any) -> dict[str, Any]:
+        out = self.inner.validate(task, config)
+        return (
+            self.inner.validate(task, {**out, self.setting: self.cap})
+            if out[self.setting] > self.cap
+            else out
+        )
+
+    def sample(self, task: str, rng: Any) -> dict[str, Any]:
+        return self.validate(task, self.inner.sample(task, rng))
+
+    def mutations(self, task: str) -> list[Any]:
+        return self.inner.mutations(task)
+
+    def crossover(self, task: str, a: Any, b: Any, rng: Any) -> dict[str, Any]:
+        return self.inner.crossover(task, a, b, rng)
+
+    def evaluate(self, task: str, config: Any, seed: int) -> Evaluation:
+        return self.inner.evaluate(task, self.validate(task, config), seed)
+
+
+def bench_domain_of(name: str) -> tuple[Domain, str]:
+    """The domain the benchmark runs for `name`, and the variant it is in words (for the JSON)."""
+    d = domain(name)
+    task = next(iter(d.tasks.values()))  # a domain lists its main task first
+    if name == "skills":
+        variant = (
+            f"{task.id} with at most {SKILLS_CAP:,} candidates per problem (the task allows "
+            f"{_skills_max():,}): every config either side proposes is capped, so an experiment takes seconds"
+        )
+        return Capped(d, "max_candidates", SKILLS_CAP), variant
+    return d, f"{task.id} as published (seeds {task.seeds})"
+
+
+def _skills_max() -> int:
+    from pynode.research.skills.limits import MAX_CANDIDATES
+
+    return MAX_CANDIDATES
+
 
 class Memo:
     """Deterministic evaluations computed once per (task, config, seed)."""
@@ -98,9 +152,11 @@ def _experiments_to_reach(trajectories: list[list[float]], target: float, direct
     return sum(counts) / len(counts)
 
 
-def bench_domain(name: str, budget: int, repetitions: int, agents: int) -> dict[str, Any]:
-    d = domain(name)
-    task = next(iter(d.tasks.values()))  # a domain lists its main task first
+def bench_domain(
+    name: str, budget: int, repetitions: int, agents: int, references: bool = True
+) -> dict[str, Any]:
+    d, variant = bench_domain_of(name)
+    task = next(iter(d.tasks.values()))
     memo = Memo(d)
     sides: dict[str, list[dict[str, Any]]] = {"ours": [], "random": []}
     for rep in range(repetitions):
@@ -113,6 +169,7 @@ def bench_domain(name: str, budget: int, repetitions: int, agents: int) -> dict[
     baseline = memo.run(task.id, d.validate(task.id, d.baseline(task.id)))
     out: dict[str, Any] = {
         "task": task.id,
+        "variant": variant,
         "metric": task.metric,
         "unit": task.unit,
         "direction": task.direction,
@@ -140,6 +197,17 @@ def bench_domain(name: str, budget: int, repetitions: int, agents: int) -> dict[
         out["baseline_heldout"] = details["heldout"]
     if "buy_and_hold_test" in details:
         out["buy_and_hold_heldout"] = details["buy_and_hold_test"]
+    if name == "search" and references:  # the target: above plain BM25 with k1, b and tokenisation grid-tuned
+        from pynode.research.search.tuning import tune_bm25
+
+        tuned = tune_bm25(d)  # type: ignore[arg-type]
+        out["tuned_bm25"] = {
+            "tune": tuned.ndcg10_tune,
+            "heldout": tuned.ndcg10_heldout,
+            "config": tuned.config,
+        }
+    if name == "causes" and out["ours"]["best_mean"] > 0:  # the naive difference in means is the baseline
+        out["naive_over_ours"] = out["baseline"] / out["ours"]["best_mean"]
     sign = -1 if task.direction == "min" else 1
     out["ours_better"] = sign * (out["ours"]["best_mean"] - out["random"]["best_mean"]) > 0
     return out
@@ -158,7 +226,7 @@ def run_bench(
     result: dict[str, Any] = {"domains": {}}
     for name in domains or list(DOMAIN_MODULES):
         t0 = time.perf_counter()
-        result["domains"][name] = bench_domain(name, budget, repetitions, agents)
+        result["domains"][name] = bench_domain(name, budget, repetitions, agents, references=not quick)
         result["domains"][name]["wall_s"] = round(time.perf_counter() - t0, 1)
     result["papers"] = sum(r["papers"] for r in result["domains"].values())
     result["wall_s"] = round(time.perf_counter() - started, 1)
@@ -180,11 +248,17 @@ def _table(r: dict[str, Any]) -> None:
             held = f"{ours['heldout_mean']:.4g} / {rand['heldout_mean']:.4g} / {d.get('baseline_heldout', 0):.4g}"
             if "buy_and_hold_heldout" in d:
                 held += f" (buy and hold {d['buy_and_hold_heldout']:.4g})"
+            if "tuned_bm25" in d:
+                held += f" (tuned BM25 {d['tuned_bm25']['heldout']:.4g})"
+        if "naive_over_ours" in d:
+            held = f"naive error / ours {d['naive_over_ours']:.1f}×"
         _log(
             f"{name:<8} {d['task']:<20} {d['metric']:<8} {d['baseline']:>9.4g} "
             f"{ours['best_mean']:>11.4g} ±{ours['ci95']:<7.2g} {rand['best_mean']:>11.4g} ±{rand['ci95']:<7.2g} "
             f"{d['p_value']:>7.3g} {reach if reach is not None else '—':>10}  {held}"
         )
+    for name, d in r["domains"].items():
+        _log(f"  {name}: {d['variant']}")
     wins = sum(1 for d in r["domains"].values() if d["ours_better"] and d["p_value"] < 0.05)
     _log(
         f"ours beats random search with p < 0.05 in {wins} of {len(r['domains'])} domains; wall {r['wall_s']} s"

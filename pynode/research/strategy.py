@@ -1,26 +1,32 @@
 """Hypothesis strategies: where the next config comes from.
 
-`Bandit` (the built-in one) treats each mutation operator of the domain, plus crossover of two good configs, as an
-arm of a UCB1 bandit (Auer et al. 2002): an arm is rewarded when its child beat its parent, so operators that work
-on this task get chosen more. Parents come from the board — own results and peers' alike — by a tournament
-among the best. `RandomSearch` draws configs from the schema and ignores the board: the benchmark's baseline.
-Neither ever proposes a config already on the board (dedupe by config hash).
+`Bandit` (the built-in one) treats each mutation operator of the domain, crossover of two good configs, and a
+fresh draw from the schema (a restart) as the arms of a bandit, chosen by Thompson sampling; an arm is rewarded
+when its child beat its parent, so operators that work on this task get chosen more. Parents come from the
+board — own results and peers' alike — by a tournament among the best. Each experiment, the arms fill a pool of
+CANDIDATES untried configs and a surrogate of the board (pynode.research.surrogate: nearest results' quality
+ranks, plus a bonus for novelty) picks the one to run: screening costs microseconds, an experiment seconds.
+`RandomSearch` draws configs from the schema and ignores the board: the benchmark's baseline. Neither ever
+proposes a config already on the board (dedupe by config hash).
 """
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from pynode.research.config import config_hash
-from pynode.research.domain import Config, ConfigError, Domain
+from pynode.research.domain import Config, ConfigError, Domain, Mutation
 from pynode.research.limits import MAX_PROPOSALS
+from pynode.research.surrogate import predict
 
 CROSSOVER = "crossover"
+RESTART = "restart"  # an arm: a fresh draw from the schema, so the search can leave a poor basin
 TOURNAMENT = 5  # parents are drawn among the best few results, so exploration follows several lines at once
+CANDIDATES = 12  # candidates the surrogate screens per experiment: evaluating one costs seconds, screening µs
+NOVELTY = 0.3  # how much distance from every tried config counts beside the predicted quality rank
 
 
 @dataclass(frozen=True)
@@ -63,18 +69,21 @@ class Bandit:
     name: str = "bandit"
     pulls: dict[str, int] = field(default_factory=dict)
     wins: dict[str, float] = field(default_factory=dict)
+    screen: bool = True  # rank candidates with the board's surrogate (False: the first candidate, unscreened)
 
     def choose_arm(self, arms: Sequence[str]) -> str:
-        untried = [a for a in arms if not self.pulls.get(a)]
-        if untried:
-            return self.rng.choice(untried)
-        total = sum(self.pulls[a] for a in arms)
-
-        def ucb(a: str) -> float:
-            n = self.pulls[a]
-            return self.wins.get(a, 0.0) / n + math.sqrt(2 * math.log(total) / n)
-
-        return max(arms, key=lambda a: (ucb(a), a))
+        """Thompson sampling: each arm's success rate drawn from its Beta posterior, the highest draw wins.
+        Unlike UCB's deterministic pick, successive draws spread over the arms that may be good, which is what
+        filling a pool of candidates needs."""
+        return max(
+            arms,
+            key=lambda a: (
+                self.rng.betavariate(
+                    1.0 + self.wins.get(a, 0.0), 1.0 + self.pulls.get(a, 0) - self.wins.get(a, 0.0)
+                ),
+                a,
+            ),
+        )
 
     def propose(self, domain: Domain, task: str, board: Sequence[Prior], tried: set[str]) -> Proposal | None:
         spec = domain.tasks[task]
@@ -82,34 +91,55 @@ class Bandit:
         if not best:
             return None
         mutations = {m.name: m for m in domain.mutations(task)}
-        arms = list(mutations) + ([CROSSOVER] if len(best) >= 2 else [])
+        arms = [*mutations, RESTART] + ([CROSSOVER] if len(best) >= 2 else [])
+        pool: list[Proposal] = []
+        seen = set(tried)
         for _ in range(MAX_PROPOSALS):
+            if len(pool) >= (CANDIDATES if self.screen else 1):
+                break
             arm = self.choose_arm(arms)
-            parent = best[0] if self.rng.random() < 0.5 else self.rng.choice(best)
             try:
-                if arm == CROSSOVER:
-                    other = self.rng.choice([p for p in best if p is not parent])
-                    child = domain.validate(
-                        task, domain.crossover(task, parent.config, other.config, self.rng)
-                    )
-                    prediction = (
-                        f"combining the settings of {other.key[:12]} with {parent.key[:12]} keeps what made "
-                        f"each good and improves {spec.metric}"
-                    )
-                    proposal = Proposal(child, arm, parent, prediction, other)
-                else:
-                    mutation = mutations[arm]
-                    child = domain.validate(task, mutation.apply(dict(parent.config), self.rng))
-                    prediction = mutation.describe(parent.config, child) or (
-                        f"{arm} on {parent.key[:12]} improves {spec.metric}"
-                    )
-                    proposal = Proposal(child, arm, parent, prediction)
+                proposal = self._make(domain, task, arm, mutations, best)
             except ConfigError:
                 self.feedback(Proposal({}, arm, None, ""), improved=False)  # an arm that yields junk loses
                 continue
-            if config_hash(child) not in tried:
-                return proposal
-        return None
+            h = config_hash(proposal.config)
+            if h not in seen:
+                seen.add(h)
+                pool.append(proposal)
+        if len(pool) < 2:
+            return pool[0] if pool else None
+        guesses = predict(
+            [p.config for p in board], [p.mean for p in board], spec.direction, [p.config for p in pool]
+        )
+        pick = max(range(len(pool)), key=lambda k: (guesses[k][0] + NOVELTY * guesses[k][1], -k))
+        return pool[pick]
+
+    def _make(
+        self, domain: Domain, task: str, arm: str, mutations: dict[str, Mutation], best: list[Prior]
+    ) -> Proposal:
+        """One candidate from `arm`: a mutation of a parent among the best, a crossover, or a fresh draw."""
+        metric = domain.tasks[task].metric
+        parent = best[0] if self.rng.random() < 0.5 else self.rng.choice(best)
+        if arm == RESTART:
+            child = domain.validate(task, domain.sample(task, self.rng))
+            return Proposal(
+                child, arm, best[0], f"a fresh configuration far from the explored ones improves {metric}"
+            )
+        if arm == CROSSOVER:
+            other = self.rng.choice([p for p in best if p is not parent])
+            child = domain.validate(task, domain.crossover(task, parent.config, other.config, self.rng))
+            prediction = (
+                f"combining the settings of {other.key[:12]} with {parent.key[:12]} keeps what made "
+                f"each good and improves {metric}"
+            )
+            return Proposal(child, arm, parent, prediction, other)
+        mutation = mutations[arm]
+        child = domain.validate(task, mutation.apply(dict(parent.config), self.rng))
+        prediction = (
+            mutation.describe(parent.config, child) or f"{arm} on {parent.key[:12]} improves {metric}"
+        )
+        return Proposal(child, arm, parent, prediction)
 
     def feedback(self, proposal: Proposal, improved: bool) -> None:
         arm = proposal.operator
