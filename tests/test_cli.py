@@ -24,6 +24,10 @@ COMMANDS = [
     ["tasks"],
     ["tasks", "post"],
     ["tasks", "list"],
+    ["storage"],
+    ["storage", "put"],
+    ["storage", "get"],
+    ["storage", "holders"],
 ]
 
 

@@ -166,3 +166,43 @@ async def test_hostile_requests_are_refused_with_clear_errors(mesh):
         server.node.peer_id, proto, codec.Call(msg.MANIFEST, {"blob": b"z" * 32}).encode(), 10
     )
     assert cbor.decode(raw)["r"] is None  # not held: a null, not an error
+
+
+async def _cli(*args: str) -> tuple[int, str, str]:
+    import asyncio
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pynode.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 90)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_the_storage_command_puts_locates_and_gets_a_file(mesh, tmp_path):
+    add, _, url = mesh
+    members = [await add() for _ in range(4)]
+    await _connected(members)
+    data = random.Random(3).randbytes(CHUNK_BYTES + 777)
+    (tmp_path / "in.bin").write_bytes(data)
+    common = ["--relay", url, "--data-dir", str(tmp_path / "cli"), "--wait", "40"]
+    code, out, err = await _cli("storage", "put", str(tmp_path / "in.bin"), "--replicas", "3", *common)
+    assert code == 0, err
+    blob = out.strip()
+    assert bytes.fromhex(blob) == split(data)[0].blob
+    held = [m for m in members if m.storage is not None and m.storage.core.holdings.has(bytes.fromhex(blob))]
+    assert len(held) >= 3  # on the storage nodes: the command's own node has left
+    code, out, err = await _cli("storage", "holders", blob, *common)
+    assert code == 0 and len(out.split()) >= 3, err
+    code, out, err = await _cli("storage", "get", blob, "-o", str(tmp_path / "out.bin"), *common)
+    assert code == 0, err
+    assert (tmp_path / "out.bin").read_bytes() == data
+    code, out, err = await _cli("storage", "get", "ab" * 32, *common)
+    assert code == 1 and err.strip() == f"hyperspace: no connected holder delivered {'ab' * 32}"
+    code, out, err = await _cli("storage", "get", "nothex", *common)
+    assert code == 1 and "a blob id is 64 hex digits" in err

@@ -13,6 +13,7 @@ import sys
 
 from pynode import __version__
 from pynode.cli.bench import add_bench
+from pynode.cli.blobs import add_storage
 from pynode.cli.common import CliError
 from pynode.cli.demo import add_demo
 from pynode.cli.node import add_node
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_diloco,
         add_points,
         add_tasks,
+        add_storage,
         add_bench,
     ):
         add(sub)

@@ -54,18 +54,23 @@ class StorageRuntime:
         upkeep_s: float = UPKEEP_INTERVAL_S,
         peer_quota: int | None = None,
         clock: Callable[[], float] = time.time,
+        keeps_others: bool = True,
     ) -> None:
+        """`keeps_others=False`: a short-lived node (a CLI command) that serves only its own blobs — it does not
+        announce `storage`, so placement never counts on it, and refuses offers."""
         self.node = node
         self.services = services
         self.clock = clock
         self.upkeep_s = upkeep_s
         holdings = Holdings(node.peer_id, backend, capacity, peer_quota)
-        self.core = StorageCore(node.peer_id, holdings, replicas)
+        self.core = StorageCore(node.peer_id, holdings, replicas, accepting=keeps_others)
         self.fetched_bytes = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._upkeep: set[asyncio.Task[Any]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         services.host(storage_service(self.core, clock, self._carry_out))
+        if not keeps_others and msg.NAME in node.relay.caps:
+            node.relay.caps.remove(msg.NAME)  # still answers its own blobs' chunks, unannounced
 
     async def start(self) -> None:
         self._loop_task = asyncio.ensure_future(self._loop())
