@@ -27,6 +27,7 @@ class RelayCollector(Collector):
         relay = self._relay
         stats = relay.stats
         kinds = Counter(c.kind for c in relay.hub.clients)
+        kinds["federation"] = len(relay.federation.core.links())  # links to relays live beside the hub
         connections = GaugeMetricFamily(
             "hyperspace_relay_connections", "Peers attached to the relay's hub", labels=["kind"]
         )
