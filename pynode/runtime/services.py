@@ -114,6 +114,7 @@ class ServicesRuntime:
         try:
             order = server.receive(peer, data, time.monotonic())
             if isinstance(order, Stopped):
+                self._forget(name, order.sid)
                 return server.ended(order.sid)
             if isinstance(order, Next):
                 return await self._next(name, order.sid)
@@ -167,13 +168,15 @@ class ServicesRuntime:
         ctx = Context(order.peer)
         error: ServiceError | None = None
         try:
-            async for item in self.services[name].methods[order.method].run(ctx, order.args):
-                if not server.push(order.sid, item):
-                    return  # the stream was stopped or expired
-                self._wake(key)
-                while not server.room(order.sid) and server.alive(order.sid):
-                    await self._wait(key, None)
-                await asyncio.sleep(0)  # let pulls and gossip run between items
+            run = self.services[name].methods[order.method].run(ctx, order.args)
+            async with contextlib.aclosing(run) as items:  # type: ignore[type-var]
+                async for item in items:
+                    if not server.push(order.sid, item):
+                        return  # the stream was stopped or expired
+                    self._wake(key)
+                    while not server.room(order.sid) and server.alive(order.sid):
+                        await self._wait(key, None)
+                    await asyncio.sleep(0)  # let pulls and gossip run between items
         except ServiceError as e:
             error = e
         except Exception:
@@ -183,6 +186,8 @@ class ServicesRuntime:
             server.close(order.sid, error, ctx.units)
             self._producers.pop(key, None)
             self._wake(key)
+            if not server.alive(order.sid):
+                self._events.pop(key, None)
 
     async def _next(self, name: str, sid: int) -> bytes:
         server, key = self.servers[name], (name, sid)
@@ -198,6 +203,14 @@ class ServicesRuntime:
             if left <= 0:
                 return codec.Chunk(sid, [], False, server.load()).encode()
             await self._wait(key, left)
+
+    def _forget(self, name: str, sid: int) -> None:
+        """A stream that ended early (stopped, expired): stop its producer, wake and drop its waiters."""
+        task = self._producers.pop((name, sid), None)
+        if task is not None:
+            task.cancel()
+        self._wake((name, sid))
+        self._events.pop((name, sid), None)
 
     def _wake(self, key: tuple[str, int]) -> None:
         event = self._events.get(key)
@@ -419,10 +432,7 @@ class ServicesRuntime:
         connected = set(self.node.connected_peers())
         for name, server in self.servers.items():
             for sid in server.tick(now, connected):
-                task = self._producers.pop((name, sid), None)
-                if task is not None:
-                    task.cancel()
-                self._wake((name, sid))
+                self._forget(name, sid)
         for peer in [p for p in self._calls if p not in connected]:
             for task in self._calls.pop(peer):
                 task.cancel()
