@@ -118,6 +118,9 @@ def test_a_bad_chunk_is_refused_its_sender_penalised_and_the_chunk_fetched_elsew
     seen = serve({honest: dict(enumerate(chunks)), liar: tampered}, {liar: m, honest: m}, f)
     assert Penalise(liar, "bad_chunk", "bad_chunk: chunk 0 does not match its hash") in seen
     assert not [o for o in seen if isinstance(o, Penalise) and o.peer == honest]
+    assert (
+        len([o for o in seen if isinstance(o, Penalise)]) == 1
+    )  # once, though several of its chunks were bad
     done = [o for o in seen if isinstance(o, Done)]
     assert done and done[0].data == data
     assert liar in f.bad and liar not in f.holders

@@ -152,6 +152,9 @@ class Fetch:
             return []  # an answer for a manifest since discarded
         del self._inflight[i]
         self._load[peer] -= 1
+        if peer in self.bad:  # penalised already: its other answers in flight are dropped unread
+            self._queue.appendleft(i)
+            return self._next()
         out: list[Output] = []
         try:
             data = chunk_result(value, m, i)
