@@ -9,9 +9,13 @@ from decimal import Decimal
 import pytest
 
 from pynode.identity import Identity, verify, vrf
+from pynode.platform import native
 from pynode.presence import ledger, receipts
+from pynode.presence.admission import exemptions
 from pynode.presence.chain import GENESIS
+from pynode.state import quota
 from pynode.state.records import Record, decode_record, doc_for, make_record
+from pynode.state.store import Store
 from pynode.state.sync import run_sync
 from pynode.wire.errors import WireError
 from tests import presence_util
@@ -120,3 +124,53 @@ def test_service_bonuses_need_receipts_from_distinct_present_requesters_of_other
     # the claimer's group of three weighs its members 1, 1/2, 1/3 by raw points: a bonus puts it first
     group = sum(ratio(ids[k].peer_id, paid) for k in range(3))
     assert group == pytest.approx(1 + 1 / 2 + 1 / 3 + (0 if defended else 0.10), rel=1e-3)
+
+
+# ---- receipts in the state ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("defended", [True, False], ids=["defended", "defence-removed"])
+def test_a_requester_publishing_receipts_for_months_is_never_refused_but_a_flood_is(defended, monkeypatch):
+    """With the quota scaled to 64 records: a requester publishing 5 receipts as each of 40 hours ends (200) is
+    never refused; 70 receipts for one hour stop after 64 + the quota, and so do receipts for hours long gone.
+    Without the chain paying, the honest requester is cut off at its quota."""
+
+    monkeypatch.setattr(quota, "AUTHOR_RECORDS", 64)
+    requester = run_sync(Identity.from_seed(bytes([41]) * 32))
+    store = Store(requester.peer_id, native)
+    store.exemptions = exemptions() if defended else {}
+    first = FIRST * INTERVAL // receipts.EPOCH_MS
+    servers = [bytes([k]) * 32 for k in range(5)]
+
+    def body(server: bytes, epoch: int) -> dict:
+        return {"cap": "inference", "server": server, "epoch": epoch, "count": 3, "units": 900}
+
+    written = 0
+    for epoch in range(first, first + 40):
+        ts = (epoch + 1) * receipts.EPOCH_MS + 5_000  # as the hour ends
+        recs = [run_sync(make_record(requester.signer, "receipt", body(s, epoch), ts)) for s in servers]
+        try:
+            run_sync(store.write(requester.signer, recs))
+        except ValueError:
+            break
+        written += 1
+    assert (written == 40) == defended
+    if not defended:
+        return
+    assert store.quotas["receipts"].usage(requester.peer_id).records == 0
+
+    flooder = run_sync(Identity.from_seed(bytes([42]) * 32))
+    flood_store = Store(flooder.peer_id, native)
+    flood_store.exemptions = exemptions()
+    ts = (first + 1) * receipts.EPOCH_MS + 5_000
+    stale = [body(os.urandom(32), first - 24) for _ in range(100)]  # a day old: paid from its quota
+    taken = 0
+    for b in [body(os.urandom(32), first) for _ in range(70)] + stale:
+        try:
+            run_sync(
+                flood_store.write(flooder.signer, [run_sync(make_record(flooder.signer, "receipt", b, ts))])
+            )
+        except ValueError:
+            break
+        taken += 1
+    assert taken == 64 + 64  # the hour's 64 paid by the chain; 6 more and 58 stale ones fill its own quota

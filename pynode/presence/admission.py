@@ -1,4 +1,4 @@
-"""Which round certificates (and points records) a replica stores, and who pays for them (quota.Exemption).
+"""Which round certificates (and points records, and receipts) a replica stores, and who pays (quota.Exemption).
 
 A leader writes a certificate (up to 240 KiB at 1,200 nodes) for every round it leads; charged to its author's
 quota (4 MiB) like a result, a long-running leader would be cut off after ~17 rounds. A certificate's content
@@ -40,7 +40,11 @@ from pynode.presence.limits import (
     CHAIN_LAG_MS,
     CHAIN_MIN_INTERVAL_MS,
     POINTS_PARTS,
+    RECEIPT_AUTHOR_BYTES,
+    RECEIPT_AUTHOR_RECORDS,
+    RECEIPTS_PER_EPOCH,
 )
+from pynode.presence.receipts import EPOCH_MS as RECEIPT_EPOCH_MS
 from pynode.state.quota import Exemption, Held
 from pynode.state.records import Record
 from pynode.wire.limits import MAX_CLOCK_SKEW_MS
@@ -111,6 +115,27 @@ class PointsAccount:
         return None  # the schema is all a points record can be held to here
 
 
+class ReceiptAccount:
+    """The Store's exemption for receipts (receipts.py): a requester publishes one per server and capability as
+    each hour ends, for as long as it uses services, far past a quota sized for results. The chain pays for a
+    receipt of the epoch its record time falls in or the one before, in epoch order per author, at most
+    RECEIPTS_PER_EPOCH an epoch, under totals of their own (backdating buys a key no more than those)."""
+
+    def claim(self, record: Record, held: Held, before: Any) -> tuple[int, int, int, int] | None:
+        epoch, now = record.body["epoch"], record.ts // RECEIPT_EPOCH_MS
+        if not now - 1 <= epoch <= now:
+            return None
+        last, in_epoch, count, size = before if before is not None else (-1, 0, 0, 0)
+        if epoch < last or (epoch == last and in_epoch >= RECEIPTS_PER_EPOCH):
+            return None
+        if count >= RECEIPT_AUTHOR_RECORDS or size + len(record.encoded) > RECEIPT_AUTHOR_BYTES:
+            return None
+        return epoch, (in_epoch + 1 if epoch == last else 1), count + 1, size + len(record.encoded)
+
+    async def refusal(self, record: Record) -> str | None:
+        return None  # a receipt is its requester's word; the points view decides what it is worth
+
+
 def exemptions() -> dict[str, Exemption]:
-    """What every replica's Store is given: the chain pays for certificates and their points."""
-    return {"certificate": ChainAccount(), "points": PointsAccount()}
+    """What every replica's Store is given: the chain pays for certificates, their points and receipts."""
+    return {"certificate": ChainAccount(), "points": PointsAccount(), "receipt": ReceiptAccount()}

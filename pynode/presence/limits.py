@@ -36,3 +36,6 @@ CHAIN_AUTHOR_BYTES = (
 POINTS_PARTS = -(
     -MAX_CERTIFICATE_PARTICIPANTS // 256
 )  # points records per round: 256 awards each (the schema)
+RECEIPTS_PER_EPOCH = 64  # receipts one requester publishes for an hour: servers × capabilities it used
+RECEIPT_AUTHOR_RECORDS = 1 << 16  # receipts the chain pays for one requester: years at a few servers an hour
+RECEIPT_AUTHOR_BYTES = 16 * 1024 * 1024  # their bytes (~200 B each): four author quotas
