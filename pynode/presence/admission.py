@@ -118,19 +118,26 @@ class PointsAccount:
 class ReceiptAccount:
     """The Store's exemption for receipts (receipts.py): a requester publishes one per server and capability as
     each hour ends, for as long as it uses services, far past a quota sized for results. The chain pays for a
-    receipt of the epoch its record time falls in or the one before, in epoch order per author, at most
-    RECEIPTS_PER_EPOCH an epoch, under totals of their own (backdating buys a key no more than those)."""
+    receipt of the epoch its record time falls in or the one before, none older than the epoch before the author's
+    newest, at most RECEIPTS_PER_EPOCH an epoch, under totals of their own (backdating buys a key no more than those)."""
 
-    def claim(self, record: Record, held: Held, before: Any) -> tuple[int, int, int, int] | None:
+    def claim(self, record: Record, held: Held, before: Any) -> tuple[int, int, int, int, int] | None:
         epoch, now = record.body["epoch"], record.ts // RECEIPT_EPOCH_MS
         if not now - 1 <= epoch <= now:
             return None
-        last, in_epoch, count, size = before if before is not None else (-1, 0, 0, 0)
-        if epoch < last or (epoch == last and in_epoch >= RECEIPTS_PER_EPOCH):
+        # (newest epoch, receipts in it, in the one before it, receipts in all, their bytes)
+        last, n_last, n_prev, count, size = before if before is not None else (-1, 0, 0, 0, 0)
+        if epoch > last:  # a batch may mix the hour that ended with the running one (a node stopping)
+            last, n_last, n_prev = epoch, 0, (n_last if epoch == last + 1 else 0)
+        if epoch == last and n_last < RECEIPTS_PER_EPOCH:
+            n_last += 1
+        elif epoch == last - 1 and n_prev < RECEIPTS_PER_EPOCH:
+            n_prev += 1
+        else:
             return None
         if count >= RECEIPT_AUTHOR_RECORDS or size + len(record.encoded) > RECEIPT_AUTHOR_BYTES:
             return None
-        return epoch, (in_epoch + 1 if epoch == last else 1), count + 1, size + len(record.encoded)
+        return last, n_last, n_prev, count + 1, size + len(record.encoded)
 
     async def refusal(self, record: Record) -> str | None:
         return None  # a receipt is its requester's word; the points view decides what it is worth
