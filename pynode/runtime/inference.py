@@ -28,7 +28,7 @@ from pynode.services.limits import BOARD_CHECK_S
 log = logging.getLogger(__name__)
 
 
-async def _offload(fn: Callable[[], Any]) -> Any:
+async def offload_model_work(fn: Callable[[], Any]) -> Any:
     """Blocking model work: a thread in CPython (onnxruntime releases the GIL), inline in a tab (no threads)."""
     if in_browser():
         return fn()
@@ -50,7 +50,7 @@ class InferenceHost:
         self.replica = replica
         self.model_ids = list(models)
         self.follow_board = follow_board and replica is not None
-        self.inference = Inference(offload=_offload)
+        self.inference = Inference(offload=offload_model_work)
         self.ready = asyncio.Event()
         self.load_s: dict[str, float] = {}  # seconds each model's weights took to derive here
         self._board_key: str | None = None
@@ -92,7 +92,7 @@ class InferenceHost:
             return None
         self._board_key = source.result
         current = self.inference.models.get("charlm")
-        model = await _offload(lambda: load("charlm", source))
+        model = await offload_model_work(lambda: load("charlm", source))
         known = current is not None and current.val_loss is not None and model.val_loss is not None
         if known and model.val_loss >= current.val_loss:  # type: ignore[union-attr,operator]
             return None  # the board's best scores worse here than what we serve (e.g. a fabricated claim)
@@ -100,7 +100,7 @@ class InferenceHost:
         return model
 
     async def _load(self, model_id: str, source: Source) -> None:
-        self._serve(await _offload(lambda: load(model_id, source)))
+        self._serve(await offload_model_work(lambda: load(model_id, source)))
 
     def _serve(self, model: LoadedModel) -> None:
         self.inference.set_model(model)
