@@ -163,3 +163,45 @@ def test_the_board_best_is_the_lowest_valid_charlm_result():
     assert source is not None and source.result == good.key and source.seed == 1
     assert source.config["steps"] == 300
     assert best_on_board([bogus]) is None
+
+
+@pytest.mark.slow  # trains 340 steps of the char-LM
+async def test_a_node_serves_the_boards_best_char_lm_when_it_beats_the_committed_one():
+    import json
+    import time
+
+    from pynode.identity import Identity
+    from pynode.node import Node
+    from pynode.platform import native
+    from pynode.runtime.inference import InferenceHost
+    from pynode.runtime.services import ServicesRuntime
+    from pynode.state.records import make_record
+    from pynode.state.store import Store
+
+    who = await Identity.generate()
+    store = Store(who.peer_id, native)
+
+    class Replica:  # the store a node's replica keeps, without the network
+        def __init__(self) -> None:
+            self.store = store
+
+    async def post(steps: int, value: str) -> str:
+        config = {"variant": "charlm-tiny", "lr": 0.003, "warmup": 0, "schedule": "constant", "steps": steps}
+        body = {"domain": "ml", "task": "charlm-cranfield", "metric": "val_loss", "unit": "nats/char"}
+        body |= {"direction": "min", "value": value, "seeds": 1, "config": json.dumps(config)}
+        record = await make_record(who.signer, "result", body, int(time.time() * 1000))
+        await store.write(who.signer, [record])
+        return record.key
+
+    node = Node(who, native.relay_link("ws://127.0.0.1:9/p2p"))  # never started: hosting needs no network
+    host = InferenceHost(ServicesRuntime(node, Replica()), Replica())
+    host.inference.set_model(committed("charlm"))
+    assert await host.check_board() is None  # an empty board
+    await post(40, "2.9")
+    assert await host.check_board() is None  # its best re-trains worse here than the committed weights
+    assert host.inference.models["charlm"].source.startswith("committed")
+    key = await post(300, "2.0")
+    model = await host.check_board()
+    assert model is not None and key[:12] in model.source
+    assert host.inference.models["charlm"] is model and model.val_loss < manifest()["charlm"]["val_loss"]
+    assert host.services.services["inference"].spec.info["models"] == ["charlm"]
