@@ -19,6 +19,7 @@ from pynode.identity import peer_id_text
 from pynode.research.board import BoardRow, ResearchIndex, order, task_title
 from pynode.review.breakthroughs import analyse
 from pynode.review.summary import breakthroughs_markdown, standing_json
+from pynode.runtime.replica import EVIDENCE_FILE, evidence_bytes
 from pynode.state.records import DOCS, DOMAINS, Record
 from pynode.state.store import Store
 from pynode.state.views import BoardId, boards_json, boards_markdown, latest_profiles, leaderboards
@@ -147,6 +148,8 @@ def state_files(store: Store) -> dict[str, bytes]:
     for name in DOCS:
         if store.records[name]:
             files[f"snapshots/{name}.loro"] = store.snapshot(name)
+    if (proofs := evidence_bytes(store)) is not None:  # without it the snapshots would not load again
+        files[f"snapshots/{EVIDENCE_FILE}"] = proofs
     return files
 
 

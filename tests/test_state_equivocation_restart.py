@@ -16,6 +16,7 @@ from pynode.runtime.replica import StateReplica, load_store, save_store
 from pynode.state.authorship import loro_peer
 from pynode.state.store import Store
 from pynode.state.sync import SyncEngine, run_sync
+from relay_server.archive_layout import state_files
 from tests.test_state_equivocation import DOC, equivocation, gossip, pull, result
 
 
@@ -93,3 +94,16 @@ BODY = {
     "direction": "min",
     "seeds": 3,
 }
+
+
+def test_a_relay_restarting_from_its_archive_snapshots_keeps_its_state_and_verdicts(tmp_path):
+    eve, honest, a, _ = converged_pair()
+    for path, data in state_files(a.store).items():
+        if path.startswith("snapshots/"):
+            (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / path).write_bytes(data)
+    again = Store(a.store.author, native)
+    run_sync(load_store(again, tmp_path / "snapshots"))  # what the relay's node does on start
+    assert again.version()[DOC] == a.store.version()[DOC]
+    assert sorted(again.records[DOC]) == sorted(a.store.records[DOC])
+    assert again.faulty == {loro_peer(eve.peer_id)}

@@ -169,8 +169,8 @@ def save_store(store: Store, directory: Path) -> None:
     against faulty authors: what we hold of them does not verify without it."""
     directory.mkdir(parents=True, exist_ok=True)
     files = {f"{name}.loro": store.snapshot(name) for name in DOCS if store.records[name]}
-    if store.evidence:
-        files[EVIDENCE_FILE] = cbor.encode([e.to_wire() for e in store.evidence.values()])
+    if (proofs := evidence_bytes(store)) is not None:
+        files[EVIDENCE_FILE] = proofs
     for file, data in files.items():
         tmp = directory / f"{file}.tmp"
         tmp.write_bytes(data)
@@ -194,6 +194,13 @@ async def load_store(store: Store, directory: Path) -> int:
             except (Rejected, Deferred) as e:
                 log.warning("ignoring saved state %s: %s", path, e)
     return loaded
+
+
+def evidence_bytes(store: Store) -> bytes | None:
+    """The evidence against the store's faulty authors as `load_store` reads it (None when there is none)."""
+    if not store.evidence:
+        return None
+    return cbor.encode([e.to_wire() for e in store.evidence.values()])
 
 
 async def _load_evidence(store: Store, path: Path) -> None:
