@@ -66,6 +66,10 @@ RELAY_KILL_S = 5.0  # a session lost this soon after a relay SIGKILL was lost to
 CUT_S = 2.0  # likewise after the benchmark cut the node's link
 ARCHIVE_WAIT_S = 20.0  # how long to wait for the archiver to run git before killing the relay anyway
 SAMPLE_S = 1.0
+LINK_UP_S = (
+    180.0  # for the honest nodes to start and link up before the faults begin (a loaded machine is slow)
+)
+QUIET = "quiet"  # a file the benchmark creates when the nodes are to stop publishing and writing
 RECOVERY_S = 15.0  # delivery is also shown apart for messages published this soon after the relay came back
 PHASES = {
     "relay_down": "while the relay was down",
@@ -181,6 +185,7 @@ class Chaos:
         self.byzantine: Proc | None = None
         self.faults: Counter[str] = Counter()
         self.relay_kills: list[float] = []
+        self.relay_rejections: dict[int, dict[str, int]] = {}  # per relay process: its last counts seen
         self.relay_loro_peer = -1  # the relay's node writes records too (certificates, points)
         self.relay_back: list[float] = []  # when each restarted relay answered /healthz
         self.cuts: list[tuple[float, int]] = []
@@ -203,9 +208,7 @@ class Chaos:
                 if not n.up:
                     n.start()
             await asyncio.sleep(GRACE_S)
-            for n in self.nodes:  # they stop publishing and writing; what they wrote must now settle
-                if n.up and n.popen is not None:
-                    n.popen.send_signal(signal.SIGUSR1)
+            (self.root / QUIET).touch()  # the nodes stop publishing and writing; what they wrote must settle
             drained = await self._drain()
             return self._result(drained)
         finally:
@@ -224,19 +227,19 @@ class Chaos:
                 "bench.chaos_node", "--relay", f"ws://127.0.0.1:{port}/p2p", "--data-dir", str(data)
             )
             cmd += ["--index", str(i), "--direct-peers", "3" if i < self.plan.nodes // 2 else "0"]
-            cmd += ["--record-every", str(self.plan.record_every_s)]
+            cmd += ["--record-every", str(self.plan.record_every_s), "--quiet-file", str(self.root / QUIET)]
             proc = Proc("node", i, cmd, self.root / f"node{i}.log")
             proc.start()
             self.nodes.append(proc)
-        deadline = time.time() + 90
-        while not all(self._status(n).get("peers", 0) >= self.plan.nodes - 1 for n in self.nodes):
-            if time.time() > deadline:
-                raise RuntimeError("the honest nodes did not link up within 90 s")
-            await asyncio.sleep(0.5)
         byz = _python("bench.chaos_byzantine", "--relay", f"ws://127.0.0.1:{self.port}/p2p")
         byz += ["--log", str(self.root / "attacks.jsonl"), "--every", str(self.plan.attack_every_s)]
         self.byzantine = Proc("byzantine", 0, byz, self.root / "byzantine.log")
-        self.byzantine.start()
+        self.byzantine.start()  # it starts up meanwhile, then attacks whoever is there
+        deadline = time.time() + LINK_UP_S
+        while not all(self._status(n).get("peers", 0) >= self.plan.nodes - 1 for n in self.nodes):
+            if time.time() > deadline:
+                raise RuntimeError(f"the honest nodes did not link up within {LINK_UP_S:g} s")
+            await asyncio.sleep(0.5)
 
     async def _relay_up(self) -> None:
         deadline = time.time() + 60
@@ -258,10 +261,15 @@ class Chaos:
             return {}
 
     async def _sample(self) -> None:
-        while True:
-            for p in [self.relay, *self.nodes]:
-                p.sample()
-            await asyncio.sleep(SAMPLE_S)
+        """RSS every SAMPLE_S; the relay's refusals (/api/status) too, kept per relay process."""
+        async with httpx.AsyncClient(timeout=2) as http:
+            while True:
+                for p in [self.relay, *self.nodes]:
+                    p.sample()
+                with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+                    status = (await http.get(f"http://127.0.0.1:{self.port}/api/status")).json()
+                    self.relay_rejections[len(self.relay.lives)] = status["counts"]["rejections"]
+                await asyncio.sleep(SAMPLE_S)
 
     # ---- faults --------------------------------------------------------------------------------------
 
@@ -372,6 +380,9 @@ class Chaos:
                 max((s[2] for p in [self.relay, *self.nodes] for s in p.rss), default=0.0), 1
             ),
             "rss_mib": {"relay": _rss_summary(self.relay), "nodes": [_rss_summary(n) for n in self.nodes]},
+            "relay_rejections": dict(sum((Counter(c) for c in self.relay_rejections.values()), Counter())),
+            "link_cuts_at": [[round(t - self.chaos[0], 1), i] for t, i in self.cuts],
+            "honest_nodes_running_at_end": sum(1 for n in self.nodes if n.up),
             "relay_outages_s": [
                 [round(k - self.chaos[0], 1), round(b - self.chaos[0], 1)]
                 for k, b in zip(self.relay_kills, self.relay_back, strict=False)

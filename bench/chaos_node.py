@@ -19,7 +19,6 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -92,7 +91,6 @@ class ChaosNode:
         self.replica = StateReplica(self.node, store=store, save_to=args.data_dir / "state")
         self.log = EventLog(args.data_dir / "events.jsonl")
         self.node.subscribe(TOPIC, self._on_message)
-        self.quiet = asyncio.Event()  # set by SIGUSR1: publish and write nothing more
 
     def _on_message(self, env: Envelope) -> None:
         parsed = parse_message(env.data)
@@ -108,7 +106,6 @@ class ChaosNode:
             peer=short_id(self.node.peer_id),
         )
         self.log.flush()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self.quiet.set)
         await self.node.start()
         await self.replica.start()
         loops = [self._flusher(), self._watch_relay(), self._status(), self._publisher(), self._writer()]
@@ -150,7 +147,7 @@ class ChaosNode:
         n = 0
         while True:
             await asyncio.sleep(self.args.publish_every)
-            if self.quiet.is_set():
+            if self.args.quiet_file.exists():  # the benchmark is settling: publish and write nothing more
                 return
             n += 1
             await self.node.publish(TOPIC, message(self.args.index, self.boot, n))
@@ -160,7 +157,7 @@ class ChaosNode:
         n = 0
         while True:
             await asyncio.sleep(self.args.record_every)
-            if self.quiet.is_set():
+            if self.args.quiet_file.exists():  # the benchmark is settling: publish and write nothing more
                 return
             n += 1
             record = await self.replica.publish("result", record_body(self.args.index, self.boot, n))
@@ -175,6 +172,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--direct-peers", type=int, default=0)
     p.add_argument("--publish-every", type=float, default=1.0)
     p.add_argument("--record-every", type=float, default=5.0)
+    p.add_argument(
+        "--quiet-file", type=Path, required=True, help="once it exists: stop publishing and writing"
+    )
     return p.parse_args(argv)
 
 
