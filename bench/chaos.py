@@ -19,7 +19,8 @@ What is counted (nothing is left out because a fault caused it):
   with it: not a published message), the share of (message, honest subscriber) pairs delivered, counting
   every other honest node whose process had been running `SETTLE_S` before the publish and kept running
   `GRACE_S` after it. Messages published while the relay is down or a link is cut are counted like any
-  other. Duplicates (a replay delivered again) are reported apart.
+  other. Duplicates (a message delivered again to the same node process: a replay getting through) are
+  reported apart.
 - records: every record an honest node wrote (committed, saved to its disk, gossiped) during the chaos:
   how many are on every honest replica at the end, how many are in the archive's pushed history, and
   `lost` — how many are on no replica and not in the archive.
@@ -394,12 +395,19 @@ class Chaos:
 
     def _delivery(self, events: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
         got: dict[int, Counter[tuple[int, int, int]]] = {}
+        once: dict[int, Counter[tuple[int, int, int]]] = {}  # deliveries beyond the first in one process
         first: dict[tuple[int, tuple[int, int, int]], float] = {}
         for s, evs in events.items():
-            got[s] = Counter((e["src"], e["boot"], e["n"]) for e in evs if e["e"] == "got")
+            got[s], once[s], life = Counter(), Counter(), Counter[tuple[int, int, int]]()
             for e in evs:
+                if e["e"] == "start":
+                    life = Counter()  # a restarted node has a fresh seen cache: a replay may deliver again
                 if e["e"] == "got":
-                    first.setdefault((s, (e["src"], e["boot"], e["n"])), e["t"])
+                    key = (e["src"], e["boot"], e["n"])
+                    got[s][key] += 1
+                    life[key] += 1
+                    once[s][key] = max(once[s][key], life[key] - 1)
+                    first.setdefault((s, key), e["t"])
         outages = list(zip(self.relay_kills, self.relay_back, strict=False))
         pairs = Counter[str]()
         latencies: list[float] = []
@@ -424,7 +432,7 @@ class Chaos:
                     if got[s][key]:
                         pairs["delivered"] += 1
                         pairs[f"delivered_{when}"] += 1
-                        pairs["duplicates"] += got[s][key] - 1
+                        pairs["duplicates"] += once[s][key]
                         latencies.append(first[(s, key)] - t)
                     elif len(missed) < 10:
                         missed.append({"from": p, "to": s, "t": round(t - self.chaos[0], 1), "when": when})
