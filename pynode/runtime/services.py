@@ -32,6 +32,7 @@ from pynode.services.codec import ServiceError
 from pynode.services.limits import (
     CALL_TIMEOUT_S,
     CLIENT_ATTEMPTS,
+    LEFT_GRACE_S,
     MAX_REPLY_BYTES,
     PULL_WAIT_S,
     TICK_S,
@@ -73,6 +74,7 @@ class ServicesRuntime:
             bytes, set[asyncio.Task[Any]]
         ] = {}  # unary work per requester, cancelled if it leaves
         self._task: asyncio.Task[None] | None = None
+        self._missing: dict[bytes, float] = {}  # requesters with open work whose connection went, since when
         self._profile_checked = -PROFILE_CHECK_S
         for s in services or []:
             self.host(s)
@@ -383,7 +385,9 @@ class ServicesRuntime:
         return codec.decode_answer(raw, MAX_REPLY_BYTES)
 
     def _pick(self, cap: str, tried: set[bytes]) -> bytes | None:
-        ranked = self.picker.rank([p for p in self.providers(cap) if p not in tried], time.monotonic())
+        """The best provider not tried yet; once all were, the best again (attempts are bounded)."""
+        providers = self.providers(cap)
+        ranked = self.picker.rank([p for p in providers if p not in tried] or providers, time.monotonic())
         return ranked[0] if ranked else None
 
     def _count(self, peer: bytes, cap: str, units: int) -> None:
@@ -427,9 +431,19 @@ class ServicesRuntime:
                 log.exception("services tick failed")
             await asyncio.sleep(TICK_S)
 
+    def _present(self, now: float) -> set[bytes]:
+        """Connected peers, and those gone for less than LEFT_GRACE_S (a link being replaced is no departure)."""
+        connected = set(self.node.connected_peers())
+        watched = {p for s in self.servers.values() for p in s.quotas.open} | set(self._calls)
+        for peer in watched - connected:
+            self._missing.setdefault(peer, now)
+        for peer in [p for p in self._missing if p in connected or p not in watched]:
+            del self._missing[peer]
+        return connected | {p for p, since in self._missing.items() if now - since < LEFT_GRACE_S}
+
     async def tick(self) -> None:
         now = time.monotonic()
-        connected = set(self.node.connected_peers())
+        connected = self._present(now)
         for name, server in self.servers.items():
             for sid in server.tick(now, connected):
                 self._forget(name, sid)

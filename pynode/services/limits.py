@@ -41,3 +41,4 @@ MAX_PROXY_RESPONSE = 4 * 1024 * 1024  # bytes of one upstream response relayed b
 PROXY_CHUNK = 64 * 1024  # one streamed piece of an upstream response
 PROXY_BYTES_PER_HOUR = 64 * 1024 * 1024  # response bytes one requester may pull through this node per hour
 PROXY_TIMEOUT_S = 60.0  # connect + each read upstream: an LLM may think for a while
+LEFT_GRACE_S = 2.0  # a requester gone this long has left: a circuit upgraded to a data channel comes back sooner
