@@ -60,7 +60,8 @@ from relay_server.stats import RelayStats
 
 log = logging.getLogger(__name__)
 
-RELAY_CAPS = ("relay",)  # what a linked relay's own node is introduced with (its embedded node's caps)
+RELAY_CAPS = ("relay",)
+VERIFY_INLINE_ENTRIES = 64  # a directory listing more hellos than this is verified in a worker thread  # what a linked relay's own node is introduced with (its embedded node's caps)
 
 
 class LinkSocket(Protocol):
@@ -372,7 +373,13 @@ class RelayFederation:
                 except WireError as e:
                     self._cut(link.relay, e.reason)
                     return
-                self._on_frame(link, frame)
+                if isinstance(frame, Dir) and len(frame.body.add) > VERIFY_INLINE_ENTRIES:
+                    # a long list costs ~60 µs a hello: checked off the event loop (the reader waits, so the
+                    # link's frames keep their order)
+                    reason = await asyncio.to_thread(verify_dir, link.relay, frame)
+                    self._on_dir(link, frame, reason)
+                else:
+                    self._on_frame(link, frame)
         finally:
             closed.cancel()
             if recv is not None and not recv.done():
@@ -396,15 +403,20 @@ class RelayFederation:
             self.core.hop_unreachable(relay, frame.peer)
             self.hub.unreachable(frame.to, frame.peer)
         elif isinstance(frame, Dir):
-            reason = verify_dir(relay, frame)
-            self._apply(
-                self.core.cut(relay, reason, t) if reason else self.core.directory(relay, frame.body, t)
-            )
+            self._on_dir(link, frame, verify_dir(relay, frame))
         elif isinstance(frame, rp.Error):
             log.info("federation: %s closed the link: %s %s", short_id(relay), frame.code, frame.msg)
             link.client.close()
         else:
             self._cut(relay, "unexpected_frame")
+
+    def _on_dir(self, link: _Link, frame: Dir, reason: str) -> None:
+        if link.client.closed:
+            return
+        t = now_ms()
+        self._apply(
+            self.core.cut(link.relay, reason, t) if reason else self.core.directory(link.relay, frame.body, t)
+        )
 
     def _caps_of(self, relay: bytes, peer: bytes) -> tuple[str, ...]:
         entry = self.core.entry(peer)
@@ -431,6 +443,8 @@ class RelayFederation:
                 self._dial(out.url, listed=False)
 
     def _flush(self, force: bool = False) -> None:
+        if not self._links:
+            return  # nobody to tell: the arrivals wait in the core (a new link gets the full directory anyway)
         bodies = self.core.take_updates(now_ms(), force)
         if not bodies:
             return

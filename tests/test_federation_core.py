@@ -278,7 +278,7 @@ def test_a_link_replacing_another_to_the_same_relay_keeps_its_routes():
 
 
 def test_own_directory_a_snapshot_then_batched_updates_then_refreshes():
-    f = linked(R1)
+    f = linked(R1, R2)  # R1 just came up; R2 waits for the arrivals as an update
     for i in range(MAX_DIR_ENTRIES_PER_FRAME + 5):
         f.host(entry(peer(i)))
     snap = f.snapshot(R1, T0)
@@ -298,6 +298,17 @@ def test_own_directory_a_snapshot_then_batched_updates_then_refreshes():
     assert refresh.add == refresh.remove == () and refresh.exp > T0 + DIR_TTL_MS
     seqs = [b.seq for b in (*snap, *first, update, refresh)]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+def test_arrivals_before_the_first_link_go_out_in_its_snapshot_only():
+    f = fed.Federation(ME)
+    f.host(entry(peer(1)))
+    f.link_up(R1, True, T0)
+    (snap,) = f.snapshot(R1, T0)
+    assert snap.full and [e.peer for e in snap.add] == [peer(1)]
+    assert not f.unannounced(peer(1))
+    (refresh,) = f.take_updates(T0)  # the first update is only the refresh
+    assert refresh.add == ()
 
 
 def test_signed_directories_round_trip_and_forged_hellos_are_caught():

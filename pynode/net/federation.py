@@ -185,6 +185,9 @@ class Federation:
         if link is None:
             return []
         link.sent_snapshot = True
+        if len(self._links) == 1:  # the snapshot holds what is pending, and no other link waits for it
+            self._pending_add.clear()
+            self._pending_del.clear()
         entries = list(self._own.values())
         chunks = [
             entries[i : i + MAX_DIR_ENTRIES_PER_FRAME]
