@@ -21,6 +21,7 @@ from pynode.platform.native_ed25519 import SodiumEd25519Group
 from pynode.platform.pure_ed25519 import PureEd25519Group
 
 ROOT = Path(__file__).resolve().parent.parent
+TAB_BOOT_S = 300  # Pyodide boots in ~20 s on an idle machine, over 2 min on a loaded one
 
 
 def run_bench(rounds: int = 50, browser: bool = False, browser_rounds: int = 20) -> dict[str, Any]:
@@ -50,7 +51,7 @@ async def _in_browser(rounds: int) -> dict[str, Any]:
         chromium = await Chromium().start()
         try:
             page = await open_dashboard(await chromium.context(), relay.port)
-            await wait_status(page, lambda s: s["state"] == "online", 90, "tab online")
+            await wait_status(page, lambda s: s["state"] == "online", TAB_BOOT_S, "tab online")
             reply = await page.evaluate(
                 "(n) => window.hyperspace.node.ask({type: 'bench', op: 'vrf', rounds: n}, 'bench')", rounds
             )
