@@ -9,9 +9,9 @@ certificate whose seed does not follow from its `prev` and round, or that does n
 the leader's pulse and challenge proofs, a quorum of its VRF-drawn committee's co-signatures).
 
 Charged to the chain (`claim`), when it extends the chain at its round's time:
-- its interval is at least MIN_INTERVAL_MS, its round starts within [ts − LAG_MS, ts + skew] of the record's
-  own timestamp, and after the start of the author's previous chain certificate plus its interval: one
-  certificate per round per leader, so a leader's chain certificates are bounded by the rounds elapsed;
+- its interval is at least CHAIN_MIN_INTERVAL_MS, its round starts within [ts − CHAIN_LAG_MS, ts + skew] of
+  the record's own timestamp, and after the start of the author's previous chain certificate plus its interval:
+  one certificate per round per leader, so a leader's chain certificates are bounded by the rounds elapsed;
 - its `prev` is a certificate at hand (held, or in the same update) for an earlier round, and the author took
   part in it. An honest leader's store holds `prev` when it writes (the runtime waits for it), so its change
   depends on prev's and every replica has prev when it checks: the verdict is the same everywhere.
