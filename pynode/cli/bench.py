@@ -14,7 +14,7 @@ def add_bench(sub: Any) -> None:
         "bench",
         help="benchmarks that print a table (and JSON with --json)",
         description="Run a benchmark: gossip (ours vs py-libp2p, or the simulator at scale), browser, "
-        "state, diloco, research, vrf, presence, chaos.",
+        "state, diloco, research, vrf, presence, chaos, services, relay.",
     )
     bsub = b.add_subparsers(dest="bench", required=True, metavar="BENCH")
     _add_gossip(bsub)
@@ -27,6 +27,7 @@ def add_bench(sub: Any) -> None:
     _add_presence(bsub)
     _add_chaos(bsub)
     _add_services(bsub)
+    _add_relay(bsub)
 
 
 def _add_gossip(bsub: Any) -> None:
@@ -289,3 +290,35 @@ def cmd_services(args: argparse.Namespace) -> int:
     if unknown:
         raise CliError(f"--only: unknown part(s) {unknown}; parts: {', '.join(PARTS)}")
     return report(args, run_bench(quick=args.quick, parts=args.only, browser=args.browser))
+
+
+def _add_relay(bsub: Any) -> None:
+    r = bsub.add_parser(
+        "relay",
+        help="what one relay holds: peers, hello and circuit latency, circuit MiB/s, memory; echo ceiling",
+        description="Light clients on loopback (real signed hellos, in separate load processes) against a real "
+        "`hyperspace relay` process and, in the same run, a plain Starlette WebSocket echo server (the "
+        "ceiling): peers held, hello → welcome p99, circuit frame p99 and MiB/s, RSS per 1,000 peers.",
+    )
+    add_json_flag(r)
+    r.add_argument("--quick", action="store_true", help="300 peers, short phases (about a minute)")
+    r.add_argument("--peers", type=positive, default=None, help="light clients (default 2000; --quick 300)")
+    r.add_argument("--workers", type=positive, default=None, help="load processes (default 2; --quick 1)")
+    r.add_argument("--pairs", type=positive, default=None, help="circuit pairs (default 16; --quick 8)")
+    r.add_argument("--skip-echo", action="store_true", help="measure the relay only")
+    r.add_argument("--profile", type=Path, default=None, metavar="DIR", help="run the relay under cProfile")
+    r.set_defaults(func=cmd_relay)
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    from bench.relay import run_bench
+
+    result = run_bench(
+        quick=args.quick,
+        peers=args.peers,
+        workers=args.workers,
+        pairs=args.pairs,
+        profile_dir=args.profile,
+        skip_echo=args.skip_echo,
+    )
+    return report(args, result)
