@@ -38,7 +38,7 @@ async def test_a_tab_on_relay_a_holds_a_direct_channel_to_a_node_on_relay_c_and_
         await eventually(lambda: len(a.relay.federation.core.links()) == 1, 20, "A and C linked")
         py = await node_on(c_url, direct_peers=4)
         tab = await open_dashboard(await chromium.context(), a_port)
-        status = await wait_status(tab, lambda s: s["state"] == "online" and s["peer"], 90, "tab online")
+        status = await wait_status(tab, lambda s: s["state"] == "online" and s["peer"], 180, "tab online")
         tab_id = parse_peer_id(status["peer"])
         await eventually(lambda: c.relay.federation.core.route(tab_id) is not None, 10, "C routes to the tab")
 
@@ -57,7 +57,10 @@ async def test_a_tab_on_relay_a_holds_a_direct_channel_to_a_node_on_relay_c_and_
         relays.remove(a)
         await eventually(lambda: tab_id in {cl.peer for cl in c.relay.hub.clients}, 30, "the tab on relay C")
         await wait_status(
-            tab, lambda s: s["relay_connected"] and s["state"] == "online", 30, "the tab online"
+            tab,
+            lambda s: s["relay_connected"] and s["relay"] == c_url and s["state"] == "online",
+            30,
+            "tab on C",
         )
         assert status["peer"] in await _peers_of(c_port)
         assert py.connected_peers().get(tab_id) == "direct"

@@ -197,6 +197,7 @@ class BrowserApp:
             stats = node.stats()
             caps = node.relay.peers
             status.update(
+                relay=node.relay.link.description,  # the relay it is on now: a fail-over moves it (§2.8)
                 relay_connected=stats["relay_connected"],
                 known_peers=stats["known_peers"],
                 peers=[
