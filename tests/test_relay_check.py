@@ -80,3 +80,23 @@ def test_the_command_exits_1_and_prints_each_finding(tmp_path):
     assert result.returncode == 1, result.stderr
     assert f"FAIL  TLS: cannot read {tmp_path / 'missing.pem'}: no such file" in result.stdout
     assert "ok    port" in result.stdout and "1 problem(s) found" in result.stderr
+
+
+def test_peer_relays_come_from_the_flag_and_a_bootstrap_file_and_each_is_checked(tmp_path):
+    listing = tmp_path / "peers.txt"
+    listing.write_text("# the federation's bootstrap relays\nws://127.0.0.1:9/p2p  # down\n\nnot-a-url\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "pynode.cli", "relay", "--check", "--port", "0", "--data-dir", str(tmp_path),
+         "--no-archive", "--peer-relay", "ws://127.0.0.1:9/p2p", "--peer-relays", str(listing)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "not-a-url" in result.stderr and "ws:// or wss://" in result.stderr  # refused before any check
+    listing.write_text("# the federation's bootstrap relays\nws://127.0.0.1:9/p2p  # down\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "pynode.cli", "relay", "--check", "--port", "0", "--data-dir", str(tmp_path),
+         "--no-archive", "--peer-relay", "ws://127.0.0.1:9/p2p", "--peer-relays", str(listing)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stdout.count("FAIL  peer relay: ws://127.0.0.1:9/p2p") == 1  # listed twice, checked once
