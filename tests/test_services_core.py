@@ -203,6 +203,7 @@ def test_streams_of_a_departed_or_idle_requester_are_cancelled():
     cancelled = s.tick(STREAM_IDLE_S + 2.0, connected={B, C})
     assert sorted(cancelled) == sorted([gone, idle])
     assert s.alive(kept) and not s.alive(gone) and s.tally.refused[codec.CANCELLED] == 2
+    assert s.tally.cancelled == {"left": 1, "idle": 1}
 
 
 def test_pulls_of_an_open_stream_go_on_when_the_call_bucket_is_empty():

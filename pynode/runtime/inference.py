@@ -13,7 +13,7 @@ from typing import Any
 
 from pynode.platform import in_browser
 from pynode.runtime.services import ServicesRuntime
-from pynode.services.inference import Inference, LoadedModel
+from pynode.services.inference import TOKENS_PER_HOP, Inference, LoadedModel
 from pynode.services.inference_weights import (
     MODEL_TASKS,
     Source,
@@ -50,7 +50,9 @@ class InferenceHost:
         self.replica = replica
         self.model_ids = list(models)
         self.follow_board = follow_board and replica is not None
-        self.inference = Inference(offload=offload_model_work)
+        self.inference = Inference(
+            offload=offload_model_work, tokens_per_hop=1 if in_browser() else TOKENS_PER_HOP
+        )
         self.ready = asyncio.Event()
         self.load_s: dict[str, float] = {}  # seconds each model's weights took to derive here
         self._board_key: str | None = None

@@ -496,6 +496,7 @@ class ServicesRuntime:
                 "served": t.served,
                 "units": t.units,
                 "refused": dict(t.refused),
+                "cancelled": dict(t.cancelled),
                 "open": server.quotas.total_open,
                 "load_permille": server.load(),
                 "top_requesters": [

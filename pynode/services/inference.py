@@ -177,9 +177,17 @@ def next_logits(model: LoadedModel, context: list[int]) -> list[float]:
 
 
 class Inference:
-    def __init__(self, models: dict[str, LoadedModel] | None = None, offload: Offload = _inline) -> None:
+    def __init__(
+        self,
+        models: dict[str, LoadedModel] | None = None,
+        offload: Offload = _inline,
+        tokens_per_hop: int = TOKENS_PER_HOP,
+    ) -> None:
+        """`tokens_per_hop`: characters per `offload` call (1 where the work runs inline on the event loop, as in
+        a tab, so that pulls and gossip get a turn after every character)."""
         self.models: dict[str, LoadedModel] = dict(models or {})
         self.offload = offload
+        self.tokens_per_hop = tokens_per_hop
 
     def set_model(self, model: LoadedModel) -> None:
         """Add or replace a model (the runtime swaps in a better char-LM checkpoint)."""
@@ -217,7 +225,7 @@ class Inference:
         done = 0
         while done < req.max_tokens:
             # a few tokens per hop off the event loop: each hop costs a thread switch and a loop wakeup
-            n = min(TOKENS_PER_HOP, req.max_tokens - done)
+            n = min(self.tokens_per_hop, req.max_tokens - done)
             tokens = await self.offload(lambda n=n: generate(n))
             done += len(tokens)
             for token in tokens:

@@ -13,7 +13,9 @@ MAX_REQUEST_BYTES = MAX_FRAME_BYTES - 1024  # a request's data under one req fra
 MAX_REPLY_BYTES = MAX_FRAME_BYTES - 1024  # one unary answer or one stream chunk, under one resp frame
 MAX_CHUNK_ITEMS = 256  # items one stream pull returns: bounds the work of decoding a chunk
 STREAM_BUFFER_BYTES = 256 * 1024  # what a producer may run ahead of its puller before it waits (backpressure)
-STREAM_IDLE_S = 15.0  # a stream nobody pulled for this long is cancelled: its requester left or lost interest
+# A stream nobody pulled for this long is cancelled. Generous: a departed requester is caught sooner (LEFT_GRACE_S),
+# and a busy tab may take many seconds to get to a pull that has arrived.
+STREAM_IDLE_S = 60.0
 PULL_WAIT_S = 5.0  # a pull waits this long for the next item, then answers an empty chunk (keeps it alive)
 CALL_TIMEOUT_S = 30.0  # a unary call or one pull is abandoned by the server after this (spec may lower it)
 STREAM_MAX_S = 300.0  # a stream's whole lifetime on the server: no request holds a slot for ever
@@ -41,4 +43,6 @@ MAX_PROXY_RESPONSE = 4 * 1024 * 1024  # bytes of one upstream response relayed b
 PROXY_CHUNK = 64 * 1024  # one streamed piece of an upstream response
 PROXY_BYTES_PER_HOUR = 64 * 1024 * 1024  # response bytes one requester may pull through this node per hour
 PROXY_TIMEOUT_S = 60.0  # connect + each read upstream: an LLM may think for a while
-LEFT_GRACE_S = 2.0  # a requester gone this long has left: a circuit upgraded to a data channel comes back sooner
+LEFT_GRACE_S = (
+    2.0  # a requester gone this long has left: a circuit upgraded to a data channel comes back sooner
+)

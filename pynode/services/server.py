@@ -76,6 +76,7 @@ class Tally:
     refused: Counter[str] = field(default_factory=Counter)  # by code
     by_peer: Counter[bytes] = field(default_factory=Counter)  # completed, by requester
     refused_peers: Counter[bytes] = field(default_factory=Counter)
+    cancelled: Counter[str] = field(default_factory=Counter)  # streams this server cancelled, by why
 
 
 class ServiceServer:
@@ -229,15 +230,22 @@ class ServiceServer:
 
     def tick(self, now: float, connected: set[bytes]) -> list[int]:
         """Streams to cancel: their requester left, stopped pulling, or they ran past STREAM_MAX_S."""
-        gone = [
-            sid
-            for sid, s in self._streams.items()
-            if s.peer not in connected or now - s.last_pull > STREAM_IDLE_S or now - s.started > STREAM_MAX_S
-        ]
-        for sid in gone:
-            peer = self._streams[sid].peer
-            self._end(sid, completed=False)
-            self.refused(peer, codec.CANCELLED)
+        gone = []
+        for sid, s in list(self._streams.items()):
+            why = (
+                "left"
+                if s.peer not in connected
+                else "idle"
+                if now - s.last_pull > STREAM_IDLE_S
+                else "too_long"
+                if now - s.started > STREAM_MAX_S
+                else None
+            )
+            if why is not None:
+                gone.append(sid)
+                self._end(sid, completed=False)
+                self.refused(s.peer, codec.CANCELLED)
+                self.tally.cancelled[why] += 1
         return gone
 
     def open_streams(self, peer: bytes | None = None) -> list[int]:
