@@ -14,6 +14,7 @@ Measured: peers held (by the clients and by the relay's /api/status), hello → 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import signal
 import socket
@@ -29,7 +30,7 @@ from pynode.stats import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 60.0  # a server process must answer within this (the relay opens its node first)
-RAMP_TIMEOUT_S = 300.0  # every load process must report its peers held within this
+RAMP_TIMEOUT_S = 600.0  # every load process must report its peers held within this (a starved machine is slow)
 PHASE_TIMEOUT_S = 120.0  # …and its circuit phases within this
 FULL = {"peers": 2000, "workers": 2, "pairs": 16, "latency_s": 8.0, "throughput_s": 8.0}
 QUICK = {"peers": 300, "workers": 1, "pairs": 8, "latency_s": 3.0, "throughput_s": 3.0}
@@ -92,6 +93,7 @@ def measure(mode: str, plan: dict[str, Any], tmp: Path, profile_dir: Path | None
     try:
         time.sleep(1.0)
         rss0 = _rss_mib(server.pid)
+        cpu0 = _cpu_s(server.pid)
         url = f"ws://127.0.0.1:{port}/p2p"
         share = _split(plan["peers"], plan["workers"])
         pair_share = _split(plan["pairs"], plan["workers"])
@@ -114,12 +116,14 @@ def measure(mode: str, plan: dict[str, Any], tmp: Path, profile_dir: Path | None
         held = [_read_line(p, RAMP_TIMEOUT_S) for p in loads]
         time.sleep(1.0)
         rss1 = _rss_mib(server.pid)
+        cpu1 = _cpu_s(server.pid)
         held_by_server = _relay_peers(port) if mode == "relay" else None
         for p in loads:
             assert p.stdin is not None
             p.stdin.write("go\n")
             p.stdin.flush()
         done = [_read_line(p, PHASE_TIMEOUT_S) for p in loads]
+        cpu2 = _cpu_s(server.pid)
         for p in loads:
             p.wait(timeout=30)
     finally:
@@ -146,6 +150,10 @@ def measure(mode: str, plan: dict[str, Any], tmp: Path, profile_dir: Path | None
             sum(d["latency_received"] for d in done), sum(d["latency_sent"] for d in done)
         ),
         "circuit_mib_s": round(moved / seconds / 2**20, 2) if seconds else 0.0,
+        # The server's own CPU seconds: what the load cost it, whatever else the machine was doing.
+        "server_cpu_ramp_s": round(cpu1 - cpu0, 2),
+        "server_cpu_circuits_s": round(cpu2 - cpu1, 2),
+        "clients_cpu_ramp_s": round(sum(h["cpu_s"] for h in held), 2),  # the light clients', all together
         "rss_base_mib": round(rss0, 1),
         "rss_held_mib": round(rss1, 1),
         "rss_mib_per_1k_peers": round((rss1 - rss0) / peers_held * 1000, 2) if peers_held else None,
@@ -224,6 +232,12 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -254,6 +268,9 @@ def _table(r: dict[str, Any]) -> None:
         ("circuit frame p99 (ms)", "circuit_p99_ms"),
         ("circuit delivery", "circuit_delivery"),
         ("circuit throughput (MiB/s)", "circuit_mib_s"),
+        ("server CPU, ramp (s)", "server_cpu_ramp_s"),
+        ("server CPU, circuits (s)", "server_cpu_circuits_s"),
+        ("load processes' CPU, ramp (s)", "clients_cpu_ramp_s"),
         ("RSS base (MiB)", "rss_base_mib"),
         ("RSS per 1k peers (MiB)", "rss_mib_per_1k_peers"),
     ]

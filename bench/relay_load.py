@@ -190,6 +190,7 @@ async def run(args: argparse.Namespace) -> None:
             "ramp_s": ramp_s,
             "hello_ms": [m for m in hello_ms if m is not None],
             "failed": sum(1 for m in hello_ms if m is None),
+            "cpu_s": time.process_time(),
         }
     )
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
@@ -226,6 +227,7 @@ async def run(args: argparse.Namespace) -> None:
             "throughput_s": elapsed,
             "throughput_frames_lost": sum(p.sent - p.received for p in pairs),
             "frames_in": sum(p.frames_in for p in peers),
+            "cpu_s": time.process_time(),
         }
     )
     for p in peers:

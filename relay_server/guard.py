@@ -33,6 +33,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.utils import get_remote_addr
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from relay_server.cork import CorkedTransport
 from relay_server.limits import (
     FD_RESERVE,
     MAX_LINGERING,
@@ -226,8 +227,12 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
 
     guard: ClassVar[ConnectionGuard]
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._raw_transport = transport  # the guard knows the socket by its own transport
+        super().connection_made(CorkedTransport(transport, self.loop))  # type: ignore[arg-type]
+
     def connection_lost(self, exc: Exception | None) -> None:
-        self.guard.release(id(self.transport))
+        self.guard.release(id(self._raw_transport))
         super().connection_lost(exc)
 
 
