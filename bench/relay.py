@@ -30,10 +30,13 @@ from pynode.stats import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 60.0  # a server process must answer within this (the relay opens its node first)
-RAMP_TIMEOUT_S = 600.0  # every load process must report its peers held within this (a starved machine is slow)
+RAMP_TIMEOUT_S = (
+    600.0  # every load process must report its peers held within this (a starved machine is slow)
+)
 PHASE_TIMEOUT_S = 120.0  # …and its circuit phases within this
-FULL = {"peers": 2000, "workers": 2, "pairs": 16, "latency_s": 8.0, "throughput_s": 8.0}
-QUICK = {"peers": 300, "workers": 1, "pairs": 8, "latency_s": 3.0, "throughput_s": 3.0}
+FULL = {"peers": 2000, "workers": 2, "pairs": 16, "latency_s": 8.0, "throughput_s": 8.0, "fed_nodes": 6}
+QUICK = {"peers": 300, "workers": 1, "pairs": 8, "latency_s": 3.0, "throughput_s": 3.0, "fed_nodes": 3}
+FED_MESSAGES = 60  # gossip messages in the federation part: a third before, during and after the kill
 
 
 def run_bench(
@@ -43,6 +46,7 @@ def run_bench(
     pairs: int | None = None,
     profile_dir: Path | None = None,
     skip_echo: bool = False,
+    federation: bool = True,
 ) -> dict[str, Any]:
     plan = dict(QUICK if quick else FULL)
     for key, value in (("peers", peers), ("workers", workers), ("pairs", pairs)):
@@ -67,6 +71,14 @@ def run_bench(
             result["echo"] = echo
             if echo["circuit_mib_s"]:
                 result["circuit_vs_echo"] = round(ours["circuit_mib_s"] / echo["circuit_mib_s"], 3)
+        if federation:
+            from bench.relay_federation import run_federation
+
+            _log(
+                f"federation: three relay processes, {plan['fed_nodes']} nodes on each, relay B SIGKILLed..."
+            )
+            ports = [_free_port() for _ in range(3)]
+            result["federation"] = run_federation(plan["fed_nodes"], FED_MESSAGES, Path(tmp), ports)
     _table(result)
     return result
 
@@ -279,6 +291,8 @@ def _table(r: dict[str, Any]) -> None:
         _log(f"{label:32} {_fmt(ours.get(key)):>12} {_fmt(echo.get(key)):>14}")
     if "circuit_vs_echo" in r:
         _log(f"circuit throughput, relay / echo: {r['circuit_vs_echo']}")
+    for key, value in r.get("federation", {}).items():
+        _log(f"federation {key:30} {_fmt(value)}")
     _log(r["fd_limit"])
 
 

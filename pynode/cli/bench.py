@@ -298,7 +298,9 @@ def _add_relay(bsub: Any) -> None:
         help="what one relay holds: peers, hello and circuit latency, circuit MiB/s, memory; echo ceiling",
         description="Light clients on loopback (real signed hellos, in separate load processes) against a real "
         "`hyperspace relay` process and, in the same run, a plain Starlette WebSocket echo server (the "
-        "ceiling): peers held, hello → welcome p99, circuit frame p99 and MiB/s, RSS per 1,000 peers.",
+        "ceiling): peers held, hello → welcome p99, circuit frame p99 and MiB/s, RSS per 1,000 peers; then three "
+        "federated relay processes with real nodes, one SIGKILLed: gossip delivery, fail-over p99, a cross-relay "
+        "direct channel.",
     )
     add_json_flag(r)
     r.add_argument("--quick", action="store_true", help="300 peers, short phases (about a minute)")
@@ -306,6 +308,9 @@ def _add_relay(bsub: Any) -> None:
     r.add_argument("--workers", type=positive, default=None, help="load processes (default 2; --quick 1)")
     r.add_argument("--pairs", type=positive, default=None, help="circuit pairs (default 16; --quick 8)")
     r.add_argument("--skip-echo", action="store_true", help="measure the relay only")
+    r.add_argument(
+        "--no-federation", action="store_true", help="skip the three-relay part (fail-over, delivery)"
+    )
     r.add_argument("--profile", type=Path, default=None, metavar="DIR", help="run the relay under cProfile")
     r.set_defaults(func=cmd_relay)
 
@@ -320,5 +325,6 @@ def cmd_relay(args: argparse.Namespace) -> int:
         pairs=args.pairs,
         profile_dir=args.profile,
         skip_echo=args.skip_echo,
+        federation=not args.no_federation,
     )
     return report(args, result)
