@@ -118,7 +118,7 @@ async def _start_nodes(
     from pynode.node import Node, NodeConfig
     from pynode.platform import current
     from pynode.runtime.memory import related_work
-    from pynode.runtime.replica import StateReplica
+    from pynode.runtime.replica import StateReplica, load_store
 
     for i in range(args.nodes):
         identity = await Identity.load_or_create(args.data_dir / f"node{i}")
@@ -129,7 +129,9 @@ async def _start_nodes(
         ]
         node = Node(identity, current().relay_link(url), NodeConfig(caps=caps, ice_addresses=["127.0.0.1"]))
         node.subscribe(DEMO_TOPIC)
-        replica = StateReplica(node, store=node_store(identity.peer_id))
+        store = node_store(identity.peer_id)
+        await load_store(store, args.data_dir / f"node{i}" / "state")  # as `hyperspace node` does
+        replica = StateReplica(node, store=store, save_to=args.data_dir / f"node{i}" / "state")
         hosted.append(hosted_services(node, replica, args, args.data_dir / f"node{i}", args.research_cpu))
         services = hosted[-1].services
         hosted.append(serve_extra(services, replica, args))  # inference (and a proxy if asked)

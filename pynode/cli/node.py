@@ -93,8 +93,10 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     for t in topics:
         node.subscribe(t)
     store = node_store(identity.peer_id)
-    await load_store(store, args.data_dir / "state")  # results `hyperspace research` made offline
-    replica = StateReplica(node, store=store)
+    # what we held before (and results `hyperspace research` made offline); our own writes are saved before
+    # they are gossiped, so a crash never makes us sign a change id twice (peers would hold us faulty)
+    await load_store(store, args.data_dir / "state")
+    replica = StateReplica(node, store=store, save_to=args.data_dir / "state")
     agent = research_agent(replica, args, args.data_dir)
     reviewer = review_agent(replica, identity, args, caps)
     pulse = await pulse_runtime(node, replica, args, caps)
