@@ -129,7 +129,7 @@ def measure(mode: str, plan: dict[str, Any], tmp: Path, profile_dir: Path | None
         time.sleep(1.0)
         rss1 = _rss_mib(server.pid)
         cpu1 = _cpu_s(server.pid)
-        held_by_server = _relay_peers(port) if mode == "relay" else None
+        counts = _relay_counts(port) if mode == "relay" else None
         for p in loads:
             assert p.stdin is not None
             p.stdin.write("go\n")
@@ -162,6 +162,10 @@ def measure(mode: str, plan: dict[str, Any], tmp: Path, profile_dir: Path | None
             sum(d["latency_received"] for d in done), sum(d["latency_sent"] for d in done)
         ),
         "circuit_mib_s": round(moved / seconds / 2**20, 2) if seconds else 0.0,
+        "throughput_delivery": _ratio(
+            sum(d["throughput_received"] for d in done), sum(d["throughput_sent"] for d in done)
+        ),
+        "frames_to_clients": sum(d["frames_in"] for d in done),  # joins, circuits, the relay node's signals
         # The server's own CPU seconds: what the load cost it, whatever else the machine was doing.
         "server_cpu_ramp_s": round(cpu1 - cpu0, 2),
         "server_cpu_circuits_s": round(cpu2 - cpu1, 2),
@@ -170,8 +174,9 @@ def measure(mode: str, plan: dict[str, Any], tmp: Path, profile_dir: Path | None
         "rss_held_mib": round(rss1, 1),
         "rss_mib_per_1k_peers": round((rss1 - rss0) / peers_held * 1000, 2) if peers_held else None,
     }
-    if held_by_server is not None:
-        out["peers_held_by_relay"] = held_by_server  # the relay's own count (its node is one more peer)
+    if counts is not None:
+        out["peers_held_by_relay"] = counts["peers"]  # the relay's own count (its node is one more peer)
+        out["relay_refusals"] = counts["rejections"]  # by reason (a starved client's hello_timeout, ...)
     return out
 
 
@@ -232,9 +237,9 @@ def _read_line(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
     return json.loads(line)
 
 
-def _relay_peers(port: int) -> int:
+def _relay_counts(port: int) -> dict[str, Any]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=30) as r:
-        return int(json.load(r)["counts"]["peers"])
+        return json.load(r)["counts"]
 
 
 def _rss_mib(pid: int) -> float:
