@@ -4,9 +4,11 @@ Configs are flat-ish JSON, so any domain's config maps to features without knowi
 coordinate (on a log scale when its values span more than two decades), a bool is 0/1, a choice is one-hot
 (`key=value`), a list holds its items (`key∋item`), a mapping nests (`key.sub`). Two configs are as far apart
 as Gower's distance says (the mean per-feature difference, numbers scaled by their range). A candidate's
-predicted quality is the inverse-distance-weighted mean of its nearest results' quality ranks (ranks, not the
-metric itself: one diverged run must not swamp the rest), and its novelty is the distance to the nearest
-result. Pure Python: it runs in a tab too.
+predicted quality is a Gaussian-kernel mean of the results' quality ranks (ranks, not the metric itself: one
+diverged run must not swamp the rest), the bandwidth being the typical distance between neighbouring results:
+a candidate a hair's breadth from the best is predicted as good as the best's neighbourhood, not as the best
+itself, so near-copies of the best (which teach nothing) do not win the screening by default. Its novelty is
+the distance to the nearest result. Pure Python: it runs in a tab too.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-NEIGHBOURS = 4  # results a prediction averages over: few enough to stay local, enough to smooth one outlier
+MIN_BANDWIDTH = (
+    0.02  # the kernel's width when the results sit closer than this (Gower distances lie in [0, 1])
+)
 LOG_SPAN = 100.0  # a positive feature whose values span more than this factor is compared on a log scale
 
 Features = dict[str, float]
@@ -99,13 +103,19 @@ def predict(
     """(predicted quality in [0, 1], novelty = distance to the nearest result) of each candidate."""
     space = Space([*board, *candidates])
     quality = quality_ranks(means, direction)
+    n = len(board)
+    if n == 0:
+        return [(0.5, 1.0)] * len(candidates)
+    nearest = sorted(min(space.distance(i, j) for j in range(n) if j != i) for i in range(n)) if n > 1 else []
+    width = max(nearest[len(nearest) // 2] if nearest else 0.0, MIN_BANDWIDTH)
     out = []
-    for c in range(len(board), len(board) + len(candidates)):
-        near = sorted((space.distance(c, i), i) for i in range(len(board)))[:NEIGHBOURS]
-        if not near:
-            out.append((0.5, 1.0))
-            continue
-        weights = [1.0 / (d + 1e-3) ** 2 for d, _ in near]
-        guess = sum(w * quality[i] for w, (_, i) in zip(weights, near, strict=True)) / sum(weights)
-        out.append((guess, near[0][0]))
+    for c in range(n, n + len(candidates)):
+        d = [space.distance(c, i) for i in range(n)]
+        weights = [math.exp(-((x / width) ** 2)) for x in d]
+        total = sum(weights)
+        if total < 1e-12:  # far from every result: only the nearest says anything
+            guess = quality[min(range(n), key=d.__getitem__)]
+        else:
+            guess = sum(w * q for w, q in zip(weights, quality, strict=True)) / total
+        out.append((guess, min(d)))
     return out
