@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from itertools import islice
 from typing import Protocol
 
 from pynode.identity import short_id
@@ -102,7 +103,8 @@ class Hub:
             # The newer socket wins: the old one is likely a dead connection the peer has given up on.
             old.close(Error("replaced", "the same peer connected again"))
             self._broadcast(Leave(old.peer))
-        others = [PeerInfo(c.peer, c.caps) for c in reversed(self._clients.values())][:MAX_WELCOME_PEERS]
+        newest = islice(reversed(self._clients.values()), MAX_WELCOME_PEERS)  # not all N per newcomer
+        others = [PeerInfo(c.peer, c.caps) for c in newest]
         self._clients[client.peer] = client
         relays = (
             tuple(self.federation.relay_urls()[:MAX_DIR_RELAY_URLS]) if self.federation is not None else ()
