@@ -30,9 +30,7 @@ from pynode.stats import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 60.0  # a server process must answer within this (the relay opens its node first)
-RAMP_TIMEOUT_S = (
-    600.0  # every load process must report its peers held within this (a starved machine is slow)
-)
+RAMP_TIMEOUT_S = 900.0  # each load process reports its peers held within this (a busy machine is slow)
 PHASE_TIMEOUT_S = 120.0  # …and its circuit phases within this
 FULL = {"peers": 2000, "workers": 2, "pairs": 16, "latency_s": 8.0, "throughput_s": 8.0, "fed_nodes": 6}
 QUICK = {"peers": 300, "workers": 1, "pairs": 8, "latency_s": 3.0, "throughput_s": 3.0, "fed_nodes": 3}
@@ -154,6 +152,7 @@ def measure(mode: str, plan: dict[str, Any], tmp: Path, profile_dir: Path | None
         "peers_held_at_end": sum(d["held_end"] for d in done),
         "peers_failed": sum(h["failed"] for h in held),
         "ramp_s": round(max(h["ramp_s"] for h in held), 2),
+        "fanout_drain_s": round(max(h["drain_s"] for h in held), 2),  # the clients reading the last joins
         "hello_p50_ms": _round(percentile(hello, 50)) if hello and mode == "relay" else None,
         "hello_p99_ms": _round(percentile(hello, 99)) if hello and mode == "relay" else None,
         "circuit_p50_ms": _round(percentile(circuit, 50)) if circuit else None,
@@ -279,6 +278,7 @@ def _table(r: dict[str, Any]) -> None:
         (f"peers held (of {r['peers']})", "peers_held"),
         ("  still held after circuits", "peers_held_at_end"),
         ("ramp (s)", "ramp_s"),
+        ("  then reading the last joins (s)", "fanout_drain_s"),
         ("hello → welcome p50 (ms)", "hello_p50_ms"),
         ("hello → welcome p99 (ms)", "hello_p99_ms"),
         ("circuit frame p50 (ms)", "circuit_p50_ms"),

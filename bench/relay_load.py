@@ -36,6 +36,7 @@ STAMP = struct.Struct(">QQ")  # pair index, send time (ns, perf counter; both en
 PER_SOURCE_ADDRESS = 50  # clients per 127.x.y.z source address: under the relay's stock 64 per address
 RAMP_CONCURRENCY = 64  # handshakes in flight at once while the ramp connects
 CONNECT_TIMEOUT_S = 60.0  # one client's connect + hello → welcome; beyond this it counts as not held
+DRAIN_TIMEOUT_S = 300.0  # after the ramp, the joins still on their way are read for at most this long
 
 
 @dataclass
@@ -181,13 +182,24 @@ async def run(args: argparse.Namespace) -> None:
     ramp_start = time.perf_counter()
     hello_ms = await asyncio.gather(*(ramp_one(p) for p in peers))
     ramp_s = time.perf_counter() - ramp_start
-    await asyncio.sleep(0.5)
+    # The last welcomes come before the joins they set off (N² of them while a relay fills): circuits are timed
+    # once those are read, not behind them in this process's own backlog.
+    quiet_by = time.perf_counter() + DRAIN_TIMEOUT_S
+    last = -1
+    while time.perf_counter() < quiet_by:
+        total = sum(p.frames_in for p in peers)
+        if total == last:  # a second without a frame: the fan-out has been read
+            break
+        last = total
+        await asyncio.sleep(1.0)
+    drain_s = time.perf_counter() - ramp_start - ramp_s
     held = sum(1 for p in peers if p.ws is not None and not p.closed)
     _emit(
         {
             "phase": "held",
             "held": held,
             "ramp_s": ramp_s,
+            "drain_s": drain_s,
             "hello_ms": [m for m in hello_ms if m is not None],
             "failed": sum(1 for m in hello_ms if m is None),
             "cpu_s": time.process_time(),
