@@ -224,7 +224,7 @@ class Node:
             reason = "app_rejected" if result is ValidationResult.REJECT else ""
         if reason:
             self.rejections[reason] += 1
-        self._route(self.router.report_validation(v.msg_id, result, self._now()))
+        self._route(self.router.report_validation(v.msg_id, result, self._now(), time.time() - env.ts / 1000))
 
     def _deliver(self, env: Envelope) -> None:
         self._delivered.append(time.monotonic())

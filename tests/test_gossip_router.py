@@ -302,7 +302,7 @@ def test_heartbeat_emits_ihave_to_non_mesh_peers() -> None:
     assert not gossiped & r.mesh[TOPIC]
 
 
-def test_iwant_is_served_from_the_message_cache_until_it_shifts_out() -> None:
+def test_iwant_is_served_from_the_message_cache_then_the_history_until_history_ttl() -> None:
     r = router(10)
     env = envelope(1)
     r.publish(env, T0)
@@ -310,8 +310,18 @@ def test_iwant_is_served_from_the_message_cache_until_it_shifts_out() -> None:
     assert r.counters["iwant_served"] == 1
     for t in range(1, PARAMS.mcache_len + 1):
         r.tick(T0 + t)
-    assert sent(r.receive(peer(4), RPC(iwant=[env.msg_id]), T0 + 10)) == {}
+    assert env.msg_id not in r.mcache
+    assert sent(r.receive(peer(4), RPC(iwant=[env.msg_id]), T0 + 10))[peer(4)].msgs == [env]
+    assert r.counters["iwant_served_history"] == 1
+    r.tick(T0 + PARAMS.history_ttl)
+    assert sent(r.receive(peer(5), RPC(iwant=[env.msg_id]), T0 + PARAMS.history_ttl)) == {}
     assert r.counters["iwant_missing"] == 1
+    # with no history, the message cache alone answers
+    r = router(10, params=replace(PARAMS, history_ttl=0))
+    r.publish(env, T0)
+    for t in range(1, PARAMS.mcache_len + 1):
+        r.tick(T0 + t)
+    assert sent(r.receive(peer(4), RPC(iwant=[env.msg_id]), T0 + 10)) == {}
 
 
 def test_iwant_retransmissions_are_capped() -> None:

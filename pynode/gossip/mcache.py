@@ -1,6 +1,8 @@
 """The message cache (GossipSub v1.0 "Message Cache"): recent messages by heartbeat window.
 
-IWANT is answered from the last `mcache_len` windows; IHAVE advertises the ids of the last `mcache_gossip`.
+IWANT is answered from the last `mcache_len` windows (then from the router's longer `History`); IHAVE advertises
+the ids of the last `mcache_gossip`. The router counts IWANT retransmissions (go-libp2p's GetForPeer) itself, for
+as long as it remembers a message as seen, so moving from this cache to the history resets no count.
 `shift()` runs once per heartbeat and forgets the oldest window.
 """
 
@@ -18,7 +20,6 @@ class MessageCache:
         self._gossip_len = gossip_len
         self._windows: deque[list[tuple[bytes, str]]] = deque([[] for _ in range(history_len)])
         self._msgs: dict[bytes, Envelope] = {}
-        self._transmissions: dict[bytes, dict[bytes, int]] = {}  # msg id -> peer -> times served to it
 
     def __contains__(self, msg_id: bytes) -> bool:
         return msg_id in self._msgs
@@ -30,15 +31,6 @@ class MessageCache:
 
     def get(self, msg_id: bytes) -> Envelope | None:
         return self._msgs.get(msg_id)
-
-    def get_for_peer(self, msg_id: bytes, peer: bytes) -> tuple[Envelope | None, int]:
-        """The message and how many times `peer` has now asked for it (go-libp2p's GetForPeer)."""
-        env = self._msgs.get(msg_id)
-        if env is None:
-            return None, 0
-        counts = self._transmissions.setdefault(msg_id, {})
-        counts[peer] = counts.get(peer, 0) + 1
-        return env, counts[peer]
 
     def gossip_ids(self, topic: str) -> list[bytes]:
         ids: list[bytes] = []
@@ -53,5 +45,4 @@ class MessageCache:
     def shift(self) -> None:
         for mid, _ in self._windows.pop():
             del self._msgs[mid]
-            self._transmissions.pop(mid, None)
         self._windows.appendleft([])

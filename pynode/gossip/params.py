@@ -29,6 +29,10 @@ class GossipParams:
     # go-libp2p remembers 120 s; ours covers the whole span a message stays fresh (from 30 s ahead of a receiver's
     # clock to 120 s behind it), so a replay is never delivered twice
     seen_ttl: float = FRESHNESS_WINDOW_MS / 1000
+    # Not in the spec: seconds (of a message's age by its `ts`) it is kept for peers that subscribe later (told by
+    # IHAVE, served to IWANT), and an own message published with no peer to take it is held for them. Half of
+    # MAX_MESSAGE_AGE_MS, so a receiver whose clock runs up to 60 s ahead of ours still finds it fresh; 0: off
+    history_ttl: float = 60.0
     prune_peers: int = 16  # v1.1 peer exchange: ids sent in one PRUNE
     prune_backoff: float = 60.0
     unsubscribe_backoff: float = 10.0

@@ -5,22 +5,37 @@ returns the outputs (`Send`, `Validate`, `Deliver`, `Dial`) for the runtime to c
 signatures and timestamps when it sees `Validate`, then calls `report_validation`.
 
 Without `score_params` every peer scores 0 and the score thresholds are moot (as in go-libp2p-pubsub).
+
+Beyond the spec, for peers that arrive late (PROTOCOL.md §5.3, "Late joiners"): an own message published while
+no peer could take it is held and pushed to the first peers that subscribe, and a peer that subscribes to a topic
+is told (IHAVE, once per connection) of the topic's messages of the last `history_ttl` seconds.
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, KeysView
+from collections.abc import Callable, Collection, KeysView
 from dataclasses import dataclass
 
 from pynode.gossip.events import Deliver, Dial, Output, Send, Validate, ValidationResult
-from pynode.gossip.limits import MAX_IWANT_BYTES, MAX_TOPICS_PER_PEER
+from pynode.gossip.history import Held, History
+from pynode.gossip.limits import (
+    HISTORY_IHAVE_IDS,
+    MAX_HELD_BYTES,
+    MAX_HELD_MESSAGES,
+    MAX_HISTORY_BYTES,
+    MAX_HISTORY_MESSAGES,
+    MAX_HISTORY_SERVE_BYTES,
+    MAX_IWANT_BYTES,
+    MAX_TOPICS_PER_PEER,
+)
 from pynode.gossip.mcache import MessageCache
 from pynode.gossip.params import GossipParams, PeerScoreParams, PeerScoreThresholds
 from pynode.gossip.rpc import RPC, Prune, SubOpt, split
 from pynode.gossip.score import PeerScore
 from pynode.wire.envelope import Envelope
+from pynode.wire.limits import MAX_MESSAGE_AGE_MS
 
 DEFAULT_PARAMS = GossipParams()
 DEFAULT_THRESHOLDS = PeerScoreThresholds()  # both frozen, so one shared default is safe
@@ -73,6 +88,8 @@ class Router:
         thresholds: PeerScoreThresholds = DEFAULT_THRESHOLDS,
         rng: random.Random | None = None,
     ) -> None:
+        if not 0 <= params.history_ttl <= MAX_MESSAGE_AGE_MS / 1000:
+            raise ValueError("history_ttl must be within the message age receivers accept")
         self.local = local
         self.params = params
         self.thresholds = thresholds
@@ -90,6 +107,11 @@ class Router:
         self._seen_expiry: deque[tuple[float, bytes]] = deque()
         self._pending: dict[bytes, _Pending] = {}
         self.mcache = MessageCache(params.mcache_len, params.mcache_gossip)
+        self.history = History(params.history_ttl, MAX_HISTORY_MESSAGES, MAX_HISTORY_BYTES)
+        self.held = Held(params.history_ttl, MAX_HELD_MESSAGES, MAX_HELD_BYTES, params.D)
+        self._told: dict[bytes, set[str]] = {}  # topics whose history each peer was told of, this connection
+        self._transmissions: dict[bytes, dict[bytes, int]] = {}  # msg id -> peer -> times served to IWANT
+        self._history_served = 0  # bytes sent from the history to all peers this heartbeat
         self._peerhave: dict[bytes, int] = {}  # IHAVEs heeded from each peer this heartbeat
         self._iasked: dict[bytes, int] = {}  # ids asked of each peer this heartbeat
         self._iserved: dict[bytes, int] = {}  # bytes sent to each peer in answer to IWANT this heartbeat
@@ -139,9 +161,10 @@ class Router:
         for peers in self.fanout.values():
             peers.discard(peer)
         self._outbound.discard(peer)
+        self._told.pop(peer, None)
         self._peerhave.pop(peer, None)
         self._iasked.pop(peer, None)
-        self._iserved.pop(peer, None)
+        # _iserved is kept until the heartbeat clears it: reconnecting must not renew the IWANT byte budget
         if self._score is not None:
             self._score.remove_peer(peer, now)
         return []
@@ -193,10 +216,11 @@ class Router:
             return []
         self._mark_seen(mid, now)
         self.mcache.put(env)
+        self.history.put(env, now, 0.0)
         topic = env.topic
         publish_ok = self.thresholds.publish_threshold
         if self.params.flood_publish:
-            targets: Iterable[bytes] = [
+            targets: Collection[bytes] = [
                 p for p in self._topic_peers.get(topic, ()) if self.score(p, now) >= publish_ok
             ]
         elif topic in self.mesh:
@@ -209,8 +233,12 @@ class Router:
                 if targets:
                     self.fanout[topic] = targets
             self._fanout_last_pub[topic] = now
-        rpc = RPC(msgs=[env])
         self.counters["published"] += 1
+        if not targets:
+            self.counters["published_held"] += 1
+            self.counters["held_dropped"] += self.held.hold(env, now)
+            return []
+        rpc = RPC(msgs=[env])
         return [Send(p, rpc) for p in targets]
 
     def receive(self, peer: bytes, rpc: RPC, now: float) -> list[Output]:
@@ -222,7 +250,7 @@ class Router:
             return []
         out = _Outbox()
         for sub in rpc.subs:
-            self._handle_subscription(peer, sub, now)
+            self._handle_subscription(peer, sub, now, out)
         for env in rpc.msgs:
             self._handle_message(peer, env, now, out)
         if rpc.ihave:
@@ -235,7 +263,11 @@ class Router:
             self._handle_prune(peer, prune, now, out)
         return out.outputs()
 
-    def report_validation(self, msg_id: bytes, result: ValidationResult, now: float) -> list[Output]:
+    def report_validation(
+        self, msg_id: bytes, result: ValidationResult, now: float, age: float | None = None
+    ) -> list[Output]:
+        """The runtime's verdict on a `Validate`; `age` is the envelope's age by its `ts` (the runtime's clock),
+        without which an accepted message is not kept for late joiners (it might be close to going stale)."""
         pending = self._pending.pop(msg_id, None)
         if pending is None:
             return []  # unknown, or expired with the seen cache
@@ -253,6 +285,8 @@ class Router:
         if self._score is not None:
             self._score.deliver_message(source, msg_id, now)
         self.mcache.put(env)
+        if age is not None:
+            self.history.put(env, now, age)
         self.counters["msg_delivered"] += 1
         out: list[Output] = []
         topic = env.topic
@@ -268,7 +302,7 @@ class Router:
 
     # -- RPC parts --
 
-    def _handle_subscription(self, peer: bytes, sub: SubOpt, now: float) -> None:
+    def _handle_subscription(self, peer: bytes, sub: SubOpt, now: float, out: _Outbox) -> None:
         topics = self._peers[peer]
         topic = sub.topic
         if sub.subscribe:
@@ -279,6 +313,7 @@ class Router:
                 return
             topics.add(topic)
             self._topic_peers.setdefault(topic, set()).add(peer)
+            self._catch_up(peer, topic, now, out)
         elif topic in topics:
             topics.discard(topic)
             self._topic_peers[topic].discard(peer)
@@ -289,6 +324,25 @@ class Router:
                 if self._score is not None:
                     self._score.prune(peer, topic, now)
             self.fanout.get(topic, set()).discard(peer)
+
+    def _catch_up(self, peer: bytes, topic: str, now: float, out: _Outbox) -> None:
+        """A peer just subscribed: push it our held messages, and tell it (once per connection) what we have."""
+        score = self.score(peer, now)
+        pushed: list[Envelope] = []
+        if score >= self.thresholds.publish_threshold:
+            pushed = self.held.take(topic, peer)
+            if pushed:
+                self.counters["held_pushed"] += len(pushed)
+                out.to(peer).msgs.extend(pushed)
+        told = self._told.setdefault(peer, set())
+        if topic in told or score < self.thresholds.gossip_threshold:
+            return
+        told.add(topic)
+        skip = {e.msg_id for e in pushed}
+        ids = [mid for mid in self.history.ids(topic, HISTORY_IHAVE_IDS) if mid not in skip]
+        if ids:
+            self.counters["history_told"] += len(ids)
+            out.to(peer).ihave.append((topic, ids))
 
     def _handle_message(self, peer: bytes, env: Envelope, now: float, out: _Outbox) -> None:
         topic = env.topic
@@ -353,20 +407,31 @@ class Router:
             return
         served = self._iserved.get(peer, 0)
         for mid in ids:
-            cached = self.mcache.get(mid)
-            if cached is not None and served + len(cached.data) > MAX_IWANT_BYTES:
+            env = self.mcache.get(mid)
+            old = env is None  # from the history: every peer's answers together have a budget too
+            if old:
+                env = self.history.get(mid)
+                if env is None:
+                    self.counters["iwant_missing"] += 1
+                    continue
+            size = len(env.data)
+            if served + size > MAX_IWANT_BYTES or (
+                old and self._history_served + size > MAX_HISTORY_SERVE_BYTES
+            ):
                 # not counted as a transmission: asked again at a later heartbeat, it is served then
                 self.counters["iwant_over_budget"] += 1
                 continue
-            env, count = self.mcache.get_for_peer(mid, peer)
-            if env is None:
-                self.counters["iwant_missing"] += 1
-            elif count > self.params.gossip_retransmission:
+            counts = self._transmissions.setdefault(mid, {})
+            count = counts[peer] = counts.get(peer, 0) + 1
+            if count > self.params.gossip_retransmission:
                 self.counters["iwant_over_retransmission"] += 1
-            else:
-                served += len(env.data)
-                self.counters["iwant_served"] += 1
-                out.to(peer).msgs.append(env)
+                continue
+            served += size
+            if old:
+                self._history_served += size
+                self.counters["iwant_served_history"] += 1
+            self.counters["iwant_served"] += 1
+            out.to(peer).msgs.append(env)
         self._iserved[peer] = served
 
     def _handle_graft(self, peer: bytes, topic: str, now: float, out: _Outbox) -> None:
@@ -434,6 +499,7 @@ class Router:
         self._peerhave.clear()
         self._iasked.clear()
         self._iserved.clear()
+        self._history_served = 0
         if self._score is not None:
             self._apply_broken_promises(now)
             cache: dict[bytes, float] = {}
@@ -455,11 +521,16 @@ class Router:
             self._maintain_mesh(topic, peers, now, out, score_of)
         self._maintain_fanout(now, score_of)
         self._emit_gossip(out, score_of)
+        self._push_held(now, out, score_of)
         self.mcache.shift()
+        self.history.expire(now)
         while self._seen_expiry and self._seen_expiry[0][0] < now:
             mid = self._seen_expiry.popleft()[1]
             self._seen.discard(mid)
             self._pending.pop(mid, None)
+            self._transmissions.pop(
+                mid, None
+            )  # outlives the history: a count cannot reset while it is served
         if self._score is not None:
             self._score.decay(now)
         return out.outputs()
@@ -553,6 +624,19 @@ class Router:
             for q in self._sample(candidates, max(p.D_lazy, int(p.gossip_factor * len(candidates)))):
                 sent = ids if len(ids) <= p.max_ihave_length else self._rng.sample(ids, p.max_ihave_length)
                 out.to(q).ihave.append((topic, sent))
+
+    def _push_held(self, now: float, out: _Outbox, score_of: Callable[[bytes], float]) -> None:
+        """Held messages go to topic peers that can take them now (subscribed while scored low, or before)."""
+        held = self.held
+        self.counters["held_dropped"] += held.expire(now)
+        publish_ok = self.thresholds.publish_threshold
+        for topic in held.topics():
+            for q in sorted(self._topic_peers.get(topic, ())):
+                if score_of(q) >= publish_ok:
+                    pushed = held.take(topic, q)
+                    if pushed:
+                        self.counters["held_pushed"] += len(pushed)
+                        out.to(q).msgs.extend(pushed)
 
     def _apply_broken_promises(self, now: float) -> None:
         assert self._score is not None
