@@ -10,7 +10,7 @@ MAX_CONFIG_DEPTH = 32  # s-expression programs nest; deeper is an attack on the 
 MAX_SAMPLES = MAX_RESULT_SAMPLES
 MAX_PROPOSALS = 50  # a strategy that keeps proposing configs already on the board gives up after this many
 MAX_REPLY_CHARS = 20_000  # an LLM reply longer than this is not a config; read no further
-MAX_RUN_FILE_BYTES = 256 * 1024  # an archived run file: a result record (≤ 64 KiB) twice (JSON and hex) and links
+MAX_RUN_FILE_BYTES = 256 * 1024  # an archived run file: a result (≤ 64 KiB) as JSON and as hex, and links
 __all__ = [
     "MAX_CONFIG_BYTES",
     "MAX_CONFIG_DEPTH",
