@@ -42,6 +42,10 @@ RESPONSE_BUDGET = MAX_FRAME_BYTES - 64 * 1024  # blobs per pull response, leavin
 CHUNK_BYTES = 512 * 1024  # one part of a blob too big for a response: half a frame
 MAX_VV_PEERS = 100_000  # authors named in one version vector: far more than ever wrote, far less than memory
 PULL_TIMEOUT_S = 10.0  # a pull unanswered this long is given up, and the next tick asks another peer
+# a replica that learnt its own history neither from disk nor from a pull in this long is alone: it writes (a
+# few pulls at AE_INTERVAL_S, with one timeout; a lone node's first record waits no longer than this)
+HISTORY_WAIT_S = 2 * PULL_TIMEOUT_S
+MAX_QUEUED_WRITES = 1024  # writes asked for before the history is known: minutes of a busy agent's records
 EXPORT_CACHE = 8  # exported blobs kept for peers fetching them in chunks
 EXPORT_TTL_S = 60.0  # an export nobody fetched from within this is dropped
 # What we serve one peer's pulls, paced (net/pacer.py) so one cold start cannot take the whole relay budget

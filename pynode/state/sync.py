@@ -14,11 +14,19 @@ dependencies is held (held.py) and imported as soon as they do. Each author's en
 of its ledger; an author whose history differs is left out of the answer and compared instead (`conflicts`,
 then a `change` request): equivocation.py. Answers to one peer are paced (`serve_delay`).
 
+Our own history first: a replica that restarted without its earlier changes and wrote at once would sign new
+changes under (peer, counter) ids it had used, and every replica would hold us faulty. So our writes are
+`submit`ted, and `flush` commits them (in order) only once `history_known`: the store already holds changes of
+ours (loaded from disk, or kept across a rejoin), the runtime says it loaded its saved state (`learn_history`),
+or a pull completed and brought everything the answering peer holds of ours (its answer's `yours`: our end
+counter there, per document), or HISTORY_WAIT_S passed without either (a node alone writes; see PROTOCOL.md).
+
   gossip   {doc: text, update: bytes}
   request  {have: {doc: [[loro peer, end counter, chain?]...]}, snapshot: bool}
          | {fetch: {doc, have, snapshot, token: bytes, offset: uint}}
          | {change: {doc, peer, start, end}}
-  response {docs: {doc: bytes}, big: [doc], conflicts?: {doc: [[peer, ledger]]}, evidence?: [[change, change]]}
+  response {docs: {doc: bytes}, big: [doc], conflicts?: {doc: [[peer, ledger]]}, evidence?: [[change, change]],
+          yours?: {doc: end counter}}
          | {chunk: {doc, token: bytes, offset, total, data: bytes}}
          | {change: change}
 """
@@ -36,7 +44,7 @@ from pynode.gossip.events import ValidationResult
 from pynode.identity import Signer, verify
 from pynode.net.pacer import Pacer
 from pynode.platform.crdt import CrdtError, VersionVector
-from pynode.state.authorship import Rejected
+from pynode.state.authorship import Rejected, loro_peer
 from pynode.state.equivocation import (
     DIGEST_BYTES,
     Form,
@@ -52,9 +60,11 @@ from pynode.state.limits import (
     CHUNK_BYTES,
     EXPORT_CACHE,
     EXPORT_TTL_S,
+    HISTORY_WAIT_S,
     MAX_BLOB_BYTES,
     MAX_EVIDENCE_KEPT,
     MAX_GOSSIP_UPDATE,
+    MAX_QUEUED_WRITES,
     MAX_STRIKES,
     MAX_VV_PEERS,
     PULL_TIMEOUT_S,
@@ -85,6 +95,15 @@ class Publish:
 class Ask:
     peer: bytes
     data: bytes
+
+
+@dataclass(frozen=True)
+class Written:
+    """One submitted write, committed: its updates to gossip, or why the store refused it."""
+
+    token: Any  # what the caller submitted it with
+    publish: list[Publish]
+    error: Exception | None = None
 
 
 def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -134,6 +153,13 @@ def _conflicts_from_wire(value: Any) -> dict[str, dict[int, list[tuple[int, int,
     return out
 
 
+def _yours_from_wire(value: Any) -> dict[str, int]:
+    """`yours`: {doc: the asker's end counter held by the answering peer}."""
+    if not isinstance(value, dict) or len(value) > len(DOCS):
+        raise WireError("bad_field", "yours must be a map of documents")
+    return {_doc_name(n): get_int(value, n, 1, 2**63 - 1) for n in value}
+
+
 def _doc_name(value: Any) -> str:
     if value not in DOCS:
         raise WireError("bad_field", "unknown document")
@@ -173,12 +199,66 @@ class SyncEngine:
         self.held = HeldUpdates()  # gossiped updates waiting for their dependencies
         # (author, reason) of authors whose updates were hostile only in hindsight: the runtime penalises them
         self.penalties: deque[tuple[bytes, str]] = deque(maxlen=64)
+        # our own history (module docstring): how we learnt it, "" while we wait for it
+        self.history = "own changes held" if self.holds_own_changes() else ""
+        self._history_deadline: float | None = None  # set by the first tick
+        self._owed: dict[str, int] = {}  # what the last answer said it holds of ours, not yet all here
+        self._queued: deque[tuple[Any, list[Record]]] = deque()
 
     # ---- our writes -------------------------------------------------------------------------------
 
     async def write(self, signer: Signer, records: list[Record]) -> list[Publish]:
+        """Commit now, whatever we know of our history: callers that may have restarted `submit` instead."""
         updates = await self.store.write(signer, records)
         return [Publish(cbor.encode({"doc": name, "update": blob})) for name, blob in updates.items()]
+
+    @property
+    def history_known(self) -> bool:
+        return bool(self.history)
+
+    def learn_history(self, how: str) -> None:
+        """We hold every change we ever signed (`how` says why we believe it): writes may commit."""
+        if not self.history:
+            self.history = how
+
+    def submit(self, token: Any, records: list[Record]) -> None:
+        """Queue a write of ours; `flush` commits it once our history is known (order kept)."""
+        if len(self._queued) >= MAX_QUEUED_WRITES:
+            raise ValueError("too many writes wait for this replica's own history")
+        self._queued.append((token, records))
+
+    @property
+    def queued(self) -> int:
+        return len(self._queued)
+
+    def abandon(self) -> list[Any]:
+        """Drop the queued writes (the replica stops before knowing its history); returns their tokens."""
+        tokens = [token for token, _ in self._queued]
+        self._queued.clear()
+        return tokens
+
+    async def flush(self, signer: Signer) -> list[Written]:
+        """Commit every queued write, in order, when our history is known (else nothing)."""
+        out = []
+        while self.history and self._queued:
+            token, records = self._queued.popleft()
+            try:
+                out.append(Written(token, await self.write(signer, records)))
+            except (
+                Exception
+            ) as e:  # refused by our own store (quota, exemption): its writer hears, the rest go
+                out.append(Written(token, [], e))
+        return out
+
+    def holds_own_changes(self) -> bool:
+        return any(v.get(self.store.peer, 0) for v in self.store.version().values())
+
+    def _check_history(self) -> None:
+        """After a completed pull: do we now hold all the answering peer held of ours?"""
+        version = self.store.version()
+        self._owed = {n: end for n, end in self._owed.items() if version[n].get(self.store.peer, 0) < end}
+        if not self._owed and self._download is None:
+            self.learn_history("pulled from a peer")
 
     # ---- gossip -----------------------------------------------------------------------------------
 
@@ -235,6 +315,11 @@ class SyncEngine:
     # ---- anti-entropy: asking ---------------------------------------------------------------------
 
     def tick(self, now: float, peers: list[bytes]) -> list[Ask]:
+        if not self.history:
+            if self._history_deadline is None:
+                self._history_deadline = now + HISTORY_WAIT_S
+            elif now >= self._history_deadline:
+                self.learn_history("alone: no peer answered in time")
         if self._waiting is not None:
             if now - self._asked_at < self.pull_timeout and self._waiting in peers:
                 return []
@@ -286,7 +371,7 @@ class SyncEngine:
             if isinstance(msg, dict) and "change" in msg:
                 await self._on_change(parse_form(expect_map(msg, "response", {"change"})["change"]))
                 return []
-            d = expect_map(msg, "response", {"docs", "big"}, {"conflicts", "evidence"})
+            d = expect_map(msg, "response", {"docs", "big"}, {"conflicts", "evidence", "yours"})
             if not isinstance(d["docs"], dict):
                 raise WireError("bad_field", "docs must be a map")
             blobs = {_doc_name(n): get_bytes(d["docs"], n) for n in d["docs"]}
@@ -297,6 +382,7 @@ class SyncEngine:
                 else []
             )
             conflicts = _conflicts_from_wire(d.get("conflicts", {}))
+            yours = _yours_from_wire(d.get("yours", {}))
         except WireError as e:
             raise Rejected("malformed_response", e.reason) from None
         for a, b in evidence:
@@ -309,11 +395,13 @@ class SyncEngine:
         self.pulls += 1
         self.last_pull_new = new
         self.cold = False
+        self._owed = yours
         if (ask := self._compare(peer, conflicts, now)) is not None:
             return [ask]  # a large document waits for the next pull
         for name in big:
             self._download = _Download(peer, name, self.store.have(name), snapshot=self._empty_doc(name))
             return [self._ask_chunk(now)]
+        self._check_history()
         return []
 
     def _empty_doc(self, name: str) -> bool:
@@ -411,6 +499,7 @@ class SyncEngine:
             await self._release(now_ms)
         self.pulls += 1
         self.cold = False
+        self._check_history()  # the rest of what it holds of ours, in other big documents, comes next pull
         return []
 
     # ---- anti-entropy: answering ------------------------------------------------------------------
@@ -439,6 +528,9 @@ class SyncEngine:
             raise WireError("bad_field", "have must be a map and snapshot a boolean")
         haves = {_doc_name(n): _have_from_wire(v) for n, v in d["have"].items()}
         out: dict[str, Any] = {"docs": {}, "big": []}
+        asker = loro_peer(peer)  # what we hold of the asker's own changes: it may have restarted without them
+        if yours := {n: end for n, doc in self.store.docs.items() if (end := doc.version().get(asker, 0))}:
+            out["yours"] = yours
         budget = RESPONSE_BUDGET - self._add_proofs(out, haves)
         for name in DOCS:
             have, chains = haves.get(name, ({}, {}))
@@ -536,6 +628,8 @@ class SyncEngine:
             state = "synced"
         return {
             "sync": state,
+            "history": self.history or "waiting",  # how we know every change we signed; writes wait till then
+            "queued_writes": len(self._queued),
             **self.store.stats(),
             "pulls": self.pulls,
             "pull_failures": self.failures,
