@@ -168,7 +168,7 @@ async def test_peers_cap_lists_the_profiles_that_offer_it(tmp_path):
     from pynode.identity import peer_id_text
     from pynode.runtime.replica import StateReplica
 
-    relay = await relay_on(tmp_path, embedded_node=False)
+    relay = await relay_on(tmp_path)  # its own node holds the state: ours learns its history from it
     node = Node(await Identity.generate(), native.relay_link(relay.url), NodeConfig(direct_peers=0))
     replica = StateReplica(node)
     runtime = ServicesRuntime(node, replica, [Counter(0.001).service()], name="counting")
@@ -176,15 +176,15 @@ async def test_peers_cap_lists_the_profiles_that_offer_it(tmp_path):
     await replica.start()
     await runtime.start()
     try:
-        await eventually(lambda: runtime._profile_checked > 0 and replica.store.all_records("identities"), 20)
+        mine = lambda: [r for r in replica.store.all_records("identities") if r.author == node.peer_id]  # noqa: E731
+        await eventually(lambda: bool(mine()), 30, "our profile")
         args = argparse.Namespace(
             relay=relay.url, cap="counter", data_dir=tmp_path / "cli", sync_timeout=10.0
         )
         rows = await _rows(args)
-        assert [(r["peer"], r["name"], r["online"]) for r in rows] == [
-            (peer_id_text(node.peer_id), "counting", True)
-        ]
-        assert rows[0]["service"]["capacity"] == 4 and "counter" in rows[0]["caps"]
+        ours = [r for r in rows if r["peer"] == peer_id_text(node.peer_id)]
+        assert [(r["name"], r["online"]) for r in ours] == [("counting", True)] and len(rows) == 1
+        assert ours[0]["service"]["capacity"] == 4 and "counter" in ours[0]["caps"]
         assert await _rows(argparse.Namespace(**{**vars(args), "cap": "storage"})) == []
     finally:
         await runtime.stop()

@@ -41,9 +41,11 @@ from pynode.services.profile import newest_profiles, offers, with_services
 from pynode.services.receipts import ReceiptTally, merge
 from pynode.services.server import Begin, Next, ServiceServer, Stopped
 from pynode.services.spec import Context, Service
+from pynode.wire.errors import WireError
 
 log = logging.getLogger(__name__)
 
+STOP_WRITE_S = 5.0  # at shutdown, how long we wait for the replica to take our last receipts
 PROFILE_CHECK_S = 30.0  # how often we check that our newest profile still lists our services
 Resume = Callable[[dict[str, Any], list[Any]], dict[str, Any]]  # (args, items so far) -> args to resume with
 Units = Callable[[Any], int]  # a unary result or one stream item -> units of work it represents
@@ -74,6 +76,8 @@ class ServicesRuntime:
             bytes, set[asyncio.Task[Any]]
         ] = {}  # unary work per requester, cancelled if it leaves
         self._task: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None  # publishing our profile or receipts
+        self._unpublished: list[dict[str, Any]] = []  # receipt bodies due, not yet written
         self._missing: dict[bytes, float] = {}  # requesters with open work whose connection went, since when
         self._profile_checked = -PROFILE_CHECK_S
         for s in services or []:
@@ -103,13 +107,19 @@ class ServicesRuntime:
 
     async def stop(self) -> None:
         """Cancel all work, and sign the receipts of everything peers served us."""
-        tasks = [t for t in (self._task, *self._producers.values()) if t is not None]
+        tasks = [t for t in (self._task, self._writer, *self._producers.values()) if t is not None]
         tasks += [t for calls in self._calls.values() for t in calls]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._task = None
-        await self._publish_receipts(self.receipts.flush())
+        self._task = self._writer = None
+        self._unpublished += self.receipts.flush()
+        try:
+            await asyncio.wait_for(self._publish_receipts(), STOP_WRITE_S)
+        except TimeoutError:
+            log.warning(
+                "%d receipt(s) not signed: the replica did not take them in time", len(self._unpublished)
+            )
 
     async def _serve(self, name: str, peer: bytes, data: bytes) -> bytes:
         server = self.servers[name]
@@ -450,10 +460,24 @@ class ServicesRuntime:
         for peer in [p for p in self._calls if p not in connected]:
             for task in self._calls.pop(peer):
                 task.cancel()
-        await self._publish_receipts(self.receipts.due(_now_ms()))
-        if self.replica is not None and self.services and now - self._profile_checked >= PROFILE_CHECK_S:
-            self._profile_checked = now
-            await self.ensure_profile()
+        self._unpublished += self.receipts.due(_now_ms())
+        profile = (
+            self.replica is not None and self.services and now - self._profile_checked >= PROFILE_CHECK_S
+        )
+        if (profile or self._unpublished) and (self._writer is None or self._writer.done()):
+            # in a task of its own: a replica still learning its own history holds writes back, and the tick
+            # must go on expiring streams meanwhile
+            if profile:
+                self._profile_checked = now
+            self._writer = asyncio.ensure_future(self._write(bool(profile)))
+
+    async def _write(self, profile: bool) -> None:
+        try:
+            await self._publish_receipts()
+            if profile:
+                await self.ensure_profile()
+        except Exception:
+            log.exception("could not publish our profile or receipts")
 
     async def ensure_profile(self) -> Any:
         """Publish our profile with our services and their limits unless our newest one says exactly that."""
@@ -467,11 +491,14 @@ class ServicesRuntime:
             return None
         return await self.replica.publish("profile", body)
 
-    async def _publish_receipts(self, bodies: list[dict[str, Any]]) -> None:
-        if self.replica is None or not bodies:
+    async def _publish_receipts(self) -> None:
+        """Sign the receipts due (each leaves the queue once written)."""
+        if self.replica is None:
+            self._unpublished.clear()
             return
         ours = [r for r in self.replica.store.all_records("receipts") if r.author == self.node.peer_id]
-        for body in bodies:
+        while self._unpublished:
+            body = self._unpublished[0]
             same = [
                 r
                 for r in ours
@@ -480,9 +507,10 @@ class ServicesRuntime:
             ]
             earlier = max(same, key=lambda r: (r.ts, r.key)).body if same else None
             try:
-                await self.replica.publish("receipt", merge(body, earlier))
-            except Exception:
+                ours.append(await self.replica.publish("receipt", merge(body, earlier)))
+            except (ValueError, WireError):  # refused by our own store (quota, schema): nothing to retry
                 log.exception("could not publish a receipt")
+            self._unpublished.pop(0)
 
     # ---- status -----------------------------------------------------------------------------------------
 
