@@ -1,8 +1,9 @@
 """`hyperspace bench browser`: the browser node's start-up, gossip latency and data-channel throughput.
 
 Over N fresh Chromium launches against a relay with two CPython nodes: Pyodide's boot and our own start-up on
-top of it, navigation → joined, gossip latency browser → CPython beside CPython → CPython (same run, same
-relay), and request/response throughput over the direct data channel in both directions.
+top of it, navigation → joined (first visit, then a second visit of the same profile: its HTTP cache, Cache
+Storage and key), when each boot phase ended, gossip latency browser → CPython beside CPython → CPython (same
+run, same relay), and request/response throughput over the direct data channel in both directions.
 """
 
 from __future__ import annotations
@@ -40,20 +41,32 @@ async def _run(launches: int) -> dict[str, Any]:
         _log("building the web app...")
         build(ROOT, dist)
         samples: dict[str, list[float]] = {
-            k: [] for k in ("pyodide", "joined", "node", "b2p", "p2p", "b2p_mibs", "p2b_mibs")
+            k: [] for k in ("pyodide", "joined", "node", "repeat", "b2p", "p2p", "b2p_mibs", "p2b_mibs")
         }
+        phases: dict[str, dict[str, list[float]]] = {"first": {}, "repeat": {}}
         for i in range(launches):
             chromium = await Chromium().start()
             try:
-                await _one_launch(chromium, dist, Path(tmp) / f"run{i}", samples)
+                await _one_launch(chromium, dist, Path(tmp) / f"run{i}", samples, phases)
             finally:
                 await chromium.close()
-            _log(f"launch {i + 1}/{launches}: joined in {samples['joined'][-1]:.2f} s")
+            _log(
+                f"launch {i + 1}/{launches}: joined in {samples['joined'][-1]:.2f} s "
+                f"(Pyodide {samples['pyodide'][-1]:.2f} s), second visit {samples['repeat'][-1]:.2f} s"
+            )
     result = {
         "launches": launches,
         "pyodide_boot_s": _p50_max(samples["pyodide"]),
         "boot_to_joined_s": _p50_max(samples["joined"]),
         "node_start_s": _p50_max(samples["node"]),
+        "repeat_visit_joined_s": _p50_max(samples["repeat"]),
+        # p50 over launches of when each phase ended, seconds after navigation started
+        "phases_s": {
+            visit: dict(
+                sorted(((k, round(percentile(v, 50, 0.0), 3)) for k, v in by.items()), key=lambda kv: kv[1])
+            )
+            for visit, by in phases.items()
+        },
         "gossip_latency_ms": {
             "browser_to_py": _p50_p99(samples["b2p"]),
             "py_to_py": _p50_p99(samples["p2p"]),
@@ -67,8 +80,28 @@ async def _run(launches: int) -> dict[str, Any]:
     return result
 
 
-async def _one_launch(chromium: Any, dist: Path, tmp: Path, samples: dict[str, list[float]]) -> None:
+async def _visit(ctx: Any, port: int, phases: dict[str, list[float]]) -> tuple[Any, dict[str, Any], float]:
+    """Open the dashboard and wait until the tab joined; navigation → joined from the tab's own clocks."""
     from tests.browser_util import open_dashboard, wait_status
+
+    page = await open_dashboard(ctx, port)
+    st = await wait_status(
+        page, lambda s: s["state"] == "online" and s["peers"] and s["boot"]["join_s"], 180, "tab joined"
+    )
+    nav = await page.evaluate("performance.timeOrigin")  # epoch ms of navigation start, as the marks are
+    for phase, at in st["boot"]["at"].items():
+        phases.setdefault(phase, []).append((at - nav) / 1000)
+    return page, st, (st["boot"]["at"]["joined"] - nav) / 1000
+
+
+async def _one_launch(
+    chromium: Any,
+    dist: Path,
+    tmp: Path,
+    samples: dict[str, list[float]],
+    phases: dict[str, dict[str, list[float]]],
+) -> None:
+    from tests.browser_util import wait_status
     from tests.netutil import eventually, node_on, relay_on
 
     relay = await relay_on(tmp, static_dir=dist)
@@ -83,12 +116,8 @@ async def _one_launch(chromium: Any, dist: Path, tmp: Path, samples: dict[str, l
     a.handle(BENCH_SINK, sink)
     try:
         ctx = await chromium.context()
-        t0 = time.monotonic()
-        page = await open_dashboard(ctx, relay.port)
-        st = await wait_status(
-            page, lambda s: s["state"] == "online" and s["peers"] and s["boot"]["join_s"], 90, "tab joined"
-        )
-        samples["joined"].append(time.monotonic() - t0)
+        page, st, joined = await _visit(ctx, relay.port, phases["first"])
+        samples["joined"].append(joined)
         samples["pyodide"].append(st["boot"]["pyodide_s"])
         # ours on top of Pyodide: loading our wheels, then start → joined the relay
         samples["node"].append(st["boot"]["packages_s"] + st["boot"]["join_s"])
@@ -130,6 +159,12 @@ async def _one_launch(chromium: Any, dist: Path, tmp: Path, samples: dict[str, l
         for _ in range(CHUNKS):
             await a.request(tab, BENCH_SOURCE, CHUNK.to_bytes(4, "big"), timeout=60)
         samples["p2b_mibs"].append(CHUNK * CHUNKS / (time.perf_counter() - t) / 2**20)
+
+        # a second visit of the same profile: the first tab closed, a new one opens
+        await page.close()
+        page, st, joined = await _visit(ctx, relay.port, phases["repeat"])
+        samples["repeat"].append(joined)
+        await page.close()
     finally:
         await a.stop()
         await b.stop()
@@ -150,6 +185,12 @@ def _table(r: dict[str, Any]) -> None:
         f"  Pyodide boot (s)          p50 {r['pyodide_boot_s']['p50']:.2f}   max {r['pyodide_boot_s']['max']:.2f}",
         f"  ours on top: wheels + join (s)  p50 {r['node_start_s']['p50']:.3f}  max {r['node_start_s']['max']:.3f}",
         f"  navigation → joined (s)   p50 {r['boot_to_joined_s']['p50']:.2f}   max {r['boot_to_joined_s']['max']:.2f}",
+        f"  second visit → joined (s) p50 {r['repeat_visit_joined_s']['p50']:.2f}   max {r['repeat_visit_joined_s']['max']:.2f}",
+        "  boot phases, p50 s after navigation (first visit / second visit):",
+        *[
+            f"    {k:<12} {v:7.3f}   {r['phases_s']['repeat'].get(k, float('nan')):7.3f}"
+            for k, v in r["phases_s"]["first"].items()
+        ],
         f"  gossip browser → py (ms)  p50 {r['gossip_latency_ms']['browser_to_py']['p50']}  p99 {r['gossip_latency_ms']['browser_to_py']['p99']}",
         f"  gossip py → py (ms)       p50 {r['gossip_latency_ms']['py_to_py']['p50']}  p99 {r['gossip_latency_ms']['py_to_py']['p99']}",
         f"  data channel (MiB/s)      browser → py {r['datachannel_mib_s']['browser_to_py']}   py → browser {r['datachannel_mib_s']['py_to_browser']}",

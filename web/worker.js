@@ -3,6 +3,11 @@
 // directly: IndexedDB as promises (hsStore) and the message queue that covers Pyodide's boot.
 import { loadPyodide } from './pyodide/pyodide.mjs';
 
+// Boot phases as epoch milliseconds (performance.timeOrigin + now): the page and the benchmark set them against
+// navigation start. Python adds its own (pynode/browser/app.py, status.boot.at).
+const epochMs = () => performance.timeOrigin + performance.now();
+const marks = { worker: epochMs() };
+
 const early = [];
 let deliver = (msg) => early.push(msg);
 self.onmessage = (e) => deliver(e.data);
@@ -33,6 +38,9 @@ self.hsSleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 self.hsStore = {
   get: (key) => tx('readonly', (s) => s.get(key)),
   add: (key, value) => tx('readwrite', (s) => s.add(value, key)), // never overwrites: rejects when the key exists
+  // the tab's own replicated state (pynode/browser/state.py): several keys in one transaction, all or none
+  getMany: (keys) => tx('readonly', (s) => { const reqs = keys.map((k) => s.get(k)); return { get result() { return reqs.map((r) => r.result); } }; }),
+  putMany: (entries) => tx('readwrite', (s) => { let req = null; for (const [k, v] of entries) req = s.put(v, k); return req || {}; }),
 };
 
 // onnxruntime-web for the model runner (pynode/platform/browser.py), imported on first use so that a tab that
@@ -53,8 +61,23 @@ const loroLoading = import('./loro/index.js').then(async (loro) => {
   self.loro = loro;
   return loro;
 });
-loroLoading.catch(() => {}); // a failure surfaces where Python awaits it, not as an unhandled rejection
+// a failure surfaces where Python awaits it, not as an unhandled rejection
+loroLoading.then(() => { marks.loro = epochMs(); }, () => {});
 self.hsLoadLoro = () => loroLoading;
+
+// Our wheels (pynode and what it depends on), fetched while Pyodide boots: loadPackage then finds them in the
+// HTTP cache instead of starting its downloads after the boot. Only a head start: loadPackage still fetches
+// and checks each one against the lock file, so a failure here changes nothing.
+const LOCK_URL = new URL('./py/pyodide-lock.json', import.meta.url).href;
+const wheelsAhead = fetch(LOCK_URL)
+  .then((r) => r.json())
+  .then((lock) => {
+    const ours = lock.packages.pynode;
+    return Promise.all([ours, ...ours.depends.map((d) => lock.packages[d])].map(
+      (p) => fetch(new URL(`./py/${p.file_name}`, import.meta.url)).then((r) => r.arrayBuffer()),
+    ));
+  })
+  .catch(() => {});
 
 function fail(message) {
   self.postMessage({ type: 'status', status: { state: 'error', error: message, peer: '', caps: [], peers: [], mesh: {} } });
@@ -65,17 +88,21 @@ try {
   const t0 = performance.now();
   const pyodide = await loadPyodide({
     indexURL: new URL('./pyodide/', import.meta.url).href,
-    lockFileURL: new URL('./py/pyodide-lock.json', import.meta.url).href,
+    lockFileURL: LOCK_URL,
   });
   const pyodideS = (performance.now() - t0) / 1000;
+  marks.pyodide = epochMs();
   const errors = [];
   const t1 = performance.now();
+  await wheelsAhead;
   await pyodide.loadPackage(['pynode'], { messageCallback: () => {}, errorCallback: (e) => errors.push(e) });
   const packagesS = (performance.now() - t1) / 1000;
+  marks.packages = epochMs();
   if (errors.length) throw new Error(`loading pynode failed: ${errors.join('; ')}`);
   const main = pyodide.pyimport('pynode.browser.app');
+  marks.imported = epochMs();
   deliver = (msg) => {
-    if (msg && msg.type === 'start') Object.assign(msg, { pyodide_s: pyodideS, packages_s: packagesS });
+    if (msg && msg.type === 'start') Object.assign(msg, { pyodide_s: pyodideS, packages_s: packagesS, marks });
     main.on_message(msg);
   };
   for (const msg of early.splice(0)) deliver(msg);

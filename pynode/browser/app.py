@@ -7,6 +7,7 @@ Messages to the page: {type: "status", status}, {type: "event", event}, and the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -22,11 +23,11 @@ from pynode.identity import Identity, peer_id_text, short_id
 from pynode.node import Node, NodeConfig
 from pynode.pace import MIN_SHARE, CpuBudget
 from pynode.platform import browser
-from pynode.runtime.memory import related_work
 from pynode.wire.envelope import Envelope
 from pynode.wire.errors import WireError
 
 STATUS_INTERVAL_S = 1.0
+RUNTIMES_WAIT_S = 30.0  # the runtimes start once the node joined, or after this long without a relay
 KEY_NAME = "node-seed"  # IndexedDB entry of this profile's key seed (the old "identity" held a CryptoKey)
 CONFORMANCE_KEY = "conformance-seed"  # the entry the conformance suite's key-storage check uses
 PREVIEW_CHARS = 120
@@ -41,18 +42,28 @@ class BrowserApp:
         self.state = "booting"
         self.error = ""
         # Pyodide's own boot, then ours: loading our wheels, starting the node, joining the relay
-        self.boot = {"pyodide_s": 0.0, "packages_s": 0.0, "node_s": 0.0, "join_s": 0.0}
+        self.boot: dict[str, Any] = {"pyodide_s": 0.0, "packages_s": 0.0, "node_s": 0.0, "join_s": 0.0}
+        # when each boot phase ended, epoch ms: the worker's (web/worker.js) and ours (`_mark`)
+        self.boot["at"] = {}
         self._t_start = 0.0
         self.delivered = 0
         self.started = time.monotonic()
         self._known: dict[bytes, str] = {}
         self._status_task: asyncio.Task[None] | None = None
+        self._runtimes: asyncio.Task[None] | None = None
         self.budget = CpuBudget()
 
     # ---- commands from the page --------------------------------------------------------------------
 
-    async def start(self, config: dict[str, Any], pyodide_s: float, packages_s: float) -> None:
+    def _mark(self, phase: str) -> None:
+        self.boot["at"][phase] = time.time() * 1000
+
+    async def start(
+        self, config: dict[str, Any], pyodide_s: float, packages_s: float, marks: dict[str, float]
+    ) -> None:
         t0 = self._t_start = time.monotonic()
+        self.boot["at"].update(marks)
+        self._mark("start")
         self.config = config
         # long work in this tab (training steps, bulk validation) paces itself to the page's CPU share
         share = min(1.0, max(MIN_SHARE, float(config.get("cpuShare", 1.0))))
@@ -71,6 +82,7 @@ class BrowserApp:
         self.boot["packages_s"] = round(packages_s, 3)
         try:
             self.identity = await Identity.load_or_create(KEY_NAME)
+            self._mark("identity")
             await self._join()
         except Exception as e:
             log.exception("node failed to start")
@@ -91,10 +103,26 @@ class BrowserApp:
         self.node = node
         training.attach(node, pace=self.budget.pace_blocking)
         await browser_state.state.attach(node, self.event)
+        self._mark("state")
         serve_inference = self.config.get("inference", True) is not False
         services.attach(node, browser_state.state.replica, serve_inference, self.event)  # before the hello
         self.state = "joining"
         await node.start()
+        self._mark("node_start")
+        if not self.boot["join_s"]:
+            asyncio.ensure_future(self._time_first_join(node))
+        self._runtimes = asyncio.ensure_future(self._start_runtimes(node, caps))
+        self.event("info", f"joining {self.config['relay']} as {short_id(self.identity.peer_id)}")
+
+    async def _start_runtimes(self, node: Node, caps: list[str]) -> None:
+        """Services, research, presence and review, once the node is on the relay: importing and setting them up
+        took the worker's event loop while the hello waited (their caps were in the hello already)."""
+        with contextlib.suppress(Exception):  # unreachable for now: start them anyway, they wait for peers
+            await node.relay.wait_connected(RUNTIMES_WAIT_S)
+        if self.node is not node or self.identity is None:
+            return  # left meanwhile
+        from pynode.runtime.memory import related_work
+
         await services.start()
         await research.attach(browser_state.state.replica, self.event)
         interval_s = float(self.config.get("presenceInterval", 90))
@@ -104,9 +132,7 @@ class BrowserApp:
             # papers cite related work from a peer's memory service (a tab hosts no 86 MB model)
             research.agent.config.related = related_work(services.runtime, replica.store)
         await review.attach(replica, self.identity, research.domains, research.share, caps, self.event)
-        if not self.boot["join_s"]:
-            asyncio.ensure_future(self._time_first_join(node))
-        self.event("info", f"joining {self.config['relay']} as {short_id(self.identity.peer_id)}")
+        self._mark("runtimes")
 
     async def _time_first_join(self, node: Node) -> None:
         try:
@@ -114,10 +140,17 @@ class BrowserApp:
         except Exception:
             return  # the status shows why; there is no join time to report
         self.boot["join_s"] = round(time.monotonic() - self._t_start, 3)
+        self._mark("joined")
+        if self.node is node:  # tell the page now rather than at the next status tick
+            self.state = "online"
+            self.post_status()
 
     async def leave(self) -> None:
         if self.node is not None:
             node, self.node = self.node, None
+            if self._runtimes is not None:  # still starting: stop there; what did start is detached below
+                self._runtimes.cancel()
+                await asyncio.gather(self._runtimes, return_exceptions=True)
             await research.detach()
             await presence.detach()
             await review.detach()
@@ -248,7 +281,8 @@ def on_message(msg: Any) -> None:
     if kind == "start":
         config = msg.config.to_py()
         pyodide_s, packages_s = float(getattr(msg, "pyodide_s", 0.0)), float(getattr(msg, "packages_s", 0.0))
-        asyncio.ensure_future(app.start(config, pyodide_s, packages_s))
+        marks = msg.marks.to_py() if getattr(msg, "marks", None) is not None else {}
+        asyncio.ensure_future(app.start(config, pyodide_s, packages_s, marks))
     elif kind == "leave":
         asyncio.ensure_future(app.leave())
     elif kind == "join":

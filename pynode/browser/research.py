@@ -23,13 +23,12 @@ from typing import TYPE_CHECKING, Any
 from pynode.identity import peer_id_text
 from pynode.pace import CpuBudget
 from pynode.platform import browser
-from pynode.research.agent import decimal_text
 from pynode.research.registry import DOMAIN_MODULES
-from pynode.runtime.research import Published, ResearchAgent, ResearchConfig
 from pynode.state.records import DOMAINS, Record
 
 if TYPE_CHECKING:
     from pynode.runtime.replica import StateReplica
+    from pynode.runtime.research import Published, ResearchAgent
 
 log = logging.getLogger(__name__)
 RESULTS_SHOWN = 8  # newest research results in the status the page receives every second
@@ -91,6 +90,9 @@ class BrowserResearch:
             return
         try:
             if self.agent is None:
+                # imported here, after the tab joined: the agent and its domains are a third of our modules
+                from pynode.runtime.research import ResearchAgent, ResearchConfig
+
                 config = ResearchConfig(
                     domains=self.domains, cpu_share=self.share, on_published=self._published
                 )
@@ -144,6 +146,8 @@ class BrowserResearch:
             self._starter = asyncio.ensure_future(self._start_when_synced(self.replica))
 
     def _published(self, p: Published) -> None:
+        from pynode.research.agent import decimal_text
+
         f = p.finding
         mark = " — an improvement on the best" if f.improvement else ""
         self.event(

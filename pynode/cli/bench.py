@@ -52,7 +52,8 @@ def _add_browser(bsub: Any) -> None:
         "browser",
         help="the browser node: boot, join, gossip latency, data-channel throughput",
         description="Fresh headless Chromium launches against a relay with two CPython nodes: Pyodide boot, "
-        "our start-up on top of it, navigation to joined, gossip latency browser→py beside py→py, and "
+        "our start-up on top of it, navigation to joined on a first and a second visit of one profile, when "
+        "each boot phase ended, gossip latency browser→py beside py→py, and "
         "request/response throughput over the direct data channel both ways.",
     )
     add_json_flag(br)
