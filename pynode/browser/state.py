@@ -3,7 +3,9 @@ loro-crdt, and the dashboard shows its record counts, sync state and leaderboard
 
 app.py owns the node: it calls `attach(node)` before the node starts and `detach()` when it leaves.
 The records outlive a Leave: rejoining keeps the same Store, so the tab only catches up instead of starting
-cold. Worker commands (the reply has the command's type, with `error` when it failed):
+cold. They outlive a reload too, as far as the tab's own writes go: each document the tab writes to is saved in
+IndexedDB before the write is gossiped, and loaded (validated like network input) when the tab starts, so a
+reloaded tab never signs a change under ids it used before (peers would hold it faulty; PROTOCOL.md). Worker commands (the reply has the command's type, with `error` when it failed):
   state-publish {kind, body}          sign a record as this tab, commit it, gossip the update → {key, doc}
   state-export  {doc}                 the document's snapshot, base64 → {data, records}
   state-import  {doc, data}           validate and merge an update or snapshot (base64) → {accepted: [keys]}
@@ -15,14 +17,15 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from pynode.identity import peer_id_text, short_id
 from pynode.platform import browser
 from pynode.research.policy import check_result
-from pynode.runtime.replica import StateReplica
+from pynode.runtime.replica import EVIDENCE_FILE, StateReplica, load_files
 from pynode.state.authorship import Rejected
+from pynode.state.limits import MAX_BLOB_BYTES
 from pynode.state.records import DOCS, Record, doc_for
 from pynode.state.store import Deferred, Store
 from pynode.state.views import boards_json, leaderboards
@@ -39,6 +42,24 @@ Event = Callable[..., None]
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _place(peer_id: bytes) -> str:
+    """Where this identity's saved state lives in IndexedDB: one key per file (`store_files` names)."""
+    return f"state/{peer_id_text(peer_id)}/"
+
+
+async def _load_saved(store: Store) -> int:
+    """What this tab saved of its documents before a reload, validated like network input."""
+    place = _place(store.author)
+    names = [f"{name}.loro" for name in DOCS] + [EVIDENCE_FILE]
+    blobs = await browser.load_blobs([place + n for n in names], MAX_BLOB_BYTES)
+    return await load_files(store, {k.removeprefix(place): v for k, v in blobs.items()}, "IndexedDB")
+
+
+def _persist(peer_id: bytes) -> Callable[[dict[str, bytes]], Awaitable[None]]:
+    place = _place(peer_id)
+    return lambda files: browser.save_blobs({place + name: data for name, data in files.items()})
 
 
 class BrowserState:
@@ -62,8 +83,15 @@ class BrowserState:
         try:
             await browser.crdt_ready()
             # results that contradict their research task are refused whole, as in CPython replicas
-            store = self.store or Store(node.peer_id, browser, policy=check_result)
-            self.replica = StateReplica(node, store=store)
+            store = self.store
+            if store is None:
+                store = Store(node.peer_id, browser, policy=check_result)
+                try:
+                    if loaded := await _load_saved(store):
+                        event("info", f"{loaded} records loaded from this browser, every signature checked")
+                except Exception as e:  # our writes then wait for a pull to bring our history back
+                    log.warning("the saved state could not be read: %s", e)
+            self.replica = StateReplica(node, store=store, persist=_persist(node.peer_id))
         except Exception as e:
             log.exception("no replicated state in this tab")
             self.error = f"the replicated state could not start: {e}"

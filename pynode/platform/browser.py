@@ -98,6 +98,27 @@ async def load_or_create_seed(place: str) -> bytes:
     raise RuntimeError(f"IndexedDB entry {place!r} can neither be read nor created")
 
 
+async def load_blobs(keys: list[str], max_bytes: int) -> dict[str, bytes]:
+    """What IndexedDB holds under `keys` (one transaction), by key; an absent key, a value that is not bytes or
+    one over `max_bytes` is left out: the caller validates the rest like network input."""
+    values = await js.hsStore.getMany(_array(keys))
+    out = {}
+    for key, value in zip(keys, values, strict=True):
+        if value is None or value is js.undefined or not hasattr(value, "to_bytes"):
+            continue
+        if value.byteLength <= max_bytes:
+            out[key] = value.to_bytes()
+    return out
+
+
+async def save_blobs(blobs: dict[str, bytes]) -> None:
+    """Keep `blobs` in IndexedDB under their keys, overwriting, in one transaction: all of them or none."""
+    entries = js.Array.new()
+    for key, data in blobs.items():
+        entries.push(_array([key, _u8(data)]))
+    await js.hsStore.putMany(entries)
+
+
 async def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     if len(public_key) != 32 or len(signature) != 64:
         return False
