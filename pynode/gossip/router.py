@@ -528,9 +528,8 @@ class Router:
             mid = self._seen_expiry.popleft()[1]
             self._seen.discard(mid)
             self._pending.pop(mid, None)
-            self._transmissions.pop(
-                mid, None
-            )  # outlives the history: a count cannot reset while it is served
+            # counts outlive the history: one cannot reset while its message is still served
+            self._transmissions.pop(mid, None)
         if self._score is not None:
             self._score.decay(now)
         return out.outputs()
