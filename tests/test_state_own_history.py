@@ -4,17 +4,23 @@ honest author faulty (found by `hyperspace bench chaos`). Sans-IO: real stores, 
 
 from __future__ import annotations
 
+import asyncio
 import random
+
+import pytest
 
 from pynode.gossip.events import ValidationResult
 from pynode.identity import Identity
+from pynode.node import Node, NodeConfig
 from pynode.platform import native
+from pynode.runtime.replica import StateReplica
 from pynode.state.authorship import loro_peer
 from pynode.state.limits import HISTORY_WAIT_S
 from pynode.state.store import Store
 from pynode.state.sync import SyncEngine, Written, run_sync
 from pynode.wire import cbor
 from tests.test_state_equivocation import DOC, T0, result
+from tests.test_state_equivocation_restart import BODY
 
 
 def engine(who: Identity, seed: int) -> SyncEngine:
@@ -133,3 +139,23 @@ def test_a_store_that_holds_changes_of_ours_knows_its_history():
     e.submit("w", [result(me, "0.3")])
     flush(e, me)
     assert SyncEngine(e.store, random.Random(2)).history == "own changes held"
+
+
+async def test_a_runtime_replica_queues_writes_until_it_knows_its_history_and_fails_them_if_it_stops(
+    tmp_path,
+):
+    me = await Identity.generate()
+    node = Node(me, native.relay_link("ws://127.0.0.1:9/p2p"), NodeConfig(direct_peers=0))
+    replica = StateReplica(node)  # no saved state, no peer: it cannot know what it signed before
+    await replica.start()
+    writing = asyncio.ensure_future(replica.publish("result", {**BODY, "value": "0.25"}))
+    await asyncio.sleep(0.5)  # a few ticks
+    assert not writing.done()
+    assert replica.status()["history"] == "waiting" and replica.status()["queued_writes"] == 1
+    assert replica.store.records[DOC] == {}
+    await replica.stop()
+    with pytest.raises(RuntimeError, match="own history"):
+        await writing
+    assert replica.status()["queued_writes"] == 0
+    with_disk = StateReplica(Node(me, native.relay_link("ws://127.0.0.1:9/p2p")), save_to=tmp_path)
+    await asyncio.wait_for(with_disk.publish("result", {**BODY, "value": "0.25"}), 30)  # it loaded its disk
