@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from wasm_build.bytecode import BytecodeError, add_bytecode
+
 PYODIDE_FILES = [
     "pyodide.mjs",
     "pyodide.asm.mjs",
@@ -172,5 +174,9 @@ def _pynode_wheel(root: Path, dest: Path, depends: list[str]) -> dict[str, Any]:
                "-w", str(dest), str(src)]  # fmt: skip
         if subprocess.run(cmd, cwd=src).returncode != 0:
             raise BuildError("building the pynode wheel failed")
-    wheel = next(dest.glob(f"pynode-{__version__}-py3-none-any.whl"))
+        wheel = next(dest.glob(f"pynode-{__version__}-py3-none-any.whl"))
+        try:
+            add_bytecode(root, src, wheel)  # the tab imports bytecode instead of compiling at every boot
+        except BytecodeError as e:
+            raise BuildError(str(e)) from None
     return _entry("pynode", __version__, wheel, ["pynode"], depends)
