@@ -11,6 +11,7 @@ import pytest
 
 from pynode.gossip.events import ValidationResult
 from pynode.identity import Identity
+from pynode.identity.signatures import new_seed
 from pynode.node import Node, NodeConfig
 from pynode.platform import native
 from pynode.runtime.replica import StateReplica
@@ -144,7 +145,7 @@ def test_a_store_that_holds_changes_of_ours_knows_its_history():
 async def test_a_runtime_replica_queues_writes_until_it_knows_its_history_and_fails_them_if_it_stops(
     tmp_path,
 ):
-    me = await Identity.generate()
+    me = await Identity.from_seed(new_seed())  # a key kept elsewhere: it may have signed before
     node = Node(me, native.relay_link("ws://127.0.0.1:9/p2p"), NodeConfig(direct_peers=0))
     replica = StateReplica(node)  # no saved state, no peer: it cannot know what it signed before
     await replica.start()
@@ -159,3 +160,12 @@ async def test_a_runtime_replica_queues_writes_until_it_knows_its_history_and_fa
     assert replica.status()["queued_writes"] == 0
     with_disk = StateReplica(Node(me, native.relay_link("ws://127.0.0.1:9/p2p")), save_to=tmp_path)
     await asyncio.wait_for(with_disk.publish("result", {**BODY, "value": "0.25"}), 30)  # it loaded its disk
+
+
+async def test_only_the_first_replica_of_a_key_generated_here_writes_at_once():
+    me = await Identity.generate()  # nobody can hold a change of a key made just now
+    first = StateReplica(Node(me, native.relay_link("ws://127.0.0.1:9/p2p"), NodeConfig(direct_peers=0)))
+    await first.publish("result", {**BODY, "value": "0.25"})
+    assert first.engine.history == "a new identity"
+    again = StateReplica(Node(me, native.relay_link("ws://127.0.0.1:9/p2p"), NodeConfig(direct_peers=0)))
+    assert not again.engine.history_known  # a restart of the same key must learn what it signed first

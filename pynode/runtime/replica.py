@@ -18,6 +18,7 @@ from typing import Any
 
 from pynode.gossip.events import ValidationResult
 from pynode.identity import Signer, short_id, verify
+from pynode.identity.keys import first_use_of_new_key
 from pynode.net.reqresp import RequestFailed
 from pynode.node import Node
 from pynode.platform import current
@@ -68,6 +69,8 @@ class StateReplica:
         self.engine = SyncEngine(self.store, random.Random(), interval)
         if save_to is not None:  # the caller loaded what we saved there (from the first write on, as here)
             self.engine.learn_history("loaded from our saved state")
+        elif first_use_of_new_key(node.peer_id):  # nobody can hold a change of ours: no pull to wait for
+            self.engine.learn_history("a new identity")
         self._flushing = asyncio.Lock()  # one flush at a time: saved, then gossiped, in the order written
         self._task: asyncio.Task[None] | None = None
         self._requests: set[asyncio.Task[None]] = set()
