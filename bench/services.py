@@ -137,6 +137,8 @@ async def _openai_check(base_url: str) -> tuple[bool, str]:
         )
     except openai.OpenAIError as e:
         return False, f"{type(e).__name__}: {e}"[:300]
+    finally:
+        await client.close()  # before the bench's event loop closes
     ok = (
         "charlm" in models
         and len(done.choices[0].text) == 20
