@@ -108,9 +108,27 @@ def test_an_author_whose_dependencies_never_come_is_penalised_and_forgotten():
     run_sync(engine.on_gossip(honest.peer_id, gossip(second), T0))
     run_sync(engine.on_gossip(honest.peer_id, gossip(first), T0 + 1000))
     assert not engine.penalties
+    # we ask the attacker for what its updates need (it is first in line) and it has nothing to give
+    (ask,) = engine.tick(100.0, [honest.peer_id, attacker.peer_id])
+    assert ask.peer == attacker.peer_id
+    engine.on_failure(attacker.peer_id)
     # time passes: the attacker's dependencies never came
     late = T0 + HELD_TTL_MS + 1
     run_sync(engine.on_gossip(attacker.peer_id, gossip(orphan_update(attacker, "0.99")), late))
     assert list(engine.penalties) == [(attacker.peer_id, "state_unresolved_dependencies")]
     assert len(engine.held) == 0 and honest.peer_id not in engine.held.strikes
     assert len(engine.store.records[DOC]) == 2  # the honest author's two records
+
+
+def test_a_replica_that_is_behind_never_blames_authors_it_did_not_ask():
+    """A restarted or cut-off replica gets an honest author's newer updates before the older ones; if they expire
+    before it catches up (a slow machine, a link down), that is no fault of the author's: no penalty unless
+    the author itself was asked for the dependencies and failed to give them (the attack above)."""
+    me, honest = run_sync(Identity.generate()), run_sync(Identity.generate())
+    writer = Store(honest.peer_id, native)
+    run_sync(writer.write(honest.signer, [result(honest, "0.9")]))
+    engine = engine_for(me)
+    for i in range(MAX_STRIKES + 1):
+        newer = run_sync(writer.write(honest.signer, [result(honest, f"0.{i}1")]))[DOC]
+        run_sync(engine.on_gossip(honest.peer_id, gossip(newer), T0 + i * (HELD_TTL_MS + 1)))
+    assert len(engine.held) == 1 and not engine.penalties  # three expired, none of them blamed

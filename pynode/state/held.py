@@ -6,14 +6,16 @@ replica import each as soon as its dependencies arrive, by whatever path (a late
 
 Nothing here trusts the updates: `ready` only says which ones the headers say can now be imported; the store
 still validates them in full. Memory is bounded (HELD_UPDATES, HELD_BYTES, HELD_PER_AUTHOR, oldest dropped
-first) and an update held longer than HELD_TTL_MS expires: its dependencies never came, which an honest
-author's never fail to do for that long, so the expiry counts against its author (`strikes`).
+first) and an update held longer than HELD_TTL_MS expires. The expiry counts against its author (`strikes`)
+only when the author itself was asked meanwhile (a pull to it answered without them, or failed): an honest
+author always holds its own dependencies, while a replica that is merely behind (restarted, cut off, on a
+slow machine) must not blame the honest authors whose history it has not caught up with yet.
 """
 
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pynode.platform.crdt import BlobMeta, VersionVector
 from pynode.state.limits import HELD_BYTES, HELD_PER_AUTHOR, HELD_TTL_MS, HELD_UPDATES, MAX_STRIKE_AUTHORS
@@ -26,6 +28,7 @@ class Held:
     meta: BlobMeta
     author: bytes
     expires_ms: int
+    asked: bool = False  # a pull to its author ended since it was held
 
 
 class HeldUpdates:
@@ -59,10 +62,22 @@ class HeldUpdates:
                 self._remove(key)
             elif now_ms >= h.expires_ms:
                 self._remove(key)
+                if not h.asked:
+                    continue
                 if len(self.strikes) >= MAX_STRIKE_AUTHORS and h.author not in self.strikes:
                     self.strikes.clear()  # bounded memory; an attacker's strikes restart, nothing worse
                 self.strikes[h.author] += 1
         return ready
+
+    def waiting_on(self) -> list[bytes]:
+        """Authors of held updates not asked for their dependencies yet (oldest first): whom to pull next."""
+        return list(dict.fromkeys(h.author for h in self._items.values() if not h.asked))
+
+    def asked(self, peer: bytes) -> None:
+        """A pull to `peer` ended (answered or failed): its updates held now have had their chance."""
+        for key, h in self._items.items():
+            if h.author == peer and not h.asked:
+                self._items[key] = replace(h, asked=True)
 
     def forget(self, author: bytes) -> None:
         """Drop everything held from `author` (it was penalised)."""

@@ -327,7 +327,9 @@ class SyncEngine:
         if now < self._next_pull or not peers:
             return []
         self._next_pull = now + self.interval * (0.5 + self.rng.random())  # jitter: no lockstep rounds
-        peer = peers[self.rng.randrange(len(peers))]
+        # an author whose held update waits for dependencies holds them: ask it first (HeldUpdates)
+        owed = [a for a in self.held.waiting_on() if a in peers]
+        peer = owed[0] if owed else peers[self.rng.randrange(len(peers))]
         request = {"have": {n: self.store.have(n) for n in DOCS}, "snapshot": self._empty()}
         return [self._ask(peer, request, now)]
 
@@ -347,6 +349,7 @@ class SyncEngine:
             self._comparing = None
             self.failures += 1
             self._next_pull = 0.0
+            self.held.asked(peer)
 
     async def on_response(self, peer: bytes, data: bytes, now: float, now_ms: int) -> list[Ask]:
         """Apply a pull's answer. Raises Rejected (after recording it) when the peer sent bad state."""
@@ -392,6 +395,7 @@ class SyncEngine:
             new += await self._receive(name, blob, now_ms)
         if new:
             await self._release(now_ms)
+        self.held.asked(peer)
         self.pulls += 1
         self.last_pull_new = new
         self.cold = False
