@@ -25,7 +25,8 @@ What is counted (nothing is left out because a fault caused it):
   how many are on every honest replica at the end, how many are in the archive's pushed history, and
   `lost` — how many are on no replica and not in the archive.
 - honest_disconnects: every relay session of an honest node that ended for a reason other than the
-  relay process being killed (a session lost within RELAY_KILL_S of a kill) or the benchmark cutting that
+  relay process being killed (a session lost while it was down, or within RELAY_KILL_S of the kill or of its
+  return: a dead relay kicks nobody, and a socket's death is noticed late through the proxy) or the benchmark cutting that
   node's link (within CUT_S of the cut): the relay refusing it, kicking it for rate, or dropping it as a
   slow consumer all count, and so does any loss nobody explains.
 - honest_faulty: honest authors (the nodes, and the relay's own node, which writes certificates and points)
@@ -457,12 +458,14 @@ class Chaos:
     def _disconnects(self, events: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
         explained: Counter[str] = Counter()
         counted: list[dict[str, Any]] = []
+        back = self.relay_back + self.relay_kills[len(self.relay_back) :]  # a relay not back: its kill time
+        outages = list(zip(self.relay_kills, back, strict=True))
         for i, evs in events.items():
             for e in evs:
                 if e["e"] != "lost":
                     continue
                 t = e["t"]
-                if any(k <= t <= k + RELAY_KILL_S for k in self.relay_kills):
+                if any(k <= t <= b + RELAY_KILL_S for k, b in outages):
                     explained["relay_killed"] += 1
                 elif any(c <= t <= c + CUT_S and j == i for c, j in self.cuts):
                     explained["link_cut"] += 1
