@@ -1,6 +1,7 @@
 """`hyperspace bench relay`: what one relay holds on this machine, against a plain WebSocket echo server.
 
-Both servers run as real processes (`hyperspace relay` under uvicorn with its stock settings and its own node; the
+Both servers run as real processes (`hyperspace relay` under uvicorn with its stock settings and its own node —
+except its per-peer send budgets, raised so the circuits measure capacity, not the budget policy; the
 echo server, bench/relay_echo.py, on the same uvicorn WebSocket stack), one after the other in the same run, under
 the same load: `workers` client processes (bench/relay_load.py) each ramp up their share of light clients (real
 signed hellos against the relay), hold them, then run circuit frames between pairs of them while all are held —
@@ -32,6 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 60.0  # a server process must answer within this (the relay opens its node first)
 RAMP_TIMEOUT_S = 900.0  # each load process reports its peers held within this (a busy machine is slow)
 PHASE_TIMEOUT_S = 120.0  # …and its circuit phases within this
+CAPACITY_FRAMES_PER_S = 1_000_000  # the relay's per-peer budgets, raised so circuits measure its capacity
+CAPACITY_MIB_PER_S = 10_000
 FULL = {"peers": 2000, "workers": 2, "pairs": 16, "latency_s": 8.0, "throughput_s": 8.0, "fed_nodes": 6}
 QUICK = {"peers": 300, "workers": 1, "pairs": 8, "latency_s": 3.0, "throughput_s": 3.0, "fed_nodes": 3}
 FED_MESSAGES = 60  # gossip messages in the federation part: a third before, during and after the kill
@@ -196,6 +199,10 @@ def _start_server(mode: str, port: int, tmp: Path, profile_dir: Path | None) -> 
             f"--port={port}",
             f"--data-dir={tmp / 'relay'}",
             "--no-archive",
+            # capacity, not policy: the stock per-peer budget (200 frames/s) would disconnect a sender that goes
+            # as fast as its window allows, and the echo ceiling has none
+            f"--peer-frames-per-s={CAPACITY_FRAMES_PER_S}",
+            f"--peer-mib-per-s={CAPACITY_MIB_PER_S}",
         ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + START_TIMEOUT_S

@@ -78,6 +78,21 @@ def add_relay(sub: Any) -> None:
         "directory and /api/relays so relays and nodes can fail over to it",
     )
     r.add_argument(
+        "--peer-frames-per-s",
+        type=positive,
+        default=200,
+        metavar="N",
+        help="frames per second each connected peer may send, burst twice that (default 200); a peer over it "
+        "is disconnected",
+    )
+    r.add_argument(
+        "--peer-mib-per-s",
+        type=positive,
+        default=4,
+        metavar="N",
+        help="MiB per second each connected peer may send, burst twice that (default 4)",
+    )
+    r.add_argument(
         "--check",
         action="store_true",
         help="check the configuration (certificates readable, port free, peer relays reachable, archive remote "
@@ -114,7 +129,8 @@ def add_archive_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
-    from relay_server.config import RelayConfig
+    from pynode.wire.limits import MAX_RELAY_FRAME_BYTES
+    from relay_server.config import MiB, RelayConfig
 
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         raise CliError("--ssl-certfile and --ssl-keyfile go together")
@@ -129,6 +145,10 @@ def cmd_relay(args: argparse.Namespace) -> int:
             ssl_certfile=str(args.ssl_certfile) if args.ssl_certfile else None,
             ssl_keyfile=str(args.ssl_keyfile) if args.ssl_keyfile else None,
             max_connections_per_ip=args.max_conns_per_ip,
+            frames_per_s=float(args.peer_frames_per_s),
+            frames_burst=2 * args.peer_frames_per_s,
+            bytes_per_s=float(args.peer_mib_per_s * MiB),
+            bytes_burst=max(MAX_RELAY_FRAME_BYTES, 2 * args.peer_mib_per_s * MiB),
             forwarded_allow_ips=args.forwarded_allow_ips,
             max_open_connections=args.max_open_connections,
             header_timeout_s=args.header_timeout,
