@@ -130,9 +130,10 @@ def _drawn_everywhere(people, n, make, tries=300):
 def test_missing_artifacts_count_against_the_claim(defended, monkeypatch):
     if not defended:  # `unavailable` treated as a decline: only reviewers who could 'check' count
         monkeypatch.setattr(breakthroughs, "VERDICTS_COUNTED", frozenset({REPRODUCED, NOT_REPRODUCED}))
-    honest = [identity() for _ in range(4)]
-    colluders = [identity() for _ in range(3)]
-    author, faker = identity(), identity()
+    # fixed keys: the draws (who establishes the baseline) must not depend on how many keys earlier tests made
+    honest = [identity(7100 + i) for i in range(4)]
+    colluders = [identity(7200 + i) for i in range(3)]
+    author, faker = identity(7300), identity(7301)
     validators = honest + colluders
     base = result(author, [0.40, 0.38, 0.39], T0)
     body = {k: v for k, v in result(faker, [0.45, 0.44, 0.455], T0).body.items() if k != "config"}
