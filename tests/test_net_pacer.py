@@ -55,3 +55,21 @@ def test_frames_sent_when_the_pacer_says_never_run_the_relays_buckets_dry(sizes)
         sent += 1
     assert sent and refused  # the flood was paced, and what could not wait was refused
     assert pacer.refused == refused
+
+
+@pytest.mark.parametrize("released", [True, False], ids=["released", "booked-only"])
+def test_frames_woken_together_after_a_stall_still_fit_the_relays_buckets(released):
+    """Found by bench chaos: a node books seconds of frames ahead, its event loop stalls (a cold start), and every
+    sender wakes at once. `release` spreads them out again; sending when booked alone runs the relay dry."""
+    relay = RelayConfig()
+    pacer = relay_pacer(0.0)
+    frames = TokenBucket(relay.frames_per_s, relay.frames_burst, 0.0)
+    booked = [d for d in (pacer.book(200, 0.001 * i) for i in range(2000)) if d is not None]
+    stall_end = RELAY_SEND_MAX_DELAY_S  # the loop wakes once every booked frame is due
+    now, cut = stall_end, False
+    for _ in booked:
+        if released:
+            while (wait := pacer.release(200, now)) > 0:
+                now += wait
+        cut |= not frames.take(1, now)
+    assert cut != released

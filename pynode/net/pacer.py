@@ -6,11 +6,18 @@ slowly and holds less than the relay's buckets, waits the delay it is given, the
 asked to forward, answer or serve, the relay sees it within budget. Bookings may run ahead of time (tokens go
 negative, later senders wait longer), but never further than `max_delay`: past that the frame is refused, so a
 flood becomes dropped frames (which gossip repairs) instead of an unbounded queue.
+
+Bookings space frames out, but a sender wakes when its event loop lets it: after a stall (a cold start importing
+state, a busy machine) every frame booked meanwhile would go at once, up to `max_delay` of budget in one burst,
+more than the relay's bucket holds. So each frame is also `release`d against a second pair of buckets at the
+moment it really goes out (found by bench chaos: an honest node, restarting, was cut off for rate).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+RELEASE_RESOLUTION_S = 0.001  # shorter waits are not worth a sleep (and would not move a float clock at all)
 
 
 @dataclass
@@ -36,6 +43,8 @@ class Pacer:
     ) -> None:  # fmt: skip
         self.volume = Bucket(bytes_per_s, bytes_burst, bytes_burst, now)
         self.frames = Bucket(frames_per_s, frames_burst, frames_burst, now)
+        self.sent_volume = Bucket(bytes_per_s, bytes_burst, bytes_burst, now)  # at the moments frames go out
+        self.sent_frames = Bucket(frames_per_s, frames_burst, frames_burst, now)
         self.max_delay = max_delay
         self.refused = 0
 
@@ -51,3 +60,15 @@ class Pacer:
         self.volume.tokens -= size
         self.frames.tokens -= 1
         return delay
+
+    def release(self, size: int, now: float) -> float:
+        """A booked frame of `size` bytes is about to go out at `now`: 0.0 when it may (its tokens are taken),
+        else the seconds to wait before asking again (frames woken together after a stall are spread out)."""
+        self.sent_volume.refill(now)
+        self.sent_frames.refill(now)
+        wait = max(self.sent_volume.wait_after(size), self.sent_frames.wait_after(1))
+        if wait > RELEASE_RESOLUTION_S:
+            return wait
+        self.sent_volume.tokens -= size
+        self.sent_frames.tokens -= 1
+        return 0.0

@@ -177,6 +177,8 @@ class RelayClient:
                 raise RelayCongested("the relay connection is booked too far ahead")
             if delay > 0:
                 await asyncio.sleep(delay)
+            while (wait := pacer.release(len(data), time.monotonic())) > 0:
+                await asyncio.sleep(wait)
             if sock is not self._sock:
                 raise ConnectionClosed("the relay session ended while the frame waited")
         await sock.send(data)
