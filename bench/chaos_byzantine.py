@@ -32,13 +32,11 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
+from bench.attacker import Attacker
 from bench.chaos_node import DOC, TOPIC
 from pynode.gossip.rpc import RPC, SubOpt
 from pynode.identity import Identity
 from pynode.net.circuit import CircuitConnection
-from pynode.net.handshake import Initiator, looks_like_hs1
-from pynode.net.links import authenticate
-from pynode.net.relay_client import RelayClient, RelayEvents
 from pynode.platform import native
 from pynode.state.authorship import change_payload, encode_message, loro_peer, ns
 from pynode.state.limits import AUTHOR_RATE
@@ -46,49 +44,10 @@ from pynode.state.records import Record, make_record
 from pynode.state.sync import STATE_TOPIC, run_sync
 from pynode.wire import cbor
 from pynode.wire.envelope import Envelope, sign_envelope
-from pynode.wire.limits import MAX_DATA_BYTES, MAX_FRAME_BYTES, MAX_RELAY_FRAME_BYTES, NONCE_BYTES
+from pynode.wire.limits import MAX_DATA_BYTES, MAX_FRAME_BYTES, MAX_RELAY_FRAME_BYTES
 
 CONNECT_S = 10.0
 CAPTURED = 64  # honest envelopes kept for replays and IWANTs
-
-
-class Sybil:
-    """A fresh identity on the relay with circuits it opens itself (the relay client paces what it sends)."""
-
-    def __init__(self, url: str) -> None:
-        self.identity = Identity(native.NaclSigner(native.random_bytes(32)))
-        self.conns: dict[bytes, CircuitConnection] = {}
-        events = RelayEvents(
-            on_circuit=self._on_circuit,
-            on_signal=lambda peer, data: None,
-            on_leave=lambda peer: None,
-            on_unreachable=lambda peer: None,
-            on_disconnected=lambda: None,
-        )
-        self.client = RelayClient(self.identity, native.relay_link(url), ["attacker"], events)
-        self._task: asyncio.Task[None] | None = None
-
-    def _on_circuit(self, peer: bytes, data: bytes) -> None:
-        conn = self.conns.get(peer)
-        if conn is not None and not looks_like_hs1(data):  # we only dial; their dials to us go nowhere
-            conn.feed(data)
-
-    async def start(self) -> Sybil:
-        self._task = asyncio.ensure_future(self.client.run())
-        await self.client.wait_connected(CONNECT_S)
-        return self
-
-    async def open(self, target: bytes) -> CircuitConnection:
-        conn = self.conns[target] = CircuitConnection(target, self.client)
-        side = Initiator(self.identity.peer_id, target, native.random_bytes(NONCE_BYTES))
-        await authenticate(conn, side, self.identity.signer, native.verify, timeout=CONNECT_S)
-        return conn
-
-    async def stop(self) -> None:
-        await self.client.close()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
 
 # ---- crafted state updates (as in tests/test_state_quota.py, test_state_dependencies.py) ------------------
@@ -123,7 +82,7 @@ class Byzantine:
         self.rng = rng
         self._log = log.open("a", encoding="utf-8")
         self.captured: list[Envelope] = []  # honest envelopes seen, oldest first
-        self.attacks: dict[str, Callable[[Sybil, list[bytes]], Awaitable[dict[str, Any]]]] = {
+        self.attacks: dict[str, Callable[[Attacker, list[bytes]], Awaitable[dict[str, Any]]]] = {
             "forged": self.forged,
             "replay": self.replay,
             "oversized": self.oversized,
@@ -154,7 +113,7 @@ class Byzantine:
             await asyncio.sleep(every)
 
     async def _one(self, name: str) -> dict[str, Any]:
-        sybil = await Sybil(self.url).start()
+        sybil = await Attacker(self.url).start()
         try:
             targets = [p for p, caps in sybil.client.peers.items() if "attacker" not in caps]
             if not targets:
@@ -165,9 +124,9 @@ class Byzantine:
             await sybil.stop()
 
     async def _open(
-        self, sybil: Sybil, target: bytes, topics: tuple[str, ...] = (TOPIC,)
+        self, sybil: Attacker, target: bytes, topics: tuple[str, ...] = (TOPIC,)
     ) -> CircuitConnection:
-        conn = await sybil.open(target)
+        conn = await sybil.open(target, CONNECT_S)
         await conn.send(RPC(subs=[SubOpt(True, t) for t in topics]).encode())
         asyncio.ensure_future(self._capture(conn))
         return conn
@@ -184,7 +143,7 @@ class Byzantine:
                     self.captured.append(env)
             del self.captured[:-CAPTURED]
 
-    async def forged(self, sybil: Sybil, targets: list[bytes]) -> dict[str, Any]:
+    async def forged(self, sybil: Attacker, targets: list[bytes]) -> dict[str, Any]:
         conn = await self._open(sybil, targets[0])
         now = int(time.time() * 1000)
         claimed = targets[1] if len(targets) > 1 else targets[0]
@@ -193,7 +152,7 @@ class Byzantine:
             await conn.send(RPC(msgs=[env]).encode())
         return {"sent": 30}
 
-    async def replay(self, sybil: Sybil, targets: list[bytes]) -> dict[str, Any]:
+    async def replay(self, sybil: Attacker, targets: list[bytes]) -> dict[str, Any]:
         conn = await self._open(sybil, targets[0])
         await asyncio.sleep(2.0)  # catch a few fresh ones too
         old = list(self.captured)
@@ -202,7 +161,7 @@ class Byzantine:
                 await conn.send(RPC(msgs=[env]).encode())
         return {"sent": 3 * len(old), "oldest_s": round(time.time() - old[0].ts / 1000, 1) if old else None}
 
-    async def oversized(self, sybil: Sybil, targets: list[bytes]) -> dict[str, Any]:
+    async def oversized(self, sybil: Attacker, targets: list[bytes]) -> dict[str, Any]:
         conn = await self._open(sybil, targets[0])
         await conn.send(
             b"\xa1" + b"x" * (MAX_FRAME_BYTES + 100)
@@ -214,12 +173,12 @@ class Byzantine:
                 await asyncio.wait_for(ws.recv(), 5)
         return {"sent": 2}
 
-    async def garbage(self, sybil: Sybil, targets: list[bytes]) -> dict[str, Any]:
+    async def garbage(self, sybil: Attacker, targets: list[bytes]) -> dict[str, Any]:
         conn = await self._open(sybil, targets[0])
         await conn.send(bytes(self.rng.getrandbits(8) for _ in range(200)))
         return {"sent": 1}
 
-    async def equivocation(self, sybil: Sybil, targets: list[bytes]) -> dict[str, Any]:
+    async def equivocation(self, sybil: Attacker, targets: list[bytes]) -> dict[str, Any]:
         me, now = sybil.identity, int(time.time() * 1000)
         base = native.crdt_doc(loro_peer(me.peer_id))
         first = _signed_change(base, me, [_result(me, "0.5", now)])
@@ -232,7 +191,7 @@ class Byzantine:
             await conn.send(RPC(msgs=[env]).encode())
         return {"sent": 4}
 
-    async def state_spam(self, sybil: Sybil, targets: list[bytes]) -> dict[str, Any]:
+    async def state_spam(self, sybil: Attacker, targets: list[bytes]) -> dict[str, Any]:
         me, now = sybil.identity, int(time.time() * 1000)
         doc = native.crdt_doc(loro_peer(me.peer_id))
         conn = await self._open(sybil, targets[0], (STATE_TOPIC,))
@@ -243,7 +202,7 @@ class Byzantine:
             await conn.send(RPC(msgs=[env]).encode())
         return {"sent": len(records)}
 
-    async def missing_deps(self, sybil: Sybil, targets: list[bytes]) -> dict[str, Any]:
+    async def missing_deps(self, sybil: Attacker, targets: list[bytes]) -> dict[str, Any]:
         me, now = sybil.identity, int(time.time() * 1000)
         conn = await self._open(sybil, targets[0], (STATE_TOPIC,))
         for seq in range(1, 41):
@@ -256,7 +215,7 @@ class Byzantine:
             await conn.send(RPC(msgs=[env]).encode())
         return {"sent": 40}
 
-    async def iwant(self, sybil: Sybil, targets: list[bytes]) -> dict[str, Any]:
+    async def iwant(self, sybil: Attacker, targets: list[bytes]) -> dict[str, Any]:
         conn = await self._open(sybil, targets[0])
         await asyncio.sleep(3.0)  # its own messages and what it forwards reach us
         ids = [e.msg_id for e in self.captured[-32:]]
@@ -269,7 +228,7 @@ class Byzantine:
             await asyncio.sleep(0.1)
         return {"sent": sent, "ids": len(ids)}
 
-    async def big_messages(self, sybil: Sybil, targets: list[bytes]) -> dict[str, Any]:
+    async def big_messages(self, sybil: Attacker, targets: list[bytes]) -> dict[str, Any]:
         conn = await self._open(sybil, targets[0])
         size = min(MAX_DATA_BYTES, 1_000_000)
         started = time.monotonic()

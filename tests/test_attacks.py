@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed as WsClosed
 
+from bench.attacker import Attacker
 from pynode.gossip.rpc import RPC
 from pynode.identity import Identity
 from pynode.net import relay_proto as rp
@@ -30,7 +31,6 @@ from pynode.topics import DEMO_PULSE
 from pynode.wire import cbor
 from pynode.wire.envelope import Envelope, sign_envelope
 from pynode.wire.errors import WireError
-from tests.attacker import Attacker
 from tests.netutil import eventually, node_on, relay_on
 
 pytestmark = pytest.mark.slow

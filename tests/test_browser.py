@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.attacker import Attacker
 from pynode.gossip.rpc import RPC
 from pynode.identity import conformance as identity_checks
 from pynode.identity import parse_peer_id
@@ -20,7 +21,6 @@ from pynode.platform import conformance, native
 from pynode.topics import DEMO_PULSE
 from pynode.wire import cbor
 from pynode.wire.envelope import Envelope, sign_envelope
-from tests.attacker import Attacker
 from tests.browser_util import open_dashboard, screenshot_path, wait_status
 from tests.netutil import eventually, node_on, relay_on
 

@@ -14,10 +14,10 @@ import time
 
 import pytest
 
+from bench.attacker import Attacker
 from pynode.gossip.rpc import RPC, SubOpt
 from pynode.node import Node
 from pynode.wire.envelope import sign_envelope
-from tests.attacker import Attacker
 from tests.netutil import eventually, node_on, relay_on
 
 pytestmark = pytest.mark.slow

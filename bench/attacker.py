@@ -1,4 +1,5 @@
-"""A peer with a valid identity on the relay that speaks the protocol only as far as it wants to."""
+"""A peer with a valid identity on the relay that speaks the protocol only as far as it wants to: the attack
+tests' and bench chaos's Byzantine node."""
 
 from __future__ import annotations
 
@@ -55,3 +56,4 @@ class Attacker:
         await self.client.close()
         if self._task is not None:
             self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
