@@ -38,6 +38,9 @@ class Client:
         self.address = address  # the network address it connected from (None for an in-process peer)
         self.proof = proof  # its hello, which the relay's directory lists it with (federation)
         self.introduced: set[bytes] = set()  # remote peers the hub told it of (hub.introduce)
+        self.known: set[bytes] = (
+            set()
+        )  # local peers the hub told it of (welcome, join): it hears their `leave`
         self.connected_at = time.monotonic()
         self.frames_in = self.frames_out = self.bytes_in = self.bytes_out = 0
         self.error: Error | None = None  # why the relay closed it, if it did

@@ -1,8 +1,8 @@
 """Writes to one socket within one event-loop turn go out as one write (one syscall, not one per frame).
 
-Profiled under `hyperspace bench relay` (cProfile, 300 peers ramping): the join fan-out (PROTOCOL.md §2.4, every
-peer told of every newcomer: N² frames while a relay fills) spent half the relay's busy time writing frames one
-`send()` syscall each. A peer's writer drains its whole queue in one turn without suspending, so corking the
+Profiled under `hyperspace bench relay` (cProfile, 300 peers ramping): the join fan-out (then every peer told of
+every newcomer, N² frames while a relay fills; PROTOCOL.md §2.4 now bounds it) spent half the relay's busy time
+writing frames one `send()` syscall each. A peer's writer drains its whole queue in one turn without suspending, so corking the
 transport for that turn turns its frames into one syscall; a lone frame waits one loop turn at most.
 """
 

@@ -2,8 +2,13 @@
 
 The hub is transport-agnostic and never awaits: WebSocket sessions and in-process peers (the relay's own
 embedded node) are both `Client`s with a bounded send queue. It announces arrivals (`welcome` to the newcomer,
-`join` to the rest) and departures (`leave`), forwards `signal` and `circuit` frames with the sender's id as
+`join` to others) and departures (`leave`), forwards `signal` and `circuit` frames with the sender's id as
 `from`, and answers `unreachable` for a target that is not connected.
+
+Announcements are bounded (PROTOCOL.md §2.4): a welcome names at most WELCOME_PEERS peers and a `join` goes to at
+most JOIN_FANOUT of the others, chosen at random; a `leave` goes only to the clients that were told of the peer.
+Announcing every arrival to everyone cost N² frames — at 2,000 peers, most of the relay's CPU went to writing
+them (bench relay's profile) — while a node needs only enough of the others to fill its target of links.
 
 With a federation (relay_server/federation.py) a target hosted by another relay is forwarded there, and a peer
 that talks to a remote one is introduced to it (`join`, with the capabilities its relay listed) and told when
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable, Iterable
 from itertools import islice
 from typing import Protocol
@@ -22,7 +28,6 @@ from pynode.identity import short_id
 from pynode.net.federation_proto import Entry
 from pynode.net.limits import FED_INTRODUCED_PER_PEER, MAX_DIR_RELAY_URLS
 from pynode.net.relay_proto import (
-    MAX_WELCOME_PEERS,
     CircuitFrom,
     CircuitTo,
     Error,
@@ -38,6 +43,7 @@ from pynode.net.relay_proto import (
 from pynode.wire.errors import WireError
 from relay_server.client import Client, Kind
 from relay_server.config import MiB
+from relay_server.limits import JOIN_FANOUT, WELCOME_NEWEST, WELCOME_PEERS
 from relay_server.stats import RelayStats
 
 log = logging.getLogger(__name__)
@@ -60,6 +66,7 @@ class Hub:
         max_peers: int = 10_000,
         send_queue_frames: int = 1024,
         send_queue_bytes: int = 16 * MiB,
+        rng: random.Random | None = None,
     ) -> None:
         self.stats = stats if stats is not None else RelayStats()
         self.max_peers = max_peers
@@ -68,6 +75,8 @@ class Hub:
         self._closing = False
         self.federation: Federated | None = None
         self._introduced: dict[bytes, set[Client]] = {}  # remote peer -> local clients told of it
+        self._told: dict[bytes, set[Client]] = {}  # local peer -> clients told of it (they get its `leave`)
+        self._rng = rng if rng is not None else random.Random()
 
     @property
     def clients(self) -> list[Client]:
@@ -102,15 +111,20 @@ class Hub:
         if old is not None:
             # The newer socket wins: the old one is likely a dead connection the peer has given up on.
             old.close(Error("replaced", "the same peer connected again"))
-            self._broadcast(Leave(old.peer))
-        newest = islice(reversed(self._clients.values()), MAX_WELCOME_PEERS)  # not all N per newcomer
-        others = [PeerInfo(c.peer, c.caps) for c in newest]
+            self._announce_leave(old.peer)
+        named = self._welcome_sample()
         self._clients[client.peer] = client
+        for c in named:
+            self._tell(client, c.peer)
         relays = (
             tuple(self.federation.relay_urls()[:MAX_DIR_RELAY_URLS]) if self.federation is not None else ()
         )
-        self._deliver([(client, Welcome(tuple(others), relays).encode())])
-        self._broadcast(Join(client.peer, client.caps), exclude=client)
+        self._deliver([(client, Welcome(tuple(PeerInfo(c.peer, c.caps) for c in named), relays).encode())])
+        told = self._join_sample(client)
+        for c in told:
+            self._tell(c, client.peer)
+        join = Join(client.peer, client.caps).encode()
+        self._deliver([(c, join) for c in told])
         if self.federation is not None and client.proof is not None:
             self.federation.hosted(client.proof)
         return None
@@ -123,9 +137,14 @@ class Hub:
             if told is not None:
                 told.discard(client)
         client.introduced.clear()
+        for peer in client.known:
+            told = self._told.get(peer)
+            if told is not None:
+                told.discard(client)
+        client.known.clear()
         if self._clients.get(client.peer) is client:
             del self._clients[client.peer]
-            self._broadcast(Leave(client.peer))
+            self._announce_leave(client.peer)
             if self.federation is not None:
                 self.federation.unhosted(client.peer)
 
@@ -200,9 +219,29 @@ class Hub:
             raise RuntimeError(f"the hub refused local peer {short_id(peer)}: {refusal}")
         return LocalHandle(self, client, deliver)
 
-    def _broadcast(self, frame: Join | Leave, exclude: Client | None = None) -> None:
-        data = frame.encode()
-        self._deliver([(c, data) for c in list(self._clients.values()) if c is not exclude])
+    def _welcome_sample(self) -> list[Client]:
+        """Whom a newcomer's welcome names: the newest peers (they need links most), then others at random."""
+        if len(self._clients) <= WELCOME_PEERS:
+            return list(reversed(self._clients.values()))
+        newest = list(islice(reversed(self._clients.values()), WELCOME_NEWEST))
+        rest = list(self._clients.values())[: len(self._clients) - WELCOME_NEWEST]
+        return newest + self._rng.sample(rest, WELCOME_PEERS - WELCOME_NEWEST)
+
+    def _join_sample(self, newcomer: Client) -> list[Client]:
+        """Who hears of `newcomer`: everyone in a small network, JOIN_FANOUT peers at random in a large one."""
+        others = [c for c in self._clients.values() if c is not newcomer]
+        return others if len(others) <= JOIN_FANOUT else self._rng.sample(others, JOIN_FANOUT)
+
+    def _tell(self, client: Client, peer: bytes) -> None:
+        client.known.add(peer)
+        self._told.setdefault(peer, set()).add(client)
+
+    def _announce_leave(self, peer: bytes) -> None:
+        told = self._told.pop(peer, set())
+        for c in told:
+            c.known.discard(peer)
+        leave = Leave(peer).encode()
+        self._deliver([(c, leave) for c in told])
 
     def _deliver(self, items: Iterable[tuple[Client, bytes]]) -> None:
         slow = [client for client, data in items if not client.push(data)]

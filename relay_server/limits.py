@@ -12,6 +12,10 @@ MiB = 1024 * 1024
 # uvicorn's hard cap on one message: above MAX_RELAY_FRAME_BYTES so a slightly oversized frame gets a readable
 # `bad_frame` error; beyond this the socket is cut with close code 1009.
 WS_MAX_SIZE = 2 * MAX_RELAY_FRAME_BYTES
+WELCOME_PEERS = 64  # peers a welcome names: several times any node's target of links (12), few frames' worth
+WELCOME_NEWEST = 32  # of them the newest arrivals, who have the fewest links yet; the rest drawn at random
+JOIN_FANOUT = 64  # peers told of each arrival (all of them in a smaller network): enough to fill its links,
+# linear in the number of arrivals where telling everyone was quadratic
 FLUSH_TIMEOUT_S = 2.0  # a closing peer that does not read its error frame within this is cut off
 SHUTDOWN_FLUSH_S = 1.0  # how long shutdown waits for peers to be told why, so a stuck one cannot hold it up
 

@@ -1,6 +1,8 @@
 """The relay's hub and admission limits, driven without sockets: in-process peers only."""
 
 import asyncio
+import collections
+import random
 
 import pytest
 
@@ -23,6 +25,7 @@ from pynode.platform.native import NaclSigner
 from pynode.wire.errors import WireError
 from relay_server.admission import ConnectionCap, TokenBucket
 from relay_server.hub import Hub
+from relay_server.limits import JOIN_FANOUT, WELCOME_NEWEST, WELCOME_PEERS
 
 A, B, C = (Identity(NaclSigner(bytes([i]) * 32)).peer_id for i in (1, 2, 3))
 NOBODY = bytes(32)
@@ -154,6 +157,50 @@ async def test_the_hub_refuses_peers_beyond_max_peers_but_not_a_replacement():
     with pytest.raises(RuntimeError, match="too_many_connections"):
         attach(hub, B)
     attach(hub, A)
+
+
+async def _drained(inboxes: list[Inbox]) -> list[list]:
+    """Everything delivered so far to each inbox, decoded (local delivery never blocks: a few loop turns do)."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+    out = []
+    for inbox in inboxes:
+        frames = []
+        while not inbox.queue.empty():
+            frames.append(parse_relay_frame(inbox.queue.get_nowait(), from_relay=True))
+        out.append(frames)
+    return out
+
+
+async def test_announcements_in_a_large_network_are_bounded_and_leaves_reach_exactly_who_was_told():
+    hub = Hub(rng=random.Random(7))
+    n = JOIN_FANOUT + WELCOME_PEERS + 40
+    peers = [i.to_bytes(32, "big") for i in range(1, n + 1)]
+    handles, inboxes = zip(*(attach(hub, p) for p in peers), strict=True)
+    got = await _drained(list(inboxes))
+    told: dict[bytes, set[int]] = {p: set() for p in peers}  # peer -> indices of the clients told of it
+    for i, frames in enumerate(got):
+        welcome, joins = frames[0], frames[1:]
+        named = [info.peer for info in welcome.peers]
+        assert len(named) == min(i, WELCOME_PEERS) and len(set(named)) == len(named)
+        assert named[: min(i, WELCOME_NEWEST)] == peers[:i][::-1][:WELCOME_NEWEST]  # the newest first
+        assert all(isinstance(f, Join) for f in joins)
+        for p in named + [f.peer for f in joins]:
+            told[p].add(i)
+    heard = collections.Counter(f.peer for frames in got for f in frames[1:])
+    assert [heard[p] for p in peers] == [min(k, JOIN_FANOUT) for k in range(n)]  # N·64 join frames, not N²/2
+    assert sum(len(f) - 1 for f in got) <= n * JOIN_FANOUT
+
+    for gone in (peers[5], peers[-1], peers[n // 2]):
+        handles[peers.index(gone)].close()
+        after = await _drained(list(inboxes))
+        leaves = {i for i, frames in enumerate(after) if Leave(gone) in frames}
+        assert leaves == told[gone] - {peers.index(gone)}
+        for clients in told.values():
+            clients.discard(peers.index(gone))  # closed: it hears nothing more
+    attach(hub, peers[0])  # replaced: whoever was told of the old session hears it leave
+    after = await _drained(list(inboxes))
+    assert {i for i, frames in enumerate(after) if Leave(peers[0]) in frames} == told[peers[0]] - {0}
 
 
 def test_token_bucket_allows_a_burst_then_the_rate():
