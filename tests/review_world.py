@@ -4,6 +4,7 @@ stores that receive each other's documents, and epochs of the review protocol at
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 from collections.abc import Sequence
 from typing import Any
@@ -71,6 +72,39 @@ def result(
     if parent is not None:
         body["inspired_by"] = parent.key
     return record(who, "result", {k: v for k, v in body.items() if v is not None}, ts)
+
+
+def ml_runs(steps: int, seeds: int = 3) -> tuple[str, list[Any]]:
+    """A digits-mlp config of `steps` steps (canonical) and its real runs on seeds 0..n-1 (each Evaluation
+    carries its trained θ as `checkpoint`)."""
+    from pynode.research.ml import DOMAIN as ML
+
+    cfg = ML.validate("digits-mlp", {**ML.baseline("digits-mlp"), "steps": steps})
+    return canonical(cfg), [ML.evaluate("digits-mlp", cfg, seed) for seed in range(seeds)]
+
+
+def ml_result(
+    who: Identity, cfg: str, samples: Sequence[float], ts: int, checkpoints: Sequence[bytes] = ()
+) -> Record:
+    """A digits-mlp result claiming `samples` for `cfg`, naming the blobs `checkpoints` (their SHA-256)."""
+    from pynode.research.ml import DOMAIN as ML
+
+    task = ML.tasks["digits-mlp"]
+    texts = [decimal_text(v, 10) for v in samples]
+    body: dict[str, Any] = {
+        "domain": "ml",
+        "task": task.id,
+        "metric": task.metric,
+        "unit": task.unit,
+        "direction": task.direction,
+        "value": decimal_text(sum(float(v) for v in texts) / len(texts)),
+        "seeds": len(texts),
+        "samples": texts,
+        "config": cfg,
+    }
+    if checkpoints:
+        body["checkpoints"] = [hashlib.sha256(c).hexdigest() for c in checkpoints]
+    return record(who, "result", body, ts)
 
 
 def review(

@@ -2,7 +2,8 @@
 attack must then succeed (so every test here can fail).
 
 Results on the Cranfield task are re-executed for real where a verdict depends on it (fabricated metric,
-copied result, withheld artifacts); elsewhere the reviews' verdicts are given and the view is what is tested.
+copied result, withheld artifacts), ml claims' checkpoints are real digits-mlp runs; elsewhere the reviews'
+verdicts are given and the view is what is tested.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pynode.identity import vrf
 from pynode.platform import native
 from pynode.research.config import parse
 from pynode.research.search import DOMAIN as SEARCH
-from pynode.review import breakthroughs, rubric, sortition
+from pynode.review import breakthroughs, checkpoints, rubric, sortition
 from pynode.review.breakthroughs import analyse
 from pynode.review.params import EPOCH_MS, SETTLE_MS
 from pynode.review.policy import check_review
@@ -23,7 +24,20 @@ from pynode.review.reexecute import NOT_REPRODUCED, REPRODUCED, UNAVAILABLE, Art
 from pynode.review.reviewer import Assignment, Reviewer, review_body
 from pynode.review.rubric import assess, context_for
 from pynode.state.store import Store
-from tests.review_world import E0, T0, TASK, Network, config, identity, profile, record, result, review
+from tests.review_world import (
+    E0,
+    T0,
+    TASK,
+    Network,
+    config,
+    identity,
+    ml_result,
+    ml_runs,
+    profile,
+    record,
+    result,
+    review,
+)
 
 LATER = T0 + 20 * EPOCH_MS  # every window of these scenarios has closed
 DEFENDED = pytest.mark.parametrize("defended", [True, False], ids=["defended", "defence-removed"])
@@ -351,3 +365,41 @@ def test_spam_with_undrawn_tickets_does_not_stop_a_top_up(defended, monkeypatch)
     core = Reviewer(me.peer_id, me.vrf)
     jobs = core.tick(sortition.epoch_start(E0 + 1) + 1, store)
     assert ([j.ticket.epoch for j in jobs] == [E0 + 1]) == defended
+
+
+# ---- an ml claim with a fabricated metric, or a checkpoint swapped for a better one -------------------------
+
+
+@pytest.fixture(scope="module")
+def ml():
+    """Real digits-mlp runs: 20 steps (what the claims commit to) and 200 (a better model to swap in)."""
+    return {"short": ml_runs(20), "long": ml_runs(200)}
+
+
+@DEFENDED
+def test_a_fabricated_ml_metric_fails_on_its_own_checkpoints(ml, defended, monkeypatch):
+    if not defended:  # any checkpoint agrees with any claim
+        monkeypatch.setattr(checkpoints, "agrees", lambda claimed, measured, tolerance: True)
+    cfg, runs = ml["short"]
+    blobs = [r.checkpoint for r in runs]
+    fake = ml_result(identity(), cfg, [r.value - 0.3 for r in runs], T0, blobs)  # honest θ, a better loss
+    rex = reexecute(fake, Artifacts(checkpoints=blobs), retrain=False)  # a checkpoint-only reviewer
+    caught = rex.verdict == NOT_REPRODUCED and "the checkpoint scores" in rex.reason
+    assert caught == defended
+    if defended:  # a re-training reviewer learns the same before training anything
+        full = reexecute(fake, Artifacts(checkpoints=blobs))
+        assert (full.verdict, full.reason) == (rex.verdict, rex.reason)
+
+
+@DEFENDED
+def test_a_swapped_checkpoint_is_not_the_blob_named(ml, defended, monkeypatch):
+    if not defended:  # whatever bytes arrive are taken for the blob named
+        monkeypatch.setattr(checkpoints, "is_blob", lambda data, name: True)
+    cfg, runs = ml["short"]
+    _, better = ml["long"]
+    # the claim commits to the 20-step config and names its real checkpoints but claims what 200 steps score;
+    # the source serves the 200-step θ under those names
+    fake = ml_result(identity(), cfg, [r.value for r in better], T0, [r.checkpoint for r in runs])
+    rex = reexecute(fake, Artifacts(checkpoints=[r.checkpoint for r in better]), retrain=False)
+    caught = rex.verdict == UNAVAILABLE and "are not checkpoint" in rex.reason
+    assert caught == defended

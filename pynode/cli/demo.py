@@ -13,7 +13,7 @@ from pynode.cli.relay import add_archive_args, archive_config, print_archive
 from pynode.cli.research import add_research_options, research_agent
 from pynode.cli.review import add_review_options, node_store, review_agent
 from pynode.cli.services import add_service_options, serve_extra, serve_knowledge
-from pynode.cli.storage import add_storage_options, hosted_services
+from pynode.cli.storage import add_storage_options, hosted_services, share_storage
 from pynode.topics import DEMO_PULSE as DEMO_TOPIC
 
 
@@ -132,8 +132,9 @@ async def _start_nodes(
         store = node_store(identity.peer_id)
         await load_store(store, args.data_dir / f"node{i}" / "state")  # as `hyperspace node` does
         replica = StateReplica(node, store=store, save_to=args.data_dir / f"node{i}" / "state")
-        hosted.append(hosted_services(node, replica, args, args.data_dir / f"node{i}", args.research_cpu))
-        services = hosted[-1].services
+        own = hosted_services(node, replica, args, args.data_dir / f"node{i}", args.research_cpu)
+        hosted.append(own)
+        services = own.services
         hosted.append(serve_extra(services, replica, args))  # inference (and a proxy if asked)
         # embedding and memory on the first node only: each copy of the model holds ~200 MB
         knowledge = await serve_knowledge(services, replica, args, None) if i == 0 else None
@@ -148,6 +149,7 @@ async def _start_nodes(
             agent.config.related = related_work(services, replica.store)  # the first node's memory
             agents.append(agent)
         reviewer = review_agent(replica, identity, args, caps)
+        share_storage(own, agent, reviewer)
         if reviewer is not None:
             reviewers.append(reviewer)
         pulse = await pulse_runtime(node, replica, args, caps)

@@ -12,7 +12,7 @@ from pynode.cli.points import add_presence_options, pulse_runtime
 from pynode.cli.research import add_research_options, research_agent
 from pynode.cli.review import add_review_options, node_store, review_agent
 from pynode.cli.services import add_service_options, serve_extra, serve_knowledge
-from pynode.cli.storage import add_storage_options, hosted_services
+from pynode.cli.storage import add_storage_options, hosted_services, share_storage
 from pynode.topics import DEMO_PULSE as DEMO_TOPIC
 
 
@@ -101,6 +101,7 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     reviewer = review_agent(replica, identity, args, caps)
     pulse = await pulse_runtime(node, replica, args, caps)
     hosted = hosted_services(node, replica, args, args.data_dir, args.research_cpu)
+    share_storage(hosted, agent, reviewer)
     served = serve_extra(hosted.services, replica, args)
     knowledge = await serve_knowledge(hosted.services, replica, args, agent)
     await node.start()

@@ -67,6 +67,15 @@ class Hosted:
         return ", ".join(parts)
 
 
+def share_storage(hosted: Hosted, *parts: Any) -> None:
+    """Give the research agent and the validator the node's storage: ml results put their trained checkpoints
+    into it, reviewers fetch the checkpoints they check through it."""
+    if hosted.storage is not None:
+        for part in parts:
+            if part is not None:
+                part.config.storage = hosted.storage
+
+
 def hosted_services(
     node: Any, replica: Any, args: argparse.Namespace, data_dir: Path, cpu_share: float
 ) -> Hosted:

@@ -59,6 +59,9 @@ class Evaluation:
 
     value: float
     details: Mapping[str, Any] = field(default_factory=dict)
+    # a domain that trains (ml): the trained θ's bytes, which the result names by SHA-256 in `checkpoints` and
+    # puts into the storage service for reviewers to evaluate; kept out of `details`, which papers render
+    checkpoint: bytes | None = field(default=None, repr=False, compare=False)
 
 
 class Domain(Protocol):

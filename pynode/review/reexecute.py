@@ -41,6 +41,9 @@ class Artifacts:
 
     config: str | None = None
     details: Sequence[Mapping[str, Any]] | None = None
+    # ml: the blobs the result's `checkpoints` name, one per seed as fetched through storage (None: no holder
+    # delivered it); None when nobody fetched them
+    checkpoints: Sequence[bytes | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class Reexecution:
     baseline: tuple[float, ...] = ()  # the task's baseline config re-run on the same seeds: the noise floor
     reference: tuple[float, ...] = ()  # what the rubric measures the effect against, re-run on the same seeds
     reference_key: str | None = None  # the parent result whose config that is (None: the baseline's)
+    checkpoints_checked: int = 0  # ml: seeds whose named checkpoint was fetched and scored its claim
 
     @property
     def measured_text(self) -> str | None:
@@ -74,11 +78,15 @@ def reexecute(
     beta: bytes = b"",
     runners: Any = None,
     parent: Record | None = None,
+    retrain: bool = True,
 ) -> Reexecution:
     """Re-run `result` and judge it. `beta`: the reviewer's VRF output, which picks the ml step to replay (the
     author cannot know it when publishing). `runners`: ml's model runner factory (default: the platform).
     `parent`: the result it names as its parent, whose *config* is re-run as the rubric's reference (its claimed
-    numbers are not trusted: it may be a fabrication nobody refuted yet); without one, the task's baseline."""
+    numbers are not trusted: it may be a fabrication nobody refuted yet); without one, the task's baseline.
+    An ml result's named checkpoints are checked first when the reviewer fetched them (`artifacts.checkpoints`;
+    a reviewer without storage re-trains only). `retrain=False` (a checkpoint-only policy): a result whose
+    checkpoints score its samples is not re-trained; its measurement is what the checkpoints score."""
     b = result.body
     if b["domain"] not in DOMAIN_MODULES or b["task"] not in load_domain(b["domain"]).tasks:
         raise CannotJudge(f"this node does not know the task {b['task']!r}")
@@ -87,20 +95,84 @@ def reexecute(
     if config is None or "samples" not in b:
         return Reexecution(UNAVAILABLE, (), tolerance, "the config or per-seed samples could not be fetched")
     record = result if "config" in b else dataclasses.replace(result, body={**b, "config": config})
+    details = artifacts.details if artifacts is not None else None
+    checked = 0
+    fetched = artifacts.checkpoints if artifacts is not None else None
+    if b["domain"] == "ml" and "checkpoints" in b and fetched is not None:  # cheap, so first
+        early = _check_checkpoints(record, artifacts, tolerance, details, runners)
+        if early.verdict != REPRODUCED:
+            return early
+        if not retrain:
+            rex = _checkpoint_only(record, early, details, beta, runners)
+            return _with_references(record, rex, parent) if rex.verdict == REPRODUCED else rex
+        checked = early.checkpoints_checked
     try:
         rep = reproduce(record)
     except ValueError as e:  # the committed config is invalid: the claim cannot be what the task measured
         return Reexecution(NOT_REPRODUCED, (), tolerance, str(e)[:200])
     if not rep.agree:
-        return Reexecution(NOT_REPRODUCED, rep.measured, tolerance, rep.reason[:200])
-    details = artifacts.details if artifacts is not None else None
+        return Reexecution(
+            NOT_REPRODUCED, rep.measured, tolerance, rep.reason[:200], checkpoints_checked=checked
+        )
     if b["domain"] == "ml" and details is not None:
         rex = _check_ml_step(record, rep.measured, tolerance, details, beta, runners)
     else:
         rex = Reexecution(REPRODUCED, rep.measured, tolerance, "")
     if rex.verdict != REPRODUCED:
         return rex
-    n = len(rep.measured)
+    return _with_references(record, dataclasses.replace(rex, checkpoints_checked=checked), parent)
+
+
+def _check_checkpoints(
+    record: Record,
+    artifacts: Artifacts | None,
+    tolerance: float,
+    details: Sequence[Mapping[str, Any]] | None,
+    runners: Any,
+) -> Reexecution:
+    """The named checkpoints, fetched and evaluated (pynode.review.checkpoints): REPRODUCED with what they
+    score, NOT_REPRODUCED when one scores otherwise, UNAVAILABLE when one was not delivered as named."""
+    from pynode.review.checkpoints import check_checkpoints
+
+    b = record.body
+    try:
+        config = load_domain("ml").validate(b["task"], parse(b["config"]))
+    except ConfigError as e:
+        return Reexecution(NOT_REPRODUCED, (), tolerance, f"the result's config is invalid: {str(e)[:160]}")
+    c = check_checkpoints(
+        record, config, artifacts.checkpoints if artifacts else None, tolerance, details, runners
+    )
+    if not c.fetched:
+        return Reexecution(UNAVAILABLE, (), tolerance, c.reason[:200])
+    if not c.ok:
+        return Reexecution(NOT_REPRODUCED, c.measured, tolerance, c.reason[:200])
+    return Reexecution(REPRODUCED, c.measured, tolerance, "", checkpoints_checked=len(c.measured))
+
+
+def _checkpoint_only(
+    record: Record,
+    rex: Reexecution,
+    details: Sequence[Mapping[str, Any]] | None,
+    beta: bytes,
+    runners: Any,
+) -> Reexecution:
+    """A checkpoint-only verdict: the checkpoints scored the samples; the headline must be their mean and, with
+    the run details, the sampled step must replay from θ₀."""
+    b = record.body
+    if decimal_text(stats.mean([float(v) for v in b["samples"]])) != b["value"]:
+        reason = f"the claimed value {b['value']} is not the mean of the claimed samples"
+        return dataclasses.replace(rex, verdict=NOT_REPRODUCED, reason=reason)
+    if details is None:
+        return rex
+    step = _check_ml_step(record, rex.measured, rex.tolerance, details, beta, runners)
+    return dataclasses.replace(step, checkpoints_checked=rex.checkpoints_checked)
+
+
+def _with_references(record: Record, rex: Reexecution, parent: Record | None) -> Reexecution:
+    """A reproduced verdict with the rubric's measurements: the task's baseline and the reference config (the
+    parent's, else the baseline's) on the same seeds."""
+    b = record.body
+    n = len(rex.measured)
     baseline = baseline_samples(b["domain"], b["task"], n)
     ref_config = _parent_config(b, parent)
     reference = config_samples(b["domain"], b["task"], ref_config, n) if ref_config else baseline

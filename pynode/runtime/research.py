@@ -32,6 +32,7 @@ from pynode.research.domain import Config, ConfigError, Domain, Evaluation
 from pynode.research.limits import MAX_RUN_FILE_BYTES
 from pynode.research.registry import domain as load_domain
 from pynode.research.strategy import Bandit, Prior, Proposal, RandomSearch, Strategy
+from pynode.services.storage.holdings import Refused
 from pynode.state.records import Record
 from pynode.state.store import Store
 
@@ -75,6 +76,8 @@ class ResearchConfig:
     refused: set[str] = field(default_factory=set)  # keys of peers' results refused (bad config)
     # earlier work near a text (the memory service, pynode/runtime/memory.related_work); cited in the paper
     related: Callable[[str, str], Awaitable[list[paper.Related]]] | None = None
+    # a StorageRuntime: ml results put each seed's trained θ into it and name the blobs (`checkpoints`)
+    storage: Any = None
 
 
 class Replica(Protocol):
@@ -143,7 +146,7 @@ class ResearchAgent:
         finding = agent.conclude(proposal, evaluations, board)
         related = await self._related(agent, proposal)
         # a stop while publishing lets the result's paper follow it: a result is never left without its paper
-        published = await asyncio.shield(self._publish(agent, finding, related))
+        published = await asyncio.shield(self._publish(agent, finding, related, evaluations))
         self._save_plan(None, None)
         self.experiments += 1
         self.recent.appendleft(_summary(published))
@@ -206,10 +209,20 @@ class ResearchAgent:
             log.info("no related work for %s: %s", agent.task.id, e)
             return []
 
-    async def _publish(self, agent: Agent, finding: Finding, related: list[paper.Related]) -> Published:
+    async def _publish(
+        self,
+        agent: Agent,
+        finding: Finding,
+        related: list[paper.Related],
+        evaluations: Sequence[Evaluation] = (),
+    ) -> Published:
         store, domain = self.replica.store, agent.task.domain
         artifacts = next_run_path(store.author, domain, store.all_records(f"results.{domain}"))
-        result = await self.replica.publish("result", result_body(finding, artifacts))
+        body = result_body(finding, artifacts)
+        checkpoints = await self._store_checkpoints(evaluations)
+        if checkpoints:
+            body["checkpoints"] = checkpoints
+        result = await self.replica.publish("result", body)
         author = peer_id_text(self.replica.store.author)
         title, markdown, figures = paper.write(finding, result.key, author, related)
         body = {
@@ -221,6 +234,19 @@ class ResearchAgent:
             "figures": figures,
         }
         return Published(finding, result, await self.replica.publish("paper", body))
+
+    async def _store_checkpoints(self, evaluations: Sequence[Evaluation]) -> list[str] | None:
+        """Put each seed's trained θ into storage (kept here, offered to its r holders) and return the blob
+        ids to name, or None (no storage, a domain that trains nothing, or no room: reviewers re-train)."""
+        storage = self.config.storage
+        blobs = [e.checkpoint for e in evaluations]
+        if storage is None or not blobs or any(b is None for b in blobs):
+            return None
+        try:
+            return [(await storage.put(b)).hex() for b in blobs if b is not None]
+        except (Refused, ValueError) as e:
+            log.warning("checkpoints not stored (%s): reviewers will re-train", e)
+            return None
 
     # ---- an interrupted plan survives a restart -----------------------------------------------------
 

@@ -10,6 +10,7 @@ research, and publishes the signed review. `run_once` is one such pass (`hypersp
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -36,6 +37,7 @@ VIEW_S = 5.0  # the standings are recomputed at most this often
 RECENT = 20  # own reviews kept for the status card
 
 CRITIQUE_MARGIN_MS = 5_000  # a critique must leave this long before the deadline for the review to spread
+CHECKPOINT_FETCH_S = 30.0  # one checkpoint from storage (a few MB in 256 KiB chunks through a loaded relay)
 
 ArtifactSource = Callable[[Record], Awaitable[Artifacts | None]]
 Critic = Callable[[list[dict[str, str]]], Awaitable[str | None]]  # chat messages -> the model's reply
@@ -56,6 +58,8 @@ class ReviewConfig:
     on_review: Callable[[Record], None] | None = None
     runners: Any = None  # ml's model runner factory (default: the platform)
     critic: Critic | None = None  # an optional LLM whose critique joins the comment (never the score)
+    storage: Any = None  # a StorageRuntime: ml results' named checkpoints are fetched through it
+    retrain: bool = True  # False: an ml result whose checkpoints score its claim is not re-trained
 
 
 class Replica(Protocol):
@@ -130,7 +134,7 @@ class ReviewAgent:
     async def _review(self, job: Assignment) -> Record | None:
         self.current = job.result.key
         try:
-            artifacts = await self.config.artifacts(job.result)
+            artifacts = await self._with_checkpoints(job.result, await self.config.artifacts(job.result))
             rex = await self._reexecute(job, artifacts)
         except CannotJudge as e:
             log.info("declining %s: %s", job.result.key[:12], e)
@@ -166,8 +170,16 @@ class ReviewAgent:
             return body
         return critique.with_critique(body, reply)
 
+    async def _with_checkpoints(self, result: Record, artifacts: Artifacts | None) -> Artifacts | None:
+        """`artifacts` with the checkpoints an ml result names, fetched through storage (none without it)."""
+        names = result.body.get("checkpoints")
+        if self.config.storage is None or result.body["domain"] != "ml" or not names:
+            return artifacts
+        fetched = await fetch_checkpoints(self.config.storage, names)
+        return dataclasses.replace(artifacts or record_artifacts(result), checkpoints=fetched)
+
     async def _reexecute(self, job: Assignment, artifacts: Artifacts | None) -> Reexecution:
-        args = (job.result, artifacts, job.ticket.beta, self.config.runners, job.parent)
+        args = (job.result, artifacts, job.ticket.beta, self.config.runners, job.parent, self.config.retrain)
         if in_browser():  # no threads in a tab: one re-execution, then the pause that keeps the share
             rex = reexecute(*args)
         else:
@@ -208,6 +220,22 @@ class ReviewAgent:
     def board(self) -> dict[str, Any]:
         """The dashboard's review data: each result's reviews, the breakthroughs, weights, our queue."""
         return {**summary_json(self.analysis()), "me": short_id(self.identity.peer_id), **self.status()}
+
+
+async def fetch_checkpoints(storage: Any, names: Sequence[str]) -> list[bytes | None]:
+    """Each named checkpoint (a blob id in hex) from any holder, at most the largest θ the zoo has and
+    CHECKPOINT_FETCH_S each; None where none delivers it. Storage checks every chunk and the whole blob."""
+    from pynode.research.ml.limits import MAX_CHECKPOINT_BYTES  # ml's package loads the zoo: only when needed
+
+    async def one(name: str) -> bytes | None:
+        try:
+            return await asyncio.wait_for(
+                storage.get(bytes.fromhex(name), limit=MAX_CHECKPOINT_BYTES), CHECKPOINT_FETCH_S
+            )
+        except TimeoutError:
+            return None
+
+    return list(await asyncio.gather(*(one(n) for n in names)))
 
 
 def _now_ms() -> int:

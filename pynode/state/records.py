@@ -71,7 +71,8 @@ DOCS = tuple(DOC_KINDS)
 # per-seed samples and the statistics against the parent and the best, the metric on data kept from selection
 # (`heldout`), the lineage (`inspired_by` = the parent
 # result, `baseline` = the task's baseline result), the canonical config (JSON text; its SHA-256 dedupes runs)
-# and where the run's files are archived.
+# and where the run's files are archived. `checkpoints` (ml): per seed, the SHA-256 (hex) of the trained θ's bytes,
+# a blob in the storage service (PROTOCOL.md §11.6) that reviewers fetch and evaluate (docs/REVIEW.md §2).
 RESULT_OPTIONAL = {
     "hypothesis",
     "paper",
@@ -82,7 +83,7 @@ RESULT_OPTIONAL = {
     "inspired_by",
     "config",
 }
-RESULT_OPTIONAL |= {"artifacts", "samples", "heldout"}
+RESULT_OPTIONAL |= {"artifacts", "samples", "heldout", "checkpoints"}
 ARCHIVE_PATH = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
 SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # task and metric ids: safe as archive path components
 DECIMAL = re.compile(r"-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,12})?")
@@ -206,6 +207,10 @@ def _check_result(b: dict[str, Any]) -> None:
         samples = get_list(b, "samples", MAX_RESULT_SAMPLES)
         if not all(isinstance(v, str) and DECIMAL.fullmatch(v) for v in samples):
             raise WireError("bad_field", "samples must be decimal texts")
+    if "checkpoints" in b:
+        blobs = get_list(b, "checkpoints", MAX_RESULT_SAMPLES)
+        if len(blobs) != b["seeds"] or not all(isinstance(k, str) and KEY.fullmatch(k) for k in blobs):
+            raise WireError("bad_field", "checkpoints must be one blob id (64 hex digits) per seed")
 
 
 def _archive_path(d: dict[str, Any], key: str) -> str:

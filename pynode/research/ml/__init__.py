@@ -2,8 +2,25 @@
 
 from pynode.research.ml.domain import MlDomain
 from pynode.research.ml.tasks import TASKS
-from pynode.research.ml.training import initial_state, replay, train_seed, verify_step
+from pynode.research.ml.training import (
+    checkpoint_theta,
+    initial_state,
+    replay,
+    score_checkpoint,
+    train_seed,
+    verify_step,
+)
 
 DOMAIN = MlDomain()
 
-__all__ = ["DOMAIN", "TASKS", "MlDomain", "initial_state", "replay", "train_seed", "verify_step"]
+__all__ = [
+    "DOMAIN",
+    "TASKS",
+    "MlDomain",
+    "checkpoint_theta",
+    "initial_state",
+    "replay",
+    "score_checkpoint",
+    "train_seed",
+    "verify_step",
+]

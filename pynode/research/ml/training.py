@@ -10,6 +10,7 @@ reviewer re-executes sampled steps from a committed state with `verify_step` ins
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
 from typing import Any
@@ -82,7 +83,7 @@ def train_seed(
     val_loss, val_accuracy = evaluate(runner, evals) if diverged is None else (math.nan, math.nan)
     if not math.isfinite(val_loss):
         diverged = diverged or len(losses)
-    value = task.chance_loss if diverged else min(val_loss, task.chance_loss)
+    value = _score(task, val_loss) if diverged is None else task.chance_loss
     details = {
         "model": spec.name,
         "graph": graph_hash(spec.name, "train"),
@@ -98,7 +99,30 @@ def train_seed(
         "checkpoint_every": CHECKPOINT_EVERY,
         "checkpoints": checkpoints,
     }
-    return Evaluation(value, details)
+    return Evaluation(value, details, runner.theta().tobytes())
+
+
+def _score(task: MlTask, val_loss: float) -> float:
+    """A run's value from its final validation loss: capped at chance, and chance when it is not finite."""
+    return min(val_loss, task.chance_loss) if math.isfinite(val_loss) else task.chance_loss
+
+
+def checkpoint_theta(config: Config, data: bytes) -> array:
+    """θ from a checkpoint blob (little-endian float32, as `train_seed` publishes it) of the config's variant;
+    ValueError when the bytes are not one (checked before any parsing: they come from the network)."""
+    n = get_model(config["variant"]).n_params
+    if len(data) != 4 * n:
+        raise ValueError(f"{len(data)} bytes are not a θ of {config['variant']} ({n} float32 values)")
+    return array("f", data)
+
+
+def score_checkpoint(task: MlTask, config: Config, theta: array, runners: RunnerFactory | None) -> float:
+    """What a trained θ scores as the run's value (`train_seed`'s rule) on the task's validation batches."""
+    spec = get_model(config["variant"])
+    runner = open_runner(spec, runners)
+    runner.set_state(TrainState.fresh(theta))
+    val_loss, _ = evaluate(runner, load_dataset(task.dataset).eval_batches(spec))
+    return _score(task, val_loss)
 
 
 def replay(
