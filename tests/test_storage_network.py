@@ -5,6 +5,8 @@ the fetch completes from honest ones; malformed and oversized requests are refus
 from __future__ import annotations
 
 import random
+import time
+from typing import Any
 
 import pytest
 
@@ -206,3 +208,81 @@ async def test_the_storage_command_puts_locates_and_gets_a_file(mesh, tmp_path):
     assert code == 1 and err.strip() == f"hyperspace: no connected holder delivered {'ab' * 32}"
     code, out, err = await _cli("storage", "get", "nothex", *common)
     assert code == 1 and "a blob id is 64 hex digits" in err
+
+
+class _Replica:
+    """A replica without gossip (records reach others through review_world's Network), stamping its records
+    `age_ms` in the past: results look settled, so a drawn reviewer takes them at once."""
+
+    def __init__(self, who: Identity, net: Any, age_ms: int = 0) -> None:
+        from pynode.review.policy import check_record
+        from pynode.state.store import Store
+
+        self.who, self.net, self.age_ms = who, net, age_ms
+        self.store = Store(who.peer_id, native, policy=check_record)
+
+    async def publish(self, kind: str, body: dict[str, Any]) -> Any:
+        from pynode.state.records import make_record
+
+        record = await make_record(self.who.signer, kind, body, int(time.time() * 1000) - self.age_ms)
+        await self.store.write(self.who.signer, [record])
+        self.net.publish(self.who, record)
+        return record
+
+
+async def test_a_reviewer_checks_an_ml_results_checkpoints_fetched_from_the_authors_storage(mesh):
+    """An ml result's trained checkpoints go into storage (r = 3 holders) and a validator on another node, which
+    holds none of them, fetches and checks them: the honest result reproduces, a fabricated metric over the same
+    checkpoints fails on them, and a checkpoint nobody holds makes its result unavailable."""
+    from pynode.review.params import SETTLE_MS
+    from pynode.runtime.research import ResearchAgent, ResearchConfig
+    from pynode.runtime.review import ReviewAgent, ReviewConfig
+    from tests.review_world import Network, identity, ml_result, profile
+
+    add, made, _ = mesh
+    members = [await add() for _ in range(4)]
+    reader = await add(storage=False)  # keeps nobody's blobs: what it checks comes over the network
+    reader.storage = StorageRuntime(
+        reader.node, reader.services, MemoryBackend(), 64 * 1024 * 1024, keeps_others=False
+    )
+    await _connected([*members, reader])
+    author = members[0]
+    assert author.storage is not None
+    await eventually(lambda: len(author.services.providers("storage")) == 3, 20, "storage peers")
+    net, writer, me = Network(), identity(), identity()
+    research = ResearchAgent(
+        _Replica(writer, net, SETTLE_MS + 1000),
+        ResearchConfig(domains=("ml",), tasks=("digits-mlp",), cpu_share=1.0, seed=1, storage=author.storage),
+    )
+    honest = (await research.run_once()).result
+    blobs = [bytes.fromhex(n) for n in honest.body["checkpoints"]]
+    assert len(blobs) == honest.body["seeds"] == 3
+    for blob in blobs:  # replicated to its r placement holders (the three other storage nodes)
+        placement = author.storage.core.placement(blob)
+        assert len(placement) == 3
+
+        def placed(blob: bytes = blob, placement: list[bytes] = placement) -> bool:
+            return all(m.storage.core.holdings.has(blob) for m in members if m.node.peer_id in placement)
+
+        await eventually(placed, 30, "checkpoints placed")
+    thetas = [await author.storage.get(b) for b in blobs]  # the author's own copies
+    assert all(t is not None for t in thetas)
+    config, samples = honest.body["config"], [float(v) for v in honest.body["samples"]]
+    fabricated = ml_result(writer, config, [v - 0.05 for v in samples], honest.ts + 1, thetas)
+    lost = ml_result(writer, config, samples, honest.ts + 2, [*thetas[:2], b"never stored"])
+    net.publish(writer, fabricated, lost)
+
+    now = int(time.time() * 1000)
+    for v in (me, identity(), identity()):  # three validators ≤ k: each is drawn for every result
+        net.publish(v, profile(v, ts=now - 120_000))
+    validator = _Replica(me, net)
+    agent = ReviewAgent(validator, me, ReviewConfig(cpu_share=1.0, storage=reader.storage))
+    net.deliver(validator.store, now)
+    reviews = {r.body["target"]: r.body for r in await agent.run_once()}
+    assert reviews[honest.key]["verdict"] == "reproduced"
+    assert reviews[fabricated.key]["verdict"] == "not_reproduced"
+    assert "the checkpoint scores" in reviews[fabricated.key]["comment"]
+    assert reviews[lost.key]["verdict"] == "unavailable"
+    assert "seed 2" in reviews[lost.key]["comment"] and "held by no peer" in reviews[lost.key]["comment"]
+    assert not any(reader.storage.core.holdings.has(b) for b in blobs)
+    assert reader.storage.fetched_bytes >= 2 * sum(map(len, thetas))  # all three, for two of the results
