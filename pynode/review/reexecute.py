@@ -9,6 +9,10 @@ The verdict is one of
 - `unavailable`: what re-running needs (the config and per-seed samples, in the record or in the artifacts the
   author published at its `artifacts` path) could not be fetched.
 
+An ml result's named checkpoints, when the reviewer fetched them through storage, are checked first
+(`pynode.review.checkpoints`): cheap, and a fabricated metric fails there (`not_reproduced`); one not delivered
+as named is a missing artifact (`unavailable`).
+
 Built on `pynode.research.reproduce` (what `hyperspace reproduce` runs) and ml's `verify_step`. Synchronous and
 CPU-bound like an experiment: the runtime runs it off the event loop, paced.
 """

@@ -2,7 +2,8 @@
 
 One experiment at a time, round-robin over the node's tasks: read the board from the replica, plan, run the
 seeds off the event loop (a worker thread in CPython; in a tab the same call runs between paced slices), then
-publish the signed result (its `artifacts`: the run file the archive will write for it) and its paper. A node
+publish the signed result (its `artifacts`: the run file the archive will write for it; for ml, with storage, its
+`checkpoints`: each seed's trained θ put into the storage service) and its paper. A node
 stopped mid-experiment publishes nothing partial: the plan is kept in `<data dir>/research.json` and re-run from
 its first seed when the node starts again.
 """
