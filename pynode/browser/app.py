@@ -132,6 +132,9 @@ class BrowserApp:
             # papers cite related work from a peer's memory service (a tab hosts no 86 MB model)
             research.agent.config.related = related_work(services.runtime, replica.store)
         await review.attach(replica, self.identity, research.domains, research.share, caps, self.event)
+        for agent in (research.agent, review.agent):  # ml checkpoints go into and come from the tab's storage
+            if agent is not None and services.storage is not None:
+                agent.config.storage = services.storage
         self._mark("runtimes")
 
     async def _time_first_join(self, node: Node) -> None:
