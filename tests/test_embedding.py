@@ -113,3 +113,48 @@ async def test_vectors_agree_with_sentence_transformers():
     assert all(abs(sum(x * x for x in v) - 1) < 1e-4 for v in ours)  # unit length, as Normalize leaves them
     # different sentences are not all mapped alike (the check above cannot pass on a constant output)
     assert cosine(ours[0], ours[1]) < 0.9
+
+
+async def test_a_hosting_node_loads_the_model_only_when_it_first_embeds(monkeypatch):
+    """Hosting embedding and memory loads nothing (seconds and ~260 MB a node that never embeds never pays):
+    the service is announced with its model, dimension and device; the indexer, with nothing to index, leaves
+    the model unloaded; the first request loads it once, even when several arrive together."""
+    import asyncio
+
+    from pynode.identity import Identity
+    from pynode.node import Node, NodeConfig
+    from pynode.platform import native
+    from pynode.runtime.memory import host_knowledge
+    from pynode.runtime.services import ServicesRuntime
+    from pynode.services.embedding import embedder as embedder_module
+    from pynode.state.store import Store
+    from wasm_build.export_embedding import ensure_built
+
+    ensure_built(assets.MODEL_DIR)  # what `make web` does; a no-op when the graph is up to date
+    identity = await Identity.generate()
+    node = Node(identity, native.relay_link("ws://127.0.0.1:9/p2p"), NodeConfig(direct_peers=0))
+    services = ServicesRuntime(node, None, [])
+    knowledge = await host_knowledge(services, Store(identity.peer_id, native))
+    lazy = knowledge.embedder
+    assert lazy is not None and knowledge.indexer is not None
+    assert {"embedding", "memory"} <= set(services.services) and "embedding" in node.relay.caps
+    info = services.services["embedding"].spec.info
+    assert (info["model"], info["dim"], info["device"]) == (assets.MODEL_NAME, 384, "cpu")
+    assert await knowledge.indexer.step() == 0  # nothing to index
+    assert not lazy.loaded and "loaded on first use" in knowledge.describe()
+
+    opened = []
+    real_open = embedder_module.open_embedder
+
+    async def counted(threads: int = 1):
+        opened.append(threads)
+        return await real_open(threads)
+
+    monkeypatch.setattr(embedder_module, "open_embedder", counted)  # the real loader, counted
+    texts = [{"texts": [f"sentence {i}"]} for i in range(3)]
+    answers = await asyncio.gather(*(services.call("embedding", "embed", t) for t in texts))
+    assert lazy.loaded and len(opened) == 1
+    assert [(a["model"], a["dim"], len(a["vectors"])) for a in answers] == [
+        (assets.MODEL_NAME, 384, 4 * 384)
+    ] * 3
+    assert lazy.device == "cpu" and "loaded on first use" not in knowledge.describe()

@@ -17,7 +17,7 @@ from typing import Any
 
 from pynode.research.paper import Related
 from pynode.services.embedding.assets import MODEL_NAME, ModelMissing
-from pynode.services.embedding.embedder import Embedder, open_embedder
+from pynode.services.embedding.embedder import LazyEmbedder, lazy_embedder
 from pynode.services.embedding.service import EmbeddingClient, EmbeddingService
 from pynode.services.memory.corpus import DOCS, Item, item
 from pynode.services.memory.index import Entry, VectorIndex
@@ -94,7 +94,7 @@ class MemoryIndexer:
 class KnowledgeHost:
     """The embedding and memory services a node hosts, and the memory's indexer (started by `start`)."""
 
-    def __init__(self, embedder: Embedder | None, indexer: MemoryIndexer | None) -> None:
+    def __init__(self, embedder: LazyEmbedder | None, indexer: MemoryIndexer | None) -> None:
         self.embedder = embedder
         self.indexer = indexer
 
@@ -109,7 +109,8 @@ class KnowledgeHost:
     def describe(self) -> str:
         parts = []
         if self.embedder is not None:
-            parts.append(f"embedding ({self.embedder.info.name} on {self.embedder.session.device})")
+            loaded = "" if self.embedder.loaded else ", loaded on first use"
+            parts.append(f"embedding ({self.embedder.info.name} on {self.embedder.device}{loaded})")
         if self.indexer is not None:
             parts.append(f"memory ({len(self.indexer.index)} papers and results indexed)")
         return ", ".join(parts)
@@ -118,10 +119,11 @@ class KnowledgeHost:
 async def host_knowledge(services: Any, store: Store | None, memory: bool = True) -> KnowledgeHost:
     """Host `embedding` (when this platform has the built model) and `memory` (when a store is given: its
     queries and records are embedded locally, or through a peer's embedding service without the model) on
-    a ServicesRuntime, before the node starts (the relay hello names them). `start()` runs the indexer."""
-    embedder: Embedder | None = None
+    a ServicesRuntime, before the node starts (the relay hello names them). `start()` runs the indexer. The model
+    is loaded by its first use — a request, or an indexing step with records to index — not here."""
+    embedder: LazyEmbedder | None = None
     try:
-        embedder = await open_embedder()
+        embedder = lazy_embedder()
     except ModelMissing as e:
         log.warning("embedding service not hosted: %s", e)
     if embedder is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from array import array
+from typing import Protocol
 
 from pynode.platform import current, in_browser
 from pynode.platform.model import GraphSession, Tensor
@@ -49,9 +50,66 @@ class Embedder:
                 out[i] = vectors[row * self.dim : (row + 1) * self.dim]
         return out
 
+    @property
+    def device(self) -> str:
+        return self.session.device
+
     async def embed(self, texts: list[str]) -> list[array]:
         """As `embed_now`, off the event loop (a thread in CPython; inline through JSPI in the tab)."""
         return await asyncio.to_thread(self.embed_now, texts)
+
+
+class TextEmbedder(Protocol):
+    """What the embedding service and the memory need of a model: an `Embedder` or a `LazyEmbedder`."""
+
+    info: assets.ModelInfo
+    dim: int
+
+    @property
+    def device(self) -> str: ...
+
+    async def embed(self, texts: list[str]) -> list[array]: ...
+
+
+class LazyEmbedder:
+    """The model, loaded by its first `embed`: reading, hashing and optimising the 86 MiB graph takes seconds
+    and holds ~260 MB, which a node that never embeds (nobody asks it, nothing to index) never pays."""
+
+    def __init__(self, info: assets.ModelInfo, threads: int = 1) -> None:
+        self.info = info
+        self.dim = info.dim
+        self.threads = threads
+        self._embedder: Embedder | None = None
+        self._lock = asyncio.Lock()  # concurrent first requests load it once
+
+    @property
+    def loaded(self) -> bool:
+        return self._embedder is not None
+
+    @property
+    def device(self) -> str:
+        # before loading, where the platform's graph sessions run (pynode/platform: native "cpu", browser "wasm")
+        return self._embedder.device if self._embedder is not None else ("wasm" if in_browser() else "cpu")
+
+    async def load(self) -> Embedder:
+        async with self._lock:
+            if self._embedder is None:
+                self._embedder = await open_embedder(self.threads)
+        return self._embedder
+
+    async def embed(self, texts: list[str]) -> list[array]:
+        return await (await self.load()).embed(texts)
+
+
+def lazy_embedder(threads: int = 1) -> LazyEmbedder:
+    """The model, to be loaded on first use. Raises assets.ModelMissing now, as `open_embedder` would, when
+    the graph was never built (its manifest, or in CPython its file, is missing)."""
+    info = assets.model_info()
+    if not in_browser() and not assets.graph_path().is_file():
+        raise assets.ModelMissing(
+            f"the embedding graph {assets.graph_path()} is not built (make web builds it)"
+        )
+    return LazyEmbedder(info, threads)
 
 
 async def open_embedder(threads: int = 1) -> Embedder:

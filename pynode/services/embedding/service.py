@@ -13,7 +13,7 @@ import sys
 from array import array
 from typing import Any, Protocol
 
-from pynode.services.embedding.embedder import Embedder
+from pynode.services.embedding.embedder import TextEmbedder
 from pynode.services.embedding.limits import MAX_CHARS, MAX_REQUEST_BYTES, MAX_SENTENCES
 from pynode.services.spec import Context, Method, Service, ServiceSpec
 
@@ -59,7 +59,7 @@ def unpack(answer: Any, count: int, dim: int) -> list[array]:
 
 
 class EmbeddingService:
-    def __init__(self, embedder: Embedder) -> None:
+    def __init__(self, embedder: TextEmbedder) -> None:
         self.embedder = embedder
 
     async def embed(self, ctx: Context, texts: list[str]) -> dict[str, Any]:
@@ -81,7 +81,7 @@ class EmbeddingService:
                 "dim": self.embedder.dim,
                 "max_sentences": MAX_SENTENCES,
                 "max_chars": MAX_CHARS,
-                "device": self.embedder.session.device,
+                "device": self.embedder.device,
             },
         )
         return Service(spec, {"embed": Method(parse_embed, self.embed)})
