@@ -15,12 +15,22 @@ class TokenBucket:
         self._last = now
 
     def take(self, amount: float, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + max(0.0, now - self._last) * self.rate)
-        self._last = now
+        self._refill(now)
         if amount > self.tokens:
             return False
         self.tokens -= amount
         return True
+
+    def wait(self, amount: float, now: float) -> float:
+        """Seconds until `amount` tokens are there (0 when they are; inf when more than a burst is asked)."""
+        self._refill(now)
+        if amount > self.burst:
+            return float("inf")
+        return max(0.0, amount - self.tokens) / self.rate
+
+    def _refill(self, now: float) -> None:
+        self.tokens = min(self.burst, self.tokens + max(0.0, now - self._last) * self.rate)
+        self._last = now
 
 
 class ConnectionCap:

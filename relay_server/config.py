@@ -33,6 +33,10 @@ class RelayConfig:
     frames_burst: int = 400
     bytes_per_s: float = 4 * MiB
     bytes_burst: int = 8 * MiB
+    # A peer over its rate is throttled (its socket is not read until the buckets refill); one that stays over
+    # for this long is cut off. Throttling first, because the relay meters frames when it reads them: after a
+    # stall of its own, frames a paced node sent over seconds arrive at once.
+    rate_limit_after_s: float = 30.0
     # Per-client send queue: a consumer this far behind is dropped rather than slowing the hub.
     send_queue_frames: int = 1024
     send_queue_bytes: int = 16 * MiB

@@ -47,6 +47,11 @@ class RelayCollector(Collector):
         volume.add_metric(["in"], stats.bytes_in)
         volume.add_metric(["out"], stats.bytes_out)
         yield volume
+        yield CounterMetricFamily(
+            "hyperspace_relay_throttled_frames",
+            "Frames read only after waiting for their sender's rate buckets (senders over their rate)",
+            value=stats.throttled,
+        )
 
         rejections = CounterMetricFamily(
             "hyperspace_rejections", "Network input refused, by where and why", labels=["where", "reason"]

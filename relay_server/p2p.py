@@ -131,6 +131,7 @@ async def _read(ws: WebSocket, relay: Relay, client: Client) -> None:
     now = time.monotonic()
     frames = TokenBucket(config.frames_per_s, config.frames_burst, now)
     volume = TokenBucket(config.bytes_per_s, config.bytes_burst, now)
+    over_since: float | None = None  # since when every frame has found the buckets short
     try:
         while not client.closed:
             try:
@@ -138,10 +139,10 @@ async def _read(ws: WebSocket, relay: Relay, client: Client) -> None:
                 if buf is None:
                     return
                 client.received(len(buf))
-                now = time.monotonic()
                 # Rate before parsing: a flood must not cost us the CPU of decoding it.
-                if not (frames.take(1, now) and volume.take(len(buf), now)):
-                    raise WireError("rate_limited", "over the relay's per-peer rate")
+                over_since = await _throttle(frames, volume, len(buf), over_since, config.rate_limit_after_s)
+                if over_since is not None:
+                    relay.stats.throttled += 1
                 frame = parse_relay_frame(buf, from_relay=False)
                 if not isinstance(frame, SignalTo | CircuitTo):
                     raise WireError("unexpected_frame", "hello after welcome")
@@ -188,6 +189,26 @@ class StarletteSocket:
     async def close(self) -> None:
         with contextlib.suppress(*_GONE, RuntimeError):
             await self._ws.close()
+
+
+async def _throttle(
+    frames: TokenBucket, volume: TokenBucket, size: int, over_since: float | None, limit_s: float
+) -> float | None:
+    """Charge one message of `size` bytes, waiting for the buckets when they are short: meanwhile the socket is
+    not read, so TCP slows the sender down. Returns since when the peer has been over its rate (None: it is
+    not); raises `rate_limited` once that is longer than `limit_s`."""
+    now = time.monotonic()
+    waited = False
+    while (wait := max(frames.wait(1, now), volume.wait(size, now))) > 0.0:
+        over_since = now if over_since is None else over_since
+        if now + wait - over_since > limit_s:
+            raise WireError("rate_limited", "over the relay's per-peer rate")
+        waited = True
+        await asyncio.sleep(wait)
+        now = time.monotonic()
+    frames.take(1, now)
+    volume.take(size, now)
+    return over_since if waited else None
 
 
 async def _receive(ws: WebSocket, relay: Relay) -> bytes | None:

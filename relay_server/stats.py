@@ -12,6 +12,7 @@ class RelayStats:
     frames_out: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
+    throttled: int = 0  # peers' frames read only after waiting for their rate buckets
     rejections: Counter[str] = field(default_factory=Counter)  # reason -> count
 
     def reject(self, reason: str) -> None:

@@ -259,8 +259,8 @@ async def test_a_bad_frame_instead_of_a_hello_is_a_bad_frame(relay):
     await assert_closed(ws)
 
 
-async def test_a_flooder_is_rate_limited_and_disconnected(tmp_path):
-    async with running_relay(tmp_path, frames_per_s=1, frames_burst=5) as relay:
+async def test_a_flooder_is_throttled_then_disconnected_when_it_stays_over_its_rate(tmp_path):
+    async with running_relay(tmp_path, frames_per_s=1, frames_burst=5, rate_limit_after_s=1.5) as relay:
         target = await join(relay.ws)
         flooder = await join(relay.ws)
         for _ in range(20):
@@ -270,6 +270,27 @@ async def test_a_flooder_is_rate_limited_and_disconnected(tmp_path):
         assert isinstance(error, Error) and error.code == "rate_limited"
         await assert_closed(flooder.ws)
         assert (await rejections(relay.http))[("relay", "rate_limited")] == 1
+        delivered = 0
+        with contextlib.suppress(TimeoutError):
+            while isinstance(await asyncio.wait_for(target.ws.recv(), 0.5), bytes):
+                delivered += 1
+        assert 5 < delivered < 20  # the burst, then one a second until it had been over for 1.5 s
+
+
+async def test_frames_arriving_in_a_bunch_are_delayed_not_punished(tmp_path):
+    """What a relay that stalled sees from a paced node: frames sent over seconds, read at once."""
+    async with running_relay(tmp_path, frames_per_s=40, frames_burst=5) as relay:
+        target = await join(relay.ws)
+        sender = await join(relay.ws)
+        assert (await recv(target.ws)).peer == sender.id  # its join
+        for i in range(45):
+            await sender.ws.send(CircuitTo(target.id, i.to_bytes(2, "big")).encode())
+        got = [await recv(target.ws) for _ in range(45)]
+        assert [int.from_bytes(f.data, "big") for f in got] == list(range(45))  # all, in order
+        assert ("relay", "rate_limited") not in await rejections(relay.http)
+        assert relay.app.state.relay.stats.throttled >= 30
+        await sender.ws.send(CircuitTo(target.id, b"still here").encode())
+        assert (await recv(target.ws)).data == b"still here"
 
 
 async def test_sockets_beyond_the_per_address_cap_are_refused(tmp_path):

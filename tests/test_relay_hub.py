@@ -211,6 +211,13 @@ def test_token_bucket_allows_a_burst_then_the_rate():
     assert not bucket.take(4, 1000.0)  # more than a burst never passes
 
 
+def test_token_bucket_says_how_long_to_wait():
+    bucket = TokenBucket(rate=10, burst=3, now=0.0)
+    assert bucket.wait(3, 0.0) == 0.0 and bucket.take(3, 0.0)
+    assert bucket.wait(1, 0.0) == pytest.approx(0.1) and bucket.wait(2, 0.05) == pytest.approx(0.15)
+    assert bucket.wait(4, 100.0) == float("inf")  # more than a burst never fits
+
+
 def test_connection_cap_counts_sockets_per_address():
     cap = ConnectionCap(per_ip=2)
     assert cap.acquire("1.2.3.4") and cap.acquire("1.2.3.4")
