@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 IDLE_S = 5.0  # when no task has anything new to try, look at the board again after this long
 RECENT = 20  # results kept for the status card
 RELATED_TIMEOUT_S = 10.0  # a related-work lookup through a peer that takes longer is skipped
+# how long checkpoints stay in storage: reviews end ~2 min after a result; hours leave room for late readers
+# without filling holders (a node researching ml non-stop puts up to ~1 MB a minute)
+CHECKPOINT_TTL_S = 6 * 3600
 
 
 @dataclass
@@ -244,7 +247,7 @@ class ResearchAgent:
         if storage is None or not blobs or any(b is None for b in blobs):
             return None
         try:
-            return [(await storage.put(b)).hex() for b in blobs if b is not None]
+            return [(await storage.put(b, CHECKPOINT_TTL_S)).hex() for b in blobs if b is not None]
         except (Refused, ValueError) as e:
             log.warning("checkpoints not stored (%s): reviewers will re-train", e)
             return None
