@@ -124,6 +124,10 @@ async def _review_main(args: argparse.Namespace) -> int:
     from pynode.platform import current
     from pynode.runtime.replica import StateReplica, load_store, save_store
     from pynode.runtime.review import ReviewAgent, ReviewConfig
+    from pynode.runtime.services import ServicesRuntime
+    from pynode.runtime.storage import StorageRuntime
+    from pynode.services.storage.backend import MemoryBackend
+    from pynode.services.storage.limits import TAB_CAPACITY_BYTES
 
     try:
         identity = await Identity.load_or_create(args.data_dir)
@@ -134,7 +138,10 @@ async def _review_main(args: argparse.Namespace) -> int:
     await load_store(store, state_dir)
     node = Node(identity, current().relay_link(args.relay), NodeConfig(caps=["relay", "validation"]))
     replica = StateReplica(node, store=store)
-    config = ReviewConfig(cpu_share=args.cpu, critic=llm_critic(args))
+    # ml checkpoints are fetched through storage; a short-lived validator keeps nobody's blobs
+    services = ServicesRuntime(node, None)
+    storage = StorageRuntime(node, services, MemoryBackend(), TAB_CAPACITY_BYTES, keeps_others=False)
+    config = ReviewConfig(cpu_share=args.cpu, critic=llm_critic(args), storage=storage)
     if args.archive is not None:
         from pynode.runtime.research import archive_artifacts
 
@@ -144,6 +151,8 @@ async def _review_main(args: argparse.Namespace) -> int:
     await replica.start()
     try:
         await node.relay.wait_connected(timeout=5)
+        await services.start()
+        await storage.start()
         await _synced(replica, args.sync_timeout)
         announced = await agent.ensure_profile()
         if args.once:
@@ -156,6 +165,8 @@ async def _review_main(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     finally:
         await agent.stop()
+        await storage.stop()
+        await services.stop()
         save_store(store, state_dir)
         await replica.stop()
         await node.stop()
