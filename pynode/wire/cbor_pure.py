@@ -17,10 +17,15 @@ class Unsupported(Exception):
     """A value outside the subset above (a float, a tag, a subclass, a huge integer): cbor2 encodes it."""
 
 
+_SMALL = tuple(tuple(bytes((major << 5 | n,)) for n in range(24)) for major in range(8))
+_KEYS: dict[str, bytes] = {}  # encoded map keys: the wire's few field names, encoded once
+_KEYS_MAX = 1024  # the cache stops growing here (keys of user-chosen maps, e.g. subscores, are unbounded)
+
+
 def _head(major: int, n: int) -> bytes:
     """The initial byte and argument of an item: the shortest form, as RFC 8949 §4.2.1 requires."""
     if n < 24:
-        return bytes((major << 5 | n,))
+        return _SMALL[major][n]
     if n < 0x100:
         return bytes((major << 5 | 24, n))
     if n < 0x10000:
@@ -52,13 +57,18 @@ def _encode(v: Any, out: Callable[[bytes], None]) -> None:
     elif t is dict:
         items = []
         for k, x in v.items():
-            if type(k) is not str:
-                raise Unsupported("a map key that is not text")
-            kb = k.encode("utf-8")
-            items.append((_head(3, len(kb)) + kb, x))
-        items.sort(key=_map_order)
+            key = _KEYS.get(k)
+            if key is None:
+                if type(k) is not str:
+                    raise Unsupported("a map key that is not text")
+                kb = k.encode("utf-8")
+                key = _head(3, len(kb)) + kb
+                if len(_KEYS) < _KEYS_MAX:
+                    _KEYS[k] = key
+            items.append((len(key), key, x))
+        items.sort()  # cbor2's canonical order: shorter keys first, then bytewise (keys differ: x never compared)
         out(_head(5, len(items)))
-        for key, x in items:
+        for _, key, x in items:
             out(key)
             _encode(x, out)
     elif t is list or t is tuple:
@@ -71,8 +81,3 @@ def _encode(v: Any, out: Callable[[bytes], None]) -> None:
         out(b"\xf6")
     else:
         raise Unsupported(t.__name__)
-
-
-def _map_order(item: tuple[bytes, Any]) -> tuple[int, bytes]:
-    """cbor2's canonical order: shorter encoded keys first, then bytewise."""
-    return len(item[0]), item[0]
