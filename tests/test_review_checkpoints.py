@@ -11,10 +11,9 @@ import hashlib
 import pytest
 
 from pynode.research.ml import TASKS
-from pynode.research.ml.limits import MAX_CHECKPOINT_BYTES
+from pynode.review.checkpoints import checkpoint_size
 from pynode.review.reexecute import NOT_REPRODUCED, REPRODUCED, UNAVAILABLE, Artifacts, reexecute
 from pynode.state.records import SCHEMAS
-from pynode.train.zoo import MODELS
 from pynode.wire.errors import WireError
 from tests.review_world import T0, identity, ml_result, ml_runs
 
@@ -31,10 +30,11 @@ def claim(runs):
 
 
 def test_a_checkpoint_is_the_runs_final_theta_named_by_its_committed_hash(runs):
-    _, evals = runs
+    cfg, evals = runs
     for e in evals:
         assert hashlib.sha256(e.checkpoint).hexdigest() == e.details["checkpoints"][-1]["theta"]
-    assert all(4 * m.n_params <= MAX_CHECKPOINT_BYTES for m in MODELS.values())
+    assert checkpoint_size("digits-mlp", cfg) == len(evals[0].checkpoint)  # what a reviewer fetches at most
+    assert checkpoint_size("digits-mlp", '{"variant": "charlm-tiny"}') is None  # no config of the task
 
 
 def test_the_record_names_one_blob_per_seed_and_old_records_stay_valid(claim):

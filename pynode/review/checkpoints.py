@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynode.research.agent import SAMPLE_ROUNDING
-from pynode.research.domain import Config
-from pynode.research.ml import TASKS, checkpoint_theta, score_checkpoint
+from pynode.research.config import parse
+from pynode.research.domain import Config, ConfigError
+from pynode.research.ml import DOMAIN, TASKS, checkpoint_theta, score_checkpoint
 from pynode.state.records import Record
+from pynode.train.zoo import get_model
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,16 @@ class CheckpointCheck:
     ok: bool  # ...and each scores its claimed sample
     measured: tuple[float, ...]  # per seed, what the checkpoint scores (those evaluated before a failure)
     reason: str  # "" when ok
+
+
+def checkpoint_size(task: str, config: str | None) -> int | None:
+    """The bytes of a θ of the variant `config` names (what each checkpoint of its result must be: the most a
+    reviewer fetches), or None when it is no config a known ml task accepts."""
+    try:
+        variant = DOMAIN.validate(task, parse(config or "null"))["variant"]
+    except ConfigError:
+        return None
+    return 4 * get_model(variant).n_params
 
 
 def is_blob(data: bytes, blob_hex: str) -> bool:

@@ -175,8 +175,15 @@ class ReviewAgent:
         names = result.body.get("checkpoints")
         if self.config.storage is None or result.body["domain"] != "ml" or not names:
             return artifacts
-        fetched = await fetch_checkpoints(self.config.storage, names)
-        return dataclasses.replace(artifacts or record_artifacts(result), checkpoints=fetched)
+        from pynode.review.checkpoints import checkpoint_size  # ml's package loads the zoo: only when needed
+
+        artifacts = artifacts or record_artifacts(result)
+        size = checkpoint_size(result.body["task"], artifacts.config)
+        if size is None:  # no config a task accepts: re-execution says so without fetching anything
+            return artifacts
+        return dataclasses.replace(
+            artifacts, checkpoints=await fetch_checkpoints(self.config.storage, names, size)
+        )
 
     async def _reexecute(self, job: Assignment, artifacts: Artifacts | None) -> Reexecution:
         args = (job.result, artifacts, job.ticket.beta, self.config.runners, job.parent, self.config.retrain)
@@ -222,16 +229,14 @@ class ReviewAgent:
         return {**summary_json(self.analysis()), "me": short_id(self.identity.peer_id), **self.status()}
 
 
-async def fetch_checkpoints(storage: Any, names: Sequence[str]) -> list[bytes | None]:
-    """Each named checkpoint (a blob id in hex) from any holder, at most the largest θ the zoo has and
-    CHECKPOINT_FETCH_S each; None where none delivers it. Storage checks every chunk and the whole blob."""
-    from pynode.research.ml.limits import MAX_CHECKPOINT_BYTES  # ml's package loads the zoo: only when needed
+async def fetch_checkpoints(storage: Any, names: Sequence[str], size: int) -> list[bytes | None]:
+    """Each named checkpoint (a blob id in hex) from any holder, at most `size` bytes (a θ of the result's
+    variant) and CHECKPOINT_FETCH_S each; None where none delivers it. Storage checks every chunk and the
+    whole blob."""
 
     async def one(name: str) -> bytes | None:
         try:
-            return await asyncio.wait_for(
-                storage.get(bytes.fromhex(name), limit=MAX_CHECKPOINT_BYTES), CHECKPOINT_FETCH_S
-            )
+            return await asyncio.wait_for(storage.get(bytes.fromhex(name), limit=size), CHECKPOINT_FETCH_S)
         except TimeoutError:
             return None
 

@@ -9,6 +9,3 @@ MIN_STEPS = 20  # fewer steps measure the initialisation, not the config
 LR_FLOOR = 0.1  # cosine and linear schedules decay to this fraction of the peak lr (not to 0)
 FLOAT_DIGITS = 3  # significant digits kept of lr and weight decay: near-equal configs share one hash
 CHECKPOINT_EVERY = 50  # steps between committed states (θ hashes) a reviewer re-executes from
-MAX_CHECKPOINT_BYTES = (
-    4 * 1024 * 1024
-)  # a checkpoint blob (θ, float32): the zoo's largest is 0.9 MB, room to grow
