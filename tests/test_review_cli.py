@@ -24,7 +24,7 @@ def test_review_commands_have_a_help(command):
 def test_node_and_demo_take_the_validation_flags():
     for command in (["node"], ["demo"]):
         out = hyperspace(*command, "--help").stdout
-        assert "--no-review" in out and "--review-cpu" in out
+        assert "--no-review" in out and "--review-cpu" in out and "--review-checkpoints-only" in out
 
 
 def test_an_unreachable_relay_is_one_clear_line(tmp_path):

@@ -30,6 +30,12 @@ def add_review_options(p: argparse.ArgumentParser, cpu_default: float) -> None:
         default=cpu_default,
         help=f"CPU share of re-execution (default {cpu_default})",
     )
+    g.add_argument(
+        "--review-checkpoints-only",
+        action="store_true",
+        help="judge ml results by their checkpoints (fetched from storage, evaluated) without re-training "
+        "them: cheaper, weaker (docs/REVIEW.md §2)",
+    )
 
 
 def node_store(peer_id: bytes) -> Any:
@@ -47,7 +53,10 @@ def review_agent(replica: Any, identity: Any, args: argparse.Namespace, caps: Se
 
     if args.no_review:
         return None
-    return ReviewAgent(replica, identity, ReviewConfig(cpu_share=args.review_cpu, caps=tuple(caps)))
+    config = ReviewConfig(
+        cpu_share=args.review_cpu, caps=tuple(caps), retrain=not args.review_checkpoints_only
+    )
+    return ReviewAgent(replica, identity, config)
 
 
 def review_part(agents: Sequence[Any]) -> str:
