@@ -1,7 +1,8 @@
-// The node's home: a module Web Worker that boots Pyodide, loads our wheels from our own lock file, and hands
+// The node's home: a module Web Worker that boots Pyodide, installs our wheels from our own lock file, and hands
 // every message from the page to pynode.browser.app. JS here is only what Python cannot reach
 // directly: IndexedDB as promises (hsStore) and the message queue that covers Pyodide's boot.
 import { loadPyodide } from './pyodide/pyodide.mjs';
+import { installFiles, unpackWheels } from './wheels.js';
 
 // Boot phases as epoch milliseconds (performance.timeOrigin + now): the page and the benchmark set them against
 // navigation start. Python adds its own (pynode/browser/app.py, status.boot.at).
@@ -65,19 +66,11 @@ const loroLoading = import('./loro/index.js').then(async (loro) => {
 loroLoading.then(() => { marks.loro = epochMs(); }, () => {});
 self.hsLoadLoro = () => loroLoading;
 
-// Our wheels (pynode and what it depends on), fetched while Pyodide boots: loadPackage then finds them in the
-// HTTP cache instead of starting its downloads after the boot. Only a head start: loadPackage still fetches
-// and checks each one against the lock file, so a failure here changes nothing.
+// Our wheels (pynode and what it depends on), fetched, checked and unpacked while Pyodide boots (web/wheels.js);
+// a failure surfaces where the boot awaits them.
 const LOCK_URL = new URL('./py/pyodide-lock.json', import.meta.url).href;
-const wheelsAhead = fetch(LOCK_URL)
-  .then((r) => r.json())
-  .then((lock) => {
-    const ours = lock.packages.pynode;
-    return Promise.all([ours, ...ours.depends.map((d) => lock.packages[d])].map(
-      (p) => fetch(new URL(`./py/${p.file_name}`, import.meta.url)).then((r) => r.arrayBuffer()),
-    ));
-  })
-  .catch(() => {});
+const wheelFiles = unpackWheels(LOCK_URL, 'pynode');
+wheelFiles.then(() => { marks.unpacked = epochMs(); }, () => {});
 
 function fail(message) {
   self.postMessage({ type: 'status', status: { state: 'error', error: message, peer: '', caps: [], peers: [], mesh: {} } });
@@ -92,13 +85,14 @@ try {
   });
   const pyodideS = (performance.now() - t0) / 1000;
   marks.pyodide = epochMs();
-  const errors = [];
   const t1 = performance.now();
-  await wheelsAhead;
-  await pyodide.loadPackage(['pynode'], { messageCallback: () => {}, errorCallback: (e) => errors.push(e) });
+  try {
+    installFiles(pyodide, await wheelFiles);
+  } catch (e) {
+    throw new Error(`loading pynode failed: ${e && e.message ? e.message : e}`);
+  }
   const packagesS = (performance.now() - t1) / 1000;
   marks.packages = epochMs();
-  if (errors.length) throw new Error(`loading pynode failed: ${errors.join('; ')}`);
   const main = pyodide.pyimport('pynode.browser.app');
   marks.imported = epochMs();
   deliver = (msg) => {

@@ -1,0 +1,107 @@
+// Our wheels (pynode and the pure-Python packages it depends on), unpacked by JS while Pyodide boots and written
+// into site-packages once it has: Pyodide's loadPackage unpacks in Python after the boot (importing zipfile,
+// tarfile, shutil, tempfile and importlib.metadata first), which took seconds of the tab's start on top of the boot.
+// Integrity as loadPackage enforces it: each wheel's sha256 must equal the one in our lock file.
+
+const EOCD_SIG = 0x06054b50;
+const CENTRAL_SIG = 0x02014b50;
+const LOCAL_SIG = 0x04034b50;
+const EOCD_MIN = 22;
+const EOCD_SEARCH = EOCD_MIN + 0xffff; // the end record sits within its maximal comment length of the end
+const STORED = 0;
+const DEFLATED = 8;
+
+// The files of every wheel `root` needs, as [path inside site-packages, bytes]: fetched, checked, inflated.
+export async function unpackWheels(lockUrl, root) {
+  const lock = await (await fetch(lockUrl)).json();
+  const top = lock.packages[root];
+  if (!top) throw new Error(`${root} is not in ${lockUrl}`);
+  const entries = [top, ...top.depends.map((d) => lock.packages[d])];
+  const wheels = await Promise.all(entries.map(async (entry) => {
+    const url = new URL(entry.file_name, lockUrl);
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const digest = await sha256Hex(bytes);
+    if (digest !== entry.sha256) throw new Error(`${entry.file_name}: sha256 ${digest}, the lock file says ${entry.sha256}`);
+    return unzip(bytes, entry.file_name);
+  }));
+  return wheels.flat();
+}
+
+// Write unpacked files under Pyodide's site-packages and make the importer see them.
+export function installFiles(pyodide, files) {
+  const site = pyodide.runPython('import site; site.getsitepackages()[0]');
+  const dirs = new Set(files.map(([path]) => `${site}/${path}`.replace(/\/[^/]*$/, '')));
+  for (const dir of dirs) pyodide.FS.mkdirTree(dir);
+  for (const [path, data] of files) pyodide.FS.writeFile(`${site}/${path}`, data);
+  // Forget the directory listing the importer cached for site-packages. Not importlib.invalidate_caches(): it also
+  // drops the stdlib zip's index, which then takes a quarter of a second to read again.
+  pyodide.runPython('import site, sys; sys.path_importer_cache.pop(site.getsitepackages()[0], None)');
+}
+
+async function sha256Hex(bytes) {
+  const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  return Array.from(hash, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+// A wheel is a zip: its central directory lists each file's name, method, sizes and where its local header is.
+async function unzip(bytes, name) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let end = -1;
+  for (let i = bytes.length - EOCD_MIN; i >= Math.max(0, bytes.length - EOCD_SEARCH); i--) {
+    if (view.getUint32(i, true) === EOCD_SIG) { end = i; break; }
+  }
+  if (end < 0) throw new Error(`${name}: not a zip file`);
+  const count = view.getUint16(end + 10, true);
+  let at = view.getUint32(end + 16, true);
+  const text = new TextDecoder('utf-8', { fatal: true });
+  const files = [];
+  for (let n = 0; n < count; n++) {
+    if (at + 46 > bytes.length || view.getUint32(at, true) !== CENTRAL_SIG) throw new Error(`${name}: bad central directory`);
+    const flags = view.getUint16(at + 8, true);
+    const method = view.getUint16(at + 10, true);
+    const packed = view.getUint32(at + 20, true);
+    const size = view.getUint32(at + 24, true);
+    const nameLen = view.getUint16(at + 28, true);
+    const local = view.getUint32(at + 42, true);
+    const path = text.decode(bytes.subarray(at + 46, at + 46 + nameLen));
+    at += 46 + nameLen + view.getUint16(at + 30, true) + view.getUint16(at + 32, true);
+    if (path.endsWith('/')) continue; // a directory: mkdirTree makes it
+    if (flags & 1) throw new Error(`${name}: ${path} is encrypted`);
+    if (path.startsWith('/') || path.split('/').some((p) => p === '..' || p === '')) throw new Error(`${name}: bad path ${path}`);
+    if (/^[^/]+\.data\//.test(path)) throw new Error(`${name}: ${path}: wheel data directories are not supported`);
+    if (local + 30 > bytes.length || view.getUint32(local, true) !== LOCAL_SIG) throw new Error(`${name}: bad local header for ${path}`);
+    const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
+    if (start + packed > bytes.length) throw new Error(`${name}: ${path} runs past the end`);
+    // one at a time: Pyodide's boot shares this thread, and the files are needed only once it is done
+    files.push([path, await inflate(bytes.subarray(start, start + packed), method, size, `${name}: ${path}`)]);
+  }
+  return files;
+}
+
+async function inflate(packed, method, size, what) {
+  if (method === STORED) {
+    if (packed.length !== size) throw new Error(`${what}: ${packed.length} bytes, the zip says ${size}`);
+    return packed;
+  }
+  if (method !== DEFLATED) throw new Error(`${what}: compression method ${method} is not supported`);
+  // straight into the stream and out into a buffer of the promised size (a Blob per file costs a round trip
+  // to the browser process each)
+  const stream = new DecompressionStream('deflate-raw');
+  const writer = stream.writable.getWriter();
+  writer.write(packed).catch(() => {}); // a corrupt stream fails the read below
+  writer.close().catch(() => {});
+  const data = new Uint8Array(size);
+  let filled = 0;
+  const reader = stream.readable.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (filled + value.length > size) throw new Error(`${what}: more than the ${size} bytes the zip says`);
+    data.set(value, filled);
+    filled += value.length;
+  }
+  if (filled !== size) throw new Error(`${what}: ${filled} bytes, the zip says ${size}`);
+  return data;
+}
