@@ -7,7 +7,10 @@ the same load: `workers` client processes (bench/relay_load.py) each ramp up the
 signed hellos against the relay), hold them, then run circuit frames between pairs of them while all are held —
 small frames at a modest rate for latency, then 64 KiB frames with a window in flight for throughput.
 
-Measured: peers held (by the clients and by the relay's /api/status), hello → welcome p99, circuit frame p99
+Measured: peers held (by the clients and by the relay's /api/status), hello → welcome p99 (of the `probes` last
+clients, which join one by one per load process once the rest are held: what a newcomer meets at a full relay;
+the ramp's own hello times, with RAMP_CONCURRENCY handshakes queued per load process, are reported beside it as
+`ramp_hello_*`), circuit frame p99
 (one way, both ends in one process) and MiB/s, and the server's RSS growth per 1,000 held peers. JSON on stdout
 (with --json), the table on stderr. `profile_dir` runs the relay under cProfile and keeps its stats there.
 """
@@ -35,8 +38,24 @@ RAMP_TIMEOUT_S = 900.0  # each load process reports its peers held within this (
 PHASE_TIMEOUT_S = 120.0  # …and its circuit phases within this
 CAPACITY_FRAMES_PER_S = 1_000_000  # the relay's per-peer budgets, raised so circuits measure its capacity
 CAPACITY_MIB_PER_S = 10_000
-FULL = {"peers": 2000, "workers": 2, "pairs": 16, "latency_s": 8.0, "throughput_s": 8.0, "fed_nodes": 6}
-QUICK = {"peers": 300, "workers": 1, "pairs": 8, "latency_s": 3.0, "throughput_s": 3.0, "fed_nodes": 3}
+FULL = {
+    "peers": 2000,
+    "probes": 100,
+    "workers": 2,
+    "pairs": 16,
+    "latency_s": 8.0,
+    "throughput_s": 8.0,
+    "fed_nodes": 6,
+}
+QUICK = {
+    "peers": 300,
+    "probes": 30,
+    "workers": 1,
+    "pairs": 8,
+    "latency_s": 3.0,
+    "throughput_s": 3.0,
+    "fed_nodes": 3,
+}
 FED_MESSAGES = 60  # gossip messages in the federation part: a third before, during and after the kill
 
 
@@ -110,7 +129,8 @@ def measure(mode: str, plan: dict[str, Any], tmp: Path, profile_dir: Path | None
         url = f"ws://127.0.0.1:{port}/p2p"
         share = _split(plan["peers"], plan["workers"])
         pair_share = _split(plan["pairs"], plan["workers"])
-        for w, (n, k) in enumerate(zip(share, pair_share, strict=True)):
+        probe_share = _split(min(plan["probes"], plan["peers"]), plan["workers"])
+        for w, (n, k, q) in enumerate(zip(share, pair_share, probe_share, strict=True)):
             cmd = [
                 sys.executable,
                 "-m",
@@ -120,6 +140,7 @@ def measure(mode: str, plan: dict[str, Any], tmp: Path, profile_dir: Path | None
                 f"--worker={w}",
                 f"--peers={n}",
                 f"--pairs={k}",
+                f"--probes={min(q, n)}",
                 f"--latency-s={plan['latency_s']}",
                 f"--throughput-s={plan['throughput_s']}",
             ]
@@ -147,6 +168,7 @@ def measure(mode: str, plan: dict[str, Any], tmp: Path, profile_dir: Path | None
         _stop(server)
     peers_held = sum(h["held"] for h in held)
     hello = [m for h in held for m in h["hello_ms"]]
+    probe = [m for h in held for m in h["probe_ms"]]
     circuit = [m for d in done for m in d["circuit_ms"]]
     moved = sum(d["throughput_bytes"] for d in done)
     seconds = max(d["throughput_s"] for d in done)
@@ -156,8 +178,11 @@ def measure(mode: str, plan: dict[str, Any], tmp: Path, profile_dir: Path | None
         "peers_failed": sum(h["failed"] for h in held),
         "ramp_s": round(max(h["ramp_s"] for h in held), 2),
         "fanout_drain_s": round(max(h["drain_s"] for h in held), 2),  # the clients reading the last joins
-        "hello_p50_ms": _round(percentile(hello, 50)) if hello and mode == "relay" else None,
-        "hello_p99_ms": _round(percentile(hello, 99)) if hello and mode == "relay" else None,
+        "hello_p50_ms": _round(percentile(probe, 50)) if probe and mode == "relay" else None,
+        "hello_p99_ms": _round(percentile(probe, 99)) if probe and mode == "relay" else None,
+        "hello_probes": len(probe),
+        "ramp_hello_p50_ms": _round(percentile(hello, 50)) if hello and mode == "relay" else None,
+        "ramp_hello_p99_ms": _round(percentile(hello, 99)) if hello and mode == "relay" else None,
         "circuit_p50_ms": _round(percentile(circuit, 50)) if circuit else None,
         "circuit_p99_ms": _round(percentile(circuit, 99)) if circuit else None,
         "circuit_delivery": _ratio(
@@ -286,8 +311,10 @@ def _table(r: dict[str, Any]) -> None:
         ("  still held after circuits", "peers_held_at_end"),
         ("ramp (s)", "ramp_s"),
         ("  then reading the last joins (s)", "fanout_drain_s"),
-        ("hello → welcome p50 (ms)", "hello_p50_ms"),
-        ("hello → welcome p99 (ms)", "hello_p99_ms"),
+        ("hello → welcome p50 (ms), held", "hello_p50_ms"),
+        ("hello → welcome p99 (ms), held", "hello_p99_ms"),
+        ("  during the ramp, p50 (ms)", "ramp_hello_p50_ms"),
+        ("  during the ramp, p99 (ms)", "ramp_hello_p99_ms"),
         ("circuit frame p50 (ms)", "circuit_p50_ms"),
         ("circuit frame p99 (ms)", "circuit_p99_ms"),
         ("circuit delivery", "circuit_delivery"),

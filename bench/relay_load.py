@@ -6,7 +6,13 @@ of them form pairs that send `circuit` frames to each other through the relay. A
 ceiling) the same sockets skip the hello and each pair's sender is its own receiver: the server sends every frame
 back, so a frame crosses loopback twice either way.
 
-Driven over stdin/stdout by bench/relay.py: after the ramp it prints one JSON line (`held`, hello latencies),
+The last `--probes` of its clients join one at a time after the ramp, while the others are held: their hello →
+welcome time is what a newcomer meets at a relay holding that many peers. During the ramp itself, RAMP_CONCURRENCY
+handshakes are in flight at once from this process, so a ramp client's time is mostly its place in that queue
+(Little's law: in flight / the rate the machine completes them), and reported apart.
+
+Driven over stdin/stdout by bench/relay.py: after the ramp and the probes it prints one JSON line (`held`, hello
+latencies),
 waits for a line on stdin, runs the circuit phases, prints the result line and exits. Each client binds its own
 127.x.y.z source address, so no address reaches the relay's per-address socket cap (stock settings).
 """
@@ -37,6 +43,7 @@ PER_SOURCE_ADDRESS = 50  # clients per 127.x.y.z source address: under the relay
 RAMP_CONCURRENCY = 64  # handshakes in flight at once while the ramp connects
 CONNECT_TIMEOUT_S = 60.0  # one client's connect + hello → welcome; beyond this it counts as not held
 DRAIN_TIMEOUT_S = 300.0  # after the ramp, the joins still on their way are read for at most this long
+PROBE_GAP_S = 0.05  # between one probe's welcome and the next probe's connect: a trickle, not a storm
 
 
 @dataclass
@@ -179,8 +186,9 @@ async def run(args: argparse.Namespace) -> None:
             peer.reader = asyncio.create_task(read_forever(peer, pair_of.get(id(peer)), echo))
         return ms
 
+    ramped, probes = peers[: len(peers) - args.probes], peers[len(peers) - args.probes :]
     ramp_start = time.perf_counter()
-    hello_ms = await asyncio.gather(*(ramp_one(p) for p in peers))
+    hello_ms = await asyncio.gather(*(ramp_one(p) for p in ramped))
     ramp_s = time.perf_counter() - ramp_start
     # The last welcomes come before the joins they set off (N² of them while a relay fills): circuits are timed
     # once those are read, not behind them in this process's own backlog.
@@ -193,6 +201,10 @@ async def run(args: argparse.Namespace) -> None:
         last = total
         await asyncio.sleep(1.0)
     drain_s = time.perf_counter() - ramp_start - ramp_s
+    probe_ms = []
+    for peer in probes:
+        probe_ms.append(await ramp_one(peer))
+        await asyncio.sleep(PROBE_GAP_S)
     held = sum(1 for p in peers if p.ws is not None and not p.closed)
     _emit(
         {
@@ -201,7 +213,8 @@ async def run(args: argparse.Namespace) -> None:
             "ramp_s": ramp_s,
             "drain_s": drain_s,
             "hello_ms": [m for m in hello_ms if m is not None],
-            "failed": sum(1 for m in hello_ms if m is None),
+            "probe_ms": [m for m in probe_ms if m is not None],
+            "failed": sum(1 for m in hello_ms + probe_ms if m is None),
             "cpu_s": time.process_time(),
         }
     )
@@ -263,6 +276,9 @@ def main() -> None:
     p.add_argument("--worker", type=int, default=0)
     p.add_argument("--peers", type=int, required=True)
     p.add_argument("--pairs", type=int, default=8)
+    p.add_argument(
+        "--probes", type=int, default=0, help="clients of --peers that join one by one after the ramp"
+    )
     p.add_argument("--rate-hz", type=float, default=20.0)
     p.add_argument("--latency-s", type=float, default=5.0)
     p.add_argument("--throughput-s", type=float, default=5.0)

@@ -11,7 +11,7 @@ from bench.relay import measure
 pytestmark = pytest.mark.slow
 
 PEERS = 12
-TINY = {"peers": PEERS, "workers": 1, "pairs": 2, "latency_s": 1.0, "throughput_s": 1.0}
+TINY = {"peers": PEERS, "probes": 3, "workers": 1, "pairs": 2, "latency_s": 1.0, "throughput_s": 1.0}
 
 
 def test_relay_light_clients_are_held_told_of_each_other_and_their_circuits_delivered(tmp_path):
@@ -23,7 +23,7 @@ def test_relay_light_clients_are_held_told_of_each_other_and_their_circuits_deli
     assert r["frames_to_clients"] >= PEERS * (PEERS - 1) // 2
     assert r["circuit_delivery"] == 1.0 and r["throughput_delivery"] == 1.0
     assert r["circuit_p99_ms"] is not None and r["circuit_mib_s"] > 0
-    assert r["hello_p99_ms"] is not None
+    assert r["hello_probes"] == 3 and r["hello_p99_ms"] is not None and r["ramp_hello_p99_ms"] is not None
 
 
 def test_echo_ceiling_sends_every_frame_back(tmp_path):
