@@ -9,6 +9,7 @@ import cbor2
 import pytest
 
 from pynode.wire import cbor, cbor_pure
+from pynode.wire.errors import WireError
 
 BOUNDARIES = [0, 1, 23, 24, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**63, 2**64 - 1]
 
@@ -75,3 +76,96 @@ def test_without_cbor2s_extension_encode_uses_it_and_falls_back(monkeypatch: pyt
     value = {"ops": [["k", b"v" * 30]], "peer": 2**62}
     assert cbor.encode(value) == cbor2.dumps(value, canonical=True)
     assert cbor.encode({"x": 1.5}) == cbor2.dumps({"x": 1.5}, canonical=True)  # a float: cbor2's
+
+
+def _strict(buf: bytes, depth: int = 8) -> Any:
+    """The strict decoder's verdict (scan, cbor2, re-encode): the value, or the WireError's reason."""
+    try:
+        return ("ok", cbor.decode(buf, max_depth=depth))
+    except WireError as e:
+        return ("error", e.reason)
+
+
+def _fast(buf: bytes, depth: int = 8) -> Any:
+    try:
+        return ("ok", cbor_pure.decode(buf, depth))
+    except cbor_pure.Unsupported:
+        return ("declined", None)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, with the same types all the way down (True is not 1, a list is not a tuple)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def test_decoding_agrees_with_the_strict_decoder_on_valid_and_mutated_frames() -> None:
+    """Whatever the one-pass decoder returns, the strict one returns too; it declines everything else."""
+    rng = random.Random(11)
+    accepted = declined = 0
+    for _ in range(1500):
+        value = _random_value(rng)
+        if isinstance(value, tuple):
+            value = list(value)
+        buf = cbor2.dumps(value, canonical=True)
+        frames = [buf]
+        for _ in range(6):
+            m = bytearray(buf)
+            op = rng.randrange(4)
+            if op == 0 and m:
+                m[rng.randrange(len(m))] = rng.randrange(256)
+            elif op == 1 and m:
+                del m[rng.randrange(len(m))]
+            elif op == 2:
+                m.insert(rng.randrange(len(m) + 1), rng.randrange(256))
+            else:
+                m += bytes([rng.randrange(256)])
+            frames.append(bytes(m))
+        for frame in frames:
+            for depth in (8, 2):
+                fast, strict = _fast(frame, depth), _strict(frame, depth)
+                if fast[0] == "ok":
+                    accepted += 1
+                    assert strict[0] == "ok" and _same(fast[1], strict[1]), (frame.hex(), fast, strict)
+                else:
+                    declined += 1
+    assert accepted > 1000 and declined > 1000  # both sides of the comparison were exercised
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "1817",  # 23 in two bytes
+        "190017",  # 23 in three bytes
+        "a2616201616101",  # keys out of order
+        "a2616101616102",  # a repeated key
+        "a1010203",  # an integer key, trailing bytes
+        "c11a00000000",  # a tag
+        "f93c00",  # a half float
+        "9f01ff",  # an indefinite array
+        "62c328",  # invalid UTF-8
+        "5a00000010",  # a byte string longer than the frame
+        "0000",  # trailing bytes
+        "818181818181818181818100",  # nested 10 deep
+    ],
+)
+def test_it_declines_what_the_strict_decoder_refuses(frame: str) -> None:
+    buf = bytes.fromhex(frame)
+    assert _fast(buf)[0] == "declined"
+    assert _strict(buf)[0] == "error"
+
+
+def test_in_a_tab_decode_takes_the_one_pass_path_and_keeps_the_strict_reasons(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cbor, "_NATIVE_CBOR2", False)
+    value = {"v": 1, "body": {"a": [1, -2, b"x", "t", None, True]}}
+    assert cbor.decode(cbor2.dumps(value, canonical=True)) == value
+    with pytest.raises(WireError) as e:
+        cbor.decode(bytes.fromhex("a2616201616101"))
+    assert e.value.reason == "non_canonical"

@@ -25,6 +25,12 @@ async def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     return await current().verify(public_key, message, signature)
 
 
+async def verify_many(checks: list[tuple[bytes, bytes, bytes]]) -> list[bool]:
+    """`verify` of each (public key, message, signature), in order, in one call (the browser verifies them
+    concurrently and crosses into JavaScript once)."""
+    return await current().verify_many(checks)
+
+
 async def load_signer(seed: bytes) -> Signer:
     """The key of a 32-byte Ed25519 seed: the same seed signs identically on every platform."""
     return await current().load_signer(seed)

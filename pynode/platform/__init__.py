@@ -45,6 +45,10 @@ class Platform(Protocol):
 
     async def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool: ...
 
+    async def verify_many(self, checks: list[tuple[bytes, bytes, bytes]]) -> list[bool]:
+        """`verify` of each (public key, message, signature), in order; the browser runs them concurrently."""
+        ...
+
     def ed25519_group(self) -> Ed25519Group:
         """edwards25519 arithmetic for the ECVRF (pynode/identity/vrf.py)."""
         ...

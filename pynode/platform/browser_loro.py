@@ -10,6 +10,7 @@ JSON string), never element by element. loro-crdt throws plain strings or wasm t
 
 from __future__ import annotations
 
+import array
 import contextlib
 import json
 from collections.abc import Callable
@@ -94,6 +95,24 @@ def _free(obj: Any) -> None:
         obj.free()
 
 
+# get_many's one crossing: every value that is binary (a container or nothing else is not a record: -1) copied
+# into one buffer, and an Int32Array of their lengths
+_GET_MANY_JS = """
+const lengths = new Int32Array(keys.length);
+const found = [];
+let total = 0;
+for (let i = 0; i < keys.length; i++) {
+  const v = map.get(keys[i]);
+  if (ArrayBuffer.isView(v)) { found.push(v); lengths[i] = v.length; total += v.length; } else lengths[i] = -1;
+}
+const data = new Uint8Array(total);
+let at = 0;
+for (const v of found) { data.set(v, at); at += v.length; }
+return [data, new Uint8Array(lengths.buffer)];
+"""
+_get_many_js: Any = None
+
+
 class JsLoroDoc:
     """A loro-crdt document restricted to what the state core uses: binary values in root maps."""
 
@@ -155,6 +174,28 @@ class JsLoroDoc:
             return found.to_bytes() if js.ArrayBuffer.isView(found) else None
 
         return _guard(get, "read")
+
+    def get_many(self, root: str, keys: list[str]) -> list[bytes | None]:
+        """One crossing for all `keys`: their values come back in one buffer, with each one's length."""
+        global _get_many_js
+        if not keys:
+            return []
+        if _get_many_js is None:
+            _get_many_js = js.Function.new("map", "keys", _GET_MANY_JS)
+
+        def read() -> list[bytes | None]:
+            found = _get_many_js(self._doc.getMap(root), to_js(keys))
+            data = found[0].to_bytes()
+            lengths = array.array("i")
+            lengths.frombytes(found[1].to_bytes())
+            out: list[bytes | None] = []
+            at = 0
+            for n in lengths:
+                out.append(None if n < 0 else data[at : at + n])
+                at += max(n, 0)
+            return out
+
+        return _guard(read, "read")
 
     def roots(self) -> dict[str, dict[str, bytes]]:
         def read() -> dict[str, dict[str, bytes]]:

@@ -61,6 +61,10 @@ async def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     return verify_now(public_key, message, signature)
 
 
+async def verify_many(checks: list[tuple[bytes, bytes, bytes]]) -> list[bool]:
+    return [verify_now(*check) for check in checks]
+
+
 def random_bytes(n: int) -> bytes:
     return os.urandom(n)
 

@@ -110,6 +110,9 @@ class LoroCrdtDoc:
 
         return _guard(get, "read")
 
+    def get_many(self, root: str, keys: list[str]) -> list[bytes | None]:
+        return [self.get(root, key) for key in keys]
+
     def roots(self) -> dict[str, dict[str, bytes]]:
         value = _guard(self._doc.get_deep_value, "read")
         return {

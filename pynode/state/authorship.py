@@ -19,11 +19,12 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pynode.identity import peer_id_text
 from pynode.platform.crdt import Change
 from pynode.state.limits import MAX_CERTIFICATE_BYTES
-from pynode.state.records import DOC_KINDS, Record, decode_record, record_key
+from pynode.state.records import DOC_KINDS, Record, decode_record, record_key, signed_bytes_from
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
 from pynode.wire.limits import MAX_CLOCK_SKEW_MS
@@ -41,11 +42,13 @@ class Rejected(Exception):
         self.reason = reason
 
 
+@lru_cache(maxsize=4096)  # asked once per change checked: thousands for a cold start, from few authors
 def loro_peer(author: bytes) -> int:
     """The Loro peer id of an author: 63 bits of a hash of its key (63 so JS BigInt/JSON never round it)."""
     return int.from_bytes(hashlib.sha256(DOMAIN_LORO_PEER + author).digest()[:8], "big") >> 1
 
 
+@lru_cache(maxsize=4096)
 def ns(author: bytes) -> str:
     """The root map an author writes into: the text form of its peer id (no '/', as Loro requires)."""
     return peer_id_text(author)
@@ -138,7 +141,7 @@ def check_change(doc: str, change: Change, now_ms: int) -> CheckedChange:
             raise Rejected("from_future", "record timestamp is ahead of our clock")
         items.append((op.key, value))
         records.append(record)
-        checks.append(SigCheck(author, record.signed_bytes(), record.sig))
+        checks.append(SigCheck(author, signed_bytes_from(value, record), record.sig))
     payload = change_payload(
         doc, change.peer, change.counter, change.lamport, change.deps, change.timestamp, items
     )

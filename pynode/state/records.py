@@ -14,6 +14,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from pynode.identity import Signer, verify
@@ -418,8 +419,8 @@ class Record:
     sig: bytes
     encoded: bytes = field(repr=False, compare=False, default=b"")
 
-    @property
-    def key(self) -> str:
+    @cached_property
+    def key(self) -> str:  # a dict key, a quota's, a view's: hashed once (`encoded` never changes)
         return record_key(self.encoded)
 
     def unsigned(self) -> dict[str, Any]:
@@ -433,6 +434,21 @@ class Record:
 
     def signed_bytes(self) -> bytes:
         return DOMAIN_RECORD + cbor.encode(self.unsigned())
+
+
+# The start of every canonical record encoding (its keys sort v, ts, sig, body, kind, author), and of its sig entry
+_RECORD_HEAD = b"\xa6\x61v" + cbor.encode(RECORD_VERSION) + b"\x62ts"
+_SIG_ENTRY = b"\x63sig\x58\x40"
+
+
+def signed_bytes_from(encoded: bytes, record: Record) -> bytes:
+    """`record.signed_bytes()` cut out of `encoded`, the canonical encoding `record` was just decoded from
+    (decode_record checked it is canonical): without its sig entry, that map is the canonical encoding of the
+    other fields, so nothing is encoded again. Anything else falls back to encoding the fields."""
+    at = len(_RECORD_HEAD) + len(cbor.encode(record.ts))
+    if encoded.startswith(_RECORD_HEAD) and encoded[at : at + 70] == _SIG_ENTRY + record.sig:
+        return DOMAIN_RECORD + b"\xa5" + encoded[1:at] + encoded[at + 70 :]
+    return record.signed_bytes()
 
 
 def record_key(encoded: bytes) -> str:

@@ -11,13 +11,14 @@ through `pynode.identity.verify`; it never asks the platform for anything itself
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pynode.identity import Signer, verify
-from pynode.platform.crdt import BlobMeta, Crdt, CrdtDoc, CrdtError, VersionVector
+from pynode.identity import Signer, verify_many
+from pynode.platform.crdt import BlobMeta, Change, Crdt, CrdtDoc, CrdtError, VersionVector
 from pynode.state.authorship import (
     Rejected,
     SigCheck,
@@ -37,6 +38,7 @@ from pynode.state.limits import (
 )
 from pynode.state.quota import Exemption, Quotas, Trial
 from pynode.state.records import DOCS, Record, doc_for
+from pynode.state.slices import Slices
 
 
 class Deferred(Exception):
@@ -60,10 +62,17 @@ class _Checked:
 
 
 class Store:
-    def __init__(self, author: bytes, crdt: Crdt, policy: Policy | None = None) -> None:
+    def __init__(
+        self, author: bytes, crdt: Crdt, policy: Policy | None = None, slices: Slices | None = None
+    ) -> None:
         """`policy`: checks a record must pass beyond its schema (e.g. a result's config against its research
-        domain); it raises ValueError to refuse, and the whole update is then refused like a forgery."""
+        domain); it raises ValueError to refuse, and the whole update is then refused like a forgery.
+        `slices`: how the runtime lets other work in during a long check (slices.py); none: no pauses."""
         self.author = author
+        self.slices = slices or Slices()
+        # one update checked at a time: a check that pauses must not see the document or the quotas change
+        # under it (uncontended, as always without pauses, it never suspends: run_sync drives it)
+        self._receiving = asyncio.Lock()
         self.crdt = crdt
         self.policy = policy
         self.peer = loro_peer(author)
@@ -120,7 +129,7 @@ class Store:
                 if (why := await self._refusal(r)) is not None:
                     raise ValueError(f"refused in {name}: {why}")
             try:
-                trial = self._admit(name, fresh)
+                trial = await self._admit(name, fresh)
             except Rejected as e:
                 raise ValueError(f"over our quota in {name}: {e}") from None
             updates[name] = await self._commit(signer, name, [(r.key, r.encoded) for r in fresh])
@@ -161,7 +170,15 @@ class Store:
         modes: tuple[str, ...] = ("updates",),
         only_author: bytes | None = None,
     ) -> list[Record]:
-        """Validate `blob` and import it; returns the new records. Raises Rejected or Deferred."""
+        """Validate `blob` and import it; returns the new records. Raises Rejected or Deferred.
+
+        Long checks run in slices (`self.slices`); updates are checked one at a time."""
+        async with self._receiving:
+            return await self._receive(name, blob, now_ms, modes, only_author)
+
+    async def _receive(
+        self, name: str, blob: bytes, now_ms: int, modes: tuple[str, ...], only_author: bytes | None
+    ) -> list[Record]:
         doc = self.docs.get(name)
         if doc is None:
             raise Rejected("unknown_document", name[:32])
@@ -182,15 +199,12 @@ class Store:
         if meta.missing_from(before):
             raise Deferred("missing_dependencies")  # known from the header alone: no fork of the document
         fork = self._fork_with(doc, blob, meta, before)
-        checked = self._check_changes(name, fork, before, sender_peer, now_ms)
-        trial = self._admit(name, checked.records)
-        self._check_policy(checked.records)
-        for peer, start, c in checked.checks:
-            if not await verify(c.public_key, c.message, c.sig):
-                if start == before.get(peer, 0) > 0 and meta.start.get(peer, 0) < start:
-                    raise Deferred("conflicting_history")  # as above, a version Loro cut where ours ends
-                raise Rejected("bad_signature", "a change or record signature does not verify")
+        checked = await self._check_changes(name, fork, before, sender_peer, now_ms)
+        trial = await self._admit(name, checked.records)
+        await self._check_policy(checked.records)
+        await self._verify(checked.checks, before, meta)
         for r in checked.records:
+            await self.slices.take()
             if (why := await self._refusal(r)) is not None:
                 raise Rejected("refused_record", f"{r.key[:12]}: {why}")
         try:
@@ -206,6 +220,22 @@ class Store:
             known[r.key] = r
         self._notify(name, fresh)
         return fresh
+
+    async def _verify(
+        self, checks: list[tuple[int, int, SigCheck]], before: VersionVector, meta: BlobMeta
+    ) -> None:
+        """Every signature, a slice's worth per call; the first that fails (in order) decides, as one by one."""
+        step = self.slices.window or len(checks) or 1
+        for i in range(0, len(checks), step):
+            batch = checks[i : i + step]
+            await self.slices.take(len(batch))
+            results = await verify_many([(c.public_key, c.message, c.sig) for _, _, c in batch])
+            for (peer, start, _), ok in zip(batch, results, strict=True):
+                if ok:
+                    continue
+                if start == before.get(peer, 0) > 0 and meta.start.get(peer, 0) < start:
+                    raise Deferred("conflicting_history")  # as above, a version Loro cut where ours ends
+                raise Rejected("bad_signature", "a change or record signature does not verify")
 
     @staticmethod
     def _fork_with(doc: CrdtDoc, blob: bytes, meta: BlobMeta, before: VersionVector) -> CrdtDoc:
@@ -224,7 +254,7 @@ class Store:
             raise Rejected("malformed_update", str(e)) from None
         return fork
 
-    def _check_changes(
+    async def _check_changes(
         self,
         name: str,
         fork: CrdtDoc,
@@ -241,31 +271,37 @@ class Store:
                 continue
             if sender_peer is not None and peer != sender_peer:
                 raise Rejected("not_senders_changes", "gossip carries only its publisher's own changes")
-            for change in fork.changes(peer, start, end):
-                checked = check_change(name, change, now_ms)
-                if peer in self.faulty:
-                    # kept for their ids only (honest changes may depend on them): no record of it counts,
-                    # and a slice of one of its two versions has no signature that verifies
-                    if change.counter + change.length > AUTHOR_RECORDS:
-                        raise Rejected("over_quota", "a faulty author's ids")
-                    continue
-                for r in checked.records:
-                    if fork.get(ns(r.author), r.key) != r.encoded:  # what Loro stored is what we checked
+            for changes in _whole_changes(fork, peer, start, end, self.slices.window):
+                records: list[Record] = []
+                for change in changes:
+                    await self.slices.take(max(1, change.length))
+                    checked = check_change(name, change, now_ms)
+                    if peer in self.faulty:
+                        # kept for their ids only (honest changes may depend on them): no record of it counts,
+                        # and a slice of one of its two versions has no signature that verifies
+                        if change.counter + change.length > AUTHOR_RECORDS:
+                            raise Rejected("over_quota", "a faulty author's ids")
+                        continue
+                    records.extend(checked.records)
+                    out.checks.extend((peer, change.counter, c) for c in checked.sig_checks)
+                    out.spans.append(
+                        (peer, change.counter, change.counter + change.length, sig_digest(change.message))
+                    )
+                if records:  # what Loro stored is what we checked (one author: one namespace)
+                    stored = fork.get_many(ns(records[0].author), [r.key for r in records])
+                    if any(v != r.encoded for v, r in zip(stored, records, strict=True)):
                         raise Rejected("bad_value", "stored value differs from the operation's")
-                out.records.extend(checked.records)
-                out.checks.extend((peer, change.counter, c) for c in checked.sig_checks)
-                out.spans.append(
-                    (peer, change.counter, change.counter + change.length, sig_digest(change.message))
-                )
+                out.records.extend(records)
         return out
 
-    def _admit(self, name: str, records: list[Record]) -> Trial:
+    async def _admit(self, name: str, records: list[Record]) -> Trial:
         """Each record against its author's quota, in chain order (the same verdict everywhere), or against an
         exemption's account, which may look up the records held and those this update brings."""
         known = self.records[name]
         batch = {r.key: r for r in records}
         trial = self.quotas[name].trial(self.exemptions, lambda k: known.get(k) or batch.get(k))
         for r in records:
+            await self.slices.take()
             if (why := trial.admit(r)) is not None:
                 raise Rejected("over_quota", why)
         return trial
@@ -274,10 +310,11 @@ class Store:
         exemption = self.exemptions.get(record.kind)
         return None if exemption is None else await exemption.refusal(record)
 
-    def _check_policy(self, records: list[Record]) -> None:
+    async def _check_policy(self, records: list[Record]) -> None:
         if self.policy is None:
             return
         for r in records:
+            await self.slices.take()
             try:
                 self.policy(r)
             except ValueError as e:
@@ -344,3 +381,24 @@ class Store:
             "by_doc": self.counts(),
             "faulty_authors": len(self.faulty),
         }
+
+
+def _whole_changes(
+    fork: CrdtDoc, peer: int, start: int, end: int, window: int | None
+) -> Iterator[list[Change]]:
+    """`peer`'s changes from `start` to `end`, a window of about `window` counters per read (None: all in one),
+    each change whole: a read that stops inside a change returns a cut of it, so a window's last change is
+    read again at the start of the next (a single change longer than the window doubles it)."""
+    size = window or end - start
+    while start < end:
+        stop = min(end, start + size)
+        changes = fork.changes(peer, start, stop)
+        if not changes:  # nothing where the version says there is: the CRDT disagrees with itself
+            raise Rejected("malformed_update", "a span of changes cannot be read back")
+        if stop < end:
+            if len(changes) == 1:
+                size *= 2  # one change, maybe cut: read it again, whole
+                continue
+            changes.pop()  # maybe cut; it starts the next window
+        yield changes
+        start = changes[-1].counter + changes[-1].length

@@ -90,6 +90,11 @@ def decode(buf: bytes, max_bytes: int = MAX_FRAME_BYTES, max_depth: int = MAX_DE
     """Decode one canonical CBOR value; raises WireError on anything else."""
     if len(buf) > max_bytes:
         raise WireError("oversized", f"{len(buf)} bytes > {max_bytes}")
+    if not _NATIVE_CBOR2 and type(buf) is bytes:
+        try:
+            return cbor_pure.decode(buf, max_depth)  # a canonical item in one pass; anything else is refused
+        except cbor_pure.Unsupported:  # below, with the reason
+            pass
     _scan(buf, max_depth)
     try:
         value = cbor2.loads(buf)

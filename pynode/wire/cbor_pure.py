@@ -81,3 +81,78 @@ def _encode(v: Any, out: Callable[[bytes], None]) -> None:
         out(b"\xf6")
     else:
         raise Unsupported(t.__name__)
+
+
+# ---- decoding ---------------------------------------------------------------------------------------------
+
+
+def decode(buf: bytes, max_depth: int) -> Any:
+    """The value of `buf` when it is one canonical item of the subset above, with containers nested at most
+    `max_depth` deep; raises Unsupported for anything else (malformed, non-canonical, too deep, trailing bytes,
+    tags, floats...), and the caller's strict decoder then says exactly why. So whatever this returns, the
+    strict decoder would have returned too, in one pass instead of three (scan, cbor2, re-encode)."""
+    try:
+        value, pos = _item(buf, 0, max_depth)
+    except (IndexError, UnicodeDecodeError):
+        raise Unsupported("malformed") from None
+    if pos != len(buf):
+        raise Unsupported("trailing bytes")
+    return value
+
+
+_MIN_ARG = {24: 24, 25: 0x100, 26: 0x1_0000, 27: 0x1_0000_0000}  # shorter forms exist below these
+
+
+def _item(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+    initial = buf[pos]
+    pos += 1
+    major, n = initial >> 5, initial & 31
+    if major == 7:
+        if n == 20:
+            return False, pos
+        if n == 21:
+            return True, pos
+        if n == 22:
+            return None, pos
+        raise Unsupported("simple value or float")
+    if n >= 24:
+        if n > 27:
+            raise Unsupported("indefinite or reserved length")
+        size = 1 << (n - 24)
+        if pos + size > len(buf):
+            raise Unsupported("truncated")
+        arg = int.from_bytes(buf[pos : pos + size], "big")
+        if arg < _MIN_ARG[n]:
+            raise Unsupported("not the shortest form")
+        n = arg
+        pos += size
+    if major == 0:
+        return n, pos
+    if major == 1:
+        return -1 - n, pos
+    if major == 2 or major == 3:
+        end = pos + n
+        if end > len(buf):
+            raise Unsupported("truncated")
+        return (buf[pos:end] if major == 2 else buf[pos:end].decode("utf-8")), end
+    if major == 6 or depth < 1:
+        raise Unsupported("tag, or nested too deep")
+    if major == 4:
+        out = []
+        for _ in range(n):
+            value, pos = _item(buf, pos, depth - 1)
+            out.append(value)
+        return out, pos
+    d: dict[str, Any] = {}
+    last = b""
+    for _ in range(n):
+        start = pos
+        if buf[pos] >> 5 != 3:
+            raise Unsupported("a map key that is not text")
+        key, pos = _item(buf, pos, depth - 1)
+        encoded = buf[start:pos]
+        if len(encoded) < len(last) or (len(encoded) == len(last) and encoded <= last):
+            raise Unsupported("map keys out of canonical order, or repeated")
+        last = encoded
+        d[key], pos = _item(buf, pos, depth - 1)
+    return d, pos
