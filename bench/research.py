@@ -9,6 +9,11 @@ ours needed to reach random search's final best, the baseline and the published 
 
 Evaluations are deterministic given (config, seed), so repeated ones (the baseline in every repetition) are
 computed once and reused. JSON on stdout (with --json), the table on stderr.
+
+The protocol, fixed before any run and the same for both sides and every domain: REPETITIONS (10) independent
+repetitions of a BUDGET (24) experiment campaign by AGENTS (4) agents a side; repetition r of a side seeds its
+agents' generators "<side>/<r>/<agent>", so a run is reproducible and neither side's seeds are chosen after
+seeing results. `--quick` (budget 10, 3 repetitions) is for smoke tests, not for claims.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ from pynode.research.strategy import Bandit, RandomSearch, Strategy, ranked
 from pynode.state.records import make_record
 from pynode.state.store import Store
 
+BUDGET = 24  # experiments per campaign and side
+REPETITIONS = 10  # independent campaigns per side: 5 left a true difference of the best's size at p ≈ 0.1-0.3
+AGENTS = 4  # agents per side, taking turns on one shared board
 SKILLS_CAP = 10_000  # candidates per problem in the benchmark's skills variant (the task allows 200,000)
 
 
@@ -215,9 +223,9 @@ def bench_domain(
 
 def run_bench(
     domains: list[str] | None = None,
-    budget: int = 24,
-    repetitions: int = 5,
-    agents: int = 4,
+    budget: int = BUDGET,
+    repetitions: int = REPETITIONS,
+    agents: int = AGENTS,
     quick: bool = False,
 ) -> dict[str, Any]:
     if quick:

@@ -166,7 +166,7 @@ def _add_research(bsub: Any) -> None:
     r.add_argument("--quick", action="store_true", help="a short run (budget ≤ 10, 3 repetitions)")
     r.add_argument("--domain", action="append", default=None, help="only these domains (repeatable)")
     r.add_argument("--budget", type=positive, default=24, help="experiments per campaign (default 24)")
-    r.add_argument("--repetitions", type=positive, default=5, help="independent repetitions (default 5)")
+    r.add_argument("--repetitions", type=positive, default=10, help="independent repetitions (default 10)")
     r.add_argument("--agents", type=positive, default=4, help="agents per side (default 4)")
     r.set_defaults(func=cmd_research)
 
