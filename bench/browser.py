@@ -2,7 +2,7 @@
 
 Over N fresh Chromium launches against a relay with two CPython nodes: Pyodide's boot and our own start-up on
 top of it, navigation → joined (first visit, then a second visit of the same profile: its HTTP cache, Cache
-Storage and key), when each boot phase ended, gossip latency browser → CPython beside CPython → CPython (same
+Storage with the boot snapshot the first visit made, and key), when each boot phase ended, gossip latency browser → CPython beside CPython → CPython (same
 run, same relay), and request/response throughput over the direct data channel in both directions.
 """
 
@@ -43,11 +43,12 @@ async def _run(launches: int) -> dict[str, Any]:
         samples: dict[str, list[float]] = {
             k: [] for k in ("pyodide", "joined", "node", "repeat", "b2p", "p2p", "b2p_mibs", "p2b_mibs")
         }
+        restored: list[bool] = []  # per second visit: did it restore the first visit's boot snapshot
         phases: dict[str, dict[str, list[float]]] = {"first": {}, "repeat": {}}
         for i in range(launches):
             chromium = await Chromium().start()
             try:
-                await _one_launch(chromium, dist, Path(tmp) / f"run{i}", samples, phases)
+                await _one_launch(chromium, dist, Path(tmp) / f"run{i}", samples, phases, restored)
             finally:
                 await chromium.close()
             _log(
@@ -60,6 +61,7 @@ async def _run(launches: int) -> dict[str, Any]:
         "boot_to_joined_s": _p50_max(samples["joined"]),
         "node_start_s": _p50_max(samples["node"]),
         "repeat_visit_joined_s": _p50_max(samples["repeat"]),
+        "repeat_visit_restored": f"{sum(restored)}/{len(restored)}",  # second visits that restored the snapshot
         # p50 over launches of when each phase ended, seconds after navigation started
         "phases_s": {
             visit: dict(
@@ -100,6 +102,7 @@ async def _one_launch(
     tmp: Path,
     samples: dict[str, list[float]],
     phases: dict[str, dict[str, list[float]]],
+    restored: list[bool],
 ) -> None:
     from tests.browser_util import wait_status
     from tests.netutil import eventually, node_on, relay_on
@@ -160,10 +163,14 @@ async def _one_launch(
             await a.request(tab, BENCH_SOURCE, CHUNK.to_bytes(4, "big"), timeout=60)
         samples["p2b_mibs"].append(CHUNK * CHUNKS / (time.perf_counter() - t) / 2**20)
 
-        # a second visit of the same profile: the first tab closed, a new one opens
+        # a second visit of the same profile: the first tab closed (once its boot snapshot is stored), a new one opens
+        made = await page.evaluate("window.hyperspace.node.snapshot")
+        if not made.get("ok"):
+            _log(f"no boot snapshot: {made.get('error')}")
         await page.close()
         page, st, joined = await _visit(ctx, relay.port, phases["repeat"])
         samples["repeat"].append(joined)
+        restored.append(bool(st["boot"].get("snapshot")))
         await page.close()
     finally:
         await a.stop()
@@ -185,7 +192,8 @@ def _table(r: dict[str, Any]) -> None:
         f"  Pyodide boot (s)          p50 {r['pyodide_boot_s']['p50']:.2f}   max {r['pyodide_boot_s']['max']:.2f}",
         f"  ours on top: wheels + join (s)  p50 {r['node_start_s']['p50']:.3f}  max {r['node_start_s']['max']:.3f}",
         f"  navigation → joined (s)   p50 {r['boot_to_joined_s']['p50']:.2f}   max {r['boot_to_joined_s']['max']:.2f}",
-        f"  second visit → joined (s) p50 {r['repeat_visit_joined_s']['p50']:.2f}   max {r['repeat_visit_joined_s']['max']:.2f}",
+        f"  second visit → joined (s) p50 {r['repeat_visit_joined_s']['p50']:.2f}   max {r['repeat_visit_joined_s']['max']:.2f}"
+        f"   (restored the boot snapshot: {r['repeat_visit_restored']})",
         "  boot phases, p50 s after navigation (first visit / second visit):",
         *[
             f"    {k:<12} {v:7.3f}   {r['phases_s']['repeat'].get(k, float('nan')):7.3f}"

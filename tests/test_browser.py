@@ -102,12 +102,16 @@ async def test_identity_survives_reload_leave_closes_every_channel_and_the_relay
             tab, lambda s: s["state"] == "online" and _direct_to(s, py.identity.text), 60, "direct"
         )
         peer = st["peer"]
+        assert st["boot"]["snapshot"] is False  # a fresh profile boots Pyodide
         listed = {p["peer"]: p["caps"] for p in await _relay_peers(relay.port)}
         assert "browser" in listed[peer] and "webrtc" in listed[peer]
 
+        made = await tab.evaluate("window.hyperspace.node.snapshot")  # the boot snapshot for the next visit
+        assert made["ok"] and made["bytes"] > 0, made
         await tab.reload()
         again = await wait_status(tab, lambda s: s["state"] == "online", 60, "online after reload")
         assert again["peer"] == peer, "the identity must survive a reload (IndexedDB)"
+        assert again["boot"]["snapshot"] is True, "the reload restores the boot snapshot"
 
         await wait_status(tab, lambda s: _direct_to(s, py.identity.text), 60, "direct again after reload")
         await tab.click("#leave-join")

@@ -9,6 +9,8 @@
 
 const CHANNEL = 'hyperspace/1';
 const HIGH_WATER = 1 << 20; // pause sending while this much is queued in the SCTP buffer
+// The boot snapshot's maker is a second Pyodide boot: it waits out the node's first busy seconds online
+const SNAPSHOT_DELAY_MS = 10000;
 
 function defaultRelay() {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -128,6 +130,15 @@ class RtcBridge {
 const DOMAIN_RE = /^[a-z]{1,16}$/;
 const share = (x, fallback) => Math.min(1, Math.max(0.05, Number.isFinite(Number(x)) ? Number(x) : fallback));
 
+// The boot snapshot for the next visit, made in a worker of its own (snapshot-worker.js, boot-snapshot.js).
+function makeSnapshot() {
+  return new Promise((resolve) => {
+    const maker = new Worker(new URL('./snapshot-worker.js', import.meta.url), { type: 'module' });
+    maker.onmessage = (e) => { maker.terminate(); resolve(e.data); };
+    maker.onerror = (e) => { maker.terminate(); resolve({ ok: false, error: e.message || 'the snapshot worker failed' }); };
+  });
+}
+
 export function startNode(options = {}) {
   const cpuShare = share(options.cpuShare ?? 1, 1);
   const config = {
@@ -145,9 +156,22 @@ export function startNode(options = {}) {
   const handlers = { onStatus: options.onStatus || (() => {}), onEvent: options.onEvent || (() => {}) };
   const listeners = new Map();
   let sawStatus = false;
+  let snapshotStarted = false;
+  let snapshotTimer = null;
+  let snapshotDone = () => {};
+  const snapshot = new Promise((resolve) => { snapshotDone = resolve; });
   worker.onmessage = (e) => {
     const msg = e.data;
-    if (msg.type === 'status') { sawStatus = true; handlers.onStatus(msg.status); }
+    if (msg.type === 'status') {
+      sawStatus = true;
+      if (!snapshotStarted && msg.status.state === 'online' && msg.status.boot) {
+        // booted without a snapshot: make one for this profile's next visit, now that the node is on the network
+        snapshotStarted = true;
+        if (msg.status.boot.snapshot) snapshotDone({ ok: true, restored: true });
+        else snapshotTimer = setTimeout(() => makeSnapshot().then(snapshotDone), SNAPSHOT_DELAY_MS);
+      }
+      handlers.onStatus(msg.status);
+    }
     else if (msg.type === 'event') handlers.onEvent(msg.event);
     else if (msg.type === 'rtc' || msg.type === 'rtc-send' || msg.type === 'rtc-close') rtc.handle(msg);
     else if (listeners.has(msg.type)) listeners.get(msg.type)(msg);
@@ -164,8 +188,10 @@ export function startNode(options = {}) {
     leave() { worker.postMessage({ type: 'leave' }); },
     join() { worker.postMessage({ type: 'join' }); },
     publish(topic, text) { worker.postMessage({ type: 'publish', topic, text }); },
-    terminate() { rtc.closeAll(); worker.terminate(); },
+    terminate() { clearTimeout(snapshotTimer); rtc.closeAll(); worker.terminate(); },
     get openChannels() { return rtc.openChannels; },
+    // settles once this visit restored the boot snapshot or made one for the next ({ok, restored | bytes | error})
+    snapshot,
     // test and diagnostics hook: send a command to the worker and await its reply of type `replyType`
     ask(message, replyType) {
       return new Promise((resolve) => {

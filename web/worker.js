@@ -2,6 +2,7 @@
 // every message from the page to pynode.browser.app. JS here is only what Python cannot reach
 // directly: IndexedDB as promises (hsStore) and the message queue that covers Pyodide's boot.
 import { loadPyodide } from './pyodide/pyodide.mjs';
+import { dropSnapshot, findSnapshot, snapshotKey } from './boot-snapshot.js';
 import { installFiles, unpackWheels } from './wheels.js';
 
 // Boot phases as epoch milliseconds (performance.timeOrigin + now): the page and the benchmark set them against
@@ -71,6 +72,25 @@ self.hsLoadLoro = () => loroLoading;
 const LOCK_URL = new URL('./py/pyodide-lock.json', import.meta.url).href;
 const wheelFiles = unpackWheels(LOCK_URL, 'pynode');
 wheelFiles.then(() => { marks.unpacked = epochMs(); }, () => {});
+// this profile's boot snapshot, if an earlier visit made one for these very wheels (boot-snapshot.js)
+const snapshot = snapshotKey(LOCK_URL).then(async (key) => ({ key, hit: await findSnapshot(key) }), () => ({}));
+
+// Pyodide restored from the snapshot, with pynode.browser.app imported already; null when there is none or it
+// does not restore (then it is dropped, and the boot goes the usual way).
+async function restore(options) {
+  const { key, hit } = await snapshot;
+  if (!hit) return null;
+  try {
+    // the body as a promise: Pyodide fetches and compiles its wasm meanwhile
+    const pyodide = await loadPyodide({ ...options, _loadSnapshot: hit.arrayBuffer() });
+    pyodide.runPython('import random; random.seed()'); // not the generator state every restore would share
+    return pyodide;
+  } catch (e) {
+    console.warn('boot snapshot not restored:', e);
+    await dropSnapshot(key);
+    return null;
+  }
+}
 
 function fail(message) {
   self.postMessage({ type: 'status', status: { state: 'error', error: message, peer: '', caps: [], peers: [], mesh: {} } });
@@ -79,15 +99,15 @@ function fail(message) {
 
 try {
   const t0 = performance.now();
-  const pyodide = await loadPyodide({
-    indexURL: new URL('./pyodide/', import.meta.url).href,
-    lockFileURL: LOCK_URL,
-  });
+  const options = { indexURL: new URL('./pyodide/', import.meta.url).href, lockFileURL: LOCK_URL };
+  let pyodide = await restore(options);
+  const restored = pyodide !== null;
+  pyodide ||= await loadPyodide(options);
   const pyodideS = (performance.now() - t0) / 1000;
   marks.pyodide = epochMs();
   const t1 = performance.now();
   try {
-    installFiles(pyodide, await wheelFiles);
+    installFiles(pyodide, await wheelFiles); // a restored snapshot too: lazy imports and data files need them
   } catch (e) {
     throw new Error(`loading pynode failed: ${e && e.message ? e.message : e}`);
   }
@@ -96,7 +116,7 @@ try {
   const main = pyodide.pyimport('pynode.browser.app');
   marks.imported = epochMs();
   deliver = (msg) => {
-    if (msg && msg.type === 'start') Object.assign(msg, { pyodide_s: pyodideS, packages_s: packagesS, marks });
+    if (msg && msg.type === 'start') Object.assign(msg, { pyodide_s: pyodideS, packages_s: packagesS, marks, snapshot: restored });
     main.on_message(msg);
   };
   for (const msg of early.splice(0)) deliver(msg);

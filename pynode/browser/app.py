@@ -41,8 +41,15 @@ class BrowserApp:
         self.node: Node | None = None
         self.state = "booting"
         self.error = ""
-        # Pyodide's own boot, then ours: loading our wheels, starting the node, joining the relay
-        self.boot: dict[str, Any] = {"pyodide_s": 0.0, "packages_s": 0.0, "node_s": 0.0, "join_s": 0.0}
+        # Pyodide's own boot (or its restore from this profile's snapshot: web/boot-snapshot.js), then ours:
+        # loading our wheels, starting the node, joining the relay
+        self.boot: dict[str, Any] = {
+            "pyodide_s": 0.0,
+            "packages_s": 0.0,
+            "node_s": 0.0,
+            "join_s": 0.0,
+            "snapshot": False,
+        }
         # when each boot phase ended, epoch ms: the worker's (web/worker.js) and ours (`_mark`)
         self.boot["at"] = {}
         self._t_start = 0.0
@@ -59,9 +66,16 @@ class BrowserApp:
         self.boot["at"][phase] = time.time() * 1000
 
     async def start(
-        self, config: dict[str, Any], pyodide_s: float, packages_s: float, marks: dict[str, float]
+        self,
+        config: dict[str, Any],
+        pyodide_s: float,
+        packages_s: float,
+        marks: dict[str, float],
+        snapshot: bool = False,
     ) -> None:
-        t0 = self._t_start = time.monotonic()
+        # set here, not at import: a restored snapshot carries the clock readings of the tab that made it
+        t0 = self._t_start = self.started = time.monotonic()
+        self.boot["snapshot"] = snapshot
         self.boot["at"].update(marks)
         self._mark("start")
         self.config = config
@@ -285,7 +299,8 @@ def on_message(msg: Any) -> None:
         config = msg.config.to_py()
         pyodide_s, packages_s = float(getattr(msg, "pyodide_s", 0.0)), float(getattr(msg, "packages_s", 0.0))
         marks = msg.marks.to_py() if getattr(msg, "marks", None) is not None else {}
-        asyncio.ensure_future(app.start(config, pyodide_s, packages_s, marks))
+        snapshot = bool(getattr(msg, "snapshot", False))
+        asyncio.ensure_future(app.start(config, pyodide_s, packages_s, marks, snapshot))
     elif kind == "leave":
         asyncio.ensure_future(app.leave())
     elif kind == "join":

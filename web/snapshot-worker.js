@@ -1,0 +1,26 @@
+// A throwaway module worker that makes the boot snapshot for this profile's next visit (boot-snapshot.js):
+// Pyodide loaded with `_makeSnapshot`, our wheels installed, pynode.browser.app imported, its memory stored in
+// Cache Storage. Started by node-host.js once the tab's node is online; posts {ok, bytes | error} and closes.
+import { loadPyodide } from './pyodide/pyodide.mjs';
+import { snapshotKey, storeSnapshot } from './boot-snapshot.js';
+import { installFiles, unpackWheels } from './wheels.js';
+
+const LOCK_URL = new URL('./py/pyodide-lock.json', import.meta.url).href;
+
+try {
+  const files = unpackWheels(LOCK_URL, 'pynode');
+  const key = await snapshotKey(LOCK_URL);
+  const pyodide = await loadPyodide({
+    indexURL: new URL('./pyodide/', import.meta.url).href,
+    lockFileURL: LOCK_URL,
+    _makeSnapshot: true,
+  });
+  installFiles(pyodide, await files);
+  pyodide.pyimport('pynode.browser.app');
+  const bytes = pyodide.makeMemorySnapshot();
+  await storeSnapshot(key, bytes);
+  self.postMessage({ ok: true, bytes: bytes.length });
+} catch (e) {
+  self.postMessage({ ok: false, error: String(e && e.message ? e.message : e) });
+}
+self.close();
