@@ -49,6 +49,10 @@ LOG_PER_KEY_PER_S = 1.0  # per message template: one noisy kind cannot drown the
 LOG_PER_KEY_BURST = 10
 LOG_KEYS = 256  # message templates tracked; more share one bucket (a flood of distinct texts cannot grow it)
 
+# ---- the relay's own node (embedded.py, origin.py) ---------------------------------------------------------
+ORIGIN_ATTESTS_PER_S = 25.0  # origin attestations published per second (each a gossip message to everyone):
+# 2,000 arrivals at once are attested within ~3 minutes instead of in one burst the whole network must carry
+
 # ---- HTTP API ------------------------------------------------------------------------------------------
 STATUS_MAX_PEERS = 1000  # peers listed in /api/status (newest first; `counts.peers` has the total)
 STATE_MAX_ROWS = 50  # rows per leaderboard in /api/state: what a dashboard card shows, not the archive

@@ -5,7 +5,9 @@ The relay never publishes an address: the attested origin is SHA-256(salt ‖ th
 secret kept in the relay's data directory (a node cannot learn another's address from it, and two relays'
 origins for one address differ: docs/POINTS.md says what that leaves open). A node is attested a few seconds
 after it connects (it has joined the topic's mesh by then), again a little later in case it had not, and
-every ORIGIN_RENEW_S after that while it stays connected.
+every ORIGIN_RENEW_S after that while it stays connected. Each attestation is a gossip message to the whole
+network, so the relay sends at most ORIGIN_ATTESTS_PER_S of them, the longest due first: a crowd of arrivals (or
+of free identities) is attested over a while instead of flooding the pulse topic and stalling the relay.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pynode.node import Node
 from pynode.presence import membership, messages
 from pynode.presence.params import PULSE_TOPIC
 from relay_server.hub import Hub
+from relay_server.limits import ORIGIN_ATTESTS_PER_S
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +79,21 @@ class OriginAttestor:
         connected = {c.peer: c.address for c in self.hub.clients if c.kind != "local" and c.address}
         for peer in [p for p in self._due if p not in connected]:
             del self._due[peer]
+        due = []
         for peer, address in connected.items():
             seen = self._due.get(peer)
             if seen is None or seen[0] != address:
                 self._due[peer] = (address, [now + s for s in ATTEST_AFTER_S])
-            address, times = self._due[peer]
+            times = self._due[peer][1]
             if times and times[0] <= now:
-                times.pop(0)
-                if not times:
-                    times.append(now + ORIGIN_RENEW_S)
-                await self.attest(peer, address)
+                due.append((times[0], peer))
+        due.sort()
+        for _, peer in due[: round(ORIGIN_ATTESTS_PER_S * CHECK_S)]:  # the rest stay due for the next steps
+            address, times = self._due[peer]
+            times.pop(0)
+            if not times:
+                times.append(now + ORIGIN_RENEW_S)
+            await self.attest(peer, address)
 
     async def attest(self, peer: bytes, address: str) -> None:
         try:
