@@ -8,7 +8,17 @@ import pytest
 from pynode.sim.diloco import DilocoSimulation
 from pynode.train import aggregate as agg
 from pynode.train.claims import max_displacement
-from pynode.train.diloco import CertMessage, DeltaMessage, Diloco, OuterState, Publish, RunSpec, parse_message
+from pynode.train.compress import INT8_CHUNK
+from pynode.train.diloco import (
+    INT4_CARRY,
+    CertMessage,
+    DeltaMessage,
+    Diloco,
+    OuterState,
+    Publish,
+    RunSpec,
+    parse_message,
+)
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
 
@@ -102,6 +112,46 @@ def test_run_spec_travels_and_pins_the_graph():
     wire["graph"] = b"\x00" * 32
     with pytest.raises(WireError, match="graph_mismatch"):
         RunSpec.from_wire(wire)
+
+
+def test_existing_runs_keep_their_run_id():
+    # pinned before the int4 codec was added: a new codec must not change how older runs are named
+    assert spec().run_id.hex() == "ca45dfa81a764763a021caabfcc627e0"
+    assert (
+        spec(codec="topk", aggregation="robust", outer_lr=0.5).run_id.hex()
+        == "6d0bc97530197e9537c6a9617915db58"
+    )
+    int4 = spec(codec="int4", outer_lr=1.0, momentum=0.0)
+    assert RunSpec.from_wire(int4.to_wire()) == int4
+
+
+def test_int4_deltas_with_error_feedback_pass_their_claims_and_every_worker_agrees():
+    local = DilocoSimulation(spec(codec="int4", outer_lr=1.0, momentum=0.0), 3)
+    local.rounds(3)
+    assert len({w.core.state.digest() for w in local.workers}) == 1
+    assert [len(d.contributors) for d in local.workers[0].core.history] == [3] * 3
+    assert all(w.core.rejected == {} for w in local.workers)
+    assert any(w.core.codec.residual[i] for w in local.workers for i in range(100))  # the carry is in use
+
+
+def test_an_int4_delta_beyond_its_steps_and_carry_is_refused():
+    run = spec(codec="int4", aggregation="mean", min_peers=2)
+    founder = _founder_with_its_own_delta(run)
+    theta_max = max(map(abs, founder.state.theta))
+    hyper = run.spec.hyper
+    carry = max_displacement(hyper, 1, theta_max) + max_displacement(hyper, run.H, theta_max) * INT4_CARRY
+    chunks = -(-founder.n // INT8_CHUNK)
+
+    def one_value(v):  # value v at coordinate 0 (nibble 15 = 7 steps of its chunk's scale), zeros elsewhere
+        nibbles = bytes([15] + [8] * (founder.n - 1) + [8] * (founder.n % 2))
+        body = bytes(a | b << 4 for a, b in zip(nibbles[0::2], nibbles[1::2], strict=True))
+        return array("f", [v / 7] + [0.0] * (chunks - 1)).tobytes() + body
+
+    evil, honest = b"\x02" * 32, b"\x03" * 32
+    founder.on_message(evil, _delta_message(run, founder, one_value(1.5 * carry), 1), 0, 0.0)
+    assert founder.rejected == {"delta_exceeds_steps": 1}
+    founder.on_message(honest, _delta_message(run, founder, one_value(0.9 * carry), 1), 0, 0.0)
+    assert founder.rounds[0].deltas[honest].value is not None
 
 
 def test_run_messages_parse_once_into_typed_values_that_a_peer_core_takes():

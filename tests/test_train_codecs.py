@@ -7,7 +7,7 @@ from array import array
 import pytest
 
 from pynode.train import aggregate as agg
-from pynode.train.compress import INT8_CHUNK, Codec
+from pynode.train.compress import INT4_LEVELS, INT8_CHUNK, Codec
 from pynode.train.data import load_dataset
 from pynode.train.rng import Stream, mix
 from pynode.train.zoo import get_model
@@ -46,20 +46,54 @@ def test_int8_roundtrip_error_is_within_half_a_step_of_each_chunks_scale():
     assert abs(out[INT8_CHUNK + 3] - delta[INT8_CHUNK + 3]) < 0.01 / 127
 
 
-def test_topk_error_feedback_eventually_sends_everything_it_dropped():
+@pytest.mark.parametrize("n", [3 * INT8_CHUNK + 17, 2 * INT8_CHUNK])  # odd: the last byte is half padding
+def test_int4_roundtrip_error_is_within_half_a_step_of_each_chunks_scale(n):
+    delta = vec(n, 2, 0.01)
+    delta[5] = 0.5
+    codec = Codec("int4", n)
+    payload = codec.encode(delta)
+    assert len(payload) == codec.max_payload() == (n + 1) // 2 + 4 * -(-n // INT8_CHUNK)
+    out = codec.decode(payload)
+    assert len(out) == n
+    for c in range(0, n, INT8_CHUNK):
+        scale = max(abs(x) for x in delta[c : c + INT8_CHUNK]) / INT4_LEVELS
+        assert (
+            max(abs(a - b) for a, b in zip(delta[c : c + INT8_CHUNK], out[c : c + INT8_CHUNK], strict=True))
+            <= scale * 0.51
+        )
+    assert out[5] == pytest.approx(0.5)  # a chunk's largest value is exact (up to float32)
+
+
+@pytest.mark.parametrize("name", ["int4", "topk"])
+def test_error_feedback_eventually_sends_everything_it_dropped(name):
     n = 1000
-    codec = Codec("topk", n, topk_fraction=0.05)
+    codec = Codec(name, n, topk_fraction=0.05)
     deltas = [vec(n, s) for s in range(5)]
     sent = [codec.decode(codec.encode(d)) for d in deltas]
     for i in range(n):  # what was sent plus what is still owed equals what was given
         given = math.fsum(d[i] for d in deltas)
         assert math.fsum(s[i] for s in sent) + codec.residual[i] == pytest.approx(given, abs=1e-5)
-    assert all(sum(1 for x in s if x) == 50 for s in sent)
+    if name == "topk":
+        assert all(sum(1 for x in s if x) == 50 for s in sent)
+    else:  # int4 rounds away less than half a step: the carry stays below 1/14 of what was sent
+        assert max(map(abs, codec.residual)) <= max(map(abs, sent[-1])) / (2 * INT4_LEVELS) * 1.01
+
+
+def int4_payload(scales, nibbles):
+    """An int4 payload from chunk scales and raw nibbles (low first)."""
+    body = bytes(a | b << 4 for a, b in zip(nibbles[0::2], nibbles[1::2], strict=True))
+    return array("f", scales).tobytes() + body
 
 
 @pytest.mark.parametrize(
     "codec, payload",
     [
+        ("int4", int4_payload([1.0], [8, 8, 8, 8])[:-1]),  # wrong length
+        ("int4", int4_payload([1.0], [8, 0, 8, 8])),  # nibble 0 (-8) is no value
+        ("int4", int4_payload([-1.0], [8, 8, 8, 8])),  # negative scale
+        ("int4", int4_payload([float("nan")], [8, 8, 8, 8])),
+        ("int4", int4_payload([3e38], [15, 8, 8, 8])),  # finite scale, 7 × it is inf
+        ("int4", int4_payload([1.0], [8, 8, 8, 9])),  # 3 values: the padding nibble must be the value 0
         ("fp32", b"\x00" * 12),  # wrong length
         ("fp32", array("f", [0.0, float("nan"), 0.0, 0.0]).tobytes()),
         ("int8", array("f", [-1.0]).tobytes() + b"\x00" * 4),  # negative scale
@@ -69,7 +103,8 @@ def test_topk_error_feedback_eventually_sends_everything_it_dropped():
     ],
 )
 def test_hostile_payloads_are_refused_before_use(codec, payload):
-    c = Codec(codec, 4, topk_fraction=0.25 if payload[:4] == struct.pack("<I", 1) else 0.5)
+    n = 3 if payload[-1:] == bytes([8 | 9 << 4]) else 4
+    c = Codec(codec, n, topk_fraction=0.25 if payload[:4] == struct.pack("<I", 1) else 0.5)
     with pytest.raises(WireError):
         c.decode(payload)
 

@@ -1,4 +1,5 @@
-"""Pseudo-gradient codecs in plain Python over `array`: fp32, int8 per-chunk, top-k with error feedback.
+"""Pseudo-gradient codecs in plain Python over `array`: fp32, int8 per-chunk, int4 per-chunk and top-k — the
+last two with error feedback.
 
 The browser has no numpy, and every participant must decode a delta to the very same floats: so codecs use
 only IEEE-exact arithmetic on Python floats (no libm, no `sum()` — whose algorithm changed in Python 3.12,
@@ -15,25 +16,27 @@ from array import array
 from pynode.train.aggregate import all_finite
 from pynode.wire.errors import WireError
 
-CODECS = ("fp32", "int8", "topk")
+CODECS = ("fp32", "int8", "topk", "int4")
 INT8_CHUNK = 256  # values sharing one scale: smaller chunks track outliers, at 4/CHUNK bytes per value
+INT4_LEVELS = 7  # int4 values are -7..7 (nibble 0, which would be -8, is refused: a symmetric range)
 TOPK_FRACTION = 0.02  # fraction of coordinates a top-k delta carries
+ERROR_FEEDBACK = ("int4", "topk")  # codecs whose sender adds what it did not send to its next delta
 
 
 class Codec:
-    """Stateless codecs, plus top-k's error-feedback residual (one Codec per sender and run)."""
+    """Stateless codecs, plus the error-feedback residual of int4 and top-k (one Codec per sender and run)."""
 
     def __init__(self, name: str, n: int, topk_fraction: float = TOPK_FRACTION) -> None:
         if name not in CODECS:
             raise ValueError(f"unknown codec {name!r}; one of {', '.join(CODECS)}")
         self.name, self.n = name, n
         self.k = max(1, int(n * topk_fraction))
-        self.residual = array("f", bytes(4 * n)) if name == "topk" else None
+        self.residual = array("f", bytes(4 * n)) if name in ERROR_FEEDBACK else None
 
     def max_payload(self) -> int:
-        return {"fp32": 4 * self.n, "int8": self.n + 4 * -(-self.n // INT8_CHUNK), "topk": 4 + 8 * self.k}[
-            self.name
-        ]
+        chunks = 4 * -(-self.n // INT8_CHUNK)
+        sizes = {"fp32": 4 * self.n, "int8": self.n + chunks, "int4": (self.n + 1) // 2 + chunks}
+        return sizes.get(self.name, 4 + 8 * self.k)
 
     def encode(self, delta: array) -> bytes:
         if len(delta) != self.n:
@@ -43,9 +46,14 @@ class Codec:
         if self.name == "int8":
             return encode_int8(delta)
         assert self.residual is not None
-        # error feedback (Stich et al. 2018): what top-k drops now is added to the next round's delta
+        # error feedback (Stich et al. 2018): what top-k drops or int4 rounds away now is added to the next
+        # round's delta, so nothing is lost, only late
         acc = array("f", [a + r for a, r in zip(delta, self.residual, strict=False)])
-        payload, sent = encode_topk(acc, self.k)
+        if self.name == "int4":
+            payload = encode_int4(acc)
+            sent = decode_int4(payload, self.n)  # what every receiver will see
+        else:
+            payload, sent = encode_topk(acc, self.k)
         self.residual = array("f", [a - s for a, s in zip(acc, sent, strict=False)])
         return payload
 
@@ -59,6 +67,8 @@ class Codec:
             return out
         if self.name == "int8":
             return decode_int8(payload, self.n)
+        if self.name == "int4":
+            return decode_int4(payload, self.n)
         return decode_topk(payload, self.n, self.k)
 
 
@@ -82,18 +92,60 @@ def decode_int8(payload: bytes, n: int) -> array:
     chunks = -(-n // INT8_CHUNK)
     if len(payload) != 4 * chunks + n:
         raise WireError("bad_delta", f"int8 delta of {len(payload)} bytes, expected {4 * chunks + n}")
-    scales = array("f", payload[: 4 * chunks])
+    return _dequantize(array("f", payload[: 4 * chunks]), array("b", payload[4 * chunks :]), n, "int8")
+
+
+def _dequantize(scales: array, q: array, n: int, codec: str) -> array:
+    """Value i is q[i] × the scale of its chunk; refused unless every scale and every value is finite."""
     if not all(math.isfinite(s) and s >= 0.0 for s in scales):
-        raise WireError("bad_delta", "int8 scales must be finite and non-negative")
-    q = array("b", payload[4 * chunks :])
+        raise WireError("bad_delta", f"{codec} scales must be finite and non-negative")
     out = array("f", bytes(4 * n))
-    for c in range(chunks):
+    for c in range(len(scales)):
         lo = c * INT8_CHUNK
         s = scales[c]
         out[lo : lo + INT8_CHUNK] = array("f", [v * s for v in q[lo : lo + INT8_CHUNK]])
-    if not all_finite(out):  # a finite scale near float32's limit times 127 overflows to inf
-        raise WireError("bad_delta", "an int8 value decodes to a non-finite float")
+    if not all_finite(out):  # a finite scale near float32's limit times 127 (or 7) overflows to inf
+        raise WireError("bad_delta", f"an {codec} value decodes to a non-finite float")
     return out
+
+
+# int4 packs two values per byte as nibbles v + 8 (low nibble first): 1..15 are -7..7, nibble 0 is refused
+_LOW = bytes((b & 15) - 8 & 0xFF for b in range(256))  # the low nibble's value, as a signed byte
+_HIGH = bytes((b >> 4) - 8 & 0xFF for b in range(256))
+
+
+def encode_int4(delta: array) -> bytes:
+    """Per chunk of INT8_CHUNK values: one float32 scale (max |x| / 7), then round(x / scale) in 4 bits; an
+    odd count is padded with the value 0."""
+    n = len(delta)
+    scales = array("f")
+    nibbles = bytearray()
+    for lo in range(0, n, INT8_CHUNK):
+        chunk = delta[lo : lo + INT8_CHUNK]
+        scales.append(max(map(abs, chunk)) / INT4_LEVELS)
+        scale = scales[-1]  # the float32-rounded value, as the decoder will see it
+        if scale == 0.0:
+            nibbles.extend(bytes([8]) * len(chunk))
+        else:
+            nibbles.extend(max(-INT4_LEVELS, min(INT4_LEVELS, round(x / scale))) + 8 for x in chunk)
+    if n % 2:
+        nibbles.append(8)
+    return scales.tobytes() + bytes(a | b << 4 for a, b in zip(nibbles[0::2], nibbles[1::2], strict=True))
+
+
+def decode_int4(payload: bytes, n: int) -> array:
+    chunks = -(-n // INT8_CHUNK)
+    packed = (n + 1) // 2
+    if len(payload) != 4 * chunks + packed:
+        raise WireError("bad_delta", f"int4 delta of {len(payload)} bytes, expected {4 * chunks + packed}")
+    body = payload[4 * chunks :]
+    q = bytearray(2 * packed)
+    q[0::2] = body.translate(_LOW)
+    q[1::2] = body.translate(_HIGH)
+    values = array("b", q)
+    if min(values, default=0) < -INT4_LEVELS or (n % 2 and values[n] != 0):
+        raise WireError("bad_delta", "int4 nibble 0 is no value, and an odd count pads with the value 0")
+    return _dequantize(array("f", payload[: 4 * chunks]), values[:n], n, "int4")
 
 
 def encode_topk(acc: array, k: int) -> tuple[bytes, array]:

@@ -53,6 +53,7 @@ RUNS_TOPIC = "hs/1/train/runs"
 DELTA_PROTO = "hs/1/diloco/delta"
 STATE_PROTO = "hs/1/diloco/state"
 E6 = 1_000_000  # our CBOR has no floats: fractions travel as integer millionths
+INT4_CARRY = 2 / 13  # an int4 delta's error-feedback carry, as a share of an H-step bound (`_within_claim`)
 
 
 _RUN_FIELDS = {"task", "graph", "seed", "H", "outer_lr_e6", "momentum_e6", "codec", "aggregation", "deadline_ms",
@@ -503,12 +504,16 @@ class Diloco:
     def _within_claim(self, value: array, steps: int) -> bool:
         """Could `steps` inner steps from θ_r have produced this delta? (claims.py: AdamW's displacement
         bound). Top-k deltas carry error feedback — what earlier rounds left unsent — so no one-round bound
-        holds for them; their weight is still capped by H."""
+        holds for them; their weight is still capped by H. An int4 delta carries what rounding left over,
+        less than half a step of 1/7 of a chunk's largest value: at most 1/13 of an H-step bound over a run
+        (1/14 + 1/14² + …), allowed twice for θ moving between rounds."""
         assert self.state is not None
         if self.run.codec == "topk":
             return True
         theta_max = max(map(abs, self.state.theta), default=0.0)
         bound = max_displacement(self.spec.hyper, steps, theta_max)
+        if self.run.codec == "int4":
+            bound += max_displacement(self.spec.hyper, self.run.H, theta_max) * INT4_CARRY
         return max(map(abs, value), default=0.0) <= bound
 
     def trained(self, r: int, theta_end: array, steps: int, now: float) -> list[Any]:
