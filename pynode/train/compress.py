@@ -84,8 +84,17 @@ def encode_int8(delta: array) -> bytes:
         if scale == 0.0:
             q.extend(array("b", bytes(len(chunk))))
         else:
-            q.extend(array("b", [max(-127, min(127, round(x / scale))) for x in chunk]))
+            q.extend(array("b", _levels(chunk, scale, 127)))
     return scales.tobytes() + q.tobytes()
+
+
+def _levels(chunk: array, scale: float, top: int) -> list[int]:
+    """round(x / scale) for each value, within ±top (clamping only in the rare chunk that needs it: the
+    float32-rounded scale can put the largest value a hair past ±top)."""
+    q = [round(x / scale) for x in chunk]
+    if max(q) > top or min(q) < -top:
+        q = [max(-top, min(top, v)) for v in q]
+    return q
 
 
 def decode_int8(payload: bytes, n: int) -> array:
@@ -127,7 +136,7 @@ def encode_int4(delta: array) -> bytes:
         if scale == 0.0:
             nibbles.extend(bytes([8]) * len(chunk))
         else:
-            nibbles.extend(max(-INT4_LEVELS, min(INT4_LEVELS, round(x / scale))) + 8 for x in chunk)
+            nibbles.extend(v + 8 for v in _levels(chunk, scale, INT4_LEVELS))
     if n % 2:
         nibbles.append(8)
     return scales.tobytes() + bytes(a | b << 4 for a, b in zip(nibbles[0::2], nibbles[1::2], strict=True))
