@@ -1,3 +1,9 @@
 """Limits on what the page may ask of the worker app, each with its reason."""
 
 MAX_SOLO_STEPS = 100_000  # one solo run the page asks for: an hour of charlm-tiny in wasm; more is a typo
+# units of a state check (a record checked, a signature verified: pynode/state/slices.py) between two chances to
+# let the tab's loop run: a unit costs ~0.1-1 ms in Pyodide, so a chance comes every few ms
+STATE_SLICE_UNITS = 16
+# how long a state check may hold the tab's loop before it lets everything else run (a turn costs ~1 ms, so
+# turns are taken this far apart, not at every chance): under the 50 ms a tab may hold its loop (issue 14)
+STATE_TURN_S = 0.02

@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from pynode.browser.limits import STATE_SLICE_UNITS, STATE_TURN_S
 from pynode.identity import peer_id_text, short_id
 from pynode.platform import browser
 from pynode.research.policy import check_result
@@ -27,6 +28,7 @@ from pynode.runtime.replica import EVIDENCE_FILE, StateReplica, load_files
 from pynode.state.authorship import Rejected
 from pynode.state.limits import MAX_BLOB_BYTES
 from pynode.state.records import DOCS, Record, doc_for
+from pynode.state.slices import Slices
 from pynode.state.store import Deferred, Store
 from pynode.state.views import boards_json, leaderboards
 
@@ -57,6 +59,28 @@ async def _load_saved(store: Store) -> int:
     return await load_files(store, {k.removeprefix(place): v for k, v in blobs.items()}, "IndexedDB")
 
 
+def new_store(peer_id: bytes) -> Store:
+    """The tab's Store: results that contradict their research task are refused whole, as in CPython replicas,
+    and a long check (a cold start of thousands of records) lets the tab's loop run every STATE_TURN_S."""
+    return Store(
+        peer_id, browser, policy=check_result, slices=Slices(STATE_SLICE_UNITS, _Turns(STATE_TURN_S))
+    )
+
+
+class _Turns:
+    """The pause between slices of a tab's state check: a full turn of the loop (`browser.next_turn`) once
+    `every_s` passed since the last one; nothing in between, as a turn costs about a millisecond."""
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self.last = time.monotonic()
+
+    async def __call__(self) -> None:
+        if time.monotonic() - self.last >= self.every_s:
+            await browser.next_turn()
+            self.last = time.monotonic()
+
+
 def _persist(peer_id: bytes) -> Callable[[dict[str, bytes]], Awaitable[None]]:
     place = _place(peer_id)
     return lambda files: browser.save_blobs({place + name: data for name, data in files.items()})
@@ -82,10 +106,9 @@ class BrowserState:
         self.event = event
         try:
             await browser.crdt_ready()
-            # results that contradict their research task are refused whole, as in CPython replicas
             store = self.store
             if store is None:
-                store = Store(node.peer_id, browser, policy=check_result)
+                store = new_store(node.peer_id)
                 try:
                     if loaded := await _load_saved(store):
                         event("info", f"{loaded} records loaded from this browser, every signature checked")

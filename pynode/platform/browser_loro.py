@@ -112,6 +112,31 @@ return [data, new Uint8Array(lengths.buffer)];
 """
 _get_many_js: Any = None
 
+# changes' one crossing: Loro's JSON export of the span, but every binary value (Loro writes bytes as a list of
+# integers, 0-255: 3-4 characters of JSON per byte, then a Python int each) moved into one buffer, located by
+# [change, op, start, length] (Int32). A list crosses as bytes only where change_from_json would have made the
+# same bytes of it, so both platforms read every change alike.
+_CHANGES_JS = """
+const changes = doc.exportJsonInIdSpan({ peer, counter, length });
+const places = [];
+const parts = [];
+let total = 0;
+changes.forEach((change, c) => (change.ops || []).forEach((op, o) => {
+  const v = op.content && op.content.value;
+  if (Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 0 && x <= 255)) {
+    places.push(c, o, total, v.length);
+    parts.push(v);
+    total += v.length;
+    op.content.value = null;
+  }
+}));
+const data = new Uint8Array(total);
+let at = 0;
+for (const v of parts) { data.set(v, at); at += v.length; }
+return [JSON.stringify(changes), data, new Uint8Array(new Int32Array(places).buffer)];
+"""
+_changes_js: Any = None
+
 
 class JsLoroDoc:
     """A loro-crdt document restricted to what the state core uses: binary values in root maps."""
@@ -225,14 +250,24 @@ class JsLoroDoc:
         return JsLoroDoc(_guard(self._doc.fork, "fork"), peer=self.peer)
 
     def changes(self, peer: int, start: int, end: int) -> list[Change]:
+        global _changes_js
         if end <= start:
             return []
+        if _changes_js is None:
+            _changes_js = js.Function.new("doc", "peer", "counter", "length", _CHANGES_JS)
 
-        def export() -> str:
-            span = _obj({"peer": str(peer), "counter": start, "length": end - start})
-            return str(js.JSON.stringify(self._doc.exportJsonInIdSpan(span)))
+        def export() -> list[dict[str, Any]]:
+            found = _changes_js(self._doc, str(peer), start, end - start)
+            raw = json.loads(str(found[0]))
+            data = found[1].to_bytes()
+            places = array.array("i")
+            places.frombytes(found[2].to_bytes())
+            for i in range(0, len(places), 4):
+                c, o, at, n = places[i : i + 4]
+                raw[c]["ops"][o]["content"]["value"] = data[at : at + n]
+            return raw
 
-        return [change_from_json(raw) for raw in json.loads(_guard(export, "export changes"))]
+        return [change_from_json(raw) for raw in _guard(export, "export changes")]
 
     def change_at(self, peer: int, counter: int) -> Change | None:
         found = self.changes(peer, counter, counter + 1)

@@ -9,3 +9,6 @@ SHARED_STATE_TTL_S = 600  # a shared state is a cache for late joiners: ten minu
 MAX_EVIDENCE_FILE = (
     2 * MAX_EVIDENCE_KEPT * MAX_EVIDENCE_CHANGE_BYTES
 )  # a replica's saved proofs: all it keeps
+# units of a state check (a record checked, a signature verified: pynode/state/slices.py) between two turns of a
+# node's event loop: ~20-50 ms of CPython, so pings and gossip keep flowing while a cold start is validated
+STATE_SLICE_UNITS = 256

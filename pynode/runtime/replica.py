@@ -23,11 +23,12 @@ from pynode.net.reqresp import RequestFailed
 from pynode.node import Node
 from pynode.platform import current
 from pynode.presence.admission import exemptions
-from pynode.runtime.limits import MAX_EVIDENCE_FILE
+from pynode.runtime.limits import MAX_EVIDENCE_FILE, STATE_SLICE_UNITS
 from pynode.state.authorship import Rejected
 from pynode.state.equivocation import evidence_of, parse_evidence
 from pynode.state.limits import MAX_EVIDENCE_KEPT
 from pynode.state.records import DOCS, Record, make_record
+from pynode.state.slices import Slices
 from pynode.state.store import Deferred, Store
 from pynode.state.sync import STATE_TOPIC, SYNC_PROTO, SyncEngine, Written
 from pynode.state.views import leaderboards
@@ -66,6 +67,8 @@ class StateReplica:
         self.store = store if store is not None else Store(node.peer_id, current())
         if not self.store.exemptions:  # round certificates and points are paid for by the chain, everywhere
             self.store.exemptions = exemptions()
+        if self.store.slices.pause is None:  # a long check lets the node's loop run now and then
+            self.store.slices = Slices(STATE_SLICE_UNITS, _turn)
         self.engine = SyncEngine(self.store, random.Random(), interval)
         if save_to is not None:  # the caller loaded what we saved there (from the first write on, as here)
             self.engine.learn_history("loaded from our saved state")
@@ -217,6 +220,11 @@ class StateReplica:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+async def _turn() -> None:
+    """A pause between slices of a state check: one turn of the event loop for whatever waits."""
+    await asyncio.sleep(0)
 
 
 def store_files(store: Store, docs: Iterable[str] = DOCS) -> dict[str, bytes]:

@@ -54,6 +54,12 @@ class Ledger:
         self.chains.append(chain[:DIGEST_BYTES])
         self.by_end[end] = len(self.entries) - 1
 
+    def truncate(self, n: int) -> None:
+        """Forget every entry after the first `n` (entries appended for an update that was not imported)."""
+        for _, end, _ in self.entries[n:]:
+            self.by_end.pop(end, None)
+        del self.entries[n:], self.chains[n:]
+
     def chain_at(self, end: int) -> bytes | None:
         """The chain up to a change boundary `end`, None when no change of ours ends there."""
         if end == 0:

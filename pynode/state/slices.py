@@ -30,6 +30,12 @@ class Slices:
         """How many units to take on at once (None: everything)."""
         return self.budget
 
+    def fill(self) -> None:
+        """The work just done (one call into the CRDT that cannot be cut) took a slice of its own: the next
+        `take` pauses first."""
+        if self.budget is not None:
+            self.used = max(self.used, self.budget)
+
     async def take(self, units: int = 1) -> None:
         """About to do `units` of work: pause first if it would overrun the current slice. Work bigger than a
         whole slice (one change holding more records than `budget`) gets a slice of its own."""

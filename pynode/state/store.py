@@ -70,9 +70,9 @@ class Store:
         `slices`: how the runtime lets other work in during a long check (slices.py); none: no pauses."""
         self.author = author
         self.slices = slices or Slices()
-        # one update checked at a time: a check that pauses must not see the document or the quotas change
-        # under it (uncontended, as always without pauses, it never suspends: run_sync drives it)
-        self._receiving = asyncio.Lock()
+        # one update checked, or one write, at a time: a check that pauses must not see the document, quotas or
+        # ledgers change under it (uncontended, as always without pauses, it never suspends: run_sync drives it)
+        self._busy = asyncio.Lock()
         self.crdt = crdt
         self.policy = policy
         self.peer = loro_peer(author)
@@ -114,6 +114,10 @@ class Store:
         """Commit our own records (one signed change per document); returns each document's update."""
         if signer.public_key != self.author:
             raise ValueError("a store writes only as its own author")
+        async with self._busy:
+            return await self._write(signer, records)
+
+    async def _write(self, signer: Signer, records: list[Record]) -> dict[str, bytes]:
         by_doc: dict[str, list[Record]] = {}
         for r in records:
             if r.author != self.author:
@@ -173,7 +177,7 @@ class Store:
         """Validate `blob` and import it; returns the new records. Raises Rejected or Deferred.
 
         Long checks run in slices (`self.slices`); updates are checked one at a time."""
-        async with self._receiving:
+        async with self._busy:
             return await self._receive(name, blob, now_ms, modes, only_author)
 
     async def _receive(
@@ -193,12 +197,15 @@ class Store:
         if meta.change_count > MAX_CHANGES_PER_BLOB:
             raise Rejected("too_many_changes", str(meta.change_count))
         sender_peer = loro_peer(only_author) if only_author is not None else None
+        self.slices.fill()  # reading a snapshot's header reads all of it
         before = doc.version()
         if all(end <= before.get(p, 0) for p, end in meta.end.items()):
             raise Deferred("nothing_new")
         if meta.missing_from(before):
             raise Deferred("missing_dependencies")  # known from the header alone: no fork of the document
+        await self.slices.take()
         fork = self._fork_with(doc, blob, meta, before)
+        self.slices.fill()
         checked = await self._check_changes(name, fork, before, sender_peer, now_ms)
         trial = await self._admit(name, checked.records)
         await self._check_policy(checked.records)
@@ -207,13 +214,24 @@ class Store:
             await self.slices.take()
             if (why := await self._refusal(r)) is not None:
                 raise Rejected("refused_record", f"{r.key[:12]}: {why}")
-        try:
-            doc.import_(blob)
-        except CrdtError as e:  # imported fine into the fork a moment ago; only a CRDT bug gets here
-            raise Rejected("malformed_update", str(e)) from None
-        self.quotas[name].commit(trial)
+        # the ledgers first, in slices (readers meanwhile see entries beyond the document's version: chain_at
+        # and agrees look up the document's own ends), then the document in one call
+        kept = {peer: len(self._ledger(name, peer).entries) for peer, *_ in checked.spans}
         for peer, start, end, digest in checked.spans:
+            await self.slices.take()
             self._ledger(name, peer).append(start, end, digest)
+        await self.slices.take()
+        if doc.version() == before:  # nothing changed it meanwhile (`_busy`): the fork is the document + blob
+            self.docs[name] = fork  # and importing the blob again would cost as much as the fork's import
+        else:
+            try:
+                doc.import_(blob)
+            except CrdtError as e:  # imported fine into the fork a moment ago; only a CRDT bug gets here
+                for peer, n in kept.items():
+                    self.ledgers[name][peer].truncate(n)
+                raise Rejected("malformed_update", str(e)) from None
+            self.slices.fill()
+        self.quotas[name].commit(trial)
         known = self.records[name]
         fresh = [r for r in checked.records if r.key not in known]
         for r in fresh:
