@@ -20,7 +20,8 @@ def add_peers(sub: Any) -> None:
         "peers",
         help="list the nodes that offer a capability",
         description="Join the relay, sync the signed profiles and list the nodes offering --cap (with the "
-        "limits their profile advertises) and whether each is online at the relay now.",
+        "limits their profile advertises) and whether each is online at the relay now (as the relay announces "
+        "peers: every connected node while it holds at most 64, a random 64 of them beyond that).",
     )
     p.add_argument("--relay", default=DEFAULT_RELAY, help=f"relay WebSocket URL (default {DEFAULT_RELAY})")
     p.add_argument("--cap", default=None, help="capability, e.g. inference (default: every node)")
