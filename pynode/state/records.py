@@ -445,7 +445,10 @@ def signed_bytes_from(encoded: bytes, record: Record) -> bytes:
     """`record.signed_bytes()` cut out of `encoded`, the canonical encoding `record` was just decoded from
     (decode_record checked it is canonical): without its sig entry, that map is the canonical encoding of the
     other fields, so nothing is encoded again. Anything else falls back to encoding the fields."""
-    at = len(_RECORD_HEAD) + len(cbor.encode(record.ts))
+    ts = record.ts  # an unsigned integer (decode_record): its head is 1, 2, 3, 5 or 9 bytes
+    at = len(_RECORD_HEAD) + (
+        1 if ts < 24 else 2 if ts < 256 else 3 if ts < 65536 else 5 if ts < 2**32 else 9
+    )
     if encoded.startswith(_RECORD_HEAD) and encoded[at : at + 70] == _SIG_ENTRY + record.sig:
         return DOMAIN_RECORD + b"\xa5" + encoded[1:at] + encoded[at + 70 :]
     return record.signed_bytes()

@@ -24,6 +24,7 @@ class Slices:
         self.pause = pause
         self.used = 0  # units spent in the current slice
         self.pauses = 0
+        self.largest = 0  # the most units any slice held
 
     @property
     def window(self) -> int | None:
@@ -46,3 +47,4 @@ class Slices:
             self.pauses += 1
             await self.pause()
         self.used += units
+        self.largest = max(self.largest, self.used)

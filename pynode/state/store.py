@@ -40,6 +40,10 @@ from pynode.state.quota import Exemption, Quotas, Trial
 from pynode.state.records import DOCS, Record, doc_for
 from pynode.state.slices import Slices
 
+# changes read from the CRDT per call, in slices of work: reading one costs a fraction of checking it, and each
+# call has its overhead (a crossing into loro-crdt, a JSON export)
+READ_WINDOW = 4
+
 
 class Deferred(Exception):
     """An honest update we cannot use yet (it depends on changes we lack) or at all (nothing new)."""
@@ -289,7 +293,8 @@ class Store:
                 continue
             if sender_peer is not None and peer != sender_peer:
                 raise Rejected("not_senders_changes", "gossip carries only its publisher's own changes")
-            for changes in _whole_changes(fork, peer, start, end, self.slices.window):
+            window = None if self.slices.window is None else READ_WINDOW * self.slices.window
+            for changes in _whole_changes(fork, peer, start, end, window):
                 records: list[Record] = []
                 for change in changes:
                     await self.slices.take(max(1, change.length))

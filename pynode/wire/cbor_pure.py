@@ -147,9 +147,16 @@ def _item(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
     last = b""
     for _ in range(n):
         start = pos
-        if buf[pos] >> 5 != 3:
+        head = buf[pos]
+        if head >> 5 != 3:
             raise Unsupported("a map key that is not text")
-        key, pos = _item(buf, pos, depth - 1)
+        if head < 0x78:  # a short key (under 24 bytes, the wire's field names): read here, not by recursion
+            pos += 1 + (head & 31)
+            if pos > len(buf):
+                raise Unsupported("truncated")
+            key = buf[start + 1 : pos].decode("utf-8")
+        else:
+            key, pos = _item(buf, pos, depth - 1)
         encoded = buf[start:pos]
         if len(encoded) < len(last) or (len(encoded) == len(last) and encoded <= last):
             raise Unsupported("map keys out of canonical order, or repeated")
