@@ -240,3 +240,23 @@ async def test_the_platform_conformance_suite_passes_in_pyodide(dist, tmp_path, 
         assert [r["name"] for r in reply["results"]] == expected and not failed, failed
     finally:
         await relay.stop()
+
+
+def test_the_built_app_ships_bytecode_for_the_stdlib_and_every_wheel(dist):
+    """Pyodide compiled each stdlib module it imported, and the tab each module of ours, at every boot: the build
+    ships unchecked-hash bytecode beside every source (zipimport and the path finder try it first)."""
+    import zipfile
+
+    stdlib = zipfile.ZipFile(dist / "pyodide" / "python_stdlib.zip")
+    names = set(stdlib.namelist())
+    sources = {n for n in names if n.endswith(".py")}
+    assert len(sources) > 500 and all(f"{n}c" in names for n in sources)
+    assert stdlib.read("asyncio/__init__.pyc")[4:8] == (1).to_bytes(4, "little")  # hash-based, unchecked
+    for wheel in (dist / "py").glob("*.whl"):
+        listed = zipfile.ZipFile(wheel).namelist()
+        modules = [n for n in listed if n.endswith(".py") and "/" in n]
+        compiled = {n for n in listed if n.endswith(".cpython-314.pyc")}
+        assert modules and all(
+            n.rsplit("/", 1)[0] + "/__pycache__/" + n.rsplit("/", 1)[1][:-3] + ".cpython-314.pyc" in compiled
+            for n in modules
+        ), wheel.name

@@ -1,9 +1,12 @@
-"""Bytecode for the tab: every module of the pynode wheel compiled by the Pyodide the app ships.
+"""Bytecode for the tab: every module of our wheels and of Pyodide's stdlib compiled by the Pyodide the app ships.
 
-Without it the tab compiles ~870 KB of source at every boot (most of the time between our wheels landing and the
-node starting). Unchecked-hash .pyc files: the wheel's files never change once installed, so the import skips the
-source check. Compiled modules are cached by their source and path (wasm_build/.cache/pyc), so a rebuild compiles
-only what changed; the compiler is Pyodide itself, run by Node (compile_pyc.mjs), which `npm ci` already needs.
+Without it the tab compiles ~870 KB of our source at every boot (most of the time between our wheels landing and
+the node starting), and Pyodide compiles every stdlib module it imports from the sources in python_stdlib.zip —
+most of its own boot (under Node on the loaded 2-core machine: 10-11.5 s from the shipped zip, 3.6-5.0 s with
+bytecode beside the sources). Unchecked-hash .pyc files: the files never change once installed, so the import
+skips the source check. Compiled modules are cached by their source and path (wasm_build/.cache/pyc), so a rebuild
+compiles only what changed; the compiler is Pyodide itself, run by Node (compile_pyc.mjs), which `npm ci` already
+needs.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import zipfile
 from pathlib import Path
 
 CACHE_TAG = "cpython-314"  # Pyodide 314's sys.implementation.cache_tag: the .pyc name the import looks for
+STDLIB_PATH = "/lib/python314.zip"  # where Pyodide 314 mounts python_stdlib.zip (its sys.path entry)
 
 
 class BytecodeError(Exception):
@@ -51,6 +55,47 @@ def add_bytecode(root: Path, src: Path, wheel: Path, package: str = "pynode") ->
     return len(todo)
 
 
+def add_wheel_bytecode(root: Path, wheel: Path, package: str) -> int:
+    """`add_bytecode` for a wheel we did not build (a pure-Python dependency): its `package` is unpacked first."""
+    with tempfile.TemporaryDirectory() as tmp:
+        with zipfile.ZipFile(wheel) as z:
+            z.extractall(tmp, [n for n in z.namelist() if n.startswith(f"{package}/")])
+        return add_bytecode(root, Path(tmp), wheel, package)
+
+
+def stdlib_with_bytecode(root: Path, stdlib: Path, out: Path) -> int:
+    """Pyodide's python_stdlib.zip with <module>.pyc beside every <module>.py (zipimport tries the .pyc first);
+    returns how many had to be compiled."""
+    pyodide = root / "node_modules" / "pyodide"
+    version = json.loads((pyodide / "package.json").read_text())["version"]
+    cache = root / "wasm_build" / ".cache" / "pyc"
+    cache.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(stdlib) as z:
+        entries = [(info, z.read(info)) for info in z.infolist()]
+    pycs: dict[str, Path] = {}
+    todo: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for info, data in entries:
+            if not info.filename.endswith(".py"):
+                continue
+            key = hashlib.sha256(f"stdlib {version}\0{info.filename}\0".encode() + data).hexdigest()
+            pycs[info.filename + "c"] = cache / f"{key}.pyc"
+            if not pycs[info.filename + "c"].is_file():
+                (Path(tmp) / info.filename).parent.mkdir(parents=True, exist_ok=True)
+                (Path(tmp) / info.filename).write_bytes(data)
+                todo.append((info.filename, info.filename + "c"))
+        if todo:
+            _compile(pyodide, Path(tmp), todo, installed=STDLIB_PATH)
+            for _, pyc in todo:
+                shutil.copy2(Path(tmp) / pyc, pycs[pyc])
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as new:
+        for info, data in entries:
+            new.writestr(info, data)
+        for name, pyc in sorted(pycs.items()):
+            new.writestr(name, pyc.read_bytes())
+    return len(todo)
+
+
 def _rewrite_wheel(wheel: Path, extra: dict[str, bytes]) -> None:
     """`wheel` with `extra` files added and listed in its RECORD (a zip entry cannot be replaced in place)."""
     with zipfile.ZipFile(wheel) as old:
@@ -71,12 +116,14 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
-def _compile(pyodide: Path, src: Path, files: list[tuple[str, str]]) -> None:
+def _compile(pyodide: Path, src: Path, files: list[tuple[str, str]], installed: str | None = None) -> None:
+    """Compile `files` (source, .pyc; relative to `src`); `installed`: where the sources live in the tab
+    (default: site-packages), named in tracebacks."""
     node = shutil.which("node")
     if node is None:
         raise BytecodeError("node is missing: the tab's bytecode is compiled by Pyodide under Node")
     with tempfile.NamedTemporaryFile("w", suffix=".json") as job:
-        json.dump({"root": str(src), "files": files}, job)
+        json.dump({"root": str(src), "files": files, "installed": installed}, job)
         job.flush()
         script = Path(__file__).with_name("compile_pyc.mjs")
         done = subprocess.run([node, str(script), str(pyodide), job.name], capture_output=True, text=True)

@@ -8,10 +8,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from wasm_build.bytecode import BytecodeError, add_bytecode
+from wasm_build.bytecode import BytecodeError, add_bytecode, add_wheel_bytecode, stdlib_with_bytecode
 
 PYODIDE_FILES = [
     "pyodide.mjs",
@@ -20,6 +21,7 @@ PYODIDE_FILES = [
     "python_stdlib.zip",
     "pyodide-lock.json",
 ]
+STDLIB_ZIP = "python_stdlib.zip"
 # onnxruntime-web's WASM execution provider: the ES module, and the emscripten loader + binary it fetches from
 # `ort.env.wasm.wasmPaths` (web/worker.js points that at dist/ort/). No WebGPU build: it adds 27 MB.
 ORT_FILES = ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"]
@@ -45,7 +47,11 @@ def build(root: Path, out: Path) -> dict[str, Any]:
         _copy_app(root / "web", staging)
         (staging / "pyodide").mkdir()
         for name in PYODIDE_FILES:
-            shutil.copy2(pyodide / name, staging / "pyodide" / name)
+            # the stdlib with bytecode: Pyodide compiled every stdlib module it imported at each boot
+            if name == STDLIB_ZIP:
+                _with_bytecode(stdlib_with_bytecode, root, pyodide / name, staging / "pyodide" / name)
+            else:
+                shutil.copy2(pyodide / name, staging / "pyodide" / name)
         _copy_ort(root / "node_modules" / "onnxruntime-web" / "dist", staging / "ort")
         _copy_loro(root / LORO_DIR, staging / "loro")
         _copy_embedding_model(staging / "models")
@@ -146,8 +152,16 @@ def _pure_wheel(root: Path, name: str, version: str, dest: Path) -> dict[str, An
         found = sorted(cache.glob(f"{name}-{version}-py3-none-any.whl"))
         if not found:
             raise BuildError(f"PyPI has no pure-Python wheel for {name}=={version}")
-    wheel = shutil.copy2(found[0], dest / found[0].name)
-    return _entry(name, version, Path(wheel), [name], [])
+    wheel = Path(shutil.copy2(found[0], dest / found[0].name))
+    _with_bytecode(add_wheel_bytecode, root, wheel, name)
+    return _entry(name, version, wheel, [name], [])
+
+
+def _with_bytecode(add: Callable[..., int], *args: Path | str) -> None:
+    try:
+        add(*args)
+    except BytecodeError as e:
+        raise BuildError(str(e)) from None
 
 
 def _pynode_wheel(root: Path, dest: Path, depends: list[str]) -> dict[str, Any]:
