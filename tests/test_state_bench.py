@@ -13,7 +13,21 @@ pytestmark = pytest.mark.slow
 
 def test_bench_state_prints_the_promised_json(capsys):
     assert (
-        main(["bench", "state", "--json", "--nodes", "12", "--records", "10", "--archive-interval", "0.5"])
+        main(
+            [
+                "bench",
+                "state",
+                "--json",
+                "--nodes",
+                "12",
+                "--records",
+                "10",
+                "--archive-interval",
+                "0.5",
+                "--tab-records",
+                "40",
+            ]
+        )  # fmt: skip
         == 0
     )
     out = json.loads(capsys.readouterr().out)
@@ -30,3 +44,7 @@ def test_bench_state_prints_the_promised_json(capsys):
         assert key in out
     assert out["converged"] and out["same_view"] and out["archive_lag_s"]["pushed"] == 20
     assert set(out["convergence_s"]) == {"p50", "p99", "max"}
+    tab = out["tab"]  # a cold start of 40 records in a headless Chromium tab
+    assert tab.get("records") == 40, tab
+    assert tab["cold_start_40_s"] > 0 and tab["max_block_ms"] > 0
+    assert all(run["records"] == 40 for run in tab["runs"])

@@ -1,0 +1,280 @@
+"""A cold start of the replicated state in a browser tab: a snapshot of N records, validated and imported by
+the Store the tab's node uses (Pyodide + loro-crdt + WebCrypto), while a ticker in the same worker measures
+how long the event loop is held at a time.
+
+The board is made here in CPython (real signed records from `authors` keys, one change per record, as agents
+write them) and its snapshot served next to a small page and module worker written into a copy of web/dist.
+The worker boots Pyodide and loro-crdt, then runs `cold_start` below: `pynode.browser.state.new_store` (the
+tab's own Store, with the tab's slicing) receives the snapshot; the ticker (a setTimeout(0) chain, ~4 ms
+apart when the loop is free) records the longest gap between two ticks. `profile=True` also times each
+phase of the check and counts the calls that cross into loro-crdt.
+
+    python -m bench.state_tab [--records N] [--profile]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = "state-bench.html"
+WORKER = "state-bench-worker.js"
+BOARD = "state-bench.loro"
+DOC = "results.ml"
+PAGE_HTML = f"""<!doctype html><meta charset="utf-8"><title>state bench</title>
+<script type="module">
+const worker = new Worker('{WORKER}', {{ type: 'module' }});
+window.benchState = (rounds, profile) => new Promise((resolve) => {{
+  worker.onmessage = (e) => resolve(e.data);
+  worker.postMessage({{ rounds, profile }});
+}});
+</script>"""
+PY = """import asyncio, inspect, json, time, traceback
+import js
+from pynode.browser.state import new_store
+from pynode.identity import Identity
+from pynode.platform import browser
+from pynode.state import store as store_module
+from pynode.platform import browser_loro
+
+def _profiled():
+    '''Wrap the phases of Store.receive and the loro-crdt calls: seconds and calls per name.'''
+    spent, calls = {}, {}
+    def timed(owner, name):
+        original = getattr(owner, name, None)
+        if original is None:
+            return
+        def add(t0):
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - t0
+            calls[name] = calls.get(name, 0) + 1
+        if inspect.iscoroutinefunction(original):
+            async def wrapper(*a, **k):
+                t0 = time.perf_counter()
+                try:
+                    return await original(*a, **k)
+                finally:
+                    add(t0)
+        else:
+            def wrapper(*a, **k):
+                t0 = time.perf_counter()
+                try:
+                    return original(*a, **k)
+                finally:
+                    add(t0)
+        static = isinstance(inspect.getattr_static(owner, name), staticmethod)
+        setattr(owner, name, staticmethod(wrapper) if static else wrapper)
+    for name in ("_fork_with", "_check_changes", "_admit", "_check_policy", "_verify", "_refusal"):
+        timed(store_module.Store, name)
+    for name in ("verify", "verify_many"):
+        timed(store_module, name)
+    for name in ("version", "get", "get_many", "changes", "import_", "fork"):
+        timed(browser_loro.JsLoroDoc, name)
+    timed(browser_loro, "blob_meta")
+    return spent, calls
+
+def _longest_slice():
+    '''Wrap the tab's turns (browser.next_turn): the longest stretch of Python between two, in ms, how many
+    turns, and the lines the longest one started and ended at.'''
+    turn, longest, last, turns, where = browser.next_turn, [0.0], [time.perf_counter()], [0], ["start", ""]
+    def here():
+        return " < ".join(f"{f.name}:{f.lineno}" for f in traceback.extract_stack()[-6:-2][::-1])
+    async def timed_turn():
+        if time.perf_counter() - last[0] > longest[0]:
+            longest[0] = time.perf_counter() - last[0]
+            where[1] = where[0] + " -> " + here()
+        turns[0] += 1
+        await turn()
+        last[0] = time.perf_counter()
+        where[0] = here()
+    browser.next_turn = timed_turn
+    def result():
+        if time.perf_counter() - last[0] > longest[0]:
+            longest[0] = time.perf_counter() - last[0]
+            where[1] = where[0] + " -> end"
+        browser.next_turn = turn
+        return round(longest[0] * 1000, 1), turns[0], where[1]
+
+    return result
+
+async def _bench(blob_js, rounds, profile):
+    blob = blob_js.to_bytes()
+    await browser.crdt_ready()
+    identity = await Identity.generate()
+    spent, calls = _profiled() if profile else ({}, {})
+    runs = []
+    for _ in range(rounds):
+        spent.clear(); calls.clear()
+        store = new_store(identity.peer_id)
+        slice_ms = _longest_slice()
+        js.hsTicker.start()
+        t0 = time.perf_counter()
+        new = await store.receive("%DOC%", blob, int(time.time() * 1000), ("snapshot", "updates"))
+        seconds = time.perf_counter() - t0
+        max_gap, ticks = js.hsTicker.stop().to_py()
+        slice_ms = slice_ms()
+        runs.append({"seconds": seconds, "records": len(new), "max_block_ms": max_gap, "ticks": ticks,
+                     "slice_units": store.slices.budget, "longest_slice_ms": slice_ms[0], "turns": slice_ms[1],
+                     "longest_slice_at": slice_ms[2],
+                     "phases_s": {k: round(v, 4) for k, v in spent.items()}, "calls": dict(calls)})
+    return json.dumps(runs)
+
+def run(blob, rounds, profile):
+    return asyncio.ensure_future(_bench(blob, rounds, profile))
+
+run
+"""
+WORKER_JS = """import { loadPyodide } from './pyodide/pyodide.mjs';
+const loroLoading = import('./loro/index.js').then(async (loro) => {
+  await loro.default({ module_or_path: new URL('./loro/loro_wasm_bg.wasm', import.meta.url) });
+  self.loro = loro;
+  return loro;
+});
+self.hsLoadLoro = () => loroLoading;
+// the longest time the event loop went without running this ticker
+const ticker = { on: false, last: 0, max: 0, ticks: 0 };
+const tick = () => {
+  const t = performance.now();
+  ticker.max = Math.max(ticker.max, t - ticker.last);
+  ticker.last = t;
+  ticker.ticks += 1;
+  if (ticker.on) setTimeout(tick, 0);
+};
+self.hsTicker = {
+  start: () => { ticker.on = true; ticker.last = performance.now(); ticker.max = 0; ticker.ticks = 0; setTimeout(tick, 0); },
+  stop: () => { tick(); ticker.on = false; return [ticker.max, ticker.ticks]; },
+};
+const PY = `
+%PY%`;
+self.onmessage = async (e) => {
+  try {
+    const pyodide = await loadPyodide({
+      indexURL: new URL('./pyodide/', import.meta.url).href,
+      lockFileURL: new URL('./py/pyodide-lock.json', import.meta.url).href,
+    });
+    const errors = [];
+    await pyodide.loadPackage(['pynode'], { messageCallback: () => {}, errorCallback: (m) => errors.push(m) });
+    if (errors.length) throw new Error(errors.join('; '));
+    await loroLoading;
+    const blob = new Uint8Array(await (await fetch('%BOARD%')).arrayBuffer());
+    const run = pyodide.runPython(PY);
+    self.postMessage({ ok: true, runs: JSON.parse(await run(blob, e.data.rounds, e.data.profile)) });
+  } catch (err) {
+    self.postMessage({ ok: false, error: String((err && err.stack) || err) });
+  }
+};
+""".replace("%BOARD%", BOARD).replace("%PY%", PY.replace("%DOC%", DOC))
+
+
+def make_board(records: int = 5000, authors: int = 50, seed: int = 1) -> bytes:
+    """A snapshot of `DOC` holding `records` signed results from `authors` keys, one change per record."""
+    from pynode.identity import Identity
+    from pynode.platform import native
+    from pynode.state.records import make_record
+    from pynode.state.store import Store
+    from pynode.state.sync import run_sync
+
+    board = native.crdt_doc()
+    start_ms = int(time.time() * 1000) - 2 * 86_400_000
+    per = -(-records // authors)
+    made = 0
+    for a in range(authors):
+        identity = run_sync(Identity.from_seed(bytes([seed % 256, a % 256, a // 256]) + bytes(29)))
+        store = Store(identity.peer_id, native)
+        for i in range(min(per, records - made)):
+            body = {
+                "domain": "ml",
+                "task": f"task-{i % 7}",
+                "metric": "val_loss",
+                "unit": "nats",
+                "direction": "min",
+                "value": f"{(a * 7919 + i * 104729) % 100000 / 1000:.3f}",
+                "seeds": 3,
+            }
+            # a second apart: well within AUTHOR_RATE records a minute
+            record = run_sync(make_record(identity.signer, "result", body, start_ms + i * 1000))
+            run_sync(store.write(identity.signer, [record]))
+            made += 1
+        board.import_(store.export_since(DOC, {}))
+    return board.export_snapshot()
+
+
+async def tab_cold_start(
+    records: int = 5000,
+    rounds: int = 3,
+    profile: bool = False,
+    dist: Path | None = None,
+    board: Path | None = None,
+) -> dict[str, Any]:
+    """{"cold_start_<records>_s", "max_block_ms", "records", "runs"} from a headless Chromium tab (p50 and
+    worst over `rounds` cold starts after a first, discarded one), or {"error"}."""
+    sys.path.insert(0, str(ROOT))  # the test helpers start relays and Chromium the same way
+    from tests.browser_util import Chromium
+    from tests.netutil import relay_on
+    from wasm_build.web import build
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if dist is None:
+            dist = Path(tmp) / "dist"
+            _log("state tab: building the web app…")
+            build(ROOT, dist)
+        _log(f"state tab: signing a board of {records} records…")
+        if board is not None and board.is_file():
+            blob = board.read_bytes()
+        else:
+            blob = make_board(records)
+            if board is not None:
+                board.write_bytes(blob)
+        (dist / BOARD).write_bytes(blob)
+        (dist / PAGE).write_text(PAGE_HTML)
+        (dist / WORKER).write_text(WORKER_JS)
+        relay = await relay_on(Path(tmp), static_dir=dist, embedded_node=False)
+        chromium = await Chromium().start()
+        try:
+            page = await (await chromium.context()).new_page()
+            await page.goto(f"http://127.0.0.1:{relay.port}/{PAGE}")
+            _log(f"state tab: {rounds + 1} cold starts in the tab…")
+            answer = await page.evaluate("([r, p]) => window.benchState(r, p)", [rounds + 1, profile])
+        finally:
+            await chromium.close()
+            await relay.stop()
+    if not answer.get("ok"):
+        return {"error": str(answer.get("error", "no answer"))[:2000]}
+    runs = answer["runs"][1:]  # the first one also imports and warms up the modules it uses
+    seconds = sorted(r["seconds"] for r in runs)
+    return {
+        "records": records,
+        "snapshot_bytes": len(blob),
+        f"cold_start_{records}_s": round(seconds[len(seconds) // 2], 3),
+        "cold_start_max_s": round(seconds[-1], 3),
+        "max_block_ms": round(max(r["max_block_ms"] for r in runs), 1),
+        "runs": runs,
+    }
+
+
+def _log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def main() -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--records", type=int, default=5000)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--profile", action="store_true", help="time each phase and count loro-crdt calls")
+    p.add_argument("--dist", type=Path, help="a built web/dist to use (default: build one)")
+    p.add_argument("--board", type=Path, help="the board's snapshot: read if there, else made and kept")
+    args = p.parse_args()
+    out = asyncio.run(tab_cold_start(args.records, args.rounds, args.profile, args.dist, args.board))
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
