@@ -64,7 +64,7 @@ def _add_browser(bsub: Any) -> None:
 def _add_state(bsub: Any) -> None:
     s = bsub.add_parser(
         "state",
-        help="replicated state: convergence, cold start, bytes per record, archive lag",
+        help="replicated state: convergence, cold start, bytes per record, archive lag, a tab's cold start",
         description="Simulated transport with real Loro documents (100 nodes, 10%% loss, 20%% churn), a "
         "real cold start, and a real Git archiver pushing to a local bare repository every 5 s.",
     )
@@ -75,6 +75,8 @@ def _add_state(bsub: Any) -> None:
     s.add_argument("--loss", type=float, default=0.1)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--archive-interval", type=float, default=5.0, help="seconds between archive pushes")
+    s.add_argument("--tab-records", type=int, default=5000,
+                   help="records of the tab cold start (headless Chromium; 0 leaves it out)")  # fmt: skip
     s.set_defaults(func=cmd_state)
 
 
@@ -143,6 +145,7 @@ def cmd_state(args: argparse.Namespace) -> int:
         loss=args.loss,
         seed=args.seed,
         archive_interval_s=args.archive_interval,
+        tab_records=args.tab_records,
     )
     return report(args, result)
 
