@@ -4,7 +4,7 @@ This is the core package that reaches the platform seam (signatures.py, vrf.py);
 """
 
 from pynode.identity.keys import PEER_ID_BYTES, Identity, parse_peer_id, peer_id_text, short_id
-from pynode.identity.signatures import verify, verify_many
+from pynode.identity.signatures import verify, verify_later
 from pynode.wire.signing import Signer, Verify
 
 __all__ = [
@@ -16,5 +16,5 @@ __all__ = [
     "peer_id_text",
     "short_id",
     "verify",
-    "verify_many",
+    "verify_later",
 ]

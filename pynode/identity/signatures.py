@@ -13,6 +13,7 @@ Every function is async because the browser's key import, key storage (IndexedDB
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable
 
 from pynode.platform import current
 from pynode.wire.signing import Signer
@@ -25,10 +26,10 @@ async def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     return await current().verify(public_key, message, signature)
 
 
-async def verify_many(checks: list[tuple[bytes, bytes, bytes]]) -> list[bool]:
-    """`verify` of each (public key, message, signature), in order, in one call (the browser verifies them
-    concurrently and crosses into JavaScript once)."""
-    return await current().verify_many(checks)
+def verify_later(checks: list[tuple[bytes, bytes, bytes]]) -> Awaitable[list[bool]]:
+    """`verify` of each (public key, message, signature), started now and answered, in order, when awaited:
+    the browser verifies on WebCrypto's own thread (one crossing per batch) while the caller goes on."""
+    return current().verify_later(checks)
 
 
 async def load_signer(seed: bytes) -> Signer:

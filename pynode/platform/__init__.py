@@ -17,6 +17,7 @@ can form a cycle through it.
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable
 from typing import Protocol
 
 from pynode.platform.crdt import BlobMeta, CrdtDoc
@@ -45,8 +46,9 @@ class Platform(Protocol):
 
     async def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool: ...
 
-    async def verify_many(self, checks: list[tuple[bytes, bytes, bytes]]) -> list[bool]:
-        """`verify` of each (public key, message, signature), in order; the browser runs them concurrently."""
+    def verify_later(self, checks: list[tuple[bytes, bytes, bytes]]) -> Awaitable[list[bool]]:
+        """`verify` of each (public key, message, signature), started now, answered in order when awaited: the
+        browser verifies on WebCrypto's thread while the caller goes on."""
         ...
 
     def ed25519_group(self) -> Ed25519Group:

@@ -13,7 +13,7 @@ import itertools
 import os
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import js  # type: ignore[import-not-found]
@@ -144,43 +144,61 @@ async def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     return bool(await js.crypto.subtle.verify(ED25519, key, _u8(signature), _u8(message)))
 
 
-# One crossing for a whole batch: the signatures and messages in one buffer, [key index, sig start, message
-# start, end] per check (Int32, index -1: malformed), every verification started at once and awaited together.
-_VERIFY_MANY_JS = """
-const at = new Int32Array(table.buffer, table.byteOffset, table.length / 4);
-const out = [];
-for (let i = 0; i < at.length; i += 4) {
-  out.push(at[i] < 0 ? false : crypto.subtle.verify('Ed25519', keys[at[i]], buf.subarray(at[i + 1], at[i + 2]),
-    buf.subarray(at[i + 2], at[i + 3])));
-}
-return Promise.all(out).then((r) => Uint8Array.from(r, (ok) => (ok ? 1 : 0)));
-"""
-_verify_many_js: Any = None
+# verify_later's one crossing: the distinct public keys in one buffer (each imported once, then kept), the
+# signatures and messages in another, [key index, signature start, message start, end] per check (Int32; key
+# index -1: malformed). Every verification starts at once; WebCrypto runs them on its own thread (measured: 640
+# verifications and 100 ms of script in 240 ms, against 226 + 111 one after the other).
+_VERIFY_LATER_JS = """
+const imported = new Map();
+return (keysBuf, table, buf) => {
+  const keys = [];
+  for (let k = 0; k < keysBuf.length; k += 32) {
+    const raw = keysBuf.slice(k, k + 32);
+    const id = String.fromCharCode(...raw);
+    let key = imported.get(id);
+    if (key === undefined) {
+      key = crypto.subtle.importKey('raw', raw, 'Ed25519', true, ['verify']).catch(() => null);
+      imported.set(id, key);
+      if (imported.size > MAX_KEYS) imported.delete(imported.keys().next().value);
+    }
+    keys.push(key);
+  }
+  const at = new Int32Array(table.buffer, table.byteOffset, table.length / 4);
+  return Promise.all(keys).then((ks) => {
+    const out = [];
+    for (let i = 0; i < at.length; i += 4) {
+      const key = at[i] < 0 ? null : ks[at[i]];
+      out.push(key === null ? false : crypto.subtle.verify('Ed25519', key, buf.subarray(at[i + 1], at[i + 2]),
+        buf.subarray(at[i + 2], at[i + 3])).catch(() => false));
+    }
+    return Promise.all(out);
+  }).then((r) => Uint8Array.from(r, (ok) => (ok ? 1 : 0)));
+};
+""".replace("MAX_KEYS", str(_VERIFY_KEY_CACHE))
+_verify_later_js: Any = None
 
 
-async def verify_many(checks: list[tuple[bytes, bytes, bytes]]) -> list[bool]:
-    global _verify_many_js
-    if not checks:
-        return []
-    if _verify_many_js is None:
-        _verify_many_js = js.Function.new("keys", "table", "buf", _VERIFY_MANY_JS)
-    keys = js.Array.new()
+def verify_later(checks: list[tuple[bytes, bytes, bytes]]) -> Awaitable[list[bool]]:
+    global _verify_later_js
+    if _verify_later_js is None:
+        _verify_later_js = js.Function.new(_VERIFY_LATER_JS)()
     index: dict[bytes, int] = {}
     table = array("i")
     parts: list[bytes] = []
     size = 0
     for public_key, message, signature in checks:
-        i = index.get(public_key)
-        if i is None:
-            key = await _verify_key(public_key) if len(public_key) == 32 else None
-            i = index[public_key] = -1 if key is None else keys.push(key) - 1
-        if len(signature) != 64:
-            i = -1
+        i = -1
+        if len(public_key) == 32 and len(signature) == 64:
+            i = index.setdefault(public_key, len(index))
         table.extend((i, size, size + 64, size + 64 + len(message)))
-        parts += (signature, message) if len(signature) == 64 else (bytes(64), message)
+        parts += (signature if len(signature) == 64 else bytes(64), message)
         size += 64 + len(message)
-    done = await _verify_many_js(keys, _u8(table.tobytes()), _u8(b"".join(parts)))
-    return [bool(ok) for ok in done.to_bytes()]
+    started = _verify_later_js(_u8(b"".join(index)), _u8(table.tobytes()), _u8(b"".join(parts)))
+    return _answers(started)
+
+
+async def _answers(started: Any) -> list[bool]:
+    return [bool(ok) for ok in (await started).to_bytes()]
 
 
 _NEXT_TURN_JS = "return new Promise((resolve) => setTimeout(resolve, 0));"

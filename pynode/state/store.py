@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pynode.identity import Signer, verify_many
+from pynode.identity import Signer, verify_later
 from pynode.platform.crdt import BlobMeta, Change, Crdt, CrdtDoc, CrdtError, VersionVector
 from pynode.state.authorship import (
     Rejected,
@@ -63,6 +63,17 @@ class _Checked:
     records: list[Record] = field(default_factory=list)
     checks: list[tuple[int, int, SigCheck]] = field(default_factory=list)  # (peer, change start, signature)
     spans: list[tuple[int, int, int, bytes]] = field(default_factory=list)  # (peer, start, end, sig digest)
+    # the checks in order, a batch at a time, each batch's verification under way (identity.verify_later)
+    verifying: list[tuple[list[tuple[int, int, SigCheck]], Awaitable[list[bool]]]] = field(
+        default_factory=list
+    )
+    launched: int = 0  # checks whose verification has started
+
+    def abandon(self) -> None:
+        """The update failed before its verifications were awaited: let them go without a warning."""
+        for _, answers in self.verifying:
+            if (close := getattr(answers, "close", None)) is not None:
+                close()
 
 
 class Store:
@@ -210,10 +221,15 @@ class Store:
         await self.slices.take()
         fork = self._fork_with(doc, blob, meta, before)
         self.slices.fill()
-        checked = await self._check_changes(name, fork, before, sender_peer, now_ms)
-        trial = await self._admit(name, checked.records)
-        await self._check_policy(checked.records)
-        await self._verify(checked.checks, before, meta)
+        checked = _Checked()
+        try:
+            await self._check_changes(checked, name, fork, before, sender_peer, now_ms)
+            trial = await self._admit(name, checked.records)
+            await self._check_policy(checked.records)
+            await self._verify(checked, before, meta)
+        except BaseException:
+            checked.abandon()
+            raise
         for r in checked.records:
             await self.slices.take()
             if (why := await self._refusal(r)) is not None:
@@ -243,16 +259,23 @@ class Store:
         self._notify(name, fresh)
         return fresh
 
-    async def _verify(
-        self, checks: list[tuple[int, int, SigCheck]], before: VersionVector, meta: BlobMeta
-    ) -> None:
-        """Every signature, a slice's worth per call; the first that fails (in order) decides, as one by one."""
-        step = self.slices.window or len(checks) or 1
-        for i in range(0, len(checks), step):
-            batch = checks[i : i + step]
+    async def _launch(self, checked: _Checked) -> None:
+        """Start verifying the checks found so far, a slice's worth per batch: in a tab WebCrypto works on its
+        own thread meanwhile, while the next records are checked here."""
+        step = self.slices.window or len(checked.checks) or 1
+        while checked.launched < len(checked.checks):
+            batch = checked.checks[checked.launched : checked.launched + step]
             await self.slices.take(len(batch))
-            results = await verify_many([(c.public_key, c.message, c.sig) for _, _, c in batch])
-            for (peer, start, _), ok in zip(batch, results, strict=True):
+            checked.verifying.append(
+                (batch, verify_later([(c.public_key, c.message, c.sig) for _, _, c in batch]))
+            )
+            checked.launched += len(batch)
+
+    async def _verify(self, checked: _Checked, before: VersionVector, meta: BlobMeta) -> None:
+        """Every signature's answer, in order: the first that fails decides, as verifying one by one would."""
+        await self._launch(checked)
+        for batch, answers in checked.verifying:
+            for (peer, start, _), ok in zip(batch, await answers, strict=True):
                 if ok:
                     continue
                 if start == before.get(peer, 0) > 0 and meta.start.get(peer, 0) < start:
@@ -278,15 +301,16 @@ class Store:
 
     async def _check_changes(
         self,
+        out: _Checked,
         name: str,
         fork: CrdtDoc,
         before: VersionVector,
         sender_peer: int | None,
         now_ms: int,
-    ) -> _Checked:
+    ) -> None:
         """Every change the fork has beyond `before`: authorship, namespace, records (each author's in chain
-        order). Returns the new records, the signatures still to verify and the spans for the ledgers."""
-        out = _Checked()
+        order). Fills `out`: the new records, the signatures to verify (started as found) and the spans for
+        the ledgers."""
         for peer, end in fork.version().items():
             start = before.get(peer, 0)
             if end <= start:
@@ -315,7 +339,7 @@ class Store:
                     if any(v != r.encoded for v, r in zip(stored, records, strict=True)):
                         raise Rejected("bad_value", "stored value differs from the operation's")
                 out.records.extend(records)
-        return out
+                await self._launch(out)
 
     async def _admit(self, name: str, records: list[Record]) -> Trial:
         """Each record against its author's quota, in chain order (the same verdict everywhere), or against an
