@@ -5,21 +5,22 @@
 //
 // Made by a throwaway worker (snapshot-worker.js) once the tab's own node is online: an instance loaded with
 // `_makeSnapshot` wraps the JS globals in proxies that break objects constructed through them, so the node never
-// runs in one. The cache key is the hash of our lock file, which names our wheels' and Pyodide's packages'
-// sha256; Pyodide refuses a snapshot of another build (its build id is inside), and the worker then boots as
-// usual and drops the entry.
+// runs in one. The cache key is the hash of the build's manifest.json, which names every file's sha256 (a
+// snapshot holds what it read of them, such as the stdlib zip's index); Pyodide refuses a snapshot of another
+// build of itself (its build id is inside), and the worker then boots as usual and drops the entry.
 //
 // A restored interpreter carries its maker's state: `random`'s generator (re-seeded after each restore, in
 // worker.js) and the str hash secret (one per profile, like a long-running process's).
 
 const CACHE = 'hyperspace-boot';
 
-// The key of the snapshot matching the lock file at `lockUrl` (a URL of this origin; never fetched itself).
-export async function snapshotKey(lockUrl) {
-  const lock = new Uint8Array(await (await fetch(lockUrl)).arrayBuffer());
-  const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', lock));
+// The key of the snapshot matching the build whose manifest is at `manifestUrl` (the key itself is never fetched).
+export async function snapshotKey(manifestUrl) {
+  const response = await fetch(manifestUrl);
+  if (!response.ok) throw new Error(`${manifestUrl}: HTTP ${response.status}`);
+  const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', await response.arrayBuffer()));
   const hex = Array.from(hash, (b) => b.toString(16).padStart(2, '0')).join('');
-  return new URL(`./boot-snapshot/${hex}.bin`, lockUrl).href;
+  return new URL(`./boot-snapshot/${hex}.bin`, manifestUrl).href;
 }
 
 // The stored snapshot as a Response (its body not read yet), or null: none, or no Cache Storage here.

@@ -6,10 +6,11 @@ import { snapshotKey, storeSnapshot } from './boot-snapshot.js';
 import { installFiles, unpackWheels } from './wheels.js';
 
 const LOCK_URL = new URL('./py/pyodide-lock.json', import.meta.url).href;
+const MANIFEST_URL = new URL('./manifest.json', import.meta.url).href; // the build's files and their sha256
 
 try {
   const files = unpackWheels(LOCK_URL, 'pynode');
-  const key = await snapshotKey(LOCK_URL);
+  const key = await snapshotKey(MANIFEST_URL);
   const pyodide = await loadPyodide({
     indexURL: new URL('./pyodide/', import.meta.url).href,
     lockFileURL: LOCK_URL,

@@ -70,10 +70,12 @@ self.hsLoadLoro = () => loroLoading;
 // Our wheels (pynode and what it depends on), fetched, checked and unpacked while Pyodide boots (web/wheels.js);
 // a failure surfaces where the boot awaits them.
 const LOCK_URL = new URL('./py/pyodide-lock.json', import.meta.url).href;
+const MANIFEST_URL = new URL('./manifest.json', import.meta.url).href; // the build's files and their sha256
 const wheelFiles = unpackWheels(LOCK_URL, 'pynode');
 wheelFiles.then(() => { marks.unpacked = epochMs(); }, () => {});
 // this profile's boot snapshot, if an earlier visit made one for these very wheels (boot-snapshot.js)
-const snapshot = snapshotKey(LOCK_URL).then(async (key) => ({ key, hit: await findSnapshot(key) }), () => ({}));
+const snapshot = snapshotKey(MANIFEST_URL).then(async (key) => ({ key, hit: await findSnapshot(key) }), () => ({}));
+snapshot.then(({ hit }) => { if (hit) marks.snapshot_found = epochMs(); });
 
 // Pyodide restored from the snapshot, with pynode.browser.app imported already; null when there is none or it
 // does not restore (then it is dropped, and the boot goes the usual way).

@@ -116,6 +116,10 @@ class BrowserApp:
             node.subscribe(str(topic), self._on_message)
         self.node = node
         training.attach(node, pace=self.budget.pace_blocking)
+        # the state's CRDT loaded: a phase of its own in the boot marks (attach awaits it too, and reports a failure)
+        with contextlib.suppress(Exception):
+            await browser.crdt_ready()
+        self._mark("crdt")
         await browser_state.state.attach(node, self.event)
         self._mark("state")
         serve_inference = self.config.get("inference", True) is not False
