@@ -173,8 +173,9 @@ def _table(r: dict[str, Any]) -> None:
     if (tab := r.get("tab")) is not None:
         n = tab.get("records", 0)
         lines.append(
-            f"  {'tab cold start (' + str(n) + ' records)':<32}{tab[f'cold_start_{n}_s']:>8} s, the loop held "
-            f"{tab['max_block_ms']} ms at most (target: 1.5 s, 50 ms)"
+            f"  {'tab cold start (' + str(n) + ' records)':<32}{tab[f'cold_start_{n}_s']:>8} s "
+            f"({tab['tab_over_cpython']}x CPython's {tab['cpython_cold_start_s']} s), the loop held "
+            f"{tab['max_block_ms']} ms at most (targets: 1.5 s, 50 ms)"
             if "error" not in tab
             else f"  tab cold start failed: {tab['error'][:120]}"
         )

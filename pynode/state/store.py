@@ -42,7 +42,7 @@ from pynode.state.slices import Slices
 
 # changes read from the CRDT per call, in slices of work: reading one costs a fraction of checking it, and each
 # call has its overhead (a crossing into loro-crdt, a JSON export)
-READ_WINDOW = 4
+READ_WINDOW = 2
 
 
 class Deferred(Exception):
