@@ -143,6 +143,28 @@ async def check_verify_refuses_forgeries(p: Platform, _: dict[str, Any]) -> None
     assert not await p.verify(signer.public_key, b"message", sig[:63]), "short signature verified"
 
 
+async def check_verify_later_answers_as_verify(p: Platform, _: dict[str, Any]) -> None:
+    """A batch answers each check, in order, as `verify` would: forgeries, malformed and unknown keys included."""
+    signer = await p.load_signer(bytes([7]) * 32)
+    sig = await signer.sign(b"message")
+    key = signer.public_key
+    checks = [
+        (key, b"message", sig),
+        (key, b"messagE", sig),
+        (RFC8032_PUBLIC, b"", RFC8032_SIG),
+        (RFC8032_PUBLIC, b"message", sig),
+        (b"\x00" * 31, b"message", sig),
+        (key, b"message", sig[:63]),
+        (bytes([0xFF]) * 32, b"message", sig),  # not a point on the curve
+        (key, b"message", sig),
+    ]
+    expected = [await p.verify(*c) for c in checks]
+    assert expected == [True, False, True, False, False, False, False, True], expected
+    answers = p.verify_later(checks)  # started now: the caller may do other work before it awaits
+    assert await answers == expected, "a batch answered otherwise than verify"
+    assert await p.verify_later([]) == []
+
+
 async def check_key_storage(p: Platform, ctx: dict[str, Any]) -> None:
     """load_or_create_seed makes a key seed once and gives the same seed back after (a file / IndexedDB)."""
     place = ctx.get("key_place")
@@ -246,6 +268,8 @@ async def check_crdt_document(p: Platform, _: dict[str, Any]) -> None:
     assert first is not None and first.ops == expected.ops[:1], f"change at 0: {first}"
     assert doc.version() == {CRDT_PEER: 2}
     assert doc.get("alpha", "k") == b"\x00\x01\xff" and doc.get("alpha", "nope") is None
+    many = doc.get_many("alpha", ["j", "nope", "k"])
+    assert many == [b"v", None, b"\x00\x01\xff"] and doc.get_many("alpha", []) == [], f"get_many {many}"
     assert doc.roots() == {"alpha": {"k": b"\x00\x01\xff", "j": b"v"}}, f"roots {doc.roots()}"
 
     update, snapshot = doc.export_updates({}), doc.export_snapshot()
@@ -303,6 +327,7 @@ CHECKS: list[Check] = [
     check_platform_protocol,
     check_rfc8032_vector,
     check_verify_refuses_forgeries,
+    check_verify_later_answers_as_verify,
     check_key_storage,
     check_random_bytes,
     check_ed25519_group,
