@@ -85,14 +85,17 @@ def _add_diloco(bsub: Any) -> None:
         "diloco",
         help="DiLoCo vs synchronous data-parallel at equal compute; runner speed vs torch",
         description="charlm-tiny, k=4 workers, equal inner steps: synchronous data-parallel (gradients "
-        "averaged every step) against DiLoCo at H=50 and H=200 with fp32, int8 and top-k deltas, through "
-        "the real protocol on the simulation kernel; plus train steps/s of each model in onnxruntime, "
+        "averaged every step) against DiLoCo over a sweep of H, delta codec (fp32, int8, int4, top-k) and "
+        "outer learning rate and momentum, through the real protocol on the simulation kernel, with the "
+        "best configuration within 2% of the baseline's loss; plus train steps/s of each model in onnxruntime, "
         "torch eager and onnxruntime-web (wasm, in a headless Chromium tab).",
     )
     add_json_flag(b)
     b.add_argument("--quick", action="store_true", help="a reduced run (under a minute)")
     b.add_argument("--steps", type=positive, help="inner steps per worker (default 800; --quick 80)")
     b.add_argument("--workers", type=positive, default=4)
+    b.add_argument("--jobs", type=positive, help="configurations run at once (default: one per CPU core)")
+    b.add_argument("--seed", type=int, default=5, help="θ₀ and batch seed of every run (default 5)")
     b.set_defaults(func=cmd_diloco)
 
 
@@ -153,7 +156,10 @@ def cmd_state(args: argparse.Namespace) -> int:
 def cmd_diloco(args: argparse.Namespace) -> int:
     from bench.diloco import run_bench
 
-    return report(args, run_bench(quick=args.quick, steps=args.steps, workers=args.workers))
+    return report(
+        args,
+        run_bench(quick=args.quick, steps=args.steps, workers=args.workers, jobs=args.jobs, seed=args.seed),
+    )
 
 
 def _add_research(bsub: Any) -> None:
