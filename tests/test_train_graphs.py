@@ -11,13 +11,13 @@ from pynode.train.runner import TrainState, evaluate, open_runner
 from pynode.train.zoo import MODELS, get_model, init_theta
 from tests.prereq import require_module
 
-KINDS = ("train", "grad", "adamw", "eval", "infer")
+KINDS = ("train", "grad", "adamw", "eval", "infer", "train_loop")
 # ops with scatter-add semantics race across threads in ORT CPU and wasm (PLATFORM_NOTES); and the browser
 # runtime has no contrib ops
 FORBIDDEN_OPS = {"ScatterND", "ScatterElements", "GatherElements", "LogSoftmax"}
 
 
-def test_every_model_ships_all_five_graphs_matching_the_manifest():
+def test_every_model_ships_all_six_graphs_matching_the_manifest():
     for name in MODELS:
         for kind in KINDS:
             assert graph_bytes(name, kind)  # raises AssetError when missing or altered
@@ -33,7 +33,9 @@ def test_a_graph_whose_bytes_differ_from_the_manifest_is_refused(tmp_path):
 def test_graphs_use_only_standard_ops_without_scatter():
     onnx = require_module("onnx")
     paths = sorted(GRAPHS_DIR.glob("*.onnx"))
-    assert len(paths) == len(MODELS) * 5, f"expected every model's five graphs in {GRAPHS_DIR}"
+    assert len(paths) == len(MODELS) * len(KINDS), (
+        f"expected every model's {len(KINDS)} graphs in {GRAPHS_DIR}"
+    )
     for path in paths:
         model = onnx.load(path)
         ops = {n.op_type for n in model.graph.node}
@@ -81,6 +83,30 @@ def test_fused_step_equals_gradient_then_adamw(name):
     diff = max(abs(x - y) for x, y in zip(a.theta(), b.theta(), strict=True))
     assert diff < 1e-6
     assert a.state().step == b.state().step == 3
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_k_steps_in_one_loop_call_equal_k_single_steps_bit_for_bit(name):
+    """The train_loop graph runs the train graph's own nodes, so its state must be the very same bytes."""
+    spec = get_model(name)
+    data = load_dataset(spec.dataset)
+    one, loop = open_runner(spec), open_runner(spec)
+    for r in (one, loop):
+        r.set_state(TrainState.fresh(init_theta(spec, 0)))
+    batches = [data.batch(spec, 0, step) for step in range(5)]
+    losses = [one.train_step(b, spec.hyper) for b in batches]
+    assert loop.train_steps(batches[:2], spec.hyper) + loop.train_steps(batches[2:], spec.hyper) == losses
+    assert loop.state().digest() == one.state().digest()
+    assert loop.state().step == 5
+
+
+def test_loop_graph_is_the_train_graph_wrapped():
+    """Rebuilding train_loop from the committed train graph gives the committed bytes (nothing else in it)."""
+    require_module("onnx")
+    from wasm_build.loop_graph import loop_graph
+
+    for name in MODELS:
+        assert loop_graph(graph_bytes(name, "train")) == graph_bytes(name, "train_loop"), name
 
 
 def _ort_outputs(data: bytes, inputs):

@@ -2,6 +2,7 @@
 
     python -m wasm_build.export_graphs                 # re-export every graph into pynode/train/graphs/
     python -m wasm_build.export_graphs --only charlm-tiny --out /tmp/g
+    python -m wasm_build.export_graphs --kind train_loop   # only the Loop graphs, from the committed train graphs
     python -m wasm_build.export_graphs --digits-csv sklearn/datasets/data/digits.csv.gz   # rebuild data too
 
 The recipe is PLATFORM_NOTES' "training graphs": trace the functional step with make_fx (real tensors),
@@ -29,10 +30,12 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from pynode.train.assets import DATA_DIR, GRAPHS_DIR, MANIFEST, TEXT_ALPHABET
 from pynode.train.zoo import MODELS, ModelSpec, init_theta
 from wasm_build import torch_models as tm
+from wasm_build.loop_graph import loop_graph
 
 OPSET = 18
 MAX_FOLDED_BYTES = 4096
-KINDS = ("train", "grad", "adamw", "eval", "infer")
+KINDS = ("train", "grad", "adamw", "eval", "infer", "train_loop")
+DERIVED = {"train_loop": ("train", loop_graph)}  # kind → (the kind it is built from, how)
 
 
 def example_inputs(spec: ModelSpec, kind: str, seed: int = 0) -> tuple[torch.Tensor, ...]:
@@ -109,7 +112,11 @@ def export_all(out: Path, names: list[str], kinds: tuple[str, ...] = KINDS) -> d
     hashes = {}
     for name in names:
         for kind in kinds:
-            data = export_graph(MODELS[name], kind)
+            if kind in DERIVED:  # from the graph already in `out` (exported just before, or committed)
+                source, derive = DERIVED[kind]
+                data = derive((out / f"{name}.{source}.onnx").read_bytes())
+            else:
+                data = export_graph(MODELS[name], kind)
             file = f"{name}.{kind}.onnx"
             (out / file).write_bytes(data)
             hashes[file] = sha256(data)
@@ -234,13 +241,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=GRAPHS_DIR, help="where the graphs go")
     p.add_argument("--only", action="append", help="export only these models (repeatable)")
+    p.add_argument("--kind", action="append", choices=KINDS, help="export only these graphs (repeatable)")
     p.add_argument("--digits-csv", type=Path, help="rebuild data/digits.bin from sklearn's digits.csv.gz")
     p.add_argument("--text", action="store_true", help="regenerate data/charlm.txt")
     args = p.parse_args(argv)
     manifest_path = args.out / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     graphs = manifest.get("graphs", {})
-    graphs.update(export_all(args.out, args.only or list(MODELS)))
+    graphs.update(export_all(args.out, args.only or list(MODELS), tuple(args.kind or KINDS)))
     manifest = {
         "exporter": {"torch": torch.__version__.split("+")[0], "onnx": onnx.__version__, "opset": OPSET},
         "graphs": dict(sorted(graphs.items())),

@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 RUNS_DIR = Path("/tmp/hyperspace-runs")  # Pyodide's in-memory file system: gone with the tab
 CURVE_POINTS = 60  # validation losses kept per run for the dashboard's sparkline
-WARMUP_S = 0.5
 
 
 def _b64(data: bytes) -> str:
@@ -158,30 +157,21 @@ class Training:
         return losses, runner.theta()
 
     async def speed(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Train steps per second on one fixed batch (as bench/diloco.py measures CPython), after a warm-up
-        of WARMUP_S: V8 first runs wasm through its baseline compiler and tiers up to optimised code later."""
-        from pynode.train.data import load_dataset
-        from pynode.train.runner import TrainState, open_runner
-        from pynode.train.zoo import get_model, init_theta
+        """Train steps per second on one fixed batch, measured as bench/train_speed.py measures CPython
+        (pynode/train/speed.py): `steps_per_s` with k steps per graph call as training runs them, and
+        `steps_per_s_per_step_call` with one."""
+        from pynode.train.runner import open_runner
+        from pynode.train.speed import train_rates
+        from pynode.train.zoo import get_model
 
         spec = get_model(str(args["task"]))
         seconds = min(30.0, float(args.get("seconds", 1.0)))
         runner = await asyncio.to_thread(open_runner, spec)
-        runner.set_state(TrainState.fresh(init_theta(spec, 0)))
-        batch = load_dataset(spec.dataset).batch(spec, 0, 0)
-
-        def rate() -> tuple[int, float]:
-            t0 = time.perf_counter()
-            while time.perf_counter() - t0 < WARMUP_S:
-                runner.train_step(batch, spec.hyper)
-            n, t0 = 0, time.perf_counter()
-            while time.perf_counter() - t0 < seconds:
-                runner.train_step(batch, spec.hyper)
-                n += 1
-            return n, time.perf_counter() - t0
-
-        n, took = await asyncio.to_thread(rate)
-        return {"task": spec.name, "steps": n, "seconds": took, "steps_per_s": n / took}
+        rates = await asyncio.to_thread(train_rates, runner, spec, seconds, time.perf_counter)
+        return {
+            "task": spec.name, "device": runner.device, "steps_per_s": rates["chunked"],
+            "steps_per_s_per_step_call": rates["per_step_call"], "steps_per_call": rates["steps_per_call"],
+        }  # fmt: skip
 
     async def diloco_join(self, args: dict[str, Any]) -> dict[str, Any]:
         """Join an announced run (by id, or the first of a task) unless this tab is in it already; with

@@ -13,7 +13,7 @@ import itertools
 import os
 from array import array
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import js  # type: ignore[import-not-found]
@@ -21,7 +21,7 @@ from pyodide.ffi import JsProxy, create_proxy, to_js  # type: ignore[import-not-
 
 from pynode.platform.crdt import BlobMeta, CrdtDoc
 from pynode.platform.ed25519_group import Ed25519Group
-from pynode.platform.model import Batch, GraphLoader, GraphSource, Hyper, Tensor, TrainState
+from pynode.platform.model import Batch, GraphLoader, GraphSource, Hyper, Tensor, TrainState, stack
 from pynode.platform.transport import ConnectionClosed
 from pynode.wire.errors import WireError
 
@@ -491,6 +491,8 @@ class WebOrtRunner:
         self._n = n_params
         self._load_graph = load_graph
         self._sessions: dict[str, Any] = {}
+        self._hyper_of: Hyper | None = None
+        self._hyper_tensors: dict[str, Any] = {}
         self.set_state(TrainState.fresh(array("f", bytes(4 * n_params))))
 
     # -- tensors
@@ -528,14 +530,11 @@ class WebOrtRunner:
         return run_sync(self._session(kind).run(_obj(feeds)))
 
     def _hyper(self, hyper: Hyper) -> dict[str, Any]:
-        return {
-            "step": self._scalar(float(self._step + 1)),
-            "lr": self._scalar(hyper.lr),
-            "beta1": self._scalar(hyper.beta1),
-            "beta2": self._scalar(hyper.beta2),
-            "eps": self._scalar(hyper.eps),
-            "weight_decay": self._scalar(hyper.weight_decay),
-        }
+        if hyper != self._hyper_of:  # the same values call after call: their tensors are made once
+            names = ("lr", "beta1", "beta2", "eps", "weight_decay")
+            self._hyper_tensors = {name: self._scalar(getattr(hyper, name)) for name in names}
+            self._hyper_of = hyper
+        return {"step": self._scalar(float(self._step + 1)), **self._hyper_tensors}
 
     # -- the Runner interface
 
@@ -559,6 +558,15 @@ class WebOrtRunner:
         self._theta, self._m, self._v = out.theta_out, out.m_out, out.v_out
         self._step += 1
         return float(out.loss.data[0])
+
+    def train_steps(self, batches: Sequence[Batch], hyper: Hyper) -> list[float]:
+        both = stack(batches)
+        feeds = {"theta": self._theta, "m": self._m, "v": self._v, **self._hyper(hyper)}
+        feeds.update(xs=self._batch_tensor(both.x), ys=self._batch_tensor(both.y))
+        out = self._run("train_loop", feeds)
+        self._theta, self._m, self._v = out.theta_out, out.m_out, out.v_out
+        self._step += len(batches)
+        return list(array("f", _bytes_of(out.losses.data)))
 
     def grad(self, batch: Batch) -> tuple[float, array]:
         feeds = {"theta": self._theta, "x": self._batch_tensor(batch.x), "y": self._batch_tensor(batch.y)}

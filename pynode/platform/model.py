@@ -14,7 +14,7 @@ import hashlib
 import struct
 import sys
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,6 +36,21 @@ class Tensor:
 class Batch:
     x: Tensor
     y: Tensor
+
+
+def stack(batches: Sequence[Batch]) -> Batch:
+    """k batches as one, on a new leading axis: the `train_loop` graph's xs [k, *x] and ys [k, *y]."""
+    if not batches:
+        raise ValueError("no batches to stack")
+    first = batches[0]
+    x, y = array(first.x.data.typecode), array(first.y.data.typecode)
+    for b in batches:
+        if b.x.shape != first.x.shape or b.y.shape != first.y.shape:
+            raise ValueError("batches to stack must have one shape")
+        x.extend(b.x.data)
+        y.extend(b.y.data)
+    k = len(batches)
+    return Batch(Tensor(first.x.dtype, (k, *first.x.shape), x), Tensor(first.y.dtype, (k, *first.y.shape), y))
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,12 @@ class Runner(Protocol):
 
     def train_step(self, batch: Batch, hyper: Hyper) -> float:
         """One fused AdamW step on the kept state; returns the batch loss before the update."""
+        ...
+
+    def train_steps(self, batches: Sequence[Batch], hyper: Hyper) -> list[float]:
+        """len(batches) steps in one graph call (the `train_loop` graph: one crossing of the runtime's
+        boundary, θ, m and v copied in and out once); the same state, bit for bit, and the same losses as
+        as many `train_step` calls."""
         ...
 
     def grad(self, batch: Batch) -> tuple[float, array]:

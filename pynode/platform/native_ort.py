@@ -8,11 +8,12 @@ run repeats bit for bit (PLATFORM_NOTES, training graphs).
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 
 import numpy as np
 import onnxruntime as ort
 
-from pynode.platform.model import Batch, GraphLoader, Hyper, Tensor, TrainState
+from pynode.platform.model import Batch, GraphLoader, Hyper, Tensor, TrainState, stack
 
 OPT_LEVEL = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC  # fusions beyond basic differ between builds
 _DTYPES = {"float32": np.float32, "int64": np.int64}
@@ -113,6 +114,16 @@ class OrtRunner:
         )
         self._step += 1
         return float(loss.numpy())
+
+    def train_steps(self, batches: Sequence[Batch], hyper: Hyper) -> list[float]:
+        both = stack(batches)
+        inputs = {"theta": self._theta, "m": self._m, "v": self._v, **self._hyper(hyper)}
+        inputs.update(xs=_np(both.x), ys=_np(both.y))
+        losses, self._theta, self._m, self._v = self._run(
+            "train_loop", inputs, ["losses", "theta_out", "m_out", "v_out"]
+        )
+        self._step += len(batches)
+        return [float(x) for x in losses.numpy()]
 
     def grad(self, batch: Batch) -> tuple[float, array]:
         loss, g = self._run(
