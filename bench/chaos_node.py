@@ -9,7 +9,8 @@ seconds, and writes what happens to it where the benchmark can read it after a S
 - a status file rewritten every STATUS_S: the keys of every benchmark record its replica holds.
 
 Its replica is saved after every write of its own, before the write is gossiped, and loaded at start, so a
-restarted node knows every change it signed.
+restarted node knows every change it signed; its gossip messages go to a sent log first (runtime/sent.py), so
+those a kill kept from anyone are offered again after the restart.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pynode.identity import Identity, short_id
 from pynode.node import Node, NodeConfig
 from pynode.platform import native
 from pynode.runtime.replica import StateReplica, load_store
+from pynode.runtime.sent import SentLog
 from pynode.state.authorship import loro_peer
 from pynode.state.store import Store
 from pynode.wire.envelope import Envelope
@@ -106,6 +108,7 @@ class ChaosNode:
             peer=short_id(self.node.peer_id),
         )
         self.log.flush()
+        await SentLog(self.node, self.args.data_dir / "sent").open()  # as `hyperspace node` does
         await self.node.start()
         await self.replica.start()
         loops = [self._flusher(), self._watch_relay(), self._status(), self._publisher(), self._writer()]

@@ -74,6 +74,7 @@ class Node:
         self._seqno = int(time.time() * 1000) << 8  # strictly increasing across restarts
         self._delivered: deque[float] = deque(maxlen=10_000)
         self._running = False
+        self.on_publish: Callable[[Envelope], None] = lambda env: None  # ours, before routing (runtime/sent.py)
 
     # ---- public API -------------------------------------------------------------------------------
 
@@ -112,6 +113,7 @@ class Node:
     async def publish(self, topic: str, data: bytes) -> Envelope:
         self._seqno += 1
         env = await sign_envelope(self.identity.signer, topic, self._seqno, int(time.time() * 1000), data)
+        self.on_publish(env)
         self._route(self.router.publish(env, self._now()))
         return env
 
@@ -235,8 +237,6 @@ class Node:
                     self._tasks.spawn(result, "handler")
             except Exception:
                 log.exception("handler for %s failed", env.topic)
-
-    # ---- loops -------------------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
         while True:

@@ -295,3 +295,26 @@ def test_many_identities_share_one_history_budget_per_heartbeat() -> None:
     # the next heartbeat has a budget again
     r.tick(now + PARAMS.heartbeat_interval)
     assert sent(r.receive(peer(100), RPC(iwant=ids[-1:]), now + 1))[peer(100)].msgs
+
+
+# -- own messages from before a restart (runtime/sent.py) --
+
+
+def test_restored_own_messages_are_pushed_to_the_first_peers_and_told_to_later_ones() -> None:
+    r = alone()
+    young, stale = envelope(1), envelope(2)
+    r.restore_own(young, T0, age=20.0)
+    r.restore_own(stale, T0, age=PARAMS.history_ttl)  # receivers may refuse it by now: nowhere
+    r.restore_own(young, T0, age=20.0)  # twice from the log: once
+    assert r.counters["restored"] == 1
+    assert join(r, peer(1)).msgs == [young]
+    r.tick(T0 + PARAMS.history_ttl - 20.0)  # held and kept only as long as it was young enough
+    assert len(r.held) == 0 and join(r, peer(2), T0 + PARAMS.history_ttl - 20.0) == RPC()
+
+
+def test_a_restored_message_a_peer_sends_us_back_is_a_duplicate() -> None:
+    r = alone()
+    env = envelope(1)
+    r.restore_own(env, T0, age=1.0)
+    r.add_peer(peer(1), T0)
+    assert not any(isinstance(o, Validate) for o in r.receive(peer(1), RPC(msgs=[env]), T0))

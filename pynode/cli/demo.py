@@ -119,6 +119,7 @@ async def _start_nodes(
     from pynode.platform import current
     from pynode.runtime.memory import related_work
     from pynode.runtime.replica import StateReplica, load_store
+    from pynode.runtime.sent import SentLog
 
     for i in range(args.nodes):
         identity = await Identity.load_or_create(args.data_dir / f"node{i}")
@@ -128,6 +129,7 @@ async def _start_nodes(
             *([] if args.no_review else ["validation"]),
         ]
         node = Node(identity, current().relay_link(url), NodeConfig(caps=caps, ice_addresses=["127.0.0.1"]))
+        await SentLog(node, args.data_dir / f"node{i}" / "sent").open()
         node.subscribe(DEMO_TOPIC)
         store = node_store(identity.peer_id)
         await load_store(store, args.data_dir / f"node{i}" / "state")  # as `hyperspace node` does

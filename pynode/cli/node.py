@@ -77,6 +77,7 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     from pynode.node import Node, NodeConfig
     from pynode.platform import current
     from pynode.runtime.replica import StateReplica, load_store
+    from pynode.runtime.sent import SentLog
 
     try:
         identity = await Identity.load_or_create(args.data_dir)
@@ -89,6 +90,9 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
         allowed_peers=args.only_peers,
     )
     node = Node(identity, [current().relay_link(url) for url in args.relay], config)
+    await SentLog(
+        node, args.data_dir / "sent"
+    ).open()  # what we published before a crash gets a second chance
     topics = args.topic or [DEMO_TOPIC]
     for t in topics:
         node.subscribe(t)

@@ -124,13 +124,14 @@ class Held:
         """Topics with held messages, in a fixed order (a seeded router must draw its randomness alike)."""
         return sorted({h.env.topic for h in self._held.values()})
 
-    def hold(self, env: Envelope, now: float) -> int:
-        """Hold `env`; returns how many messages the bounds dropped (it, or the oldest held)."""
-        if self._ttl <= 0 or len(env.data) > self._max_bytes:
+    def hold(self, env: Envelope, now: float, age: float = 0.0) -> int:
+        """Hold `env`, `age` seconds old at `now`; returns how many messages the bounds dropped (it, or the
+        oldest held)."""
+        if self._ttl - age <= 0 or len(env.data) > self._max_bytes:
             return 1
         if env.msg_id in self._held:
             return 0
-        self._held[env.msg_id] = _Held(env, now + self._ttl)
+        self._held[env.msg_id] = _Held(env, now + self._ttl - max(0.0, age))
         self._bytes += len(env.data)
         dropped = 0
         while len(self._held) > self._max_messages or self._bytes > self._max_bytes:

@@ -241,6 +241,16 @@ class Router:
         rpc = RPC(msgs=[env])
         return [Send(p, rpc) for p in targets]
 
+    def restore_own(self, env: Envelope, now: float, age: float) -> None:
+        """One of our messages, `age` seconds old, from before a restart (runtime/sent.py): kept for new peers
+        to be told of, and held for the first ones that subscribe — its first sending may have died with us."""
+        if env.msg_id in self._seen or age >= self.params.history_ttl:
+            return
+        self._mark_seen(env.msg_id, now)
+        self.history.put(env, now, age)
+        self.counters["restored"] += 1
+        self.counters["held_dropped"] += self.held.hold(env, now, age)
+
     def receive(self, peer: bytes, rpc: RPC, now: float) -> list[Output]:
         if peer not in self._peers:
             self.counters["rpc_unknown_peer"] += 1

@@ -12,3 +12,9 @@ MAX_EVIDENCE_FILE = (
 # units of a state check (a record checked, a signature verified: pynode/state/slices.py) between two turns of a
 # node's event loop: ~20-50 ms of CPython, so pings and gossip keep flowing while a cold start is validated
 STATE_SLICE_UNITS = 256
+SENT_LOG_MAX_BYTES = (
+    8 * 1024 * 1024
+)  # of a sent log read at start: twice what the router may hold (MAX_HELD_BYTES)
+SENT_LOG_COMPACT_EVERY = (
+    256  # appends between two rewrites of a sent log down to the messages still young enough
+)
