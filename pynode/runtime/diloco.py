@@ -25,6 +25,7 @@ from pynode.net.reqresp import RequestFailed
 from pynode.node import Node
 from pynode.runtime.limits import FETCH_TIMEOUT_S, SHARED_STATE_TTL_S, SHARED_STATES
 from pynode.runtime.parsed import ParsedMessages
+from pynode.train.chunks import StepChunks
 from pynode.train.data import load_dataset
 from pynode.train.diloco import (
     DELTA_PROTO,
@@ -82,7 +83,7 @@ class DilocoPeer:
     ) -> None:
         """`inner_steps`: this node's steps per round (fewer on a slow machine; its delta weighs less).
         `tamper(theta_start, theta_end)`: test hook that replaces the trained θ (a Byzantine peer).
-        `pace()`: called after every inner step, e.g. CpuBudget.pace_blocking to keep to a CPU share.
+        `pace()`: called after every graph call of inner steps, e.g. CpuBudget.pace_blocking to keep to a CPU share.
         `storage`: a StorageRuntime (pynode/runtime/storage.py) to share recent states through and fetch from."""
         self.node = node
         self.runner = runner
@@ -293,11 +294,16 @@ class DilocoPeer:
         state = runner.state()
         runner.set_state(TrainState(array("f", job.theta), state.m, state.v, state.step))
         spec = core.spec
-        for i in range(job.steps):
+        chunks, i = StepChunks(), 0
+        while i < job.steps:  # k steps per graph call: the same θ as one by one, fewer crossings
             if core.round != job.round:
                 return None  # certified without us: start on the next round instead
-            batch = self.data.batch(spec, job.seed, i, job.shard, job.shards)
-            self._last_loss = runner.train_step(batch, spec.hyper)
+            k = chunks.next(job.steps - i)
+            batches = [self.data.batch(spec, job.seed, i + j, job.shard, job.shards) for j in range(k)]
+            t0 = time.perf_counter()
+            self._last_loss = runner.train_steps(batches, spec.hyper)[-1]
+            chunks.took(k, time.perf_counter() - t0)
+            i += k
             if self.pace is not None:
                 self.pace()
         return runner.theta()
