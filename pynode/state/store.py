@@ -275,6 +275,9 @@ class Store:
         """Every signature's answer, in order: the first that fails decides, as verifying one by one would."""
         await self._launch(checked)
         for batch, answers in checked.verifying:
+            # a chance to pause before each wait: in a tab, while WebCrypto's answers keep coming, Chromium
+            # runs them before any timer, so only the runtime's turn lets the timers in
+            await self.slices.take(len(batch))
             for (peer, start, _), ok in zip(batch, await answers, strict=True):
                 if ok:
                     continue
