@@ -158,8 +158,8 @@ class Training:
 
     async def speed(self, args: dict[str, Any]) -> dict[str, Any]:
         """Train steps per second on one fixed batch, measured as bench/train_speed.py measures CPython
-        (pynode/train/speed.py): `steps_per_s` with k steps per graph call as training runs them, and
-        `steps_per_s_per_step_call` with one."""
+        (pynode/train/speed.py): `steps_per_s` with k steps per graph call as training runs them; `rates`
+        has all that train_rates measured."""
         from pynode.train.runner import open_runner
         from pynode.train.speed import train_rates
         from pynode.train.zoo import get_model
@@ -168,10 +168,7 @@ class Training:
         seconds = min(30.0, float(args.get("seconds", 1.0)))
         runner = await asyncio.to_thread(open_runner, spec)
         rates = await asyncio.to_thread(train_rates, runner, spec, seconds, time.perf_counter)
-        return {
-            "task": spec.name, "device": runner.device, "steps_per_s": rates["chunked"],
-            "steps_per_s_per_step_call": rates["per_step_call"], "steps_per_call": rates["steps_per_call"],
-        }  # fmt: skip
+        return {"task": spec.name, "device": runner.device, "steps_per_s": rates["chunked"], "rates": rates}
 
     async def diloco_join(self, args: dict[str, Any]) -> dict[str, Any]:
         """Join an announced run (by id, or the first of a task) unless this tab is in it already; with

@@ -1,9 +1,11 @@
 """Train steps per second of a model runner, measured the same way in CPython (bench/train_speed.py) and in a
 tab (the worker's `train-speed` command), so that their ratio compares the runtimes and not two methods.
 
-One fixed batch, a warm-up, then the best of several windows, the least disturbed by other work on the
-machine: once with one step per graph call (`train_step`), once with k steps per call as training runs
-them (`train_steps`, k from StepChunks).
+One fixed batch, a warm-up until the rate stops rising, then calls alternating between one step per graph
+call (`train_step`) and k steps per call as training runs them (`train_steps`, k from StepChunks). The rate
+is that of the fastest call, the one least disturbed by other work on the machine (timeit's advice: on a
+loaded 2-core machine a tab's calls took a median 3-5x their fastest); the median call's rate is reported
+beside it.
 """
 
 from __future__ import annotations
@@ -15,15 +17,21 @@ from pynode.train.data import load_dataset
 from pynode.train.runner import Runner, TrainState
 from pynode.train.zoo import ModelSpec, init_theta
 
-WARMUP_S = 0.5  # V8 first runs wasm through its baseline compiler and tiers up to optimised code later
-WINDOWS = 3
+# Warm-up until the rate stops rising: V8 first runs wasm through its baseline compiler and tiers hot functions
+# up to optimised code in the background, which on a loaded machine took seconds (measured in the tab: the
+# same graph ran 4.7 then 22 steps/s a minute later); CPython is steady after a step.
+WARMUP_WINDOW_S = 0.25
+WARMUP_PATIENCE = 3  # windows in a row without a new best (by more than WARMUP_GAIN) end the warm-up
+WARMUP_GAIN = 1.05
+MAX_WARMUP_S = 15.0
 
 
 def train_rates(
     runner: Runner, spec: ModelSpec, seconds: float, clock: Callable[[], float]
 ) -> dict[str, float]:
-    """{"per_step_call", "chunked"} steps/s and "steps_per_call" (the k chunked calls settled on), over
-    about 2·`seconds` of measuring after 2·WARMUP_S of warm-up."""
+    """{"per_step_call", "chunked"} steps/s of the fastest call, the same with "_median" of the median
+    call, "steps_per_call" (the k chunked calls settled on) and "warmup_s"; about 2·`seconds` of
+    measuring after the warm-up."""
     batch = load_dataset(spec.dataset).batch(spec, 0, 0)
     runner.set_state(TrainState.fresh(init_theta(spec, 0)))
     chunks = StepChunks()
@@ -45,10 +53,26 @@ def train_rates(
             n += step()
         return n / (clock() - t0)
 
-    rate(single, WARMUP_S)
-    rate(chunked, WARMUP_S)
-    best = {"per_step_call": 0.0, "chunked": 0.0}
-    for _ in range(WINDOWS):  # alternating, so that a burst of other load hits both alike
-        best["per_step_call"] = max(best["per_step_call"], rate(single, seconds / WINDOWS))
-        best["chunked"] = max(best["chunked"], rate(chunked, seconds / WINDOWS))
-    return {**best, "steps_per_call": float(chunks.next(MAX_STEPS_PER_CALL))}
+    def warm_up() -> None:
+        best, calm, end = 0.0, 0, clock() + MAX_WARMUP_S
+        while calm < WARMUP_PATIENCE and clock() < end:
+            r = rate(single, WARMUP_WINDOW_S) + rate(chunked, WARMUP_WINDOW_S)
+            calm = 0 if r > best * WARMUP_GAIN else calm + 1
+            best = max(best, r)
+
+    t0 = clock()
+    warm_up()
+    warmup_s = clock() - t0
+    per_step: dict[str, list[float]] = {"per_step_call": [], "chunked": []}
+    end = clock() + 2 * seconds
+    while clock() < end:  # alternating, so that a burst of other load hits both alike
+        for mode, step in (("per_step_call", single), ("chunked", chunked)):
+            t = clock()
+            k = step()
+            per_step[mode].append((clock() - t) / k)
+    result = {"steps_per_call": float(chunks.next(MAX_STEPS_PER_CALL)), "warmup_s": warmup_s}
+    for mode, times in per_step.items():
+        times.sort()
+        result[mode] = 1.0 / times[0]
+        result[f"{mode}_median"] = 1.0 / times[len(times) // 2]
+    return result
