@@ -190,3 +190,22 @@ def test_a_write_waits_for_a_check_in_progress(honest):
 def test_a_slice_budget_is_at_least_one_unit():
     with pytest.raises(ValueError):
         Slices(0, _no_pause)
+
+
+def test_an_author_proven_faulty_while_a_check_pauses_counts_nowhere(honest):
+    """mark_faulty may run between two slices (a pull's evidence): the paused check keeps none of its records."""
+    me = run_sync(Identity.generate())
+    blob = board(*honest)
+    culprit = honest[1].id.peer_id
+    store = Store(me.peer_id, native)
+
+    async def pause() -> None:  # once the check is appending the culprit's ledger: what mark_faulty does
+        peer = loro_peer(culprit)
+        if peer in store.ledgers[DOC] and peer not in store.faulty:
+            store.faulty.add(peer)
+            store.ledgers[DOC].pop(peer)
+
+    store.slices = Slices(3, pause)
+    new = run_sync(store.receive(DOC, blob, NOW, ("snapshot",)))
+    assert len(new) == 78 - 21 and all(r.author != culprit for r in new)
+    assert loro_peer(culprit) not in store.ledgers[DOC]

@@ -254,6 +254,10 @@ class Store:
         self.quotas[name].commit(trial)
         known = self.records[name]
         fresh = [r for r in checked.records if r.key not in known]
+        if self.faulty:  # proven faulty while the check paused (mark_faulty): its records count nowhere
+            for peer in {p for p, *_ in checked.spans} & self.faulty:
+                self.ledgers[name].pop(peer, None)
+            fresh = [r for r in fresh if loro_peer(r.author) not in self.faulty]
         for r in fresh:
             known[r.key] = r
         self._notify(name, fresh)
