@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.train_speed import cpython_rates
 from pynode.sim.diloco import DilocoSimulation
 from pynode.train.data import load_dataset
 from pynode.train.diloco import RunSpec
@@ -108,8 +109,6 @@ def steps_per_s(model: str, seconds: float) -> dict[str, float | None]:
     spec = get_model(model)
     data = load_dataset(spec.dataset)
     batch = data.batch(spec, 0, 0)
-    runner = open_runner(spec)
-    runner.set_state(TrainState.fresh(init_theta(spec, 0)))
 
     def rate(step) -> float:
         step()  # warm-up
@@ -119,7 +118,8 @@ def steps_per_s(model: str, seconds: float) -> dict[str, float | None]:
             n += 1
         return n / (time.perf_counter() - t0)
 
-    ort_rate = rate(lambda: runner.train_step(batch, spec.hyper))
+    # as `hyperspace bench train` and the tab measure it (pynode/train/speed.py): k steps per graph call
+    ort_rate = cpython_rates(model, seconds)["chunked"]
     try:
         import torch
 
@@ -149,8 +149,8 @@ def steps_per_s(model: str, seconds: float) -> dict[str, float | None]:
 
 
 def browser_steps_per_s(models: list[str], seconds: float) -> dict[str, float | None]:
-    """Train steps/s in onnxruntime-web (wasm) in a fresh headless Chromium, as `steps_per_s` measures ORT:
-    one fixed batch, one warm-up step (the tab's `train-speed` command)."""
+    """Train steps/s in onnxruntime-web (wasm) in a fresh headless Chromium, as `steps_per_s` measures ORT
+    (the tab's `train-speed` command, pynode/train/speed.py; bench/train_speed.py covers every zoo model)."""
     try:
         return asyncio.run(_browser_rates(models, seconds))
     except Exception as e:  # no Chromium, no Playwright, no npm assets: the other numbers still stand

@@ -120,19 +120,3 @@ def _table(r: dict[str, Any]) -> None:
     print(f"steps/s of the fastest call; median: the ratio of the median calls' rates. Lowest ratio "
           f"{f(r['min_ratio'], '.2f')} (target ≥ {r['target_ratio']}): {'met' if r['target_met'] else 'not met'}",
           file=out)  # fmt: skip
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import json
-
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--model", action="append", choices=list(MODELS))
-    args = p.parse_args(argv)
-    print(json.dumps(run_bench(args.quick, args.model)))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -155,10 +155,14 @@ async def test_diloco_with_four_cpython_nodes_and_a_tab_agrees_on_theta_every_ro
             assert {e.state_hash for e in logs} == {web_log["state_hash"]}, f"disagreement after round {r}"
             # five deltas, the tab's among them: 5 × 4 inner steps of 16×32 tokens
             assert web_log["contributors"] == 5 and web_log["samples"] == 5 * 4 * 16 * 32
-        final = [p.core.state for p in peers]
-        assert {s.digest().hex() for s in final} == {web["state_digest"]}
+        # the run goes on past ROUNDS (a tab that trains as fast as the nodes lets the next round certify
+        # before the peers are read): the tab's final θ against the peers' at the tab's last round
+        last = web["log"][-1]
+        for p in peers:
+            at = next(e for e in p.log if e.round == last["round"])
+            assert (at.state_hash, at.theta_hash) == (last["state_hash"], last["theta_hash"])
         web_theta = array("f", base64.b64decode(web["theta_b64"]))
-        assert all(_max_abs(web_theta, s.theta) <= 1e-6 for s in final)
+        assert vector_hash(web_theta) == last["theta_hash"]
         assert web["log"][-1]["val_loss"] < web["log"][0]["val_loss"] + 0.5
         assert not web["rejected"] and all(sum(p.core.rejected.values()) == 0 for p in peers)
         st = await wait_status(

@@ -14,13 +14,14 @@ def add_bench(sub: Any) -> None:
         "bench",
         help="benchmarks that print a table (and JSON with --json)",
         description="Run a benchmark: gossip (ours vs py-libp2p, or the simulator at scale), browser, "
-        "state, diloco, research, vrf, presence, chaos, services, relay.",
+        "state, diloco, train, research, vrf, presence, chaos, services, relay.",
     )
     bsub = b.add_subparsers(dest="bench", required=True, metavar="BENCH")
     _add_gossip(bsub)
     _add_browser(bsub)
     _add_state(bsub)
     _add_diloco(bsub)
+    _add_train(bsub)
     _add_review(bsub)
     _add_research(bsub)
     _add_vrf(bsub)
@@ -78,6 +79,28 @@ def _add_state(bsub: Any) -> None:
     s.add_argument("--tab-records", type=int, default=5000,
                    help="records of the tab cold start (headless Chromium; 0 leaves it out)")  # fmt: skip
     s.set_defaults(func=cmd_state)
+
+
+def _add_train(bsub: Any) -> None:
+    from pynode.train.zoo import MODELS
+
+    b = bsub.add_parser(
+        "train",
+        help="train steps/s of every zoo model in CPython and in a browser tab, and their ratio",
+        description="onnxruntime (CPU, 1 thread) against onnxruntime-web (wasm, 1 thread, in a headless "
+        "Chromium tab running the built web app), one step per graph call and k steps per call as training "
+        "runs them; the target is tab / CPython >= 0.4 for every model.",
+    )
+    add_json_flag(b)
+    b.add_argument("--quick", action="store_true", help="the two base models, shorter (about two minutes)")
+    b.add_argument("--model", action="append", choices=list(MODELS), help="only these models (repeatable)")
+    b.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from bench.train_speed import run_bench
+
+    return report(args, run_bench(quick=args.quick, models=args.model))
 
 
 def _add_diloco(bsub: Any) -> None:
