@@ -198,19 +198,7 @@ class Store:
     async def _receive(
         self, name: str, blob: bytes, now_ms: int, modes: tuple[str, ...], only_author: bytes | None
     ) -> list[Record]:
-        doc = self.docs.get(name)
-        if doc is None:
-            raise Rejected("unknown_document", name[:32])
-        if len(blob) > MAX_BLOB_BYTES:
-            raise Rejected("oversized", f"{len(blob)} bytes")
-        try:
-            meta = self.crdt.crdt_blob_meta(blob)
-        except CrdtError as e:
-            raise Rejected("malformed_update", str(e)) from None
-        if meta.mode not in modes:
-            raise Rejected("bad_mode", f"{meta.mode} where {modes} expected")
-        if meta.change_count > MAX_CHANGES_PER_BLOB:
-            raise Rejected("too_many_changes", str(meta.change_count))
+        doc, meta = self._header(name, blob, modes)
         sender_peer = loro_peer(only_author) if only_author is not None else None
         self.slices.fill()  # reading a snapshot's header reads all of it
         before = doc.version()
@@ -262,6 +250,23 @@ class Store:
             known[r.key] = r
         self._notify(name, fresh)
         return fresh
+
+    def _header(self, name: str, blob: bytes, modes: tuple[str, ...]) -> tuple[CrdtDoc, BlobMeta]:
+        """The document `blob` is for and what its header says, checked before anything of it is read."""
+        doc = self.docs.get(name)
+        if doc is None:
+            raise Rejected("unknown_document", name[:32])
+        if len(blob) > MAX_BLOB_BYTES:
+            raise Rejected("oversized", f"{len(blob)} bytes")
+        try:
+            meta = self.crdt.crdt_blob_meta(blob)
+        except CrdtError as e:
+            raise Rejected("malformed_update", str(e)) from None
+        if meta.mode not in modes:
+            raise Rejected("bad_mode", f"{meta.mode} where {modes} expected")
+        if meta.change_count > MAX_CHANGES_PER_BLOB:
+            raise Rejected("too_many_changes", str(meta.change_count))
+        return doc, meta
 
     async def _launch(self, checked: _Checked) -> None:
         """Start verifying the checks found so far, a slice's worth per batch: in a tab WebCrypto works on its
