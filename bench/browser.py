@@ -89,7 +89,7 @@ async def _visit(ctx: Any, port: int, phases: dict[str, list[float]]) -> tuple[A
     """Open the dashboard and wait until the tab joined; navigation → joined from the tab's own clocks."""
     from tests.browser_util import open_dashboard, wait_status
 
-    page = await open_dashboard(ctx, port)
+    page = await open_dashboard(ctx, port, "research=off")  # a first visit makes the boot snapshot
     st = await wait_status(
         page, lambda s: s["state"] == "online" and s["peers"] and s["boot"]["join_s"], 180, "tab joined"
     )

@@ -49,9 +49,10 @@ class Chromium:
             await self._pw.stop()
 
 
-async def open_dashboard(ctx: BrowserContext, port: int, query: str = "research=off") -> Page:
-    """The dashboard of a relay on `port`. A tab researches by default; tests of other parts keep it off
-    (`query`), so that the records they count and the CPU they time are their own."""
+async def open_dashboard(ctx: BrowserContext, port: int, query: str = "research=off&snapshot=off") -> Page:
+    """The dashboard of a relay on `port`. A tab researches by default, and makes a boot snapshot for its next
+    visit (a second Pyodide boot); tests of other parts keep both off (`query`), so that the records they count
+    and the CPU they time are their own."""
     page = await ctx.new_page()
     page.on("pageerror", lambda e: print("pageerror:", e))
     await page.goto(f"http://127.0.0.1:{port}/?{query}")

@@ -97,7 +97,7 @@ async def test_identity_survives_reload_leave_closes_every_channel_and_the_relay
     py = await node_on(relay.url, direct_peers=4)
     try:
         ctx = await chromium.context()
-        tab = await open_dashboard(ctx, relay.port)
+        tab = await open_dashboard(ctx, relay.port, "research=off")  # with its boot snapshot for the reload
         st = await wait_status(
             tab, lambda s: s["state"] == "online" and _direct_to(s, py.identity.text), 60, "direct"
         )

@@ -5,6 +5,7 @@
 //   ?research=search,causes (domains this tab researches; `off` for none; default: the ones cheap in a tab)
 //   ?cpu=0.5 (the share of one CPU research may use in this tab; default 0.5)
 //   ?rounds=90 (seconds between pulse rounds: the network's; default 90)
+//   ?snapshot=off (make no boot snapshot for this profile's next visit: it costs a second Pyodide boot)
 
 import { avatar, formatDuration, formatNumber, shortPeer, CAP_RE, TOPIC_RE } from './ui-common.js';
 import { renderReplica } from './state-card.js';
@@ -95,6 +96,7 @@ const config = {
     : researchParam === 'off' ? [] : listParam(params, 'research', [], /^[a-z]{1,16}$/),
   researchCpu: Number.isFinite(cpuParam) && cpuParam > 0 ? Math.min(1, Math.max(0.05, cpuParam)) : 0.5,
   presenceInterval: Number.isFinite(roundsParam) && roundsParam >= 20 && roundsParam <= 86400 ? roundsParam : 90,
+  snapshot: params.get('snapshot') !== 'off',
 };
 
 let node = null;

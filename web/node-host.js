@@ -156,15 +156,17 @@ export function startNode(options = {}) {
   const handlers = { onStatus: options.onStatus || (() => {}), onEvent: options.onEvent || (() => {}) };
   const listeners = new Map();
   let sawStatus = false;
+  const makeSnapshots = options.snapshot !== false; // off: no second boot for the next visit (tests, kiosks)
   let snapshotStarted = false;
   let snapshotTimer = null;
   let snapshotDone = () => {};
   const snapshot = new Promise((resolve) => { snapshotDone = resolve; });
+  if (!makeSnapshots) snapshotDone({ ok: false, error: 'snapshots are off' });
   worker.onmessage = (e) => {
     const msg = e.data;
     if (msg.type === 'status') {
       sawStatus = true;
-      if (!snapshotStarted && msg.status.state === 'online' && msg.status.boot) {
+      if (!snapshotStarted && makeSnapshots && msg.status.state === 'online' && msg.status.boot) {
         // booted without a snapshot: make one for this profile's next visit, now that the node is on the network
         snapshotStarted = true;
         if (msg.status.boot.snapshot) snapshotDone({ ok: true, restored: true });
