@@ -76,6 +76,9 @@ class InferenceHost:
             except WeightsError:  # a checkout without them: derive the same weights here (seconds)
                 log.exception("committed weights unusable; training the %s baseline", model_id)
                 await self._load(model_id, baseline(model_id))
+            except Exception:  # one model that cannot load is not served; the others still are
+                log.exception("could not load the %s model: not serving it", model_id)
+                continue
             self.load_s[model_id] = round(time.monotonic() - t0, 2)
         self.ready.set()
         while self.follow_board:
