@@ -160,6 +160,8 @@ async def _write(ws: WebSocket, client: Client) -> None:
     try:
         await client.drain_to(ws.send_bytes)
         await ws.close(_close_code(client.error))
+    except RuntimeError:
+        pass  # uvicorn refuses sends once the peer's close was answered: the peer left, as StarletteSocket.send
     finally:
         client.close()
 
