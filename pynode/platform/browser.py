@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
 import os
 from array import array
 from collections import OrderedDict
@@ -28,7 +27,6 @@ from pynode.wire.errors import WireError
 
 ED25519 = "Ed25519"
 PKCS8_ED25519_PREFIX = bytes.fromhex("302e020100300506032b657004220420")  # RFC 8410 wrapper of a 32-byte seed
-log = logging.getLogger(__name__)
 _verify_keys: OrderedDict[bytes, Any] = OrderedDict()  # imported public keys, most recently used last
 _VERIFY_KEY_CACHE = 4096
 
@@ -475,46 +473,21 @@ def _ort() -> Any:
     return ort
 
 
-def _ort_webgpu() -> Any:
-    """onnxruntime-web's WebGPU build, or None when the browser offers no WebGPU adapter (worker.js imports the
-    build only then) or the build does not load."""
-    from pyodide.ffi import run_sync  # type: ignore[import-not-found]
-
-    if not hasattr(js, "hsLoadOrtWebgpu"):
-        return None
-    try:
-        ort = run_sync(js.hsLoadOrtWebgpu())
-    except Exception as e:  # a JsException: the module or its wasm failed to load
-        log.warning("onnxruntime-web's WebGPU build did not load (%s); running on wasm", e)
-        return None
-    return ort if hasattr(ort, "InferenceSession") else None  # no adapter: undefined (None), or jsnull
-
-
 def _bytes_of(typed: Any) -> bytes:
     """A typed array's bytes (a Python copy: ORT may reuse the buffer)."""
     return js.Uint8Array.new(typed.buffer, typed.byteOffset, typed.byteLength).to_bytes()
 
 
 class WebOrtRunner:
-    """`device`: "wasm" (or "cpu"), "webgpu", or "auto" — WebGPU when the browser offers an adapter, else wasm.
-    WebGPU is for inference: its float results differ from the wasm build's in the last bits, and training steps
-    must repeat bit for bit on every platform. `device` afterwards says which one runs (a graph the WebGPU
-    provider cannot take runs on the WebGPU build's wasm provider, and says so)."""
-
     device = "wasm"
 
     def __init__(self, n_params: int, load_graph: GraphLoader, device: str, threads: int) -> None:
-        if device not in ("cpu", "wasm", "webgpu", "auto"):
-            raise ValueError(f"the browser runs models on wasm or webgpu, not {device!r}")
+        if device not in ("cpu", "wasm", "auto"):
+            raise ValueError(f"the browser runs models on wasm only, not {device!r}")
         if threads != 1:
             # ORT-web's thread count is global and fixed to 1 by worker.js: runs then repeat bit for bit
             raise ValueError("the browser runner uses exactly one thread")
-        gpu = _ort_webgpu() if device in ("webgpu", "auto") else None
-        if gpu is None and device == "webgpu":
-            raise RuntimeError("this browser offers no WebGPU adapter")
-        if gpu is not None:
-            self.device = "webgpu"
-        self._ort = gpu if gpu is not None else _ort()
+        self._ort = _ort()
         self._n = n_params
         self._load_graph = load_graph
         self._sessions: dict[str, Any] = {}
@@ -547,25 +520,14 @@ class WebOrtRunner:
 
         s = self._sessions.get(kind)
         if s is None:
-            options = {**_ORT_OPTIONS, "executionProviders": [self.device]}
-            create = self._ort.InferenceSession.create(_u8(self._load_graph(kind)), _obj(options))
+            create = self._ort.InferenceSession.create(_u8(self._load_graph(kind)), _obj(_ORT_OPTIONS))
             s = self._sessions[kind] = run_sync(create)
         return s
 
     def _run(self, kind: str, feeds: dict[str, Any]) -> Any:
         from pyodide.ffi import run_sync
 
-        try:
-            return run_sync(self._session(kind).run(_obj(feeds)))
-        except Exception as e:  # a JsException from ORT
-            if self.device != "webgpu":
-                raise
-            # The WebGPU provider lacks something this graph needs (an op, a shape): the same build's wasm
-            # provider runs it from now on, and the tensors made so far stay valid (one build, one Tensor class).
-            log.warning("WebGPU could not run the %s graph; this model runs on wasm: %s", kind, e)
-            self.device = "wasm"
-            self._sessions.clear()
-            return run_sync(self._session(kind).run(_obj(feeds)))
+        return run_sync(self._session(kind).run(_obj(feeds)))
 
     def _hyper(self, hyper: Hyper) -> dict[str, Any]:
         if hyper != self._hyper_of:  # the same values call after call: their tensors are made once
@@ -631,8 +593,7 @@ class WebOrtRunner:
 def model_runner(
     n_params: int, load_graph: GraphLoader, device: str = "cpu", threads: int = 1
 ) -> WebOrtRunner:
-    """A model runner over onnxruntime-web (WASM; WebGPU for "webgpu"/"auto", see WebOrtRunner); see
-    platform/model.py. Call it from a task."""
+    """A model runner over onnxruntime-web (WASM); see platform/model.py. Call it from a task."""
     return WebOrtRunner(n_params, load_graph, device, threads)
 
 
