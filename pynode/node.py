@@ -74,7 +74,7 @@ class Node:
         self._seqno = int(time.time() * 1000) << 8  # strictly increasing across restarts
         self._delivered: deque[float] = deque(maxlen=10_000)
         self._running = False
-        self.on_publish: Callable[[Envelope], None] = lambda env: None  # ours, before routing (runtime/sent.py)
+        self.on_publish: Callable[[Envelope], None] = lambda env: None  # ours, before routing (sent.py)
 
     # ---- public API -------------------------------------------------------------------------------
 

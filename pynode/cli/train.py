@@ -49,7 +49,9 @@ def add_diloco(sub: Any) -> None:
     d.add_argument("--wait", type=float, default=6.0, help="seconds to listen for a run before founding one")
     d.add_argument("--inner-steps", type=positive, help="this node's steps per round (default: the run's H)")
     d.add_argument("--H", type=positive, default=50, help="founding: inner steps per round")
-    d.add_argument("--codec", choices=("fp32", "int8", "int4", "topk"), default="int8", help="founding: deltas")
+    d.add_argument(
+        "--codec", choices=("fp32", "int8", "int4", "topk"), default="int8", help="founding: deltas"
+    )
     d.add_argument("--aggregation", choices=("mean", "robust"), default="mean", help="founding")
     d.add_argument("--outer-lr", type=float, default=0.7, help="founding: outer Nesterov lr")
     d.add_argument("--momentum", type=float, default=0.9, help="founding: outer Nesterov momentum")
