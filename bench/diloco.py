@@ -14,19 +14,16 @@ Prints one JSON object (stdout with --json) and a table (stderr).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-import tempfile
 import time
 from array import array
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.train_speed import cpython_rates
+from bench.train_speed import browser_rates, cpython_rates
 from pynode.sim.diloco import DilocoSimulation
 from pynode.train.data import load_dataset
 from pynode.train.diloco import RunSpec
@@ -151,40 +148,7 @@ def steps_per_s(model: str, seconds: float) -> dict[str, float | None]:
 def browser_steps_per_s(models: list[str], seconds: float) -> dict[str, float | None]:
     """Train steps/s in onnxruntime-web (wasm) in a fresh headless Chromium, as `steps_per_s` measures ORT
     (the tab's `train-speed` command, pynode/train/speed.py; bench/train_speed.py covers every zoo model)."""
-    try:
-        return asyncio.run(_browser_rates(models, seconds))
-    except Exception as e:  # no Chromium, no Playwright, no npm assets: the other numbers still stand
-        print(f"browser wasm speed not measured: {type(e).__name__}: {e}", file=sys.stderr)
-        return dict.fromkeys(models)
-
-
-async def _browser_rates(models: list[str], seconds: float) -> dict[str, float | None]:
-    root = Path(__file__).resolve().parent.parent
-    sys.path.insert(0, str(root))  # the browser tests' helpers start the relay and Chromium the same way
-    from tests.browser_util import Chromium, open_dashboard, wait_status
-    from tests.netutil import relay_on
-    from wasm_build.web import build
-
-    with tempfile.TemporaryDirectory() as tmp:
-        build(root, Path(tmp) / "dist")
-        relay = await relay_on(Path(tmp), static_dir=Path(tmp) / "dist")
-        chromium = await Chromium().start()
-        try:
-            page = await open_dashboard(await chromium.context(), relay.port)
-            await wait_status(page, lambda s: s["state"] == "online", 90, "tab online")
-            rates: dict[str, float | None] = {}
-            for m in models:
-                reply = await page.evaluate(
-                    "([m, s]) => window.hyperspace.node.ask({type: 'train-speed', task: m, seconds: s}, 'train-speed')",
-                    [m, seconds],
-                )
-                if "error" in reply:
-                    raise RuntimeError(reply["error"])
-                rates[m] = reply["steps_per_s"]
-            return rates
-        finally:
-            await chromium.close()
-            await relay.stop()
+    return {m: reply["steps_per_s"] if reply else None for m, reply in browser_rates(models, seconds).items()}
 
 
 def run_bench(
