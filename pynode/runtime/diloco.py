@@ -150,7 +150,7 @@ class DilocoPeer:
             raise RuntimeError("this node already takes part in a run")
         if self.runner is None:
             self.runner = await asyncio.to_thread(open_runner, run.spec)
-        self.data = await asyncio.to_thread(load_dataset, run.spec.dataset)
+        self.data = await asyncio.to_thread(load_dataset, run.data)
         self.eval_batches = self.data.eval_batches(run.spec)
         self.core = Diloco(self.node.peer_id, run, founder, self.inner_steps, have_initial)
         self.topic = run_topic(run.run_id)
@@ -293,15 +293,16 @@ class DilocoPeer:
         assert runner is not None and core is not None
         state = runner.state()
         runner.set_state(TrainState(array("f", job.theta), state.m, state.v, state.step))
-        spec = core.spec
+        spec, run = core.spec, core.run
         chunks, i = StepChunks(), 0
         while i < job.steps:  # k steps per graph call: the same θ as one by one, fewer crossings
             if core.round != job.round:
                 return None  # certified without us: start on the next round instead
-            k = chunks.next(job.steps - i)
+            # an inner schedule changes lr every step, and one graph call takes one lr
+            k = chunks.next(job.steps - i) if run.inner is None else 1
             batches = [self.data.batch(spec, job.seed, i + j, job.shard, job.shards) for j in range(k)]
             t0 = time.perf_counter()
-            self._last_loss = runner.train_steps(batches, spec.hyper)[-1]
+            self._last_loss = runner.train_steps(batches, run.hyper(job.offset + i))[-1]
             chunks.took(k, time.perf_counter() - t0)
             i += k
             if self.pace is not None:

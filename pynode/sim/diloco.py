@@ -70,7 +70,7 @@ class DilocoSimulation:
     ) -> None:
         self.run = run
         self.spec = run.spec
-        self.data = load_dataset(self.spec.dataset)
+        self.data = load_dataset(run.data)
         self.kernel = Kernel(seed=0, link=INSTANT, degree=0, listener=self)
         self._runner_factory = runner_factory or (lambda: open_runner(self.spec))
         self.workers: list[Worker] = []
@@ -144,7 +144,7 @@ class DilocoSimulation:
         w.runner.set_state(TrainState(array("f", job.theta), state.m, state.v, state.step))
         for i in range(job.steps):
             batch = self.data.batch(self.spec, job.seed, i, job.shard, job.shards)
-            w.last_loss = w.runner.train_step(batch, self.spec.hyper)
+            w.last_loss = w.runner.train_step(batch, self.run.hyper(job.offset + i))
         end = w.runner.theta()
         if w.tamper is not None:
             end = w.tamper(job.theta, end)

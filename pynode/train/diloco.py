@@ -42,7 +42,8 @@ from pynode.train.claims import max_displacement
 from pynode.train.compress import CODECS, Codec
 from pynode.train.limits import MAX_MEMBERS, MAX_ROUND, PART_BYTES
 from pynode.train.runner import vector_hash
-from pynode.train.zoo import MODELS, ModelSpec, get_model, init_theta
+from pynode.train.schedule import InnerSchedule
+from pynode.train.zoo import MODELS, Hyper, ModelSpec, get_model, init_theta
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
 from pynode.wire.schema import expect_map, get_bytes, get_int, get_list, get_str
@@ -58,10 +59,27 @@ INT4_CARRY = 2 / 13  # an int4 delta's error-feedback carry, as a share of an H-
 
 _RUN_FIELDS = {"task", "graph", "seed", "H", "outer_lr_e6", "momentum_e6", "codec", "aggregation", "deadline_ms",
                "cert_timeout_ms", "min_peers", "shards", "nonce"}  # fmt: skip
+# optional, so that runs announced without them keep their wire form and run id: a dataset other than the
+# model's own, and an inner schedule (a research config's lr, warm-up, schedule, steps and weight decay)
+_RUN_OPTIONAL = {"dataset", "inner"}
+# the datasets a model family trains on (pynode.train.data.load_dataset names)
+DATASETS = {"mlp": ("digits",), "gpt": ("charlm", "cranfield")}
 
 
 def run_topic(run_id: bytes) -> str:
     return f"hs/1/train/run/{run_id.hex()}"
+
+
+def batch_seed(run: RunSpec, r: int, peer: bytes) -> int:
+    """The batch stream `peer` trains round r on: each peer its own, so peers sharing a shard see different
+    batches (and a replay of the run recomputes it)."""
+    key = run.run_id + struct.pack("<Q", r) + peer
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "little")
+
+
+def shard_of(run: RunSpec, peer: bytes) -> int:
+    """The data shard `peer` trains on in `run`."""
+    return int.from_bytes(hashlib.sha256(run.run_id + peer).digest()[:8], "little") % run.shards
 
 
 @dataclass(frozen=True)
@@ -78,10 +96,38 @@ class RunSpec:
     min_peers: int = 1  # the aggregator certifies before the deadline only with this many deltas
     shards: int = 4  # the training data is cut in this many shards; a peer trains on one, by its id
     nonce: int = 0  # tells apart runs with equal parameters
+    dataset: str | None = None  # None: the model's own (`spec.dataset`)
+    # None: the model's fixed AdamW inputs and no end. Set: step i of round r runs at the schedule's step
+    # r × H + i, and the run ends once the schedule's steps are trained (`rounds`)
+    inner: InnerSchedule | None = None
 
     @property
     def spec(self) -> ModelSpec:
         return get_model(self.task)
+
+    @property
+    def data(self) -> str:
+        return self.dataset or self.spec.dataset
+
+    @property
+    def rounds(self) -> int | None:
+        """How many rounds the run has (None: it goes on while anyone trains)."""
+        return None if self.inner is None else -(-self.inner.steps // self.H)
+
+    def steps_in(self, r: int) -> int:
+        """Inner steps round r trains at most: H, or what is left of the schedule (0 past the end)."""
+        if self.inner is None:
+            return self.H
+        return max(0, min(self.H, self.inner.steps - r * self.H))
+
+    def hyper(self, step: int) -> Hyper:
+        """AdamW's inputs at the run's inner step `step` (round × H + i)."""
+        return self.spec.hyper if self.inner is None else self.inner.hyper(self.spec.hyper, step)
+
+    @property
+    def peak_hyper(self) -> Hyper:
+        """The largest inner step of the run: what bounds a delta's claimed displacement."""
+        return self.spec.hyper if self.inner is None else self.inner.peak(self.spec.hyper)
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -98,6 +144,8 @@ class RunSpec:
             "min_peers": self.min_peers,
             "shards": self.shards,
             "nonce": self.nonce,
+            **({"dataset": self.dataset} if self.dataset is not None else {}),
+            **({"inner": self.inner.to_wire()} if self.inner is not None else {}),
         }
 
     @property
@@ -106,10 +154,13 @@ class RunSpec:
 
     @classmethod
     def from_wire(cls, value: Any) -> RunSpec:
-        d = expect_map(value, "run", _RUN_FIELDS)
+        d = expect_map(value, "run", _RUN_FIELDS, _RUN_OPTIONAL)
         task = get_str(d, "task", 64)
         if task not in MODELS:
             raise WireError("unknown_task", f"no model {task[:64]!r} here")
+        dataset = get_str(d, "dataset", 32) if "dataset" in d else None
+        if dataset is not None and dataset not in DATASETS[get_model(task).family]:
+            raise WireError("unknown_task", f"no dataset {dataset[:32]!r} for {task} here")
         if get_bytes(d, "graph", size=32).hex() != graph_hash(task, "train"):
             raise WireError("graph_mismatch", "the run's graph is not the one this node ships")
         codec, aggregation = get_str(d, "codec", 16), get_str(d, "aggregation", 16)
@@ -128,6 +179,8 @@ class RunSpec:
             min_peers=get_int(d, "min_peers", 1, MAX_MEMBERS),
             shards=get_int(d, "shards", 1, 4096),
             nonce=get_int(d, "nonce"),
+            dataset=dataset,
+            inner=InnerSchedule.from_wire(d["inner"]) if "inner" in d else None,
         )
 
 
@@ -161,6 +214,18 @@ class OuterState:
         return cls(0, theta, array("f", bytes(4 * len(theta))))
 
 
+def outer_step(run: RunSpec, state: OuterState, deltas: list[array], samples: list[int]) -> OuterState | None:
+    """S_{r+1} from S_r and the decoded deltas a certificate names (in its order, with their sample counts);
+    None when the aggregate or the new state is not finite. Plain Python: bit-identical everywhere."""
+    g = agg.aggregate(run.aggregation, deltas, [float(x) for x in samples])
+    if not agg.all_finite(g):
+        return None
+    theta, momentum = agg.nesterov_step(state.theta, state.momentum, g, run.outer_lr, run.momentum)
+    if not (agg.all_finite(theta) and agg.all_finite(momentum)):
+        return None
+    return OuterState(state.round + 1, theta, momentum)
+
+
 # ---- outputs ------------------------------------------------------------------------------------------
 
 
@@ -177,6 +242,7 @@ class Train:
     seed: int  # batch stream of this round
     shard: int
     shards: int
+    offset: int = 0  # the run's inner step of this job's first step (round × H): its place in the schedule
 
 
 @dataclass(frozen=True)
@@ -401,7 +467,7 @@ class Diloco:
         return agreed + sorted(self.members - set(agreed), key=rank)
 
     def _shard(self) -> int:
-        return int.from_bytes(hashlib.sha256(self.run_id + self.me).digest()[:8], "little") % self.run.shards
+        return shard_of(self.run, self.me)
 
     def _reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
@@ -409,12 +475,18 @@ class Diloco:
     def _train(self) -> list[Any]:
         assert self.state is not None
         self.last_seen[self.me] = self.state.round
-        # each peer its own batch stream, so peers that share a shard still see different batches
-        key = self.run_id + struct.pack("<Q", self.state.round) + self.me
-        seed = int.from_bytes(hashlib.sha256(key).digest()[:8], "little")
-        return [
-            Train(self.state.round, self.state.theta, self.inner_steps, seed, self._shard(), self.run.shards)
-        ]
+        r = self.state.round
+        steps = min(self.inner_steps, self.run.steps_in(r))
+        if steps == 0:
+            return []  # the schedule is trained: the run is over
+        seed = batch_seed(self.run, r, self.me)
+        return [Train(r, self.state.theta, steps, seed, self._shard(), self.run.shards, r * self.run.H)]
+
+    @property
+    def finished(self) -> bool:
+        """A run with an end (`RunSpec.rounds`) whose every round is applied here."""
+        rounds = self.run.rounds
+        return rounds is not None and self.state is not None and self.state.round >= rounds
 
     # -- inputs
 
@@ -511,9 +583,10 @@ class Diloco:
         if self.run.codec == "topk":
             return True
         theta_max = max(map(abs, self.state.theta), default=0.0)
-        bound = max_displacement(self.spec.hyper, steps, theta_max)
+        hyper = self.run.peak_hyper
+        bound = max_displacement(hyper, steps, theta_max)
         if self.run.codec == "int4":
-            bound += max_displacement(self.spec.hyper, self.run.H, theta_max) * INT4_CARRY
+            bound += max_displacement(hyper, self.run.H, theta_max) * INT4_CARRY
         return max(map(abs, value), default=0.0) <= bound
 
     def trained(self, r: int, theta_end: array, steps: int, now: float) -> list[Any]:
@@ -684,15 +757,7 @@ class Diloco:
         """S_{r+1} from the named deltas; None when the aggregate or the new state is not finite."""
         assert self.state is not None
         values = [d.value for d in deltas if d.value is not None]
-        g = agg.aggregate(self.run.aggregation, values, [float(d.samples) for d in deltas])
-        if not agg.all_finite(g):
-            return None
-        theta, momentum = agg.nesterov_step(
-            self.state.theta, self.state.momentum, g, self.run.outer_lr, self.run.momentum
-        )
-        if not (agg.all_finite(theta) and agg.all_finite(momentum)):
-            return None
-        return OuterState(self.state.round + 1, theta, momentum)
+        return outer_step(self.run, self.state, values, [d.samples for d in deltas])
 
     def _advance(
         self, new_state: OuterState, entries: list[tuple[bytes, bytes, int]], issuer: bytes, now: float

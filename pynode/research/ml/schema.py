@@ -15,7 +15,6 @@ from typing import Any
 from pynode.research.domain import Config, ConfigError
 from pynode.research.ml.limits import (
     FLOAT_DIGITS,
-    LR_FLOOR,
     MAX_CHOICE_CHARS,
     MAX_LR,
     MAX_SHOWN_CHARS,
@@ -25,8 +24,9 @@ from pynode.research.ml.limits import (
     MIN_STEPS,
 )
 from pynode.research.ml.tasks import MlTask
+from pynode.train import schedule
+from pynode.train.schedule import SCHEDULES, InnerSchedule
 
-SCHEDULES = ("constant", "cosine", "linear")
 FIELDS = ("variant", "lr", "warmup", "schedule", "steps", "weight_decay")
 
 
@@ -102,14 +102,13 @@ def sample(task: MlTask, rng: Any) -> Config:
 
 
 def lr_at(config: Config, step: int) -> float:
-    """The learning rate of step `step` (0-based) of a validated config: a pure function a reviewer recomputes."""
-    peak, warmup, steps = config["lr"], config["warmup"], config["steps"]
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    if config["schedule"] == "constant":
-        return peak
-    progress = (step - warmup) / max(1, steps - warmup)
-    floor = LR_FLOOR * peak
-    if config["schedule"] == "cosine":
-        return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-    return peak - (peak - floor) * progress
+    """The learning rate of step `step` (0-based) of a validated config: a pure function a reviewer recomputes
+    (the formula DiLoCo's inner steps share: `pynode.train.schedule`)."""
+    return schedule.lr_at(config["lr"], config["warmup"], config["schedule"], config["steps"], step)
+
+
+def inner_schedule(config: Config) -> InnerSchedule:
+    """The config's optimiser schedule as a DiLoCo run carries it (`RunSpec.inner`)."""
+    return InnerSchedule(
+        config["lr"], config["warmup"], config["schedule"], config["steps"], config["weight_decay"]
+    )
