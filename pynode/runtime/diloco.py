@@ -7,6 +7,10 @@ that fit a frame. With a storage runtime, each node also shares its recent outer
 hash a certificate names is the blob's SHA-256), so a late joiner fetches the state in verified chunks from
 every node that has it, and falls back to asking the issuer. Inner training runs in a worker thread
 (onnxruntime releases the GIL) and stops early when the round it works for is certified meanwhile.
+
+A node may take part in several runs at once (a board task's run and its research agent's, or a research
+experiment's seeds): each has a `RunDriver` — core, runner, topic, inner-step worker — and the announcement
+topic and the fetch protocols are shared, requests routed by the run id they name.
 """
 
 from __future__ import annotations
@@ -68,8 +72,28 @@ class RoundLog:
     at: float = field(default_factory=time.time)
 
 
+@dataclass
+class RunDriver:
+    """One run this node takes part in: its core, its model runner and data, its inner-step job and its log."""
+
+    core: Diloco
+    runner: Runner
+    data: Any
+    eval_batches: list[Any]
+    topic: str
+    log: list[RoundLog] = field(default_factory=list)
+    round_done: asyncio.Event = field(default_factory=asyncio.Event)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    job: Train | None = None
+    job_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    last_loss: float | None = None
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    messages: ParsedMessages[RunMessage] = field(default_factory=ParsedMessages)
+
+
 class DilocoPeer:
-    """One node's part in DiLoCo runs: hears announcements, joins or founds one run at a time."""
+    """One node's part in DiLoCo runs: hears announcements, founds or joins runs — several at once, each with
+    its own core, runner and inner-step worker — and answers fetches for any of them."""
 
     def __init__(
         self,
@@ -81,12 +105,13 @@ class DilocoPeer:
         pace: Callable[[], None] | None = None,
         storage: Any = None,
     ) -> None:
-        """`inner_steps`: this node's steps per round (fewer on a slow machine; its delta weighs less).
-        `tamper(theta_start, theta_end)`: test hook that replaces the trained θ (a Byzantine peer).
-        `pace()`: called after every graph call of inner steps, e.g. CpuBudget.pace_blocking to keep to a CPU share.
-        `storage`: a StorageRuntime (pynode/runtime/storage.py) to share recent states through and fetch from."""
+        """`runner`: used by the first run joined (others open their own). `inner_steps`: this node's steps per
+        round (fewer on a slow machine; its delta weighs less). `tamper(theta_start, theta_end)`: test hook that
+        replaces the trained θ (a Byzantine peer). `pace()`: called after every graph call of inner steps, e.g.
+        CpuBudget.pace_blocking to keep to a CPU share. `storage`: a StorageRuntime (pynode/runtime/storage.py)
+        to share recent states through and fetch from."""
         self.node = node
-        self.runner = runner
+        self._spare_runner = runner
         self.inner_steps = inner_steps
         self.evaluate_rounds = evaluate_rounds
         self.tamper = tamper
@@ -94,32 +119,50 @@ class DilocoPeer:
         self.storage = storage
         self._shared: list[bytes] = []  # blob ids of the states we share, oldest first
         self.announced: dict[bytes, tuple[RunSpec, int, bytes]] = {}  # run id → (spec, round, announcer)
-        self.core: Diloco | None = None
-        self.log: list[RoundLog] = []
-        self.round_done = asyncio.Event()
-        self._lock = asyncio.Lock()
-        self._job: Train | None = None
-        self._job_ready = asyncio.Event()
+        self.runs: dict[bytes, RunDriver] = {}  # the runs this node takes part in, oldest first
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._last_loss: float | None = None
         self._announcements: ParsedMessages[tuple[RunSpec, int]] = ParsedMessages()
-        self._messages: ParsedMessages[RunMessage] = ParsedMessages()
         node.subscribe(RUNS_TOPIC, self._on_announce, self._validate_announce)
         node.handle(DELTA_PROTO, self._serve_delta)
         node.handle(STATE_PROTO, self._serve_state)
 
     # ---- public API -----------------------------------------------------------------------------------
 
+    @property
+    def current(self) -> RunDriver | None:
+        """The run joined last (what a node in one run at a time, the CLI's and the tab's, reports)."""
+        return next(reversed(self.runs.values()), None)
+
+    @property
+    def core(self) -> Diloco | None:
+        return self.current.core if self.current else None
+
+    @property
+    def log(self) -> list[RoundLog]:
+        return self.current.log if self.current else []
+
+    @property
+    def runner(self) -> Runner | None:
+        return self.current.runner if self.current else self._spare_runner
+
     async def found(self, run: RunSpec) -> bytes:
         """Start a run: this node holds θ₀, trains round 0 and keeps announcing the run."""
-        await self._join(run, self.node.peer_id, have_initial=True)
-        self._spawn(self._announce_loop(run), "announce")
+        driver = await self._join(run, self.node.peer_id, have_initial=True)
+        self._spawn(self._announce_loop(driver), "announce", driver)
         return run.run_id
 
     async def join(self, run_id: bytes) -> None:
         """Join an announced run: at round 0 with θ₀, later by fetching the state the next certificate names."""
         run, round_, founder = self.announced[run_id]
         await self._join(run, founder, have_initial=round_ == 0)
+
+    async def leave(self, run_id: bytes) -> None:
+        """Stop taking part in a run: no more training, messages or fetches for it (its log is dropped)."""
+        driver = self.runs.pop(run_id, None)
+        if driver is None:
+            return
+        self.node.unsubscribe(driver.topic)
+        await _cancel(driver.tasks)
 
     async def wait_for_run(self, task: str, timeout: float) -> bytes | None:
         deadline = time.monotonic() + timeout
@@ -130,40 +173,49 @@ class DilocoPeer:
             await asyncio.sleep(0.1)
         return None
 
-    async def wait_round(self, r: int, timeout: float) -> None:
-        """Until this node holds S_r (r rounds applied)."""
+    async def wait_round(self, r: int, timeout: float, run_id: bytes | None = None) -> None:
+        """Until this node holds S_r (r rounds applied) of `run_id` (default: the run joined last)."""
+        driver = self.runs.get(run_id) if run_id is not None else self.current
+        if driver is None:
+            raise RuntimeError("this node takes part in no such run")
         async with asyncio.timeout(timeout):
-            while self.core is None or self.core.round < r:
-                self.round_done.clear()
-                await self.round_done.wait()
+            while driver.core.round < r:
+                driver.round_done.clear()
+                await driver.round_done.wait()
 
     async def stop(self) -> None:
-        for t in list(self._tasks):
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        for driver in self.runs.values():
+            await _cancel(driver.tasks)
+        await _cancel(self._tasks)
 
     # ---- joining --------------------------------------------------------------------------------------
 
-    async def _join(self, run: RunSpec, founder: bytes, have_initial: bool) -> None:
-        if self.core is not None:
-            raise RuntimeError("this node already takes part in a run")
-        if self.runner is None:
-            self.runner = await asyncio.to_thread(open_runner, run.spec)
-        self.data = await asyncio.to_thread(load_dataset, run.data)
-        self.eval_batches = self.data.eval_batches(run.spec)
-        self.core = Diloco(self.node.peer_id, run, founder, self.inner_steps, have_initial)
-        self.topic = run_topic(run.run_id)
-        self.node.subscribe(self.topic, self._on_message, self._validate_message)
-        self._spawn(self._trainer(), "diloco-train")
-        self._spawn(self._ticker(), "diloco-tick")
-        await self._call(self.core.start)
+    async def _join(self, run: RunSpec, founder: bytes, have_initial: bool) -> RunDriver:
+        if run.run_id in self.runs:
+            raise RuntimeError("this node already takes part in that run")
+        runner, self._spare_runner = self._spare_runner, None
+        if runner is None:
+            runner = await asyncio.to_thread(open_runner, run.spec)
+        data = await asyncio.to_thread(load_dataset, run.data)
+        core = Diloco(self.node.peer_id, run, founder, self.inner_steps, have_initial)
+        driver = RunDriver(core, runner, data, data.eval_batches(run.spec), run_topic(run.run_id))
+        self.runs[run.run_id] = driver
+        self.node.subscribe(
+            driver.topic,
+            lambda env: self._on_message(driver, env),
+            lambda env: self._validate_message(driver, env),
+        )
+        self._spawn(self._trainer(driver), "diloco-train", driver)
+        self._spawn(self._ticker(driver), "diloco-tick", driver)
+        await self._call(driver, core.start)
+        return driver
 
-    async def _announce_loop(self, run: RunSpec) -> None:
+    async def _announce_loop(self, driver: RunDriver) -> None:
+        run = driver.core.run
         while True:
-            r = self.core.round if self.core else 0
+            r = max(0, driver.core.round)
             await self.node.publish(
-                RUNS_TOPIC, cbor.encode({"t": "announce", "run": run.to_wire(), "round": max(0, r)})
+                RUNS_TOPIC, cbor.encode({"t": "announce", "run": run.to_wire(), "round": r})
             )
             await asyncio.sleep(ANNOUNCE_EVERY_S)
 
@@ -191,69 +243,66 @@ class DilocoPeer:
 
     # ---- the state machine's inputs and outputs -------------------------------------------------------
 
-    async def _call(self, fn: Callable[..., list[Any]], *args: Any) -> None:
-        """Feed the core one input; it may aggregate (pure Python, ~0.1–1 s), so off the event loop."""
-        async with self._lock:
+    async def _call(self, driver: RunDriver, fn: Callable[..., list[Any]], *args: Any) -> None:
+        """Feed a run's core one input; it may aggregate (pure Python, ~0.1–1 s), so off the event loop."""
+        async with driver.lock:
             outputs = await asyncio.to_thread(fn, *args, time.monotonic())
         for out in outputs:
-            await self._carry_out(out)
+            await self._carry_out(driver, out)
 
-    async def _carry_out(self, out: Any) -> None:
+    async def _carry_out(self, driver: RunDriver, out: Any) -> None:
         if isinstance(out, Publish):
-            await self.node.publish(self.topic, out.data)
+            await self.node.publish(driver.topic, out.data)
         elif isinstance(out, Train):
-            self._job = out  # a newer round replaces a job not yet started
-            self._job_ready.set()
+            driver.job = out  # a newer round replaces a job not yet started
+            driver.job_ready.set()
         elif isinstance(out, FetchDelta):
-            self._spawn(self._fetch_delta(out), "diloco-fetch-delta")
+            self._spawn(self._fetch_delta(driver, out), "diloco-fetch-delta", driver)
         elif isinstance(out, FetchState):
-            self._spawn(self._fetch_state(out), "diloco-fetch-state")
+            self._spawn(self._fetch_state(driver, out), "diloco-fetch-state", driver)
         elif isinstance(out, RoundDone):
-            await self._record(out)
+            await self._record(driver, out)
 
-    def _validate_message(self, env: Envelope) -> ValidationResult:
-        core = self.core
-        if core is None:
-            return ValidationResult.IGNORE
+    def _validate_message(self, driver: RunDriver, env: Envelope) -> ValidationResult:
         try:
-            self._messages.keep(env.msg_id, core.parse(env.data))
+            driver.messages.keep(env.msg_id, driver.core.parse(env.data))
         except WireError:
             return ValidationResult.REJECT
         return ValidationResult.ACCEPT
 
-    async def _on_message(self, env: Envelope) -> None:
-        msg = self._messages.take(env.msg_id)
-        if self.core is not None and msg is not None:
-            await self._call(self.core.on_message, env.sender, msg, len(env.data))
+    async def _on_message(self, driver: RunDriver, env: Envelope) -> None:
+        msg = driver.messages.take(env.msg_id)
+        if msg is not None:
+            await self._call(driver, driver.core.on_message, env.sender, msg, len(env.data))
 
-    async def _ticker(self) -> None:
+    async def _ticker(self, driver: RunDriver) -> None:
         while True:
             await asyncio.sleep(TICK_S)
-            if self.core is not None:
-                await self._call(self.core.tick)
+            await self._call(driver, driver.core.tick)
 
-    async def _record(self, done: RoundDone) -> None:
-        core = self.core
-        assert core is not None and core.state is not None
+    async def _record(self, driver: RunDriver, done: RoundDone) -> None:
+        core = driver.core
+        assert core.state is not None
+        theta = core.state.theta
         val_loss = float("nan")
-        if self.evaluate_rounds and self.runner is not None:
-            val_loss = await asyncio.to_thread(self._evaluate, core.state.theta)
-        self.log.append(
+        if self.evaluate_rounds:
+            val_loss = await asyncio.to_thread(self._evaluate, driver, theta)
+        driver.log.append(
             RoundLog(
                 done.round,
                 done.state_hash.hex(),
-                vector_hash(core.state.theta),
+                vector_hash(theta),
                 len(done.contributors),
                 sum(s for _, s in done.contributors),
                 val_loss,
-                self._last_loss,
+                driver.last_loss,
                 core.bytes_sent,
                 core.bytes_received,
             )
         )
         if self.storage is not None:
             self._share(core.state.to_bytes())
-        self.round_done.set()
+        driver.round_done.set()
 
     def _share(self, state: bytes) -> None:
         """Keep the newest SHARED_STATES outer states where late joiners can fetch them."""
@@ -263,34 +312,33 @@ class DilocoPeer:
         while len(self._shared) > SHARED_STATES:
             self.storage.forget(self._shared.pop(0))
 
-    def _evaluate(self, theta: array) -> float:
+    def _evaluate(self, driver: RunDriver, theta: array) -> float:
         # a separate state so the inner optimizer's m and v survive
-        assert self.runner is not None
-        kept = self.runner.state()
-        self.runner.set_state(TrainState(array("f", theta), kept.m, kept.v, kept.step))
-        loss, _ = evaluate(self.runner, self.eval_batches)
-        self.runner.set_state(kept)
+        runner = driver.runner
+        kept = runner.state()
+        runner.set_state(TrainState(array("f", theta), kept.m, kept.v, kept.step))
+        loss, _ = evaluate(runner, driver.eval_batches)
+        runner.set_state(kept)
         return loss
 
     # ---- inner training -------------------------------------------------------------------------------
 
-    async def _trainer(self) -> None:
+    async def _trainer(self, driver: RunDriver) -> None:
         while True:
-            await self._job_ready.wait()
-            self._job_ready.clear()
-            job, self._job = self._job, None
+            await driver.job_ready.wait()
+            driver.job_ready.clear()
+            job, driver.job = driver.job, None
             if job is None:
                 continue
-            theta_end = await asyncio.to_thread(self._inner_steps, job)
-            if theta_end is not None and self.core is not None:
+            theta_end = await asyncio.to_thread(self._inner_steps, driver, job)
+            if theta_end is not None:
                 if self.tamper is not None:
                     theta_end = self.tamper(job.theta, theta_end)
-                await self._call(self.core.trained, job.round, theta_end, job.steps)
+                await self._call(driver, driver.core.trained, job.round, theta_end, job.steps)
 
-    def _inner_steps(self, job: Train) -> array | None:
+    def _inner_steps(self, driver: RunDriver, job: Train) -> array | None:
         """H steps from θ_r; the inner AdamW state carries over between rounds, as in DiLoCo."""
-        runner, core = self.runner, self.core
-        assert runner is not None and core is not None
+        runner, core = driver.runner, driver.core
         state = runner.state()
         runner.set_state(TrainState(array("f", job.theta), state.m, state.v, state.step))
         spec, run = core.spec, core.run
@@ -300,9 +348,9 @@ class DilocoPeer:
                 return None  # certified without us: start on the next round instead
             # an inner schedule changes lr every step, and one graph call takes one lr
             k = chunks.next(job.steps - i) if run.inner is None else 1
-            batches = [self.data.batch(spec, job.seed, i + j, job.shard, job.shards) for j in range(k)]
+            batches = [driver.data.batch(spec, job.seed, i + j, job.shard, job.shards) for j in range(k)]
             t0 = time.perf_counter()
-            self._last_loss = runner.train_steps(batches, run.hyper(job.offset + i))[-1]
+            driver.last_loss = runner.train_steps(batches, run.hyper(job.offset + i))[-1]
             chunks.took(k, time.perf_counter() - t0)
             i += k
             if self.pace is not None:
@@ -331,17 +379,15 @@ class DilocoPeer:
             log.info("fetch %s from %s failed: %s", proto, short_id(peer), e)
             return None
 
-    async def _fetch_delta(self, f: FetchDelta) -> None:
-        core = self.core
-        assert core is not None
+    async def _fetch_delta(self, driver: RunDriver, f: FetchDelta) -> None:
+        core = driver.core
         req = {"run": core.run_id, "round": f.round, "author": f.author, "digest": f.digest}
         payload = await self._fetch(f.peer, DELTA_PROTO, req, core.codec.max_payload())
         if payload is not None:
-            await self._call(core.delta_fetched, f.round, f.author, payload, f.peer)
+            await self._call(driver, core.delta_fetched, f.round, f.author, payload, f.peer)
 
-    async def _fetch_state(self, f: FetchState) -> None:
-        core = self.core
-        assert core is not None
+    async def _fetch_state(self, driver: RunDriver, f: FetchState) -> None:
+        core = driver.core
         blob = None
         if self.storage is not None:  # every node holding it serves chunks; each is checked on arrival
             blob = await self.storage.get(f.expect, hints=[f.peer], limit=8 + 8 * core.n)
@@ -349,15 +395,18 @@ class DilocoPeer:
             blob = await self._fetch(
                 f.peer, STATE_PROTO, {"run": core.run_id, "digest": f.expect}, 8 + 8 * core.n
             )
-        await self._call(core.state_fetched, blob, f.expect)
+        await self._call(driver, core.state_fetched, blob, f.expect)
+
+    def _core_for(self, m: dict[str, Any]) -> Diloco:
+        driver = self.runs.get(get_bytes(m, "run", size=16))
+        if driver is None:
+            raise RequestFailed("not in that run")
+        return driver.core
 
     async def _serve_delta(self, peer: bytes, data: bytes) -> bytes:
-        core = self.core
         try:
             m = expect_map(cbor.decode(data), "delta request", {"run", "round", "author", "digest", "offset"})
-            if core is None or get_bytes(m, "run", size=16) != core.run_id:
-                raise RequestFailed("not in that run")
-            payload = core.delta_payload(
+            payload = self._core_for(m).delta_payload(
                 get_int(m, "round"), get_bytes(m, "author", size=32), get_bytes(m, "digest", size=32)
             )
             offset = get_int(m, "offset")
@@ -368,12 +417,9 @@ class DilocoPeer:
         return cbor.encode({"total": len(payload), "data": payload[offset : offset + PART_BYTES]})
 
     async def _serve_state(self, peer: bytes, data: bytes) -> bytes:
-        core = self.core
         try:
             m = expect_map(cbor.decode(data), "state request", {"run", "digest", "offset"})
-            if core is None or get_bytes(m, "run", size=16) != core.run_id:
-                raise RequestFailed("not in that run")
-            blob = core.state_blob(get_bytes(m, "digest", size=32))
+            blob = self._core_for(m).state_blob(get_bytes(m, "digest", size=32))
             offset = get_int(m, "offset")
         except WireError as e:
             raise RequestFailed(f"bad request: {e.reason}") from None
@@ -381,13 +427,23 @@ class DilocoPeer:
             raise RequestFailed("no such state here")
         return cbor.encode({"total": len(blob), "data": blob[offset : offset + PART_BYTES]})
 
-    def _spawn(self, coro: Any, name: str) -> None:
+    def _spawn(self, coro: Any, name: str, driver: RunDriver | None = None) -> None:
+        """A task of this node (announcements) or of one run (`driver`: cancelled when it is left)."""
         task = asyncio.ensure_future(coro)
         task.set_name(name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
+        tasks = driver.tasks if driver is not None else self._tasks
+        tasks.add(task)
+        task.add_done_callback(lambda t: _done(tasks, t))
 
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("task %s failed", task.get_name(), exc_info=task.exception())
+
+def _done(tasks: set[asyncio.Task[Any]], task: asyncio.Task[Any]) -> None:
+    tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("task %s failed", task.get_name(), exc_info=task.exception())
+
+
+async def _cancel(tasks: set[asyncio.Task[Any]]) -> None:
+    for t in list(tasks):
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    tasks.clear()
