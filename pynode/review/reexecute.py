@@ -9,6 +9,10 @@ The verdict is one of
 - `unavailable`: what re-running needs (the config and per-seed samples, in the record or in the artifacts the
   author published at its `artifacts` path) could not be fetched.
 
+An ml result trained as DiLoCo runs with peers (`training`) is re-executed by replaying each seed's run (what
+`reproduce` does for it): its checkpoints are checked the same way, its solo step replay does not apply, and a
+checkpoint-only policy re-trains it all the same.
+
 An ml result's named checkpoints, when the reviewer fetched them through storage, are checked first
 (`pynode.review.checkpoints`): cheap, and a fabricated metric fails there (`not_reproduced`); one not delivered
 as named is a missing artifact (`unavailable`).
@@ -100,6 +104,10 @@ def reexecute(
         return Reexecution(UNAVAILABLE, (), tolerance, "the config or per-seed samples could not be fetched")
     record = result if "config" in b else dataclasses.replace(result, body={**b, "config": config})
     details = artifacts.details if artifacts is not None else None
+    if _trained_with_peers(b):
+        # a DiLoCo-trained seed has no solo step to replay from θ₀, and no checkpoint-only shortcut: what ties
+        # its θ to the config is the replay of its run (`reproduce`), always done
+        details, retrain = None, True
     checked = 0
     fetched = artifacts.checkpoints if artifacts is not None else None
     if b["domain"] == "ml" and "checkpoints" in b and fetched is not None:  # cheap, so first
@@ -125,6 +133,11 @@ def reexecute(
     if rex.verdict != REPRODUCED:
         return rex
     return _with_references(record, dataclasses.replace(rex, checkpoints_checked=checked), parent)
+
+
+def _trained_with_peers(body: Mapping[str, Any]) -> bool:
+    training = body.get("training")
+    return body["domain"] == "ml" and isinstance(training, Mapping) and training.get("mode") == "diloco"
 
 
 def _check_checkpoints(

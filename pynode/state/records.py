@@ -44,6 +44,8 @@ from pynode.state.limits import (
     MAX_TASK_SLOTS,
     MAX_TASK_SPEC,
     MAX_TASK_TITLE,
+    MAX_TRAINING_PEERS,
+    MAX_TRAINING_ROUNDS,
 )
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
@@ -85,6 +87,11 @@ RESULT_OPTIONAL = {
     "config",
 }
 RESULT_OPTIONAL |= {"artifacts", "samples", "heldout", "checkpoints"}
+# `training` (ml): how the samples were trained — {"mode": "solo"}, or {"mode": "diloco", "runs": one per seed
+# {"run": its DiLoCo run spec (PROTOCOL.md §9.1), "rounds": per round [[peer, inner steps], ...] as its
+# certificate named them]}; a reviewer replays those runs (pynode/research/ml/collab.py). Checked here for shape.
+RESULT_OPTIONAL |= {"training"}
+TRAINING_MODES = ("solo", "diloco")
 ARCHIVE_PATH = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
 SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # task and metric ids: safe as archive path components
 DECIMAL = re.compile(r"-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,12})?")
@@ -212,6 +219,35 @@ def _check_result(b: dict[str, Any]) -> None:
         blobs = get_list(b, "checkpoints", MAX_RESULT_SAMPLES)
         if len(blobs) != b["seeds"] or not all(isinstance(k, str) and KEY.fullmatch(k) for k in blobs):
             raise WireError("bad_field", "checkpoints must be one blob id (64 hex digits) per seed")
+    if "training" in b:
+        _check_training(b["training"], b["seeds"])
+
+
+def _check_training(t: Any, seeds: int) -> None:
+    expect_map(t, "training", {"mode"}, {"runs"})
+    if t["mode"] not in TRAINING_MODES or ("runs" in t) != (t["mode"] == "diloco"):
+        raise WireError("bad_field", f"training is solo, or diloco with its runs ({TRAINING_MODES})")
+    if "runs" not in t:
+        return
+    runs = get_list(t, "runs", MAX_RESULT_SAMPLES)
+    if len(runs) != seeds:
+        raise WireError("bad_field", "a DiLoCo-trained result names one run per seed")
+    for run in runs:
+        expect_map(run, "training run", {"run", "rounds"})
+        if not isinstance(run["run"], dict):
+            raise WireError("bad_field", "a training run's spec is a map")
+        for named in get_list(run, "rounds", MAX_TRAINING_ROUNDS):
+            if not isinstance(named, list) or not 0 < len(named) <= MAX_TRAINING_PEERS:
+                raise WireError("bad_field", f"a round names 1 to {MAX_TRAINING_PEERS} peers")
+            for entry in named:
+                ok = isinstance(entry, list) and len(entry) == 2 and _fixed_bytes(entry[:1], (32,))
+                if (
+                    not ok
+                    or isinstance(entry[1], bool)
+                    or not isinstance(entry[1], int)
+                    or not 0 < entry[1] < 2**31
+                ):
+                    raise WireError("bad_field", "a round's entry is [peer, inner steps]")
 
 
 def _archive_path(d: dict[str, Any], key: str) -> str:

@@ -10,3 +10,8 @@ MAX_WARMUP = 100  # warm-up longer than this eats most of a run's budget (and is
 MIN_STEPS = 20  # fewer steps measure the initialisation, not the config
 FLOAT_DIGITS = 3  # significant digits kept of lr and weight decay: near-equal configs share one hash
 CHECKPOINT_EVERY = 50  # steps between committed states (θ hashes) a reviewer re-executes from
+# an experiment trained with peers (collab.py): each seed one DiLoCo run
+DILOCO_ROUNDS = 4  # outer rounds per run: H = steps / 4, so a 200-step config syncs every 50 inner steps
+DILOCO_CODEC = "int8"  # 4x smaller deltas than fp32, within DiLoCo's noise (bench diloco)
+DILOCO_ROUND_DEADLINE_S = 120.0  # a round waits this long for every peer: a slow tab must not drop out
+DILOCO_PEER_WINDOW_S = 900.0  # a live peer that published a result on the task this recently researches it
