@@ -4,8 +4,12 @@
 fresh draw from the schema (a restart) as the arms of a bandit, chosen by Thompson sampling; an arm is rewarded
 when its child beat its parent, so operators that work on this task get chosen more. Parents come from the
 board — own results and peers' alike — by a tournament among the best. Each experiment, the arms fill a pool of
-CANDIDATES untried configs and a surrogate of the board (pynode.research.surrogate: nearest results' quality
+CANDIDATES untried configs and a surrogate of the board (pynode.research.surrogate: nearby results' quality
 ranks, plus a bonus for novelty) picks the one to run: screening costs microseconds, an experiment seconds.
+Measured on finance (budget 24, 4 agents, 10 repetitions, our side): a pool of 32 reached 0.386 against 0.371
+with 12. Spending more of the pool or the score on exploration did worse: 8 fresh schema draws in every pool
+0.331, novelty weighing up to 1.0 on a small board 0.367, a far candidate's predicted rank shrunk to the median
+0.271 — the screen pays by picking the most promising child among many, not by leaving the region.
 `RandomSearch` draws configs from the schema and ignores the board: the benchmark's baseline. Neither ever
 proposes a config already on the board (dedupe by config hash).
 """
@@ -25,7 +29,7 @@ from pynode.research.surrogate import predict
 CROSSOVER = "crossover"
 RESTART = "restart"  # an arm: a fresh draw from the schema, so the search can leave a poor basin
 TOURNAMENT = 5  # parents are drawn among the best few results, so exploration follows several lines at once
-CANDIDATES = 12  # candidates the surrogate screens per experiment: evaluating one costs seconds, screening µs
+CANDIDATES = 32  # candidates the surrogate screens per experiment: evaluating one costs seconds, screening µs
 NOVELTY = 0.3  # how much distance from every tried config counts beside the predicted quality rank
 
 
@@ -94,7 +98,7 @@ class Bandit:
         arms = [*mutations, RESTART] + ([CROSSOVER] if len(best) >= 2 else [])
         pool: list[Proposal] = []
         seen = set(tried)
-        for _ in range(MAX_PROPOSALS):
+        for _ in range(CANDIDATES + MAX_PROPOSALS):  # up to MAX_PROPOSALS duplicates or junk beside the pool
             if len(pool) >= (CANDIDATES if self.screen else 1):
                 break
             arm = self.choose_arm(arms)

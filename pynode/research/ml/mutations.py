@@ -17,7 +17,7 @@ from pynode.research.ml.schema import FIELDS, SCHEDULES
 from pynode.research.ml.tasks import MlTask
 from pynode.train.zoo import get_model
 
-LR_FACTORS = (1.5, 2.0, 3.0)
+LR_FACTORS = (1.2, 1.5, 2.0, 3.0)  # from a nudge (near a good lr, a factor 1.5 overshoots) to a leap
 STEP_FACTORS = (1.25, 1.5, 2.0)
 WARMUPS = (0, 10, 25, 50, 100)
 DECAY_FACTORS = (2.0, 3.0)
