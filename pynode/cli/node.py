@@ -9,7 +9,7 @@ from typing import Any
 
 from pynode.cli.common import DEFAULT_DATA, CliError, non_negative, peer_ids, relay_url, run
 from pynode.cli.points import add_presence_options, pulse_runtime
-from pynode.cli.research import add_research_options, research_agent
+from pynode.cli.research import add_research_options, ml_team, research_agent
 from pynode.cli.review import add_review_options, node_store, review_agent
 from pynode.cli.services import add_service_options, serve_extra, serve_knowledge
 from pynode.cli.storage import add_storage_options, hosted_services, share_storage
@@ -106,6 +106,7 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     pulse = await pulse_runtime(node, replica, args, caps)
     hosted = hosted_services(node, replica, args, args.data_dir, args.research_cpu)
     share_storage(hosted, agent, reviewer)
+    team = ml_team(node, agent, hosted)
     served = serve_extra(hosted.services, replica, args)
     knowledge = await serve_knowledge(hosted.services, replica, args, agent)
     await node.start()
@@ -129,6 +130,11 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
     if agent is not None:
         await agent.start()
         print(f"  researching {', '.join(a.task.id for a in agent.agents)}", file=sys.stderr)
+    if team is not None:
+        await team.start()
+        print(
+            f"  training ml experiments as DiLoCo runs with peers on {', '.join(team.tasks)}", file=sys.stderr
+        )
     if reviewer is not None:
         await reviewer.start()
         print("  validating: reviewing the results this node is drawn for", file=sys.stderr)
@@ -152,6 +158,8 @@ async def _node_main(args: argparse.Namespace, caps: list[str]) -> int:
         await hosted.stop()
         if agent is not None:
             await agent.stop()
+        if team is not None:
+            await team.stop()
         if reviewer is not None:
             await reviewer.stop()
         if pulse is not None:

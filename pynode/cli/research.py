@@ -87,6 +87,28 @@ def research_agent(replica: Any, args: argparse.Namespace, data_dir: Path, seed:
     return ResearchAgent(replica, config)
 
 
+def ml_team(node: Any, agent: Any, hosted: Any) -> Any:
+    """The research agent's DiLoCo side (pynode/runtime/research_diloco.py) when it researches an ml task: its
+    experiments train with the peers on the task, and it helps theirs. None otherwise."""
+    if agent is None:
+        return None
+    tasks = [a.task.id for a in agent.agents if a.task.domain == "ml"]
+    if not tasks:
+        return None
+    from pynode.pace import CpuBudget
+    from pynode.runtime.diloco import DilocoPeer
+    from pynode.runtime.research_diloco import MlTeam
+
+    if hosted.runner is not None:
+        peer = hosted.runner.peer()  # one DiLoCo peer per node: the task board's runs and research share it
+    else:
+        budget = CpuBudget(agent.config.cpu_share)
+        peer = DilocoPeer(node, storage=hosted.storage, pace=budget.pace_blocking)
+    team = MlTeam(peer, agent.replica.store, tasks, lambda: {*node.connected_peers(), *node.relay.peers})
+    agent.config.team = team
+    return team
+
+
 def llm_proposer(args: argparse.Namespace) -> Any:
     """An async proposer asking --llm-url (None without one). Failures fall back to the built-in strategy."""
     if not args.llm_url:

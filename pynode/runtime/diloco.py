@@ -119,6 +119,7 @@ class DilocoPeer:
         self.storage = storage
         self._shared: list[bytes] = []  # blob ids of the states we share, oldest first
         self.announced: dict[bytes, tuple[RunSpec, int, bytes]] = {}  # run id → (spec, round, announcer)
+        self.heard: dict[bytes, float] = {}  # run id → when (monotonic) its last announcement arrived
         self.runs: dict[bytes, RunDriver] = {}  # the runs this node takes part in, oldest first
         self._tasks: set[asyncio.Task[Any]] = set()
         self._announcements: ParsedMessages[tuple[RunSpec, int]] = ParsedMessages()
@@ -240,6 +241,7 @@ class DilocoPeer:
         if parsed is not None:
             run, r = parsed
             self.announced[run.run_id] = (run, r, env.sender)
+            self.heard[run.run_id] = time.monotonic()
 
     # ---- the state machine's inputs and outputs -------------------------------------------------------
 

@@ -3,7 +3,8 @@
 One experiment at a time, round-robin over the node's tasks: read the board from the replica, plan, run the
 seeds off the event loop (a worker thread in CPython; in a tab the same call runs between paced slices), then
 publish the signed result (its `artifacts`: the run file the archive will write for it; for ml, with storage, its
-`checkpoints`: each seed's trained θ put into the storage service) and its paper. A node
+`checkpoints`: each seed's trained θ put into the storage service; its `training`: solo, or the DiLoCo run of
+each seed when an `MlTeam` trained it with the peers on the task) and its paper. A node
 stopped mid-experiment publishes nothing partial: the plan is kept in `<data dir>/research.json` and re-run from
 its first seed when the node starts again.
 """
@@ -11,6 +12,7 @@ its first seed when the node starts again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
@@ -31,6 +33,7 @@ from pynode.research.artifacts import ArtifactError, next_run_path, read_run, ru
 from pynode.research.config import canonical, config_hash, parse
 from pynode.research.domain import Config, ConfigError, Domain, Evaluation
 from pynode.research.limits import MAX_RUN_FILE_BYTES
+from pynode.research.ml import collab
 from pynode.research.registry import domain as load_domain
 from pynode.research.strategy import Bandit, Prior, Proposal, RandomSearch, Strategy
 from pynode.services.storage.holdings import Refused
@@ -82,6 +85,8 @@ class ResearchConfig:
     related: Callable[[str, str], Awaitable[list[paper.Related]]] | None = None
     # a StorageRuntime: ml results put each seed's trained θ into it and name the blobs (`checkpoints`)
     storage: Any = None
+    # an MlTeam (pynode/runtime/research_diloco.py): ml experiments train as DiLoCo runs when peers are on the task
+    team: Any = None
 
 
 class Replica(Protocol):
@@ -187,6 +192,12 @@ class ResearchAgent:
     async def _run(self, agent: Agent, proposal: Proposal) -> list[Evaluation]:
         n = agent.task.seeds
         self.progress = Progress(agent.task.id, proposal.prediction, proposal.operator, 0, n, time.time())
+        if self.config.team is not None and agent.task.domain == "ml":
+            done = functools.partial(setattr, self.progress, "seeds_done")
+            together = await self.config.team.evaluate(agent.task.id, proposal.config, n, done)
+            if together is not None:
+                return together
+            self.progress.seeds_done = 0
         out = []
         for seed in range(n):
             t0 = time.perf_counter()
@@ -223,6 +234,8 @@ class ResearchAgent:
         store, domain = self.replica.store, agent.task.domain
         artifacts = next_run_path(store.author, domain, store.all_records(f"results.{domain}"))
         body = result_body(finding, artifacts)
+        if domain == "ml" and evaluations:  # how it was trained: what a reviewer re-executes
+            body["training"] = collab.training_body(evaluations)
         checkpoints = await self._store_checkpoints(evaluations)
         if checkpoints:
             body["checkpoints"] = checkpoints
@@ -310,6 +323,7 @@ class ResearchAgent:
             else None,
             "recent": list(self.recent),
             "refused": len(self.config.refused),
+            **({"diloco": self.config.team.status()} if self.config.team is not None else {}),
             "seed_s": {
                 d: {"last": round(a, 3), "max": round(b, 3)} for d, (a, b) in sorted(self.seed_s.items())
             },

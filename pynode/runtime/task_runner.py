@@ -2,8 +2,9 @@
 
 - `diloco`: the spec names an announced run, `{"run": "<run id: 32 hex digits>", ...}`; the node waits up to
   JOIN_WAIT_S for its announcement and joins it with a `DilocoPeer` that shares its states through storage and
-  keeps to the node's CPU share. A node takes part in one run at a time: while it is in one, it declines other
-  diloco tasks (`refuse`).
+  keeps to the node's CPU share. A node takes part in one board run at a time: while it is in one, it declines
+  other diloco tasks (`refuse`). The same `DilocoPeer` (`peer()`) trains the node's research experiments with
+  peers (pynode/runtime/research_diloco.py), which do not count against that.
 - `research`: every node already runs the research loop on its domains (`pynode/runtime/research.py`); taking a
   campaign is logged and counted.
 """
@@ -52,7 +53,7 @@ class TaskRunner:
             run_of(task["spec"])
         except ValueError as e:
             return f"bad spec: {e}"[:200]
-        if self.diloco is not None and self.diloco.core is not None:
+        if self.diloco is not None and any(r in self.diloco.runs for r in self.joined):
             return "already in a DiLoCo run"
         return None
 
@@ -65,10 +66,14 @@ class TaskRunner:
         self._tasks.add(t)
         t.add_done_callback(self._tasks.discard)
 
-    async def _join(self, run_id: bytes) -> None:
+    def peer(self) -> DilocoPeer:
+        """The node's one DiLoCo peer (it answers the run protocols for every run the node is in)."""
         if self.diloco is None:
             self.diloco = DilocoPeer(self.node, storage=self.storage, pace=self.budget.pace_blocking)
-        peer = self.diloco
+        return self.diloco
+
+    async def _join(self, run_id: bytes) -> None:
+        peer = self.peer()
         deadline = time.monotonic() + JOIN_WAIT_S
         while run_id not in peer.announced:
             if time.monotonic() > deadline:
