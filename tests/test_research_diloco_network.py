@@ -63,6 +63,9 @@ async def test_an_ml_experiment_trains_as_a_diloco_run_with_the_peer_on_its_task
         assert body["inspired_by"] == baseline.result.key and body["seeds"] == 3
         training = body["training"]
         assert training["mode"] == "diloco" and len(training["runs"]) == 3
+        assert (
+            "Trained with peers: each seed is one DiLoCo run of 2 peers" in published.paper.body["markdown"]
+        )
         both = sorted(n.peer_id for n in nodes)
         for seed, entry in enumerate(training["runs"]):
             run = RunSpec.from_wire(entry["run"])

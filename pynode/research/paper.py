@@ -148,6 +148,7 @@ def _tests(f: Finding) -> list[str]:
 def _method(f: Finding) -> list[str]:
     p = f.proposal
     out = [f"Strategy arm: `{p.operator}`. Seeds: {', '.join(str(i) for i in range(len(f.samples)))}."]
+    out += _training(f)
     if p.parent is None:
         return [*out, "", "The task's baseline configuration, run as is."]
     out += ["", f"Parent: {_cite(p.parent)}."]
@@ -158,6 +159,24 @@ def _method(f: Finding) -> list[str]:
         out += ["", "| setting | parent | this work |", "|---|---|---|"]
         out += [f"| `{_cell(k)}` | {_cell(a)} | {_cell(b)} |" for k, a, b in diff]
     return out
+
+
+def _training(f: Finding) -> list[str]:
+    """How an ml experiment trained its seeds with peers (the result's `training`), with what a reader must know
+    comparing it to results trained otherwise; nothing for a solo experiment."""
+    runs = [d.get("diloco") for d in f.details]
+    if not runs or any(r is None for r in runs):
+        return []
+    first = runs[0]
+    peers = sorted({bytes(p).hex()[:12] for named in first["rounds"] for p, _ in named})
+    spec = first["run"]
+    return [
+        "",
+        f"Trained with peers: each seed is one DiLoCo run of {len(peers)} peers ({', '.join(peers)}), "
+        f"{len(first['rounds'])} rounds of H = {spec['H']} inner steps each, `{spec['codec']}` deltas, outer "
+        f"Nesterov lr {spec['outer_lr_e6'] / 1e6:g}; a seed's value is its run's final θ. Parents and results "
+        "trained solo used another procedure: differences from them include it.",
+    ]
 
 
 def _rows(f: Finding) -> list[str]:

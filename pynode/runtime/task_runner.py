@@ -2,9 +2,9 @@
 
 - `diloco`: the spec names an announced run, `{"run": "<run id: 32 hex digits>", ...}`; the node waits up to
   JOIN_WAIT_S for its announcement and joins it with a `DilocoPeer` that shares its states through storage and
-  keeps to the node's CPU share. A node takes part in one board run at a time: while it is in one, it declines
-  other diloco tasks (`refuse`). The same `DilocoPeer` (`peer()`) trains the node's research experiments with
-  peers (pynode/runtime/research_diloco.py), which do not count against that.
+  keeps to the node's CPU share. A node takes part in one training run at a time: while it is in one, it
+  declines other diloco tasks (`refuse`). The same `DilocoPeer` (`peer()`) trains the node's research experiments
+  with peers (pynode/runtime/research_diloco.py): their runs, short and with an inner schedule, do not count.
 - `research`: every node already runs the research loop on its domains (`pynode/runtime/research.py`); taking a
   campaign is logged and counted.
 """
@@ -50,10 +50,12 @@ class TaskRunner:
         if task["kind"] != "diloco":
             return None
         try:
-            run_of(task["spec"])
+            run_id = run_of(task["spec"])
         except ValueError as e:
             return f"bad spec: {e}"[:200]
-        if self.diloco is not None and any(r in self.diloco.runs for r in self.joined):
+        runs = self.diloco.runs if self.diloco is not None else {}
+        # research experiments' runs (an inner schedule, a few minutes) do not hold the node from a training run
+        if run_id in runs or any(d.core.run.inner is None for d in runs.values()):
             return "already in a DiLoCo run"
         return None
 
