@@ -10,7 +10,7 @@ from typing import Any
 from pynode.cli.common import DEFAULT_PORT, CliError, port, positive, run
 from pynode.cli.points import add_presence_options, pulse_runtime
 from pynode.cli.relay import add_archive_args, archive_config, print_archive
-from pynode.cli.research import add_research_options, research_agent
+from pynode.cli.research import add_research_options, ml_team, research_agent
 from pynode.cli.review import add_review_options, node_store, review_agent
 from pynode.cli.services import add_service_options, serve_extra, serve_knowledge
 from pynode.cli.storage import add_storage_options, hosted_services, share_storage
@@ -152,6 +152,9 @@ async def _start_nodes(
             agents.append(agent)
         reviewer = review_agent(replica, identity, args, caps)
         share_storage(own, agent, reviewer)
+        team = ml_team(node, agent, own)  # ml experiments train as DiLoCo runs with the other demo nodes
+        if team is not None:
+            hosted.append(team)
         if reviewer is not None:
             reviewers.append(reviewer)
         pulse = await pulse_runtime(node, replica, args, caps)
