@@ -1,6 +1,7 @@
-"""The inference service in a browser tab, measured: a headless Chromium tab opens the dashboard (Pyodide +
-onnxruntime-web), derives the char-LM's weights and serves a CPython node's completion; what backend ran, how
-long the weights took and the tab's tokens per second as the asking node saw them."""
+"""The inference service in a browser tab, measured: a headless Chromium tab that offers WebGPU (SwiftShader's
+adapter) opens the dashboard (Pyodide + onnxruntime-web), loads the zoo's weights and serves a CPython node's
+completion; which backends ran (WebGPU, or wasm for a graph the adapter cannot take), how long the weights took
+and the tab's tokens per second as the asking node saw them."""
 
 from __future__ import annotations
 
@@ -28,11 +29,11 @@ async def _tab(dist: Path, tmp: Path) -> dict[str, Any]:
     node = await node_on(relay.url)
     asking = ServicesRuntime(node)
     await asking.start()
-    chromium = await Chromium().start()
+    chromium = await Chromium(webgpu=True).start()  # a WebGPU adapter (SwiftShader's) for the served models
     try:
         tab = await open_dashboard(await chromium.context(), relay.port, "research=off")
         s = await wait_status(
-            tab, lambda s: s["state"] == "online" and s["services"].get("models"), 300, "models"
+            tab, lambda s: s["state"] == "online" and s["services"].get("loading") is False, 300, "models"
         )
         tab_id = parse_peer_id(s["peer"])
         await eventually(lambda: tab_id in asking.providers("inference"), 60, "the tab offers inference")

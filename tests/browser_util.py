@@ -22,17 +22,22 @@ ARGS = [
     "--disable-sync",
     "--allow-loopback-in-peer-connection",  # WebRTC between processes on one machine (PLATFORM_NOTES)
 ]
+# WebGPU on the CPU: Chromium's SwiftShader Vulkan adapter (/usr/lib/chromium/libvk_swiftshader.so), which a
+# headless Chromium offers only with the "unsafe" (experimental platforms) switch, --disable-gpu or not.
+WEBGPU_ARGS = ["--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 class Chromium:
-    def __init__(self) -> None:
+    def __init__(self, webgpu: bool = False) -> None:
+        """`webgpu`: offer pages a WebGPU adapter (SwiftShader's); without it `requestAdapter()` gives null."""
         self._pw: Any = None
         self.browser: Browser | None = None
+        self.args = ARGS + WEBGPU_ARGS if webgpu else ARGS
 
     async def start(self) -> Chromium:
         self._pw = await async_playwright().start()
-        self.browser = await self._pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        self.browser = await self._pw.chromium.launch(executable_path=CHROMIUM, args=self.args)
         return self
 
     async def context(self) -> BrowserContext:

@@ -19,6 +19,7 @@ from pynode.identity import conformance as identity_checks
 from pynode.identity import parse_peer_id
 from pynode.platform import conformance, native
 from pynode.topics import DEMO_PULSE
+from pynode.train import conformance as train_checks
 from pynode.wire import cbor
 from pynode.wire.envelope import Envelope, sign_envelope
 from tests.browser_util import open_dashboard, screenshot_path, wait_status
@@ -236,7 +237,7 @@ async def test_the_platform_conformance_suite_passes_in_pyodide(dist, tmp_path, 
             "(url) => window.hyperspace.node.ask({type: 'conformance', relay: url}, 'conformance')", relay.url
         )
         failed = [r for r in reply["results"] if not r["ok"]]
-        expected = [c.__name__ for c in conformance.CHECKS + identity_checks.CHECKS]
+        expected = [c.__name__ for c in conformance.CHECKS + identity_checks.CHECKS + train_checks.CHECKS]
         assert [r["name"] for r in reply["results"]] == expected and not failed, failed
     finally:
         await relay.stop()

@@ -1,14 +1,17 @@
 """The platform seam's conformance suite against CPython's implementation (the browser runs it in Pyodide),
-and identity's cross-platform checks on top of it."""
+and identity's and the model runner's cross-platform checks on top of it."""
 
 import pytest
 
 from pynode.identity import conformance as identity_checks
 from pynode.platform import conformance, native
+from pynode.train import conformance as train_checks
 from tests.netutil import relay_on
 
+ALL = conformance.CHECKS + identity_checks.CHECKS + train_checks.CHECKS
 
-@pytest.mark.parametrize("check", conformance.CHECKS + identity_checks.CHECKS, ids=lambda c: c.__name__)
+
+@pytest.mark.parametrize("check", ALL, ids=lambda c: c.__name__)
 async def test_native_platform_conforms(check, tmp_path):
     relay = await relay_on(tmp_path, embedded_node=False) if check is conformance.check_relay_link else None
     try:

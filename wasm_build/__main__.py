@@ -4,7 +4,7 @@ web/dist/
   index.html, *.js, *.css, ...      the app (copied from web/)
   pyodide/                          the Pyodide runtime from node_modules (runtime + stdlib only; the stdlib
                                     with bytecode beside its sources, compiled by this Pyodide)
-  ort/                              onnxruntime-web's WASM build (the training graphs ship inside the pynode wheel)
+  ort/                              onnxruntime-web's WASM build, and its WebGPU build (inference only)
   loro/                             loro-crdt's web build (ES module + wasm) for the replicated state
   models/all-MiniLM-L6-v2.onnx      the sentence embedder (≈86 MiB; exported at build time, hash in the wheel)
   py/pyodide-lock.json              Pyodide's lock file plus our wheels, with their real sha256

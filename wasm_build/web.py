@@ -23,8 +23,16 @@ PYODIDE_FILES = [
 ]
 STDLIB_ZIP = "python_stdlib.zip"
 # onnxruntime-web's WASM execution provider: the ES module, and the emscripten loader + binary it fetches from
-# `ort.env.wasm.wasmPaths` (web/worker.js points that at dist/ort/). No WebGPU build: it adds 27 MB.
-ORT_FILES = ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"]
+# `ort.env.wasm.wasmPaths` (web/worker.js points that at dist/ort/). Then its WebGPU build (its own module and a
+# 27 MB binary), which a tab fetches only for inference and only when the browser offers a WebGPU adapter.
+ORT_FILES = [
+    "ort.wasm.min.mjs",
+    "ort-wasm-simd-threaded.mjs",
+    "ort-wasm-simd-threaded.wasm",
+    "ort.webgpu.min.mjs",
+    "ort-wasm-simd-threaded.asyncify.mjs",
+    "ort-wasm-simd-threaded.asyncify.wasm",
+]
 # loro-crdt's `web` build (an ES module that fetches its .wasm next to itself; web/worker.js initialises it). Not
 # `browser`/`bundler`: those import the .wasm as an ES module, which needs a bundler.
 LORO_DIR = Path("node_modules") / "loro-crdt" / "web"

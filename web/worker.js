@@ -56,6 +56,20 @@ self.hsLoadOrt = () => (ortLoading ||= import('./ort/ort.wasm.min.mjs').then((or
   return ort;
 }));
 
+// onnxruntime-web's WebGPU build, for inference only (training stays on the WASM build above: other platforms
+// re-execute its steps bit for bit). Imported only when the browser offers a WebGPU adapter; undefined otherwise.
+let ortWebgpuLoading = null;
+self.hsLoadOrtWebgpu = () => (ortWebgpuLoading ||= (async () => {
+  const adapter = self.navigator.gpu ? await self.navigator.gpu.requestAdapter().catch(() => null) : null;
+  if (!adapter) return undefined;
+  const ort = await import('./ort/ort.webgpu.min.mjs');
+  ort.env.wasm.wasmPaths = new URL('./ort/', import.meta.url).href;
+  ort.env.wasm.numThreads = 1;
+  ort.env.wasm.proxy = false;
+  ort.env.webgpu.adapter = adapter;
+  return ort;
+})());
+
 // loro-crdt for the replicated state (pynode/platform/browser_loro.py): every node holds a replica, so its wasm
 // is fetched and compiled now, alongside Pyodide's boot; Python awaits `hsLoadLoro()` (platform crdt_ready).
 const loroLoading = import('./loro/index.js').then(async (loro) => {

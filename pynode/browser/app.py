@@ -338,11 +338,12 @@ async def _training(kind: str, args: dict[str, Any]) -> None:
 
 
 async def _conformance(args: dict[str, Any]) -> None:
-    """The platform's conformance suite and identity's checks on top of it, in this tab."""
+    """The platform's conformance suite and identity's and the model runner's checks on top of it, in this tab."""
     from pynode.identity import conformance as identity_checks
     from pynode.platform import conformance
+    from pynode.train import conformance as train_checks
 
-    checks = conformance.CHECKS + identity_checks.CHECKS
+    checks = conformance.CHECKS + identity_checks.CHECKS + train_checks.CHECKS
     results = await conformance.run_all(browser, args.get("relay"), CONFORMANCE_KEY, checks)
     browser.post({"type": "conformance", "results": results})
 

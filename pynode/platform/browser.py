@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 from array import array
 from collections import OrderedDict
@@ -23,10 +24,12 @@ from pynode.platform.crdt import BlobMeta, CrdtDoc
 from pynode.platform.ed25519_group import Ed25519Group
 from pynode.platform.model import Batch, GraphLoader, GraphSource, Hyper, Tensor, TrainState, stack
 from pynode.platform.transport import ConnectionClosed
+from pynode.platform.turns import Turns
 from pynode.wire.errors import WireError
 
 ED25519 = "Ed25519"
 PKCS8_ED25519_PREFIX = bytes.fromhex("302e020100300506032b657004220420")  # RFC 8410 wrapper of a 32-byte seed
+log = logging.getLogger(__name__)
 _verify_keys: OrderedDict[bytes, Any] = OrderedDict()  # imported public keys, most recently used last
 _VERIFY_KEY_CACHE = 4096
 
@@ -451,6 +454,13 @@ def close_all_rtc() -> None:
 # runs inline — and lets other tasks (gossip) proceed meanwhile, as a thread would in CPython.
 # θ, m and v stay on the JS side as the previous step's output tensors; only batches, scalars and what a
 # caller reads (θ, the state) cross the bridge, as bytes through Uint8Array.assign / to_bytes.
+#
+# Every ORT-web call takes its turn (_ORT_TURNS): one at a time in this worker, in arrival order. ORT-web's `run`
+# keeps its tables of input and output tensors on its wasm instance's one stack from its start to its end, across
+# awaits, and ends by restoring the stack pointer it found. A second run that starts meanwhile (another task's,
+# while the first task's stack is suspended) puts its tables below; the first to end then frees the other's, which
+# that one's own OrtRun overwrites: outputs read back as null ("Cannot read properties of null (reading '3')") or
+# wrong. Inference (the services) and training run in tasks of one tab, so they would overlap.
 
 
 _ORT_OPTIONS = {
@@ -460,6 +470,22 @@ _ORT_OPTIONS = {
     "logSeverityLevel": 3,
 }
 _TYPED = {"float32": "Float32Array", "int64": "BigInt64Array"}
+
+
+_ORT_TURNS = Turns()
+
+
+def _in_turn(call: Callable[[], Any]) -> Any:
+    """`call()`'s promise (an ORT-web call), awaited through JSPI in this worker's turn for ORT-web."""
+    from pyodide.ffi import run_sync  # type: ignore[import-not-found]
+
+    waiting = _ORT_TURNS.ask()
+    if waiting is not None:
+        run_sync(waiting)
+    try:
+        return run_sync(call())
+    finally:
+        _ORT_TURNS.done()
 
 
 def _ort() -> Any:
@@ -473,21 +499,46 @@ def _ort() -> Any:
     return ort
 
 
+def _ort_webgpu() -> Any:
+    """onnxruntime-web's WebGPU build, or None when the browser offers no WebGPU adapter (worker.js imports the
+    build only then) or the build does not load."""
+    from pyodide.ffi import run_sync  # type: ignore[import-not-found]
+
+    if not hasattr(js, "hsLoadOrtWebgpu"):
+        return None
+    try:
+        ort = run_sync(js.hsLoadOrtWebgpu())
+    except Exception as e:  # a JsException: the module or its wasm failed to load
+        log.warning("onnxruntime-web's WebGPU build did not load (%s); running on wasm", e)
+        return None
+    return ort if hasattr(ort, "InferenceSession") else None  # no adapter: undefined (None), or jsnull
+
+
 def _bytes_of(typed: Any) -> bytes:
     """A typed array's bytes (a Python copy: ORT may reuse the buffer)."""
     return js.Uint8Array.new(typed.buffer, typed.byteOffset, typed.byteLength).to_bytes()
 
 
 class WebOrtRunner:
+    """`device`: "wasm" (or "cpu"), "webgpu", or "auto" — WebGPU when the browser offers an adapter, else wasm.
+    WebGPU is for inference: its float results differ from the wasm build's in the last bits, and training steps
+    must repeat bit for bit on every platform. `device` afterwards says which one runs (a graph the WebGPU
+    provider cannot take runs on the WebGPU build's wasm provider, and says so)."""
+
     device = "wasm"
 
     def __init__(self, n_params: int, load_graph: GraphLoader, device: str, threads: int) -> None:
-        if device not in ("cpu", "wasm", "auto"):
-            raise ValueError(f"the browser runs models on wasm only, not {device!r}")
+        if device not in ("cpu", "wasm", "webgpu", "auto"):
+            raise ValueError(f"the browser runs models on wasm or webgpu, not {device!r}")
         if threads != 1:
             # ORT-web's thread count is global and fixed to 1 by worker.js: runs then repeat bit for bit
             raise ValueError("the browser runner uses exactly one thread")
-        self._ort = _ort()
+        gpu = _ort_webgpu() if device in ("webgpu", "auto") else None
+        if gpu is None and device == "webgpu":
+            raise RuntimeError("this browser offers no WebGPU adapter")
+        if gpu is not None:
+            self.device = "webgpu"
+        self._ort = gpu if gpu is not None else _ort()
         self._n = n_params
         self._load_graph = load_graph
         self._sessions: dict[str, Any] = {}
@@ -516,18 +567,29 @@ class WebOrtRunner:
     # -- running graphs
 
     def _session(self, kind: str) -> Any:
-        from pyodide.ffi import run_sync
-
         s = self._sessions.get(kind)
         if s is None:
-            create = self._ort.InferenceSession.create(_u8(self._load_graph(kind)), _obj(_ORT_OPTIONS))
-            s = self._sessions[kind] = run_sync(create)
+            graph = _u8(self._load_graph(kind))
+            options = _obj({**_ORT_OPTIONS, "executionProviders": [self.device]})
+            s = self._sessions[kind] = _in_turn(lambda: self._ort.InferenceSession.create(graph, options))
         return s
 
     def _run(self, kind: str, feeds: dict[str, Any]) -> Any:
-        from pyodide.ffi import run_sync
-
-        return run_sync(self._session(kind).run(_obj(feeds)))
+        session = self._session(kind)
+        try:
+            return _in_turn(lambda: session.run(_obj(feeds)))
+        except Exception as e:  # a JsException from ORT
+            if self.device != "webgpu":
+                raise
+            # The WebGPU provider lacks something this graph needs (an op, a shape): the same build's wasm
+            # provider runs it from now on, and the tensors made so far stay valid (one build, one Tensor class).
+            log.warning("WebGPU could not run the %s graph; this model runs on wasm: %s", kind, e)
+            self.device = "wasm"
+            for gpu_session in self._sessions.values():
+                _in_turn(gpu_session.release)
+            self._sessions.clear()
+            session = self._session(kind)
+            return _in_turn(lambda: session.run(_obj(feeds)))
 
     def _hyper(self, hyper: Hyper) -> dict[str, Any]:
         if hyper != self._hyper_of:  # the same values call after call: their tensors are made once
@@ -593,7 +655,8 @@ class WebOrtRunner:
 def model_runner(
     n_params: int, load_graph: GraphLoader, device: str = "cpu", threads: int = 1
 ) -> WebOrtRunner:
-    """A model runner over onnxruntime-web (WASM); see platform/model.py. Call it from a task."""
+    """A model runner over onnxruntime-web (WASM; WebGPU for "webgpu"/"auto", see WebOrtRunner); see
+    platform/model.py. Call it from a task."""
     return WebOrtRunner(n_params, load_graph, device, threads)
 
 
@@ -612,9 +675,8 @@ class WebGraphSession:
         return self._ort.Tensor.new(t.dtype, typed, to_js(list(t.shape)))
 
     def run(self, feeds: dict[str, Tensor], outputs: list[str]) -> dict[str, Tensor]:
-        from pyodide.ffi import run_sync
-
-        out = run_sync(self._session.run(_obj({name: self._tensor(t) for name, t in feeds.items()})))
+        tensors = _obj({name: self._tensor(t) for name, t in feeds.items()})
+        out = _in_turn(lambda: self._session.run(tensors))
         result: dict[str, Tensor] = {}
         for name in outputs:
             t = getattr(out, name)
@@ -641,7 +703,11 @@ async def graph_session(source: GraphSource, sha256: str, threads: int = 1) -> W
     if digest != sha256:
         raise ValueError("the graph's bytes do not match their sha256 (rebuild or restore it)")
     options = {**_ORT_OPTIONS, "graphOptimizationLevel": "all"}  # compared with a tolerance, never hashed
-    return WebGraphSession(ort, await ort.InferenceSession.create(data, _obj(options)))
+    await _ORT_TURNS.take()
+    try:
+        return WebGraphSession(ort, await ort.InferenceSession.create(data, _obj(options)))
+    finally:
+        _ORT_TURNS.done()
 
 
 # ---- CRDT documents (loro-crdt) ----------------------------------------------------------------------

@@ -72,7 +72,7 @@ class InferenceHost:
         for model_id in self.model_ids:
             t0 = time.monotonic()
             try:
-                self._serve(committed(model_id))
+                self._serve(await offload_model_work(committed(model_id).warm_up))
             except WeightsError:  # a checkout without them: derive the same weights here (seconds)
                 log.exception("committed weights unusable; training the %s baseline", model_id)
                 await self._load(model_id, baseline(model_id))
@@ -97,7 +97,7 @@ class InferenceHost:
             return None
         self._board_key = source.result
         current = self.inference.models.get("charlm")
-        model = await offload_model_work(lambda: load("charlm", source))
+        model = await offload_model_work(lambda: load("charlm", source).warm_up())
         known = current is not None and current.val_loss is not None and model.val_loss is not None
         if known and model.val_loss >= current.val_loss:  # type: ignore[union-attr,operator]
             return None  # the board's best scores worse here than what we serve (e.g. a fabricated claim)
@@ -105,7 +105,7 @@ class InferenceHost:
         return model
 
     async def _load(self, model_id: str, source: Source) -> None:
-        self._serve(await offload_model_work(lambda: load(model_id, source)))
+        self._serve(await offload_model_work(lambda: load(model_id, source).warm_up()))
 
     def _serve(self, model: LoadedModel) -> None:
         self.inference.set_model(model)

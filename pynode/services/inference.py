@@ -60,6 +60,17 @@ class LoadedModel:
     val_loss: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def warm_up(self) -> LoadedModel:
+        """One forward pass before serving: the runner settles its backend (a tab's WebGPU provider may refuse a
+        graph, which then runs on wasm) and compiles its kernels, so that what the service advertises is what
+        runs and the first request does not pay for it."""
+        if self.spec.family == "gpt":
+            next_logits(self, [SPACE])
+        else:
+            rows = self.spec.batch_size
+            self.runner.infer(Tensor("float32", (rows, 64), array("f", bytes(4 * 64 * rows))))
+        return self
+
     def describe(self) -> dict[str, Any]:
         kind = "text-completion" if self.spec.family == "gpt" else "image-classification"
         out = {"id": self.id, "kind": kind, "variant": self.spec.name, "source": self.source}

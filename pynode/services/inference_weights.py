@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pynode.platform import in_browser
 from pynode.platform.model import TrainState
 from pynode.research import config as configs
 from pynode.research.ml.schema import validate
@@ -28,6 +29,9 @@ from pynode.train.zoo import get_model
 
 MODEL_TASKS = {"charlm": CHARLM, "digits": DIGITS}  # model id -> the ml task whose model it serves
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+# Served models run on a tab's GPU when its browser offers WebGPU ("auto": wasm otherwise): inference is compared
+# with a tolerance, never hashed, unlike training. CPython serves on its CPU, as its tests and benches measure.
+INFERENCE_DEVICE = "auto" if in_browser() else "cpu"
 
 
 class WeightsError(Exception):
@@ -82,7 +86,7 @@ def load(model_id: str, source: Source, runners: RunnerFactory | None = None) ->
     """Train `source`'s config on its seed and load the final θ into a fresh runner."""
     state, val_loss = train(source, runners)
     spec = get_model(source.config["variant"])
-    runner = open_runner(spec, runners)
+    runner = open_runner(spec, runners, INFERENCE_DEVICE)
     runner.set_state(state)
     return LoadedModel(model_id, spec, runner, source.label, val_loss, {"result": source.result})
 
@@ -113,7 +117,7 @@ def committed(model_id: str, runners: RunnerFactory | None = None) -> LoadedMode
     theta = committed_theta(model_id)  # raises WeightsError when missing or altered
     entry = manifest()[model_id]
     spec = get_model(entry["variant"])
-    runner = open_runner(spec, runners)
+    runner = open_runner(spec, runners, INFERENCE_DEVICE)
     runner.set_state(TrainState.fresh(theta))
     label = f"committed zoo baseline ({entry['config']['steps']} steps, seed {entry['seed']})"
     return LoadedModel(model_id, spec, runner, label, float(entry["val_loss"]), {"sha256": entry["sha256"]})
