@@ -179,6 +179,11 @@ def _table(r: dict[str, Any]) -> None:
             if "error" not in tab
             else f"  tab cold start failed: {tab['error'][:120]}"
         )
+        if "error" not in tab:  # the same board saved by the tab and loaded back after a reload (sealed.py)
+            lines.append(
+                f"  {'tab reload (' + str(n) + ' records)':<32}{tab[f'restart_{n}_s']:>8} s, the loop held "
+                f"{tab['restart_max_block_ms']} ms at most; all restored: {tab['restart_restored_all']}"
+            )
     _log("\n".join(lines))
 
 

@@ -6,8 +6,10 @@ The board is made here in CPython (real signed records from `authors` keys, one 
 write them) and its snapshot served next to a small page and module worker written into a copy of web/dist.
 The worker boots Pyodide and loro-crdt, then runs `cold_start` below: `pynode.browser.state.new_store` (the
 tab's own Store, with the tab's slicing) receives the snapshot; the ticker (a setTimeout(0) chain, ~4 ms
-apart when the loop is free) records the longest gap between two ticks. `profile=True` also times each
-phase of the check and counts the calls that cross into loro-crdt.
+apart when the loop is free) records the longest gap between two ticks. Then the tab saves what it checked
+(IndexedDB, sealed: pynode/state/sealed.py) and a new Store loads it back as a reloaded tab does
+(`restart_<N>_s`, `restart_max_block_ms`: restored from the seal, without checking the records again).
+`profile=True` also times each phase of the check and counts the calls that cross into loro-crdt.
 
     python -m bench.state_tab [--records N] [--profile]
 """
@@ -35,8 +37,9 @@ window.benchState = (rounds, profile) => new Promise((resolve) => {{
   worker.postMessage({{ rounds, profile }});
 }});
 </script>"""
-PY = """import asyncio, inspect, json, time, traceback
+PY = """import asyncio, inspect, json, sys, time
 import js
+from pynode.browser import state as tab_state
 from pynode.browser.state import new_store
 from pynode.identity import Identity
 from pynode.platform import browser
@@ -44,15 +47,17 @@ from pynode.state import store as store_module
 from pynode.platform import browser_loro
 
 def _profiled():
-    '''Wrap the phases of Store.receive and the loro-crdt calls: seconds and calls per name.'''
-    spent, calls = {}, {}
+    '''Wrap the phases of Store.receive and the loro-crdt calls: seconds, calls and the longest call per name.'''
+    spent, calls, longest = {}, {}, {}
     def timed(owner, name):
         original = getattr(owner, name, None)
         if original is None:
             return
         def add(t0):
-            spent[name] = spent.get(name, 0.0) + time.perf_counter() - t0
+            took = time.perf_counter() - t0
+            spent[name] = spent.get(name, 0.0) + took
             calls[name] = calls.get(name, 0) + 1
+            longest[name] = max(longest.get(name, 0.0), took)
         if inspect.iscoroutinefunction(original):
             async def wrapper(*a, **k):
                 t0 = time.perf_counter()
@@ -76,21 +81,35 @@ def _profiled():
     for name in ("version", "get", "get_many", "changes", "import_", "fork"):
         timed(browser_loro.JsLoroDoc, name)
     timed(browser_loro, "blob_meta")
-    return spent, calls
+    # a reload's load: IndexedDB, the seal's check, the restore (its import is JsLoroDoc.import_ above)
+    timed(browser, "load_blobs")
+    timed(store_module, "open_sealed")
+    timed(store_module.Store, "restore")
+    timed(tab_state, "load_files")
+    timed(store_module, "check_change")  # one change's structural check (decode, schema, payload)
+    return spent, calls, longest
 
 def _longest_slice():
     '''Wrap the tab's turns (browser.next_turn): the longest stretch of Python between two, in ms, how many
-    turns, and the lines the longest one started and ended at.'''
+    turns, the lines the longest one started and ended at, and the seconds spent in turns (the loop's other
+    work: WebCrypto's answers, timers).'''
     turn, longest, last, turns, where = browser.next_turn, [0.0], [time.perf_counter()], [0], ["start", ""]
-    def here():
-        return " < ".join(f"{f.name}:{f.lineno}" for f in traceback.extract_stack()[-6:-2][::-1])
+    waited = [0.0]
+    def here():  # the 4 frames below the turn (traceback.extract_stack reads source lines: ms per turn)
+        f, out = sys._getframe(2), []
+        while f is not None and len(out) < 4:
+            out.append(f"{f.f_code.co_name}:{f.f_lineno}")
+            f = f.f_back
+        return " < ".join(out)
     async def timed_turn():
         if time.perf_counter() - last[0] > longest[0]:
             longest[0] = time.perf_counter() - last[0]
             where[1] = where[0] + " -> " + here()
         turns[0] += 1
+        t0 = time.perf_counter()
         await turn()
         last[0] = time.perf_counter()
+        waited[0] += last[0] - t0
         where[0] = here()
     browser.next_turn = timed_turn
     def result():
@@ -98,7 +117,7 @@ def _longest_slice():
             longest[0] = time.perf_counter() - last[0]
             where[1] = where[0] + " -> end"
         browser.next_turn = turn
-        return round(longest[0] * 1000, 1), turns[0], where[1]
+        return round(longest[0] * 1000, 1), turns[0], where[1], round(waited[0], 3)
 
     return result
 
@@ -106,10 +125,10 @@ async def _bench(blob_js, rounds, profile):
     blob = blob_js.to_bytes()
     await browser.crdt_ready()
     identity = await Identity.generate()
-    spent, calls = _profiled() if profile else ({}, {})
+    spent, calls, longest = _profiled() if profile else ({}, {}, {})
     runs = []
     for _ in range(rounds):
-        spent.clear(); calls.clear()
+        spent.clear(); calls.clear(); longest.clear()
         store = new_store(identity.peer_id)
         slice_ms = _longest_slice()
         js.hsTicker.start()
@@ -120,9 +139,34 @@ async def _bench(blob_js, rounds, profile):
         slice_ms = slice_ms()
         runs.append({"seconds": seconds, "records": len(new), "max_block_ms": max_gap, "ticks": ticks,
                      "slice_units": store.slices.budget, "longest_slice_ms": slice_ms[0], "turns": slice_ms[1],
-                     "longest_slice_at": slice_ms[2],
-                     "phases_s": {k: round(v, 4) for k, v in spent.items()}, "calls": dict(calls)})
+                     "longest_slice_at": slice_ms[2], "in_turns_s": slice_ms[3],
+                     "phases_s": {k: round(v, 4) for k, v in spent.items()}, "calls": dict(calls),
+                     "longest_call_ms": {k: round(v * 1000, 1) for k, v in longest.items()}})
+        spent.clear(); calls.clear(); longest.clear()
+        runs[-1]["restart"] = await _restart(store, identity)
+        runs[-1]["restart"].update({"phases_s": {k: round(v, 4) for k, v in spent.items()}, "calls": dict(calls),
+                                    "longest_call_ms": {k: round(v * 1000, 1) for k, v in longest.items()}})
     return json.dumps(runs)
+
+async def _restart(store, identity):
+    '''The tab saves what it checked (IndexedDB, sealed) and a reload's Store loads it (the tab's own path).'''
+    saver = tab_state._Saver(store)
+    t0 = time.perf_counter()
+    saved = await saver.checkpoint(["%DOC%"])
+    save_s = time.perf_counter() - t0
+    fresh = new_store(identity.peer_id)
+    slice_ms = _longest_slice()
+    js.hsTicker.start()
+    t0 = time.perf_counter()
+    restored, checked = await tab_state._load_saved(fresh)
+    seconds = time.perf_counter() - t0
+    max_gap, ticks = js.hsTicker.stop().to_py()
+    slice_ms = slice_ms()
+    same = fresh.version() == store.version() and fresh.records["%DOC%"].keys() == store.records["%DOC%"].keys()
+    return {"seconds": seconds, "restored": restored, "checked": checked, "same_state": same, "saved": saved,
+            "save_s": round(save_s, 3), "max_block_ms": max_gap, "ticks": ticks,
+            "longest_slice_ms": slice_ms[0], "turns": slice_ms[1], "longest_slice_at": slice_ms[2],
+            "in_turns_s": slice_ms[3]}
 
 def run(blob, rounds, profile):
     return asyncio.ensure_future(_bench(blob, rounds, profile))
@@ -136,6 +180,25 @@ const loroLoading = import('./loro/index.js').then(async (loro) => {
   return loro;
 });
 self.hsLoadLoro = () => loroLoading;
+// IndexedDB as web/worker.js offers it to pynode/platform/browser.py (load_blobs, save_blobs)
+function tx(mode, fn) {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open('hyperspace', 1);
+    req.onupgradeneeded = () => req.result.createObjectStore('kv');
+    req.onerror = () => reject(req.error);
+    req.onsuccess = () => {
+      const db = req.result;
+      const t = db.transaction('kv', mode);
+      const r = fn(t.objectStore('kv'));
+      t.oncomplete = () => { db.close(); resolve(r.result); };
+      t.onerror = (e) => { db.close(); reject(e.target.error || t.error); };
+    };
+  });
+}
+self.hsStore = {
+  getMany: (keys) => tx('readonly', (s) => { const reqs = keys.map((k) => s.get(k)); return { get result() { return reqs.map((r) => r.result); } }; }),
+  putMany: (entries) => tx('readwrite', (s) => { let req = null; for (const [k, v] of entries) req = s.put(v, k); return req || {}; }),
+};
 // the longest time the event loop went without running this ticker
 const ticker = { on: false, last: 0, max: 0, ticks: 0 };
 const tick = () => {
@@ -247,6 +310,7 @@ async def tab_cold_start(
         return {"error": str(answer.get("error", "no answer"))[:2000]}
     runs = answer["runs"][1:]  # the first one also imports and warms up the modules it uses
     seconds = sorted(r["seconds"] for r in runs)
+    restarts = sorted(r["restart"]["seconds"] for r in runs)
     native_s = _cpython_cold_start(blob)
     p50 = seconds[len(seconds) // 2]
     return {
@@ -255,6 +319,14 @@ async def tab_cold_start(
         f"cold_start_{records}_s": round(p50, 3),
         "cold_start_max_s": round(seconds[-1], 3),
         "max_block_ms": round(max(r["max_block_ms"] for r in runs), 1),
+        # a reload of the tab: what it saved of the board after checking it, sealed (pynode/state/sealed.py),
+        # loaded from IndexedDB by the tab's own path (pynode/browser/state.py _load_saved)
+        f"restart_{records}_s": round(restarts[len(restarts) // 2], 3),
+        "restart_max_s": round(restarts[-1], 3),
+        "restart_max_block_ms": round(max(r["restart"]["max_block_ms"] for r in runs), 1),
+        "restart_restored_all": all(
+            r["restart"]["restored"] == records and r["restart"]["same_state"] for r in runs
+        ),
         # the same check in this CPython, same run: how much of the tab's time is the machine's load
         "cpython_cold_start_s": round(native_s, 3),
         "tab_over_cpython": round(p50 / native_s, 2),

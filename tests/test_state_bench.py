@@ -48,3 +48,5 @@ def test_bench_state_prints_the_promised_json(capsys):
     assert tab.get("records") == 40, tab
     assert tab["cold_start_40_s"] > 0 and tab["max_block_ms"] > 0
     assert all(run["records"] == 40 for run in tab["runs"])
+    # the tab saved the board it checked, sealed, and a reload's Store restored all of it from IndexedDB
+    assert tab["restart_restored_all"] and tab["restart_40_s"] > 0, tab

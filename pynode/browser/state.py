@@ -4,8 +4,12 @@ loro-crdt, and the dashboard shows its record counts, sync state and leaderboard
 app.py owns the node: it calls `attach(node)` before the node starts and `detach()` when it leaves.
 The records outlive a Leave: rejoining keeps the same Store, so the tab only catches up instead of starting
 cold. They outlive a reload too, as far as the tab's own writes go: each document the tab writes to is saved in
-IndexedDB before the write is gossiped, and loaded (validated like network input) when the tab starts, so a
-reloaded tab never signs a change under ids it used before (peers would hold it faulty; PROTOCOL.md). Worker commands (the reply has the command's type, with `error` when it failed):
+IndexedDB before the write is gossiped, and loaded when the tab starts, so a reloaded tab never signs a change
+under ids it used before (peers would hold it faulty; PROTOCOL.md). A document that brought many records from the
+network is saved too (STATE_CHECKPOINT_RECORDS). Each snapshot is saved with its seal (pynode/state/sealed.py,
+keyed by a secret kept beside them): one whose seal holds is restored without checking its records again (they
+were checked when received); any other is validated like network input. Worker commands (the reply has the
+command's type, with `error` when it failed):
   state-publish {kind, body}          sign a record as this tab, commit it, gossip the update → {key, doc}
   state-export  {doc}                 the document's snapshot, base64 → {data, records}
   state-import  {doc, data}           validate and merge an update or snapshot (base64) → {accepted: [keys]}
@@ -14,20 +18,27 @@ reloaded tab never signs a change under ids it used before (peers would hold it 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pynode.browser.limits import STATE_SLICE_UNITS, STATE_TURN_S
+from pynode.browser.limits import (
+    STATE_CHECKPOINT_DELAY_S,
+    STATE_CHECKPOINT_RECORDS,
+    STATE_SLICE_UNITS,
+    STATE_TURN_S,
+)
 from pynode.identity import peer_id_text, short_id
 from pynode.platform import browser
 from pynode.research.policy import check_result
-from pynode.runtime.replica import EVIDENCE_FILE, StateReplica, load_files
+from pynode.runtime.replica import EVIDENCE_FILE, StateReplica, evidence_bytes, load_files
 from pynode.state.authorship import Rejected
 from pynode.state.limits import MAX_BLOB_BYTES
 from pynode.state.records import DOCS, Record, doc_for
+from pynode.state.sealed import SECRET_BYTES, capture, seal
 from pynode.state.slices import Slices
 from pynode.state.store import Deferred, Store
 from pynode.state.views import boards_json, leaderboards
@@ -51,12 +62,28 @@ def _place(peer_id: bytes) -> str:
     return f"state/{peer_id_text(peer_id)}/"
 
 
-async def _load_saved(store: Store) -> int:
-    """What this tab saved of its documents before a reload, validated like network input."""
+SEAL_KEY = "seal.key"  # the secret this tab's seals are keyed by, beside the files it seals
+SEALED = ".sealed"  # a document's seal: <doc>.sealed beside <doc>.loro
+
+
+async def _load_saved(store: Store) -> tuple[int, int]:
+    """What this tab saved of its documents before a reload: (records restored from snapshots whose seal holds,
+    records of the others, validated like network input)."""
     place = _place(store.author)
-    names = [f"{name}.loro" for name in DOCS] + [EVIDENCE_FILE]
+    names = [f"{n}.loro" for n in DOCS] + [n + SEALED for n in DOCS] + [EVIDENCE_FILE, SEAL_KEY]
     blobs = await browser.load_blobs([place + n for n in names], MAX_BLOB_BYTES)
-    return await load_files(store, {k.removeprefix(place): v for k, v in blobs.items()}, "IndexedDB")
+    files = {k.removeprefix(place): v for k, v in blobs.items()}
+    secret = files.pop(SEAL_KEY, b"")
+    seals = {n: files.pop(n + SEALED) for n in DOCS if n + SEALED in files}
+    evidence = {EVIDENCE_FILE: files.pop(EVIDENCE_FILE)} if EVIDENCE_FILE in files else {}
+    await load_files(store, evidence, "IndexedDB")  # first: an author proven faulty counts nowhere
+    restored = 0
+    for name, sealed in seals.items():
+        snapshot = files.get(f"{name}.loro")
+        if snapshot is not None and (got := await store.restore(name, snapshot, sealed, secret)) is not None:
+            restored += len(got)
+            del files[f"{name}.loro"]
+    return restored, await load_files(store, files, "IndexedDB")
 
 
 def new_store(peer_id: bytes) -> Store:
@@ -81,15 +108,70 @@ class _Turns:
             self.last = time.monotonic()
 
 
-def _persist(peer_id: bytes) -> Callable[[dict[str, bytes]], Awaitable[None]]:
-    place = _place(peer_id)
-    return lambda files: browser.save_blobs({place + name: data for name, data in files.items()})
+class _Saver:
+    """Saves documents of the tab's store in IndexedDB, each snapshot with its seal, in one transaction."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.place = _place(store.author)
+        self.secret = b""
+        self.secret_saved = False
+
+    async def __call__(self, files: dict[str, bytes]) -> None:
+        """The replica's `persist` (our own writes): `files` as `store_files` names them."""
+        docs = [f.removesuffix(".loro") for f in files if f.endswith(".loro")]
+        others = {f: data for f, data in files.items() if not f.endswith(".loro")}
+        # taken again, each with its description at the same moment: it holds at least what `files` holds
+        await self._save({n: capture(self.store, n) for n in docs}, others)
+
+    async def checkpoint(self, docs: list[str]) -> bool:
+        """Save `docs` unless one changes while it is sealed (False): a save may not overtake a later one of our
+        own writes with an older snapshot, and the change will bring another checkpoint."""
+        captured = {n: capture(self.store, n) for n in docs if self.store.records[n]}
+        versions = {n: self.store.docs[n].version() for n in captured}
+        proofs = evidence_bytes(self.store)  # what the snapshots hold of faulty authors verifies only with it
+        return await self._save(
+            captured,
+            {} if proofs is None else {EVIDENCE_FILE: proofs},
+            lambda: all(self.store.docs[n].version() == v for n, v in versions.items()),
+        )
+
+    async def _save(
+        self,
+        captured: dict[str, tuple[bytes, bytes]],
+        files: dict[str, bytes],
+        still: Callable[[], bool] = lambda: True,
+    ) -> bool:
+        out = dict(files)
+        if not self.secret:  # read once, or made here and saved with the first files it seals
+            found = await browser.load_blobs([self.place + SEAL_KEY], SECRET_BYTES)
+            self.secret_saved = len(found.get(self.place + SEAL_KEY, b"")) == SECRET_BYTES
+            if not self.secret:
+                self.secret = (
+                    found[self.place + SEAL_KEY] if self.secret_saved else browser.random_bytes(SECRET_BYTES)
+                )
+        secret = self.secret
+        if not self.secret_saved:
+            out[SEAL_KEY] = secret
+        for name, (snapshot, body) in captured.items():
+            out[f"{name}.loro"] = snapshot
+            out[name + SEALED] = await seal(
+                self.store.author, name, snapshot, body, secret, self.store.slices
+            )
+        if not still():
+            return False
+        await browser.save_blobs({self.place + f: data for f, data in out.items()})
+        self.secret_saved = True
+        return True
 
 
 class BrowserState:
     def __init__(self) -> None:
         self.replica: StateReplica | None = None
         self.store: Store | None = None
+        self.saver: _Saver | None = None
+        self._unsaved: dict[str, int] = {}  # records received per document since it was last saved
+        self._checkpoint: asyncio.Task[None] | None = None
         self.event: Event = lambda *args, **kwargs: None
         self._boards_for = -1  # record count the cached boards were computed from (records only grow)
         self._boards: list[dict[str, Any]] = []
@@ -110,11 +192,16 @@ class BrowserState:
             if store is None:
                 store = new_store(node.peer_id)
                 try:
-                    if loaded := await _load_saved(store):
+                    restored, loaded = await _load_saved(store)
+                    if restored:
+                        event("info", f"{restored} records restored from this browser's sealed copy")
+                    if loaded:
                         event("info", f"{loaded} records loaded from this browser, every signature checked")
                 except Exception as e:  # our writes then wait for a pull to bring our history back
                     log.warning("the saved state could not be read: %s", e)
-            self.replica = StateReplica(node, store=store, persist=_persist(node.peer_id))
+            if self.saver is None or self.saver.store is not store:
+                self.saver = _Saver(store)
+            self.replica = StateReplica(node, store=store, persist=self.saver)
         except Exception as e:
             log.exception("no replicated state in this tab")
             self.error = f"the replicated state could not start: {e}"
@@ -129,6 +216,21 @@ class BrowserState:
         replica, self.replica = self.replica, None
         if replica is not None:
             await replica.stop()
+
+    async def _save_received(self) -> None:
+        """Save the documents that brought many records, sealed, once their updates have come in."""
+        try:
+            await asyncio.sleep(STATE_CHECKPOINT_DELAY_S)
+            unsaved, self._unsaved = self._unsaved, {}
+            if self.saver is not None and not await self.saver.checkpoint(list(unsaved)):
+                for doc, n in unsaved.items():  # changed meanwhile: again, after another delay
+                    self._unsaved[doc] = self._unsaved.get(doc, 0) + n
+        except Exception:  # a reload then checks these documents in full, or pulls them again
+            log.exception("the received state could not be saved")
+        finally:
+            self._checkpoint = None
+            if sum(self._unsaved.values()) >= STATE_CHECKPOINT_RECORDS:
+                self._checkpoint = asyncio.ensure_future(self._save_received())
 
     # ---- status ---------------------------------------------------------------------------------------
 
@@ -167,6 +269,9 @@ class BrowserState:
         return out
 
     def _announce(self, doc: str, records: list[Record]) -> None:
+        self._unsaved[doc] = self._unsaved.get(doc, 0) + len(records)
+        if sum(self._unsaved.values()) >= STATE_CHECKPOINT_RECORDS and self._checkpoint is None:
+            self._checkpoint = asyncio.ensure_future(self._save_received())
         if len(records) > ANNOUNCE_MAX:
             self.event("info", f"{len(records)} records merged into {doc}, every signature checked")
             return

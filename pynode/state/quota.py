@@ -87,6 +87,15 @@ class Quotas:
     def commit(self, trial: Trial) -> None:
         self._usage.update(trial.staged)
 
+    def dump(self) -> list[tuple[bytes, int, int, list[int], Any]]:
+        """Every author's usage as plain values (a replica's sealed copy of a document keeps them: sealed.py)."""
+        return [(a, u.records, u.bytes, list(u.times), u.exempt) for a, u in self._usage.items()]
+
+    def load(self, usages: list[tuple[bytes, int, int, list[int], Any]]) -> None:
+        """Take `dump`'s usages back (replacing what was counted of those authors)."""
+        for author, records, size, times, exempt in usages:
+            self._usage[author] = Usage(records, size, list(times), exempt)
+
 
 class Trial:
     """Admissions staged while an update is checked; committed only if the whole update is imported."""

@@ -38,6 +38,7 @@ from pynode.state.limits import (
 )
 from pynode.state.quota import Exemption, Quotas, Trial
 from pynode.state.records import DOCS, Record, doc_for
+from pynode.state.sealed import open_sealed, unpack
 from pynode.state.slices import Slices
 
 # changes read from the CRDT per call, in slices of work: reading one costs a fraction of checking it, and each
@@ -250,6 +251,49 @@ class Store:
             known[r.key] = r
         self._notify(name, fresh)
         return fresh
+
+    async def restore(self, name: str, snapshot: bytes, sealed: bytes, secret: bytes) -> list[Record] | None:
+        """Load a snapshot this replica sealed itself (sealed.py) into its empty document without checking it
+        again: one import, and the records, quotas and ledgers its seal describes. None (nothing changed) when
+        the seal does not hold or the document is not empty: `receive` checks the snapshot then."""
+        async with self._busy:
+            doc = self.docs.get(name)
+            if doc is None or doc.version() or self.records[name] or self.ledgers[name]:
+                return None
+            opened = await open_sealed(self.author, name, snapshot, sealed, secret, self.slices)
+            if opened is None:
+                return None
+            records = []
+            for chunk in opened.chunks:
+                for kind, author, ts, body, sig, encoded in unpack(chunk):
+                    await self.slices.take()
+                    records.append(record := Record(kind, author, ts, body, sig, encoded))
+                    _ = record.key  # hashed here, in slices, rather than all at once below
+            ledgers: dict[int, Ledger] = {}
+            for peer, entries in opened.ledgers:
+                ledger = ledgers[peer] = Ledger()
+                for start, end, digest in entries:
+                    await self.slices.take()
+                    ledger.append(start, end, digest)
+            await self.slices.take()
+            fresh = self.crdt.crdt_doc(self.peer)
+            try:
+                fresh.import_(snapshot)
+            except CrdtError:
+                return None
+            self.slices.fill()
+            if fresh.version() != opened.version:
+                return None
+            self.docs[name] = fresh
+            if (
+                self.faulty
+            ):  # proven faulty since it was sealed, or while this paused: its records count nowhere
+                records = [r for r in records if loro_peer(r.author) not in self.faulty]
+            self.ledgers[name] = {p: lg for p, lg in ledgers.items() if p not in self.faulty}
+            self.quotas[name].load(opened.quotas)
+            self.records[name].update((r.key, r) for r in records)
+            self._notify(name, records)
+            return records
 
     def _header(self, name: str, blob: bytes, modes: tuple[str, ...]) -> tuple[CrdtDoc, BlobMeta]:
         """The document `blob` is for and what its header says, checked before anything of it is read."""
