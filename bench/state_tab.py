@@ -43,7 +43,7 @@ from pynode.browser import state as tab_state
 from pynode.browser.state import new_store
 from pynode.identity import Identity
 from pynode.platform import browser
-from pynode.state import store as store_module
+from pynode.state import authorship, store as store_module
 from pynode.platform import browser_loro
 
 def _profiled():
@@ -87,6 +87,9 @@ def _profiled():
     timed(store_module.Store, "restore")
     timed(tab_state, "load_files")
     timed(store_module, "check_change")  # one change's structural check (decode, schema, payload)
+    for name in ("decode_record", "change_payload", "decode_message"):  # its parts
+        timed(authorship, name)
+    timed(browser_loro, "change_from_json")  # Python's part of reading changes
     return spent, calls, longest
 
 def _longest_slice():
@@ -150,9 +153,9 @@ async def _bench(blob_js, rounds, profile):
 
 async def _restart(store, identity):
     '''The tab saves what it checked (IndexedDB, sealed) and a reload's Store loads it (the tab's own path).'''
-    saver = tab_state._Saver(store)
+    sealer = tab_state._Sealer(store)
     t0 = time.perf_counter()
-    saved = await saver.checkpoint(["%DOC%"])
+    saved = await sealer.checkpoint(["%DOC%"])
     save_s = time.perf_counter() - t0
     fresh = new_store(identity.peer_id)
     slice_ms = _longest_slice()

@@ -35,8 +35,8 @@ def checked(authors: list[Author]) -> Store:
 
 
 def sealed_copy(store: Store, secret: bytes = SECRET, name: str = DOC) -> tuple[bytes, bytes]:
-    snapshot, body = capture(store, name)
-    return snapshot, run_sync(seal(store.author, name, snapshot, body, secret, Slices()))
+    captured = capture(store, name)
+    return captured.snapshot, run_sync(seal(store.author, name, captured, secret, Slices()))
 
 
 def restored(snapshot: bytes, sealed: bytes, secret: bytes = SECRET, budget: int | None = None) -> Store:

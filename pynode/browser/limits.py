@@ -7,8 +7,8 @@ STATE_SLICE_UNITS = 16
 # how long a state check may hold the tab's loop before it lets everything else run (a turn costs ~1 ms, so
 # turns are taken this far apart, not at every chance): under the 50 ms a tab may hold its loop (issue 14)
 STATE_TURN_S = 0.02
-# records received from the network since a document was last saved that make the tab save it (with its seal:
-# pynode/state/sealed.py), so that a reload restores them instead of checking them all again
+# records received from the network since a document was last saved that make the tab save it with its seal
+# (pynode/state/sealed.py; our own writes always do), so that a reload restores them instead of checking them again
 STATE_CHECKPOINT_RECORDS = 100
-# how long after such records arrive the tab saves: a cold start's pulls bring a board in several updates
+# how long after such records or a write the tab saves: a cold start's pulls bring a board in several updates
 STATE_CHECKPOINT_DELAY_S = 5.0

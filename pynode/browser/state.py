@@ -5,10 +5,10 @@ app.py owns the node: it calls `attach(node)` before the node starts and `detach
 The records outlive a Leave: rejoining keeps the same Store, so the tab only catches up instead of starting
 cold. They outlive a reload too, as far as the tab's own writes go: each document the tab writes to is saved in
 IndexedDB before the write is gossiped, and loaded when the tab starts, so a reloaded tab never signs a change
-under ids it used before (peers would hold it faulty; PROTOCOL.md). A document that brought many records from the
-network is saved too (STATE_CHECKPOINT_RECORDS). Each snapshot is saved with its seal (pynode/state/sealed.py,
-keyed by a secret kept beside them): one whose seal holds is restored without checking its records again (they
-were checked when received); any other is validated like network input. Worker commands (the reply has the
+under ids it used before (peers would hold it faulty; PROTOCOL.md). A few seconds later, and after many records
+came from the network (STATE_CHECKPOINT_*), the document is saved again with its seal (pynode/state/sealed.py,
+keyed by a secret kept beside it): at start, a snapshot whose seal holds is restored without checking its records
+again (they were checked when received); any other is validated like network input. Worker commands (the reply has the
 command's type, with `error` when it failed):
   state-publish {kind, body}          sign a record as this tab, commit it, gossip the update → {key, doc}
   state-export  {doc}                 the document's snapshot, base64 → {data, records}
@@ -108,7 +108,7 @@ class _Turns:
             self.last = time.monotonic()
 
 
-class _Saver:
+class _Sealer:
     """Saves documents of the tab's store in IndexedDB, each snapshot with its seal, in one transaction."""
 
     def __init__(self, store: Store) -> None:
@@ -117,59 +117,42 @@ class _Saver:
         self.secret = b""
         self.secret_saved = False
 
-    async def __call__(self, files: dict[str, bytes]) -> None:
-        """The replica's `persist` (our own writes): `files` as `store_files` names them."""
-        docs = [f.removesuffix(".loro") for f in files if f.endswith(".loro")]
-        others = {f: data for f, data in files.items() if not f.endswith(".loro")}
-        # taken again, each with its description at the same moment: it holds at least what `files` holds
-        await self._save({n: capture(self.store, n) for n in docs}, others)
-
     async def checkpoint(self, docs: list[str]) -> bool:
-        """Save `docs` unless one changes while it is sealed (False): a save may not overtake a later one of our
-        own writes with an older snapshot, and the change will bring another checkpoint."""
+        """Save `docs` unless one changes while it is sealed (False: a save may not overtake a later one of our
+        own writes with an older snapshot; the change brings another checkpoint)."""
         captured = {n: capture(self.store, n) for n in docs if self.store.records[n]}
         versions = {n: self.store.docs[n].version() for n in captured}
         proofs = evidence_bytes(self.store)  # what the snapshots hold of faulty authors verifies only with it
-        return await self._save(
-            captured,
-            {} if proofs is None else {EVIDENCE_FILE: proofs},
-            lambda: all(self.store.docs[n].version() == v for n, v in versions.items()),
-        )
+        out = {} if proofs is None else {EVIDENCE_FILE: proofs}
+        secret = await self._secret(out)
+        for name, got in captured.items():
+            out[f"{name}.loro"] = got.snapshot
+            out[name + SEALED] = await seal(self.store.author, name, got, secret, self.store.slices)
+        if any(self.store.docs[n].version() != v for n, v in versions.items()):
+            return False
+        await browser.save_blobs({self.place + f: data for f, data in out.items()})
+        self.secret_saved = True
+        return True
 
-    async def _save(
-        self,
-        captured: dict[str, tuple[bytes, bytes]],
-        files: dict[str, bytes],
-        still: Callable[[], bool] = lambda: True,
-    ) -> bool:
-        out = dict(files)
-        if not self.secret:  # read once, or made here and saved with the first files it seals
+    async def _secret(self, out: dict[str, bytes]) -> bytes:
+        """The tab's sealing secret: read once, or made here and saved with the first files it seals."""
+        if not self.secret:
             found = await browser.load_blobs([self.place + SEAL_KEY], SECRET_BYTES)
             self.secret_saved = len(found.get(self.place + SEAL_KEY, b"")) == SECRET_BYTES
             if not self.secret:
                 self.secret = (
                     found[self.place + SEAL_KEY] if self.secret_saved else browser.random_bytes(SECRET_BYTES)
                 )
-        secret = self.secret
         if not self.secret_saved:
-            out[SEAL_KEY] = secret
-        for name, (snapshot, body) in captured.items():
-            out[f"{name}.loro"] = snapshot
-            out[name + SEALED] = await seal(
-                self.store.author, name, snapshot, body, secret, self.store.slices
-            )
-        if not still():
-            return False
-        await browser.save_blobs({self.place + f: data for f, data in out.items()})
-        self.secret_saved = True
-        return True
+            out[SEAL_KEY] = self.secret
+        return self.secret
 
 
 class BrowserState:
     def __init__(self) -> None:
         self.replica: StateReplica | None = None
         self.store: Store | None = None
-        self.saver: _Saver | None = None
+        self.sealer: _Sealer | None = None
         self._unsaved: dict[str, int] = {}  # records received per document since it was last saved
         self._checkpoint: asyncio.Task[None] | None = None
         self.event: Event = lambda *args, **kwargs: None
@@ -199,9 +182,9 @@ class BrowserState:
                         event("info", f"{loaded} records loaded from this browser, every signature checked")
                 except Exception as e:  # our writes then wait for a pull to bring our history back
                     log.warning("the saved state could not be read: %s", e)
-            if self.saver is None or self.saver.store is not store:
-                self.saver = _Saver(store)
-            self.replica = StateReplica(node, store=store, persist=self.saver)
+            if self.sealer is None or self.sealer.store is not store:
+                self.sealer = _Sealer(store)
+            self.replica = StateReplica(node, store=store, persist=self._persist)
         except Exception as e:
             log.exception("no replicated state in this tab")
             self.error = f"the replicated state could not start: {e}"
@@ -217,20 +200,34 @@ class BrowserState:
         if replica is not None:
             await replica.stop()
 
-    async def _save_received(self) -> None:
-        """Save the documents that brought many records, sealed, once their updates have come in."""
+    async def _persist(self, files: dict[str, bytes]) -> None:
+        """The replica's `persist`: our own writes, on disk before they are gossiped (as `store_files` names
+        them); sealed a little later (a seal costs a hash of the document and its records)."""
+        assert self.sealer is not None
+        await browser.save_blobs({self.sealer.place + f: data for f, data in files.items()})
+        for file in files:
+            if file.endswith(".loro"):
+                self._unsaved_records(file.removesuffix(".loro"), STATE_CHECKPOINT_RECORDS)
+
+    def _unsaved_records(self, doc: str, n: int) -> None:
+        self._unsaved[doc] = self._unsaved.get(doc, 0) + n
+        if sum(self._unsaved.values()) >= STATE_CHECKPOINT_RECORDS and self._checkpoint is None:
+            self._checkpoint = asyncio.ensure_future(self._save_unsaved())
+
+    async def _save_unsaved(self) -> None:
+        """Save, sealed, the documents our writes or many received records changed, once updates settle."""
         try:
             await asyncio.sleep(STATE_CHECKPOINT_DELAY_S)
             unsaved, self._unsaved = self._unsaved, {}
-            if self.saver is not None and not await self.saver.checkpoint(list(unsaved)):
+            if self.sealer is not None and not await self.sealer.checkpoint(list(unsaved)):
                 for doc, n in unsaved.items():  # changed meanwhile: again, after another delay
                     self._unsaved[doc] = self._unsaved.get(doc, 0) + n
         except Exception:  # a reload then checks these documents in full, or pulls them again
-            log.exception("the received state could not be saved")
+            log.exception("the state could not be saved sealed")
         finally:
             self._checkpoint = None
             if sum(self._unsaved.values()) >= STATE_CHECKPOINT_RECORDS:
-                self._checkpoint = asyncio.ensure_future(self._save_received())
+                self._checkpoint = asyncio.ensure_future(self._save_unsaved())
 
     # ---- status ---------------------------------------------------------------------------------------
 
@@ -269,9 +266,7 @@ class BrowserState:
         return out
 
     def _announce(self, doc: str, records: list[Record]) -> None:
-        self._unsaved[doc] = self._unsaved.get(doc, 0) + len(records)
-        if sum(self._unsaved.values()) >= STATE_CHECKPOINT_RECORDS and self._checkpoint is None:
-            self._checkpoint = asyncio.ensure_future(self._save_received())
+        self._unsaved_records(doc, len(records))
         if len(records) > ANNOUNCE_MAX:
             self.event("info", f"{len(records)} records merged into {doc}, every signature checked")
             return

@@ -53,25 +53,38 @@ class Opened:
     quotas: list[tuple[bytes, int, int, list[int], Any]]  # Quotas.dump
 
 
-def capture(store: Any, name: str) -> tuple[bytes, bytes]:
-    """The snapshot of `store`'s document `name` and the description to seal with it, read at one moment (no
-    await in between: a description of a later or earlier state would be sealed as this snapshot's)."""
-    snapshot = store.snapshot(name)
-    records = [(r.kind, r.author, r.ts, r.body, r.sig, r.encoded) for r in store.records[name].values()]
-    chunks = [
-        marshal.dumps(records[i : i + RECORDS_PER_CHUNK]) for i in range(0, len(records), RECORDS_PER_CHUNK)
-    ]
-    ledgers = [(peer, list(ledger.entries)) for peer, ledger in store.ledgers[name].items()]
-    version = sorted(store.docs[name].version().items())
-    quotas = store.quotas[name].dump()
-    return snapshot, marshal.dumps((SEAL_VERSION, name, version, chunks, ledgers, quotas))
+@dataclass(frozen=True)
+class Captured:
+    """A document's snapshot and what the store knew of it at that moment, to seal."""
+
+    snapshot: bytes
+    version: list[tuple[int, int]]
+    records: list[Any]  # the store's Records (immutable: packed later, they are still these)
+    ledgers: list[tuple[int, list[tuple[int, int, bytes]]]]
+    quotas: list[tuple[bytes, int, int, list[int], Any]]
 
 
-async def seal(
-    author: bytes, name: str, snapshot: bytes, body: bytes, secret: bytes, slices: Slices
-) -> bytes:
-    """The sealed file for `capture`'s (snapshot, body): the MAC, then the body."""
-    return await _mac(author, name, snapshot, body, secret, slices) + body
+def capture(store: Any, name: str) -> Captured:
+    """`store`'s document `name` and its description, read at one moment (no await in between: a description
+    of an earlier or later state would be sealed as this snapshot's); the copying is of references only."""
+    return Captured(
+        store.snapshot(name),
+        sorted(store.docs[name].version().items()),
+        list(store.records[name].values()),
+        [(peer, list(ledger.entries)) for peer, ledger in store.ledgers[name].items()],
+        store.quotas[name].dump(),
+    )
+
+
+async def seal(author: bytes, name: str, captured: Captured, secret: bytes, slices: Slices) -> bytes:
+    """The sealed file for `captured`: the MAC, then the description, packed in slices."""
+    chunks = []
+    for i in range(0, len(captured.records), RECORDS_PER_CHUNK):
+        batch = captured.records[i : i + RECORDS_PER_CHUNK]
+        await slices.take(len(batch))
+        chunks.append(marshal.dumps([(r.kind, r.author, r.ts, r.body, r.sig, r.encoded) for r in batch]))
+    body = marshal.dumps((SEAL_VERSION, name, captured.version, chunks, captured.ledgers, captured.quotas))
+    return await _mac(author, name, captured.snapshot, body, secret, slices) + body
 
 
 async def open_sealed(
