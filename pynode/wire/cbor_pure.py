@@ -37,6 +37,9 @@ def _head(major: int, n: int) -> bytes:
     raise Unsupported("integer beyond 64 bits")
 
 
+head = _head  # for encoders of one fixed shape built on it (state/authorship.py's change payload)
+
+
 def encode(value: Any) -> bytes:
     out: list[bytes] = []
     _encode(value, out.append)
