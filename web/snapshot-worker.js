@@ -1,6 +1,6 @@
 // A throwaway module worker that makes the boot snapshot for this profile's next visit (boot-snapshot.js):
-// Pyodide loaded with `_makeSnapshot`, our wheels installed, pynode.browser.app imported, its memory stored in
-// Cache Storage. Started by node-host.js once the tab's node is online; posts {ok, bytes | error} and closes.
+// Pyodide loaded with `_makeSnapshot`, our wheels installed, pynode.browser.app and all it loads imported, its
+// memory stored in Cache Storage. Started by node-host.js once the tab's node is online; posts {ok, bytes | error} and closes.
 import { loadPyodide } from './pyodide/pyodide.mjs';
 import { snapshotKey, storeSnapshot } from './boot-snapshot.js';
 import { installFiles, unpackWheels } from './wheels.js';
@@ -17,7 +17,7 @@ try {
     _makeSnapshot: true,
   });
   installFiles(pyodide, await files);
-  pyodide.pyimport('pynode.browser.app');
+  pyodide.pyimport('pynode.browser.app').preload(); // and what a tab loads once it joined
   const bytes = pyodide.makeMemorySnapshot();
   await storeSnapshot(key, bytes);
   self.postMessage({ ok: true, bytes: bytes.length });

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
+import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pynode.browser import research as browser_research
-from pynode.browser import state as browser_state
-from pynode.browser.presence import presence
 from pynode.browser.research import research
-from pynode.browser.review import review
 from pynode.browser.services import services
 from pynode.browser.train import training
 from pynode.identity import Identity, peer_id_text, short_id
@@ -31,7 +31,44 @@ RUNTIMES_WAIT_S = 30.0  # the runtimes start once the node joined, or after this
 KEY_NAME = "node-seed"  # IndexedDB entry of this profile's key seed (the old "identity" held a CryptoKey)
 CONFORMANCE_KEY = "conformance-seed"  # the entry the conformance suite's key-storage check uses
 PREVIEW_CHARS = 120
+# What the tab loads once it joined, not before (the state replica's chain alone imports most of the node's
+# modules: presence, ledger, review, research policy): the status shows each as it says when it is off until then
+LATER = {
+    "replica": (
+        "pynode.browser.state",
+        {"sync": "off", "records": 0, "by_doc": {}, "leaderboards": [], "lineage": {}},
+    ),
+    "presence": ("pynode.browser.presence", {"state": "off"}),
+    "review": ("pynode.browser.review", {"state": "off"}),
+}
+# and what the services, training and the VRF import on first use (all of it goes into the boot snapshot)
+LOADED_ON_USE = (
+    "pynode.runtime.inference",
+    "pynode.runtime.services",
+    "pynode.runtime.storage",
+    "pynode.runtime.memory",
+    "pynode.runtime.diloco",
+    "pynode.platform.pure_ed25519",
+)
 log = logging.getLogger(__name__)
+
+
+def preload() -> None:
+    """Import all the tab loads once it started: the boot snapshot (web/snapshot-worker.js) holds it, so a
+    later visit has it at hand."""
+    for module in [m for m, _ in LATER.values()] + list(LOADED_ON_USE):
+        importlib.import_module(module)
+
+
+def _loaded(section: str) -> Any | None:
+    """The module behind a `LATER` section, once the tab loaded it."""
+    return sys.modules.get(LATER[section][0])
+
+
+def _later(section: str, status: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """A status section from its module once loaded, its `LATER` form before."""
+    module = _loaded(section)
+    return status(module) if module is not None else dict(LATER[section][1])
 
 
 class BrowserApp:
@@ -115,15 +152,7 @@ class BrowserApp:
         for topic in self.config.get("topics", []):
             node.subscribe(str(topic), self._on_message)
         self.node = node
-        training.attach(node, pace=self.budget.pace_blocking)
-        # the state's CRDT loaded: a phase of its own in the boot marks (attach awaits it too, and reports a failure)
-        with contextlib.suppress(Exception):
-            await browser.crdt_ready()
-        self._mark("crdt")
-        await browser_state.state.attach(node, self.event)
-        self._mark("state")
-        serve_inference = self.config.get("inference", True) is not False
-        services.attach(node, browser_state.state.replica, serve_inference, self.event)  # before the hello
+        services.announce(node, self._serves_inference())  # their caps in the hello; they load after it
         self.state = "joining"
         await node.start()
         self._mark("node_start")
@@ -133,19 +162,32 @@ class BrowserApp:
         self.event("info", f"joining {self.config['relay']} as {short_id(self.identity.peer_id)}")
 
     async def _start_runtimes(self, node: Node, caps: list[str]) -> None:
-        """Services, research, presence and review, once the node is on the relay: importing and setting them up
-        took the worker's event loop while the hello waited (their caps were in the hello already)."""
+        """The state replica, training, services, research, presence and review, once the node is on the relay:
+        importing and setting them up took the worker's event loop while the hello waited (the services' caps
+        are in the hello: `services.announce`). The replica catches up by anti-entropy pulls, as after any join."""
         with contextlib.suppress(Exception):  # unreachable for now: start them anyway, they wait for peers
             await node.relay.wait_connected(RUNTIMES_WAIT_S)
         if self.node is not node or self.identity is None:
             return  # left meanwhile
+        from pynode.browser.presence import presence
+        from pynode.browser.review import review
+        from pynode.browser.state import state
         from pynode.runtime.memory import related_work
 
+        self._mark("loaded")
+        training.attach(node, pace=self.budget.pace_blocking)
+        # the state's CRDT loaded: a phase of its own in the boot marks (attach awaits it too, and reports a failure)
+        with contextlib.suppress(Exception):
+            await browser.crdt_ready()
+        self._mark("crdt")
+        await state.attach(node, self.event)
+        self._mark("state")
+        replica = state.replica
+        services.attach(node, replica, self._serves_inference(), self.event)
         await services.start()
-        await research.attach(browser_state.state.replica, self.event)
+        await research.attach(replica, self.event)
         interval_s = float(self.config.get("presenceInterval", 90))
-        await presence.attach(node, browser_state.state.replica, caps, self.event, interval_s)
-        replica = browser_state.state.replica
+        await presence.attach(node, replica, caps, self.event, interval_s)
         if research.agent is not None and services.runtime is not None and replica is not None:
             # papers cite related work from a peer's memory service (a tab hosts no 86 MB model)
             research.agent.config.related = related_work(services.runtime, replica.store)
@@ -154,6 +196,9 @@ class BrowserApp:
             if agent is not None and services.storage is not None:
                 agent.config.storage = services.storage
         self._mark("runtimes")
+
+    def _serves_inference(self) -> bool:
+        return self.config.get("inference", True) is not False
 
     async def _time_first_join(self, node: Node) -> None:
         try:
@@ -173,11 +218,13 @@ class BrowserApp:
                 self._runtimes.cancel()
                 await asyncio.gather(self._runtimes, return_exceptions=True)
             await research.detach()
-            await presence.detach()
-            await review.detach()
+            for section in ("presence", "review"):  # what never loaded has nothing to detach
+                if (module := _loaded(section)) is not None:
+                    await getattr(module, section).detach()
             await training.detach()
             await services.detach()
-            await browser_state.state.detach()
+            if (module := _loaded("replica")) is not None:
+                await module.state.detach()
             await node.stop()
             browser.close_all_rtc()
             self._known.clear()
@@ -239,10 +286,10 @@ class BrowserApp:
             "uptime_s": round(time.monotonic() - self.started, 1),
             "cpu_share": self.budget.share,
             "training": training.status(self.event),
-            "replica": browser_state.state.status(),
+            "replica": _later("replica", lambda m: m.state.status()),
             "research": research.status(),
-            "presence": presence.status(),
-            "review": review.status(),
+            "presence": _later("presence", lambda m: m.presence.status()),
+            "review": _later("review", lambda m: m.review.status()),
             "services": services.status(),
         }
         if self.error:
@@ -317,8 +364,10 @@ def on_message(msg: Any) -> None:
         asyncio.ensure_future(_bench(msg.to_py()))
     elif kind in _TRAINING:
         asyncio.ensure_future(_training(kind, msg.to_py()))
-    elif kind in browser_state.COMMANDS:
-        asyncio.ensure_future(browser_state.run_command(kind, msg.to_py()))
+    elif kind.startswith("state-"):  # the replica's commands: its module may not be loaded yet
+        browser_state = importlib.import_module("pynode.browser.state")
+        if kind in browser_state.COMMANDS:
+            asyncio.ensure_future(browser_state.run_command(kind, msg.to_py()))
     elif kind in browser_research.COMMANDS:
         asyncio.ensure_future(browser_research.run_command(kind, msg.to_py()))
 

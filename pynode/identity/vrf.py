@@ -91,14 +91,23 @@ class VrfKey:
     def __init__(self, seed: bytes, group: Ed25519Group | None = None) -> None:
         if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
             raise VrfError(f"a seed is {SEED_BYTES} bytes")
-        self._group = group or default_group()
+        self._given_group = group
         h = _sha512(seed)
         x = int.from_bytes(h[:32], "little")
         x &= (1 << 254) - 8  # RFC 8032 clamping: clear bits 0–2 and 255, set bit 254
         x |= 1 << 254
         self._x = x % L  # B and H have order L: reducing changes no product
         self._nonce_key = h[32:]
-        self.public_key: bytes = self._group.scalarmult_base(self._x)
+
+    # The group and the public key on first use, not when the identity loads: a tab's pure-Python group is a
+    # module to import and a scalar multiplication, on the way to its first relay hello, which needs neither.
+    @functools.cached_property
+    def _group(self) -> Ed25519Group:
+        return self._given_group or default_group()
+
+    @functools.cached_property
+    def public_key(self) -> bytes:
+        return self._group.scalarmult_base(self._x)
 
     def prove(self, alpha: bytes) -> bytes:
         """π for `alpha` (RFC 9381 §5.1): deterministic, 80 bytes."""

@@ -91,7 +91,7 @@ class ServicesRuntime:
         self.servers[name] = ServiceServer(service.spec, dict(service.methods))
         if name not in self.node.relay.caps:
             self.node.relay.caps.append(name)  # announced at the next relay hello too
-        self.node.handle(codec.proto(name), lambda peer, data: self._serve(name, peer, data))
+        self.node.handle(codec.proto(name), lambda peer, data: self.serve(name, peer, data))
         self._profile_checked = -PROFILE_CHECK_S
 
     def update(self, service: Service) -> None:
@@ -121,7 +121,8 @@ class ServicesRuntime:
                 "%d receipt(s) not signed: the replica did not take them in time", len(self._unpublished)
             )
 
-    async def _serve(self, name: str, peer: bytes, data: bytes) -> bytes:
+    async def serve(self, name: str, peer: bytes, data: bytes) -> bytes:
+        """Answer a request for hosted service `name` (what its protocol's handler does)."""
         server = self.servers[name]
         try:
             order = server.receive(peer, data, time.monotonic())
