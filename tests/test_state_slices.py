@@ -11,6 +11,7 @@ import pytest
 
 from pynode.identity import Identity
 from pynode.platform import native
+from pynode.state import store as store_module
 from pynode.state.authorship import Rejected, change_payload, encode_message, loro_peer, ns
 from pynode.state.limits import AUTHOR_RATE
 from pynode.state.records import Record, make_record, record_key
@@ -209,3 +210,40 @@ def test_an_author_proven_faulty_while_a_check_pauses_counts_nowhere(honest):
     new = run_sync(store.receive(DOC, blob, NOW, ("snapshot",)))
     assert len(new) == 78 - 21 and all(r.author != culprit for r in new)
     assert loro_peer(culprit) not in store.ledgers[DOC]
+
+
+def test_a_sliced_check_has_at_most_a_few_batches_of_signatures_verifying(honest, monkeypatch):
+    """In a tab, answers to thousands of verifications started as their records were checked came in bursts that
+    held the loop: a sliced check starts the next batch as earlier ones are answered, VERIFY_AHEAD at most
+    unanswered, and comes to the same verdict."""
+    verifying: list[Pending] = []
+    most = 0
+
+    class Pending:  # answers that say whether they are in, as the tab's do (a task)
+        def __init__(self, answers: Any) -> None:
+            nonlocal most
+            self.answers, self.awaited = answers, False
+            verifying.append(self)
+            most = max(most, len(verifying))
+
+        def done(self) -> bool:
+            return self.awaited
+
+        def __await__(self) -> Any:
+            got = yield from self.answers.__await__()
+            self.awaited = True
+            verifying.remove(self)
+            return got
+
+    real = store_module.verify_later
+    monkeypatch.setattr(store_module, "verify_later", lambda checks: Pending(real(checks)))
+    for budget in BUDGETS:
+        most = 0
+        got, _ = outcome(board(*honest), budget)
+        assert len(got) == 78
+        assert most == store_module.VERIFY_AHEAD
+    liar = Author(9)
+    liar.records(23)
+    liar.change([forged(liar.id, "0.5", NOW - 5000)])
+    liar.records(10, start=30)
+    assert_same_in_slices(board(*honest, liar), ("Rejected", "bad_signature"), biggest=3)

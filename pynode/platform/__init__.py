@@ -48,7 +48,8 @@ class Platform(Protocol):
 
     def verify_later(self, checks: list[tuple[bytes, bytes, bytes]]) -> Awaitable[list[bool]]:
         """`verify` of each (public key, message, signature), started now, answered in order when awaited: the
-        browser verifies on WebCrypto's thread while the caller goes on."""
+        browser verifies on WebCrypto's thread while the caller goes on. Its `done()` says whether the answers
+        are in (the state check keeps few batches in flight)."""
         ...
 
     def ed25519_group(self) -> Ed25519Group:

@@ -197,7 +197,7 @@ def verify_later(checks: list[tuple[bytes, bytes, bytes]]) -> Awaitable[list[boo
         parts += (signature if len(signature) == 64 else bytes(64), message)
         size += 64 + len(message)
     started = _verify_later_js(_u8(b"".join(index)), _u8(table.tobytes()), _u8(b"".join(parts)))
-    return _answers(started)
+    return asyncio.ensure_future(_answers(started))  # a task: done() says whether the answers are in
 
 
 async def _answers(started: Any) -> list[bool]:

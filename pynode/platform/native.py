@@ -76,6 +76,9 @@ class _Ready:
         return self.value
         yield  # a generator that returns at once
 
+    def done(self) -> bool:
+        return True
+
 
 def random_bytes(n: int) -> bytes:
     return os.urandom(n)

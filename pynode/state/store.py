@@ -44,6 +44,10 @@ from pynode.state.slices import Slices
 # changes read from the CRDT per call, in slices of work: reading one costs a fraction of checking it, and each
 # call has its overhead (a crossing into loro-crdt, a JSON export)
 READ_WINDOW = 2
+# batches of signatures verifying at once in a sliced check; the next start as earlier ones are answered. In a tab
+# WebCrypto's answers are tasks Chromium runs before any timer: 10,000 verifications started as their records were
+# checked answered in bursts that held the loop up to a second (bench/state_tab.py)
+VERIFY_AHEAD = 4
 
 
 class Deferred(Exception):
@@ -69,11 +73,12 @@ class _Checked:
         default_factory=list
     )
     launched: int = 0  # checks whose verification has started
+    open_from: int = 0  # batches before this one are answered
 
     def abandon(self) -> None:
         """The update failed before its verifications were awaited: let them go without a warning."""
         for _, answers in self.verifying:
-            if (close := getattr(answers, "close", None)) is not None:
+            if (close := getattr(answers, "close", None) or getattr(answers, "cancel", None)) is not None:
                 close()
 
 
@@ -314,9 +319,17 @@ class Store:
 
     async def _launch(self, checked: _Checked) -> None:
         """Start verifying the checks found so far, a slice's worth per batch: in a tab WebCrypto works on its
-        own thread meanwhile, while the next records are checked here."""
+        own thread meanwhile, while the next records are checked here. A sliced check keeps at most VERIFY_AHEAD
+        batches unanswered (an answer that can say it is not in yet: `done()`); `_verify` starts the rest."""
         step = self.slices.window or len(checked.checks) or 1
         while checked.launched < len(checked.checks):
+            if self.slices.window is not None:
+                while checked.open_from < len(checked.verifying) and _answered(
+                    checked.verifying[checked.open_from]
+                ):
+                    checked.open_from += 1
+                if len(checked.verifying) - checked.open_from >= VERIFY_AHEAD:
+                    return
             batch = checked.checks[checked.launched : checked.launched + step]
             await self.slices.take(len(batch))
             checked.verifying.append(
@@ -326,8 +339,12 @@ class Store:
 
     async def _verify(self, checked: _Checked, before: VersionVector, meta: BlobMeta) -> None:
         """Every signature's answer, in order: the first that fails decides, as verifying one by one would."""
-        await self._launch(checked)
-        for batch, answers in checked.verifying:
+        i = 0
+        while True:
+            await self._launch(checked)  # the next batches, as earlier ones are answered
+            if i == len(checked.verifying):
+                return
+            batch, answers = checked.verifying[i]
             # a chance to pause before each wait: in a tab, while WebCrypto's answers keep coming, Chromium
             # runs them before any timer, so only the runtime's turn lets the timers in
             await self.slices.take(len(batch))
@@ -337,6 +354,7 @@ class Store:
                 if start == before.get(peer, 0) > 0 and meta.start.get(peer, 0) < start:
                     raise Deferred("conflicting_history")  # as above, a version Loro cut where ours ends
                 raise Rejected("bad_signature", "a change or record signature does not verify")
+            i += 1
 
     @staticmethod
     def _fork_with(doc: CrdtDoc, blob: bytes, meta: BlobMeta, before: VersionVector) -> CrdtDoc:
@@ -484,6 +502,12 @@ class Store:
             "by_doc": self.counts(),
             "faulty_authors": len(self.faulty),
         }
+
+
+def _answered(entry: tuple[Any, Awaitable[list[bool]]]) -> bool:
+    """Are a batch's answers in? Answers that cannot tell (native ones are there at once) count as in."""
+    done = getattr(entry[1], "done", None)
+    return done is None or bool(done())
 
 
 def _whole_changes(
