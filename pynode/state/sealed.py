@@ -4,8 +4,10 @@ A tab that reloads reads its documents back from its own storage. Checked like n
 records costs two signature verifications, a CBOR decode and a schema check per record (seconds in a tab). But
 those bytes are not network bytes: this replica checked every change when it first received them, then wrote
 them itself. So beside a document's snapshot it keeps a seal: what it knew of the snapshot (the records decoded,
-in the order it admitted them, its equivocation ledgers and its authors' quotas), under an HMAC-SHA256 keyed by a secret only this
-replica's storage holds, covering the author, the document's name, the snapshot's SHA-256 and that description.
+in the order it admitted them, its equivocation ledgers and its authors' quotas), under an HMAC-SHA256 keyed by a
+secret only this replica's storage holds, covering the author, the document's name, the snapshot's SHA-256 and
+that description. The description is packed with `marshal` (unpacked in C, also in Pyodide: a CBOR decode in
+Python is what made the check slow), and only read once the MAC holds.
 `Store.restore` imports a snapshot whose seal holds as one blob and takes its records, quotas and ledgers
 from the description; a seal that does not hold (another key, a damaged or altered file, another version)
 leaves the snapshot to `Store.receive`, which checks everything as before.
