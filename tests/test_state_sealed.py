@@ -4,6 +4,9 @@ leaves the store as it was, for `receive` to check them in full."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
 from pynode.platform import native
@@ -35,7 +38,7 @@ def checked(authors: list[Author]) -> Store:
 
 
 def sealed_copy(store: Store, secret: bytes = SECRET, name: str = DOC) -> tuple[bytes, bytes]:
-    captured = capture(store, name)
+    captured = run_sync(capture(store, name))
     return captured.snapshot, run_sync(seal(store.author, name, captured, secret, Slices()))
 
 
@@ -117,3 +120,21 @@ def test_an_author_proven_faulty_since_the_seal_counts_nowhere_after_restoring(c
     assert store.docs[DOC].version() == checked.docs[DOC].version()  # its changes are kept for their ids
     assert {r.author for r in store.records[DOC].values()} == {authors[0].id.peer_id, authors[2].id.peer_id}
     assert faulty not in store.ledgers[DOC]
+
+
+def test_a_seal_is_taken_between_two_checks_never_inside_one(authors):
+    """A check that paused has appended ledger entries its document does not hold yet: a seal taken then would
+    describe another state than its snapshot's."""
+
+    async def main() -> tuple[Store, Any, bool]:
+        store = Store(ME, native, slices=Slices(1, lambda: asyncio.sleep(0)))  # pauses: a turn of the loop
+        check = asyncio.ensure_future(store.receive(DOC, board(*authors), NOW, ("snapshot", "updates")))
+        for _ in range(50):
+            await asyncio.sleep(0)
+        paused = not check.done()
+        return store, await capture(store, DOC), paused and check.done()
+
+    store, captured, waited = asyncio.run(main())
+    assert waited
+    assert dict(captured.version) == store.docs[DOC].version()
+    assert len(captured.records) == 51

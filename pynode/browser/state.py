@@ -120,8 +120,8 @@ class _Sealer:
     async def checkpoint(self, docs: list[str]) -> bool:
         """Save `docs` unless one changes while it is sealed (False: a save may not overtake a later one of our
         own writes with an older snapshot; the change brings another checkpoint)."""
-        captured = {n: capture(self.store, n) for n in docs if self.store.records[n]}
-        versions = {n: self.store.docs[n].version() for n in captured}
+        captured = {n: await capture(self.store, n) for n in docs if self.store.records[n]}
+        versions = {n: dict(got.version) for n, got in captured.items()}
         proofs = evidence_bytes(self.store)  # what the snapshots hold of faulty authors verifies only with it
         out = {} if proofs is None else {EVIDENCE_FILE: proofs}
         secret = await self._secret(out)

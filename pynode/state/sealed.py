@@ -66,16 +66,18 @@ class Captured:
     quotas: list[tuple[bytes, int, int, list[int], Any]]
 
 
-def capture(store: Any, name: str) -> Captured:
-    """`store`'s document `name` and its description, read at one moment (no await in between: a description
-    of an earlier or later state would be sealed as this snapshot's); the copying is of references only."""
-    return Captured(
-        store.snapshot(name),
-        sorted(store.docs[name].version().items()),
-        list(store.records[name].values()),
-        [(peer, list(ledger.entries)) for peer, ledger in store.ledgers[name].items()],
-        store.quotas[name].dump(),
-    )
+async def capture(store: Any, name: str) -> Captured:
+    """`store`'s document `name` and its description, read at one moment between two checks (a check that
+    paused has appended ledger entries its document does not hold yet; a description of an earlier or later
+    state would be sealed as this snapshot's); the copying is of references only."""
+    async with store._busy:  # the store's one-check-at-a-time lock (store.py)
+        return Captured(
+            store.snapshot(name),
+            sorted(store.docs[name].version().items()),
+            list(store.records[name].values()),
+            [(peer, list(ledger.entries)) for peer, ledger in store.ledgers[name].items()],
+            store.quotas[name].dump(),
+        )
 
 
 async def seal(author: bytes, name: str, captured: Captured, secret: bytes, slices: Slices) -> bytes:
