@@ -1,7 +1,8 @@
 """The inference service in a browser tab, measured: a headless Chromium tab that offers WebGPU (SwiftShader's
 adapter) opens the dashboard (Pyodide + onnxruntime-web), loads the zoo's weights and serves a CPython node's
 completion; which backends ran (WebGPU, or wasm for a graph the adapter cannot take), how long the weights took
-and the tab's tokens per second as the asking node saw them."""
+to be served, how long each model's first forward pass took and in which phases (module import, wasm compile,
+sessions, runs, turns), and the tab's tokens per second as the asking node saw them, once the models are warm."""
 
 from __future__ import annotations
 
@@ -36,9 +37,14 @@ async def _tab(dist: Path, tmp: Path) -> dict[str, Any]:
             tab, lambda s: s["state"] == "online" and s["services"].get("loading") is False, 300, "models"
         )
         tab_id = parse_peer_id(s["peer"])
+        out: dict[str, Any] = {"load_s": s["services"].get("load_s")}  # served: requests are taken
+        # each model's first forward pass (the build's wasm compiles, WebGPU's shaders): after it, which backend
+        # ran, and where its seconds went (platform/browser.py WebOrtRunner.phases); the stream measures after it
+        s = await wait_status(tab, lambda s: s["services"].get("warming") is False, 300, "warm-up")
         await eventually(lambda: tab_id in asking.providers("inference"), 60, "the tab offers inference")
-        backends = sorted({m["backend"] for m in s["services"]["models"]})
-        out: dict[str, Any] = {"backend": ",".join(backends), "load_s": s["services"].get("load_s")}
+        out["backend"] = ",".join(sorted({m["backend"] for m in s["services"]["models"]}))
+        out.update(warm_s=s["services"].get("warm_s"), phases=s["services"].get("phases"))
+
         args = {"prompt": "the wing ", "max_tokens": TOKENS, "temperature_milli": 0}
         t0 = time.perf_counter()
         pieces: list[str] = []

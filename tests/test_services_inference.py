@@ -205,3 +205,28 @@ async def test_a_node_serves_the_boards_best_char_lm_when_it_beats_the_committed
     assert model is not None and key[:12] in model.source
     assert host.inference.models["charlm"] is model and model.val_loss < manifest()["charlm"]["val_loss"]
     assert host.services.services["inference"].spec.info["models"] == ["charlm"]
+
+
+async def test_a_host_serves_its_models_before_their_first_forward_pass():
+    """Readiness does not wait for the warm-up pass (seconds in a tab: the wasm compiles, WebGPU's shaders): the
+    models are served first, then each runs its pass and is served again with the backend that ran."""
+    from pynode.identity import Identity
+    from pynode.node import Node
+    from pynode.platform import native
+    from pynode.runtime.inference import InferenceHost
+    from pynode.runtime.services import ServicesRuntime
+
+    node = Node(
+        await Identity.generate(), native.relay_link("ws://127.0.0.1:9/p2p")
+    )  # hosting needs no network
+    host = InferenceHost(ServicesRuntime(node), follow_board=False)
+    await host.start()
+    try:
+        await host.ready.wait()
+        assert sorted(host.inference.models) == ["charlm", "digits"] and not host.warm.is_set()
+        assert host.services.services["inference"].spec.info["models"] == ["charlm", "digits"]
+        await host.warm.wait()
+        assert sorted(host.warm_s) == ["charlm", "digits"]
+        assert host.services.services["inference"].spec.info["backend"] == "onnxruntime/cpu"
+    finally:
+        await host.stop()

@@ -34,7 +34,8 @@ async def test_a_webgpu_tab_serves_the_zoo_models_as_cpython_does(dist, tmp_path
         tab = await open_dashboard(await chromium.context(), relay.port)
         s = await wait_status(
             tab,
-            lambda s: s["state"] == "online" and s["services"].get("loading") is False,
+            # served, and warm: each model ran its first forward pass, which settles its backend
+            lambda s: s["state"] == "online" and s["services"].get("warming") is False,
             150,
             "the tab's models",
         )
@@ -61,7 +62,7 @@ async def test_a_webgpu_tab_serves_the_zoo_models_as_cpython_does(dist, tmp_path
 
         # Which backend ran. The digits MLP runs on WebGPU. The char-LM's graph splits θ into its 28 tensors in
         # one Split, whose WebGPU shader needs a storage buffer per output, and SwiftShader's adapter allows 10
-        # per shader stage: the provider refuses it at the load-time warm-up, and the model says wasm.
+        # per shader stage: the provider refuses it at the warm-up pass, and the model says wasm.
         s = await wait_status(
             tab, lambda s: s["services"]["serving"]["inference"]["served"] == 2, 20, "served"
         )

@@ -111,11 +111,19 @@ class BrowserServices:
             out["models"] = [m.describe() for m in self.inference.inference.models.values()]
             out["loading"] = not self.inference.ready.is_set()
             out["load_s"] = dict(self.inference.load_s)
+            out["warming"] = not self.inference.warm.is_set()
+            out["warm_s"] = dict(self.inference.warm_s)
+            out["phases"] = {m.id: _phases(m.runner) for m in self.inference.inference.models.values()}
         if self.storage is not None:
             out["storage"] = self.storage.status()
         if self.error:
             out["error"] = self.error
         return out
+
+
+def _phases(runner: Any) -> dict[str, float]:
+    """Seconds the runner spent in each phase of its onnxruntime-web calls (platform/browser.py WebOrtRunner)."""
+    return {phase: round(s, 2) for phase, s in getattr(runner, "phases", {}).items()}
 
 
 services = BrowserServices()

@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import logging
 import os
+import time
 from array import array
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -472,20 +473,40 @@ _ORT_OPTIONS = {
 _TYPED = {"float32": "Float32Array", "int64": "BigInt64Array"}
 
 
+# One Turns per build: each build is its own wasm instance with its own stack, so a WebGPU inference never waits
+# for a wasm training call (measured: bench/services_tab.py's phases, turn_s).
 _ORT_TURNS = Turns()
+_WEBGPU_TURNS = Turns()
+_STARTED: set[Turns] = set()  # the builds (by their turns) that created a session: their wasm is compiled
+Phases = dict[str, float]  # seconds a runner spent in each phase of its ORT-web calls, summed (its `phases`)
 
 
-def _in_turn(call: Callable[[], Any]) -> Any:
-    """`call()`'s promise (an ORT-web call), awaited through JSPI in this worker's turn for ORT-web."""
+def _add(phases: Phases | None, phase: str, since: float) -> None:
+    if phases is not None:
+        phases[phase] = phases.get(phase, 0.0) + time.monotonic() - since
+
+
+def _in_turn(
+    call: Callable[[], Any], turns: Turns = _ORT_TURNS, phases: Phases | None = None, phase: str = ""
+) -> Any:
+    """`call()`'s promise (an ORT-web call), awaited through JSPI in `turns` (its build's turn); the seconds spent
+    waiting for the turn and in the call are added to `phases` ("turn_s", `phase`)."""
     from pyodide.ffi import run_sync  # type: ignore[import-not-found]
 
-    waiting = _ORT_TURNS.ask()
+    t0 = time.monotonic()
+    waiting = turns.ask()
     if waiting is not None:
         run_sync(waiting)
+    _add(phases, "turn_s", t0)
+    t1 = time.monotonic()
+    ok = False
     try:
-        return run_sync(call())
+        out = run_sync(call())
+        ok = True
+        return out
     finally:
-        _ORT_TURNS.done()
+        turns.done()
+        _add(phases, phase if ok else "failed_s", t1)
 
 
 def _ort() -> Any:
@@ -533,12 +554,20 @@ class WebOrtRunner:
         if threads != 1:
             # ORT-web's thread count is global and fixed to 1 by worker.js: runs then repeat bit for bit
             raise ValueError("the browser runner uses exactly one thread")
+        # seconds per phase, summed over this runner's life: importing the build's module ("import_s"), reading
+        # graphs ("graph_s"), waiting for the turn ("turn_s"), the build's first session (its wasm compiles and
+        # its runtime starts: "start_s"), later sessions ("session_s"), runs ("run_s"), calls that failed (a
+        # graph the WebGPU provider refused: "failed_s")
+        self.phases: Phases = {}
+        t0 = time.monotonic()
         gpu = _ort_webgpu() if device in ("webgpu", "auto") else None
         if gpu is None and device == "webgpu":
             raise RuntimeError("this browser offers no WebGPU adapter")
         if gpu is not None:
             self.device = "webgpu"
         self._ort = gpu if gpu is not None else _ort()
+        self._turns = _WEBGPU_TURNS if gpu is not None else _ORT_TURNS
+        _add(self.phases, "import_s", t0)
         self._n = n_params
         self._load_graph = load_graph
         self._sessions: dict[str, Any] = {}
@@ -569,15 +598,24 @@ class WebOrtRunner:
     def _session(self, kind: str) -> Any:
         s = self._sessions.get(kind)
         if s is None:
+            t0 = time.monotonic()
             graph = _u8(self._load_graph(kind))
+            _add(self.phases, "graph_s", t0)
             options = _obj({**_ORT_OPTIONS, "executionProviders": [self.device]})
-            s = self._sessions[kind] = _in_turn(lambda: self._ort.InferenceSession.create(graph, options))
+            create = self._ort.InferenceSession.create
+            # a build's first session compiles its wasm and starts the runtime (and, on WebGPU, the device)
+            phase = "session_s" if self._turns in _STARTED else "start_s"
+            s = self._sessions[kind] = self._call(lambda: create(graph, options), phase)
+            _STARTED.add(self._turns)
         return s
+
+    def _call(self, call: Callable[[], Any], phase: str) -> Any:
+        return _in_turn(call, self._turns, self.phases, phase)
 
     def _run(self, kind: str, feeds: dict[str, Any]) -> Any:
         session = self._session(kind)
         try:
-            return _in_turn(lambda: session.run(_obj(feeds)))
+            return self._call(lambda: session.run(_obj(feeds)), "run_s")
         except Exception as e:  # a JsException from ORT
             if self.device != "webgpu":
                 raise
@@ -586,10 +624,10 @@ class WebOrtRunner:
             log.warning("WebGPU could not run the %s graph; this model runs on wasm: %s", kind, e)
             self.device = "wasm"
             for gpu_session in self._sessions.values():
-                _in_turn(gpu_session.release)
+                self._call(gpu_session.release, "session_s")
             self._sessions.clear()
             session = self._session(kind)
-            return _in_turn(lambda: session.run(_obj(feeds)))
+            return self._call(lambda: session.run(_obj(feeds)), "run_s")
 
     def _hyper(self, hyper: Hyper) -> dict[str, Any]:
         if hyper != self._hyper_of:  # the same values call after call: their tensors are made once

@@ -55,6 +55,8 @@ class InferenceHost:
         )
         self.ready = asyncio.Event()
         self.load_s: dict[str, float] = {}  # seconds each model's weights took to derive here
+        self.warm = asyncio.Event()  # every served model ran its first forward pass (see _warm_up)
+        self.warm_s: dict[str, float] = {}  # seconds each model's first forward pass took
         self._board_key: str | None = None
         self._task: asyncio.Task[None] | None = None
         services.host(self.inference.service())  # before the node starts: the relay hello names it
@@ -72,7 +74,7 @@ class InferenceHost:
         for model_id in self.model_ids:
             t0 = time.monotonic()
             try:
-                self._serve(await offload_model_work(committed(model_id).warm_up))
+                self._serve(await offload_model_work(lambda: committed(model_id)))  # noqa: B023 (awaited here)
             except WeightsError:  # a checkout without them: derive the same weights here (seconds)
                 log.exception("committed weights unusable; training the %s baseline", model_id)
                 await self._load(model_id, baseline(model_id))
@@ -81,12 +83,33 @@ class InferenceHost:
                 continue
             self.load_s[model_id] = round(time.monotonic() - t0, 2)
         self.ready.set()
+        await self._warm_up()
+        self.warm.set()
         while self.follow_board:
             try:
                 await self.check_board()
             except Exception:
                 log.exception("could not load the ml board's best char-LM")
             await asyncio.sleep(BOARD_CHECK_S)
+
+    async def _warm_up(self) -> None:
+        """One forward pass of each served model, after they are served (in a tab the first pass compiles the
+        build's wasm and, on WebGPU, its shaders: seconds, measured in bench/services_tab.py); then the model is
+        served again, so what the service advertises is the backend that ran. A request meanwhile waits for its
+        model's calls in turn. A model whose pass fails is no longer served."""
+        for model_id, model in list(self.inference.models.items()):
+            t0 = time.monotonic()
+            try:
+                await offload_model_work(model.warm_up)
+            except Exception:
+                log.exception("the %s model failed its first forward pass: not serving it", model_id)
+                if self.inference.models.get(model_id) is model:
+                    del self.inference.models[model_id]
+                    self.services.update(self.inference.service())
+                continue
+            self.warm_s[model_id] = round(time.monotonic() - t0, 2)
+            if self.inference.models.get(model_id) is model:  # not swapped for the board's best meanwhile
+                self._serve(model)
 
     async def check_board(self) -> LoadedModel | None:
         """Serve the best board result's char-LM if it is new and beats the one served now."""
