@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TOKENS = 200
 
 
-async def _tab(dist: Path, tmp: Path) -> dict[str, Any]:
+async def _tab(dist: Path, tmp: Path, webgpu: bool) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))  # the test helpers start relays and Chromium the same way
     from pynode.identity import parse_peer_id
     from pynode.runtime.services import ServicesRuntime
@@ -30,7 +30,7 @@ async def _tab(dist: Path, tmp: Path) -> dict[str, Any]:
     node = await node_on(relay.url)
     asking = ServicesRuntime(node)
     await asking.start()
-    chromium = await Chromium(webgpu=True).start()  # a WebGPU adapter (SwiftShader's) for the served models
+    chromium = await Chromium(webgpu=webgpu).start()  # a WebGPU adapter (SwiftShader's) for the served models
     try:
         tab = await open_dashboard(await chromium.context(), relay.port, "research=off")
         s = await wait_status(
@@ -64,10 +64,11 @@ async def _tab(dist: Path, tmp: Path) -> dict[str, Any]:
         await relay.stop()
 
 
-def tab_inference() -> dict[str, Any]:
+def tab_inference(webgpu: bool = True) -> dict[str, Any]:
+    """`webgpu=False`: a Chromium without the WebGPU flags, so the tab runs both models on the wasm build."""
     from wasm_build.web import build
 
     with tempfile.TemporaryDirectory() as tmp:
         dist = Path(tmp) / "dist"
         build(ROOT, dist)
-        return asyncio.run(_tab(dist, Path(tmp)))
+        return asyncio.run(_tab(dist, Path(tmp), webgpu))
