@@ -164,7 +164,7 @@ class BrowserState:
     # ---- the node's life ------------------------------------------------------------------------------
 
     async def attach(self, node: Node, event: Event) -> None:
-        """Give `node` a replica (the app attaches it once the node has joined); waits for loro-crdt's wasm if still loading.
+        """Give `node` a replica (the app does once the node joined); waits for loro-crdt's wasm if still loading.
 
         A tab whose CRDT cannot load still gossips: the failure shows in the status and the feed only.
         """
