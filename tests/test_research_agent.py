@@ -11,7 +11,8 @@ from pynode.research import experiment, paper
 from pynode.research.agent import Agent, decimal_text, priors, result_body
 from pynode.research.config import canonical, config_hash, parse
 from pynode.research.domain import ConfigError, Evaluation, Mutation, Task
-from pynode.research.strategy import Bandit, Prior, RandomSearch
+from pynode.research.procedure import procedure
+from pynode.research.strategy import Bandit, Prior, Proposal, RandomSearch
 from pynode.state.records import decode_record, make_record
 
 
@@ -186,3 +187,29 @@ async def test_agents_sharing_a_process_research_at_once(tmp_path):
     published = await asyncio.gather(*(a.run_once() for a in agents))
     assert all(p is not None and p.finding.proposal.operator == "baseline" for p in published)
     assert len({p.finding.samples for p in published}) == 1  # one config, one answer
+
+
+def test_results_trained_another_way_are_not_compared():
+    """A seed of a DiLoCo run of P peers used P peers' compute: its p-value and any improvement are only against
+    results trained the same way (pynode.research.procedure)."""
+    domain = Bowl()
+    agent = Agent(domain, "bowl", Bandit(random.Random(3)))
+    base = agent.plan([], set())
+    base_samples = agent.conclude(base, experiment.run(domain, "bowl", base.config), []).samples
+    parent = Prior("a" * 64, "me", base.config, base_samples, sum(base_samples) / len(base_samples))
+    better = {"x": 2.0, "y": -1.0}
+    proposal = Proposal(better, "crossover", parent, "moving x toward 3 lowers the loss")
+    evaluations = experiment.run(domain, "bowl", better)
+    alike = agent.conclude(proposal, evaluations, [parent])
+    assert alike.vs_parent is not None and alike.improvement
+    other = agent.conclude(proposal, evaluations, [parent], trained="diloco/3")
+    assert other.vs_parent is None and other.vs_best is None and not other.improvement
+    team = Prior("b" * 64, "peer", base.config, base_samples, parent.mean, "diloco/3")
+    teamed = Proposal(better, "crossover", team, "moving x toward 3 lowers the loss")
+    assert agent.conclude(teamed, evaluations, [parent, team], trained="diloco/3").vs_best.key == team.key
+
+
+def test_a_results_procedure_is_read_from_its_training():
+    rounds = [[[b"p" * 32, 4], [b"q" * 32, 4]], [[b"p" * 32, 4], [b"q" * 32, 4]]]
+    assert procedure(None) == procedure({"mode": "solo"}) == "solo"
+    assert procedure({"mode": "diloco", "runs": [{"run": {}, "rounds": rounds}] * 3}) == "diloco/2"

@@ -18,6 +18,7 @@ from pynode.identity import peer_id_text
 from pynode.research import stats
 from pynode.research.config import canonical, config_hash, parse
 from pynode.research.domain import ConfigError, Domain, Evaluation, Task
+from pynode.research.procedure import SOLO, procedure
 from pynode.research.strategy import Prior, Proposal, Strategy, ranked
 from pynode.state.records import Record
 
@@ -99,13 +100,21 @@ class Agent:
         return self.strategy.propose(self.domain, self.task.id, board, seen)
 
     def conclude(
-        self, proposal: Proposal, evaluations: Sequence[Evaluation], board: Sequence[Prior]
+        self,
+        proposal: Proposal,
+        evaluations: Sequence[Evaluation],
+        board: Sequence[Prior],
+        trained: str = SOLO,
     ) -> Finding:
+        """The statistics of an experiment whose samples were trained as `trained` says (a procedure label):
+        the parent and the best count only if their samples were trained the same way."""
         samples = tuple(e.value for e in evaluations)
         summary = stats.summarize(samples)
         baseline = self.baseline_prior(board)
-        ranked_board = ranked(board, self.task.direction)
+        alike = [p for p in board if p.procedure == trained]
+        ranked_board = ranked(alike, self.task.direction)
         best = ranked_board[0] if ranked_board else None
+        parent = proposal.parent if proposal.parent and proposal.parent.procedure == trained else None
         vs_best = self._compare(samples, best)
         better = vs_best is not None and (
             summary.mean < vs_best.mean if self.task.direction == "min" else summary.mean > vs_best.mean
@@ -117,7 +126,7 @@ class Agent:
             samples=samples,
             mean=summary.mean,
             ci95=summary.ci_high - summary.mean,
-            vs_parent=self._compare(samples, proposal.parent),
+            vs_parent=self._compare(samples, parent),
             vs_best=vs_best,
             noise_floor=stats.noise_floor(baseline.samples)
             if baseline and len(baseline.samples) > 1
@@ -130,7 +139,7 @@ class Agent:
             and not summary.ci_low <= vs_best.mean <= summary.ci_high,
             heldout=stats.mean(heldout) if all(isinstance(h, int | float) for h in heldout) else None,
         )
-        if proposal.parent is not None:
+        if parent is not None:  # an operator is judged only against a parent trained alike
             self.strategy.feedback(proposal, finding.confirmed)
         return finding
 
@@ -202,7 +211,8 @@ def priors(domain: Domain, task: Task, records: Iterable[Record]) -> tuple[list[
             refused.append(r)
             continue
         samples = tuple(float(v) for v in b["samples"])
-        board.append(Prior(r.key, peer_id_text(r.author), config, samples, stats.mean(samples)))
+        trained = procedure(b.get("training"))
+        board.append(Prior(r.key, peer_id_text(r.author), config, samples, stats.mean(samples), trained))
     return board, refused
 
 

@@ -174,8 +174,9 @@ def _training(f: Finding) -> list[str]:
         "",
         f"Trained with peers: each seed is one DiLoCo run of {len(peers)} peers ({', '.join(peers)}), "
         f"{len(first['rounds'])} rounds of H = {spec['H']} inner steps each, `{spec['codec']}` deltas, outer "
-        f"Nesterov lr {spec['outer_lr_e6'] / 1e6:g}; a seed's value is its run's final θ. Parents and results "
-        "trained solo used another procedure: differences from them include it.",
+        f"Nesterov lr {spec['outer_lr_e6'] / 1e6:g}; a seed's value is its run's final θ. Its p-value and "
+        "any improvement are against results trained the same way only: a seed of a run of several peers used "
+        "their compute, so results trained solo (or with another number of peers) are not compared with it.",
     ]
 
 

@@ -24,6 +24,7 @@ from typing import Protocol
 from pynode.research.config import config_hash
 from pynode.research.domain import Config, ConfigError, Domain, Mutation
 from pynode.research.limits import MAX_PROPOSALS
+from pynode.research.procedure import SOLO
 from pynode.research.surrogate import predict
 
 CROSSOVER = "crossover"
@@ -42,6 +43,7 @@ class Prior:
     config: Config
     samples: tuple[float, ...]
     mean: float
+    procedure: str = SOLO  # how its samples were trained (pynode.research.procedure): compared only alike
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from pynode.research.config import canonical, config_hash, parse
 from pynode.research.domain import Config, ConfigError, Domain, Evaluation
 from pynode.research.limits import MAX_RUN_FILE_BYTES
 from pynode.research.ml import collab
+from pynode.research.procedure import SOLO, procedure
 from pynode.research.registry import domain as load_domain
 from pynode.research.strategy import Bandit, Prior, Proposal, RandomSearch, Strategy
 from pynode.services.storage.holdings import Refused
@@ -152,7 +153,8 @@ class ResearchAgent:
         self._save_plan(agent, proposal)
         evaluations = await self._run(agent, proposal)
         board = self.board(agent)
-        finding = agent.conclude(proposal, evaluations, board)
+        trained = procedure(collab.training_body(evaluations)) if agent.task.domain == "ml" else SOLO
+        finding = agent.conclude(proposal, evaluations, board, trained)
         related = await self._related(agent, proposal)
         # a stop while publishing lets the result's paper follow it: a result is never left without its paper
         published = await asyncio.shield(self._publish(agent, finding, related, evaluations))
