@@ -25,7 +25,6 @@ from pynode.platform.crdt import BlobMeta, CrdtDoc
 from pynode.platform.ed25519_group import Ed25519Group
 from pynode.platform.model import Batch, GraphLoader, GraphSource, Hyper, Tensor, TrainState, stack
 from pynode.platform.transport import ConnectionClosed
-from pynode.platform.turns import Turns
 from pynode.wire.errors import WireError
 
 ED25519 = "Ed25519"
@@ -473,11 +472,13 @@ _ORT_OPTIONS = {
 _TYPED = {"float32": "Float32Array", "int64": "BigInt64Array"}
 
 
-# One Turns per build: each build is its own wasm instance with its own stack, so a WebGPU inference never waits
-# for a wasm training call (measured: bench/services_tab.py's phases, turn_s).
-_ORT_TURNS = Turns()
-_WEBGPU_TURNS = Turns()
-_STARTED: set[Turns] = set()  # the builds (by their turns) that created a session: their wasm is compiled
+# ORT-web calls take turns (a FIFO lock): two runs in flight in one wasm instance (tasks suspended in run_sync)
+# break its stack discipline and read back null outputs. One lock per build: each build is its own wasm instance
+# with its own stack, so a WebGPU inference never waits for a wasm training call (bench/services_tab.py, turn_s).
+_ORT_TURNS = asyncio.Lock()
+_WEBGPU_TURNS = asyncio.Lock()
+# the builds (by their locks) that created a session: their wasm is compiled
+_STARTED: set[asyncio.Lock] = set()
 Phases = dict[str, float]  # seconds a runner spent in each phase of its ORT-web calls, summed (its `phases`)
 
 
@@ -487,16 +488,14 @@ def _add(phases: Phases | None, phase: str, since: float) -> None:
 
 
 def _in_turn(
-    call: Callable[[], Any], turns: Turns = _ORT_TURNS, phases: Phases | None = None, phase: str = ""
+    call: Callable[[], Any], turns: asyncio.Lock = _ORT_TURNS, phases: Phases | None = None, phase: str = ""
 ) -> Any:
     """`call()`'s promise (an ORT-web call), awaited through JSPI in `turns` (its build's turn); the seconds spent
     waiting for the turn and in the call are added to `phases` ("turn_s", `phase`)."""
     from pyodide.ffi import run_sync  # type: ignore[import-not-found]
 
     t0 = time.monotonic()
-    waiting = turns.ask()
-    if waiting is not None:
-        run_sync(waiting)
+    run_sync(turns.acquire())
     _add(phases, "turn_s", t0)
     t1 = time.monotonic()
     ok = False
@@ -505,7 +504,7 @@ def _in_turn(
         ok = True
         return out
     finally:
-        turns.done()
+        turns.release()
         _add(phases, phase if ok else "failed_s", t1)
 
 
@@ -741,11 +740,8 @@ async def graph_session(source: GraphSource, sha256: str, threads: int = 1) -> W
     if digest != sha256:
         raise ValueError("the graph's bytes do not match their sha256 (rebuild or restore it)")
     options = {**_ORT_OPTIONS, "graphOptimizationLevel": "all"}  # compared with a tolerance, never hashed
-    await _ORT_TURNS.take()
-    try:
+    async with _ORT_TURNS:
         return WebGraphSession(ort, await ort.InferenceSession.create(data, _obj(options)))
-    finally:
-        _ORT_TURNS.done()
 
 
 # ---- CRDT documents (loro-crdt) ----------------------------------------------------------------------
