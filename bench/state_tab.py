@@ -183,31 +183,13 @@ def run(blob, step, profile):
 run
 """
 WORKER_JS = """import { loadPyodide } from './pyodide/pyodide.mjs';
+import './store.js'; // IndexedDB as the app's worker offers it to pynode/platform/browser.py (self.hsStore)
 const loroLoading = import('./loro/index.js').then(async (loro) => {
   await loro.default({ module_or_path: new URL('./loro/loro_wasm_bg.wasm', import.meta.url) });
   self.loro = loro;
   return loro;
 });
 self.hsLoadLoro = () => loroLoading;
-// IndexedDB as web/worker.js offers it to pynode/platform/browser.py (load_blobs, save_blobs)
-function tx(mode, fn) {
-  return new Promise((resolve, reject) => {
-    const req = indexedDB.open('hyperspace', 1);
-    req.onupgradeneeded = () => req.result.createObjectStore('kv');
-    req.onerror = () => reject(req.error);
-    req.onsuccess = () => {
-      const db = req.result;
-      const t = db.transaction('kv', mode);
-      const r = fn(t.objectStore('kv'));
-      t.oncomplete = () => { db.close(); resolve(r.result); };
-      t.onerror = (e) => { db.close(); reject(e.target.error || t.error); };
-    };
-  });
-}
-self.hsStore = {
-  getMany: (keys) => tx('readonly', (s) => { const reqs = keys.map((k) => s.get(k)); return { get result() { return reqs.map((r) => r.result); } }; }),
-  putMany: (entries) => tx('readwrite', (s) => { let req = null; for (const [k, v] of entries) req = s.put(v, k); return req || {}; }),
-};
 // the longest time the event loop went without running this ticker
 const ticker = { on: false, last: 0, max: 0, ticks: 0 };
 const tick = () => {

@@ -4,6 +4,7 @@
 import { loadPyodide } from './pyodide/pyodide.mjs';
 import { dropSnapshot, findSnapshot, snapshotKey } from './boot-snapshot.js';
 import { installFiles, unpackWheels } from './wheels.js';
+import './store.js'; // self.hsStore: IndexedDB as promises
 
 // Boot phases as epoch milliseconds (performance.timeOrigin + now): the page and the benchmark set them against
 // navigation start. Python adds its own (pynode/browser/app.py, status.boot.at).
@@ -14,36 +15,8 @@ const early = [];
 let deliver = (msg) => early.push(msg);
 self.onmessage = (e) => deliver(e.data);
 
-// A tiny promise-based key/value store on IndexedDB (the node's key seed: pynode/platform/browser.py).
-const DB = 'hyperspace';
-const STORE = 'kv';
-function openDb() {
-  return new Promise((resolve, reject) => {
-    const req = indexedDB.open(DB, 1);
-    req.onupgradeneeded = () => req.result.createObjectStore(STORE);
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-}
-async function tx(mode, fn) {
-  const db = await openDb();
-  return new Promise((resolve, reject) => {
-    const t = db.transaction(STORE, mode);
-    const req = fn(t.objectStore(STORE));
-    t.oncomplete = () => { db.close(); resolve(req.result); };
-    t.onerror = (e) => { db.close(); reject(e.target.error || t.error); };
-  });
-}
 // A timer as a promise: Python's paced work loops wait on it through JSPI (browser.sleep_blocking)
 self.hsSleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-self.hsStore = {
-  get: (key) => tx('readonly', (s) => s.get(key)),
-  add: (key, value) => tx('readwrite', (s) => s.add(value, key)), // never overwrites: rejects when the key exists
-  // the tab's own replicated state (pynode/browser/state.py): several keys in one transaction, all or none
-  getMany: (keys) => tx('readonly', (s) => { const reqs = keys.map((k) => s.get(k)); return { get result() { return reqs.map((r) => r.result); } }; }),
-  putMany: (entries) => tx('readwrite', (s) => { let req = null; for (const [k, v] of entries) req = s.put(v, k); return req || {}; }),
-};
 
 // onnxruntime-web for the model runner (pynode/platform/browser.py), imported on first use so that a tab that
 // never trains does not pay for it. One thread and a fixed wasm build: a run then repeats bit for bit.
