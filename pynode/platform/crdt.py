@@ -60,20 +60,27 @@ def op_from_json(raw: dict[str, Any]) -> Op:
 
 
 def change_from_json(raw: dict[str, Any]) -> Change:
-    """One change of Loro's JSON export of an id span (`export_json_in_id_span` / `exportJsonInIdSpan`)."""
+    """One change of Loro's JSON export of an id span (`export_json_in_id_span` / `exportJsonInIdSpan`).
+
+    One pass over the ops (a cold start reads thousands of changes of one op each)."""
     peer, counter = parse_id(raw["id"])
-    ops = tuple(op_from_json(o) for o in raw.get("ops", []))
-    counters = [o.get("counter", counter) for o in raw.get("ops", [])]
-    length = (max(counters) - counter + 1) if counters else 0
+    ops = []
+    top = None  # the largest op counter: the change spans counter..top
+    for o in raw.get("ops", []):
+        ops.append(op_from_json(o))
+        c = o.get("counter", counter)
+        if top is None or c > top:
+            top = c
+    deps = raw.get("deps", [])
     return Change(
         peer=peer,
         counter=counter,
-        length=length,
+        length=0 if top is None else top - counter + 1,
         lamport=int(raw["lamport"]),
-        deps=tuple(sorted(parse_id(d) for d in raw.get("deps", []))),
+        deps=() if not deps else tuple(sorted(parse_id(d) for d in deps)),
         timestamp=int(raw.get("timestamp", 0)),
         message=raw.get("msg"),
-        ops=ops,
+        ops=tuple(ops),
     )
 
 

@@ -95,7 +95,7 @@ def decode(buf: bytes, max_depth: int) -> Any:
     tags, floats...), and the caller's strict decoder then says exactly why. So whatever this returns, the
     strict decoder would have returned too, in one pass instead of three (scan, cbor2, re-encode)."""
     try:
-        value, pos = _item(buf, 0, max_depth)
+        value, pos = _item(buf, 0, max_depth, len(buf))
     except (IndexError, UnicodeDecodeError):
         raise Unsupported("malformed") from None
     if pos != len(buf):
@@ -104,25 +104,27 @@ def decode(buf: bytes, max_depth: int) -> Any:
 
 
 _MIN_ARG = {24: 24, 25: 0x100, 26: 0x1_0000, 27: 0x1_0000_0000}  # shorter forms exist below these
+_KEY_TEXT: dict[bytes, str] = {}  # short map keys as encoded (head included) -> their text: decoded once
+_SIMPLE = {0xF4: False, 0xF5: True, 0xF6: None}
+
+# A container's items are mostly small integers, short texts and short byte strings: they are read in the
+# container's own loop rather than by a call each (in a tab, calls and len() were most of a record's decoding).
 
 
-def _item(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+def _item(buf: bytes, pos: int, depth: int, end: int) -> tuple[Any, int]:
+    """The item at `pos` and where it ends; `end` is len(buf)."""
     initial = buf[pos]
     pos += 1
     major, n = initial >> 5, initial & 31
     if major == 7:
-        if n == 20:
-            return False, pos
-        if n == 21:
-            return True, pos
-        if n == 22:
-            return None, pos
+        if initial in _SIMPLE:
+            return _SIMPLE[initial], pos
         raise Unsupported("simple value or float")
     if n >= 24:
         if n > 27:
             raise Unsupported("indefinite or reserved length")
         size = 1 << (n - 24)
-        if pos + size > len(buf):
+        if pos + size > end:
             raise Unsupported("truncated")
         arg = int.from_bytes(buf[pos : pos + size], "big")
         if arg < _MIN_ARG[n]:
@@ -134,17 +136,29 @@ def _item(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
     if major == 1:
         return -1 - n, pos
     if major == 2 or major == 3:
-        end = pos + n
-        if end > len(buf):
+        stop = pos + n
+        if stop > end:
             raise Unsupported("truncated")
-        return (buf[pos:end] if major == 2 else buf[pos:end].decode("utf-8")), end
+        return (buf[pos:stop] if major == 2 else buf[pos:stop].decode("utf-8")), stop
     if major == 6 or depth < 1:
         raise Unsupported("tag, or nested too deep")
+    depth -= 1
     if major == 4:
-        out = []
+        out: list[Any] = []
         for _ in range(n):
-            value, pos = _item(buf, pos, depth - 1)
-            out.append(value)
+            b = buf[pos]
+            if b < 0x18:  # an integer below 24
+                out.append(b)
+                pos += 1
+            elif 0x40 <= b < 0x58 or 0x60 <= b < 0x78:  # a short byte or text string
+                stop = pos + 1 + (b & 31)
+                if stop > end:
+                    raise Unsupported("truncated")
+                out.append(buf[pos + 1 : stop] if b < 0x58 else buf[pos + 1 : stop].decode("utf-8"))
+                pos = stop
+            else:
+                value, pos = _item(buf, pos, depth, end)
+                out.append(value)
         return out, pos
     d: dict[str, Any] = {}
     last = b""
@@ -155,14 +169,30 @@ def _item(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
             raise Unsupported("a map key that is not text")
         if head < 0x78:  # a short key (under 24 bytes, the wire's field names): read here, not by recursion
             pos += 1 + (head & 31)
-            if pos > len(buf):
+            if pos > end:
                 raise Unsupported("truncated")
-            key = buf[start + 1 : pos].decode("utf-8")
+            encoded = buf[start:pos]
+            key = _KEY_TEXT.get(encoded)
+            if key is None:
+                key = encoded[1:].decode("utf-8")
+                if len(_KEY_TEXT) < _KEYS_MAX:
+                    _KEY_TEXT[encoded] = key
         else:
-            key, pos = _item(buf, pos, depth - 1)
-        encoded = buf[start:pos]
+            key, pos = _item(buf, pos, depth, end)
+            encoded = buf[start:pos]
         if len(encoded) < len(last) or (len(encoded) == len(last) and encoded <= last):
             raise Unsupported("map keys out of canonical order, or repeated")
         last = encoded
-        d[key], pos = _item(buf, pos, depth - 1)
+        b = buf[pos]
+        if b < 0x18:
+            d[key] = b
+            pos += 1
+        elif 0x40 <= b < 0x58 or 0x60 <= b < 0x78:
+            stop = pos + 1 + (b & 31)
+            if stop > end:
+                raise Unsupported("truncated")
+            d[key] = buf[pos + 1 : stop] if b < 0x58 else buf[pos + 1 : stop].decode("utf-8")
+            pos = stop
+        else:
+            d[key], pos = _item(buf, pos, depth, end)
     return d, pos
