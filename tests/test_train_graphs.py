@@ -151,3 +151,15 @@ def test_torch_definitions_consume_the_zoo_layout_exactly():
             array("f", params[spec.params()[0].name].flatten().tolist())
             == init_theta(spec, 0)[: spec.params()[0].size]
         )
+
+
+def test_kept_hyperparameter_inputs_keep_the_sign_of_zero():
+    """0.0 == -0.0 as dict keys, but their float32 bits differ: the cache of 0-d inputs must not merge them."""
+    np = require_module("numpy")
+    from pynode.platform.native_ort import _scalar
+
+    for first, second in ((0.0, -0.0), (-0.0, 0.0)):
+        a, b = _scalar(first), _scalar(second)
+        assert bool(np.signbit(a.numpy())) == (math.copysign(1.0, first) < 0)
+        assert bool(np.signbit(b.numpy())) == (math.copysign(1.0, second) < 0)
+    assert _scalar(0.25) is _scalar(0.25) and float(_scalar(7).numpy()) == 7.0

@@ -23,9 +23,21 @@ def _np(t: Tensor) -> np.ndarray:
     return np.frombuffer(t.data, dtype=_DTYPES[t.dtype]).reshape(t.shape)
 
 
+_SCALARS_KEPT = 4096  # 0-d inputs kept (steps, learning rates): ~1 MB; past it the cache starts again
+_scalars: dict[float | str, ort.OrtValue] = {}
+
+
 def _scalar(x: float) -> ort.OrtValue:
-    # a 0-d value built directly: np.ascontiguousarray would turn it into shape [1] and break binding
-    return ort.OrtValue.ortvalue_from_numpy(np.array(x, dtype=np.float32))
+    """A 0-d float32 input, made once per value: a training step binds six (step, lr, betas, eps, decay),
+    mostly the same values as the step before or the run before. Graph inputs are never written to."""
+    key = x if x else repr(x)  # 0.0 == -0.0, but their float32 bits differ
+    v = _scalars.get(key)
+    if v is None:
+        if len(_scalars) >= _SCALARS_KEPT:
+            _scalars.clear()
+        # a 0-d value built directly: np.ascontiguousarray would turn it into shape [1] and break binding
+        v = _scalars[key] = ort.OrtValue.ortvalue_from_numpy(np.array(x, dtype=np.float32))
+    return v
 
 
 def _vector(v: ort.OrtValue) -> array:

@@ -8,7 +8,7 @@ the train/validation split is fixed by the dataset, never by the run.
 from __future__ import annotations
 
 from array import array
-from functools import cache
+from functools import cache, lru_cache
 
 from pynode.platform.model import Batch, Tensor
 from pynode.train.assets import TEXT_ALPHABET, data_bytes, data_hash
@@ -20,6 +20,7 @@ DIGITS_VAL = 256  # images held out (4 batches of 64)
 TEXT_VAL_FRACTION = 0.1
 EVAL_BATCHES = 4
 CRANFIELD_EVAL_BATCHES = 32  # 16k characters of the 140k-character validation text: a steadier loss estimate
+PICKS_KEPT = 4096  # batches whose draws are kept (~2.5 MB): 3 seeds × 600 steps of a research task, with room
 
 
 class Digits:
@@ -34,16 +35,17 @@ class Digits:
         self.val = [rows[i] for i in order[:DIGITS_VAL]]
         self.train = [rows[i] for i in order[DIGITS_VAL:]]
         self.hash = data_hash(self.file)
+        # each row's pixels as float32 bytes (v / 16), converted once: a batch joins 64 of them
+        self._pixels = {r: array("f", [v / 16.0 for v in r[:64]]).tobytes() for r in rows}
 
     def _batch(self, rows: list[bytes]) -> Batch:
-        x = array("f", [v / 16.0 for r in rows for v in r[:64]])
+        x = array("f", b"".join([self._pixels[r] for r in rows]))
         y = array("q", [r[64] for r in rows])
         return Batch(Tensor("float32", (len(rows), 64), x), Tensor("int64", (len(rows),), y))
 
     def batch(self, spec: ModelSpec, seed: int, step: int, shard: int = 0, shards: int = 1) -> Batch:
         pool = self.train[shard::shards]
-        rng = Stream(mix(seed, shard, step))
-        return self._batch([pool[rng.below(len(pool))] for _ in range(spec.batch_size)])
+        return self._batch([pool[i] for i in _picks(seed, shard, step, len(pool), spec.batch_size)])
 
     def eval_batches(self, spec: ModelSpec) -> list[Batch]:
         b = spec.batch_size
@@ -80,8 +82,7 @@ class CharText:
         # shards are contiguous stretches of the training text
         n = len(self.train)
         lo, hi = shard * n // shards, (shard + 1) * n // shards
-        rng = Stream(mix(seed, shard, step))
-        starts = [lo + rng.below(hi - lo - spec.block - 1) for _ in range(spec.batch_size)]
+        starts = [lo + d for d in _picks(seed, shard, step, hi - lo - spec.block - 1, spec.batch_size)]
         return self._batch(self.train, starts, spec.block)
 
     def eval_batches(self, spec: ModelSpec) -> list[Batch]:
@@ -93,6 +94,13 @@ class CharText:
 
 
 Dataset = Digits | CharText
+
+
+@lru_cache(maxsize=PICKS_KEPT)
+def _picks(seed: int, shard: int, step: int, n: int, count: int) -> array:
+    """The draws of batch (seed, shard, step): `count` numbers below `n`. Kept, because every config of a
+    research task trains on the same seeds, so the same batches come back run after run."""
+    return array("q", Stream(mix(seed, shard, step)).belows(n, count))
 
 
 @cache

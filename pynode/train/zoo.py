@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from array import array
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from pynode.platform.model import Hyper
 from pynode.train.rng import Stream, mix
@@ -105,8 +106,16 @@ def _gpt_params(s: ModelSpec) -> list[Param]:
     return out + _norm_params("lnf", d, s.norm)  # the head is tied to wte
 
 
+THETAS_KEPT = 16  # θ₀s kept (≤ 1 MB each): a research task trains its few variants on the same 3 seeds
+
+
 def init_theta(spec: ModelSpec, seed: int) -> array:
-    """θ₀ for `spec`, identical on every platform for a given seed."""
+    """θ₀ for `spec`, identical on every platform for a given seed (a fresh array: callers may change it)."""
+    return array("f", _init_theta(spec, seed))
+
+
+@lru_cache(maxsize=THETAS_KEPT)
+def _init_theta(spec: ModelSpec, seed: int) -> bytes:
     theta = array("f")
     for i, p in enumerate(spec.params()):
         if p.init == "zeros":
@@ -115,7 +124,7 @@ def init_theta(spec: ModelSpec, seed: int) -> array:
             theta.extend(array("f", [1.0]) * p.size)
         else:
             theta.extend(Stream(mix(seed, i)).uniforms(p.size, p.std * math.sqrt(3.0)))
-    return theta
+    return theta.tobytes()
 
 
 _DIGITS = ModelSpec(
