@@ -7,7 +7,7 @@ import random
 import pytest
 
 from pynode.identity import Identity
-from pynode.research import experiment, paper
+from pynode.research import experiment, paper, strategy
 from pynode.research.agent import Agent, decimal_text, priors, result_body
 from pynode.research.config import canonical, config_hash, parse
 from pynode.research.domain import ConfigError, Evaluation, Mutation, Task
@@ -213,3 +213,28 @@ def test_a_results_procedure_is_read_from_its_training():
     rounds = [[[b"p" * 32, 4], [b"q" * 32, 4]], [[b"p" * 32, 4], [b"q" * 32, 4]]]
     assert procedure(None) == procedure({"mode": "solo"}) == "solo"
     assert procedure({"mode": "diloco", "runs": [{"run": {}, "rounds": rounds}] * 3}) == "diloco/2"
+
+
+def test_a_child_that_measures_as_its_parent_is_neutral_not_confirmed():
+    """A parent's samples come from its record (10 significant digits): a child whose raw values equal them up
+    to those digits tested as "better" at p = 0.015 before the statistics used the published digits (skills:
+    a program edit the search overrides was "confirmed" and the bandit kept choosing it). It is neutral: not
+    confirmed, and the arm that made it rests after NEUTRAL_REST such children."""
+    domain = Bowl()
+    bandit = Bandit(random.Random(3))
+    agent = Agent(domain, "bowl", bandit)
+    raw = (0.29629629626666665, 0.3333333333333333, 0.2222222222222222, 0.3333333333333333)
+    published = tuple(float(decimal_text(v, 10)) for v in raw)
+    assert published != raw
+    parent = Prior("a" * 64, "me", {"x": 1.0, "y": 0.0}, published, sum(published) / 4)
+    child = Proposal({"x": 1.5, "y": 0.0}, "x+", parent, "moving x helps")
+    bandit.pulls["x+"], bandit.wins["x+"] = 10, 8.0  # an arm that won before: Thompson picks it most
+    for _ in range(strategy.NEUTRAL_REST):
+        finding = agent.conclude(child, [Evaluation(v) for v in raw], [parent])
+        assert finding.vs_parent is not None and finding.vs_parent.p_value == 1.0 and not finding.confirmed
+    assert bandit.neutral == {"x+": strategy.NEUTRAL_REST} and bandit.pulls == {"x+": 12}
+    bandit.screen = False  # each proposal is the first candidate: the arms' choice shows unscreened
+    picked = {bandit.propose(domain, "bowl", [parent], set()).operator for _ in range(30)}
+    assert "x+" not in picked and len(picked) > 2  # it rests while the board stands still
+    bandit.feedback(Proposal({}, "crossover", parent, ""), improved=True)
+    assert bandit.neutral == {}  # the board moved: every arm is back

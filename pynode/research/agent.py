@@ -108,7 +108,9 @@ class Agent:
     ) -> Finding:
         """The statistics of an experiment whose samples were trained as `trained` says (a procedure label):
         the parent and the best count only if their samples were trained the same way."""
-        samples = tuple(e.value for e in evaluations)
+        # The statistics use the samples as the result publishes them: against a parent's published samples,
+        # raw values would differ in the 11th digit and a child equal to its parent would test as "better".
+        samples = tuple(float(decimal_text(e.value, SAMPLE_DIGITS)) for e in evaluations)
         summary = stats.summarize(samples)
         baseline = self.baseline_prior(board)
         alike = [p for p in board if p.procedure == trained]
@@ -140,7 +142,7 @@ class Agent:
             heldout=stats.mean(heldout) if all(isinstance(h, int | float) for h in heldout) else None,
         )
         if parent is not None:  # an operator is judged only against a parent trained alike
-            self.strategy.feedback(proposal, finding.confirmed)
+            self.strategy.feedback(proposal, finding.confirmed, neutral=samples == parent.samples)
         return finding
 
     def _compare(self, samples: Sequence[float], other: Prior | None) -> Comparison | None:

@@ -32,6 +32,9 @@ RESTART = "restart"  # an arm: a fresh draw from the schema, so the search can l
 TOURNAMENT = 5  # parents are drawn among the best few results, so exploration follows several lines at once
 CANDIDATES = 32  # candidates the surrogate screens per experiment: evaluating one costs seconds, screening µs
 NOVELTY = 0.3  # how much distance from every tried config counts beside the predicted quality rank
+NEUTRAL_REST = (
+    2  # an arm whose children measured exactly as their parents this often since its last win rests
+)
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,9 @@ class Strategy(Protocol):
         """A new config (never one whose hash is in `tried`), or None when nothing new can be found."""
         ...
 
-    def feedback(self, proposal: Proposal, improved: bool) -> None: ...
+    def feedback(self, proposal: Proposal, improved: bool, neutral: bool = False) -> None:
+        """`improved`: the child beat its parent; `neutral`: it measured exactly as its parent did."""
+        ...
 
 
 def ranked(board: Sequence[Prior], direction: str) -> list[Prior]:
@@ -75,6 +80,9 @@ class Bandit:
     name: str = "bandit"
     pulls: dict[str, int] = field(default_factory=dict)
     wins: dict[str, float] = field(default_factory=dict)
+    neutral: dict[str, int] = field(
+        default_factory=dict
+    )  # children equal to their parent since the arm's last win
     screen: bool = True  # rank candidates with the board's surrogate (False: the first candidate, unscreened)
 
     def choose_arm(self, arms: Sequence[str]) -> str:
@@ -98,6 +106,10 @@ class Bandit:
             return None
         mutations = {m.name: m for m in domain.mutations(task)}
         arms = [*mutations, RESTART] + ([CROSSOVER] if len(best) >= 2 else [])
+        # An arm whose children keep measuring exactly like their parents changes nothing that matters here
+        # (a skills program edit the search overrides): its near-copies of the best would win the screening
+        # below and spend the budget on a plateau, so it sits out until the board moves.
+        arms = [a for a in arms if self.neutral.get(a, 0) < NEUTRAL_REST] or arms
         pool: list[Proposal] = []
         seen = set(tried)
         for _ in range(CANDIDATES + MAX_PROPOSALS):  # up to MAX_PROPOSALS duplicates or junk beside the pool
@@ -147,10 +159,14 @@ class Bandit:
         )
         return Proposal(child, arm, parent, prediction)
 
-    def feedback(self, proposal: Proposal, improved: bool) -> None:
+    def feedback(self, proposal: Proposal, improved: bool, neutral: bool = False) -> None:
         arm = proposal.operator
         self.pulls[arm] = self.pulls.get(arm, 0) + 1
         self.wins[arm] = self.wins.get(arm, 0.0) + (1.0 if improved else 0.0)
+        if improved:
+            self.neutral.clear()  # the board moved: every arm may be useful again around the new best
+        elif neutral:
+            self.neutral[arm] = self.neutral.get(arm, 0) + 1
 
 
 @dataclass
@@ -170,5 +186,5 @@ class RandomSearch:
                 return Proposal(config, "random", parent, f"a random configuration improves {spec.metric}")
         return None
 
-    def feedback(self, proposal: Proposal, improved: bool) -> None:
+    def feedback(self, proposal: Proposal, improved: bool, neutral: bool = False) -> None:
         """Random search learns nothing."""
