@@ -163,3 +163,22 @@ def test_kept_hyperparameter_inputs_keep_the_sign_of_zero():
         assert bool(np.signbit(a.numpy())) == (math.copysign(1.0, first) < 0)
         assert bool(np.signbit(b.numpy())) == (math.copysign(1.0, second) < 0)
     assert _scalar(0.25) is _scalar(0.25) and float(_scalar(7).numpy()) == 7.0
+
+
+def test_runners_of_one_graph_share_its_session_and_train_independently():
+    """Sessions are kept and shared (they hold no state); two runners stepping in turn still get exactly the
+    losses and θ of a runner alone."""
+    spec = get_model("digits-mlp")
+    data = load_dataset(spec.dataset)
+    alone, a, b = open_runner(spec), open_runner(spec), open_runner(spec)
+    alone.set_state(TrainState.fresh(init_theta(spec, 1)))
+    a.set_state(TrainState.fresh(init_theta(spec, 1)))
+    b.set_state(TrainState.fresh(init_theta(spec, 2)))
+    batches = [data.batch(spec, 1, step) for step in range(4)]
+    expected = [alone.train_step(x, spec.hyper) for x in batches]
+    turns = []
+    for x in batches:
+        turns.append(a.train_step(x, spec.hyper))
+        b.train_step(data.batch(spec, 2, 9), spec.hyper)
+    assert a._session("train") is b._session("train") is alone._session("train")
+    assert turns == expected and a.state().digest() == alone.state().digest()

@@ -8,6 +8,7 @@ run repeats bit for bit (PLATFORM_NOTES, training graphs).
 from __future__ import annotations
 
 from array import array
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -45,6 +46,30 @@ def _vector(v: ort.OrtValue) -> array:
     return array("f", np.ascontiguousarray(v.numpy(), dtype=np.float32).tobytes())
 
 
+SESSIONS_KEPT = 12  # training-graph sessions kept (≤ ~15 MB each): a research task's variants × (train, eval)
+_training_sessions: OrderedDict[tuple[bytes, int, tuple[str, ...]], ort.InferenceSession] = OrderedDict()
+
+
+def _training_session(graph: bytes, threads: int, providers: list[str]) -> ort.InferenceSession:
+    """A session for a training graph, shared by the runners of that graph (least recently used dropped first):
+    it holds no state between runs, the runner keeps θ, m and v, and making one costs as much as ~30 steps
+    of a small model, which a research task's many short runs would pay over and over."""
+    key = (graph, threads, tuple(providers))
+    s = _training_sessions.pop(key, None)
+    if s is None:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = OPT_LEVEL
+        opts.log_severity_level = 3
+        s = ort.InferenceSession(graph, opts, providers=providers)
+    _training_sessions[key] = s
+    while len(_training_sessions) > SESSIONS_KEPT:
+        _training_sessions.popitem(last=False)
+    return s
+
+
 class OrtRunner:
     def __init__(self, n_params: int, load_graph: GraphLoader, device: str, threads: int) -> None:
         available = ort.get_available_providers()
@@ -69,14 +94,8 @@ class OrtRunner:
     def _session(self, kind: str) -> ort.InferenceSession:
         s = self._sessions.get(kind)
         if s is None:
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = self._threads
-            opts.inter_op_num_threads = 1
-            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            opts.graph_optimization_level = OPT_LEVEL
-            opts.log_severity_level = 3
-            s = self._sessions[kind] = ort.InferenceSession(
-                self._load_graph(kind), opts, providers=self._providers
+            s = self._sessions[kind] = _training_session(
+                self._load_graph(kind), self._threads, self._providers
             )
         return s
 

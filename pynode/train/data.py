@@ -35,21 +35,29 @@ class Digits:
         self.val = [rows[i] for i in order[:DIGITS_VAL]]
         self.train = [rows[i] for i in order[DIGITS_VAL:]]
         self.hash = data_hash(self.file)
-        # each row's pixels as float32 bytes (v / 16), converted once: a batch joins 64 of them
-        self._pixels = {r: array("f", [v / 16.0 for v in r[:64]]).tobytes() for r in rows}
+        # each training row's pixels as float32 bytes (v / 16) and its label, made once: a batch joins 64
+        self._pixels = [_pixels(r) for r in self.train]
+        self._labels = [r[64] for r in self.train]
 
-    def _batch(self, rows: list[bytes]) -> Batch:
-        x = array("f", b"".join([self._pixels[r] for r in rows]))
-        y = array("q", [r[64] for r in rows])
-        return Batch(Tensor("float32", (len(rows), 64), x), Tensor("int64", (len(rows),), y))
+    @staticmethod
+    def _batch(pixels: list[bytes], labels: list[int]) -> Batch:
+        x, y = array("f", b"".join(pixels)), array("q", labels)
+        return Batch(Tensor("float32", (len(labels), 64), x), Tensor("int64", (len(labels),), y))
 
     def batch(self, spec: ModelSpec, seed: int, step: int, shard: int = 0, shards: int = 1) -> Batch:
-        pool = self.train[shard::shards]
-        return self._batch([pool[i] for i in _picks(seed, shard, step, len(pool), spec.batch_size)])
+        pixels, labels = self._pixels[shard::shards], self._labels[shard::shards]
+        picks = _picks(seed, shard, step, len(pixels), spec.batch_size)
+        return self._batch([pixels[i] for i in picks], [labels[i] for i in picks])
 
     def eval_batches(self, spec: ModelSpec) -> list[Batch]:
         b = spec.batch_size
-        return [self._batch(self.val[i : i + b]) for i in range(0, len(self.val) - b + 1, b)]
+        rows = [self.val[i : i + b] for i in range(0, len(self.val) - b + 1, b)]
+        return [self._batch([_pixels(r) for r in batch], [r[64] for r in batch]) for batch in rows]
+
+
+def _pixels(row: bytes) -> bytes:
+    """A digits row's 64 pixels (0..16) as float32 bytes of v / 16."""
+    return array("f", [v / 16.0 for v in row[:64]]).tobytes()
 
 
 class CharText:
