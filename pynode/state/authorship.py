@@ -130,11 +130,14 @@ def encode_message(author: bytes, sig: bytes) -> str:
     return MESSAGE_PREFIX + base64.urlsafe_b64encode(author + sig).decode("ascii").rstrip("=")
 
 
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
 def decode_message(message: str | None) -> tuple[bytes, bytes]:
     if not message or not message.startswith(MESSAGE_PREFIX) or len(message) != len(MESSAGE_PREFIX) + 128:
         raise Rejected("unsigned_change", "the commit message carries no signature")
-    try:
-        raw = base64.urlsafe_b64decode(message[len(MESSAGE_PREFIX) :] + "==")
+    try:  # base64.urlsafe_b64decode's steps, without its calls (one per change of a cold start)
+        raw = binascii.a2b_base64(message[len(MESSAGE_PREFIX) :].encode("ascii").translate(_URLSAFE) + b"==")
     except (binascii.Error, ValueError):
         raise Rejected("unsigned_change", "the commit message is not base64url") from None
     return raw[:32], raw[32:]

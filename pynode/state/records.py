@@ -107,7 +107,7 @@ def _slug(d: dict[str, Any], key: str) -> str:
 
 def _text(d: dict[str, Any], key: str, max_len: int, min_len: int = 1) -> str:
     v = get_str(d, key, max_len, min_len)
-    if any(c in v for c in "\x00\r") or not (v.isprintable() or "\n" in v):
+    if "\x00" in v or "\r" in v or not (v.isprintable() or "\n" in v):
         raise WireError("bad_field", f"{key} has control characters")
     return v
 
@@ -181,13 +181,11 @@ def _check_services(services: Any) -> None:
                 raise WireError("bad_field", f"service field {key} must be a count, a flag or short text(s)")
 
 
+RESULT_KEYS = frozenset({"domain", "task", "metric", "unit", "direction", "value", "seeds"})
+
+
 def _check_result(b: dict[str, Any]) -> None:
-    expect_map(
-        b,
-        "result",
-        {"domain", "task", "metric", "unit", "direction", "value", "seeds"},
-        RESULT_OPTIONAL,
-    )
+    expect_map(b, "result", RESULT_KEYS, RESULT_OPTIONAL)
     if b["domain"] not in DOMAINS:
         raise WireError("bad_field", f"domain must be one of {DOMAINS}")
     _slug(b, "task")
@@ -517,10 +515,13 @@ async def make_record(signer: Signer, kind: str, body: dict[str, Any], ts: int) 
     return Record(kind, signer.public_key, ts, body, sig, encoded)
 
 
+RECORD_KEYS = frozenset({"v", "kind", "author", "ts", "body", "sig"})
+
+
 def decode_record(encoded: bytes) -> Record:
     """Parse and schema-check a record (not its signature: see `verify_record`). Raises WireError."""
     value = cbor.decode(encoded, max_bytes=MAX_CERTIFICATE_BYTES)  # the largest kind; each kind's below
-    d = expect_map(value, "record", {"v", "kind", "author", "ts", "body", "sig"})
+    d = expect_map(value, "record", RECORD_KEYS)
     if d["v"] != RECORD_VERSION:
         raise WireError("bad_field", f"record version {d['v']!r} is not {RECORD_VERSION}")
     kind = d["kind"]

@@ -42,12 +42,18 @@ from pynode.state.sealed import open_sealed, unpack
 from pynode.state.slices import Slices
 
 # changes read from the CRDT per call, in slices of work: reading one costs a fraction of checking it, and each
-# call has its overhead (a crossing into loro-crdt, a JSON export)
-READ_WINDOW = 2
+# call has its overhead (a crossing into loro-crdt, a JSON export): in a tab, reading 5,000 changes 32 a call took
+# 1.1-1.3 s, 100 a call 0.65-0.9 s (bench/state_tab.py, load 6), and 96 changes are read in ~15 ms
+READ_WINDOW = 6
+# signatures per verification batch, in slices: each batch is one crossing into WebCrypto and one task awaiting
+# its answers (625 batches of 16 for a 5,000-record cold start cost the tab ~0.5 s of Python). A batch counts as
+# one slice's worth of work: its signatures are verified off the loop (WebCrypto's thread), and what the loop
+# does for them, putting them into one buffer and reading their answers, costs a fraction of checking a record
+VERIFY_BATCH = 4
 # batches of signatures verifying at once in a sliced check; the next start as earlier ones are answered. In a tab
 # WebCrypto's answers are tasks Chromium runs before any timer: 10,000 verifications started as their records were
 # checked answered in bursts that held the loop up to a second (bench/state_tab.py)
-VERIFY_AHEAD = 4
+VERIFY_AHEAD = 2
 
 
 class Deferred(Exception):
@@ -318,10 +324,10 @@ class Store:
         return doc, meta
 
     async def _launch(self, checked: _Checked) -> None:
-        """Start verifying the checks found so far, a slice's worth per batch: in a tab WebCrypto works on its
+        """Start verifying the checks found so far, VERIFY_BATCH slices' worth per batch: in a tab WebCrypto works on its
         own thread meanwhile, while the next records are checked here. A sliced check keeps at most VERIFY_AHEAD
         batches unanswered (an answer that can say it is not in yet: `done()`); `_verify` starts the rest."""
-        step = self.slices.window or len(checked.checks) or 1
+        step = VERIFY_BATCH * self.slices.window if self.slices.window else len(checked.checks) or 1
         while checked.launched < len(checked.checks):
             if self.slices.window is not None:
                 while checked.open_from < len(checked.verifying) and _answered(
@@ -331,7 +337,7 @@ class Store:
                 if len(checked.verifying) - checked.open_from >= VERIFY_AHEAD:
                     return
             batch = checked.checks[checked.launched : checked.launched + step]
-            await self.slices.take(len(batch))
+            await self.slices.take(_batch_units(len(batch)))
             checked.verifying.append(
                 (batch, verify_later([(c.public_key, c.message, c.sig) for _, _, c in batch]))
             )
@@ -347,7 +353,7 @@ class Store:
             batch, answers = checked.verifying[i]
             # a chance to pause before each wait: in a tab, while WebCrypto's answers keep coming, Chromium
             # runs them before any timer, so only the runtime's turn lets the timers in
-            await self.slices.take(len(batch))
+            await self.slices.take(_batch_units(len(batch)))
             for (peer, start, _), ok in zip(batch, await answers, strict=True):
                 if ok:
                     continue
@@ -502,6 +508,11 @@ class Store:
             "by_doc": self.counts(),
             "faulty_authors": len(self.faulty),
         }
+
+
+def _batch_units(checks: int) -> int:
+    """The units of work a verification batch of `checks` signatures costs the loop (VERIFY_BATCH)."""
+    return -(-checks // VERIFY_BATCH)
 
 
 def _answered(entry: tuple[Any, Awaitable[list[bool]]]) -> bool:

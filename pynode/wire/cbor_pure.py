@@ -161,7 +161,7 @@ def _item(buf: bytes, pos: int, depth: int, end: int) -> tuple[Any, int]:
                 out.append(value)
         return out, pos
     d: dict[str, Any] = {}
-    last = b""
+    last, last_len = b"", 0
     for _ in range(n):
         start = pos
         head = buf[pos]
@@ -180,9 +180,10 @@ def _item(buf: bytes, pos: int, depth: int, end: int) -> tuple[Any, int]:
         else:
             key, pos = _item(buf, pos, depth, end)
             encoded = buf[start:pos]
-        if len(encoded) < len(last) or (len(encoded) == len(last) and encoded <= last):
+        size = pos - start  # len(encoded)
+        if size < last_len or (size == last_len and encoded <= last):
             raise Unsupported("map keys out of canonical order, or repeated")
-        last = encoded
+        last, last_len = encoded, size
         b = buf[pos]
         if b < 0x18:
             d[key] = b

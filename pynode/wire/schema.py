@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from pynode.wire.errors import WireError
 
 
-def expect_map(value: Any, what: str, keys: set[str], optional: set[str] = frozenset()) -> dict[str, Any]:
+def expect_map(
+    value: Any, what: str, keys: AbstractSet[str], optional: AbstractSet[str] = frozenset()
+) -> dict[str, Any]:
     """`value` must be a map whose keys are exactly `keys`, plus any of `optional`."""
     if not isinstance(value, dict):
         raise WireError("bad_type", f"{what} must be a map")
-    present = set(value)
-    if not keys <= present or not present <= keys | optional:
+    present = value.keys()
+    # all of `keys` and no more keys than that: exactly `keys`, without building the union
+    if not keys <= present or (len(present) > len(keys) and not present <= keys | optional):
         raise WireError("bad_field", f"{what} has keys {sorted(present)}, expected {sorted(keys)}")
     return value
 
