@@ -21,10 +21,10 @@ from typing import Any
 
 from pynode.research.causes import mutations as hypotheses
 from pynode.research.causes.estimate import estimate
-from pynode.research.causes.estimators import View
-from pynode.research.causes.limits import RESULTS_CACHE
+from pynode.research.causes.estimators import View, propensity_logits
+from pynode.research.causes.limits import LOGITS_CACHE, RESAMPLES_CACHE, RESULTS_CACHE
 from pynode.research.causes.linalg import logistic
-from pynode.research.causes.resample import everyone, stratified_bootstrap
+from pynode.research.causes.resample import Resample, everyone, stratified_bootstrap
 from pynode.research.causes.samples import (
     NHEFS_VARIABLES,
     NSW_VARIABLES,
@@ -83,10 +83,23 @@ def task_sample(task: str) -> tuple[Sample, bool, float]:
     return nhefs(), False, NHEFS_REFERENCE
 
 
-class _Lru(OrderedDict):
+class Lru(OrderedDict):
+    """At most `limit` entries; the least recently used goes first."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def recall(self, key: Any) -> Any:
+        """The entry for key (now the most recent), or None."""
+        if key not in self:
+            return None
+        self.move_to_end(key)
+        return self[key]
+
     def remember(self, key: Any, value: Any) -> Any:
         self[key] = value
-        if len(self) > RESULTS_CACHE:
+        if len(self) > self.limit:
             self.popitem(last=False)
         return value
 
@@ -98,7 +111,11 @@ class CausesDomain:
     def __init__(self) -> None:
         self._columns: dict[tuple[str, str], list[array]] = {}  # (task, term) -> its columns; bounded by the
         # vocabulary (~70 terms, 130 kB a column on the CPS sample), and shared by every model that names the term
-        self._fits = _Lru()  # (task, ps terms, ridge) -> full-sample propensity coefficients (warm start)
+        # Pure functions of part of a config, shared by the configs that agree on that part (a local mutation of
+        # the estimator, trimming, matching or the outcome model keeps the propensity model):
+        self._fits = Lru(RESULTS_CACHE)  # (task, ps terms, ridge) -> full-sample propensity coefficients
+        self._resamples = Lru(RESAMPLES_CACHE)  # (task, seed) -> its bootstrap resample
+        self._logits = Lru(LOGITS_CACHE)  # (task, seed, ps terms, ridge) -> the resample's propensity logits
 
     def schema(self, task: str) -> Schema:
         if task not in SCHEMAS:
@@ -130,26 +147,42 @@ class CausesDomain:
                 self._columns[task, term] = term_columns(term, sample.data, sample.variables)
         return [array("d", [1.0]) * sample.size, *(c for term in terms for c in self._columns[task, term])]
 
-    def _ps_start(self, task: str, terms: list[str], ridge: float) -> list[float]:
-        key = (task, tuple(terms), ridge)
-        if key not in self._fits:
+    def _ps_start(self, task: str, terms: tuple[str, ...], ridge: float) -> list[float]:
+        key = (task, terms, ridge)
+        fit = self._fits.recall(key)
+        if fit is None:
             sample = task_sample(task)[0]
-            v = View.of(sample, everyone(sample), self._design(task, terms), [])
-            return self._fits.remember(key, logistic(v.ps, [float(t) for t in v.t], v.w, ridge))
-        self._fits.move_to_end(key)
-        return self._fits[key]
+            v = View.of(sample, everyone(sample), self._design(task, list(terms)), [])
+            fit = self._fits.remember(key, logistic(v.ps, [float(t) for t in v.t], v.w, ridge))
+        return fit
+
+    def _resample(self, task: str, seed: int) -> Resample:
+        r = self._resamples.recall((task, seed))
+        if r is None:
+            r = self._resamples.remember((task, seed), stratified_bootstrap(task_sample(task)[0], seed))
+        return r
+
+    def _propensity(self, task: str, seed: int, terms: tuple[str, ...], ridge: float) -> array:
+        """The propensity model's logits on resample `seed`, warm-started from the full sample's fit."""
+        key = (task, seed, terms, ridge)
+        eta = self._logits.recall(key)
+        if eta is None:
+            v = View.of(task_sample(task)[0], self._resample(task, seed), self._design(task, list(terms)), [])
+            eta = self._logits.remember(
+                key, array("d", propensity_logits(v, ridge, self._ps_start(task, terms, ridge)))
+            )
+        return eta
 
     def evaluate(self, task: str, config: Config, seed: int) -> Evaluation:
         config = self.validate(task, config)
         sample, att, reference = task_sample(task)
-        ps_terms = config.get("ps_terms")
         view = View.of(
-            sample,
-            stratified_bootstrap(sample, seed),
-            self._design(task, ps_terms),
-            self._design(task, config.get("outcome_terms")),
+            sample, self._resample(task, seed), [], self._design(task, config.get("outcome_terms"))
         )
-        start = self._ps_start(task, ps_terms, config["ps_ridge"]) if ps_terms is not None else None
-        value, info = estimate(config, view, start, att)
+        ps_terms = config.get("ps_terms")
+        logits = (
+            None if ps_terms is None else self._propensity(task, seed, tuple(ps_terms), config["ps_ridge"])
+        )
+        value, info = estimate(config, view, logits, att)
         details = {"estimate": value, "reference": reference, "estimand": "ATT" if att else "ATE", **info}
         return Evaluation(abs(value - reference), {**details, "resample": seed})

@@ -35,15 +35,17 @@ def _estimate(config: Config, v: View, eta: list[float], att: bool) -> float | N
 
 
 def estimate(
-    config: Config, v: View, ps_start: Sequence[float] | None, att: bool
+    config: Config, v: View, logits: Sequence[float] | None, att: bool
 ) -> tuple[float, dict[str, Any]]:
-    """The estimate and what the paper should know (units kept, fallback)."""
+    """The estimate and what the paper should know (units kept, fallback). `logits`: the propensity model's
+    (capped) logit of each of v's rows where the caller already has them (the domain caches them per resample);
+    None fits the model on v from scratch."""
     info: dict[str, Any] = {"treated": math.fsum(w for w, t in zip(v.w, v.t, strict=True) if t)}
     info["controls"] = math.fsum(v.w) - info["treated"]
     eta: list[float] = []
     used = v
     if "ps_terms" in config:
-        eta = propensity_logits(v, config["ps_ridge"], ps_start)
+        eta = propensity_logits(v, config["ps_ridge"], None) if logits is None else list(logits)
         if config.get("trim", 0.0) > 0.0:
             used, eta = trim(v, eta, config["trim"])
             info["trimmed"] = math.fsum(v.w) - math.fsum(used.w)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 from pynode.research.causes.limits import OLS_RIDGE
 from pynode.research.causes.linalg import logistic, ols, predict, sigmoid
@@ -74,8 +75,8 @@ def _group_mean(v: View, values: Sequence[float], g: int, weights: Sequence[floa
 
 
 def propensity_logits(v: View, ridge: float, start: Sequence[float] | None) -> list[float]:
-    beta = logistic(v.ps, [float(t) for t in v.t], v.w, ridge, start)
-    return [max(-_ETA_CAP, min(_ETA_CAP, e)) for e in predict(v.ps, beta)]
+    beta = logistic(v.ps, list(map(float, v.t)), v.w, ridge, start)
+    return list(map(max, repeat(-_ETA_CAP), map(min, repeat(_ETA_CAP), predict(v.ps, beta))))
 
 
 def trim(v: View, eta: list[float], bound: float) -> tuple[View, list[float]]:

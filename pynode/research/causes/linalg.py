@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from operator import mul
+from itertools import repeat
+from math import exp, log1p
+from operator import add, mul, neg, sub
 
 Column = Sequence[float]
 # Near the optimum the Hessian barely moves: once a Newton step is this small (in standardised coefficients) the
@@ -68,10 +70,18 @@ def cross(cols: Sequence[Column], w: Column, y: Column) -> list[float]:
     return [math.fsum(map(mul, c, wy)) for c in cols]
 
 
+def _same_length(cols: Sequence[Column], n: int) -> None:
+    if any(len(c) != n for c in cols):
+        raise ValueError(f"columns of {sorted({len(c) for c in cols})} rows where {n} were expected")
+
+
 def predict(cols: Sequence[Column], beta: Sequence[float]) -> list[float]:
-    out = [beta[0] * x for x in cols[0]]
+    # b0·x0 + b1·x1 + ... left to right; `map` over operator functions does each row's arithmetic in the same
+    # order as a loop would, without the interpreter's per-row overhead
+    _same_length(cols, len(cols[0]))
+    out = list(map(mul, repeat(beta[0]), cols[0]))
     for b, c in zip(beta[1:], cols[1:], strict=True):
-        out = [o + b * x for o, x in zip(out, c, strict=True)]
+        out = list(map(add, out, map(mul, repeat(b), c)))
     return out
 
 
@@ -87,9 +97,10 @@ def ols(
     cols: Sequence[Column], y: Column, w: Column, ridge: float, free: frozenset[int] = frozenset({0})
 ) -> list[float]:
     """Weighted least squares with a ridge on the non-free coefficients, refined once on the exact gradient."""
+    _same_length((*cols, w), len(y))
     hess = _penalise(gram(cols, w), ridge, free)
     beta = cholesky_solve(hess, cross(cols, w, y))
-    residual = [a - b for a, b in zip(y, predict(cols, beta), strict=True)]
+    residual = list(map(sub, y, predict(cols, beta)))
     grad = [
         g - (0.0 if j in free else ridge * b)
         for j, (g, b) in enumerate(zip(cross(cols, w, residual), beta, strict=True))
@@ -104,12 +115,16 @@ def sigmoid(eta: float) -> float:
     return z / (1.0 + z)
 
 
+def sigmoids(eta: Sequence[float]) -> list[float]:
+    """`sigmoid` of each, inlined (the same arithmetic, without a call per row)."""
+    return [1.0 / (1.0 + exp(-e)) if e >= 0 else (z := exp(e)) / (1.0 + z) for e in eta]
+
+
 def _log_likelihood(eta: Sequence[float], y: Column, w: Column, beta: Sequence[float], ridge: float) -> float:
-    # log(1 + e^eta) computed without overflow
-    terms = (
-        wi * (yi * e - (max(e, 0.0) + math.log1p(math.exp(-abs(e)))))
-        for e, yi, wi in zip(eta, y, w, strict=True)
-    )
+    # Σ w·(y·η - log(1 + e^η)), log(1 + e^η) = max(η, 0) + log1p(e^-|η|) computed without overflow
+    _same_length((y, w), len(eta))
+    softplus = map(add, map(max, eta, repeat(0.0)), map(log1p, map(exp, map(neg, map(abs, eta)))))
+    terms = map(mul, w, map(sub, map(mul, y, eta), softplus))
     return math.fsum(terms) - 0.5 * ridge * math.fsum(b * b for b in beta[1:])
 
 
@@ -124,6 +139,7 @@ def logistic(
 ) -> list[float]:
     """Ridge-penalised logistic regression by Newton's method (IRLS) with step halving; `start` warm-starts it
     (a bootstrap resample converges in a few steps from the full sample's fit)."""
+    _same_length((*cols, w), len(y))
     if start is None:  # intercept at the base rate's logit: the slopes start from "no information"
         rate = min(max(math.fsum(map(mul, w, y)) / math.fsum(w), 1e-9), 1 - 1e-9)
         start = [math.log(rate / (1.0 - rate))] + [0.0] * (len(cols) - 1)
@@ -133,11 +149,11 @@ def logistic(
     hess: Matrix | None = None
     last = math.inf  # size of the previous step
     for _ in range(max_iter):
-        p = [sigmoid(e) for e in eta]
-        grad = cross(cols, w, [yi - pi for yi, pi in zip(y, p, strict=True)])
+        p = sigmoids(eta)
+        grad = cross(cols, w, list(map(sub, y, p)))
         grad = [g - (ridge * b if j else 0.0) for j, (g, b) in enumerate(zip(grad, beta, strict=True))]
         if hess is None or last > REUSE_HESSIAN_BELOW:
-            curvature = [wi * pi * (1.0 - pi) for wi, pi in zip(w, p, strict=True)]
+            curvature = list(map(mul, map(mul, w, p), map(sub, repeat(1.0), p)))
             hess = _penalise(gram(cols, curvature), ridge, frozenset({0}))
         step = cholesky_solve(hess, grad)
         for _halving in range(30):
