@@ -6,6 +6,7 @@ never imports.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from array import array
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +16,8 @@ from pynode.platform.conformance import Check
 from pynode.platform.model import Runner, TrainState
 from pynode.train.assets import graph_bytes
 from pynode.train.data import load_dataset
-from pynode.train.zoo import get_model
+from pynode.train.rng import Stream, mix
+from pynode.train.zoo import get_model, init_theta
 
 CALLS = 6  # calls per runner: each side's calls start while the other's are in flight
 
@@ -50,4 +52,26 @@ async def check_overlapping_model_calls_compute_as_alone(p: Platform, _: dict[st
     assert together[1] == alone[1], "inference while training computed other logits than alone"
 
 
-CHECKS: list[Check] = [check_overlapping_model_calls_compute_as_alone]
+def _sha(*vectors: array) -> str:
+    return hashlib.sha256(b"".join(v.tobytes() for v in vectors)).hexdigest()[:16]
+
+
+async def check_draws_batches_and_theta0_keep_their_pinned_bits(_: Platform, __: dict[str, Any]) -> None:
+    """Random draws, a batch of each dataset and a θ₀, against values computed once by the first, unbatched
+    implementation: re-executing someone's step, on any platform, needs these very bits."""
+    s = Stream(mix(1, 2, 3))
+    draws = [s.below(1000) for _ in range(2)] + s.belows(1000, 2) + [s.next_u64()]
+    assert draws == [11, 312, 807, 608, 15157744699101433194], draws
+    uniforms = list(Stream(mix(5)).uniforms(3, 0.5))
+    assert uniforms == [-0.16273725032806396, 0.1912609189748764, -0.44300734996795654], uniforms
+    digits = load_dataset("digits").batch(get_model("digits-mlp"), 3, 41, 1, 2)
+    assert _sha(digits.x.data, digits.y.data) == "4dcc763c44646b43", "a digits batch changed"
+    text = load_dataset("cranfield").batch(get_model("charlm-tiny"), 3, 41, 1, 2)
+    assert _sha(text.x.data, text.y.data) == "52234207c25c4416", "a text batch changed"
+    assert _sha(init_theta(get_model("digits-mlp"), 3)) == "0f97f2f1653cbca7", "θ₀ changed"
+
+
+CHECKS: list[Check] = [
+    check_overlapping_model_calls_compute_as_alone,
+    check_draws_batches_and_theta0_keep_their_pinned_bits,
+]
