@@ -261,3 +261,40 @@ def test_the_built_app_ships_bytecode_for_the_stdlib_and_every_wheel(dist):
             n.rsplit("/", 1)[0] + "/__pycache__/" + n.rsplit("/", 1)[1][:-3] + ".cpython-314.pyc" in compiled
             for n in modules
         ), wheel.name
+
+
+# Boots the app's Pyodide under Node with the built wheels, imports the tab's app as web/worker.js does and prints
+# how its dataclasses were made (pynode/browser/dataclass_code.py)
+_DATACLASS_PROBE = """
+import { readFileSync, readdirSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+const dist = process.argv[2];
+const { loadPyodide } = await import(pathToFileURL(`${dist}/pyodide/pyodide.mjs`).href);
+const py = await loadPyodide({ indexURL: `${dist}/pyodide/` });
+const site = py.runPython('import site; site.getsitepackages()[0]');
+for (const w of readdirSync(`${dist}/py`).filter((n) => n.endsWith('.whl'))) {
+  py.unpackArchive(new Uint8Array(readFileSync(`${dist}/py/${w}`)), 'wheel', { extractDir: site });
+}
+console.log(py.runPython(`
+import importlib, json
+importlib.invalidate_caches()
+from pynode.browser import dataclass_code
+installed = dataclass_code.install()
+import pynode.browser.app
+json.dumps({"installed": installed, **dataclass_code.made})
+`));
+"""
+
+
+def test_the_tab_makes_its_dataclasses_from_code_the_build_compiled(dist, tmp_path):
+    """A dataclass compiles its generated methods when the class is made (~10 ms a class in Pyodide, most of
+    importing the node): the build records that code with the app's Pyodide, and the tab's start compiles none."""
+    import json
+    import subprocess
+
+    probe = tmp_path / "probe.mjs"
+    probe.write_text(_DATACLASS_PROBE)
+    done = subprocess.run(["node", str(probe), str(dist)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    made = json.loads(done.stdout.strip().splitlines()[-1])
+    assert made["installed"] > 0 and made["recorded"] >= 50 and made["compiled"] == 0, made

@@ -96,6 +96,33 @@ def stdlib_with_bytecode(root: Path, stdlib: Path, out: Path) -> int:
     return len(todo)
 
 
+DATACLASS_CODE = "pynode/browser/dataclass_code.bin"  # read by pynode/browser/dataclass_code.py
+
+
+def add_dataclass_code(root: Path, src: Path, wheel: Path, depends: list[Path]) -> bool:
+    """Add the code the tab's dataclasses compile to `wheel` (built from `src/pynode`, with bytecode), recorded by
+    the Pyodide the app ships importing the tab's start with `depends` installed: a dataclass compiles its
+    generated methods when the class is made, ~10 ms a class in the tab, most of importing the node. Cached by
+    every file of the package and the Pyodide version; returns whether it had to be recorded."""
+    pyodide = root / "node_modules" / "pyodide"
+    version = json.loads((pyodide / "package.json").read_text())["version"]
+    key = hashlib.sha256(f"dataclasses {version}\0".encode())
+    for path in sorted((src / "pynode").rglob("*")):
+        if path.is_file():
+            key.update(path.relative_to(src).as_posix().encode() + b"\0" + path.read_bytes())
+    for dep in depends:
+        key.update(dep.name.encode() + b"\0")
+    cached = root / "wasm_build" / ".cache" / "dataclass" / f"{key.hexdigest()}.bin"
+    recorded = not cached.is_file()
+    if recorded:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        job = {"src": str(src), "wheels": [str(d) for d in depends], "out": str(cached.with_suffix(".tmp"))}
+        _run_node("dataclass_code.mjs", pyodide, job, "recording the tab's dataclass code")
+        cached.with_suffix(".tmp").replace(cached)
+    _rewrite_wheel(wheel, {DATACLASS_CODE: cached.read_bytes()})
+    return recorded
+
+
 def _rewrite_wheel(wheel: Path, extra: dict[str, bytes]) -> None:
     """`wheel` with `extra` files added and listed in its RECORD (a zip entry cannot be replaced in place)."""
     with zipfile.ZipFile(wheel) as old:
@@ -119,13 +146,22 @@ def _b64(data: bytes) -> str:
 def _compile(pyodide: Path, src: Path, files: list[tuple[str, str]], installed: str | None = None) -> None:
     """Compile `files` (source, .pyc; relative to `src`); `installed`: where the sources live in the tab
     (default: site-packages), named in tracebacks."""
+    job = {"root": str(src), "files": files, "installed": installed}
+    _run_node("compile_pyc.mjs", pyodide, job, "compiling the tab's bytecode")
+
+
+def _run_node(script: str, pyodide: Path, job: dict[str, object], what: str) -> None:
+    """Run one of our Node scripts beside this module on Pyodide, with `job` as its JSON file."""
     node = shutil.which("node")
     if node is None:
-        raise BytecodeError("node is missing: the tab's bytecode is compiled by Pyodide under Node")
-    with tempfile.NamedTemporaryFile("w", suffix=".json") as job:
-        json.dump({"root": str(src), "files": files, "installed": installed}, job)
-        job.flush()
-        script = Path(__file__).with_name("compile_pyc.mjs")
-        done = subprocess.run([node, str(script), str(pyodide), job.name], capture_output=True, text=True)
+        raise BytecodeError(f"node is missing: {what} runs Pyodide under Node")
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as file:
+        json.dump(job, file)
+        file.flush()
+        done = subprocess.run(
+            [node, str(Path(__file__).with_name(script)), str(pyodide), file.name],
+            capture_output=True,
+            text=True,
+        )
     if done.returncode != 0:
-        raise BytecodeError(f"compiling the tab's bytecode failed: {done.stderr.strip()[-2000:]}")
+        raise BytecodeError(f"{what} failed: {done.stderr.strip()[-2000:]}")

@@ -12,7 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from wasm_build.bytecode import BytecodeError, add_bytecode, add_wheel_bytecode, stdlib_with_bytecode
+from wasm_build.bytecode import (
+    BytecodeError,
+    add_bytecode,
+    add_dataclass_code,
+    add_wheel_bytecode,
+    stdlib_with_bytecode,
+)
 
 PYODIDE_FILES = [
     "pyodide.mjs",
@@ -199,6 +205,9 @@ def _pynode_wheel(root: Path, dest: Path, depends: list[str]) -> dict[str, Any]:
         wheel = next(dest.glob(f"pynode-{__version__}-py3-none-any.whl"))
         try:
             add_bytecode(root, src, wheel)  # the tab imports bytecode instead of compiling at every boot
+            # and its dataclasses' generated methods compiled already (pynode/browser/dataclass_code.py)
+            wheels = [w for d in depends for w in dest.glob(f"{d}-{PURE_WHEELS[d]}-*.whl")]
+            add_dataclass_code(root, src, wheel, wheels)
         except BytecodeError as e:
             raise BuildError(str(e)) from None
     return _entry("pynode", __version__, wheel, ["pynode"], depends)

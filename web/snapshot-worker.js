@@ -17,6 +17,7 @@ try {
     _makeSnapshot: true,
   });
   installFiles(pyodide, await files);
+  pyodide.pyimport('pynode.browser.dataclass_code').install(); // as the tab's worker does (worker.js)
   pyodide.pyimport('pynode.browser.app').preload(); // and what a tab loads once it joined
   const bytes = pyodide.makeMemorySnapshot();
   await storeSnapshot(key, bytes);

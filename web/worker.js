@@ -70,8 +70,10 @@ async function restore(options) {
   const { key, hit } = await snapshot;
   if (!hit) return null;
   try {
-    // the body as a promise: Pyodide fetches and compiles its wasm meanwhile
-    const pyodide = await loadPyodide({ ...options, _loadSnapshot: hit.arrayBuffer() });
+    // the bytes as a promise: Pyodide loads its script and fetches its wasm meanwhile (it compiles it after)
+    const bytes = hit.arrayBuffer();
+    bytes.then(() => { marks.snapshot_read = epochMs(); }, () => {});
+    const pyodide = await loadPyodide({ ...options, _loadSnapshot: bytes });
     pyodide.runPython('import random; random.seed()'); // not the generator state every restore would share
     return pyodide;
   } catch (e) {
@@ -102,6 +104,8 @@ try {
   }
   const packagesS = (performance.now() - t1) / 1000;
   marks.packages = epochMs();
+  // the dataclasses' methods the build compiled (pynode/browser/dataclass_code.py), before any of them is made
+  pyodide.pyimport('pynode.browser.dataclass_code').install();
   const main = pyodide.pyimport('pynode.browser.app');
   marks.imported = epochMs();
   deliver = (msg) => {
