@@ -43,16 +43,23 @@ self.hsLoadOrtWebgpu = () => (ortWebgpuLoading ||= (async () => {
   return ort;
 })());
 
-// loro-crdt for the replicated state (pynode/platform/browser_loro.py): every node holds a replica, so its wasm
-// is fetched and compiled now, alongside Pyodide's boot; Python awaits `hsLoadLoro()` (platform crdt_ready).
-const loroLoading = import('./loro/index.js').then(async (loro) => {
-  await loro.default({ module_or_path: new URL('./loro/loro_wasm_bg.wasm', import.meta.url) });
-  self.loro = loro;
-  return loro;
-});
-// a failure surfaces where Python awaits it, not as an unhandled rejection
-loroLoading.then(() => { marks.loro = epochMs(); }, () => {});
-self.hsLoadLoro = () => loroLoading;
+// loro-crdt for the replicated state (pynode/platform/browser_loro.py), which the node loads once joined: Python
+// awaits `hsLoadLoro()` (platform crdt_ready). Every node holds a replica, so a first visit fetches and compiles
+// its wasm alongside Pyodide's boot; a restored one leaves it until asked, off the few seconds of its restore.
+let loroLoading = null;
+function loadLoro() {
+  if (!loroLoading) {
+    loroLoading = import('./loro/index.js').then(async (loro) => {
+      await loro.default({ module_or_path: new URL('./loro/loro_wasm_bg.wasm', import.meta.url) });
+      self.loro = loro;
+      return loro;
+    });
+    // a failure surfaces where Python awaits it, not as an unhandled rejection
+    loroLoading.then(() => { marks.loro = epochMs(); }, () => {});
+  }
+  return loroLoading;
+}
+self.hsLoadLoro = loadLoro;
 
 // Our wheels (pynode and what it depends on), fetched, checked and unpacked while Pyodide boots (web/wheels.js);
 // a failure surfaces where the boot awaits them.
@@ -62,7 +69,10 @@ const wheelFiles = unpackWheels(LOCK_URL, 'pynode');
 wheelFiles.then(() => { marks.unpacked = epochMs(); }, () => {});
 // this profile's boot snapshot, if an earlier visit made one for these very wheels (boot-snapshot.js)
 const snapshot = snapshotKey(MANIFEST_URL).then(async (key) => ({ key, hit: await findSnapshot(key) }), () => ({}));
-snapshot.then(({ hit }) => { if (hit) marks.snapshot_found = epochMs(); });
+snapshot.then(({ hit }) => {
+  if (hit) marks.snapshot_found = epochMs();
+  else loadLoro();
+});
 
 // Pyodide restored from the snapshot, with pynode.browser.app imported already; null when there is none or it
 // does not restore (then it is dropped, and the boot goes the usual way).

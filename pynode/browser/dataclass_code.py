@@ -24,7 +24,9 @@ made = {"recorded": 0, "compiled": 0}
 
 def install() -> int:
     """Serve recorded code to `dataclasses`; returns how many classes' code is at hand (0: none, or recorded
-    by another Python — then nothing changes)."""
+    by another Python — then nothing changes). Once is enough: a boot snapshot restores it installed."""
+    if isinstance(served := getattr(dataclasses, "exec", None), _Served):
+        return served.count
     try:
         version, codes = marshal.loads(CODE_FILE.read_bytes())
     except (OSError, EOFError, ValueError, TypeError):
@@ -32,13 +34,23 @@ def install() -> int:
     if version != sys.version or not isinstance(codes, dict):
         return 0
 
-    # dataclasses calls `exec(source, globals, locals)`: its module global shadows the builtin
-    def exec_recorded(source: Any, globals: Any = None, locals: Any = None, /) -> None:
+    dataclasses.exec = _Served(codes)  # type: ignore[attr-defined]
+    return len(codes)
+
+
+class _Served:
+    """`exec` for `dataclasses` (which calls `exec(source, globals, locals)`: its module global shadows the
+    builtin), with the recorded code in place of the source where there is some."""
+
+    __slots__ = ("codes", "count")
+
+    def __init__(self, codes: dict[str, Any]) -> None:
+        self.codes = codes
+        self.count = len(codes)
+
+    def __call__(self, source: Any, globals: Any = None, locals: Any = None, /) -> None:
         if isinstance(source, str):
-            code = codes.get(source)
+            code = self.codes.get(source)
             made["recorded" if code is not None else "compiled"] += 1
             source = code or source
         builtins.exec(source, globals, locals)
-
-    dataclasses.exec = exec_recorded  # type: ignore[attr-defined]
-    return len(codes)
