@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pynode.research.causes import NHEFS
 from pynode.research.causes.domain import CausesDomain, Lru
-from pynode.research.causes.limits import LOGITS_CACHE, RESAMPLES_CACHE, RESULTS_CACHE
+from pynode.research.causes.limits import FITS_CACHE, RESAMPLES_CACHE
 from pynode.research.causes.linalg import sigmoid, sigmoids
 
 TERMS = ["age", "sex", "smokeintensity", "wt71"]
@@ -34,19 +34,14 @@ def test_lru_keeps_its_most_recently_used_entries():
 
 def test_cached_evaluations_equal_a_fresh_domains_and_the_caches_stay_bounded():
     d = CausesDomain()
-    assert (d._fits.limit, d._resamples.limit, d._logits.limit) == (
-        RESULTS_CACHE,
-        RESAMPLES_CACHE,
-        LOGITS_CACHE,
-    )
-    d._logits.limit = 2  # small enough that this sequence evicts and recomputes logits
+    assert (d._fits.limit, d._resamples.limit) == (FITS_CACHE, RESAMPLES_CACHE)
+    d._fits.limit, d._resamples.limit = 3, 1  # small enough that this sequence evicts and recomputes both
     for seed in (0, 1):
         for config in [*SHARING, *OTHERS, *SHARING]:  # the second pass hits or recomputes
             cached = d.evaluate(NHEFS.id, config, seed)
             fresh = CausesDomain().evaluate(NHEFS.id, config, seed)
             assert repr(cached) == repr(fresh) and cached == fresh
-            assert len(d._logits) <= 2 and len(d._resamples) <= RESAMPLES_CACHE
-            assert len(d._fits) <= RESULTS_CACHE
+            assert len(d._fits) <= 3 and len(d._resamples) <= 1
 
 
 def test_sigmoids_is_sigmoid_of_each():

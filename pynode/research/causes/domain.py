@@ -21,9 +21,8 @@ from typing import Any
 
 from pynode.research.causes import mutations as hypotheses
 from pynode.research.causes.estimate import estimate
-from pynode.research.causes.estimators import View, propensity_logits
-from pynode.research.causes.limits import LOGITS_CACHE, RESAMPLES_CACHE, RESULTS_CACHE
-from pynode.research.causes.linalg import logistic
+from pynode.research.causes.estimators import View, capped_logits, propensity_fit
+from pynode.research.causes.limits import FITS_CACHE, RESAMPLES_CACHE
 from pynode.research.causes.resample import Resample, everyone, stratified_bootstrap
 from pynode.research.causes.samples import (
     NHEFS_VARIABLES,
@@ -113,9 +112,8 @@ class CausesDomain:
         # vocabulary (~70 terms, 130 kB a column on the CPS sample), and shared by every model that names the term
         # Pure functions of part of a config, shared by the configs that agree on that part (a local mutation of
         # the estimator, trimming, matching or the outcome model keeps the propensity model):
-        self._fits = Lru(RESULTS_CACHE)  # (task, ps terms, ridge) -> full-sample propensity coefficients
         self._resamples = Lru(RESAMPLES_CACHE)  # (task, seed) -> its bootstrap resample
-        self._logits = Lru(LOGITS_CACHE)  # (task, seed, ps terms, ridge) -> the resample's propensity logits
+        self._fits = Lru(FITS_CACHE)  # (task, seed or None, ps terms, ridge) -> propensity coefficients
 
     def schema(self, task: str) -> Schema:
         if task not in SCHEMAS:
@@ -147,42 +145,39 @@ class CausesDomain:
                 self._columns[task, term] = term_columns(term, sample.data, sample.variables)
         return [array("d", [1.0]) * sample.size, *(c for term in terms for c in self._columns[task, term])]
 
-    def _ps_start(self, task: str, terms: tuple[str, ...], ridge: float) -> list[float]:
-        key = (task, terms, ridge)
-        fit = self._fits.recall(key)
-        if fit is None:
-            sample = task_sample(task)[0]
-            v = View.of(sample, everyone(sample), self._design(task, list(terms)), [])
-            fit = self._fits.remember(key, logistic(v.ps, [float(t) for t in v.t], v.w, ridge))
-        return fit
-
-    def _resample(self, task: str, seed: int) -> Resample:
+    def _resample(self, task: str, seed: int | None) -> Resample:
+        """Bootstrap resample `seed` of the task's sample; None: the sample itself."""
+        if seed is None:
+            return everyone(task_sample(task)[0])
         r = self._resamples.recall((task, seed))
         if r is None:
             r = self._resamples.remember((task, seed), stratified_bootstrap(task_sample(task)[0], seed))
         return r
 
-    def _propensity(self, task: str, seed: int, terms: tuple[str, ...], ridge: float) -> array:
-        """The propensity model's logits on resample `seed`, warm-started from the full sample's fit."""
+    def _fit(self, task: str, seed: int | None, terms: tuple[str, ...], ridge: float) -> list[float]:
+        """The propensity model's coefficients on resample `seed`, warm-started from its fit on the whole sample
+        (seed None, fitted from scratch)."""
         key = (task, seed, terms, ridge)
-        eta = self._logits.recall(key)
-        if eta is None:
+        beta = self._fits.recall(key)
+        if beta is None:
+            start = None if seed is None else self._fit(task, None, terms, ridge)
             v = View.of(task_sample(task)[0], self._resample(task, seed), self._design(task, list(terms)), [])
-            eta = self._logits.remember(
-                key, array("d", propensity_logits(v, ridge, self._ps_start(task, terms, ridge)))
-            )
-        return eta
+            beta = self._fits.remember(key, propensity_fit(v, ridge, start))
+        return beta
 
     def evaluate(self, task: str, config: Config, seed: int) -> Evaluation:
         config = self.validate(task, config)
         sample, att, reference = task_sample(task)
-        view = View.of(
-            sample, self._resample(task, seed), [], self._design(task, config.get("outcome_terms"))
-        )
         ps_terms = config.get("ps_terms")
-        logits = (
-            None if ps_terms is None else self._propensity(task, seed, tuple(ps_terms), config["ps_ridge"])
+        view = View.of(
+            sample,
+            self._resample(task, seed),
+            self._design(task, ps_terms),
+            self._design(task, config.get("outcome_terms")),
         )
+        logits = None
+        if ps_terms is not None:
+            logits = capped_logits(view, self._fit(task, seed, tuple(ps_terms), config["ps_ridge"]))
         value, info = estimate(config, view, logits, att)
         details = {"estimate": value, "reference": reference, "estimand": "ATT" if att else "ATE", **info}
         return Evaluation(abs(value - reference), {**details, "resample": seed})

@@ -38,7 +38,7 @@ def estimate(
     config: Config, v: View, logits: Sequence[float] | None, att: bool
 ) -> tuple[float, dict[str, Any]]:
     """The estimate and what the paper should know (units kept, fallback). `logits`: the propensity model's
-    (capped) logit of each of v's rows where the caller already has them (the domain caches them per resample);
+    (capped) logit of each of v's rows where the caller already has them (the domain keeps its fits cached);
     None fits the model on v from scratch."""
     info: dict[str, Any] = {"treated": math.fsum(w for w, t in zip(v.w, v.t, strict=True) if t)}
     info["controls"] = math.fsum(v.w) - info["treated"]

@@ -74,9 +74,18 @@ def _group_mean(v: View, values: Sequence[float], g: int, weights: Sequence[floa
     return wmean([values[i] for i in idx], [weights[i] for i in idx])
 
 
-def propensity_logits(v: View, ridge: float, start: Sequence[float] | None) -> list[float]:
-    beta = logistic(v.ps, list(map(float, v.t)), v.w, ridge, start)
+def propensity_fit(v: View, ridge: float, start: Sequence[float] | None) -> list[float]:
+    """The propensity model's coefficients on v's rows (`start` warm-starts the fit)."""
+    return logistic(v.ps, list(map(float, v.t)), v.w, ridge, start)
+
+
+def capped_logits(v: View, beta: Sequence[float]) -> list[float]:
+    """Each of v's rows' propensity logit under coefficients beta, kept within ±_ETA_CAP."""
     return list(map(max, repeat(-_ETA_CAP), map(min, repeat(_ETA_CAP), predict(v.ps, beta))))
+
+
+def propensity_logits(v: View, ridge: float, start: Sequence[float] | None) -> list[float]:
+    return capped_logits(v, propensity_fit(v, ridge, start))
 
 
 def trim(v: View, eta: list[float], bound: float) -> tuple[View, list[float]]:

@@ -7,10 +7,10 @@ MAX_SHOWN_CHARS = 40  # a refused value is quoted at most this long in an error,
 MAX_TERMS = 30
 MAX_TERM_CHARS = 40  # the longest term ("smokeintensity*smokeyrs") is 23 characters
 OLS_RIDGE = 1e-3  # outcome-model penalty (standardised): a constant or duplicate column stays solvable
-RESULTS_CACHE = 16  # full-sample propensity fits kept (warm starts for every seed of configs sharing a model)
+# Propensity coefficient vectors kept, per (sample or bootstrap resample, model): at most 31 floats each (< 2 MB
+# in all), enough for every model a long campaign fits (the benchmark's 10 repetitions fit ~2,000), so a config that
+# keeps its propensity model never refits it and the full-sample warm start is fitted once per model
+FITS_CACHE = 4096
 RESAMPLES_CACHE = (
     16  # bootstrap resamples kept: every seed of both tasks (5 each), ~0.5 MB each on the CPS sample
 )
-# Propensity logits kept per (resample, model): a campaign's worth of configs (~24 × 5 seeds), each an array of
-# ~10k doubles on the CPS sample (80 kB; 10 MB in all), shared by every config that keeps its propensity model
-LOGITS_CACHE = 128
