@@ -19,6 +19,8 @@ class ValidationResult(Enum):
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs several times more, and Send is the hot path
 class Send:
+    """Send an RPC to a peer."""
+
     peer: bytes
     rpc: RPC
 

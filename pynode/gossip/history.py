@@ -19,6 +19,8 @@ from pynode.wire.envelope import Envelope
 
 @dataclass(slots=True)
 class _Kept:
+    """An envelope kept in the topic history until it expires."""
+
     env: Envelope
     expires: float  # router time after which a receiver might refuse the envelope as stale
 
@@ -96,6 +98,8 @@ class History:
 
 @dataclass(slots=True)
 class _Held:
+    """An own message held for peers to take, with the peers it was pushed to."""
+
     env: Envelope
     expires: float
     pushed_to: set[bytes] = field(default_factory=set)

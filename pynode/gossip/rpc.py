@@ -30,12 +30,16 @@ PEER_ID_BYTES = 32
 
 @dataclass(frozen=True)
 class SubOpt:
+    """A subscription change: subscribe to or leave a topic."""
+
     subscribe: bool
     topic: str
 
 
 @dataclass(frozen=True)
 class Prune:
+    """A PRUNE control message: leave the sender's mesh for a topic, with peer exchange and backoff."""
+
     topic: str
     px: list[bytes] = field(default_factory=list)  # peer exchange: other peers of the topic
     backoff: int = 0  # seconds before the pruned peer may GRAFT again
@@ -43,6 +47,8 @@ class Prune:
 
 @dataclass
 class RPC:
+    """One GossipSub RPC: subscriptions, messages and control messages for one peer."""
+
     subs: list[SubOpt] = field(default_factory=list)
     msgs: list[Envelope] = field(default_factory=list)
     ihave: list[tuple[str, list[bytes]]] = field(default_factory=list)

@@ -27,6 +27,8 @@ class _Status(Enum):
 
 @dataclass
 class _Delivery:
+    """First delivery of a message: its validation status and everyone who delivered it."""
+
     topic: str
     status: _Status = _Status.PENDING
     validated: float = 0.0
@@ -35,6 +37,8 @@ class _Delivery:
 
 @dataclass
 class _TopicStats:
+    """A peer's counters for one topic (GossipSub v1.1 score parameters P1 to P4)."""
+
     in_mesh: bool = False
     graft_time: float = 0.0
     first_message_deliveries: float = 0.0
@@ -45,6 +49,8 @@ class _TopicStats:
 
 @dataclass
 class _PeerStats:
+    """A peer's scoring state: its topic counters, behaviour penalty and address."""
+
     topics: dict[str, _TopicStats] = field(default_factory=dict)
     behaviour_penalty: float = 0.0
     ip: str | None = None

@@ -140,16 +140,22 @@ def _frame(value: Any, kind: str, keys: set[str]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Send:
+    """Send a handshake frame to the peer."""
+
     frame: bytes
 
 
 @dataclass(frozen=True)
 class Sign:
+    """Sign a handshake message with our own key."""
+
     message: bytes  # sign with our own key, then call `signed(signature)`
 
 
 @dataclass(frozen=True)
 class Verify:
+    """Verify a peer's signature in the handshake."""
+
     peer: bytes
     message: bytes
     sig: bytes  # check `sig` by `peer` over `message`, then call `verified(ok)`

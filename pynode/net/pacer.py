@@ -22,6 +22,8 @@ RELEASE_RESOLUTION_S = 0.001  # shorter waits are not worth a sleep (and would n
 
 @dataclass
 class Bucket:
+    """A token bucket: `rate` units per second, at most `burst` held."""
+
     rate: float  # units per second
     burst: float  # units held at most
     tokens: float = 0.0

@@ -36,6 +36,8 @@ _PEER_FRAMES = frozenset({"rpc", "req", "resp", "hs2", "hs3"})
 
 @dataclass(frozen=True)
 class PeerConfig:
+    """How many connections the peer manager keeps, how many direct, and with whom."""
+
     target_peers: int = 12  # connections the node keeps (≥ GossipSub D_hi so meshes can fill)
     direct_peers: int = 4  # of those, how many it upgrades to WebRTC; 0 = circuits only
     allowed_peers: frozenset[bytes] | None = None  # talk only to these (a private network, a benchmark)
@@ -71,6 +73,8 @@ class Feed:
 
 @dataclass(frozen=True)
 class Close:
+    """Close a session."""
+
     session: int
     reason: str
 
@@ -125,6 +129,8 @@ class PeerDown:
 
 @dataclass(frozen=True)
 class Ban:
+    """Ban a peer for a while."""
+
     peer: bytes
     reason: str
     seconds: float
@@ -135,6 +141,8 @@ Output = Dial | Accept | Feed | Close | Offer | Answered | Answer | PeerUp | Pee
 
 @dataclass
 class _Session:
+    """A session with a peer, over the relay or a direct channel."""
+
     peer: bytes
     kind: str  # RELAYED | DIRECT
     initiator: bool

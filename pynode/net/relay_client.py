@@ -59,6 +59,8 @@ def _ignore(*_: object) -> None:
 
 @dataclass
 class RelayEvents:
+    """The node's handlers for what the relay reports about other peers."""
+
     on_circuit: Callable[[bytes, bytes], None]
     on_signal: Callable[[bytes, bytes], None]
     on_leave: Callable[[bytes], None]

@@ -64,6 +64,8 @@ class PeerInfo:
 
 @dataclass(frozen=True)
 class Challenge(_Frame):
+    """The relay's first frame: a nonce for the client to sign into its hello."""
+
     nonce: bytes
     relay: bytes  # the relay's peer id, signed into the hello so a hello is good for one relay only
 
@@ -73,6 +75,8 @@ class Challenge(_Frame):
 
 @dataclass(frozen=True)
 class Welcome(_Frame):
+    """The relay's answer to a good hello: the peers on it and the other relays."""
+
     peers: tuple[PeerInfo, ...]  # newest first
     relays: tuple[
         str, ...
@@ -85,6 +89,8 @@ class Welcome(_Frame):
 
 @dataclass(frozen=True)
 class Join(_Frame):
+    """A peer joined the relay."""
+
     peer: bytes
     caps: tuple[str, ...]
 
@@ -94,6 +100,8 @@ class Join(_Frame):
 
 @dataclass(frozen=True)
 class Leave(_Frame):
+    """A peer left the relay."""
+
     peer: bytes
 
     def to_wire(self) -> dict[str, Any]:
@@ -102,6 +110,8 @@ class Leave(_Frame):
 
 @dataclass(frozen=True)
 class SignalFrom(_Frame):
+    """A WebRTC signalling message from another peer."""
+
     sender: bytes
     data: bytes
 
@@ -111,6 +121,8 @@ class SignalFrom(_Frame):
 
 @dataclass(frozen=True)
 class CircuitFrom(_Frame):
+    """Data from another peer over a relayed circuit."""
+
     sender: bytes
     data: bytes
 
@@ -120,6 +132,8 @@ class CircuitFrom(_Frame):
 
 @dataclass(frozen=True)
 class Unreachable(_Frame):
+    """A peer a frame was addressed to is not on the relay."""
+
     peer: bytes
 
     def to_wire(self) -> dict[str, Any]:
@@ -128,6 +142,8 @@ class Unreachable(_Frame):
 
 @dataclass(frozen=True)
 class Error(_Frame):
+    """An error the relay reports; some end the connection."""
+
     code: str  # bad_frame, bad_hello, rate_limited, too_many_connections, replaced, shutting_down, link_refused, cut_off
     msg: str
 
@@ -140,6 +156,8 @@ class Error(_Frame):
 
 @dataclass(frozen=True)
 class Hello(_Frame):
+    """The client's signed hello, answering the relay's challenge."""
+
     peer: bytes
     caps: tuple[str, ...]
     ts: int  # milliseconds since the Unix epoch
@@ -151,6 +169,8 @@ class Hello(_Frame):
 
 @dataclass(frozen=True)
 class SignalTo(_Frame):
+    """A WebRTC signalling message for another peer."""
+
     to: bytes
     data: bytes
 
@@ -160,6 +180,8 @@ class SignalTo(_Frame):
 
 @dataclass(frozen=True)
 class CircuitTo(_Frame):
+    """Data for another peer over a relayed circuit."""
+
     to: bytes
     data: bytes
 

@@ -36,6 +36,8 @@ class RequestFailed(Exception):
 
 @dataclass(frozen=True)
 class Request:
+    """A request frame: its id, protocol name and payload."""
+
     id: int
     proto: str
     data: bytes
@@ -46,6 +48,8 @@ class Request:
 
 @dataclass(frozen=True)
 class Response:
+    """A response frame to the request with the same id."""
+
     id: int
     ok: bool
     data: bytes

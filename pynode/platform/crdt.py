@@ -32,6 +32,8 @@ class Op:
 
 @dataclass(frozen=True)
 class Change:
+    """One change in a CRDT blob: its author, first op counter, op count and Lamport time."""
+
     peer: int
     counter: int  # first op's counter
     length: int  # number of ops (= counters) in the change
@@ -86,6 +88,8 @@ def change_from_json(raw: dict[str, Any]) -> Change:
 
 @dataclass(frozen=True)
 class BlobMeta:
+    """What a CRDT blob holds, read without importing it: its mode, change count and version span."""
+
     mode: str  # "updates", "snapshot", or another Loro mode name
     change_count: int
     start: VersionVector
@@ -104,6 +108,8 @@ class BlobMeta:
 
 @dataclass(frozen=True)
 class ImportResult:
+    """The outcome of importing a blob into a CRDT document."""
+
     pending: bool  # some changes wait for dependencies this document does not have
 
 

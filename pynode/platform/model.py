@@ -34,6 +34,8 @@ class Tensor:
 
 @dataclass(frozen=True)
 class Batch:
+    """A batch of inputs and targets for one training or evaluation step."""
+
     x: Tensor
     y: Tensor
 
@@ -76,6 +78,8 @@ def vector_hash(*vectors: array, step: int | None = None) -> str:
 
 @dataclass
 class TrainState:
+    """Flat parameters and AdamW moments between training steps."""
+
     theta: array
     m: array
     v: array

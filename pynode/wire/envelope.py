@@ -24,6 +24,8 @@ _FIELDS = {"topic", "from", "seqno", "ts", "data", "sig"}
 
 @dataclass(frozen=True)
 class Envelope:
+    """A signed message published on a topic."""
+
     topic: str
     sender: bytes  # 32-byte Ed25519 public key = peer id
     seqno: int
