@@ -32,6 +32,15 @@ def test_lru_keeps_its_most_recently_used_entries():
     assert list(lru) == ["a", "c"] and lru.recall("b") is None
 
 
+def test_configs_that_keep_a_propensity_model_share_its_fits():
+    d = CausesDomain()
+    for config in SHARING:
+        d.evaluate(NHEFS.id, config, 0)
+    assert len(d._fits) == 2  # the model's fit on the whole sample (the warm start) and on resample 0
+    d.evaluate(NHEFS.id, OTHERS[0], 0)  # another penalty is another model
+    assert len(d._fits) == 4
+
+
 def test_cached_evaluations_equal_a_fresh_domains_and_the_caches_stay_bounded():
     d = CausesDomain()
     assert (d._fits.limit, d._resamples.limit) == (FITS_CACHE, RESAMPLES_CACHE)
