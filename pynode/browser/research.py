@@ -24,11 +24,11 @@ from pynode.identity import peer_id_text
 from pynode.pace import CpuBudget
 from pynode.platform import browser
 from pynode.research.registry import DOMAIN_MODULES
-from pynode.state.records import DOMAINS, Record
 
 if TYPE_CHECKING:
     from pynode.runtime.replica import StateReplica
     from pynode.runtime.research import Published, ResearchAgent
+    from pynode.state.records import Record
 
 log = logging.getLogger(__name__)
 RESULTS_SHOWN = 8  # newest research results in the status the page receives every second
@@ -190,6 +190,8 @@ class BrowserResearch:
         count = sum(store.counts().values())
         if count == self._results_for:
             return self._annotate(self._results)
+        from pynode.state.records import DOMAINS  # loaded with the replica, after the tab joined
+
         records = [r for d in DOMAINS for r in store.all_records(f"results.{d}") if "samples" in r.body]
         records.sort(key=lambda r: (r.ts, r.key), reverse=True)
         papers: dict[tuple[str, bytes], Record] = {}  # (result key, its author) → the author's paper on it
