@@ -119,21 +119,32 @@ _get_many_js: Any = None
 _CHANGES_JS = """
 const changes = doc.exportJsonInIdSpan({ peer, counter, length });
 const places = [];
-const parts = [];
+let data = new Uint8Array(1 << 16);
 let total = 0;
-changes.forEach((change, c) => (change.ops || []).forEach((op, o) => {
-  const v = op.content && op.content.value;
-  if (Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 0 && x <= 255)) {
+for (let c = 0; c < changes.length; c++) {
+  const ops = changes[c].ops || [];
+  for (let o = 0; o < ops.length; o++) {
+    const content = ops[o].content;
+    const v = content && content.value;
+    if (!Array.isArray(v)) continue;
+    if (total + v.length > data.length) {
+      const grown = new Uint8Array(Math.max(2 * data.length, total + v.length));
+      grown.set(data.subarray(0, total));
+      data = grown;
+    }
+    let i = 0;
+    for (; i < v.length; i++) {  // copied as checked; a list that is not all bytes is left in place
+      const x = v[i];
+      if (!Number.isInteger(x) || x < 0 || x > 255) break;
+      data[total + i] = x;
+    }
+    if (i < v.length) continue;
     places.push(c, o, total, v.length);
-    parts.push(v);
     total += v.length;
-    op.content.value = null;
+    content.value = null;
   }
-}));
-const data = new Uint8Array(total);
-let at = 0;
-for (const v of parts) { data.set(v, at); at += v.length; }
-return [JSON.stringify(changes), data, new Uint8Array(new Int32Array(places).buffer)];
+}
+return [JSON.stringify(changes), data.subarray(0, total), new Uint8Array(new Int32Array(places).buffer)];
 """
 _changes_js: Any = None
 

@@ -49,11 +49,13 @@ READ_WINDOW = 6
 # its answers (625 batches of 16 for a 5,000-record cold start cost the tab ~0.5 s of Python). A batch counts as
 # one slice's worth of work: its signatures are verified off the loop (WebCrypto's thread), and what the loop
 # does for them, putting them into one buffer and reading their answers, costs a fraction of checking a record
-VERIFY_BATCH = 4
+VERIFY_BATCH = 3
 # batches of signatures verifying at once in a sliced check; the next start as earlier ones are answered. In a tab
 # WebCrypto's answers are tasks Chromium runs before any timer: 10,000 verifications started as their records were
-# checked answered in bursts that held the loop up to a second (bench/state_tab.py)
-VERIFY_AHEAD = 2
+# checked answered in bursts that held the loop up to a second (bench/state_tab.py). VERIFY_BATCH * VERIFY_AHEAD
+# >= 2 * READ_WINDOW: a read window's signatures (two a record) may all be verifying before the next is read; with
+# fewer, those not yet started pile up and are verified after the last record is checked, as a tail
+VERIFY_AHEAD = 4
 
 
 class Deferred(Exception):
@@ -231,6 +233,8 @@ class Store:
             checked.abandon()
             raise
         for r in checked.records:
+            if r.kind not in self.exemptions:  # nothing to ask (results, reviews...): no work, no coroutine
+                continue
             await self.slices.take()
             if (why := await self._refusal(r)) is not None:
                 raise Rejected("refused_record", f"{r.key[:12]}: {why}")
