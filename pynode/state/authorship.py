@@ -98,7 +98,7 @@ def _payload(
         b"\xa7\x62ts",
         _int(timestamp),
         b"\x63doc",
-        _text(doc),
+        _name(doc),
         b"\x63ops",
         head(4, len(items)),
     ]
@@ -113,10 +113,22 @@ def _payload(
     return b"".join(parts)
 
 
+# encoded integers and texts of payloads: a cold start's changes repeat the same peers, counters, lamports and
+# document names thousands of times (bounded: past it, values are encoded each time)
+_ENCODED_INTS: dict[int, bytes] = {}
+_ENCODED_TEXTS: dict[str, bytes] = {}
+_ENCODED_MAX = 4096
+
+
 def _int(n: int) -> bytes:
-    if type(n) is not int:
+    if type(n) is not int:  # before the cache: True == 1
         raise cbor_pure.Unsupported("not an integer")
-    return cbor_pure.head(0, n) if n >= 0 else cbor_pure.head(1, -1 - n)
+    got = _ENCODED_INTS.get(n)
+    if got is None:
+        got = cbor_pure.head(0, n) if n >= 0 else cbor_pure.head(1, -1 - n)
+        if len(_ENCODED_INTS) < _ENCODED_MAX:
+            _ENCODED_INTS[n] = got
+    return got
 
 
 def _text(s: str) -> bytes:
@@ -124,6 +136,16 @@ def _text(s: str) -> bytes:
         raise cbor_pure.Unsupported("not text")
     b = s.encode("utf-8")
     return cbor_pure.head(3, len(b)) + b
+
+
+def _name(s: str) -> bytes:
+    """`_text` of a name that recurs (a document's), cached."""
+    got = _ENCODED_TEXTS.get(s) if type(s) is str else None
+    if got is None:
+        got = _text(s)
+        if len(_ENCODED_TEXTS) < _ENCODED_MAX:
+            _ENCODED_TEXTS[s] = got
+    return got
 
 
 def encode_message(author: bytes, sig: bytes) -> str:
