@@ -29,15 +29,37 @@ export async function unpackWheels(lockUrl, root) {
   return wheels.flat();
 }
 
-// Write unpacked files under Pyodide's site-packages and make the importer see them.
-export function installFiles(pyodide, files) {
+// Write unpacked files under Pyodide's site-packages and make the importer see them. Those whose full path
+// `deferred` accepts are left out; the function returned writes them.
+export function installFiles(pyodide, files, deferred = () => false) {
   const site = pyodide.runPython('import site; site.getsitepackages()[0]');
+  const now = [];
+  const later = [];
+  for (const file of files) (deferred(`${site}/${file[0]}`) ? later : now).push(file);
   const dirs = new Set(files.map(([path]) => `${site}/${path}`.replace(/\/[^/]*$/, '')));
   for (const dir of dirs) pyodide.FS.mkdirTree(dir);
-  for (const [path, data] of files) pyodide.FS.writeFile(`${site}/${path}`, data);
+  writeFiles(pyodide, site, now);
   // Forget the directory listing the importer cached for site-packages. Not importlib.invalidate_caches(): it also
   // drops the stdlib zip's index, which then takes a quarter of a second to read again.
   pyodide.runPython('import site, sys; sys.path_importer_cache.pop(site.getsitepackages()[0], None)');
+  return () => writeFiles(pyodide, site, later);
+}
+
+// The files of the modules a restored snapshot has imported already (their sources and bytecode), as full paths:
+// those run without them, and only tracebacks read them.
+export function importedFiles(pyodide) {
+  const paths = pyodide.runPython(`import sys
+[f for m in list(sys.modules.values()) for f in (getattr(m, '__file__', None), getattr(m, '__cached__', None))
+ if isinstance(f, str)]`);
+  try {
+    return new Set(paths.toJs());
+  } finally {
+    paths.destroy();
+  }
+}
+
+function writeFiles(pyodide, site, files) {
+  for (const [path, data] of files) pyodide.FS.writeFile(`${site}/${path}`, data);
 }
 
 async function sha256Hex(bytes) {

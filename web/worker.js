@@ -3,13 +3,17 @@
 // directly: IndexedDB as promises (hsStore) and the message queue that covers Pyodide's boot.
 import { loadPyodide } from './pyodide/pyodide.mjs';
 import { dropSnapshot, findSnapshot, snapshotKey } from './boot-snapshot.js';
-import { installFiles, unpackWheels } from './wheels.js';
+import { importedFiles, installFiles, unpackWheels } from './wheels.js';
 import './store.js'; // self.hsStore: IndexedDB as promises
 
 // Boot phases as epoch milliseconds (performance.timeOrigin + now): the page and the benchmark set them against
 // navigation start. Python adds its own (pynode/browser/app.py, status.boot.at).
 const epochMs = () => performance.timeOrigin + performance.now();
 const marks = { worker: epochMs() };
+
+// Pyodide's own script (1.2 MB of JS, half a second and more to load) from the start: loadPyodide imports the
+// same URL and finds it loaded, so it loads while the boot snapshot is looked up and read instead of after.
+import('./pyodide/pyodide.asm.mjs').catch(() => {}); // loadPyodide's own import reports a failure
 
 const early = [];
 let deliver = (msg) => early.push(msg);
@@ -93,6 +97,24 @@ async function restore(options) {
   }
 }
 
+// Run `work` once the node is online (the first status the worker posts saying so), or after ONLINE_WAIT_MS.
+const ONLINE_WAIT_MS = 30000;
+function whenOnline(work) {
+  const post = self.postMessage.bind(self);
+  let done = false;
+  const run = () => {
+    if (done) return;
+    done = true;
+    self.postMessage = post;
+    work();
+  };
+  self.postMessage = (msg, transfer) => {
+    post(msg, transfer);
+    if (msg && msg.type === 'status' && msg.status && msg.status.state === 'online') setTimeout(run, 0);
+  };
+  setTimeout(run, ONLINE_WAIT_MS);
+}
+
 function fail(message) {
   self.postMessage({ type: 'status', status: { state: 'error', error: message, peer: '', caps: [], peers: [], mesh: {} } });
   self.postMessage({ type: 'event', event: { kind: 'error', ts: Date.now(), text: message } });
@@ -108,7 +130,11 @@ try {
   marks.pyodide = epochMs();
   const t1 = performance.now();
   try {
-    installFiles(pyodide, await wheelFiles); // a restored snapshot too: lazy imports and data files need them
+    // a restored snapshot too: lazy imports and data files need them. The files of the modules it imported
+    // already wait until the node is online (tracebacks read the sources): nearly half of them.
+    const imported = restored ? importedFiles(pyodide) : new Set();
+    const writeImported = installFiles(pyodide, await wheelFiles, (path) => imported.has(path));
+    if (restored) whenOnline(writeImported);
   } catch (e) {
     throw new Error(`loading pynode failed: ${e && e.message ? e.message : e}`);
   }
