@@ -97,6 +97,7 @@ def stdlib_with_bytecode(root: Path, stdlib: Path, out: Path) -> int:
 
 
 DATACLASS_CODE = "pynode/browser/dataclass_code.bin"  # read by pynode/browser/dataclass_code.py
+RECORDER = "dataclass_code.mjs"  # beside this module
 
 
 def add_dataclass_code(root: Path, src: Path, wheel: Path, depends: list[Path]) -> bool:
@@ -106,7 +107,9 @@ def add_dataclass_code(root: Path, src: Path, wheel: Path, depends: list[Path]) 
     every file of the package and the Pyodide version; returns whether it had to be recorded."""
     pyodide = root / "node_modules" / "pyodide"
     version = json.loads((pyodide / "package.json").read_text())["version"]
-    key = hashlib.sha256(f"dataclasses {version}\0".encode())
+    key = hashlib.sha256(
+        f"dataclasses {version}\0".encode() + Path(__file__).with_name(RECORDER).read_bytes()
+    )
     for path in sorted((src / "pynode").rglob("*")):
         if path.is_file():
             key.update(path.relative_to(src).as_posix().encode() + b"\0" + path.read_bytes())
@@ -117,7 +120,7 @@ def add_dataclass_code(root: Path, src: Path, wheel: Path, depends: list[Path]) 
     if recorded:
         cached.parent.mkdir(parents=True, exist_ok=True)
         job = {"src": str(src), "wheels": [str(d) for d in depends], "out": str(cached.with_suffix(".tmp"))}
-        _run_node("dataclass_code.mjs", pyodide, job, "recording the tab's dataclass code")
+        _run_node(RECORDER, pyodide, job, "recording the tab's dataclass code")
         cached.with_suffix(".tmp").replace(cached)
     _rewrite_wheel(wheel, {DATACLASS_CODE: cached.read_bytes()})
     return recorded

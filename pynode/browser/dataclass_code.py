@@ -44,13 +44,13 @@ class _Served:
 
     __slots__ = ("codes", "count")
 
-    def __init__(self, codes: dict[str, Any]) -> None:
+    def __init__(self, codes: dict[str, bytes]) -> None:
         self.codes = codes
         self.count = len(codes)
 
     def __call__(self, source: Any, globals: Any = None, locals: Any = None, /) -> None:
         if isinstance(source, str):
-            code = self.codes.get(source)
+            code = self.codes.get(source)  # marshalled: unmarshal only what is made
             made["recorded" if code is not None else "compiled"] += 1
-            source = code or source
+            source = source if code is None else marshal.loads(code)
         builtins.exec(source, globals, locals)
