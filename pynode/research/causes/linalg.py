@@ -53,21 +53,28 @@ def cholesky_solve(a: Matrix, b: Sequence[float]) -> list[float]:
     return x
 
 
+def _ones(col: Column) -> bool:
+    """Whether col is the intercept (every row 1.0): x·1.0 is x exactly, so its products need not be computed."""
+    return col.count(1.0) == len(col)
+
+
 def gram(cols: Sequence[Column], w: Column) -> Matrix:
     """X' diag(w) X (plain `sum`: it steers steps, it does not define results)."""
     weighted = [list(map(mul, w, c)) for c in cols]
     p = len(cols)
+    ones = p > 0 and _ones(cols[0])
     out = [[0.0] * p for _ in range(p)]
     for j in range(p):
         for k in range(j + 1):
-            out[j][k] = out[k][j] = sum(map(mul, weighted[j], cols[k]))
+            out[j][k] = out[k][j] = sum(weighted[j] if ones and k == 0 else map(mul, weighted[j], cols[k]))
     return out
 
 
 def cross(cols: Sequence[Column], w: Column, y: Column) -> list[float]:
     """X' diag(w) y."""
     wy = list(map(mul, w, y))
-    return [math.fsum(map(mul, c, wy)) for c in cols]
+    ones = len(cols) > 0 and _ones(cols[0])
+    return [math.fsum(wy if ones and j == 0 else map(mul, c, wy)) for j, c in enumerate(cols)]
 
 
 def _same_length(cols: Sequence[Column], n: int) -> None:
@@ -79,7 +86,7 @@ def predict(cols: Sequence[Column], beta: Sequence[float]) -> list[float]:
     # b0·x0 + b1·x1 + ... left to right; `map` over operator functions does each row's arithmetic in the same
     # order as a loop would, without the interpreter's per-row overhead
     _same_length(cols, len(cols[0]))
-    out = list(map(mul, repeat(beta[0]), cols[0]))
+    out = [beta[0] * 1.0] * len(cols[0]) if _ones(cols[0]) else list(map(mul, repeat(beta[0]), cols[0]))
     for b, c in zip(beta[1:], cols[1:], strict=True):
         out = list(map(add, out, map(mul, repeat(b), c)))
     return out
