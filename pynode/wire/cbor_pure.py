@@ -142,24 +142,31 @@ def _item(buf: bytes, pos: int, depth: int, end: int) -> tuple[Any, int]:
         return (buf[pos:stop] if major == 2 else buf[pos:stop].decode("utf-8")), stop
     if major == 6 or depth < 1:
         raise Unsupported("tag, or nested too deep")
-    depth -= 1
-    if major == 4:
-        out: list[Any] = []
-        for _ in range(n):
-            b = buf[pos]
-            if b < 0x18:  # an integer below 24
-                out.append(b)
-                pos += 1
-            elif 0x40 <= b < 0x58 or 0x60 <= b < 0x78:  # a short byte or text string
-                stop = pos + 1 + (b & 31)
-                if stop > end:
-                    raise Unsupported("truncated")
-                out.append(buf[pos + 1 : stop] if b < 0x58 else buf[pos + 1 : stop].decode("utf-8"))
-                pos = stop
-            else:
-                value, pos = _item(buf, pos, depth, end)
-                out.append(value)
-        return out, pos
+    return (_array if major == 4 else _map)(buf, pos, n, depth - 1, end)
+
+
+def _array(buf: bytes, pos: int, n: int, depth: int, end: int) -> tuple[list[Any], int]:
+    """The `n` items of an array from `pos`, each nested at most `depth` deep."""
+    out: list[Any] = []
+    for _ in range(n):
+        b = buf[pos]
+        if b < 0x18:  # an integer below 24
+            out.append(b)
+            pos += 1
+        elif 0x40 <= b < 0x58 or 0x60 <= b < 0x78:  # a short byte or text string
+            stop = pos + 1 + (b & 31)
+            if stop > end:
+                raise Unsupported("truncated")
+            out.append(buf[pos + 1 : stop] if b < 0x58 else buf[pos + 1 : stop].decode("utf-8"))
+            pos = stop
+        else:
+            value, pos = _item(buf, pos, depth, end)
+            out.append(value)
+    return out, pos
+
+
+def _map(buf: bytes, pos: int, n: int, depth: int, end: int) -> tuple[dict[str, Any], int]:
+    """The `n` entries of a map from `pos`: text keys in canonical order, values nested at most `depth` deep."""
     d: dict[str, Any] = {}
     last, last_len = b"", 0
     for _ in range(n):
