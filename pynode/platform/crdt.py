@@ -79,7 +79,7 @@ def change_from_json(raw: dict[str, Any]) -> Change:
         counter=counter,
         length=0 if top is None else top - counter + 1,
         lamport=int(raw["lamport"]),
-        deps=() if not deps else tuple(sorted(parse_id(d) for d in deps)),
+        deps=tuple(sorted(parse_id(d) for d in deps)) if len(deps) > 1 else tuple(parse_id(d) for d in deps),
         timestamp=int(raw.get("timestamp", 0)),
         message=raw.get("msg"),
         ops=tuple(ops),

@@ -107,7 +107,7 @@ def _payload(
             raise cbor_pure.Unsupported("a value that is not bytes")
         parts += (b"\x82", _text(key), head(2, len(value)), value)
     parts += (b"\x64deps", head(4, len(deps)))
-    for dep_peer, dep_counter in sorted(deps):
+    for dep_peer, dep_counter in sorted(deps) if len(deps) > 1 else deps:
         parts += (b"\x82", _int(dep_peer), _int(dep_counter))
     parts += (b"\x64peer", _int(peer), b"\x67counter", _int(counter), b"\x67lamport", _int(lamport))
     return b"".join(parts)
