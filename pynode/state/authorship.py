@@ -206,7 +206,7 @@ def check_change(doc: str, change: Change, now_ms: int) -> CheckedChange:
         if op.key != record_key(value):
             raise Rejected("bad_key", "a record's key must be the hash of its bytes")
         try:
-            record = decode_record(value)
+            record = decode_record(value, op.key)  # its key: checked just above
         except WireError as e:
             raise Rejected("bad_record", e.reason) from None
         if record.author != author:

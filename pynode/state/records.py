@@ -195,6 +195,8 @@ def _check_result(b: dict[str, Any]) -> None:
         raise WireError("bad_field", "direction must be min or max")
     _decimal(b, "value")
     get_int(b, "seeds", 1, 10_000)
+    if len(b) == len(RESULT_KEYS):  # no optional field (expect_map: every required one is there)
+        return
     if "hypothesis" in b:
         _text(b, "hypothesis", 1000)
     if "paper" in b:
@@ -518,8 +520,9 @@ async def make_record(signer: Signer, kind: str, body: dict[str, Any], ts: int) 
 RECORD_KEYS = frozenset({"v", "kind", "author", "ts", "body", "sig"})
 
 
-def decode_record(encoded: bytes) -> Record:
-    """Parse and schema-check a record (not its signature: see `verify_record`). Raises WireError."""
+def decode_record(encoded: bytes, key: str | None = None) -> Record:
+    """Parse and schema-check a record (not its signature: see `verify_record`). Raises WireError.
+    `key`: record_key(encoded), where the caller has just computed it (it is kept, not hashed again)."""
     value = cbor.decode(encoded, max_bytes=MAX_CERTIFICATE_BYTES)  # the largest kind; each kind's below
     d = expect_map(value, "record", RECORD_KEYS)
     if d["v"] != RECORD_VERSION:
@@ -532,9 +535,12 @@ def decode_record(encoded: bytes) -> Record:
     if len(encoded) > max_bytes(kind):
         raise WireError("oversized", f"a {kind} record of {len(encoded)} bytes > {max_bytes(kind)}")
     SCHEMAS[kind](d["body"])
-    return Record(
+    record = Record(
         kind, get_bytes(d, "author", 32), get_int(d, "ts"), d["body"], get_bytes(d, "sig", 64), encoded
     )
+    if key is not None:
+        record.__dict__["key"] = key  # what the cached property `key` would hold (functools.cached_property)
+    return record
 
 
 async def verify_record(record: Record) -> bool:

@@ -414,7 +414,7 @@ class Store:
                             raise Rejected("over_quota", "a faulty author's ids")
                         continue
                     records.extend(checked.records)
-                    out.checks.extend((peer, change.counter, c) for c in checked.sig_checks)
+                    out.checks += [(peer, change.counter, c) for c in checked.sig_checks]
                     out.spans.append(
                         (peer, change.counter, change.counter + change.length, sig_digest(change.message))
                     )
