@@ -32,16 +32,68 @@ export async function findSnapshot(key) {
   }
 }
 
-export async function storeSnapshot(key, bytes) {
+// The files of the modules the snapshot holds imported (full paths; none when not stored): a restored tab writes
+// them only once online (web/worker.js).
+export async function snapshotImports(key) {
+  try {
+    const stored = await (await caches.open(CACHE)).match(importsKey(key));
+    return new Set(stored ? await stored.json() : []);
+  } catch {
+    return new Set();
+  }
+}
+
+// Our wheels' files as the snapshot's maker unpacked them ([path, bytes], as unpackWheels gives them), or null
+// when not stored. A restored tab takes them from here instead of fetching, checking and inflating the wheels
+// again: that took its thread for seconds under load, beside the restore. They are the files of the wheels this
+// build pins (the key is the build's manifest), stored by this origin like the snapshot itself.
+export async function snapshotFiles(key) {
+  try {
+    const stored = await (await caches.open(CACHE)).match(filesKey(key));
+    return stored ? unpackFiles(new Uint8Array(await stored.arrayBuffer())) : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function storeSnapshot(key, bytes, imported, files) {
   const cache = await caches.open(CACHE);
-  for (const old of await cache.keys()) if (old.url !== key) await cache.delete(old); // other builds' snapshots
+  const ours = [key, importsKey(key), filesKey(key)];
+  for (const old of await cache.keys()) if (!ours.includes(old.url)) await cache.delete(old); // other builds'
+  await cache.put(ours[1], new Response(JSON.stringify(imported), { headers: { 'Content-Type': 'application/json' } }));
+  await cache.put(ours[2], new Response(packFiles(files), { headers: { 'Content-Type': 'application/octet-stream' } }));
   await cache.put(key, new Response(bytes, { headers: { 'Content-Type': 'application/octet-stream' } }));
 }
 
 export async function dropSnapshot(key) {
   try {
-    await (await caches.open(CACHE)).delete(key);
+    const cache = await caches.open(CACHE);
+    for (const stored of [key, importsKey(key), filesKey(key)]) await cache.delete(stored);
   } catch {
     // nothing stored, or no Cache Storage: nothing to drop
   }
+}
+
+const importsKey = (key) => `${key}.imports.json`;
+const filesKey = (key) => `${key}.files`;
+
+// Files as one blob: a little-endian u32 index length, the index (JSON [[path, size], ...]), then the bytes.
+function packFiles(files) {
+  const index = new TextEncoder().encode(JSON.stringify(files.map(([path, data]) => [path, data.length])));
+  const head = new Uint8Array(4);
+  new DataView(head.buffer).setUint32(0, index.length, true);
+  return new Blob([head, index, ...files.map(([, data]) => data)]);
+}
+
+function unpackFiles(bytes) {
+  const length = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
+  const index = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length)));
+  const files = [];
+  let at = 4 + length;
+  for (const [path, size] of index) {
+    files.push([path, bytes.subarray(at, at + size)]);
+    at += size;
+  }
+  if (at !== bytes.length) throw new Error('the stored files do not match their index');
+  return files;
 }

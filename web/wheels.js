@@ -32,7 +32,7 @@ export async function unpackWheels(lockUrl, root) {
 // Write unpacked files under Pyodide's site-packages and make the importer see them. Those whose full path
 // `deferred` accepts are left out; the function returned writes them.
 export function installFiles(pyodide, files, deferred = () => false) {
-  const site = pyodide.runPython('import site; site.getsitepackages()[0]');
+  const site = sitePackages(pyodide);
   const now = [];
   const later = [];
   for (const file of files) (deferred(`${site}/${file[0]}`) ? later : now).push(file);
@@ -40,21 +40,20 @@ export function installFiles(pyodide, files, deferred = () => false) {
   for (const dir of dirs) pyodide.FS.mkdirTree(dir);
   writeFiles(pyodide, site, now);
   // Forget the directory listing the importer cached for site-packages. Not importlib.invalidate_caches(): it also
-  // drops the stdlib zip's index, which then takes a quarter of a second to read again.
-  pyodide.runPython('import site, sys; sys.path_importer_cache.pop(site.getsitepackages()[0], None)');
+  // drops the stdlib zip's index, which then takes a quarter of a second to read again. Python's objects called
+  // through proxies, not runPython: that compiles its source first, slow in a freshly restored interpreter.
+  const cached = pyodide.pyimport('sys').path_importer_cache;
+  if (cached.has(site)) cached.delete(site);
+  cached.destroy();
   return () => writeFiles(pyodide, site, later);
 }
 
-// The files of the modules a restored snapshot has imported already (their sources and bytecode), as full paths:
-// those run without them, and only tracebacks read them.
-export function importedFiles(pyodide) {
-  const paths = pyodide.runPython(`import sys
-[f for m in list(sys.modules.values()) for f in (getattr(m, '__file__', None), getattr(m, '__cached__', None))
- if isinstance(f, str)]`);
+function sitePackages(pyodide) {
+  const dirs = pyodide.pyimport('site').getsitepackages();
   try {
-    return new Set(paths.toJs());
+    return dirs.get(0);
   } finally {
-    paths.destroy();
+    dirs.destroy();
   }
 }
 

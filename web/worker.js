@@ -2,18 +2,14 @@
 // every message from the page to pynode.browser.app. JS here is only what Python cannot reach
 // directly: IndexedDB as promises (hsStore) and the message queue that covers Pyodide's boot.
 import { loadPyodide } from './pyodide/pyodide.mjs';
-import { dropSnapshot, findSnapshot, snapshotKey } from './boot-snapshot.js';
-import { importedFiles, installFiles, unpackWheels } from './wheels.js';
+import { dropSnapshot, findSnapshot, snapshotFiles, snapshotImports, snapshotKey } from './boot-snapshot.js';
+import { installFiles, unpackWheels } from './wheels.js';
 import './store.js'; // self.hsStore: IndexedDB as promises
 
 // Boot phases as epoch milliseconds (performance.timeOrigin + now): the page and the benchmark set them against
 // navigation start. Python adds its own (pynode/browser/app.py, status.boot.at).
 const epochMs = () => performance.timeOrigin + performance.now();
 const marks = { worker: epochMs() };
-
-// Pyodide's own script (1.2 MB of JS, half a second and more to load) from the start: loadPyodide imports the
-// same URL and finds it loaded, so it loads while the boot snapshot is looked up and read instead of after.
-import('./pyodide/pyodide.asm.mjs').catch(() => {}); // loadPyodide's own import reports a failure
 
 const early = [];
 let deliver = (msg) => early.push(msg);
@@ -65,18 +61,21 @@ function loadLoro() {
 }
 self.hsLoadLoro = loadLoro;
 
-// Our wheels (pynode and what it depends on), fetched, checked and unpacked while Pyodide boots (web/wheels.js);
-// a failure surfaces where the boot awaits them.
 const LOCK_URL = new URL('./py/pyodide-lock.json', import.meta.url).href;
 const MANIFEST_URL = new URL('./manifest.json', import.meta.url).href; // the build's files and their sha256
-const wheelFiles = unpackWheels(LOCK_URL, 'pynode');
-wheelFiles.then(() => { marks.unpacked = epochMs(); }, () => {});
 // this profile's boot snapshot, if an earlier visit made one for these very wheels (boot-snapshot.js)
-const snapshot = snapshotKey(MANIFEST_URL).then(async (key) => ({ key, hit: await findSnapshot(key) }), () => ({}));
+const snapshot = snapshotKey(MANIFEST_URL).then(async (key) => {
+  const hit = await findSnapshot(key);
+  return { key, hit, imports: hit && snapshotImports(key), files: hit && snapshotFiles(key) };
+}, () => ({}));
 snapshot.then(({ hit }) => {
   if (hit) marks.snapshot_found = epochMs();
   else loadLoro();
 });
+// Our wheels' files (pynode and what it depends on): those stored with the snapshot, or fetched, checked and
+// unpacked while Pyodide boots (web/wheels.js); a failure surfaces where the boot awaits them.
+const wheelFiles = snapshot.then(async ({ files }) => (await files) || unpackWheels(LOCK_URL, 'pynode'));
+wheelFiles.then(() => { marks.unpacked = epochMs(); }, () => {});
 
 // Pyodide restored from the snapshot, with pynode.browser.app imported already; null when there is none or it
 // does not restore (then it is dropped, and the boot goes the usual way).
@@ -132,7 +131,7 @@ try {
   try {
     // a restored snapshot too: lazy imports and data files need them. The files of the modules it imported
     // already wait until the node is online (tracebacks read the sources): nearly half of them.
-    const imported = restored ? importedFiles(pyodide) : new Set();
+    const imported = restored ? await (await snapshot).imports : new Set();
     const writeImported = installFiles(pyodide, await wheelFiles, (path) => imported.has(path));
     if (restored) whenOnline(writeImported);
   } catch (e) {

@@ -60,6 +60,18 @@ def preload() -> None:
         importlib.import_module(module)
 
 
+def imported_files() -> list[str]:
+    """The files of every module imported so far (sources and bytecode). The boot snapshot's maker stores this
+    list beside it (web/snapshot-worker.js): a restored tab runs those modules without their files and writes
+    them once online."""
+    return [
+        path
+        for module in list(sys.modules.values())
+        for path in (getattr(module, "__file__", None), getattr(module, "__cached__", None))
+        if isinstance(path, str)
+    ]
+
+
 def _loaded(section: str) -> Any | None:
     """The module behind a `LATER` section, once the tab loaded it."""
     return sys.modules.get(LATER[section][0])
