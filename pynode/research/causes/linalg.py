@@ -20,10 +20,6 @@ Column = Sequence[float]
 # last Hessian is reused, so the final steps cost a gradient (p·n) instead of a Hessian (p²·n). The fixed point
 # is the same: it depends only on the exact gradient.
 REUSE_HESSIAN_BELOW = 0.1
-HESSIAN_FLOOR = (
-    1e-3  # rows whose curvature p(1-p) is below this share of the largest are left out of Newton's
-)
-# Hessian (never out of the gradient or the likelihood)
 Matrix = list[list[float]]
 
 
