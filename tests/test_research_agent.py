@@ -238,3 +238,18 @@ def test_a_child_that_measures_as_its_parent_is_neutral_not_confirmed():
     assert "x+" not in picked and len(picked) > 2  # it rests while the board stands still
     bandit.feedback(Proposal({}, "crossover", parent, ""), improved=True)
     assert bandit.neutral == {}  # the board moved: every arm is back
+
+
+def test_an_arm_is_rewarded_for_a_better_mean_even_unconfirmed():
+    """On 3 seeds a step seldom reaches p < 0.05 against its parent: an arm whose child has the better mean wins
+    (the paper still says the prediction was not confirmed); a worse child loses."""
+    domain = Bowl()
+    bandit = Bandit(random.Random(3))
+    agent = Agent(domain, "bowl", bandit)
+    parent = Prior("a" * 64, "me", {"x": 1.0, "y": 0.0}, (5.0, 4.0, 6.0, 5.0), 5.0)
+    noisy_gain = Proposal({"x": 1.5, "y": 0.0}, "x+", parent, "moving x helps")
+    finding = agent.conclude(noisy_gain, [Evaluation(v) for v in (4.0, 5.5, 4.5, 5.8)], [parent])
+    assert finding.mean < parent.mean and not finding.confirmed
+    assert bandit.wins == {"x+": 1.0} and bandit.pulls == {"x+": 1}
+    agent.conclude(noisy_gain, [Evaluation(v) for v in (5.5, 4.5, 6.5, 5.0)], [parent])
+    assert bandit.wins == {"x+": 1.0} and bandit.pulls == {"x+": 2}
