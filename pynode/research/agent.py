@@ -118,9 +118,7 @@ class Agent:
         best = ranked_board[0] if ranked_board else None
         parent = proposal.parent if proposal.parent and proposal.parent.procedure == trained else None
         vs_best = self._compare(samples, best)
-        better = vs_best is not None and (
-            summary.mean < vs_best.mean if self.task.direction == "min" else summary.mean > vs_best.mean
-        )
+        better = vs_best is not None and self._beats(summary.mean, vs_best.mean)
         heldout = [e.details.get("heldout") for e in evaluations]
         finding = Finding(
             task=self.task,
@@ -144,9 +142,13 @@ class Agent:
         if parent is not None:  # an operator is judged only against a parent trained alike
             # Rewarded for a better mean, not only a confirmed one: on 3 seeds a step rarely reaches p < 0.05
             # against its parent (in traced search campaigns no arm won once), which left the bandit blind.
-            gain = summary.mean < parent.mean if self.task.direction == "min" else summary.mean > parent.mean
+            gain = self._beats(summary.mean, parent.mean)
             self.strategy.feedback(proposal, gain, neutral=samples == parent.samples)
         return finding
+
+    def _beats(self, mean: float, other: float) -> bool:
+        """`mean` is better than `other` in the task's direction."""
+        return mean < other if self.task.direction == "min" else mean > other
 
     def _compare(self, samples: Sequence[float], other: Prior | None) -> Comparison | None:
         if other is None or len(other.samples) < 2 or len(samples) < 2:
