@@ -139,6 +139,14 @@ function makeSnapshot() {
   });
 }
 
+// The worker the page started before its modules loaded (index.html), if it runs this very script; taken once.
+function takeEarlyWorker(url) {
+  const early = globalThis.hsEarlyWorker;
+  if (!early || early.url !== url) return null;
+  delete globalThis.hsEarlyWorker;
+  return early;
+}
+
 export function startNode(options = {}) {
   const cpuShare = share(options.cpuShare ?? 1, 1);
   const config = {
@@ -151,7 +159,9 @@ export function startNode(options = {}) {
     directPeers: options.directPeers ?? 4,
     presenceInterval: Number(options.presenceInterval) || 90,  // seconds between pulse rounds (the network's)
   };
-  const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  const workerUrl = new URL('./worker.js', import.meta.url).href;
+  const early = takeEarlyWorker(workerUrl);
+  const worker = early ? early.worker : new Worker(workerUrl, { type: 'module' });
   const rtc = new RtcBridge(worker);
   const handlers = { onStatus: options.onStatus || (() => {}), onEvent: options.onEvent || (() => {}) };
   const listeners = new Map();
@@ -184,6 +194,8 @@ export function startNode(options = {}) {
     // a worker that dies before its first status would leave the page waiting forever
     if (!sawStatus) handlers.onStatus({ state: 'error', error: text, peer: '', caps: config.caps, peers: [], mesh: {} });
   };
+  // what the early worker posted (or how it failed) before these handlers were set, in order
+  for (const e of early ? early.held.splice(0) : []) (e.type === 'message' ? worker.onmessage : worker.onerror)(e);
   worker.postMessage({ type: 'start', config });
   return {
     config,

@@ -3,7 +3,7 @@
 // directly: IndexedDB as promises (hsStore) and the message queue that covers Pyodide's boot.
 import { loadPyodide } from './pyodide/pyodide.mjs';
 import { dropSnapshot, findSnapshot, snapshotFiles, snapshotImports, snapshotKey } from './boot-snapshot.js';
-import { installFiles, unpackWheels } from './wheels.js';
+import { installFiles, unpackWheelsAside } from './wheels.js';
 import './store.js'; // self.hsStore: IndexedDB as promises
 
 // Boot phases as epoch milliseconds (performance.timeOrigin + now): the page and the benchmark set them against
@@ -73,8 +73,9 @@ snapshot.then(({ hit }) => {
   else loadLoro();
 });
 // Our wheels' files (pynode and what it depends on): those stored with the snapshot, or fetched, checked and
-// unpacked while Pyodide boots (web/wheels.js); a failure surfaces where the boot awaits them.
-const wheelFiles = snapshot.then(async ({ files }) => (await files) || unpackWheels(LOCK_URL, 'pynode'));
+// unpacked on another thread while Pyodide boots on this one (web/wheels.js); a failure surfaces where the boot
+// awaits them.
+const wheelFiles = snapshot.then(async ({ files }) => (await files) || unpackWheelsAside(LOCK_URL, 'pynode'));
 wheelFiles.then(() => { marks.unpacked = epochMs(); }, () => {});
 
 // Pyodide restored from the snapshot, with pynode.browser.app imported already; null when there is none or it
