@@ -1,7 +1,8 @@
 // A memory snapshot of Pyodide with our wheels installed and pynode.browser.app imported, kept in Cache Storage:
 // the next visit of this profile restores it (well under a second) instead of booting Pyodide and importing the
-// node again (seconds). Pyodide's snapshot API is marked private (`_makeSnapshot`, `_loadSnapshot`), so every
-// step may fail and a failure only means booting the usual way.
+// node again (seconds), with Pyodide's wasm and stdlib zip from beside it rather than from the network. Pyodide's
+// snapshot API is marked private (`_makeSnapshot`, `_loadSnapshot`), so every step may fail and a failure only
+// means booting the usual way.
 //
 // Made by a throwaway worker (snapshot-worker.js) once the tab's own node is online: an instance loaded with
 // `_makeSnapshot` wraps the JS globals in proxies that break objects constructed through them, so the node never
@@ -56,19 +57,51 @@ export async function snapshotFiles(key) {
   }
 }
 
-export async function storeSnapshot(key, bytes, imported, files) {
+// The stored snapshot's memory, as Pyodide restores it. Read before the files stored beside it (worker.js): read
+// together, each arrived later, and the restore waits for the memory first.
+export async function readSnapshot(hit) {
+  return unpackPages(new Uint8Array(await hit.arrayBuffer()));
+}
+
+// `indexUrl`: Pyodide's folder, whose own large files (PYODIDE_FILES) are stored too.
+export async function storeSnapshot(key, bytes, imported, files, indexUrl) {
   const cache = await caches.open(CACHE);
-  const ours = [key, importsKey(key), filesKey(key)];
+  const ours = [key, importsKey(key), filesKey(key), ...PYODIDE_FILES.map((name) => pyodideKey(key, name))];
   for (const old of await cache.keys()) if (!ours.includes(old.url)) await cache.delete(old); // other builds'
+  for (const name of PYODIDE_FILES) {
+    const response = await fetch(new URL(name, indexUrl));
+    if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
+    await cache.put(pyodideKey(key, name), response);
+  }
   await cache.put(ours[1], new Response(JSON.stringify(imported), { headers: { 'Content-Type': 'application/json' } }));
   await cache.put(ours[2], new Response(packFiles(files), { headers: { 'Content-Type': 'application/octet-stream' } }));
-  await cache.put(key, new Response(bytes, { headers: { 'Content-Type': 'application/octet-stream' } }));
+  await cache.put(key, new Response(packPages(bytes), { headers: { 'Content-Type': 'application/octet-stream' } }));
+}
+
+// Run `load` (Pyodide's loader) with Pyodide's own large files served from those stored with the snapshot `key`
+// (the same build's: the key covers their sha256), not from the network: the restore waited for them. Pyodide has
+// no option to hand it its wasm, so its fetches go through this worker's `fetch`, for the loader's run only.
+export async function withStoredPyodide(key, indexUrl, load) {
+  const cache = await caches.open(CACHE);
+  const stored = new Map(PYODIDE_FILES.map((name) => [new URL(name, indexUrl).href, pyodideKey(key, name)]));
+  const network = self.fetch;
+  self.fetch = (input, init) => {
+    const name = stored.get(input instanceof Request ? input.url : new URL(String(input), indexUrl).href);
+    return name ? cache.match(name).then((hit) => hit || network(input, init)) : network(input, init);
+  };
+  try {
+    return await load();
+  } finally {
+    self.fetch = network;
+  }
 }
 
 export async function dropSnapshot(key) {
   try {
     const cache = await caches.open(CACHE);
-    for (const stored of [key, importsKey(key), filesKey(key)]) await cache.delete(stored);
+    for (const stored of [key, importsKey(key), filesKey(key), ...PYODIDE_FILES.map((name) => pyodideKey(key, name))]) {
+      await cache.delete(stored);
+    }
   } catch {
     // nothing stored, or no Cache Storage: nothing to drop
   }
@@ -76,6 +109,61 @@ export async function dropSnapshot(key) {
 
 const importsKey = (key) => `${key}.imports.json`;
 const filesKey = (key) => `${key}.files`;
+const PYODIDE_FILES = ['pyodide.asm.wasm', 'python_stdlib.zip'];
+const pyodideKey = (key, name) => `${key}.${name}`;
+
+// The memory without its pages of zeros (about two fifths of it: the heap's free space), which a second visit
+// then need not read back: a little-endian u32 page count, each kept page's number (u32), then those pages. The
+// memory's length is in the header too (f64: wasm32 memory reaches 2^32 bytes), its last page may be short.
+const PAGE = 4096;
+const PAGES_HEAD = 12;
+
+function packPages(bytes) {
+  const kept = keptPages(bytes);
+  const head = new Uint8Array(PAGES_HEAD + 4 * kept.length);
+  const view = new DataView(head.buffer);
+  view.setFloat64(0, bytes.length, true);
+  view.setUint32(8, kept.length, true);
+  kept.forEach((n, i) => view.setUint32(PAGES_HEAD + 4 * i, n, true));
+  return new Blob([head, ...kept.map((n) => bytes.subarray(n * PAGE, (n + 1) * PAGE))]);
+}
+
+// The numbers of the pages holding a byte other than zero, scanned a word at a time.
+function keptPages(bytes) {
+  const whole = bytes.length - (bytes.length % 4);
+  const words = new Uint32Array(bytes.slice(0, whole).buffer); // a copy: the memory's view may be unaligned
+  const kept = [];
+  for (let n = 0; n * PAGE < bytes.length; n++) {
+    const end = Math.min((n + 1) * PAGE, bytes.length);
+    let nonzero = false;
+    for (let w = (n * PAGE) / 4; w < Math.min(end, whole) / 4 && !nonzero; w++) nonzero = words[w] !== 0;
+    for (let b = Math.max(whole, n * PAGE); b < end && !nonzero; b++) nonzero = bytes[b] !== 0;
+    if (nonzero) kept.push(n);
+  }
+  return kept;
+}
+
+function unpackPages(packed) {
+  const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
+  const length = view.getFloat64(0, true);
+  const count = view.getUint32(8, true);
+  const memory = new Uint8Array(length);
+  let at = PAGES_HEAD + 4 * count;
+  for (let i = 0; i < count;) {
+    // a run of consecutive pages in one copy
+    const first = view.getUint32(PAGES_HEAD + 4 * i, true);
+    let pages = 1;
+    while (i + pages < count && view.getUint32(PAGES_HEAD + 4 * (i + pages), true) === first + pages) pages++;
+    const start = first * PAGE;
+    const size = Math.min(pages * PAGE, length - start);
+    if (size <= (pages - 1) * PAGE || at + size > packed.length) throw new Error('the stored snapshot does not match its index');
+    memory.set(packed.subarray(at, at + size), start);
+    at += size;
+    i += pages;
+  }
+  if (at !== packed.length) throw new Error('the stored snapshot does not match its index');
+  return memory;
+}
 
 // Files as one blob: a little-endian u32 index length, the index (JSON [[path, size], ...]), then the bytes.
 function packFiles(files) {

@@ -2,7 +2,9 @@
 // every message from the page to pynode.browser.app. JS here is only what Python cannot reach
 // directly: IndexedDB as promises (hsStore) and the message queue that covers Pyodide's boot.
 import { loadPyodide } from './pyodide/pyodide.mjs';
-import { dropSnapshot, findSnapshot, snapshotFiles, snapshotImports, snapshotKey } from './boot-snapshot.js';
+import {
+  dropSnapshot, findSnapshot, readSnapshot, snapshotFiles, snapshotImports, snapshotKey, withStoredPyodide,
+} from './boot-snapshot.js';
 import { installFiles, unpackWheelsAside } from './wheels.js';
 import './store.js'; // self.hsStore: IndexedDB as promises
 
@@ -66,7 +68,11 @@ const MANIFEST_URL = new URL('./manifest.json', import.meta.url).href; // the bu
 // this profile's boot snapshot, if an earlier visit made one for these very wheels (boot-snapshot.js)
 const snapshot = snapshotKey(MANIFEST_URL).then(async (key) => {
   const hit = await findSnapshot(key);
-  return { key, hit, imports: hit && snapshotImports(key), files: hit && snapshotFiles(key) };
+  if (!hit) return { key, hit };
+  // the memory first, then what is stored beside it (boot-snapshot.js readSnapshot)
+  const bytes = readSnapshot(hit);
+  const after = bytes.catch(() => null);
+  return { key, hit, bytes, imports: after.then(() => snapshotImports(key)), files: after.then(() => snapshotFiles(key)) };
 }, () => ({}));
 snapshot.then(({ hit }) => {
   if (hit) marks.snapshot_found = epochMs();
@@ -81,13 +87,12 @@ wheelFiles.then(() => { marks.unpacked = epochMs(); }, () => {});
 // Pyodide restored from the snapshot, with pynode.browser.app imported already; null when there is none or it
 // does not restore (then it is dropped, and the boot goes the usual way).
 async function restore(options) {
-  const { key, hit } = await snapshot;
+  const { key, hit, bytes } = await snapshot;
   if (!hit) return null;
   try {
     // the bytes as a promise: Pyodide loads its script and fetches its wasm meanwhile (it compiles it after)
-    const bytes = hit.arrayBuffer();
     bytes.then(() => { marks.snapshot_read = epochMs(); }, () => {});
-    const pyodide = await loadPyodide({ ...options, _loadSnapshot: bytes });
+    const pyodide = await withStoredPyodide(key, options.indexURL, () => loadPyodide({ ...options, _loadSnapshot: bytes }));
     pyodide.runPython('import random; random.seed()'); // not the generator state every restore would share
     return pyodide;
   } catch (e) {
