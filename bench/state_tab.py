@@ -38,7 +38,7 @@ window.benchStep = (step, profile) => new Promise((resolve) => {{
   worker.postMessage({{ step, profile }});
 }});
 </script>"""
-PY = """import asyncio, inspect, json, sys, time
+PY = """import asyncio, gc, inspect, json, sys, time
 import js
 from pynode.browser import state as tab_state
 from pynode.browser.state import new_store
@@ -75,13 +75,16 @@ def _profiled():
                     add(t0)
         static = isinstance(inspect.getattr_static(owner, name), staticmethod)
         setattr(owner, name, staticmethod(wrapper) if static else wrapper)
-    for name in ("_fork_with", "_check_changes", "_admit", "_check_policy", "_verify", "_refusal"):
+    for name in ("_fork_with", "_check_changes", "_check_parts", "_admit", "_check_policy", "_verify", "_refusal"):
         timed(store_module.Store, name)
     for name in ("verify", "verify_later"):
         timed(store_module, name)
     for name in ("version", "get", "get_many", "changes", "import_", "fork"):
         timed(browser_loro.JsLoroDoc, name)
     timed(browser_loro, "blob_meta")
+    if hasattr(browser_loro, "JsSplit"):  # a cold start's parts, as the splitter worker hands them over
+        timed(browser_loro.JsSplit, "meta")
+        timed(browser_loro.JsSplit, "next")
     # a reload's load: IndexedDB, the seal's check, the restore (its import is JsLoroDoc.import_ above)
     timed(browser, "load_blobs")
     timed(store_module, "open_sealed")
@@ -98,7 +101,7 @@ def _longest_slice():
     turns, the lines the longest one started and ended at, and the seconds spent in turns (the loop's other
     work: WebCrypto's answers, timers).'''
     turn, longest, last, turns, where = browser.next_turn, [0.0], [time.perf_counter()], [0], ["start", ""]
-    waited = [0.0]
+    waited, over = [0.0], []
     def here():  # the 4 frames below the turn (traceback.extract_stack reads source lines: ms per turn)
         f, out = sys._getframe(2), []
         while f is not None and len(out) < 4:
@@ -106,9 +109,12 @@ def _longest_slice():
             f = f.f_back
         return " < ".join(out)
     async def timed_turn():
-        if time.perf_counter() - last[0] > longest[0]:
-            longest[0] = time.perf_counter() - last[0]
+        took = time.perf_counter() - last[0]
+        if took > longest[0]:
+            longest[0] = took
             where[1] = where[0] + " -> " + here()
+        if took > BLOCK_S:
+            over.append([round(took * 1000, 1), where[0] + " -> " + here()])
         turns[0] += 1
         t0 = time.perf_counter()
         await turn()
@@ -117,29 +123,52 @@ def _longest_slice():
         where[0] = here()
     browser.next_turn = timed_turn
     def result():
-        if time.perf_counter() - last[0] > longest[0]:
-            longest[0] = time.perf_counter() - last[0]
+        took = time.perf_counter() - last[0]
+        if took > longest[0]:
+            longest[0] = took
             where[1] = where[0] + " -> end"
+        if took > BLOCK_S:
+            over.append([round(took * 1000, 1), where[0] + " -> end"])
         browser.next_turn = turn
-        return round(longest[0] * 1000, 1), turns[0], where[1], round(waited[0], 3)
+        return round(longest[0] * 1000, 1), turns[0], where[1], round(waited[0], 3), over
 
     return result
 
 _S = {}
+BLOCK_S = 0.05  # a stretch of Python between two turns longer than this is listed, with where it ran
+
+def _gc_pauses():
+    '''The cyclic collector's runs during a step: [ms, generation] of each one over 5 ms, and their total ms.'''
+    started, out, total = [0.0], [], [0.0]
+    def callback(phase, info):
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        took = time.perf_counter() - started[0]
+        total[0] += took
+        if took > 0.005:
+            out.append([round(took * 1000, 1), info["generation"]])
+    gc.callbacks.append(callback)
+    def result():
+        gc.callbacks.remove(callback)
+        return out, round(total[0] * 1000, 1)
+    return result
 
 async def _check(blob, identity):
     store = new_store(identity.peer_id)
-    slice_ms = _longest_slice()
+    slice_ms, gcs = _longest_slice(), _gc_pauses()
     js.hsTicker.start()
     t0 = time.perf_counter()
     new = await store.receive("%DOC%", blob, int(time.time() * 1000), ("snapshot", "updates"))
     seconds = time.perf_counter() - t0
     max_gap, ticks = js.hsTicker.stop().to_py()
-    slice_ms = slice_ms()
+    slice_ms, gcs = slice_ms(), gcs()
     _S["store"] = store
     return {"seconds": seconds, "records": len(new), "max_block_ms": max_gap, "ticks": ticks,
             "slice_units": store.slices.budget, "longest_slice_ms": slice_ms[0], "turns": slice_ms[1],
-            "longest_slice_at": slice_ms[2], "in_turns_s": slice_ms[3]}
+            "longest_slice_at": slice_ms[2], "in_turns_s": slice_ms[3], "slices_over_50ms": slice_ms[4],
+            "gc_pauses_ms": gcs[0], "gc_total_ms": gcs[1], "gc_tracked": len(gc.get_objects()),
+            "gc_frozen": gc.get_freeze_count(), "python": sys.version.split()[0]}
 
 async def _step(blob_js, step, profile):
     '''One step, as the host asks (it reads Chromium's CPU time around each): "check" a cold start of the
@@ -175,7 +204,7 @@ async def _restart(store, identity):
     same = fresh.version() == store.version() and fresh.records["%DOC%"].keys() == store.records["%DOC%"].keys()
     return {"seconds": seconds, "restored": restored, "checked": checked, "same_state": same, "max_block_ms": max_gap, "ticks": ticks,
             "longest_slice_ms": slice_ms[0], "turns": slice_ms[1], "longest_slice_at": slice_ms[2],
-            "in_turns_s": slice_ms[3]}
+            "in_turns_s": slice_ms[3], "slices_over_50ms": slice_ms[4]}
 
 def run(blob, step, profile):
     return asyncio.ensure_future(_step(blob, step, profile))
@@ -269,18 +298,18 @@ async def tab_cold_start(
     profile: bool = False,
     dist: Path | None = None,
     board: Path | None = None,
+    against: Path | None = None,
 ) -> dict[str, Any]:
     """{"cold_start_<records>_s", "max_block_ms", "records", "runs"} from a headless Chromium tab (p50 and
-    worst over `rounds` cold starts after a first, discarded one), or {"error"}."""
-    sys.path.insert(0, str(ROOT))  # the test helpers start relays and Chromium the same way
-    from tests.browser_util import Chromium
-    from tests.netutil import relay_on
-    from wasm_build.web import build
-
+    worst over `rounds` cold starts after a first, discarded one), or {"error"}. `against`: another built
+    web/dist (an older commit's), measured in the same run, a round of each in turn (the load drifts):
+    {"new": ..., "old": ...}."""
     with tempfile.TemporaryDirectory() as tmp:
         if dist is None:
             dist = Path(tmp) / "dist"
             _log("state tab: building the web app…")
+            from wasm_build.web import build
+
             build(ROOT, dist)
         _log(f"state tab: signing a board of {records} records…")
         if board is not None and board.is_file():
@@ -289,30 +318,59 @@ async def tab_cold_start(
             blob = make_board(records)
             if board is not None:
                 board.write_bytes(blob)
-        (dist / BOARD).write_bytes(blob)
-        (dist / PAGE).write_text(PAGE_HTML)
-        (dist / WORKER).write_text(WORKER_JS)
-        relay = await relay_on(Path(tmp), static_dir=dist, embedded_node=False)
-        chromium = await Chromium().start()
-        try:
-            page = await (await chromium.context()).new_page()
-            await page.goto(f"http://127.0.0.1:{relay.port}/{PAGE}")
-            _log(f"state tab: {rounds + 1} cold starts and reloads in the tab…")
-            runs = []
-            for i in range(rounds + 1):  # the first one also imports and warms up the modules it uses
-                run = await _tab_step(page, "check", profile)
-                run["seal"] = await _tab_step(page, "seal", profile)
-                run["restart"] = await _tab_step(page, "restart", profile)
-                if i:
-                    runs.append(run)
-        except _TabError as e:
-            return {"error": str(e)[:2000]}
-        finally:
-            await chromium.close()
-            await relay.stop()
+        native = _cpython_cold_start(blob)
+        if against is None:
+            runs = await _tab_runs(dist, blob, rounds, profile, Path(tmp))
+            return runs if isinstance(runs, dict) else _summary(records, blob, runs, native)
+        both: dict[str, list[dict[str, Any]]] = {"old": [], "new": []}
+        for _ in range(rounds):
+            for label, where in (("old", against), ("new", dist)):
+                got = await _tab_runs(where, blob, 1, profile, Path(tmp))
+                if isinstance(got, dict):
+                    return {label: got}
+                both[label] += got
+        return {label: _summary(records, blob, runs, native) for label, runs in both.items()}
+
+
+async def _tab_runs(
+    dist: Path, blob: bytes, rounds: int, profile: bool, tmp: Path
+) -> list[dict[str, Any]] | dict[str, Any]:
+    """`rounds` cold starts, seals and reloads in one tab of a Chromium serving `dist`, after a first one that
+    imports and warms up the modules they use; {"error"} when the tab failed."""
+    sys.path.insert(0, str(ROOT))  # the test helpers start relays and Chromium the same way
+    from tests.browser_util import Chromium
+    from tests.netutil import relay_on
+
+    (dist / BOARD).write_bytes(blob)
+    (dist / PAGE).write_text(PAGE_HTML)
+    (dist / WORKER).write_text(WORKER_JS)
+    relay = await relay_on(tmp, static_dir=dist, embedded_node=False)
+    chromium = await Chromium().start()
+    try:
+        page = await (await chromium.context()).new_page()
+        await page.goto(f"http://127.0.0.1:{relay.port}/{PAGE}")
+        _log(f"state tab: {rounds + 1} cold starts and reloads in the tab ({dist})…")
+        runs = []
+        for i in range(rounds + 1):
+            run = await _tab_step(page, "check", profile)
+            run["seal"] = await _tab_step(page, "seal", profile)
+            run["restart"] = await _tab_step(page, "restart", profile)
+            if i:
+                runs.append(run)
+        return runs
+    except _TabError as e:
+        return {"error": str(e)[:2000]}
+    finally:
+        await chromium.close()
+        await relay.stop()
+
+
+def _summary(
+    records: int, blob: bytes, runs: list[dict[str, Any]], native: tuple[float, float]
+) -> dict[str, Any]:
     seconds = sorted(r["seconds"] for r in runs)
     restarts = sorted(r["restart"]["seconds"] for r in runs)
-    native_s, native_cpu_s = _cpython_cold_start(blob)
+    native_s, native_cpu_s = native
     p50 = seconds[len(seconds) // 2]
     cpu = sorted(r["cpu_s"] for r in runs)
     busiest = sorted(r["busiest_thread_cpu_s"] for r in runs)
@@ -323,6 +381,9 @@ async def tab_cold_start(
         f"cold_start_{records}_s": round(p50, 3),
         "cold_start_max_s": round(seconds[-1], 3),
         "max_block_ms": round(max(r["max_block_ms"] for r in runs), 1),
+        # the longest stretch of Python between two turns of the loop, worst run, and how many were over 50 ms
+        "longest_slice_ms": max(r["longest_slice_ms"] for r in runs),
+        "slices_over_50ms": max(len(r["slices_over_50ms"]) for r in runs),
         # CPU seconds of Chromium's processes during the cold start (p50): about its time on an idle machine
         "cold_start_cpu_s": cpu[len(cpu) // 2],
         # the CPU seconds of Chromium's busiest thread during the cold start (p50): on an idle machine the cold
@@ -342,6 +403,7 @@ async def tab_cold_start(
         "cpython_cold_start_s": round(native_s, 3),
         "cpython_cold_start_cpu_s": round(native_cpu_s, 3),
         "tab_over_cpython": round(p50 / native_s, 2),
+        "load": [round(x, 2) for x in os.getloadavg()],
         "runs": runs,
     }
 
@@ -454,8 +516,13 @@ def main() -> int:
     p.add_argument("--profile", action="store_true", help="time each phase and count loro-crdt calls")
     p.add_argument("--dist", type=Path, help="a built web/dist to use (default: build one)")
     p.add_argument("--board", type=Path, help="the board's snapshot: read if there, else made and kept")
+    p.add_argument(
+        "--against", type=Path, help="another built web/dist (an older commit's), measured in turn"
+    )
     args = p.parse_args()
-    out = asyncio.run(tab_cold_start(args.records, args.rounds, args.profile, args.dist, args.board))
+    out = asyncio.run(
+        tab_cold_start(args.records, args.rounds, args.profile, args.dist, args.board, args.against)
+    )
     print(json.dumps(out, indent=1))
     return 0
 

@@ -22,7 +22,7 @@ from typing import Any
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsProxy, create_proxy, to_js  # type: ignore[import-not-found]
 
-from pynode.platform.crdt import BlobMeta, CrdtDoc
+from pynode.platform.crdt import BlobMeta, BlobSplit, CrdtDoc
 from pynode.platform.ed25519_group import Ed25519Group
 from pynode.platform.model import Batch, GraphLoader, GraphSource, Hyper, Tensor, TrainState, stack
 from pynode.platform.transport import ConnectionClosed
@@ -315,7 +315,9 @@ class BrowserRelayLink:
     async def connect(self) -> BrowserRelaySocket:
         from pynode.wire.limits import MAX_RELAY_FRAME_BYTES
 
-        ws = js.WebSocket.new(self.url)
+        # the socket web/worker.js opened to this relay while Python loaded, if it still may be used
+        early = js.hsTakeRelaySocket(self.url) if hasattr(js, "hsTakeRelaySocket") else None
+        ws = js.WebSocket.new(self.url) if early is None else early.ws
         ws.binaryType = "arraybuffer"
         inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -338,6 +340,9 @@ class BrowserRelayLink:
 
         proxies = [create_proxy(f) for f in (on_open, on_message, on_close)]
         ws.onopen, ws.onmessage, ws.onclose = proxies
+        handlers = {"open": on_open, "message": on_message, "close": on_close}
+        for event in early.events if early is not None else ():  # what it had before, in order
+            handlers[str(event.type)](event)
         try:
             async with asyncio.timeout(self._timeout):
                 await opened
@@ -795,6 +800,9 @@ async def crdt_ready() -> None:
     if not hasattr(js, "hsLoadLoro"):
         raise RuntimeError("loro-crdt is not available in this context (web/worker.js loads it)")
     await js.hsLoadLoro()
+    from pynode.platform.browser_loro import warm_splitter
+
+    warm_splitter()  # a cold start's snapshot is cut into parts there (crdt_split)
 
 
 def crdt_doc(peer: int | None = None) -> CrdtDoc:
@@ -809,3 +817,10 @@ def crdt_blob_meta(blob: bytes) -> BlobMeta:
     from pynode.platform.browser_loro import blob_meta
 
     return blob_meta(blob)
+
+
+def crdt_split(blob: bytes, max_changes: int) -> BlobSplit | None:
+    """`blob` in parts of at most `max_changes` changes, cut by a worker of its own (crdt.BlobSplit)."""
+    from pynode.platform.browser_loro import split
+
+    return split(blob, max_changes)

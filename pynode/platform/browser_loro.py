@@ -24,6 +24,7 @@ from pynode.platform.crdt import (
     Change,
     CrdtError,
     ImportResult,
+    SplitUnavailable,
     VersionVector,
     change_from_json,
     parse_id,
@@ -283,6 +284,189 @@ class JsLoroDoc:
     def change_at(self, peer: int, counter: int) -> Change | None:
         found = self.changes(peer, counter, counter + 1)
         return found[0] if found else None
+
+
+# The splitter (crdt.BlobSplit) in a worker of its own, made from a blob: URL: it loads loro-crdt from beside
+# the node's worker, reads a blob's header, imports it and posts it back as parts, every change after its
+# dependencies (crdt.py's split_spans, here in JS), each an export of whole changes; a part's import is then one bounded call on the
+# node's thread, where the blob's own header read and import took one call each that grows with it.
+_SPLITTER_SOURCE = """
+let loading = null;
+const vv = (v) => Object.fromEntries(v.toJSON());
+self.onmessage = async (e) => {
+  const { id, blob, maxChanges, warm } = e.data;
+  const post = (m, t) => self.postMessage(Object.assign({ id }, m), t || []);
+  let loro;
+  try {
+    loading ||= import(LORO).then(async (m) => { await m.default({ module_or_path: WASM }); return m; });
+    loro = await loading;
+  } catch (err) {
+    if (!warm) post({ unavailable: String(err).slice(0, 200) });
+    return;
+  }
+  if (warm) return;  // loaded ahead of a split, which then need not wait for it
+  let doc = null;
+  try {
+    const m = loro.decodeImportBlobMeta(blob, true);
+    post({ meta: JSON.stringify([String(m.mode), m.changeNum, vv(m.partialStartVersionVector),
+      vv(m.partialEndVersionVector), m.startFrontiers.map((i) => [String(i.peer), i.counter])]) });
+    doc = new loro.LoroDoc();
+    doc.import(blob);
+    const all = [];
+    for (const [peer, changes] of doc.getAllChanges()) {
+      for (const c of changes) {
+        all.push([c.lamport, String(peer), c.counter, c.length, c.deps.map((d) => [String(d.peer), d.counter])]);
+      }
+    }
+    all.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : a[2] - b[2]));
+    const chains = new Map();
+    all.forEach((c, i) => {
+      if (!chains.has(c[1])) chains.set(c[1], []);
+      chains.get(c[1]).push(i);
+    });
+    const at = new Map();
+    const have = new Map();
+    const taken = new Uint8Array(all.length);
+    let least = 0;
+    let current = null;
+    let spans = [];
+    let size = 0;
+    const flush = () => {
+      const part = doc.export({ mode: 'updates-in-range', spans });
+      post({ part }, [part.buffer]);
+      spans = [];
+      size = 0;
+    };
+    for (let n = 0; n < all.length; n++) {  // crdt.py's split_spans: an author's run while it is ready
+      const chain = current === null ? [] : chains.get(current);
+      const next = at.get(current) || 0;
+      let i = next < chain.length ? chain[next] : -1;
+      if (i < 0 || all[i][4].some(([p, c]) => (have.get(p) || 0) <= c)) {
+        while (taken[least]) least++;
+        i = least;
+      }
+      const [, peer, counter, len] = all[i];
+      taken[i] = 1;
+      at.set(peer, (at.get(peer) || 0) + 1);
+      have.set(peer, counter + len);
+      current = peer;
+      const last = spans[spans.length - 1];
+      if (last && last.id.peer === peer && last.id.counter + last.len === counter) last.len += len;
+      else spans.push({ id: { peer, counter }, len });
+      if (++size === maxChanges) flush();
+    }
+    if (size) flush();
+    post({ done: true });
+  } catch (err) {
+    post({ error: String(err).slice(0, 200) });
+  } finally {
+    if (doc !== null) doc.free();
+  }
+};
+"""
+# the node's side: one splitter worker, made at the first split; a split reads its messages in order
+_SPLIT_JS = """
+let worker = null;
+let next = 0;
+const streams = new Map();
+const start = () => {  // throws where there are no workers (Pyodide under Node)
+  const source = SOURCE.replace('LORO', JSON.stringify(new URL('loro/index.js', self.location.href).href))
+    .replace('WASM', JSON.stringify(new URL('loro/loro_wasm_bg.wasm', self.location.href).href));
+  worker = new Worker(URL.createObjectURL(new Blob([source], { type: 'text/javascript' })), { type: 'module' });
+  worker.onmessage = (e) => {
+    const s = streams.get(e.data.id);
+    if (s !== undefined) s.push(e.data);
+  };
+  worker.onerror = () => {
+    for (const s of streams.values()) s.push({ unavailable: 'the splitter worker failed' });
+    worker = null;
+  };
+};
+const split = (blob, maxChanges) => {
+  try {
+    if (worker === null) start();
+  } catch (err) {
+    return null;
+  }
+  const id = next++;
+  const queue = [];
+  const waiting = [];
+  streams.set(id, { push: (m) => {
+    if (m.part === undefined && m.meta === undefined) streams.delete(id);  // its last message
+    if (waiting.length) waiting.shift()(m); else queue.push(m);
+  } });
+  worker.postMessage({ id, blob, maxChanges }, [blob.buffer]);
+  return {
+    next: () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiting.push(r))),
+    close: () => { streams.delete(id); },
+  };
+};
+split.warm = () => {
+  try {
+    if (worker === null) start();
+    worker.postMessage({ warm: true });
+  } catch (err) {
+    worker = null;  // a split tries again, and takes the blob whole if it cannot
+  }
+};
+return split;
+""".replace("SOURCE", json.dumps(_SPLITTER_SOURCE))
+_split_js: Any = None
+
+
+class JsSplit:
+    """crdt.BlobSplit over the splitter worker's messages: its header first, then the parts, then done."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+
+    async def _message(self) -> Any:
+        msg = await self._handle.next()
+        if (why := getattr(msg, "unavailable", None)) is not None:
+            raise SplitUnavailable(str(why))
+        if (why := getattr(msg, "error", None)) is not None:
+            raise CrdtError(f"split: {why}")
+        return msg
+
+    async def meta(self) -> BlobMeta:
+        raw = getattr(await self._message(), "meta", None)
+        if raw is None:
+            raise CrdtError("split: no header")
+        mode, count, start, end, deps = json.loads(str(raw))
+        return BlobMeta(
+            _MODES.get(mode, mode.replace("-", "")),
+            int(count),
+            {int(p): int(e) for p, e in start.items() if e > 0},
+            {int(p): int(e) for p, e in end.items() if e > 0},
+            tuple(sorted((int(p), int(c)) for p, c in deps)),
+        )
+
+    async def next(self) -> bytes | None:
+        msg = await self._message()
+        part = getattr(msg, "part", None)
+        return None if part is None else bytes(part.to_bytes())
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def split(blob: bytes, max_changes: int) -> JsSplit | None:
+    """`blob` in parts of at most `max_changes` changes, made by the splitter worker; None where no worker can
+    be made."""
+    handle = _splitter()(_u8(blob), max_changes)
+    return None if handle is None else JsSplit(handle)
+
+
+def warm_splitter() -> None:
+    """Start the splitter worker loading loro-crdt now (~0.1 s on its thread), not when a cold start needs it."""
+    _splitter().warm()
+
+
+def _splitter() -> Any:
+    global _split_js
+    if _split_js is None:
+        _split_js = js.Function.new(_SPLIT_JS)()
+    return _split_js
 
 
 def blob_meta(blob: bytes) -> BlobMeta:

@@ -20,6 +20,10 @@ class CrdtError(Exception):
     """The CRDT refused input (undecodable blob, bad name). Loro raises bare BaseExceptions; we wrap them."""
 
 
+class SplitUnavailable(CrdtError):
+    """A splitter (BlobSplit) that cannot run here (its worker did not start): nothing said about the blob."""
+
+
 @dataclass(frozen=True)
 class Op:
     """One operation of a change. Only map operations on root maps are described in full."""
@@ -147,8 +151,77 @@ class CrdtDoc(Protocol):
     def change_at(self, peer: int, counter: int) -> Change | None: ...
 
 
+class BlobSplit(Protocol):
+    """A blob's changes re-exported as a sequence of updates, in causal order, each holding at most the
+    `max_changes` asked for, made off the caller's thread (the tab: a worker of its own). Importing them one by
+    one into a document then takes one bounded call each, where the blob itself would take one call that grows
+    with it (a cold start's snapshot: its header read and its import). Errors raise CrdtError."""
+
+    async def meta(self) -> BlobMeta:
+        """What the blob claims about itself (`Crdt.crdt_blob_meta`), read off the caller's thread."""
+        ...
+
+    async def next(self) -> bytes | None:
+        """The next update; None after the last."""
+        ...
+
+    def close(self) -> None:
+        """Stop early (the blob was refused): the rest is not made."""
+        ...
+
+
+Planned = tuple[int, int, int, int, tuple[tuple[int, int], ...]]  # (lamport, peer, counter, length, deps)
+
+
+def split_spans(changes: list[Planned], max_changes: int) -> list[list[tuple[int, int, int]]]:
+    """The parts of a split (BlobSplit): every change → parts of at most `max_changes` whole changes, each as
+    (peer, start, end) counter spans, every change after its dependencies. An author's changes are taken in runs
+    for as long as their dependencies are in (the store reads a part's changes one author's span at a time:
+    changes in plain Lamport order, 50 authors in step, made a read per 2-3 changes); when a run stops, the
+    change of least Lamport time not taken comes next, whose dependencies (all of less Lamport time) are all
+    taken. The tab's splitter does the same in JS (browser_loro.py). Raises ValueError for a set of changes no
+    document holds (an author's changes not in Lamport order)."""
+    if max_changes < 1:
+        raise ValueError("a part holds at least one change")
+    ordered = sorted(changes, key=lambda c: (c[0], c[1], c[2]))
+    chains: dict[int, list[int]] = {}
+    for i, (_, peer, _, _, _) in enumerate(ordered):
+        chains.setdefault(peer, []).append(i)
+    for chain in chains.values():
+        if any(ordered[a][2] >= ordered[b][2] for a, b in zip(chain, chain[1:], strict=False)):
+            raise ValueError("an author's changes out of Lamport order")
+    at = dict.fromkeys(chains, 0)  # each author's next change, as an index into its chain
+    have: dict[int, int] = {}  # each author's end counter taken so far
+    taken = [False] * len(ordered)
+    parts: list[list[tuple[int, int, int]]] = []
+    part: list[tuple[int, int, int]] = []
+    least, current, size = 0, -1, 0
+    for _ in ordered:
+        chain = chains.get(current, [])
+        i = chain[at[current]] if chain and at[current] < len(chain) else -1
+        if i < 0 or any(have.get(p, 0) <= c for p, c in ordered[i][4]):
+            while taken[least]:
+                least += 1
+            i = least
+        _, peer, counter, length, _ = ordered[i]
+        taken[i], at[peer], have[peer], current = True, at[peer] + 1, counter + length, peer
+        if part and part[-1][0] == peer and part[-1][2] == counter:
+            part[-1] = (peer, part[-1][1], counter + length)
+        else:
+            part.append((peer, counter, counter + length))
+        size += 1
+        if size == max_changes:
+            parts.append(part)
+            part, size = [], 0
+    if part:
+        parts.append(part)
+    return parts
+
+
 class Crdt(Protocol):
-    """Where documents come from: what pynode.state is handed (the platform satisfies it)."""
+    """Where documents come from: what pynode.state is handed (the platform satisfies it). A platform may also
+    offer `crdt_split(blob, max_changes) -> BlobSplit | None` (None: not here, not now); the store then imports
+    a large blob a bounded part at a time."""
 
     def crdt_doc(self, peer: int | None = None) -> CrdtDoc:
         """A new, empty document with Loro peer id `peer`."""

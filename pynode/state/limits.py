@@ -36,6 +36,10 @@ AUTHOR_RATE_WINDOW_MS = 60_000  # a busy agent publishes a few records a minute,
 # ---- documents ----------------------------------------------------------------------------------------
 MAX_BLOB_BYTES = 64 * 1024 * 1024  # a whole document sent to a cold-starting replica, reassembled from chunks
 MAX_CHANGES_PER_BLOB = 200_000  # changes in one blob: each is checked and verified, so this bounds the work
+# A large blob for an empty document is imported in parts (crdt.BlobSplit) of at most this many changes: one
+# part's header read and import take a few ms in a tab, where a 2 MB snapshot's took 20-30 ms each
+SPLIT_CHANGES = 128
+SPLIT_MIN_BYTES = 1024 * 1024  # smaller blobs are taken whole: their one import is as short as a part's
 MAX_WRITE_RETRIES = 8  # a write whose document keeps changing while we sign fails instead of spinning
 
 # ---- sync ---------------------------------------------------------------------------------------------

@@ -18,7 +18,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pynode.identity import Signer, verify_later
-from pynode.platform.crdt import BlobMeta, Change, Crdt, CrdtDoc, CrdtError, VersionVector
+from pynode.platform.crdt import (
+    BlobMeta,
+    BlobSplit,
+    Change,
+    Crdt,
+    CrdtDoc,
+    CrdtError,
+    SplitUnavailable,
+    VersionVector,
+)
 from pynode.state.authorship import (
     Rejected,
     SigCheck,
@@ -35,6 +44,8 @@ from pynode.state.limits import (
     MAX_CHANGES_PER_BLOB,
     MAX_EVIDENCE_KEPT,
     MAX_WRITE_RETRIES,
+    SPLIT_CHANGES,
+    SPLIT_MIN_BYTES,
 )
 from pynode.state.quota import Exemption, Quotas, Trial
 from pynode.state.records import DOCS, Record, doc_for
@@ -80,6 +91,7 @@ class _Checked:
     verifying: list[tuple[list[tuple[int, int, SigCheck]], Awaitable[list[bool]]]] = field(
         default_factory=list
     )
+    changes: int = 0  # changes checked
     launched: int = 0  # checks whose verification has started
     open_from: int = 0  # batches before this one are answered
 
@@ -207,12 +219,28 @@ class Store:
 
         Long checks run in slices (`self.slices`); updates are checked one at a time."""
         async with self._busy:
-            return await self._receive(name, blob, now_ms, modes, only_author)
+            split = self._split(name, blob)
+            try:
+                return await self._receive(name, blob, now_ms, modes, only_author, split)
+            finally:
+                if split is not None:
+                    split.close()
 
     async def _receive(
-        self, name: str, blob: bytes, now_ms: int, modes: tuple[str, ...], only_author: bytes | None
+        self,
+        name: str,
+        blob: bytes,
+        now_ms: int,
+        modes: tuple[str, ...],
+        only_author: bytes | None,
+        split: BlobSplit | None,
     ) -> list[Record]:
-        doc, meta = self._header(name, blob, modes)
+        doc, meta = (
+            self._header(name, blob, modes) if split is None else await self._split_header(name, split, modes)
+        )
+        if meta is None:  # the splitter cannot run here after all: the blob whole, as without one
+            split = None
+            doc, meta = self._header(name, blob, modes)
         sender_peer = loro_peer(only_author) if only_author is not None else None
         self.slices.fill()  # reading a snapshot's header reads all of it
         before = doc.version()
@@ -220,18 +248,34 @@ class Store:
             raise Deferred("nothing_new")
         if meta.missing_from(before):
             raise Deferred("missing_dependencies")  # known from the header alone: no fork of the document
-        await self.slices.take()
-        fork = self._fork_with(doc, blob, meta, before)
-        self.slices.fill()
         checked = _Checked()
         try:
-            await self._check_changes(checked, name, fork, before, sender_peer, now_ms)
+            if split is None:
+                await self.slices.take()
+                fork = self._fork_with(doc, blob, meta, before)
+                self.slices.fill()
+                await self._check_changes(checked, name, fork, before, sender_peer, now_ms)
+            else:
+                fork = await self._check_parts(checked, name, doc.fork(), split, meta, sender_peer, now_ms)
             trial = await self._admit(name, checked.records)
             await self._check_policy(checked.records)
             await self._verify(checked, before, meta)
         except BaseException:
             checked.abandon()
             raise
+        return await self._keep(name, blob, doc, before, fork, checked, trial)
+
+    async def _keep(
+        self,
+        name: str,
+        blob: bytes,
+        doc: CrdtDoc,
+        before: VersionVector,
+        fork: CrdtDoc,
+        checked: _Checked,
+        trial: Trial,
+    ) -> list[Record]:
+        """The checked update kept: exemptions asked, ledgers, the document, quotas and records updated."""
         for r in checked.records:
             if r.kind not in self.exemptions:  # nothing to ask (results, reviews...): no work, no coroutine
                 continue
@@ -312,20 +356,94 @@ class Store:
 
     def _header(self, name: str, blob: bytes, modes: tuple[str, ...]) -> tuple[CrdtDoc, BlobMeta]:
         """The document `blob` is for and what its header says, checked before anything of it is read."""
+        doc = self._doc_for(name, blob)
+        try:
+            meta = self.crdt.crdt_blob_meta(blob)
+        except CrdtError as e:
+            raise Rejected("malformed_update", str(e)) from None
+        return doc, _checked_meta(meta, modes)
+
+    def _doc_for(self, name: str, blob: bytes) -> CrdtDoc:
         doc = self.docs.get(name)
         if doc is None:
             raise Rejected("unknown_document", name[:32])
         if len(blob) > MAX_BLOB_BYTES:
             raise Rejected("oversized", f"{len(blob)} bytes")
+        return doc
+
+    # ---- a large blob in bounded parts (crdt.BlobSplit) -------------------------------------------------
+
+    def _split(self, name: str, blob: bytes) -> BlobSplit | None:
+        """A large blob for an empty document (a cold start's snapshot), where the runtime pauses between
+        slices and the platform splits blobs off its thread: its parts, or None to take it whole. Its header
+        read and its import are one call each that grows with the blob (a 2 MB snapshot: 20-30 ms each in a
+        tab); a part's are bounded. A document that holds changes takes blobs whole (parts are cut from what
+        the blob holds alone)."""
+        make = getattr(self.crdt, "crdt_split", None)
+        doc = self.docs.get(name)
+        if make is None or self.slices.window is None or doc is None or doc.version():
+            return None
+        if not SPLIT_MIN_BYTES <= len(blob) <= MAX_BLOB_BYTES:
+            return None
+        split: BlobSplit | None = make(blob, SPLIT_CHANGES)
+        return split
+
+    async def _split_header(
+        self, name: str, split: BlobSplit, modes: tuple[str, ...]
+    ) -> tuple[CrdtDoc, BlobMeta | None]:
+        """`_header`, from the splitter; no header (None) where the splitter turns out unable to run."""
+        doc = self.docs[name]
         try:
-            meta = self.crdt.crdt_blob_meta(blob)
+            meta = await split.meta()
+        except SplitUnavailable:
+            return doc, None
         except CrdtError as e:
             raise Rejected("malformed_update", str(e)) from None
-        if meta.mode not in modes:
-            raise Rejected("bad_mode", f"{meta.mode} where {modes} expected")
-        if meta.change_count > MAX_CHANGES_PER_BLOB:
-            raise Rejected("too_many_changes", str(meta.change_count))
-        return doc, meta
+        return doc, _checked_meta(meta, modes)
+
+    async def _check_parts(
+        self,
+        out: _Checked,
+        name: str,
+        fork: CrdtDoc,
+        split: BlobSplit,
+        meta: BlobMeta,
+        sender_peer: int | None,
+        now_ms: int,
+    ) -> CrdtDoc:
+        """The blob's parts imported one at a time into `fork` (of an empty document), each part's changes
+        checked as they come (`_check_changes`); returns the fork, which then holds the blob. The splitter
+        read hostile bytes, so its parts are trusted no further: at most SPLIT_CHANGES changes each, all of
+        them no more than the blob's header announced, each importable on what came before it, and together
+        exactly the version the header names."""
+        at: VersionVector = {}
+        while True:
+            await self.slices.take()
+            try:
+                part = await split.next()
+                if part is None:
+                    break
+                if len(part) > MAX_BLOB_BYTES:
+                    raise Rejected("oversized", f"a part of {len(part)} bytes")
+                claimed = self.crdt.crdt_blob_meta(part).change_count  # a part's header: a bounded read
+                if not 0 < claimed <= SPLIT_CHANGES or out.changes + claimed > meta.change_count:
+                    raise Rejected("bad_part", f"a part of {claimed} changes")
+                checked_before = out.changes
+                if fork.import_(part).pending:
+                    raise Rejected("inconsistent_metadata", "a part depends on changes not before it")
+                after = fork.version()
+            except SplitUnavailable:  # the splitter's worker failed, not the blob: ask again later
+                raise Deferred("split_unavailable") from None
+            except CrdtError as e:
+                raise Rejected("malformed_update", str(e)) from None
+            self.slices.fill()
+            await self._check_changes(out, name, fork, at, sender_peer, now_ms, after)
+            if out.changes - checked_before > claimed:  # more than its header said (and the import took)
+                raise Rejected("bad_part", "a part holds more changes than its header says")
+            at = after
+        if at != meta.end:
+            raise Rejected("inconsistent_metadata", "the blob's parts do not add up to its header's version")
+        return fork
 
     async def _launch(self, checked: _Checked) -> None:
         """Start verifying the checks found so far, VERIFY_BATCH slices' worth per batch: in a tab WebCrypto works on its
@@ -391,11 +509,12 @@ class Store:
         before: VersionVector,
         sender_peer: int | None,
         now_ms: int,
+        version: VersionVector | None = None,
     ) -> None:
-        """Every change the fork has beyond `before`: authorship, namespace, records (each author's in chain
-        order). Fills `out`: the new records, the signatures to verify (started as found) and the spans for
-        the ledgers."""
-        for peer, end in fork.version().items():
+        """Every change the fork has beyond `before` (up to `version`, the fork's, when the caller just read
+        it): authorship, namespace, records (each author's in chain order). Fills `out`: the new records, the
+        signatures to verify (started as found) and the spans for the ledgers."""
+        for peer, end in (fork.version() if version is None else version).items():
             start = before.get(peer, 0)
             if end <= start:
                 continue
@@ -404,6 +523,7 @@ class Store:
             window = None if self.slices.window is None else READ_WINDOW * self.slices.window
             for changes in _whole_changes(fork, peer, start, end, window):
                 records: list[Record] = []
+                out.changes += len(changes)
                 for change in changes:
                     await self.slices.take(max(1, change.length))
                     checked = check_change(name, change, now_ms)
@@ -512,6 +632,15 @@ class Store:
             "by_doc": self.counts(),
             "faulty_authors": len(self.faulty),
         }
+
+
+def _checked_meta(meta: BlobMeta, modes: tuple[str, ...]) -> BlobMeta:
+    """A blob's header, if it is one we take: a mode asked for, and no more changes than we check at once."""
+    if meta.mode not in modes:
+        raise Rejected("bad_mode", f"{meta.mode} where {modes} expected")
+    if meta.change_count > MAX_CHANGES_PER_BLOB:
+        raise Rejected("too_many_changes", str(meta.change_count))
+    return meta
 
 
 def _batch_units(checks: int) -> int:
