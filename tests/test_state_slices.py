@@ -237,6 +237,7 @@ def test_a_sliced_check_has_at_most_a_few_batches_of_signatures_verifying(honest
 
     real = store_module.verify_later
     monkeypatch.setattr(store_module, "verify_later", lambda checks: Pending(real(checks)))
+    monkeypatch.setattr(store_module, "VERIFY_AHEAD", 4)  # this board makes 4 batches at the largest budget
     for budget in BUDGETS:
         most = 0
         got, _ = outcome(board(*honest), budget)

@@ -306,6 +306,43 @@ async def check_crdt_document(p: Platform, _: dict[str, Any]) -> None:
         raise AssertionError("a root name with '/' was accepted")
 
 
+async def check_crdt_split(p: Platform, _: dict[str, Any]) -> None:
+    """A platform that splits blobs (crdt.BlobSplit: the browser's worker) hands over parts that rebuild the
+    blob: its header as crdt_blob_meta reads it, parts of at most the changes asked for, each importable on those
+    before it, together the blob's version and values; garbage is refused. CPython takes blobs whole."""
+    make = getattr(p, "crdt_split", None)
+    if make is None:
+        return
+    await p.crdt_ready()
+    first, second = p.crdt_doc(CRDT_PEER), p.crdt_doc(CRDT_OTHER)
+    for i in range(5):
+        first.put("alpha", [(f"a{i}", bytes([i]))], f"a{i}")
+    second.import_(first.export_updates({}))  # the second author's changes depend on the first's
+    for i in range(4):
+        second.put("beta", [(f"b{i}", bytes([i]) * 3)], f"b{i}")
+    snapshot = second.export_snapshot()
+    split = make(snapshot, 2)
+    assert split is not None, "no splitter"
+    rebuilt, sizes = p.crdt_doc(CRDT_OTHER + 1), []
+    try:
+        assert await split.meta() == p.crdt_blob_meta(snapshot), "the splitter read another header"
+        while (part := await split.next()) is not None:
+            sizes.append(p.crdt_blob_meta(part).change_count)
+            assert not rebuilt.import_(part).pending, "a part came before its dependencies"
+    finally:
+        split.close()
+    assert sizes == [2, 2, 2, 2, 1], f"parts of {sizes} changes"
+    assert rebuilt.version() == second.version() and rebuilt.roots() == second.roots()
+    garbage = make(b"\x00not loro", 2)
+    try:
+        await garbage.meta()
+    except CrdtError:
+        return
+    finally:
+        garbage.close()
+    raise AssertionError("garbage was split")
+
+
 # ---- pacing ---------------------------------------------------------------------------------------
 
 
@@ -335,6 +372,7 @@ CHECKS: list[Check] = [
     check_strict_decoding,
     check_relay_link,
     check_crdt_document,
+    check_crdt_split,
     check_paced_sync_loop,
 ]
 

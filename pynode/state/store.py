@@ -61,12 +61,14 @@ READ_WINDOW = 6
 # one slice's worth of work: its signatures are verified off the loop (WebCrypto's thread), and what the loop
 # does for them, putting them into one buffer and reading their answers, costs a fraction of checking a record
 VERIFY_BATCH = 3
-# batches of signatures verifying at once in a sliced check; the next start as earlier ones are answered. In a tab
-# WebCrypto's answers are tasks Chromium runs before any timer: 10,000 verifications started as their records were
-# checked answered in bursts that held the loop up to a second (bench/state_tab.py). VERIFY_BATCH * VERIFY_AHEAD
-# >= 2 * READ_WINDOW: a read window's signatures (two a record) may all be verifying before the next is read; with
-# fewer, those not yet started pile up and are verified after the last record is checked, as a tail
-VERIFY_AHEAD = 4
+# batches of signatures verifying at once in a sliced check; the next start as earlier ones are answered. Verified
+# in the tab's own thread, WebCrypto's answers were tasks Chromium runs before any timer: 10,000 verifications
+# started as their records were checked answered in bursts that held the loop up to a second (bench/state_tab.py).
+# VERIFY_BATCH * VERIFY_AHEAD >= 4 * READ_WINDOW: two read windows' signatures (two a record) may be verifying
+# while the next is read. With one window's (4 batches), the verifying worker (platform/browser.py) ran out of
+# work while a window was checked, and those not yet started piled up into a tail after the last record was
+# checked (0.2 s of a 1.9 s cold start); its answers are one message a batch, a fraction of a slice each
+VERIFY_AHEAD = 8
 
 
 class Deferred(Exception):
