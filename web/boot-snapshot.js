@@ -33,17 +33,6 @@ export async function findSnapshot(key) {
   }
 }
 
-// The files of the modules the snapshot holds imported (full paths; none when not stored): a restored tab writes
-// them only once online (web/worker.js).
-export async function snapshotImports(key) {
-  try {
-    const stored = await (await caches.open(CACHE)).match(importsKey(key));
-    return new Set(stored ? await stored.json() : []);
-  } catch {
-    return new Set();
-  }
-}
-
 // Our wheels' files as the snapshot's maker unpacked them ([path, bytes], as unpackWheels gives them), or null
 // when not stored. A restored tab takes them from here instead of fetching, checking and inflating the wheels
 // again: that took its thread for seconds under load, beside the restore. They are the files of the wheels this
@@ -64,17 +53,16 @@ export async function readSnapshot(hit) {
 }
 
 // `indexUrl`: Pyodide's folder, whose own large files (PYODIDE_FILES) are stored too.
-export async function storeSnapshot(key, bytes, imported, files, indexUrl) {
+export async function storeSnapshot(key, bytes, files, indexUrl) {
   const cache = await caches.open(CACHE);
-  const ours = [key, importsKey(key), filesKey(key), ...PYODIDE_FILES.map((name) => pyodideKey(key, name))];
+  const ours = storedKeys(key);
   for (const old of await cache.keys()) if (!ours.includes(old.url)) await cache.delete(old); // other builds'
   for (const name of PYODIDE_FILES) {
     const response = await fetch(new URL(name, indexUrl));
     if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
     await cache.put(pyodideKey(key, name), response);
   }
-  await cache.put(ours[1], new Response(JSON.stringify(imported), { headers: { 'Content-Type': 'application/json' } }));
-  await cache.put(ours[2], new Response(packFiles(files), { headers: { 'Content-Type': 'application/octet-stream' } }));
+  await cache.put(filesKey(key), new Response(packFiles(files), { headers: { 'Content-Type': 'application/octet-stream' } }));
   await cache.put(key, new Response(packPages(bytes), { headers: { 'Content-Type': 'application/octet-stream' } }));
 }
 
@@ -99,18 +87,16 @@ export async function withStoredPyodide(key, indexUrl, load) {
 export async function dropSnapshot(key) {
   try {
     const cache = await caches.open(CACHE);
-    for (const stored of [key, importsKey(key), filesKey(key), ...PYODIDE_FILES.map((name) => pyodideKey(key, name))]) {
-      await cache.delete(stored);
-    }
+    for (const stored of storedKeys(key)) await cache.delete(stored);
   } catch {
     // nothing stored, or no Cache Storage: nothing to drop
   }
 }
 
-const importsKey = (key) => `${key}.imports.json`;
 const filesKey = (key) => `${key}.files`;
 const PYODIDE_FILES = ['pyodide.asm.wasm', 'python_stdlib.zip'];
 const pyodideKey = (key, name) => `${key}.${name}`;
+const storedKeys = (key) => [key, filesKey(key), ...PYODIDE_FILES.map((name) => pyodideKey(key, name))];
 
 // The memory without its pages of zeros (about two fifths of it: the heap's free space), which a second visit
 // then need not read back: a little-endian u32 page count, each kept page's number (u32), then those pages. The

@@ -1,7 +1,7 @@
 // A throwaway module worker that makes the boot snapshot for this profile's next visit (boot-snapshot.js):
 // Pyodide loaded with `_makeSnapshot`, our wheels installed, pynode.browser.app and all it loads imported, its
-// memory stored in Cache Storage with the files of the modules it imported, our unpacked wheels and Pyodide's
-// wasm and stdlib zip. Started by node-host.js once the tab's node is online; posts {ok, bytes | error} and closes.
+// memory stored in Cache Storage with our unpacked wheels and Pyodide's wasm and stdlib zip. Started by
+// node-host.js once the tab's node is online; posts {ok, bytes | error} and closes.
 import { loadPyodide } from './pyodide/pyodide.mjs';
 import { snapshotKey, storeSnapshot } from './boot-snapshot.js';
 import { installFiles, unpackWheels } from './wheels.js';
@@ -22,9 +22,8 @@ try {
   pyodide.pyimport('pynode.browser.dataclass_code').install(); // as the tab's worker does (worker.js)
   const app = pyodide.pyimport('pynode.browser.app');
   app.preload(); // and what a tab loads once it joined
-  const imported = app.imported_files().toJs(); // stored beside it: a restored tab writes these once online
   const bytes = pyodide.makeMemorySnapshot();
-  await storeSnapshot(key, bytes, imported, await files, indexURL);
+  await storeSnapshot(key, bytes, await files, indexURL);
   self.postMessage({ ok: true, bytes: bytes.length });
 } catch (e) {
   self.postMessage({ ok: false, error: String(e && e.message ? e.message : e) });

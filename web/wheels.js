@@ -48,23 +48,18 @@ export function unpackWheelsAside(lockUrl, root) {
   });
 }
 
-// Write unpacked files under Pyodide's site-packages and make the importer see them. Those whose full path
-// `deferred` accepts are left out; the function returned writes them.
-export function installFiles(pyodide, files, deferred = () => false) {
+// Write unpacked files under Pyodide's site-packages and make the importer see them.
+export function installFiles(pyodide, files) {
   const site = sitePackages(pyodide);
-  const now = [];
-  const later = [];
-  for (const file of files) (deferred(`${site}/${file[0]}`) ? later : now).push(file);
   const dirs = new Set(files.map(([path]) => `${site}/${path}`.replace(/\/[^/]*$/, '')));
   for (const dir of dirs) pyodide.FS.mkdirTree(dir);
-  writeFiles(pyodide, site, now);
+  writeFiles(pyodide, site, files);
   // Forget the directory listing the importer cached for site-packages. Not importlib.invalidate_caches(): it also
   // drops the stdlib zip's index, which then takes a quarter of a second to read again. Python's objects called
   // through proxies, not runPython: that compiles its source first, slow in a freshly restored interpreter.
   const cached = pyodide.pyimport('sys').path_importer_cache;
   if (cached.has(site)) cached.delete(site);
   cached.destroy();
-  return () => writeFiles(pyodide, site, later);
 }
 
 function sitePackages(pyodide) {
@@ -125,7 +120,7 @@ async function unzip(bytes, name) {
     if (local + 30 > bytes.length || view.getUint32(local, true) !== LOCAL_SIG) throw new Error(`${name}: bad local header for ${path}`);
     const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
     if (start + packed > bytes.length) throw new Error(`${name}: ${path} runs past the end`);
-    // one at a time: Pyodide's boot shares this thread, and the files are needed only once it is done
+    // one at a time: the thread may be the one Pyodide boots on (unpackWheelsAside), where the files wait anyway
     files.push([path, await inflate(bytes.subarray(start, start + packed), method, size, `${name}: ${path}`)]);
   }
   return files;

@@ -3,7 +3,7 @@
 // directly: IndexedDB as promises (hsStore) and the message queue that covers Pyodide's boot.
 import { loadPyodide } from './pyodide/pyodide.mjs';
 import {
-  dropSnapshot, findSnapshot, readSnapshot, snapshotFiles, snapshotImports, snapshotKey, withStoredPyodide,
+  dropSnapshot, findSnapshot, readSnapshot, snapshotFiles, snapshotKey, withStoredPyodide,
 } from './boot-snapshot.js';
 import { installFiles, unpackWheelsAside } from './wheels.js';
 import './store.js'; // self.hsStore: IndexedDB as promises
@@ -15,7 +15,42 @@ const marks = { worker: epochMs() };
 
 const early = [];
 let deliver = (msg) => early.push(msg);
-self.onmessage = (e) => deliver(e.data);
+self.onmessage = (e) => {
+  if (e.data && e.data.type === 'start') openRelayEarly(String(e.data.config.relay));
+  deliver(e.data);
+};
+
+// The relay's WebSocket, opened when the page says where (its start message) rather than once Python has started
+// the node: the connection and the relay's challenge are there when the node asks. Python takes it once, with
+// the events it had meanwhile (browser.py BrowserRelayLink); one older than EARLY_SOCKET_MS is closed instead,
+// as the relay would soon close it for want of a hello (its default wait is 10 s).
+const EARLY_SOCKET_MS = 8000;
+let earlySocket;
+function openRelayEarly(url) {
+  if (earlySocket !== undefined) return; // the first start only: later joins connect as usual
+  earlySocket = null;
+  try {
+    const ws = new WebSocket(url);
+    ws.binaryType = 'arraybuffer';
+    const events = [];
+    ws.onopen = ws.onmessage = ws.onclose = (e) => events.push(e);
+    earlySocket = { url, ws, events, at: performance.now() };
+  } catch {
+    // not a WebSocket URL: the node reports it when it connects
+  }
+}
+// the early socket to `url`, or undefined (None in Python)
+self.hsTakeRelaySocket = (url) => {
+  const taken = earlySocket;
+  earlySocket = null;
+  if (!taken) return undefined;
+  if (taken.url === url && taken.ws.readyState <= WebSocket.OPEN && performance.now() - taken.at < EARLY_SOCKET_MS) {
+    return taken;
+  }
+  taken.ws.onopen = taken.ws.onmessage = taken.ws.onclose = null;
+  taken.ws.close();
+  return undefined;
+};
 
 // A timer as a promise: Python's paced work loops wait on it through JSPI (browser.sleep_blocking)
 self.hsSleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -72,7 +107,7 @@ const snapshot = snapshotKey(MANIFEST_URL).then(async (key) => {
   // the memory first, then what is stored beside it (boot-snapshot.js readSnapshot)
   const bytes = readSnapshot(hit);
   const after = bytes.catch(() => null);
-  return { key, hit, bytes, imports: after.then(() => snapshotImports(key)), files: after.then(() => snapshotFiles(key)) };
+  return { key, hit, bytes, files: after.then(() => snapshotFiles(key)) };
 }, () => ({}));
 snapshot.then(({ hit }) => {
   if (hit) marks.snapshot_found = epochMs();
@@ -135,11 +170,21 @@ try {
   marks.pyodide = epochMs();
   const t1 = performance.now();
   try {
-    // a restored snapshot too: lazy imports and data files need them. The files of the modules it imported
-    // already wait until the node is online (tracebacks read the sources): nearly half of them.
-    const imported = restored ? await (await snapshot).imports : new Set();
-    const writeImported = installFiles(pyodide, await wheelFiles, (path) => imported.has(path));
-    if (restored) whenOnline(writeImported);
+    const files = await wheelFiles;
+    if (restored) {
+      // the snapshot holds the modules the start imports: the files wait (pynode/platform/browser_files.py)
+      let pending = () => installFiles(pyodide, files);
+      self.hsWritePending = () => {
+        const write = pending;
+        pending = null;
+        if (write) write();
+      };
+      const held = pyodide.pyimport('pynode.platform.browser_files');
+      held.hold();
+      whenOnline(() => held.write_pending());
+    } else {
+      installFiles(pyodide, files);
+    }
   } catch (e) {
     throw new Error(`loading pynode failed: ${e && e.message ? e.message : e}`);
   }

@@ -22,7 +22,7 @@ from pynode.browser.train import training
 from pynode.identity import Identity, peer_id_text, short_id
 from pynode.node import Node, NodeConfig
 from pynode.pace import MIN_SHARE, CpuBudget
-from pynode.platform import browser
+from pynode.platform import browser, browser_files
 from pynode.wire.envelope import Envelope
 from pynode.wire.errors import WireError
 
@@ -58,18 +58,6 @@ def preload() -> None:
     later visit has it at hand."""
     for module in [m for m, _ in LATER.values()] + list(LOADED_ON_USE):
         importlib.import_module(module)
-
-
-def imported_files() -> list[str]:
-    """The files of every module imported so far (sources and bytecode). The boot snapshot's maker stores this
-    list beside it (web/snapshot-worker.js): a restored tab runs those modules without their files and writes
-    them once online."""
-    return [
-        path
-        for module in list(sys.modules.values())
-        for path in (getattr(module, "__file__", None), getattr(module, "__cached__", None))
-        if isinstance(path, str)
-    ]
 
 
 def _loaded(section: str) -> Any | None:
@@ -181,6 +169,7 @@ class BrowserApp:
             await node.relay.wait_connected(RUNTIMES_WAIT_S)
         if self.node is not node or self.identity is None:
             return  # left meanwhile
+        browser_files.write_pending()  # a restored tab's data files, which what loads now reads
         from pynode.browser.presence import presence
         from pynode.browser.review import review
         from pynode.browser.state import state
@@ -358,6 +347,8 @@ def on_message(msg: Any) -> None:
     if browser.on_page_message(msg):
         return
     kind = str(msg.type)
+    if kind != "start":  # a command may read a restored tab's files (the start does not)
+        browser_files.write_pending()
     if kind == "start":
         config = msg.config.to_py()
         pyodide_s, packages_s = float(getattr(msg, "pyodide_s", 0.0)), float(getattr(msg, "packages_s", 0.0))
