@@ -3,7 +3,8 @@
 Over N fresh Chromium launches against a relay with two CPython nodes: Pyodide's boot and our own start-up on
 top of it, navigation → joined (first visit, then a second visit of the same profile: its HTTP cache, Cache
 Storage with the boot snapshot the first visit made, and key), when each boot phase ended, gossip latency browser → CPython beside CPython → CPython (same
-run, same relay), and request/response throughput over the direct data channel in both directions.
+run, same relay), and request/response throughput over the direct data channel in both directions. With
+--against, another build (an older commit's web/dist) is launched in turn with this tree's, in the same run.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ BENCH_SOURCE = "hs/1/bench/source"
 BENCH_SINK = "hs/1/bench/sink"
 
 
-def run_bench(launches: int = 5) -> dict[str, Any]:
-    return asyncio.run(_run(launches))
+def run_bench(launches: int = 5, against: Path | None = None) -> dict[str, Any]:
+    """`against`: another built web app (an older commit's), launched in turn with this tree's in the same run;
+    its figures are under "against"."""
+    return asyncio.run(_run(launches, against))
 
 
-async def _run(launches: int) -> dict[str, Any]:
+async def _run(launches: int, against: Path | None) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))  # the test helpers start relays, nodes and Chromium the same way
     from tests.browser_util import Chromium
     from wasm_build.web import build
@@ -40,26 +43,61 @@ async def _run(launches: int) -> dict[str, Any]:
         dist = Path(tmp) / "dist"
         _log("building the web app...")
         build(ROOT, dist)
-        samples: dict[str, list[float]] = {
-            k: []
-            for k in ("pyodide", "joined", "after", "node", "repeat", "b2p", "p2p", "b2p_mibs", "p2b_mibs")
-        }
-        restored: list[bool] = []  # per second visit: did it restore the first visit's boot snapshot
-        phases: dict[str, dict[str, list[float]]] = {"first": {}, "repeat": {}}
+        builds = {"new": dist} if against is None else {"old": against, "new": dist}
+        runs = {label: _Samples() for label in builds}
         for i in range(launches):
-            chromium = await Chromium().start()
-            try:
-                await _one_launch(chromium, dist, Path(tmp) / f"run{i}", samples, phases, restored)
-            finally:
-                await chromium.close()
-            _log(
-                f"launch {i + 1}/{launches}: joined in {samples['joined'][-1]:.2f} s "
-                f"(Pyodide {samples['pyodide'][-1]:.2f} s), second visit {samples['repeat'][-1]:.2f} s"
+            order = list(builds.items())
+            for label, where in order if i % 2 == 0 else order[::-1]:  # neither always first
+                run = runs[label]
+                chromium = await Chromium().start()
+                try:
+                    await _one_launch(chromium, where, Path(tmp) / f"run{i}{label}", run)
+                finally:
+                    await chromium.close()
+                _log(
+                    f"launch {i + 1}/{launches} ({label}): joined in {run.samples['joined'][-1]:.2f} s "
+                    f"(Pyodide {run.samples['pyodide'][-1]:.2f} s), second visit {run.samples['repeat'][-1]:.2f} s"
+                )
+    result = _result(launches, runs["new"])
+    _table(result)
+    if against is not None:
+        result["against"] = {"dist": str(against), **_result(launches, runs["old"])}
+        _log(f"against {against}:")
+        _table(result["against"])
+    return result
+
+
+class _Samples:
+    """One build's measurements over the launches."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[float]] = {
+            k: []
+            for k in (
+                "pyodide",
+                "joined",
+                "ours",
+                "after",
+                "node",
+                "repeat",
+                "b2p",
+                "p2p",
+                "b2p_mibs",
+                "p2b_mibs",
             )
-    result = {
+        }
+        self.restored: list[bool] = []  # per second visit: did it restore the first visit's boot snapshot
+        self.phases: dict[str, dict[str, list[float]]] = {"first": {}, "repeat": {}}
+
+
+def _result(launches: int, run: _Samples) -> dict[str, Any]:
+    samples, restored = run.samples, run.restored
+    return {
         "launches": launches,
         "pyodide_boot_s": _p50_max(samples["pyodide"]),
         "boot_to_joined_s": _p50_max(samples["joined"]),
+        # navigation → joined minus Pyodide's boot, per launch: all of the first visit's wait that is not the boot
+        "joined_minus_pyodide_boot_s": _p50_max(samples["ours"]),
         # Pyodide ready (booted, or restored on a second visit) → joined: the part of the start that is ours
         "joined_after_pyodide_s": _p50_max(samples["after"]),
         "node_start_s": _p50_max(samples["node"]),
@@ -70,7 +108,7 @@ async def _run(launches: int) -> dict[str, Any]:
             visit: dict(
                 sorted(((k, round(percentile(v, 50, 0.0), 3)) for k, v in by.items()), key=lambda kv: kv[1])
             )
-            for visit, by in phases.items()
+            for visit, by in run.phases.items()
         },
         "gossip_latency_ms": {
             "browser_to_py": _p50_p99(samples["b2p"]),
@@ -81,8 +119,6 @@ async def _run(launches: int) -> dict[str, Any]:
             "py_to_browser": round(percentile(samples["p2b_mibs"], 50, 0.0), 2),
         },
     }
-    _table(result)
-    return result
 
 
 async def _visit(ctx: Any, port: int, phases: dict[str, list[float]]) -> tuple[Any, dict[str, Any], float]:
@@ -99,16 +135,11 @@ async def _visit(ctx: Any, port: int, phases: dict[str, list[float]]) -> tuple[A
     return page, st, (st["boot"]["at"]["joined"] - nav) / 1000
 
 
-async def _one_launch(
-    chromium: Any,
-    dist: Path,
-    tmp: Path,
-    samples: dict[str, list[float]],
-    phases: dict[str, dict[str, list[float]]],
-    restored: list[bool],
-) -> None:
+async def _one_launch(chromium: Any, dist: Path, tmp: Path, run: _Samples) -> None:
     from tests.browser_util import wait_status
     from tests.netutil import eventually, node_on, relay_on
+
+    samples, phases, restored = run.samples, run.phases, run.restored
 
     relay = await relay_on(tmp, static_dir=dist)
     a, b = await node_on(relay.url, direct_peers=4), await node_on(relay.url, direct_peers=4)
@@ -125,6 +156,7 @@ async def _one_launch(
         page, st, joined = await _visit(ctx, relay.port, phases["first"])
         samples["joined"].append(joined)
         samples["pyodide"].append(st["boot"]["pyodide_s"])
+        samples["ours"].append(joined - st["boot"]["pyodide_s"])
         samples["after"].append((st["boot"]["at"]["joined"] - st["boot"]["at"]["pyodide"]) / 1000)
         # ours on top of Pyodide: loading our wheels, then start → joined the relay
         samples["node"].append(st["boot"]["packages_s"] + st["boot"]["join_s"])
@@ -197,6 +229,7 @@ def _table(r: dict[str, Any]) -> None:
         f"  Pyodide boot (s)          p50 {r['pyodide_boot_s']['p50']:.2f}   max {r['pyodide_boot_s']['max']:.2f}",
         f"  ours on top: wheels + join (s)  p50 {r['node_start_s']['p50']:.3f}  max {r['node_start_s']['max']:.3f}",
         f"  navigation → joined (s)   p50 {r['boot_to_joined_s']['p50']:.2f}   max {r['boot_to_joined_s']['max']:.2f}",
+        f"  … minus Pyodide boot (s)  p50 {r['joined_minus_pyodide_boot_s']['p50']:.2f}   max {r['joined_minus_pyodide_boot_s']['max']:.2f}",
         f"  Pyodide ready → joined (s) p50 {r['joined_after_pyodide_s']['p50']:.2f}   max {r['joined_after_pyodide_s']['max']:.2f}",
         f"  second visit → joined (s) p50 {r['repeat_visit_joined_s']['p50']:.2f}   max {r['repeat_visit_joined_s']['max']:.2f}"
         f"   (restored the boot snapshot: {r['repeat_visit_restored']})",

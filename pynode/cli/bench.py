@@ -59,6 +59,12 @@ def _add_browser(bsub: Any) -> None:
     )
     add_json_flag(br)
     br.add_argument("--launches", type=positive, default=5, help="fresh browser launches (default 5)")
+    br.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        help="another built web/dist (an older commit's), launched in turn with this tree's in the same run",
+    )
     br.set_defaults(func=cmd_browser)
 
 
@@ -158,7 +164,7 @@ def cmd_gossip(args: argparse.Namespace) -> int:
 def cmd_browser(args: argparse.Namespace) -> int:
     from bench.browser import run_bench
 
-    return report(args, run_bench(launches=args.launches))
+    return report(args, run_bench(launches=args.launches, against=args.against))
 
 
 def cmd_state(args: argparse.Namespace) -> int:
