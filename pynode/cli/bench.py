@@ -100,10 +100,17 @@ def _add_train(bsub: Any) -> None:
     add_json_flag(b)
     b.add_argument("--quick", action="store_true", help="the two base models, shorter (about two minutes)")
     b.add_argument("--model", action="append", choices=list(MODELS), help="only these models (repeatable)")
+    b.add_argument("--profile", action="store_true",
+                   help="instead: one train step's time per operator in each runtime (default models: the "
+                   "lowest ratio of each family)")  # fmt: skip
     b.set_defaults(func=cmd_train)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.profile:
+        from bench.train_profile import run_profile
+
+        return report(args, run_profile(args.model, seconds=1.0 if args.quick else 3.0))
     from bench.train_speed import run_bench
 
     return report(args, run_bench(quick=args.quick, models=args.model))

@@ -1,0 +1,267 @@
+"""`hyperspace bench train --profile`: where one train step's time goes, operator by operator, in CPython
+(onnxruntime, CPU) and in a browser tab (onnxruntime-web, wasm, headless Chromium) — the profile behind issue 14
+item 2's ratio (bench/train_speed.py). Same graph (the model's `train`, one step per call), same inputs, one
+thread and the runners' session options on both sides, each runtime's own profiler on.
+
+Each side runs the step for a warm-up (the tab's until its runs stop getting faster: V8 tiers the wasm up
+meanwhile, late on a loaded machine), then for `seconds` more (at most MAX_RUNS runs); per graph node the
+median of its kernel times over the measured runs, summed by operator type. "run_ms" is the median whole
+run; what it holds beyond the kernels is the runtime's own work between them. Profiling adds a little to every
+node on both sides, so the table's share of each operator is the figure to read, not the absolute times.
+
+The tab side runs onnxruntime-web from the npm package the build copies into web/dist/ort, in a worker of a
+page served with the app's cross-origin isolation (bench/train_profile.js), not in the app itself.
+Prints one JSON object (stdout with --json) and a table (stderr).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from array import array
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from pynode.train.assets import graph_bytes
+from pynode.train.data import load_dataset
+from pynode.train.zoo import get_model, init_theta
+
+ROOT = Path(__file__).resolve().parent.parent
+ORT_DIST = ROOT / "node_modules" / "onnxruntime-web" / "dist"
+ORT_WASM_FILES = ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"]
+DEFAULT_MODELS = ["digits-mlp-w128", "charlm-tiny"]  # the lowest ratio of each family in bench train
+CPYTHON_WARMUP_S = 1.0  # onnxruntime runs at its speed from the first run on
+TAB_MAX_WARMUP_S = 30.0  # the tab's warm-up ends when its runs stop getting faster, or after this
+SKIP_RUNS = 3  # a profiled tab session's first runs, left out (first-run allocations)
+MAX_RUNS = 300  # profiled runs at most: the tab prints its whole profile on the console
+TOP_OPS = 12  # operators listed by name in the table; the rest summed as "other"
+PROFILE_WAIT_S = 10.0  # for the tab's console to deliver the profile after the worker's reply
+
+Inputs = dict[str, tuple[str, list[int], bytes]]  # name → (dtype, shape, raw bytes)
+
+
+def train_inputs(model: str) -> Inputs:
+    """The `train` graph's inputs: θ₀ (seed 0), zero moments, step 1, the model's hyperparameters, batch 0."""
+    spec = get_model(model)
+    theta = init_theta(spec, 0).tobytes()
+    batch = load_dataset(spec.dataset).batch(spec, 0, 0)
+    inputs: Inputs = {name: ("float32", [spec.n_params], v) for name, v in
+                      (("theta", theta), ("m", bytes(len(theta))), ("v", bytes(len(theta))))}  # fmt: skip
+    h = spec.hyper
+    scalars = {
+        "step": 1.0,
+        "lr": h.lr,
+        "beta1": h.beta1,
+        "beta2": h.beta2,
+        "eps": h.eps,
+        "weight_decay": h.weight_decay,
+    }
+    for name, x in scalars.items():
+        inputs[name] = ("float32", [], array("f", [x]).tobytes())
+    for name, t in (("x", batch.x), ("y", batch.y)):
+        inputs[name] = (t.dtype, list(t.shape), t.data.tobytes())
+    return inputs
+
+
+def by_op(events: list[dict[str, Any]], skip_runs: int) -> dict[str, Any]:
+    """A profile (Chrome trace events, as both runtimes write them) summed by operator: each node's median kernel
+    time over the runs after the first `skip_runs`, and the median whole run."""
+    kernels: dict[str, list[float]] = {}
+    op_of: dict[str, str] = {}
+    runs: list[float] = []
+    for e in events:
+        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
+            node = e["name"].removesuffix("_kernel_time")
+            kernels.setdefault(node, []).append(e["dur"])
+            op_of[node] = e.get("args", {}).get("op_name", "?")
+        elif e.get("cat") == "Session" and e.get("name") == "model_run":
+            runs.append(e["dur"])
+    ops: dict[str, dict[str, float]] = {}
+    for node, durations in kernels.items():
+        measured = durations[skip_runs:] or durations
+        op = ops.setdefault(op_of[node], {"nodes": 0, "ms": 0.0})
+        op["nodes"] += 1
+        op["ms"] += statistics.median(measured) / 1000
+    measured_runs = runs[skip_runs:] or runs
+    return {
+        "runs": len(measured_runs),
+        "run_ms": statistics.median(measured_runs) / 1000 if measured_runs else None,
+        "kernels_ms": sum(o["ms"] for o in ops.values()),
+        "ops": dict(sorted(ops.items(), key=lambda kv: -kv[1]["ms"])),
+    }
+
+
+def cpython_profile(model: str, inputs: Inputs, seconds: float) -> dict[str, Any]:
+    import numpy as np
+    import onnxruntime as ort
+
+    from pynode.platform.native_ort import OPT_LEVEL
+
+    dtypes = {"float32": np.float32, "int64": np.int64}
+    feeds = {n: np.frombuffer(b, dtype=dtypes[d]).reshape(s) for n, (d, s, b) in inputs.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        opts = ort.SessionOptions()  # native_ort's training-session settings, plus the profiler
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = OPT_LEVEL
+        opts.log_severity_level = 3
+        opts.enable_profiling = True
+        opts.profile_file_prefix = str(Path(tmp) / "profile")
+        session = ort.InferenceSession(graph_bytes(model, "train"), opts, providers=["CPUExecutionProvider"])
+
+        def run_for(s: float, most: int) -> int:
+            runs, end = 0, time.perf_counter() + s
+            while time.perf_counter() < end and runs < most:
+                session.run(None, feeds)
+                runs += 1
+            return runs
+
+        skipped = run_for(CPYTHON_WARMUP_S, MAX_RUNS)  # profiled too, left out
+        run_for(seconds, MAX_RUNS)
+        events = json.loads(Path(session.end_profiling()).read_text())
+    return by_op(events, skipped)
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    """Static files with the app's cross-origin isolation (onnxruntime-web's threaded build asks for it)."""
+
+    extensions_map = {
+        **SimpleHTTPRequestHandler.extensions_map,
+        ".mjs": "text/javascript",
+        ".wasm": "application/wasm",
+    }
+
+    def end_headers(self) -> None:
+        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def _site() -> Iterator[tuple[Path, int]]:
+    """A served folder with the worker, onnxruntime-web's wasm build and a page that starts the worker."""
+    with tempfile.TemporaryDirectory() as tmp:
+        site = Path(tmp)
+        (site / "ort").mkdir()
+        for name in ORT_WASM_FILES:
+            shutil.copyfile(ORT_DIST / name, site / "ort" / name)
+        shutil.copyfile(Path(__file__).with_name("train_profile.js"), site / "worker.mjs")
+        (site / "index.html").write_text(
+            "<!doctype html><script>window.profile = (cfg) => new Promise((resolve) => {"
+            "const w = new Worker('./worker.mjs', {type: 'module'});"
+            "w.onmessage = (e) => { w.terminate(); resolve(e.data); };"
+            "w.onerror = (e) => { w.terminate(); resolve({error: String(e.message)}); };"
+            "w.postMessage(cfg); });</script>"
+        )
+        (site / "input").mkdir()
+        server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(site)))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield site, server.server_address[1]
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+async def _tab_profiles(models: list[str], seconds: float) -> dict[str, dict[str, Any]]:
+    sys.path.insert(0, str(ROOT))
+    from tests.browser_util import Chromium
+
+    results: dict[str, dict[str, Any]] = {}
+    with _site() as (site, port):
+        chromium = await Chromium().start()
+        try:
+            page = await (await chromium.context()).new_page()
+            console: list[str] = []
+            page.on("console", lambda message: console.append(message.text))
+            await page.goto(f"http://127.0.0.1:{port}/index.html")
+            for model in models:
+                inputs = train_inputs(model)
+                (site / "input" / "graph.onnx").write_bytes(graph_bytes(model, "train"))
+                for name, (_, _, raw) in inputs.items():
+                    (site / "input" / f"{name}.bin").write_bytes(raw)
+                feeds = {n: [d, s] for n, (d, s, _) in inputs.items()}
+                (site / "input" / "feeds.json").write_text(json.dumps(feeds))
+                console.clear()
+                cfg = {
+                    "max_warmup_s": TAB_MAX_WARMUP_S,
+                    "seconds": seconds,
+                    "skip": SKIP_RUNS,
+                    "most": MAX_RUNS,
+                }
+                reply = await page.evaluate("(cfg) => window.profile(cfg)", cfg)
+                if "error" in reply:
+                    raise RuntimeError(reply["error"])
+                end = time.monotonic() + PROFILE_WAIT_S
+                while not any(t.rstrip().endswith("]") for t in console) and time.monotonic() < end:
+                    await asyncio.sleep(0.1)
+                events = [json.loads(line.strip().rstrip(","))
+                          for text in console for line in text.splitlines() if line.strip().startswith('{"cat"')]  # fmt: skip
+                results[model] = by_op(events, reply["skipped_runs"])
+        finally:
+            await chromium.close()
+    return results
+
+
+def run_profile(models: list[str] | None = None, seconds: float = 3.0) -> dict[str, Any]:
+    models = models or DEFAULT_MODELS
+    t0, load_before = time.monotonic(), os.getloadavg()
+    native = {m: cpython_profile(m, train_inputs(m), seconds) for m in models}
+    try:
+        tab: dict[str, dict[str, Any] | None] = dict(asyncio.run(_tab_profiles(models, seconds)))
+    except Exception as e:  # no Chromium, Playwright or npm package: the CPython profile still stands
+        print(f"tab profile not measured: {type(e).__name__}: {e}", file=sys.stderr)
+        tab = dict.fromkeys(models)
+    result = {
+        "graph": "train (one step per call)",
+        "threads": {"cpython": 1, "tab": 1},
+        "seconds": seconds,
+        "models": {m: {"cpython": native[m], "tab": tab[m]} for m in models},
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
+        "wall_s": round(time.monotonic() - t0, 1),
+    }
+    _table(result)
+    return result
+
+
+def _table(r: dict[str, Any]) -> None:
+    out = sys.stderr
+    for model, sides in r["models"].items():
+        n, t = sides["cpython"], sides["tab"] or {"ops": {}, "run_ms": None, "kernels_ms": 0.0, "runs": 0}
+        print(f"\n{model}: one train step, ms (median run: CPython {n['run_ms']:.2f}, tab "
+              f"{t['run_ms'] if t['run_ms'] is None else round(t['run_ms'], 2)}; kernels {n['kernels_ms']:.2f} "
+              f"and {t['kernels_ms']:.2f}; {n['runs']} and {t['runs']} runs)", file=out)  # fmt: skip
+        print(
+            f"{'operator':20} {'nodes':>5} {'CPython':>8} {'tab':>8} {'tab/CPy':>8} {'% CPy':>6} {'% tab':>6}",
+            file=out,
+        )
+        names = list(t["ops"] or n["ops"])
+        rows = names[:TOP_OPS] + (["other"] if len(names) > TOP_OPS else [])
+        for op in rows:
+            group = [op] if op != "other" else names[TOP_OPS:]
+            c = sum(n["ops"].get(o, {}).get("ms", 0.0) for o in group)
+            b = sum(t["ops"].get(o, {}).get("ms", 0.0) for o in group)
+            nodes = sum(n["ops"].get(o, {}).get("nodes", 0) for o in group)
+            ratio = f"{b / c:8.1f}" if c and b else f"{'n/a':>8}"
+            print(f"{op:20} {nodes:5d} {c:8.2f} {b:8.2f} {ratio} {100 * c / max(n['kernels_ms'], 1e-9):6.1f} "
+                  f"{100 * b / max(t['kernels_ms'], 1e-9):6.1f}", file=out)  # fmt: skip
+    print(f"onnxruntime threads: 1 on each side; {r['seconds']} s measured after a warm-up. Load average "
+          f"{r['load_before'][0]:.1f} → {r['load_after'][0]:.1f} on {r['cpus']} CPUs", file=out)  # fmt: skip
