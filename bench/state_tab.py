@@ -9,9 +9,13 @@ tab's own Store, with the tab's slicing) receives the snapshot; the ticker (a se
 apart when the loop is free) records the longest gap between two ticks. Then the tab saves what it checked
 (IndexedDB, sealed: pynode/state/sealed.py) and a new Store loads it back as a reloaded tab does
 (`restart_<N>_s`, `restart_max_block_ms`: restored from the seal, without checking the records again).
+Each run also lists every stretch of Python between two turns of the tab's loop over 50 ms, with where it
+started and ended (`slices_over_50ms`), and the cyclic collector's pauses over 5 ms (`gc_pauses_ms`).
 `profile=True` also times each phase of the check and counts the calls that cross into loro-crdt.
+`against=DIST` measures another build too (an older commit's web/dist), a round of each in turn, so that both
+see the same load: {"old": ..., "new": ...}.
 
-    python -m bench.state_tab [--records N] [--profile]
+    python -m bench.state_tab [--records N] [--profile] [--dist DIST] [--against OLD_DIST] [--board FILE]
 """
 
 from __future__ import annotations
