@@ -15,7 +15,8 @@ started and ended (`slices_over_50ms`), and the cyclic collector's pauses over 5
 `against=DIST` measures another build too (an older commit's web/dist), a round of each in turn, so that both
 see the same load: {"old": ..., "new": ...}.
 
-    python -m bench.state_tab [--records N] [--profile] [--dist DIST] [--against OLD_DIST] [--board FILE]
+    python -m bench.state_tab [--records N] [--profile] [--dist DIST] [--against OLD_DIST] [--whole]
+        [--board FILE]
 """
 
 from __future__ import annotations
@@ -186,6 +187,12 @@ async def _step(blob_js, step, profile):
     spent.clear(); calls.clear(); longest.clear()
     if step == "check":
         out = await _check(_S["blob"], _S["identity"])
+    elif step == "check-whole":  # the snapshot taken whole, as before it was checked in parts (store._split)
+        split_min, store_module.SPLIT_MIN_BYTES = getattr(store_module, "SPLIT_MIN_BYTES", 0), 1 << 62
+        try:
+            out = await _check(_S["blob"], _S["identity"])
+        finally:
+            store_module.SPLIT_MIN_BYTES = split_min
     elif step == "seal":
         t0 = time.perf_counter()
         out = {"saved": await tab_state._Sealer(_S["store"]).checkpoint(["%DOC%"]), "seconds": time.perf_counter() - t0}
@@ -303,11 +310,13 @@ async def tab_cold_start(
     dist: Path | None = None,
     board: Path | None = None,
     against: Path | None = None,
+    whole: bool = False,
 ) -> dict[str, Any]:
     """{"cold_start_<records>_s", "max_block_ms", "records", "runs"} from a headless Chromium tab (p50 and
     worst over `rounds` cold starts after a first, discarded one), or {"error"}. `against`: another built
     web/dist (an older commit's), measured in the same run, a round of each in turn (the load drifts):
-    {"new": ..., "old": ...}."""
+    {"new": ..., "old": ...}. `whole`: the same tab also checks the snapshot taken whole (not in parts) just
+    before each cold start: {"whole": ..., "parts": ...}."""
     with tempfile.TemporaryDirectory() as tmp:
         if dist is None:
             dist = Path(tmp) / "dist"
@@ -324,8 +333,16 @@ async def tab_cold_start(
                 board.write_bytes(blob)
         native = _cpython_cold_start(blob)
         if against is None:
-            runs = await _tab_runs(dist, blob, rounds, profile, Path(tmp))
-            return runs if isinstance(runs, dict) else _summary(records, blob, runs, native)
+            runs = await _tab_runs(dist, blob, rounds, profile, Path(tmp), whole)
+            if isinstance(runs, dict):
+                return runs
+            if whole:
+                taken_whole = [{**r["whole"], "seal": r["seal"], "restart": r["restart"]} for r in runs]
+                return {
+                    "whole": _summary(records, blob, taken_whole, native),
+                    "parts": _summary(records, blob, runs, native),
+                }
+            return _summary(records, blob, runs, native)
         both: dict[str, list[dict[str, Any]]] = {"old": [], "new": []}
         for _ in range(rounds):
             for label, where in (("old", against), ("new", dist)):
@@ -337,10 +354,11 @@ async def tab_cold_start(
 
 
 async def _tab_runs(
-    dist: Path, blob: bytes, rounds: int, profile: bool, tmp: Path
+    dist: Path, blob: bytes, rounds: int, profile: bool, tmp: Path, whole: bool = False
 ) -> list[dict[str, Any]] | dict[str, Any]:
     """`rounds` cold starts, seals and reloads in one tab of a Chromium serving `dist`, after a first one that
-    imports and warms up the modules they use; {"error"} when the tab failed."""
+    imports and warms up the modules they use; {"error"} when the tab failed. `whole`: each round also checks
+    the snapshot taken whole rather than in parts, just before (run["whole"])."""
     sys.path.insert(0, str(ROOT))  # the test helpers start relays and Chromium the same way
     from tests.browser_util import Chromium
     from tests.netutil import relay_on
@@ -356,7 +374,10 @@ async def _tab_runs(
         _log(f"state tab: {rounds + 1} cold starts and reloads in the tab ({dist})…")
         runs = []
         for i in range(rounds + 1):
+            taken_whole = await _tab_step(page, "check-whole", profile) if whole else None
             run = await _tab_step(page, "check", profile)
+            if taken_whole is not None:
+                run["whole"] = taken_whole
             run["seal"] = await _tab_step(page, "seal", profile)
             run["restart"] = await _tab_step(page, "restart", profile)
             if i:
@@ -523,9 +544,14 @@ def main() -> int:
     p.add_argument(
         "--against", type=Path, help="another built web/dist (an older commit's), measured in turn"
     )
+    p.add_argument(
+        "--whole", action="store_true", help="also check the snapshot taken whole, in the same tab"
+    )
     args = p.parse_args()
     out = asyncio.run(
-        tab_cold_start(args.records, args.rounds, args.profile, args.dist, args.board, args.against)
+        tab_cold_start(
+            args.records, args.rounds, args.profile, args.dist, args.board, args.against, args.whole
+        )
     )
     print(json.dumps(out, indent=1))
     return 0

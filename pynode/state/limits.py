@@ -37,9 +37,12 @@ AUTHOR_RATE_WINDOW_MS = 60_000  # a busy agent publishes a few records a minute,
 MAX_BLOB_BYTES = 64 * 1024 * 1024  # a whole document sent to a cold-starting replica, reassembled from chunks
 MAX_CHANGES_PER_BLOB = 200_000  # changes in one blob: each is checked and verified, so this bounds the work
 # A large blob for an empty document is imported in parts (crdt.BlobSplit) of at most this many changes: one
-# part's header read and import take a few ms in a tab, where a 2 MB snapshot's took 20-30 ms each
+# part's header read and import take 1-3 ms in a tab, where a 2 MB snapshot's took 17-60 ms each under load
 SPLIT_CHANGES = 128
-SPLIT_MIN_BYTES = 1024 * 1024  # smaller blobs are taken whole: their one import is as short as a part's
+# Smaller blobs are taken whole: their header read and import stay near 50 ms even under load (12-13 ms a MB at
+# load 5), and in parts a 5,000-record (2 MB) snapshot cost the tab's thread 0.1-0.36 s more CPU (the parts'
+# imports and headers: bench/state_tab.py --whole), more than the two calls it bounds
+SPLIT_MIN_BYTES = 4 * 1024 * 1024
 MAX_WRITE_RETRIES = 8  # a write whose document keeps changing while we sign fails instead of spinning
 
 # ---- sync ---------------------------------------------------------------------------------------------
