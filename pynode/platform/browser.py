@@ -800,9 +800,6 @@ async def crdt_ready() -> None:
     if not hasattr(js, "hsLoadLoro"):
         raise RuntimeError("loro-crdt is not available in this context (web/worker.js loads it)")
     await js.hsLoadLoro()
-    from pynode.platform.browser_loro import warm_splitter
-
-    warm_splitter()  # a cold start's snapshot is cut into parts there (crdt_split)
 
 
 def crdt_doc(peer: int | None = None) -> CrdtDoc:

@@ -294,17 +294,16 @@ _SPLITTER_SOURCE = """
 let loading = null;
 const vv = (v) => Object.fromEntries(v.toJSON());
 self.onmessage = async (e) => {
-  const { id, blob, maxChanges, warm } = e.data;
+  const { id, blob, maxChanges } = e.data;
   const post = (m, t) => self.postMessage(Object.assign({ id }, m), t || []);
   let loro;
   try {
     loading ||= import(LORO).then(async (m) => { await m.default({ module_or_path: WASM }); return m; });
     loro = await loading;
   } catch (err) {
-    if (!warm) post({ unavailable: String(err).slice(0, 200) });
+    post({ unavailable: String(err).slice(0, 200) });
     return;
   }
-  if (warm) return;  // loaded ahead of a split, which then need not wait for it
   let doc = null;
   try {
     const m = loro.decodeImportBlobMeta(blob, true);
@@ -401,14 +400,6 @@ const split = (blob, maxChanges) => {
     close: () => { streams.delete(id); },
   };
 };
-split.warm = () => {
-  try {
-    if (worker === null) start();
-    worker.postMessage({ warm: true });
-  } catch (err) {
-    worker = null;  // a split tries again, and takes the blob whole if it cannot
-  }
-};
 return split;
 """.replace("SOURCE", json.dumps(_SPLITTER_SOURCE))
 _split_js: Any = None
@@ -455,11 +446,6 @@ def split(blob: bytes, max_changes: int) -> JsSplit | None:
     be made."""
     handle = _splitter()(_u8(blob), max_changes)
     return None if handle is None else JsSplit(handle)
-
-
-def warm_splitter() -> None:
-    """Start the splitter worker loading loro-crdt now (~0.1 s on its thread), not when a cold start needs it."""
-    _splitter().warm()
 
 
 def _splitter() -> Any:
