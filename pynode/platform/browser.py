@@ -597,7 +597,9 @@ class WebOrtRunner:
         if device not in ("cpu", "wasm", "webgpu", "auto"):
             raise ValueError(f"the browser runs models on wasm or webgpu, not {device!r}")
         if threads != 1:
-            # ORT-web's thread count is global and fixed to 1 by worker.js: runs then repeat bit for bit
+            # ORT-web's thread count is global and fixed to 1 by worker.js: runs then repeat bit for bit. Two
+            # threads change every char-LM graph's bits, from its (32, 512)·(512, 64) gradient MatMuls on, as they
+            # do in onnxruntime on CPython; the MLP graphs' stay the same
             raise ValueError("the browser runner uses exactly one thread")
         # seconds per phase, summed over this runner's life: importing the build's module ("import_s"), reading
         # graphs ("graph_s"), waiting for the turn ("turn_s"), the build's first session (its wasm compiles and
