@@ -5,7 +5,7 @@ import { unpackWheels } from './wheels.js';
 
 self.onmessage = async ({ data: { lockUrl, root } }) => {
   try {
-    const files = await unpackWheels(lockUrl, root);
+    const files = await unpackWheels(lockUrl, root, true);
     self.postMessage({ files }, [...new Set(files.map(([, data]) => data.buffer))]);
   } catch (e) {
     self.postMessage({ error: String(e && e.message ? e.message : e) });

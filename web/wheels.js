@@ -12,7 +12,8 @@ const STORED = 0;
 const DEFLATED = 8;
 
 // The files of every wheel `root` needs, as [path inside site-packages, bytes]: fetched, checked, inflated.
-export async function unpackWheels(lockUrl, root) {
+// `concurrent`: inflate a wheel's files all at once (on a thread of its own), not one at a time.
+export async function unpackWheels(lockUrl, root, concurrent = false) {
   const lock = await (await fetch(lockUrl)).json();
   const top = lock.packages[root];
   if (!top) throw new Error(`${root} is not in ${lockUrl}`);
@@ -24,7 +25,7 @@ export async function unpackWheels(lockUrl, root) {
     const bytes = new Uint8Array(await response.arrayBuffer());
     const digest = await sha256Hex(bytes);
     if (digest !== entry.sha256) throw new Error(`${entry.file_name}: sha256 ${digest}, the lock file says ${entry.sha256}`);
-    return unzip(bytes, entry.file_name);
+    return unzip(bytes, entry.file_name, concurrent);
   }));
   return wheels.flat();
 }
@@ -92,7 +93,7 @@ async function sha256Hex(bytes) {
 }
 
 // A wheel is a zip: its central directory lists each file's name, method, sizes and where its local header is.
-async function unzip(bytes, name) {
+async function unzip(bytes, name, concurrent) {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let end = -1;
   for (let i = bytes.length - EOCD_MIN; i >= Math.max(0, bytes.length - EOCD_SEARCH); i--) {
@@ -120,10 +121,13 @@ async function unzip(bytes, name) {
     if (local + 30 > bytes.length || view.getUint32(local, true) !== LOCAL_SIG) throw new Error(`${name}: bad local header for ${path}`);
     const start = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
     if (start + packed > bytes.length) throw new Error(`${name}: ${path} runs past the end`);
-    // one at a time: the thread may be the one Pyodide boots on (unpackWheelsAside), where the files wait anyway
-    files.push([path, await inflate(bytes.subarray(start, start + packed), method, size, `${name}: ${path}`)]);
+    const data = inflate(bytes.subarray(start, start + packed), method, size, `${name}: ${path}`);
+    data.catch(() => {}); // awaited below
+    // one at a time where Pyodide boots on this thread (its steps come between), all at once on a thread of their
+    // own (a third less time in Node)
+    files.push([path, concurrent ? data : await data]);
   }
-  return files;
+  return Promise.all(files.map(async ([path, data]) => [path, await data]));
 }
 
 async function inflate(packed, method, size, what) {
