@@ -103,6 +103,15 @@ def decode(buf: bytes, max_depth: int) -> Any:
     return value
 
 
+def decode_at(buf: bytes, pos: int, max_depth: int) -> tuple[Any, int]:
+    """`decode` of the one item at `pos` (nested at most `max_depth` deep) and where it ends, for a caller that
+    reads a frame of one fixed canonical layout itself (state/records.py); raises Unsupported likewise."""
+    try:
+        return _item(buf, pos, max_depth, len(buf))
+    except (IndexError, UnicodeDecodeError):
+        raise Unsupported("malformed") from None
+
+
 _MIN_ARG = {24: 24, 25: 0x100, 26: 0x1_0000, 27: 0x1_0000_0000}  # shorter forms exist below these
 _KEY_TEXT: dict[bytes, str] = {}  # short map keys as encoded (head included) -> their text: decoded once
 _SIMPLE = {0xF4: False, 0xF5: True, 0xF6: None}
