@@ -18,8 +18,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from pynode.identity import peer_id_text
 from pynode.platform.crdt import Change
@@ -165,8 +165,9 @@ def decode_message(message: str | None) -> tuple[bytes, bytes]:
     return raw[:32], raw[32:]
 
 
-@dataclass(frozen=True)
-class SigCheck:
+# Named tuples, not frozen dataclasses: a cold start makes three a change (a frozen dataclass sets each field
+# through object.__setattr__), and a SigCheck is already the (public key, message, signature) verify_later takes
+class SigCheck(NamedTuple):
     """A signature the caller must verify before the change may be imported."""
 
     public_key: bytes
@@ -174,8 +175,7 @@ class SigCheck:
     sig: bytes
 
 
-@dataclass(frozen=True)
-class CheckedChange:
+class CheckedChange(NamedTuple):
     author: bytes
     records: list[Record]
     sig_checks: list[SigCheck]

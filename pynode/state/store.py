@@ -463,7 +463,7 @@ class Store:
             batch = checked.checks[checked.launched : checked.launched + step]
             await self.slices.take(_batch_units(len(batch)))
             checked.verifying.append(
-                (batch, verify_later([(c.public_key, c.message, c.sig) for _, _, c in batch]))
+                (batch, verify_later([c for _, _, c in batch]))  # SigChecks: (key, message, signature)
             )
             checked.launched += len(batch)
 
