@@ -275,8 +275,8 @@ class JsLoroDoc:
             data = found[1].to_bytes()
             places = array.array("i")
             places.frombytes(found[2].to_bytes())
-            for i in range(0, len(places), 4):
-                c, o, at, n = places[i : i + 4]
+            quads = iter(places)
+            for c, o, at, n in zip(quads, quads, quads, quads, strict=True):
                 raw[c]["ops"][o]["content"]["value"] = data[at : at + n]
             return raw
 

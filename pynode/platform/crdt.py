@@ -78,13 +78,13 @@ def change_from_json(raw: dict[str, Any]) -> Change:
         c = o.get("counter", counter)
         if top is None or c > top:
             top = c
-    deps = raw.get("deps", [])
+    deps = tuple(map(parse_id, raw.get("deps", [])))
     return Change(
         peer,
         counter,
         0 if top is None else top - counter + 1,
         int(raw["lamport"]),
-        tuple(sorted(parse_id(d) for d in deps)) if len(deps) > 1 else tuple(parse_id(d) for d in deps),
+        tuple(sorted(deps)) if len(deps) > 1 else deps,
         int(raw.get("timestamp", 0)),
         raw.get("msg"),
         tuple(ops),
