@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.tab_page import bench_page
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "embed-bench.html"
 WORKER = "embed-bench-worker.js"
@@ -74,21 +76,8 @@ self.onmessage = async (e) => {
 
 async def embed_in_tab(dist: Path, tmp: Path, texts: list[str], rounds: int = 1) -> dict[str, Any]:
     """{"seconds", "sentences", "load_s", "device", "vectors"} from a headless Chromium tab, or {"error"}."""
-    sys.path.insert(0, str(ROOT))  # the test helpers start relays and Chromium the same way
-    from tests.browser_util import Chromium
-    from tests.netutil import relay_on
-
-    (dist / PAGE).write_text(PAGE_HTML)
-    (dist / WORKER).write_text(WORKER_JS)
-    relay = await relay_on(tmp, static_dir=dist, embedded_node=False)
-    chromium = await Chromium().start()
-    try:
-        page = await (await chromium.context()).new_page()
-        await page.goto(f"http://127.0.0.1:{relay.port}/{PAGE}")
+    async with bench_page(dist, tmp, PAGE, {PAGE: PAGE_HTML, WORKER: WORKER_JS}) as page:
         answer = await page.evaluate("([t, r]) => window.benchEmbed(t, r)", [texts, rounds])
-    finally:
-        await chromium.close()
-        await relay.stop()
     return answer["result"] if answer.get("ok") else {"error": answer.get("error", "no answer")}
 
 

@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.tab_page import bench_page
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "state-bench.html"
 WORKER = "state-bench-worker.js"
@@ -359,35 +361,23 @@ async def _tab_runs(
     """`rounds` cold starts, seals and reloads in one tab of a Chromium serving `dist`, after a first one that
     imports and warms up the modules they use; {"error"} when the tab failed. `whole`: each round also checks
     the snapshot taken whole rather than in parts, just before (run["whole"])."""
-    sys.path.insert(0, str(ROOT))  # the test helpers start relays and Chromium the same way
-    from tests.browser_util import Chromium
-    from tests.netutil import relay_on
-
     (dist / BOARD).write_bytes(blob)
-    (dist / PAGE).write_text(PAGE_HTML)
-    (dist / WORKER).write_text(WORKER_JS)
-    relay = await relay_on(tmp, static_dir=dist, embedded_node=False)
-    chromium = await Chromium().start()
     try:
-        page = await (await chromium.context()).new_page()
-        await page.goto(f"http://127.0.0.1:{relay.port}/{PAGE}")
-        _log(f"state tab: {rounds + 1} cold starts and reloads in the tab ({dist})…")
-        runs = []
-        for i in range(rounds + 1):
-            taken_whole = await _tab_step(page, "check-whole", profile) if whole else None
-            run = await _tab_step(page, "check", profile)
-            if taken_whole is not None:
-                run["whole"] = taken_whole
-            run["seal"] = await _tab_step(page, "seal", profile)
-            run["restart"] = await _tab_step(page, "restart", profile)
-            if i:
-                runs.append(run)
-        return runs
+        async with bench_page(dist, tmp, PAGE, {PAGE: PAGE_HTML, WORKER: WORKER_JS}) as page:
+            _log(f"state tab: {rounds + 1} cold starts and reloads in the tab ({dist})…")
+            runs = []
+            for i in range(rounds + 1):
+                taken_whole = await _tab_step(page, "check-whole", profile) if whole else None
+                run = await _tab_step(page, "check", profile)
+                if taken_whole is not None:
+                    run["whole"] = taken_whole
+                run["seal"] = await _tab_step(page, "seal", profile)
+                run["restart"] = await _tab_step(page, "restart", profile)
+                if i:
+                    runs.append(run)
+            return runs
     except _TabError as e:
         return {"error": str(e)[:2000]}
-    finally:
-        await chromium.close()
-        await relay.stop()
 
 
 def _summary(

@@ -33,6 +33,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from bench.train_speed import THREADS, machine
 from pynode.train.assets import graph_bytes
 from pynode.train.data import load_dataset
 from pynode.train.zoo import get_model, init_theta
@@ -230,13 +231,10 @@ def run_profile(models: list[str] | None = None, seconds: float = 3.0) -> dict[s
         tab = dict.fromkeys(models)
     result = {
         "graph": "train (one step per call)",
-        "threads": {"cpython": 1, "tab": 1},
+        "threads": THREADS,
         "seconds": seconds,
         "models": {m: {"cpython": native[m], "tab": tab[m]} for m in models},
-        "load_before": [round(x, 2) for x in load_before],
-        "load_after": [round(x, 2) for x in os.getloadavg()],
-        "cpus": os.cpu_count(),
-        "wall_s": round(time.monotonic() - t0, 1),
+        **machine(t0, load_before),
     }
     _table(result)
     return result

@@ -200,13 +200,20 @@ def run_bench(quick: bool = False, models: list[str] | None = None) -> dict[str,
         "target_ratio": TARGET,
         "min_ratio": min(ratios) if None not in ratios else None,
         "target_met": None not in ratios and min(ratios) >= TARGET,
+        **machine(t0, load_before),
+    }
+    _table(result)
+    return result
+
+
+def machine(t0: float, load_before: tuple[float, float, float]) -> dict[str, Any]:
+    """The machine's side of a run that began at monotonic `t0`: load before and after, CPUs, wall seconds."""
+    return {
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
         "cpus": os.cpu_count(),
         "wall_s": round(time.monotonic() - t0, 1),
     }
-    _table(result)
-    return result
 
 
 def _table(r: dict[str, Any]) -> None:

@@ -263,18 +263,9 @@ def test_the_built_app_ships_bytecode_for_the_stdlib_and_every_wheel(dist):
         ), wheel.name
 
 
-# Boots the app's Pyodide under Node with the built wheels, imports the tab's app as web/worker.js does and prints
+# Under Node with the built wheels (tests/node_pyodide.py), imports the tab's app as web/worker.js does and prints
 # how its dataclasses were made (pynode/browser/dataclass_code.py)
 _DATACLASS_PROBE = """
-import { readFileSync, readdirSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
-const dist = process.argv[2];
-const { loadPyodide } = await import(pathToFileURL(`${dist}/pyodide/pyodide.mjs`).href);
-const py = await loadPyodide({ indexURL: `${dist}/pyodide/` });
-const site = py.runPython('import site; site.getsitepackages()[0]');
-for (const w of readdirSync(`${dist}/py`).filter((n) => n.endsWith('.whl'))) {
-  py.unpackArchive(new Uint8Array(readFileSync(`${dist}/py/${w}`)), 'wheel', { extractDir: site });
-}
 console.log(py.runPython(`
 import importlib, json
 importlib.invalidate_caches()
@@ -289,12 +280,7 @@ json.dumps({"installed": installed, **dataclass_code.made})
 def test_the_tab_makes_its_dataclasses_from_code_the_build_compiled(dist, tmp_path):
     """A dataclass compiles its generated methods when the class is made (~10 ms a class in Pyodide, most of
     importing the node): the build records that code with the app's Pyodide, and the tab's start compiles none."""
-    import json
-    import subprocess
+    from tests.node_pyodide import run_probe
 
-    probe = tmp_path / "probe.mjs"
-    probe.write_text(_DATACLASS_PROBE)
-    done = subprocess.run(["node", str(probe), str(dist)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    made = json.loads(done.stdout.strip().splitlines()[-1])
+    made = run_probe(dist, tmp_path, _DATACLASS_PROBE)
     assert made["installed"] > 0 and made["recorded"] >= 50 and made["compiled"] == 0, made

@@ -3,28 +3,18 @@ files are written, the first import the snapshot does not hold writes them befor
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 
 import pytest
 
+from tests.node_pyodide import run_probe
 from tests.prereq import requires
 
 pytestmark = [pytest.mark.slow, requires(shutil.which("node") is not None, "needs node")]
 
-# The wheels unpacked into site-packages but for pynode/stats.py (and its bytecode), which web/worker.js's
-# hsWritePending writes when asked; prints what the guard did as JSON.
+# The wheels unpacked into site-packages (tests/node_pyodide.py) but for pynode/stats.py (and its bytecode),
+# which web/worker.js's hsWritePending writes when asked; prints what the guard did as JSON.
 _PROBE = """
-import { readFileSync, readdirSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
-const dist = process.argv[2];
-const { loadPyodide } = await import(pathToFileURL(`${dist}/pyodide/pyodide.mjs`).href);
-const py = await loadPyodide({ indexURL: `${dist}/pyodide/` });
-const site = py.runPython('import site; site.getsitepackages()[0]');
-for (const w of readdirSync(`${dist}/py`).filter((n) => n.endsWith('.whl'))) {
-  py.unpackArchive(new Uint8Array(readFileSync(`${dist}/py/${w}`)), 'wheel', { extractDir: site });
-}
 const held = py.FS.readdir(`${site}/pynode/__pycache__`).filter((n) => n.startsWith('stats.'));
 const kept = [['stats.py', py.FS.readFile(`${site}/pynode/stats.py`)],
   ...held.map((n) => [`__pycache__/${n}`, py.FS.readFile(`${site}/pynode/__pycache__/${n}`)])];
@@ -49,11 +39,7 @@ console.log(JSON.stringify(steps));
 
 
 def test_a_held_tab_writes_its_files_before_an_import_the_snapshot_does_not_hold(dist, tmp_path):
-    probe = tmp_path / "probe.mjs"
-    probe.write_text(_PROBE)
-    done = subprocess.run(["node", str(probe), str(dist)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    steps = {s["step"]: s for s in json.loads(done.stdout.strip().splitlines()[-1])}
+    steps = {s["step"]: s for s in run_probe(dist, tmp_path, _PROBE)}
     assert steps["held"] == {"step": "held", "writes": 0, "guard": "_WriteFirst"}
     assert steps["stdlib import"]["writes"] == 1  # the first import not yet made wrote them, once
     assert steps["held module imported"]["writes"] == 1

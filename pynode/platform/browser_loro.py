@@ -13,7 +13,7 @@ from __future__ import annotations
 import array
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import js  # type: ignore[import-not-found]
@@ -73,8 +73,25 @@ def _bigint(peer: int) -> Any:
 
 def _from_vv(vv: Any) -> VersionVector:
     """A loro-crdt VersionVector (Map of peer text → end counter) as a plain dict."""
-    entries = json.loads(js.JSON.stringify(js.Object.fromEntries(vv.toJSON())))
+    return _vv_dict(json.loads(js.JSON.stringify(js.Object.fromEntries(vv.toJSON()))))
+
+
+def _vv_dict(entries: dict[Any, Any]) -> VersionVector:
+    """Peer (text or int) → end counter, as a version vector without its empty entries."""
     return {int(p): int(end) for p, end in entries.items() if end > 0}
+
+
+def _blob_meta(
+    mode: str, changes: Any, start: VersionVector, end: VersionVector, frontiers: Iterable[tuple[Any, Any]]
+) -> BlobMeta:
+    """What loro-crdt says of a blob (read here, or by the splitter worker) as a BlobMeta."""
+    return BlobMeta(
+        _MODES.get(mode, mode.replace("-", "")),
+        int(changes),
+        start,
+        end,
+        tuple(sorted((int(p), int(c)) for p, c in frontiers)),
+    )
 
 
 def _to_vv(vv: VersionVector) -> Any:
@@ -424,14 +441,8 @@ class JsSplit:
         raw = getattr(await self._message(), "meta", None)
         if raw is None:
             raise CrdtError("split: no header")
-        mode, count, start, end, deps = json.loads(str(raw))
-        return BlobMeta(
-            _MODES.get(mode, mode.replace("-", "")),
-            int(count),
-            {int(p): int(e) for p, e in start.items() if e > 0},
-            {int(p): int(e) for p, e in end.items() if e > 0},
-            tuple(sorted((int(p), int(c)) for p, c in deps)),
-        )
+        mode, count, start, end, frontiers = json.loads(str(raw))
+        return _blob_meta(mode, count, _vv_dict(start), _vv_dict(end), frontiers)
 
     async def next(self) -> bytes | None:
         msg = await self._message()
@@ -459,13 +470,12 @@ def _splitter() -> Any:
 def blob_meta(blob: bytes) -> BlobMeta:
     def read() -> BlobMeta:
         meta = _loro().decodeImportBlobMeta(_u8(blob), True)
-        mode = str(meta.mode)
-        return BlobMeta(
-            _MODES.get(mode, mode.replace("-", "")),
-            int(meta.changeNum),
+        return _blob_meta(
+            str(meta.mode),
+            meta.changeNum,
             _from_vv(meta.partialStartVersionVector),
             _from_vv(meta.partialEndVersionVector),
-            tuple(sorted((int(i.peer), int(i.counter)) for i in meta.startFrontiers)),
+            ((i.peer, i.counter) for i in meta.startFrontiers),
         )
 
     return _guard(read, "blob metadata")
