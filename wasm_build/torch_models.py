@@ -37,11 +37,18 @@ def cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
     return (lse - (one_hot(y, logits.shape[-1]) * logits).sum(-1)).mean()
 
 
+def gelu(x: Tensor) -> Tensor:
+    """Exact GELU, x·Φ(x), written out: its gradient reuses the forward's erf, where torch's gelu backward
+    computes it again. One Erf per layer, not two: Erf runs 10-14× slower in onnxruntime-web's wasm than in
+    onnxruntime (bench train --profile), and this took a tab's charlm-tiny step from 23.3 to 21.4 ms."""
+    return 0.5 * x * (1 + torch.erf(x * (1 / math.sqrt(2))))
+
+
 def activation(spec: ModelSpec, x: Tensor) -> Tensor:
     if spec.activation == "relu":
         return torch.relu(x)
     if spec.activation == "gelu":
-        return F.gelu(x)
+        return gelu(x)
     return torch.tanh(x)
 
 
