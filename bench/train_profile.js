@@ -1,6 +1,8 @@
 // bench/train_profile.py's tab side: a module worker that runs one train graph in onnxruntime-web (wasm, one
 // thread, the session options of pynode/platform/browser.py): a warm-up, then with the runtime's profiler on for
 // `seconds` (at most `most` runs, after `skip`), and ends the profile (onnxruntime-web prints it on the console, where the bench reads it).
+// With `windows` instead (bench/train_graphs.py): no profiler, `seconds` split into that many windows, and the
+// fastest window's time per run.
 import * as ort from './ort/ort.wasm.min.mjs';
 
 const TYPED = { float32: Float32Array, int64: BigInt64Array };
@@ -9,7 +11,7 @@ const WARMUP_PATIENCE = 3; // windows in a row without a run faster by WARMUP_GA
 const WARMUP_GAIN = 1.05;
 const bytes = async (name) => (await fetch(`./input/${name}`)).arrayBuffer();
 
-self.onmessage = async ({ data: { max_warmup_s: maxWarmupS, seconds, skip, most } }) => {
+self.onmessage = async ({ data: { max_warmup_s: maxWarmupS, seconds, skip, most, windows } }) => {
   try {
     ort.env.wasm.wasmPaths = new URL('./ort/', import.meta.url).href;
     ort.env.wasm.numThreads = 1;
@@ -37,6 +39,17 @@ self.onmessage = async ({ data: { max_warmup_s: maxWarmupS, seconds, skip, most 
       calm = perRun * WARMUP_GAIN < best ? 0 : calm + 1;
       best = Math.min(best, perRun);
       warmup += runs;
+    }
+    if (windows) {
+      let bestMs = Infinity;
+      for (let i = 0; i < windows; i++) {
+        const t0 = performance.now();
+        const runs = await runFor(plain, seconds / windows);
+        bestMs = Math.min(bestMs, (performance.now() - t0) / runs);
+      }
+      await plain.release();
+      self.postMessage({ warmup_runs: warmup, best_ms: bestMs });
+      return;
     }
     await plain.release();
     const session = await ort.InferenceSession.create(graph, { ...options, enableProfiling: true });

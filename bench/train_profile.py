@@ -27,8 +27,8 @@ import tempfile
 import threading
 import time
 from array import array
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -103,34 +103,45 @@ def by_op(events: list[dict[str, Any]], skip_runs: int) -> dict[str, Any]:
     }
 
 
-def cpython_profile(model: str, inputs: Inputs, seconds: float) -> dict[str, Any]:
-    import numpy as np
+def train_session(graph: bytes, profile_dir: str | None = None) -> Any:
+    """An onnxruntime session with native_ort's training-session settings, the profiler on with `profile_dir`."""
     import onnxruntime as ort
 
     from pynode.platform.native_ort import OPT_LEVEL
 
-    dtypes = {"float32": np.float32, "int64": np.int64}
-    feeds = {n: np.frombuffer(b, dtype=dtypes[d]).reshape(s) for n, (d, s, b) in inputs.items()}
-    with tempfile.TemporaryDirectory() as tmp:
-        opts = ort.SessionOptions()  # native_ort's training-session settings, plus the profiler
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = OPT_LEVEL
-        opts.log_severity_level = 3
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = OPT_LEVEL
+    opts.log_severity_level = 3
+    if profile_dir is not None:
         opts.enable_profiling = True
-        opts.profile_file_prefix = str(Path(tmp) / "profile")
-        session = ort.InferenceSession(graph_bytes(model, "train"), opts, providers=["CPUExecutionProvider"])
+        opts.profile_file_prefix = str(Path(profile_dir) / "profile")
+    return ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
 
-        def run_for(s: float, most: int) -> int:
-            runs, end = 0, time.perf_counter() + s
-            while time.perf_counter() < end and runs < most:
-                session.run(None, feeds)
-                runs += 1
-            return runs
 
-        skipped = run_for(CPYTHON_WARMUP_S, MAX_RUNS)  # profiled too, left out
-        run_for(seconds, MAX_RUNS)
+def numpy_feeds(inputs: Inputs) -> dict[str, Any]:
+    import numpy as np
+
+    dtypes = {"float32": np.float32, "int64": np.int64}
+    return {n: np.frombuffer(b, dtype=dtypes[d]).reshape(s) for n, (d, s, b) in inputs.items()}
+
+
+def runs_for(session: Any, feeds: dict[str, Any], seconds: float, most: int = MAX_RUNS) -> int:
+    runs, end = 0, time.perf_counter() + seconds
+    while time.perf_counter() < end and runs < most:
+        session.run(None, feeds)
+        runs += 1
+    return runs
+
+
+def cpython_profile(model: str, inputs: Inputs, seconds: float) -> dict[str, Any]:
+    feeds = numpy_feeds(inputs)
+    with tempfile.TemporaryDirectory() as tmp:
+        session = train_session(graph_bytes(model, "train"), tmp)
+        skipped = runs_for(session, feeds, CPYTHON_WARMUP_S)  # profiled too, left out
+        runs_for(session, feeds, seconds)
         events = json.loads(Path(session.end_profiling()).read_text())
     return by_op(events, skipped)
 
@@ -180,11 +191,21 @@ def _site() -> Iterator[tuple[Path, int]]:
             server.server_close()
 
 
-async def _tab_profiles(models: list[str], seconds: float) -> dict[str, dict[str, Any]]:
+def stage(site: Path, graph: bytes, inputs: Inputs) -> None:
+    """The graph and its inputs where the worker fetches them."""
+    (site / "input" / "graph.onnx").write_bytes(graph)
+    for name, (_, _, raw) in inputs.items():
+        (site / "input" / f"{name}.bin").write_bytes(raw)
+    (site / "input" / "feeds.json").write_text(json.dumps({n: [d, s] for n, (d, s, _) in inputs.items()}))
+
+
+@asynccontextmanager
+async def tab_worker() -> AsyncIterator[tuple[Path, Any, list[str]]]:
+    """The served site, a headless Chromium page that starts the worker on `window.profile(cfg)`, and the
+    page's console lines."""
     sys.path.insert(0, str(ROOT))
     from tests.browser_util import Chromium
 
-    results: dict[str, dict[str, Any]] = {}
     with _site() as (site, port):
         chromium = await Chromium().start()
         try:
@@ -192,31 +213,31 @@ async def _tab_profiles(models: list[str], seconds: float) -> dict[str, dict[str
             console: list[str] = []
             page.on("console", lambda message: console.append(message.text))
             await page.goto(f"http://127.0.0.1:{port}/index.html")
-            for model in models:
-                inputs = train_inputs(model)
-                (site / "input" / "graph.onnx").write_bytes(graph_bytes(model, "train"))
-                for name, (_, _, raw) in inputs.items():
-                    (site / "input" / f"{name}.bin").write_bytes(raw)
-                feeds = {n: [d, s] for n, (d, s, _) in inputs.items()}
-                (site / "input" / "feeds.json").write_text(json.dumps(feeds))
-                console.clear()
-                cfg = {
-                    "max_warmup_s": TAB_MAX_WARMUP_S,
-                    "seconds": seconds,
-                    "skip": SKIP_RUNS,
-                    "most": MAX_RUNS,
-                }
-                reply = await page.evaluate("(cfg) => window.profile(cfg)", cfg)
-                if "error" in reply:
-                    raise RuntimeError(reply["error"])
-                end = time.monotonic() + PROFILE_WAIT_S
-                while not any(t.rstrip().endswith("]") for t in console) and time.monotonic() < end:
-                    await asyncio.sleep(0.1)
-                events = [json.loads(line.strip().rstrip(","))
-                          for text in console for line in text.splitlines() if line.strip().startswith('{"cat"')]  # fmt: skip
-                results[model] = by_op(events, reply["skipped_runs"])
+            yield site, page, console
         finally:
             await chromium.close()
+
+
+async def ask_worker(page: Any, cfg: dict[str, Any]) -> dict[str, Any]:
+    reply = await page.evaluate("(cfg) => window.profile(cfg)", {"max_warmup_s": TAB_MAX_WARMUP_S, **cfg})
+    if "error" in reply:
+        raise RuntimeError(reply["error"])
+    return reply
+
+
+async def _tab_profiles(models: list[str], seconds: float) -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
+    async with tab_worker() as (site, page, console):
+        for model in models:
+            stage(site, graph_bytes(model, "train"), train_inputs(model))
+            console.clear()
+            reply = await ask_worker(page, {"seconds": seconds, "skip": SKIP_RUNS, "most": MAX_RUNS})
+            end = time.monotonic() + PROFILE_WAIT_S
+            while not any(t.rstrip().endswith("]") for t in console) and time.monotonic() < end:
+                await asyncio.sleep(0.1)
+            events = [json.loads(line.strip().rstrip(","))
+                      for text in console for line in text.splitlines() if line.strip().startswith('{"cat"')]  # fmt: skip
+            results[model] = by_op(events, reply["skipped_runs"])
     return results
 
 

@@ -103,10 +103,23 @@ def _add_train(bsub: Any) -> None:
     b.add_argument("--profile", action="store_true",
                    help="instead: one train step's time per operator in each runtime (default models: the "
                    "lowest ratio of each family)")  # fmt: skip
+    b.add_argument("--against", type=Path, metavar="DIR",
+                   help="instead: this build's train graphs against the ones in DIR (an older commit's "
+                   "pynode/train/graphs), taking turns in each runtime; one step's time on each side (default "
+                   "models: the GELU ones of each family)")  # fmt: skip
     b.set_defaults(func=cmd_train)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.against is not None:
+        if args.profile:
+            raise SystemExit("--against and --profile are two different runs: choose one")
+        if not args.against.is_dir():
+            raise SystemExit(f"--against {args.against}: not a folder")
+        from bench.train_graphs import run_against
+
+        quick = {"seconds": 1.0, "rounds": 2} if args.quick else {}
+        return report(args, run_against(args.against, args.model, **quick))
     if args.profile:
         from bench.train_profile import run_profile
 

@@ -1,0 +1,48 @@
+"""`hyperspace bench train --against DIR`: this build's train graphs against another set, in both runtimes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pynode.train.assets import GRAPHS_DIR
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def hyperspace(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pynode.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+
+
+def test_a_missing_folder_or_graph_is_one_clear_line(tmp_path: Path):
+    run = hyperspace("bench", "train", "--against", str(tmp_path / "nowhere"))
+    assert run.returncode != 0 and "not a folder" in run.stderr and "Traceback" not in run.stderr
+    run = hyperspace("bench", "train", "--against", str(tmp_path), "--model", "charlm-tiny")
+    assert (
+        run.returncode != 0
+        and "no train graph for charlm-tiny" in run.stderr
+        and "Traceback" not in run.stderr
+    )
+    run = hyperspace("bench", "train", "--against", str(tmp_path), "--profile")
+    assert run.returncode != 0 and "choose one" in run.stderr
+
+
+@pytest.mark.slow
+def test_both_sets_run_in_turn_on_both_sides(tmp_path: Path):
+    from bench.train_graphs import run_against
+
+    shutil.copyfile(
+        GRAPHS_DIR / "digits-mlp-gelu.train.onnx", tmp_path / "digits-mlp.train.onnx"
+    )  # another graph
+    r = run_against(tmp_path, ["digits-mlp"], seconds=0.2, rounds=1)
+    m = r["models"]["digits-mlp"]
+    for name in ("ours", "against"):
+        assert len(m[name]["by_round"]["cpython_ms"]) == 1 and len(m[name]["by_round"]["tab_ms"]) == 1
+        assert m[name]["tab_ms"] == min(m[name]["by_round"]["tab_ms"]) > 0
+        assert m["ratio"][name] == m[name]["cpython_ms"] / m[name]["tab_ms"]
+    assert m["tab_ours_over_against"] == m["ours"]["tab_ms"] / m["against"]["tab_ms"]
