@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -39,11 +40,22 @@ def models():
     return {"charlm": committed("charlm"), "digits": committed("digits")}
 
 
+# relative L2 distance of a re-derived θ from the committed one: onnxruntime's AVX-512 kernels against the AVX2
+# ones the weights were made with moved charlm's by 2.7e-4 (digits' not at all); seed 1 instead of 0 moves
+# them by 0.83 and 1.39
+THETA_DRIFT = 1e-2
+
+
 def test_the_committed_weights_are_the_baselines_trained_here():
+    # bit for bit where onnxruntime runs the kernels they were made with (one thread); elsewhere the char-LM's
+    # float rounding differs, so the check is a re-execution's: the task's tolerance, and θ a rounding away
     for model_id in ("digits", "charlm"):
-        state, val_loss = train(baseline(model_id))
-        assert state.theta == committed_theta(model_id)  # bit for bit: onnxruntime on one thread
-        assert round(val_loss, 6) == manifest()[model_id]["val_loss"]
+        source = baseline(model_id)
+        state, val_loss = train(source)
+        committed = committed_theta(model_id)
+        assert abs(val_loss - manifest()[model_id]["val_loss"]) <= source.task.task.tolerance
+        drift = math.dist(state.theta, committed) / math.hypot(*committed)
+        assert drift <= THETA_DRIFT, f"{model_id}: θ {drift:.2e} away from the committed weights"
 
 
 def test_altered_weights_are_refused(tmp_path, monkeypatch):

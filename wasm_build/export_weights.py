@@ -1,7 +1,8 @@
 """Train the zoo models the inference service serves from their ml task's baseline config (seed 0) and commit
 the final θ: `pynode/services/weights/<model>.theta.bin` (little-endian float32) and `manifest.json` (sha256,
-how it was made, its validation loss). Deterministic on one platform (onnxruntime, one thread): anyone can
-re-derive the same bytes (tests/test_services_inference.py checks they do). Run: python -m wasm_build.export_weights
+how it was made, its validation loss). Deterministic on one platform (onnxruntime, one thread, the same CPU
+kernels): anyone can re-derive the same bytes there, and elsewhere a θ within float rounding of them
+(tests/test_services_inference.py checks it). Run: python -m wasm_build.export_weights
 """
 
 from __future__ import annotations
