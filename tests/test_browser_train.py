@@ -166,11 +166,14 @@ async def test_diloco_with_four_cpython_nodes_and_a_tab_agrees_on_theta_every_ro
         assert vector_hash(web_theta) == last["theta_hash"]
         assert web["log"][-1]["val_loss"] < web["log"][0]["val_loss"] + 0.5
         assert not web["rejected"] and all(sum(p.core.rejected.values()) == 0 for p in peers)
-        st = await wait_status(
-            tab, lambda s: (s["training"]["joined"] or {}).get("round", 0) >= ROUNDS, 20, "dashboard round"
-        )
+
+        # the round counts once the round's state is applied, its val loss once it is evaluated, after
+        def curve(s: dict) -> bool:
+            joined = s["training"]["joined"] or {}
+            return joined.get("round", 0) >= ROUNDS and len(joined.get("val_loss", [])) >= ROUNDS
+
+        st = await wait_status(tab, curve, 20, "dashboard round and its val loss")
         assert st["training"]["joined"]["participants"] == 5
-        assert len(st["training"]["joined"]["val_loss"]) >= ROUNDS
         shot = screenshot_path("dashboard-training")
         await tab.screenshot(path=str(shot), full_page=True)
         print(f"\ntraining dashboard screenshot: {shot}")
