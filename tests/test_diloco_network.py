@@ -4,6 +4,7 @@
 """
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 
@@ -62,3 +63,17 @@ async def test_four_nodes_complete_three_rounds_with_one_late_joiner_and_agree_o
         for n in nodes:
             await n.stop()
         await relay.stop()
+
+
+async def test_wait_round_returns_once_a_finished_round_is_logged_not_only_applied():
+    # the core applies round 2 (S_3 held, its RoundDone in its history) before the runtime logs it, after the
+    # round's evaluation: a caller that reads the log right after wait_round(3) must find round 2 there
+    core = SimpleNamespace(round=3, history=["round 0", "round 1", "round 2"])
+    driver = SimpleNamespace(core=core, log=["round 0", "round 1"], round_done=asyncio.Event())
+    peer = SimpleNamespace(current=driver, runs={})
+    waiting = asyncio.create_task(DilocoPeer.wait_round(peer, 3, 5))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    driver.log.append("round 2")  # as _record does, then sets round_done
+    driver.round_done.set()
+    await asyncio.wait_for(waiting, 1)

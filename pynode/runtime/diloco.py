@@ -175,12 +175,14 @@ class DilocoPeer:
         return None
 
     async def wait_round(self, r: int, timeout: float, run_id: bytes | None = None) -> None:
-        """Until this node holds S_r (r rounds applied) of `run_id` (default: the run joined last)."""
+        """Until this node holds S_r (r rounds applied) of `run_id` (default: the run joined last) and has
+        logged every round it finished: the core applies a round before its log entry is made (after the
+        round's evaluation), and callers read the log."""
         driver = self.runs.get(run_id) if run_id is not None else self.current
         if driver is None:
             raise RuntimeError("this node takes part in no such run")
         async with asyncio.timeout(timeout):
-            while driver.core.round < r:
+            while driver.core.round < r or len(driver.log) < len(driver.core.history):
                 driver.round_done.clear()
                 await driver.round_done.wait()
 
