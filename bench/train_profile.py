@@ -104,17 +104,12 @@ def by_op(events: list[dict[str, Any]], skip_runs: int) -> dict[str, Any]:
 
 
 def train_session(graph: bytes, profile_dir: str | None = None) -> Any:
-    """An onnxruntime session with native_ort's training-session settings, the profiler on with `profile_dir`."""
+    """An onnxruntime session with the runner's training-session options, the profiler on with `profile_dir`."""
     import onnxruntime as ort
 
-    from pynode.platform.native_ort import OPT_LEVEL
+    from pynode.platform.native_ort import training_options
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = OPT_LEVEL
-    opts.log_severity_level = 3
+    opts = training_options(THREADS["cpython"])
     if profile_dir is not None:
         opts.enable_profiling = True
         opts.profile_file_prefix = str(Path(profile_dir) / "profile")
@@ -128,7 +123,7 @@ def numpy_feeds(inputs: Inputs) -> dict[str, Any]:
     return {n: np.frombuffer(b, dtype=dtypes[d]).reshape(s) for n, (d, s, b) in inputs.items()}
 
 
-def runs_for(session: Any, feeds: dict[str, Any], seconds: float, most: int = MAX_RUNS) -> int:
+def runs_for(session: Any, feeds: dict[str, Any], seconds: float, most: float = MAX_RUNS) -> int:
     runs, end = 0, time.perf_counter() + seconds
     while time.perf_counter() < end and runs < most:
         session.run(None, feeds)

@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from pynode.train.assets import GRAPHS_DIR
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def hyperspace(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pynode.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+from tests.test_cli import hyperspace
 
 
 def test_a_missing_folder_or_graph_is_one_clear_line(tmp_path: Path):

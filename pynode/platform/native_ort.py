@@ -50,6 +50,18 @@ SESSIONS_KEPT = 12  # training-graph sessions kept (≤ ~15 MB each): a research
 _training_sessions: OrderedDict[tuple[bytes, int, tuple[str, ...]], ort.InferenceSession] = OrderedDict()
 
 
+def training_options(threads: int) -> ort.SessionOptions:
+    """A training graph's session options: the thread count, optimisation level and sequential execution
+    fixed, as a run reproduces bit for bit only at those."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = OPT_LEVEL
+    opts.log_severity_level = 3
+    return opts
+
+
 def _training_session(graph: bytes, threads: int, providers: list[str]) -> ort.InferenceSession:
     """A session for a training graph, shared by the runners of that graph (least recently used dropped first):
     it holds no state between runs, the runner keeps θ, m and v, and making one costs as much as ~30 steps
@@ -57,13 +69,7 @@ def _training_session(graph: bytes, threads: int, providers: list[str]) -> ort.I
     key = (graph, threads, tuple(providers))
     s = _training_sessions.pop(key, None)
     if s is None:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = OPT_LEVEL
-        opts.log_severity_level = 3
-        s = ort.InferenceSession(graph, opts, providers=providers)
+        s = ort.InferenceSession(graph, training_options(threads), providers=providers)
     _training_sessions[key] = s
     while len(_training_sessions) > SESSIONS_KEPT:
         _training_sessions.popitem(last=False)
