@@ -19,6 +19,7 @@ from pynode.train.diloco import (
     RunSpec,
     parse_message,
 )
+from pynode.train.zoo import init_theta
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
 
@@ -244,3 +245,19 @@ def test_a_step_that_would_overflow_is_never_certified_nor_applied():
     assert not [o for o in out if isinstance(o, Publish) and b"cert" in o.data]
     assert founder.round == 0 and founder.rejected.get("step_non_finite", 0) >= 1
     assert agg.all_finite(founder.state.theta)
+
+
+def test_a_run_can_start_from_a_checkpoint_and_members_on_another_start_are_refused():
+    run = spec()
+    checkpoint = init_theta(run.spec, 9)  # θ₀ of another seed: a checkpoint, not the run's own θ₀
+    local = DilocoSimulation(run, 3, theta0=checkpoint)
+    assert all(w.core.state.theta == checkpoint for w in local.workers)
+    assert checkpoint != OuterState.initial(run).theta
+    local.workers[2].core.state = OuterState.initial(run)  # one member starts from the run's seed instead
+    local.rounds(1)
+    agreed = local.workers[:2]
+    assert len({w.core.state.digest() for w in agreed}) == 1
+    assert [len(w.core.history[0].contributors) for w in agreed] == [2, 2]
+    assert all(w.core.rejected.get("delta_wrong_base", 0) >= 1 for w in agreed)
+    with pytest.raises(ValueError, match="parameters"):
+        DilocoSimulation(run, 2, theta0=checkpoint[:-1])

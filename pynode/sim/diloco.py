@@ -67,6 +67,7 @@ class DilocoSimulation:
         inner_steps: list[int] | None = None,
         tampers: dict[int, Tamper] | None = None,
         runner_factory: Callable[[], Runner] | None = None,
+        theta0: array | None = None,
     ) -> None:
         self.run = run
         self.spec = run.spec
@@ -82,7 +83,7 @@ class DilocoSimulation:
         founder = _peer(0)
         for i in range(k):
             steps = inner_steps[i] if inner_steps else None
-            core = Diloco(_peer(i), run, founder, steps)
+            core = Diloco(_peer(i), run, founder, steps, theta0=theta0)
             self._add(core, (tampers or {}).get(i))
 
     @property

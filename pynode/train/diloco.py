@@ -209,8 +209,10 @@ class OuterState:
         return hashlib.sha256(self.to_bytes()).digest()
 
     @classmethod
-    def initial(cls, run: RunSpec) -> OuterState:
-        theta = init_theta(run.spec, run.seed)
+    def initial(cls, run: RunSpec, theta0: array | None = None) -> OuterState:
+        theta = init_theta(run.spec, run.seed) if theta0 is None else array("f", theta0)
+        if len(theta) != run.spec.n_params:
+            raise ValueError(f"θ₀ has {len(theta)} parameters; {run.task} has {run.spec.n_params}")
         return cls(0, theta, array("f", bytes(4 * len(theta))))
 
 
@@ -418,9 +420,12 @@ class Diloco:
         founder: bytes,
         inner_steps: int | None = None,
         have_initial: bool = True,
+        theta0: array | None = None,
     ) -> None:
         """`founder`: who announced the run (round 0's aggregator). `have_initial`: start at round 0 from θ₀
-        (the founder, an early joiner); else wait for a certificate and fetch the state it names."""
+        (the founder, an early joiner); else wait for a certificate and fetch the state it names. `theta0`:
+        θ₀ itself instead of the run's seed's, a checkpoint every early member holds (`bench diloco`'s warm
+        start); members that disagree on it certify different states and refuse each other's rounds."""
         self.me = me
         self.run = run
         self.run_id = run.run_id
@@ -434,7 +439,7 @@ class Diloco:
         # the previous certificate's contributors: an agreed list, from which the next aggregator is drawn
         self.prev_contributors: list[bytes] = [founder]
         self.last_seen: dict[bytes, int] = {me: 0}  # member → last round it was heard in
-        self.state: OuterState | None = OuterState.initial(run) if have_initial else None
+        self.state: OuterState | None = OuterState.initial(run, theta0) if have_initial else None
         self.rounds: dict[int, _Round] = {}
         self.bytes_sent = 0
         self.bytes_received = 0
