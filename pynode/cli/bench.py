@@ -139,10 +139,10 @@ def _add_diloco(bsub: Any) -> None:
         "momentum, through the real protocol on the simulation kernel, each scored by its mean loss over "
         "several seeds, with the best configuration within 2% of the baseline's; plus train steps/s of each "
         "model in onnxruntime, torch eager and onnxruntime-web (wasm, in a headless Chromium tab). The full "
-        "run takes about 12 minutes on 2 cores.",
+        "run takes about 11 minutes on 2 cores.",
     )
     add_json_flag(b)
-    b.add_argument("--quick", action="store_true", help="a reduced run (under a minute)")
+    b.add_argument("--quick", action="store_true", help="a reduced run (about a minute)")
     b.add_argument("--steps", type=positive, help="inner steps per worker (default 800; --quick 80)")
     b.add_argument("--workers", type=positive, default=4)
     b.add_argument("--jobs", type=positive, help="configurations run at once (default: one per CPU core)")
@@ -152,7 +152,7 @@ def _add_diloco(bsub: Any) -> None:
     )
     b.add_argument(
         "--warm-start", type=non_negative, metavar="STEPS",
-        help="synchronous steps from θ₀ to the checkpoint both arms start from (default 200; --quick 20; 0: θ₀)",
+        help="synchronous steps from θ₀ to the checkpoint both arms start from (default 400; --quick 20; 0: θ₀)",
     )  # fmt: skip
     b.set_defaults(func=cmd_diloco)
 
