@@ -6,7 +6,8 @@ there each arm takes T steps per worker on the same inner schedule, cosine from 
 with fresh optimiser state. The baseline averages the k gradients every step (each worker sends its full fp32
 gradient every step). DiLoCo runs T/H rounds of the real protocol (`pynode.sim.diloco`: the same messages,
 certificates, codecs and outer step as over the network, carried by the simulation kernel's instant links;
-the schedule travels in the run's spec) and counts the delta bytes the workers publish.
+the schedule and the checkpoint's hash travel in the run's spec, as `hyperspace diloco --init` sends them) and
+counts the delta bytes the workers publish.
 
 Each arm is scored by its mean final validation loss over several seeds (θ₀, the warm start and every batch
 follow the seed); the loss ratio is DiLoCo's mean over the baseline's. Communication is counted over the
@@ -46,7 +47,7 @@ import numpy as np
 from bench.train_speed import browser_rates, cpython_rates
 from pynode.sim.diloco import DilocoSimulation
 from pynode.train.data import load_dataset
-from pynode.train.diloco import RunSpec
+from pynode.train.diloco import RunSpec, checkpoint_hash
 from pynode.train.runner import TrainState, evaluate, open_runner
 from pynode.train.schedule import InnerSchedule
 from pynode.train.zoo import get_model, init_theta
@@ -131,11 +132,13 @@ def diloco(
     seed: int = SEED,
     theta0: bytes | None = None,
 ) -> dict[str, Any]:
+    start = None if theta0 is None else array("f", theta0)
     run = RunSpec(
         task=TASK, seed=seed, H=H, outer_lr=outer_lr, momentum=momentum, codec=codec,
         min_peers=workers, shards=workers, inner=schedule(steps),
+        init=None if start is None else checkpoint_hash(start),
     )  # fmt: skip
-    local = DilocoSimulation(run, workers, theta0=None if theta0 is None else array("f", theta0))
+    local = DilocoSimulation(run, workers, theta0=start)
     local.rounds(steps // H)
     return {"final_val_loss": local.val_loss(), "bytes_sent": local.bytes_sent}
 

@@ -109,3 +109,17 @@ def test_a_relay_on_a_busy_port_is_one_clear_line(tmp_path):
         result = hyperspace("relay", "--port", str(port), "--data-dir", str(tmp_path))
     assert result.returncode == 1
     assert f"cannot start the relay on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_diloco_init_that_is_no_run_of_the_task_is_one_clear_line(tmp_path):
+    relay = ("--relay", "ws://127.0.0.1:9/p2p", "--data-dir", str(tmp_path / "node"))
+    result = hyperspace("diloco", *relay, "--init", str(tmp_path / "missing"))
+    assert result.returncode == 1 and result.stderr.startswith(f"hyperspace: cannot start from {tmp_path}")
+    trained = tmp_path / "digits"
+    made = hyperspace(
+        "train", "--task", "digits-mlp", "--steps", "4", "--checkpoint-every", "2", "--out", str(trained)
+    )
+    assert made.returncode == 0, made.stderr
+    result = hyperspace("diloco", *relay, "--task", "charlm-tiny", "--init", str(trained))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"hyperspace: {trained} trained digits-mlp, not charlm-tiny"

@@ -17,6 +17,7 @@ from pynode.train.diloco import (
     OuterState,
     Publish,
     RunSpec,
+    checkpoint_hash,
     parse_message,
 )
 from pynode.train.zoo import init_theta
@@ -247,17 +248,39 @@ def test_a_step_that_would_overflow_is_never_certified_nor_applied():
     assert agg.all_finite(founder.state.theta)
 
 
-def test_a_run_can_start_from_a_checkpoint_and_members_on_another_start_are_refused():
-    run = spec()
-    checkpoint = init_theta(run.spec, 9)  # θ₀ of another seed: a checkpoint, not the run's own θ₀
+def test_a_run_starts_from_the_checkpoint_its_spec_names_and_no_other():
+    checkpoint = init_theta(spec().spec, 9)  # θ₀ of another seed: a checkpoint, not the run's own θ₀
+    run = spec(init=checkpoint_hash(checkpoint))
+    assert RunSpec.from_wire(cbor.decode(cbor.encode(run.to_wire()))) == run
+    assert run.run_id != spec().run_id
     local = DilocoSimulation(run, 3, theta0=checkpoint)
     assert all(w.core.state.theta == checkpoint for w in local.workers)
-    assert checkpoint != OuterState.initial(run).theta
-    local.workers[2].core.state = OuterState.initial(run)  # one member starts from the run's seed instead
+    local.workers[2].core.state = OuterState.initial(spec())  # a member that started from the seed's θ₀
     local.rounds(1)
     agreed = local.workers[:2]
     assert len({w.core.state.digest() for w in agreed}) == 1
     assert [len(w.core.history[0].contributors) for w in agreed] == [2, 2]
     assert all(w.core.rejected.get("delta_wrong_base", 0) >= 1 for w in agreed)
-    with pytest.raises(ValueError, match="parameters"):
-        DilocoSimulation(run, 2, theta0=checkpoint[:-1])
+    other = array("f", checkpoint)
+    other[0] += 1.0
+    for theta0, refusal in ((None, "not given"), (other, "not checkpoint"), (checkpoint[:-1], "parameters")):
+        with pytest.raises(ValueError, match=refusal):
+            DilocoSimulation(run, 2, theta0=theta0)
+    with pytest.raises(ValueError, match="names no checkpoint"):
+        DilocoSimulation(spec(), 2, theta0=checkpoint)
+
+
+def test_a_member_without_the_checkpoint_joins_late_and_agrees():
+    checkpoint = init_theta(spec().spec, 9)
+    local = DilocoSimulation(spec(init=checkpoint_hash(checkpoint)), 2, theta0=checkpoint)
+    local.rounds(1)
+    late = local.add_worker()  # have_initial=False: it fetches the state the next certificate names
+    local.rounds(3)
+    assert len({w.core.state.digest() for w in local.workers}) == 1 and late.core.history
+
+
+def test_a_checkpoint_field_of_the_wrong_size_is_refused():
+    wire = spec(init=bytes(32)).to_wire()
+    wire["init"] = bytes(31)
+    with pytest.raises(WireError):
+        RunSpec.from_wire(wire)

@@ -4,12 +4,15 @@
 """
 
 import asyncio
+import sys
 from types import SimpleNamespace
 
 import pytest
 
 from pynode.runtime.diloco import DilocoPeer
-from pynode.train.diloco import RunSpec
+from pynode.train.diloco import RunSpec, checkpoint_hash
+from pynode.train.solo import SoloRun
+from pynode.train.zoo import get_model, init_theta
 from tests.netutil import eventually, node_on, relay_on
 
 pytestmark = pytest.mark.slow
@@ -77,3 +80,65 @@ async def test_wait_round_returns_once_a_finished_round_is_logged_not_only_appli
     driver.log.append("round 2")  # as _record does, then sets round_done
     driver.round_done.set()
     await asyncio.wait_for(waiting, 1)
+
+
+async def test_a_run_from_a_checkpoint_is_joined_at_round_0_with_it_and_after_a_round_without(tmp_path):
+    relay = await relay_on(tmp_path)
+    nodes = [await node_on(relay.url) for _ in range(3)]
+    peers = [DilocoPeer(n) for n in nodes]
+    checkpoint = init_theta(get_model("charlm-tiny"), 8)  # say, what `hyperspace train` committed
+    run = RunSpec(
+        task="charlm-tiny", seed=3, H=4, codec="int4", deadline_s=30, cert_timeout_s=10, min_peers=2,
+        init=checkpoint_hash(checkpoint),
+    )  # fmt: skip
+    try:
+        await eventually(
+            lambda: all({m.peer_id for m in nodes} - {n.peer_id} <= set(n.connected_peers()) for n in nodes),
+            30,
+            "full mesh",
+        )
+        with pytest.raises(ValueError, match="not given"):
+            await peers[0].found(run)  # a founder must hold the checkpoint its run names
+        await peers[0].found(run, checkpoint)
+        await eventually(lambda: all(run.run_id in p.announced for p in peers[1:]), 20, "announcement")
+        await peers[1].join(run.run_id, checkpoint)
+        await peers[2].join(run.run_id)  # without the checkpoint: it waits for a certified state
+        await asyncio.gather(*(p.wait_round(3, 90) for p in peers))
+        first = peers[0].log[0]
+        assert first.contributors == 2 and 0 not in {e.round for e in peers[2].log}
+        for r in sorted({e.round for p in peers for e in p.log}):
+            assert len({e.state_hash for p in peers for e in p.log if e.round == r}) == 1
+        assert all(sum(p.core.rejected.values()) == 0 for p in peers), [p.core.rejected for p in peers]
+    finally:
+        for p in peers:
+            await p.stop()
+        for n in nodes:
+            await n.stop()
+        await relay.stop()
+
+
+async def test_hyperspace_diloco_founds_a_run_from_a_trained_checkpoint(tmp_path):
+    relay = await relay_on(tmp_path)
+    cli = (sys.executable, "-m", "pynode.cli")
+    trained = tmp_path / "warm"
+    made = await asyncio.create_subprocess_exec(
+        *cli, "train", "--task", "digits-mlp", "--steps", "6", "--checkpoint-every", "3", "--out", str(trained),
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert await made.wait() == 0
+    theta = SoloRun(trained).load_state(6).theta
+    proc = await asyncio.create_subprocess_exec(
+        *cli, "diloco", "--relay", relay.url, "--data-dir", str(tmp_path / "node"), "--task", "digits-mlp",
+        "--init", str(trained), "--H", "3", "--rounds", "2", "--wait", "0.5", "--min-peers", "1",
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), 120)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await relay.stop()
+    lines = err.decode().splitlines()
+    assert proc.returncode == 0, lines
+    assert f"from checkpoint {checkpoint_hash(theta).hex()[:12]}" in lines[0]
+    assert [line.split()[1] for line in lines[1:]] == ["0", "1"]

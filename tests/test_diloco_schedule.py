@@ -5,9 +5,10 @@ import pytest
 from pynode.research.ml import TASKS
 from pynode.research.ml.schema import inner_schedule, lr_at
 from pynode.sim.diloco import DilocoSimulation
-from pynode.train.diloco import Diloco, RunSpec, Train
+from pynode.train.diloco import Diloco, RunSpec, Train, checkpoint_hash
 from pynode.train.replay import replay
 from pynode.train.schedule import InnerSchedule
+from pynode.train.zoo import init_theta
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
 
@@ -28,7 +29,7 @@ def spec(**kw):
 
 def test_a_run_without_the_new_fields_keeps_its_wire_form_and_id():
     old = RunSpec(task="digits-mlp", seed=2, H=5, codec="int8", deadline_s=10.0, cert_timeout_s=5.0)
-    assert "inner" not in old.to_wire() and "dataset" not in old.to_wire()
+    assert not {"inner", "dataset", "init"} & set(old.to_wire())
     assert old.run_id.hex() == "ca45dfa81a764763a021caabfcc627e0"  # as in test_diloco_core
     assert old.rounds is None and old.steps_in(10**6) == old.H and old.hyper(7) == old.spec.hyper
 
@@ -108,3 +109,17 @@ def test_a_replay_from_the_certified_contributors_is_the_run_bit_for_bit():
         replay(run, rounds[:2])
     with pytest.raises(ValueError):
         replay(run, [rounds[0], rounds[1], [(p, 3) for p, _ in rounds[2]]])  # more than the round allows
+
+
+def test_a_run_from_a_checkpoint_replays_only_from_that_checkpoint():
+    checkpoint = init_theta(spec().spec, 7)
+    run = spec(codec="int8", init=checkpoint_hash(checkpoint))
+    sim = DilocoSimulation(run, 2, theta0=checkpoint)
+    sim.rounds(run.rounds)
+    per_batch = run.spec.tokens_per_batch()
+    rounds = [[(p, s // per_batch) for p, s in sorted(d.contributors)] for d in sim.workers[0].core.history]
+    assert replay(run, rounds, theta0=checkpoint).digest() == sim.workers[0].core.state.digest()
+    with pytest.raises(ValueError, match="not given"):
+        replay(run, rounds)
+    with pytest.raises(ValueError, match="not checkpoint"):
+        replay(run, rounds, theta0=init_theta(run.spec, run.seed))

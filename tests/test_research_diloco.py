@@ -131,5 +131,9 @@ def test_a_tampered_diloco_claim_is_not_reproduced(claim, seeds):
     swapped = {**t, "runs": [t["runs"][1], t["runs"][0], t["runs"][2]]}
     rex = reexecute(with_body(claim, training=swapped), None)
     assert rex.verdict == NOT_REPRODUCED and "is not seed 0" in rex.reason
+    # a seed trains from its θ₀: a run of it from a checkpoint is another run
+    warm = {**t["runs"][0], "run": {**t["runs"][0]["run"], "init": bytes(32)}}
+    rex = reexecute(with_body(claim, training={**t, "runs": [warm, *t["runs"][1:]]}), None)
+    assert rex.verdict == NOT_REPRODUCED and "is not seed 0" in rex.reason
     # claimed as solo, the samples do not reproduce: DiLoCo is another procedure with another outcome
     assert not reproduce(with_body(claim, training={"mode": "solo"})).agree

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from array import array
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,13 @@ def add_diloco(sub: Any) -> None:
     d.add_argument("--deadline", type=float, default=120.0, help="founding: seconds per round at most")
     d.add_argument("--min-peers", type=positive, default=1, help="founding: deltas to wait for per round")
     d.add_argument("--seed", type=non_negative, default=0, help="founding: θ₀ and data seed")
+    d.add_argument(
+        "--init",
+        type=Path,
+        metavar="RUN_DIR",
+        help="start from the last committed state of a `hyperspace train` run of the task (a warm start): "
+        "founding, the run names it; joining, a run that names it is joined at round 0 (without it, after a round)",
+    )
     d.add_argument(
         "--post-task",
         type=non_negative,
@@ -125,10 +133,26 @@ def cmd_diloco(args: argparse.Namespace) -> int:
     relay_url(args.relay)
     if args.task not in MODELS:
         raise CliError(f"no model {args.task!r}; known: {', '.join(MODELS)}")
-    return run(_diloco_main(args))
+    return run(_diloco_main(args, _checkpoint(args.init, args.task)))
 
 
-async def _diloco_main(args: argparse.Namespace) -> int:
+def _checkpoint(directory: Path | None, task: str) -> array | None:
+    """θ of the last committed state of a `hyperspace train` run directory (`--init`), its hash checked."""
+    from pynode.train import solo
+
+    if directory is None:
+        return None
+    try:
+        trained = solo.SoloRun(directory)
+        state = trained.load_state(trained.checkpoints[-1].step)
+    except (OSError, KeyError, ValueError, IndexError) as e:
+        raise CliError(f"cannot start from {directory}: {e or 'no committed state'}") from None
+    if trained.spec.name != task:
+        raise CliError(f"{directory} trained {trained.spec.name}, not {task}")
+    return state.theta
+
+
+async def _diloco_main(args: argparse.Namespace, theta0: array | None) -> int:
     from pynode.identity import Identity
     from pynode.net.relay_client import RelayUnreachable
     from pynode.node import Node, NodeConfig
@@ -154,7 +178,7 @@ async def _diloco_main(args: argparse.Namespace) -> int:
     await storage.start()
     replica = None
     try:
-        founded = await _join_or_found(args, peer)
+        founded = await _join_or_found(args, peer, theta0)
         if founded is not None and args.post_task:
             replica = await _post_task(node, founded, args.post_task)
         await _print_rounds(args, peer)
@@ -168,24 +192,31 @@ async def _diloco_main(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _join_or_found(args: argparse.Namespace, peer: DilocoPeer) -> Any:
+async def _join_or_found(args: argparse.Namespace, peer: DilocoPeer, theta0: array | None) -> Any:
     """Join an announced run of the task, or found one; returns the RunSpec when this node founded it."""
     from pynode.platform import current
-    from pynode.train.diloco import RunSpec
+    from pynode.train.diloco import RunSpec, checkpoint_hash
 
     run_id = await peer.wait_for_run(args.task, args.wait)
     if run_id is not None:
-        await peer.join(run_id)
-        print(f"joined DiLoCo run {run_id.hex()} ({args.task})", file=sys.stderr)
+        await peer.join(run_id, theta0)
+        init = peer.announced[run_id][0].init
+        late = init is not None and (theta0 is None or checkpoint_hash(theta0) != init)
+        how = f", from checkpoint {init.hex()[:12]}: not ours, so after its next round" if late else ""
+        print(f"joined DiLoCo run {run_id.hex()} ({args.task}{how})", file=sys.stderr)
         return None
     spec = RunSpec(
         task=args.task, seed=args.seed, H=args.H, outer_lr=args.outer_lr, momentum=args.momentum,
         codec=args.codec, aggregation=args.aggregation, deadline_s=args.deadline,
         cert_timeout_s=max(5.0, args.deadline / 4), min_peers=args.min_peers,
         nonce=int.from_bytes(current().random_bytes(4), "big"),
+        init=None if theta0 is None else checkpoint_hash(theta0),
     )  # fmt: skip
-    run_id = await peer.found(spec)
-    print(f"started DiLoCo run {run_id.hex()} ({args.task}, H={args.H}, {args.codec})", file=sys.stderr)
+    run_id = await peer.found(spec, theta0)
+    start = f", from checkpoint {spec.init.hex()[:12]}" if spec.init else ""
+    print(
+        f"started DiLoCo run {run_id.hex()} ({args.task}, H={args.H}, {args.codec}{start})", file=sys.stderr
+    )
     return spec
 
 

@@ -43,6 +43,7 @@ from pynode.train.diloco import (
     RunMessage,
     RunSpec,
     Train,
+    checkpoint_hash,
     run_topic,
 )
 from pynode.train.limits import PART_BYTES
@@ -146,16 +147,21 @@ class DilocoPeer:
     def runner(self) -> Runner | None:
         return self.current.runner if self.current else self._spare_runner
 
-    async def found(self, run: RunSpec) -> bytes:
-        """Start a run: this node holds θ₀, trains round 0 and keeps announcing the run."""
-        driver = await self._join(run, self.node.peer_id, have_initial=True)
+    async def found(self, run: RunSpec, theta0: array | None = None) -> bytes:
+        """Start a run: this node holds θ₀ (`theta0`: the checkpoint the run names, if it names one; ValueError
+        when it is not), trains round 0 and keeps announcing the run."""
+        driver = await self._join(run, self.node.peer_id, True, theta0)
         self._spawn(self._announce_loop(driver), "announce", driver)
         return run.run_id
 
-    async def join(self, run_id: bytes) -> None:
-        """Join an announced run: at round 0 with θ₀, later by fetching the state the next certificate names."""
+    async def join(self, run_id: bytes, theta0: array | None = None) -> None:
+        """Join an announced run: at round 0 with θ₀, later by fetching the state the next certificate names.
+        A run that starts from a checkpoint is joined at round 0 only with it (`theta0`), else later."""
         run, round_, founder = self.announced[run_id]
-        await self._join(run, founder, have_initial=round_ == 0)
+        held = run.init is None or (theta0 is not None and checkpoint_hash(theta0) == run.init)
+        await self._join(
+            run, founder, round_ == 0 and held, theta0 if run.init is not None and held else None
+        )
 
     async def leave(self, run_id: bytes) -> None:
         """Stop taking part in a run: no more training, messages or fetches for it (its log is dropped)."""
@@ -193,14 +199,17 @@ class DilocoPeer:
 
     # ---- joining --------------------------------------------------------------------------------------
 
-    async def _join(self, run: RunSpec, founder: bytes, have_initial: bool) -> RunDriver:
+    async def _join(
+        self, run: RunSpec, founder: bytes, have_initial: bool, theta0: array | None = None
+    ) -> RunDriver:
         if run.run_id in self.runs:
             raise RuntimeError("this node already takes part in that run")
+        # first, as it raises ValueError when θ₀ is not the run's
+        core = Diloco(self.node.peer_id, run, founder, self.inner_steps, have_initial, theta0)
         runner, self._spare_runner = self._spare_runner, None
         if runner is None:
             runner = await asyncio.to_thread(open_runner, run.spec)
         data = await asyncio.to_thread(load_dataset, run.data)
-        core = Diloco(self.node.peer_id, run, founder, self.inner_steps, have_initial)
         driver = RunDriver(core, runner, data, data.eval_batches(run.spec), run_topic(run.run_id))
         self.runs[run.run_id] = driver
         self.node.subscribe(

@@ -60,8 +60,9 @@ INT4_CARRY = 2 / 13  # an int4 delta's error-feedback carry, as a share of an H-
 _RUN_FIELDS = {"task", "graph", "seed", "H", "outer_lr_e6", "momentum_e6", "codec", "aggregation", "deadline_ms",
                "cert_timeout_ms", "min_peers", "shards", "nonce"}  # fmt: skip
 # optional, so that runs announced without them keep their wire form and run id: a dataset other than the
-# model's own, and an inner schedule (a research config's lr, warm-up, schedule, steps and weight decay)
-_RUN_OPTIONAL = {"dataset", "inner"}
+# model's own, an inner schedule (a research config's lr, warm-up, schedule, steps and weight decay) and a
+# checkpoint to start from
+_RUN_OPTIONAL = {"dataset", "inner", "init"}
 # the datasets a model family trains on (pynode.train.data.load_dataset names)
 DATASETS = {"mlp": ("digits",), "gpt": ("charlm", "cranfield")}
 
@@ -100,6 +101,9 @@ class RunSpec:
     # None: the model's fixed AdamW inputs and no end. Set: step i of round r runs at the schedule's step
     # r × H + i, and the run ends once the schedule's steps are trained (`rounds`)
     inner: InnerSchedule | None = None
+    # None: θ₀ = init_theta(task, seed). Set: the sha256 of θ₀'s bytes, a checkpoint the run starts from (the
+    # DiLoCo paper's warm start); members that do not hold it join after round 0, fetching the certified state
+    init: bytes | None = None
 
     @property
     def spec(self) -> ModelSpec:
@@ -146,6 +150,7 @@ class RunSpec:
             "nonce": self.nonce,
             **({"dataset": self.dataset} if self.dataset is not None else {}),
             **({"inner": self.inner.to_wire()} if self.inner is not None else {}),
+            **({"init": self.init} if self.init is not None else {}),
         }
 
     @property
@@ -181,7 +186,13 @@ class RunSpec:
             nonce=get_int(d, "nonce"),
             dataset=dataset,
             inner=InnerSchedule.from_wire(d["inner"]) if "inner" in d else None,
+            init=get_bytes(d, "init", size=32) if "init" in d else None,
         )
+
+
+def checkpoint_hash(theta: array) -> bytes:
+    """What `RunSpec.init` holds for a run starting from θ = `theta`."""
+    return hashlib.sha256(theta.tobytes()).digest()
 
 
 @dataclass
@@ -210,9 +221,19 @@ class OuterState:
 
     @classmethod
     def initial(cls, run: RunSpec, theta0: array | None = None) -> OuterState:
-        theta = init_theta(run.spec, run.seed) if theta0 is None else array("f", theta0)
-        if len(theta) != run.spec.n_params:
-            raise ValueError(f"θ₀ has {len(theta)} parameters; {run.task} has {run.spec.n_params}")
+        """S_0: θ₀ of the run's seed, or `theta0`, the checkpoint the run names (given exactly then)."""
+        if run.init is None:
+            if theta0 is not None:
+                raise ValueError("the run names no checkpoint to start from")
+            theta = init_theta(run.spec, run.seed)
+        else:
+            if theta0 is None:
+                raise ValueError(f"the run starts from checkpoint {run.init.hex()[:12]}, which is not given")
+            theta = array("f", theta0)
+            if len(theta) != run.spec.n_params:
+                raise ValueError(f"θ₀ has {len(theta)} parameters; {run.task} has {run.spec.n_params}")
+            if checkpoint_hash(theta) != run.init:
+                raise ValueError(f"θ₀ is not checkpoint {run.init.hex()[:12]}, the one the run names")
         return cls(0, theta, array("f", bytes(4 * len(theta))))
 
 
@@ -424,8 +445,7 @@ class Diloco:
     ) -> None:
         """`founder`: who announced the run (round 0's aggregator). `have_initial`: start at round 0 from θ₀
         (the founder, an early joiner); else wait for a certificate and fetch the state it names. `theta0`:
-        θ₀ itself instead of the run's seed's, a checkpoint every early member holds (`bench diloco`'s warm
-        start); members that disagree on it certify different states and refuse each other's rounds."""
+        with `have_initial`, the checkpoint the run's spec names (`RunSpec.init`)."""
         self.me = me
         self.run = run
         self.run_id = run.run_id

@@ -27,9 +27,12 @@ from pynode.train.runner import RunnerFactory, TrainState, open_runner
 Rounds = Sequence[Sequence[tuple[bytes, int]]]  # per round: (peer, inner steps) as its certificate named them
 
 
-def replay(run: RunSpec, rounds: Rounds, runners: RunnerFactory | None = None) -> OuterState:
-    """The outer state after every round of `run`, re-trained from θ₀; ValueError when `rounds` is no history
-    of this run (the wrong number of rounds, a round with no or repeated peers, more steps than it allows)."""
+def replay(
+    run: RunSpec, rounds: Rounds, runners: RunnerFactory | None = None, theta0: array | None = None
+) -> OuterState:
+    """The outer state after every round of `run`, re-trained from θ₀ (`theta0`: the checkpoint the run names,
+    if it names one); ValueError when `rounds` is no history of this run (the wrong number of rounds, a round
+    with no or repeated peers, more steps than it allows) or θ₀ is not the run's."""
     if run.rounds is None or len(rounds) != run.rounds:
         raise ValueError(f"a history of {len(rounds)} rounds is not one of this run ({run.rounds} rounds)")
     spec = run.spec
@@ -38,7 +41,7 @@ def replay(run: RunSpec, rounds: Rounds, runners: RunnerFactory | None = None) -
     decoder = Codec(run.codec, spec.n_params)
     inner: dict[bytes, TrainState] = {}  # each peer's inner optimiser state, carried between its rounds
     codecs: dict[bytes, Codec] = {}  # each peer's encoder (int4 and top-k keep what rounding left over)
-    state = OuterState.initial(run)
+    state = OuterState.initial(run, theta0)
     for r, named in enumerate(rounds):
         peers = [p for p, _ in named]
         if not peers or peers != sorted(set(peers)):

@@ -141,7 +141,8 @@ def parse_training(
     training: Any, task: MlTask, config: Config, seeds: int
 ) -> list[tuple[RunSpec, Rounds]] | None:
     """Each seed's run and rounds from a result's `training` (None: trained solo). ValueError when a run is not
-    that seed of this config on this task: another variant, seed, schedule or dataset, or a run with no end."""
+    that seed of this config on this task: another variant, seed, schedule or dataset, a run with no end, or
+    one that starts from a checkpoint."""
     if not isinstance(training, Mapping) or training.get("mode") != "diloco":
         return None
     runs = training.get("runs")
@@ -153,11 +154,12 @@ def parse_training(
             run = RunSpec.from_wire(entry["run"])
         except (WireError, KeyError, TypeError) as e:
             raise ValueError(f"seed {seed}: the run spec is not one this node can run ({e})") from None
-        if (run.task, run.seed, run.inner, run.data) != (
+        if (run.task, run.seed, run.inner, run.data, run.init) != (
             config["variant"],
             seed,
             inner_schedule(config),
             task.dataset,
+            None,  # a seed trains from its own θ₀, not from a checkpoint
         ):
             raise ValueError(
                 f"seed {seed}: the run is not seed {seed} of the result's config on {task.task.id}"
