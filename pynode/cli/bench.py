@@ -139,7 +139,7 @@ def _add_diloco(bsub: Any) -> None:
         "momentum, through the real protocol on the simulation kernel, each scored by its mean loss over "
         "several seeds, with the best configuration within 2% of the baseline's; plus train steps/s of each "
         "model in onnxruntime, torch eager and onnxruntime-web (wasm, in a headless Chromium tab). The full "
-        "run takes about 11 minutes on 2 cores.",
+        "run takes about 19 minutes on 2 cores.",
     )
     add_json_flag(b)
     b.add_argument("--quick", action="store_true", help="a reduced run (about a minute)")
@@ -148,7 +148,7 @@ def _add_diloco(bsub: Any) -> None:
     b.add_argument("--jobs", type=positive, help="configurations run at once (default: one per CPU core)")
     b.add_argument("--seed", type=int, default=5, help="the first seed (θ₀ and batches; default 5)")
     b.add_argument(
-        "--seeds", type=positive, help="how many seeds in a row each arm is run on (default 3; --quick 1)"
+        "--seeds", type=positive, help="how many seeds in a row each arm is run on (default 5; --quick 1)"
     )
     b.add_argument(
         "--warm-start", type=non_negative, metavar="STEPS",
