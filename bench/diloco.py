@@ -4,7 +4,7 @@ charlm-tiny, k workers, every worker takes the same number of inner steps T. As 
 start from one checkpoint: θ₀ trained synchronously for WARM_START steps (the model's constant AdamW). From
 there each arm takes T steps per worker on the same inner schedule, cosine from the model's lr down to 10%,
 with fresh optimiser state. The baseline averages the k gradients every step (each worker sends its full fp32
-gradient every step). DiLoCo runs T/H rounds of the real protocol (`pynode.sim.diloco`: the same messages,
+gradient every step). DiLoCo runs ⌈T/H⌉ rounds of the real protocol (`pynode.sim.diloco`: the same messages,
 certificates, codecs and outer step as over the network, carried by the simulation kernel's instant links;
 the schedule and the checkpoint's hash travel in the run's spec, as `hyperspace diloco --init` sends them) and
 counts the delta bytes the workers publish.
@@ -113,7 +113,7 @@ def warm_start(workers: int, steps: int, seed: int) -> bytes:
 
 def sync_baseline(
     workers: int, steps: int, seed: int = SEED, theta0: bytes | None = None, warm: int = 0
-) -> dict:
+) -> dict[str, Any]:
     """k workers, one shared θ from `theta0` (θ₀(seed) if None), fresh AdamW, `steps` synchronous steps on the
     cosine schedule; batches continue after the warm start's `warm` steps."""
     spec = get_model(TASK)
@@ -142,7 +142,7 @@ def diloco(
         init=None if start is None else checkpoint_hash(start),
     )  # fmt: skip
     local = DilocoSimulation(run, workers, theta0=start)
-    local.rounds(steps // H)
+    local.rounds(run.rounds)
     return {"final_val_loss": local.val_loss(), "bytes_sent": local.bytes_sent}
 
 

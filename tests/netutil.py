@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pynode.identity import Identity
 from pynode.node import Node, NodeConfig
@@ -34,3 +35,20 @@ async def node_on(relay_url: str, direct_peers: int = 0, identity: Identity | No
     node = Node(identity or await Identity.generate(), native.relay_link(relay_url), cfg)
     await node.start()
     return node
+
+
+async def full_mesh(nodes: list[Node], timeout: float = 30.0) -> None:
+    """Until every node is connected to every other one."""
+    ids = {n.peer_id for n in nodes}
+    await eventually(
+        lambda: all(ids - {n.peer_id} <= set(n.connected_peers()) for n in nodes), timeout, "full mesh"
+    )
+
+
+async def stop_all(runtimes: list[Any], nodes: list[Node], relay: RunningRelay) -> None:
+    """Tear down in dependency order: the runtimes on the nodes, the nodes, then their relay."""
+    for r in runtimes:
+        await r.stop()
+    for n in nodes:
+        await n.stop()
+    await relay.stop()

@@ -18,7 +18,7 @@ from pynode.train.diloco import RunSpec
 from pynode.train.runner import TrainState, open_runner, vector_hash
 from pynode.train.zoo import get_model
 from tests.browser_util import open_dashboard, screenshot_path, wait_status
-from tests.netutil import eventually, node_on, relay_on
+from tests.netutil import eventually, full_mesh, node_on, relay_on, stop_all
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,11 +127,7 @@ async def test_diloco_with_four_cpython_nodes_and_a_tab_agrees_on_theta_every_ro
         await wait_status(tab, lambda s: s["state"] == "online", 60, "tab online")
         ids = {n.identity.text for n in nodes}
         await wait_status(tab, lambda s: ids <= {p["peer"] for p in s["peers"]}, 60, "tab connected to all")
-        await eventually(
-            lambda: all({m.peer_id for m in nodes} - {n.peer_id} <= set(n.connected_peers()) for n in nodes),
-            30,
-            "full mesh",
-        )
+        await full_mesh(nodes)
         await peers[0].found(run)
         await eventually(lambda: all(run.run_id in p.announced for p in peers[1:]), 20, "announcement")
         for p in peers[1:]:
@@ -178,11 +174,7 @@ async def test_diloco_with_four_cpython_nodes_and_a_tab_agrees_on_theta_every_ro
         await tab.screenshot(path=str(shot), full_page=True)
         print(f"\ntraining dashboard screenshot: {shot}")
     finally:
-        for p in peers:
-            await p.stop()
-        for n in nodes:
-            await n.stop()
-        await relay.stop()
+        await stop_all(peers, nodes, relay)
 
 
 def test_the_built_app_ships_onnxruntime_web_and_every_graph_and_dataset(dist):

@@ -13,7 +13,7 @@ from pynode.runtime.diloco import DilocoPeer
 from pynode.train.diloco import RunSpec, checkpoint_hash
 from pynode.train.solo import SoloRun
 from pynode.train.zoo import get_model, init_theta
-from tests.netutil import eventually, node_on, relay_on
+from tests.netutil import eventually, full_mesh, node_on, relay_on, stop_all
 
 pytestmark = pytest.mark.slow
 
@@ -29,11 +29,7 @@ async def test_four_nodes_complete_three_rounds_with_one_late_joiner_and_agree_o
         task="charlm-tiny", seed=3, H=4, codec="int8", deadline_s=30, cert_timeout_s=10, min_peers=3
     )
     try:
-        await eventually(
-            lambda: all({m.peer_id for m in nodes} - {n.peer_id} <= set(n.connected_peers()) for n in nodes),
-            30,
-            "full mesh",
-        )
+        await full_mesh(nodes)
         await peers[0].found(run)
         await eventually(lambda: all(run.run_id in p.announced for p in peers[1:3]), 20, "announcement")
         for p in peers[1:3]:
@@ -61,11 +57,7 @@ async def test_four_nodes_complete_three_rounds_with_one_late_joiner_and_agree_o
         assert peers[0].log[-1].val_loss < peers[0].log[0].val_loss + 0.5
         assert all(sum(p.core.rejected.values()) == 0 for p in peers), [p.core.rejected for p in peers]
     finally:
-        for p in peers:
-            await p.stop()
-        for n in nodes:
-            await n.stop()
-        await relay.stop()
+        await stop_all(peers, nodes, relay)
 
 
 async def test_wait_round_returns_once_a_finished_round_is_logged_not_only_applied():
@@ -92,11 +84,7 @@ async def test_a_run_from_a_checkpoint_is_joined_at_round_0_with_it_and_after_a_
         init=checkpoint_hash(checkpoint),
     )  # fmt: skip
     try:
-        await eventually(
-            lambda: all({m.peer_id for m in nodes} - {n.peer_id} <= set(n.connected_peers()) for n in nodes),
-            30,
-            "full mesh",
-        )
+        await full_mesh(nodes)
         with pytest.raises(ValueError, match="not given"):
             await peers[0].found(run)  # a founder must hold the checkpoint its run names
         await peers[0].found(run, checkpoint)
@@ -110,11 +98,7 @@ async def test_a_run_from_a_checkpoint_is_joined_at_round_0_with_it_and_after_a_
             assert len({e.state_hash for p in peers for e in p.log if e.round == r}) == 1
         assert all(sum(p.core.rejected.values()) == 0 for p in peers), [p.core.rejected for p in peers]
     finally:
-        for p in peers:
-            await p.stop()
-        for n in nodes:
-            await n.stop()
-        await relay.stop()
+        await stop_all(peers, nodes, relay)
 
 
 async def test_hyperspace_diloco_founds_a_run_from_a_trained_checkpoint(tmp_path):

@@ -191,8 +191,8 @@ class RunSpec:
 
 
 def checkpoint_hash(theta: array) -> bytes:
-    """What `RunSpec.init` holds for a run starting from θ = `theta`."""
-    return hashlib.sha256(theta.tobytes()).digest()
+    """What `RunSpec.init` holds for a run starting from θ = `theta`: θ's hash, as `hyperspace train` commits it."""
+    return bytes.fromhex(vector_hash(theta))
 
 
 @dataclass
