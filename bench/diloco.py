@@ -88,11 +88,14 @@ def schedule(steps: int) -> InnerSchedule:
     return InnerSchedule(h.lr, 0, "cosine", steps, h.weight_decay)
 
 
-def _sync(runner: Any, workers: int, seed: int, steps: range, sched: InnerSchedule | None) -> None:
-    """Synchronous data-parallel steps: per step, each worker's gradient on its own shard, averaged, one
-    AdamW step (at `sched`'s lr of the step's place in the range, or the model's constant one)."""
+def _sync(
+    runner: Any, workers: int, seed: int, steps: range, sched: InnerSchedule | None, dataset: str | None
+) -> None:
+    """Synchronous data-parallel steps: per step, each worker's gradient on its own shard of `dataset` (None:
+    the model's own), averaged, one AdamW step (at `sched`'s lr of the step's place in the range, or the
+    model's constant one)."""
     spec = get_model(TASK)
-    data = load_dataset(spec.dataset)
+    data = load_dataset(dataset or spec.dataset)
     for i, step in enumerate(steps):
         grads = [
             np.frombuffer(runner.grad(data.batch(spec, seed + w, step, w, workers))[1], np.float32)
@@ -102,17 +105,22 @@ def _sync(runner: Any, workers: int, seed: int, steps: range, sched: InnerSchedu
         runner.apply_grad(array("f", np.mean(grads, axis=0, dtype=np.float32).tobytes()), hyper)
 
 
-def warm_start(workers: int, steps: int, seed: int) -> bytes:
+def warm_start(workers: int, steps: int, seed: int, dataset: str | None = None) -> bytes:
     """The checkpoint both arms start from: θ₀(seed) after `steps` synchronous steps at the model's AdamW."""
     spec = get_model(TASK)
     runner = open_runner(spec)
     runner.set_state(TrainState.fresh(init_theta(spec, seed)))
-    _sync(runner, workers, seed, range(steps), None)
+    _sync(runner, workers, seed, range(steps), None, dataset)
     return runner.theta().tobytes()
 
 
 def sync_baseline(
-    workers: int, steps: int, seed: int = SEED, theta0: bytes | None = None, warm: int = 0
+    workers: int,
+    steps: int,
+    seed: int = SEED,
+    theta0: bytes | None = None,
+    warm: int = 0,
+    dataset: str | None = None,
 ) -> dict[str, Any]:
     """k workers, one shared θ from `theta0` (θ₀(seed) if None), fresh AdamW, `steps` synchronous steps on the
     cosine schedule; batches continue after the warm start's `warm` steps."""
@@ -120,8 +128,8 @@ def sync_baseline(
     runner = open_runner(spec)
     start = init_theta(spec, seed) if theta0 is None else array("f", theta0)
     runner.set_state(TrainState.fresh(start))
-    _sync(runner, workers, seed, range(warm, warm + steps), schedule(steps))
-    loss, _ = evaluate(runner, load_dataset(spec.dataset).eval_batches(spec))
+    _sync(runner, workers, seed, range(warm, warm + steps), schedule(steps), dataset)
+    loss, _ = evaluate(runner, load_dataset(dataset or spec.dataset).eval_batches(spec))
     return {"final_val_loss": loss, "bytes_sent": steps * workers * 4 * spec.n_params}
 
 
@@ -134,11 +142,12 @@ def diloco(
     momentum: float = 0.0,
     seed: int = SEED,
     theta0: bytes | None = None,
+    dataset: str | None = None,
 ) -> dict[str, Any]:
     start = None if theta0 is None else array("f", theta0)
     run = RunSpec(
         task=TASK, seed=seed, H=H, outer_lr=outer_lr, momentum=momentum, codec=codec,
-        min_peers=workers, shards=workers, inner=schedule(steps),
+        min_peers=workers, shards=workers, inner=schedule(steps), dataset=dataset,
         init=None if start is None else checkpoint_hash(start),
     )  # fmt: skip
     local = DilocoSimulation(run, workers, theta0=start)
@@ -204,20 +213,27 @@ def run_bench(
     seed: int = SEED,
     seeds: int | None = None,
     warm: int | None = None,
+    dataset: str | None = None,
+    configs: list[tuple[int, str, float, float]] | None = None,
 ) -> dict[str, Any]:
+    """`configs` replaces the sweep (CONFIGS, or QUICK_CONFIGS with `quick`); `dataset` the model's own text
+    (another of its family's, pynode.train.diloco.DATASETS), for both arms."""
     steps = steps or (80 if quick else 800)
     warm = (20 if quick else WARM_START) if warm is None else warm
     seed_list = list(range(seed, seed + (seeds or (1 if quick else SEEDS))))
-    configs = [c for c in (QUICK_CONFIGS if quick else CONFIGS) if c[0] <= steps]  # at least one round
+    sweep = configs or (QUICK_CONFIGS if quick else CONFIGS)
+    configs = [c for c in sweep if c[0] <= steps]  # at least one round
+    own = get_model(TASK).dataset
+    dataset = None if dataset == own else dataset  # its own: the run id and batches as before
     t0 = time.monotonic()
     with ProcessPoolExecutor(jobs or len(os.sched_getaffinity(0))) as pool:
-        starts = {s: pool.submit(warm_start, workers, warm, s) if warm else None for s in seed_list}
+        starts = {s: pool.submit(warm_start, workers, warm, s, dataset) if warm else None for s in seed_list}
         theta0 = {s: f.result() if f else None for s, f in starts.items()}
-        base = [pool.submit(sync_baseline, workers, steps, s, theta0[s], warm) for s in seed_list]
+        base = [pool.submit(sync_baseline, workers, steps, s, theta0[s], warm, dataset) for s in seed_list]
         # most rounds first (each round adds the outer step's plain-Python work): the pool ends together
         by_cost = sorted(range(len(configs)), key=lambda i: -steps // configs[i][0])
         submitted = {
-            i: [pool.submit(diloco, workers, steps, *configs[i], s, theta0[s]) for s in seed_list]
+            i: [pool.submit(diloco, workers, steps, *configs[i], s, theta0[s], dataset) for s in seed_list]
             for i in by_cost
         }
         baseline = _over_seeds([f.result() for f in base], seed_list)
@@ -247,6 +263,7 @@ def run_bench(
     wasm = browser_steps_per_s(models, 1.0 if quick else 3.0)
     result = {
         "task": TASK,
+        "dataset": dataset or own,
         "workers": workers,
         "inner_steps_per_worker": steps,
         "warm_start_steps": warm,
@@ -277,7 +294,7 @@ def _over_seeds(results: list[dict[str, Any]], seeds: list[int]) -> dict[str, An
 def _table(r: dict[str, Any]) -> None:
     out = sys.stderr
     b = r["baseline"]
-    print(f"\n{r['task']}: {r['workers']} workers × {r['inner_steps_per_worker']} steps each (cosine lr), from "
+    print(f"\n{r['task']} on {r['dataset']}: {r['workers']} workers × {r['inner_steps_per_worker']} steps each (cosine lr), from "
           f"{r['warm_start_steps']} synchronous steps; mean over seeds {r['seeds']}", file=out)  # fmt: skip
     print(f"{'run':34} {'val loss':>9} {'MB sent':>9} {'loss ×':>7} {'per seed':>20} {'comm ÷':>7} "
           f"{'w/ warm':>7}", file=out)  # fmt: skip

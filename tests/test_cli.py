@@ -123,3 +123,18 @@ def test_diloco_init_that_is_no_run_of_the_task_is_one_clear_line(tmp_path):
     result = hyperspace("diloco", *relay, "--task", "charlm-tiny", "--init", str(trained))
     assert result.returncode == 1
     assert result.stderr.strip() == f"hyperspace: {trained} trained digits-mlp, not charlm-tiny"
+
+
+@pytest.mark.parametrize(
+    ("arg", "says"),
+    [
+        (("--config", "200,int9,1,0"), "codec 'int9' is none of"),
+        (("--config", "200,int8,x,0"), "want a whole H ≥ 1 and numbers LR and MU"),
+        (("--config", "200,int8,1,1"), "want 0 < LR ≤ 10 and 0 ≤ MU < 1"),
+        (("--config", "200,int8"), "want H,CODEC,LR,MU"),
+        (("--dataset", "digits"), "no dataset 'digits' for charlm-tiny; one of charlm, cranfield"),
+    ],
+)
+def test_bench_diloco_rejects_a_bad_config_or_dataset_in_one_line(arg, says):
+    result = hyperspace("bench", "diloco", *arg)
+    assert result.returncode in (1, 2) and says in result.stderr and "Traceback" not in result.stderr

@@ -154,7 +154,36 @@ def _add_diloco(bsub: Any) -> None:
         "--warm-start", type=non_negative, metavar="STEPS",
         help="synchronous steps from θ₀ to the checkpoint both arms start from (default 400; --quick 20; 0: θ₀)",
     )  # fmt: skip
+    b.add_argument(
+        "--dataset", metavar="NAME",
+        help="the text both arms train and are scored on: charlm (the default, the model's own generated text) "
+        "or cranfield (real abstracts, far from the model's loss floor at this run length)",
+    )  # fmt: skip
+    b.add_argument(
+        "--config", type=diloco_config, action="append", dest="configs", metavar="H,CODEC,LR,MU",
+        help="a DiLoCo configuration to run instead of the sweep (repeatable), e.g. 200,int8,1,0: inner steps "
+        "per round, delta codec (fp32, int8, int4, topk), outer learning rate, outer momentum",
+    )  # fmt: skip
     b.set_defaults(func=cmd_diloco)
+
+
+def diloco_config(text: str) -> tuple[int, str, float, float]:
+    """One `--config H,CODEC,LR,MU` of `bench diloco`."""
+    from pynode.train.compress import CODECS
+
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise argparse.ArgumentTypeError(f"{text!r}: want H,CODEC,LR,MU, e.g. 200,int8,1,0")
+    H, codec, lr, mu = parts
+    if codec not in CODECS:
+        raise argparse.ArgumentTypeError(f"{text!r}: codec {codec!r} is none of {', '.join(CODECS)}")
+    try:
+        config = (positive(H), codec, float(lr), float(mu))
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(f"{text!r}: want a whole H ≥ 1 and numbers LR and MU") from None
+    if not (0 < config[2] <= 10 and 0 <= config[3] < 1):
+        raise argparse.ArgumentTypeError(f"{text!r}: want 0 < LR ≤ 10 and 0 ≤ MU < 1")
+    return config
 
 
 def _add_review(bsub: Any) -> None:
@@ -213,10 +242,14 @@ def cmd_state(args: argparse.Namespace) -> int:
 
 def cmd_diloco(args: argparse.Namespace) -> int:
     from bench.diloco import run_bench
+    from pynode.train.diloco import DATASETS
+
+    if args.dataset is not None and args.dataset not in DATASETS["gpt"]:
+        raise CliError(f"no dataset {args.dataset!r} for charlm-tiny; one of {', '.join(DATASETS['gpt'])}")
 
     result = run_bench(
         quick=args.quick, steps=args.steps, workers=args.workers, jobs=args.jobs, seed=args.seed,
-        seeds=args.seeds, warm=args.warm_start,
+        seeds=args.seeds, warm=args.warm_start, dataset=args.dataset, configs=args.configs,
     )  # fmt: skip
     return report(args, result)
 
