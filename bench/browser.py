@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import ROOT
 from pynode.stats import percentile
 
-ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "hs/1/bench/latency"
 MESSAGES = 40
 CHUNK = 512 * 1024
@@ -35,7 +35,6 @@ def run_bench(launches: int = 5, against: Path | None = None) -> dict[str, Any]:
 
 
 async def _run(launches: int, against: Path | None) -> dict[str, Any]:
-    sys.path.insert(0, str(ROOT))  # the test helpers start relays, nodes and Chromium the same way
     from tests.browser_util import Chromium
     from wasm_build.web import build
 

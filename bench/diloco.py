@@ -41,7 +41,6 @@ import sys
 import time
 from array import array
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from statistics import fmean
 from typing import Any
 
@@ -170,7 +169,6 @@ def steps_per_s(model: str, seconds: float) -> dict[str, float | None]:
 
     # as `hyperspace bench train` and the tab measure it (pynode/train/speed.py): k steps per graph call
     ort_rate = cpython_rates(model, seconds)["chunked"]
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # wasm_build ships with the repo only
     try:
         import torch
 

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench import ROOT
 from bench.tab_page import bench_page
 
-ROOT = Path(__file__).resolve().parent.parent
 PAGE = "embed-bench.html"
 WORKER = "embed-bench-worker.js"
 PAGE_HTML = f"""<!doctype html><meta charset="utf-8"><title>embedding bench</title>

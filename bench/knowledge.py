@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import ROOT
+
 K = 10
 
 
@@ -172,7 +173,6 @@ def main() -> int:
     p.add_argument("--no-browser", action="store_true", help="skip the tab")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     args = p.parse_args()
-    sys.path.insert(0, str(ROOT))
 
     async def run() -> dict[str, Any]:
         return {

@@ -30,9 +30,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from bench import ROOT
 from pynode.stats import percentile
 
-ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 60.0  # a server process must answer within this (the relay opens its node first)
 RAMP_TIMEOUT_S = 900.0  # each load process reports its peers held within this (a busy machine is slow)
 PHASE_TIMEOUT_S = 120.0  # …and its circuit phases within this

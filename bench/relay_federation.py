@@ -26,13 +26,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench import ROOT
 from pynode.identity import Identity
 from pynode.node import Node, NodeConfig
 from pynode.platform import native
 from pynode.stats import percentile
 from pynode.topics import DEMO_PULSE
 
-ROOT = Path(__file__).resolve().parent.parent
 TOPIC = DEMO_PULSE  # a topic the relays' own nodes carry, so gossip spans the federation through them
 LINK_TIMEOUT_S = 60.0  # the three relays must have linked within this
 JOIN_TIMEOUT_S = 60.0  # every node welcomed, and the federation's relays learned

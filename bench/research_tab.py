@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import ROOT
+
 DOMAINS = ("search", "causes", "finance", "skills", "ml")
 TAB_LIMIT_S = 2.0  # a seed that holds the tab longer than this stalls its gossip and dashboard noticeably
 
@@ -29,7 +30,6 @@ def run_bench(domains: tuple[str, ...] = DOMAINS, configs: int = 3) -> dict[str,
 
 
 async def _run(domains: tuple[str, ...], configs: int) -> dict[str, Any]:
-    sys.path.insert(0, str(ROOT))  # the test helpers start relays and Chromium the same way
     from pynode.runtime.seed_timing import time_seeds
     from tests.browser_util import Chromium, wait_status
     from tests.netutil import relay_on

@@ -7,18 +7,17 @@ sessions, runs, turns), and the tab's tokens per second as the asking node saw t
 from __future__ import annotations
 
 import asyncio
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import ROOT
+
 TOKENS = 200
 
 
 async def _tab(dist: Path, tmp: Path, webgpu: bool) -> dict[str, Any]:
-    sys.path.insert(0, str(ROOT))  # the test helpers start relays and Chromium the same way
     from pynode.identity import parse_peer_id
     from pynode.runtime.services import ServicesRuntime
     from pynode.services.codec import ServiceError

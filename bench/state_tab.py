@@ -30,9 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import ROOT
 from bench.tab_page import bench_page
 
-ROOT = Path(__file__).resolve().parent.parent
 PAGE = "state-bench.html"
 WORKER = "state-bench-worker.js"
 BOARD = "state-bench.loro"

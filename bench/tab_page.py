@@ -4,20 +4,16 @@ without a node of its own, so the worker loads Pyodide, loro-crdt and our wheels
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @asynccontextmanager
 async def bench_page(dist: Path, tmp: Path, page: str, files: dict[str, str]) -> AsyncIterator[Any]:
     """The Playwright page at `page`, one of `files` (name → text) written into `dist`; relay and Chromium
     stopped on the way out."""
-    sys.path.insert(0, str(ROOT))  # the test helpers start relays and Chromium the same way
     from tests.browser_util import Chromium
     from tests.netutil import relay_on
 

@@ -33,12 +33,12 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from bench import ROOT
 from bench.train_speed import THREADS, machine
 from pynode.train.assets import graph_bytes
 from pynode.train.data import load_dataset
 from pynode.train.zoo import get_model, init_theta
 
-ROOT = Path(__file__).resolve().parent.parent
 ORT_DIST = ROOT / "node_modules" / "onnxruntime-web" / "dist"
 ORT_WASM_FILES = ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"]
 DEFAULT_MODELS = ["digits-mlp-w128", "charlm-tiny"]  # the lowest ratio of each family in bench train
@@ -198,7 +198,6 @@ def stage(site: Path, graph: bytes, inputs: Inputs) -> None:
 async def tab_worker() -> AsyncIterator[tuple[Path, Any, list[str]]]:
     """The served site, a headless Chromium page that starts the worker on `window.profile(cfg)`, and the
     page's console lines."""
-    sys.path.insert(0, str(ROOT))
     from tests.browser_util import Chromium
 
     with _site() as (site, port):

@@ -30,6 +30,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from bench import ROOT
 from pynode.train.runner import open_runner
 from pynode.train.speed import train_rates
 from pynode.train.zoo import MODELS, get_model
@@ -85,14 +86,12 @@ def _match_niceness() -> int | None:
 @asynccontextmanager
 async def _tab() -> AsyncIterator[TabAsk]:
     """A tab of the built app, online; yields `ask(model, seconds)` → its `train-speed` reply."""
-    root = Path(__file__).resolve().parent.parent
-    sys.path.insert(0, str(root))  # the browser tests' helpers start the relay and Chromium the same way
     from tests.browser_util import Chromium, open_dashboard, wait_status
     from tests.netutil import relay_on
     from wasm_build.web import build
 
     with tempfile.TemporaryDirectory() as tmp:
-        build(root, Path(tmp) / "dist")
+        build(ROOT, Path(tmp) / "dist")
         relay = await relay_on(Path(tmp), static_dir=Path(tmp) / "dist")
         chromium = await Chromium().start()
         try:

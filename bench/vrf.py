@@ -16,11 +16,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench import ROOT
 from pynode.identity.vrf_timing import measure
 from pynode.platform.native_ed25519 import SodiumEd25519Group
 from pynode.platform.pure_ed25519 import PureEd25519Group
 
-ROOT = Path(__file__).resolve().parent.parent
 TAB_BOOT_S = 300  # Pyodide boots in ~20 s on an idle machine, over 2 min on a loaded one
 
 
@@ -38,7 +38,6 @@ def run_bench(rounds: int = 50, browser: bool = False, browser_rounds: int = 20)
 
 
 async def _in_browser(rounds: int) -> dict[str, Any]:
-    sys.path.insert(0, str(ROOT))  # the test helpers start the relay and Chromium the same way
     from tests.browser_util import Chromium, open_dashboard, wait_status
     from tests.netutil import relay_on
     from wasm_build.web import build

@@ -1,5 +1,6 @@
 """The `hyperspace` command: helpful --help, one clear line for user errors, never a traceback."""
 
+import os
 import subprocess
 import sys
 
@@ -138,3 +139,13 @@ def test_diloco_init_that_is_no_run_of_the_task_is_one_clear_line(tmp_path):
 def test_bench_diloco_rejects_a_bad_config_or_dataset_in_one_line(arg, says):
     result = hyperspace("bench", "diloco", *arg)
     assert result.returncode in (1, 2) and says in result.stderr and "Traceback" not in result.stderr
+
+
+def test_benchmarks_find_the_repositorys_helpers_from_an_installed_script_run_anywhere(tmp_path):
+    # `hyperspace bench state` from outside the repository once lost its tab: wasm_build is not installed
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = "import bench.state_tab, wasm_build.web, tests.browser_util"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
