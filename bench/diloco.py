@@ -203,6 +203,11 @@ def browser_steps_per_s(models: list[str], seconds: float) -> dict[str, float | 
     return {m: reply["steps_per_s"] if reply else None for m, reply in browser_rates(models, seconds).items()}
 
 
+def inner_steps(quick: bool, steps: int | None) -> int:
+    """Each worker's inner steps in each arm: `steps`, or the run's default."""
+    return steps or (80 if quick else 800)
+
+
 def run_bench(
     quick: bool = False,
     steps: int | None = None,
@@ -216,7 +221,7 @@ def run_bench(
 ) -> dict[str, Any]:
     """`configs` replaces the sweep (CONFIGS, or QUICK_CONFIGS with `quick`); `dataset` the model's own text
     (another of its family's, pynode.train.diloco.DATASETS), for both arms."""
-    steps = steps or (80 if quick else 800)
+    steps = inner_steps(quick, steps)
     warm = (20 if quick else WARM_START) if warm is None else warm
     seed_list = list(range(seed, seed + (seeds or (1 if quick else SEEDS))))
     sweep = configs or (QUICK_CONFIGS if quick else CONFIGS)

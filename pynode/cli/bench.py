@@ -241,11 +241,17 @@ def cmd_state(args: argparse.Namespace) -> int:
 
 
 def cmd_diloco(args: argparse.Namespace) -> int:
-    from bench.diloco import run_bench
+    from bench.diloco import inner_steps, run_bench
     from pynode.train.diloco import DATASETS
 
     if args.dataset is not None and args.dataset not in DATASETS["gpt"]:
         raise CliError(f"no dataset {args.dataset!r} for charlm-tiny; one of {', '.join(DATASETS['gpt'])}")
+    steps = inner_steps(args.quick, args.steps)
+    for h, *_ in args.configs or ():
+        if h > steps:
+            raise CliError(
+                f"--config H={h} is more than the {steps} inner steps a worker takes: no round ends"
+            )
 
     result = run_bench(
         quick=args.quick, steps=args.steps, workers=args.workers, jobs=args.jobs, seed=args.seed,
