@@ -297,8 +297,9 @@ def _over_seeds(results: list[dict[str, Any]], seeds: list[int]) -> dict[str, An
 def _table(r: dict[str, Any]) -> None:
     out = sys.stderr
     b = r["baseline"]
-    print(f"\n{r['task']} on {r['dataset']}: {r['workers']} workers × {r['inner_steps_per_worker']} steps each (cosine lr), from "
-          f"{r['warm_start_steps']} synchronous steps; mean over seeds {r['seeds']}", file=out)  # fmt: skip
+    print(f"\n{r['task']} on {r['dataset']}: {r['workers']} workers × {r['inner_steps_per_worker']} steps each "
+          f"(cosine lr), from {r['warm_start_steps']} synchronous steps; mean over seeds {r['seeds']}",
+          file=out)  # fmt: skip
     print(f"{'run':34} {'val loss':>9} {'MB sent':>9} {'loss ×':>7} {'per seed':>20} {'comm ÷':>7} "
           f"{'w/ warm':>7}", file=out)  # fmt: skip
     print(f"{'sync data-parallel':34} {b['final_val_loss']:9.4f} {b['bytes_sent'] / 1e6:9.2f} {1:7.3f} "

@@ -241,11 +241,13 @@ def cmd_state(args: argparse.Namespace) -> int:
 
 
 def cmd_diloco(args: argparse.Namespace) -> int:
-    from bench.diloco import inner_steps, run_bench
+    from bench.diloco import TASK, inner_steps, run_bench
     from pynode.train.diloco import DATASETS
+    from pynode.train.zoo import get_model
 
-    if args.dataset is not None and args.dataset not in DATASETS["gpt"]:
-        raise CliError(f"no dataset {args.dataset!r} for charlm-tiny; one of {', '.join(DATASETS['gpt'])}")
+    texts = DATASETS[get_model(TASK).family]
+    if args.dataset is not None and args.dataset not in texts:
+        raise CliError(f"no dataset {args.dataset!r} for {TASK}; one of {', '.join(texts)}")
     steps = inner_steps(args.quick, args.steps)
     for h, *_ in args.configs or ():
         if h > steps:
