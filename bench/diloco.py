@@ -81,10 +81,10 @@ QUICK_CONFIGS: tuple[tuple[int, str, float, float], ...] = tuple(
 ) + ((40, "int8", 1.0, 0.0), (40, "int4", 1.0, 0.0))
 
 
-def schedule(steps: int) -> InnerSchedule:
-    """Both arms' inner schedule: cosine from the model's lr to 10% of it over `steps`, no warm-up."""
+def schedule(steps: int, lr: float | None = None) -> InnerSchedule:
+    """An arm's inner schedule: cosine from `lr` (None: the model's) to 10% of it over `steps`, no warm-up."""
     h = get_model(TASK).hyper
-    return InnerSchedule(h.lr, 0, "cosine", steps, h.weight_decay)
+    return InnerSchedule(lr or h.lr, 0, "cosine", steps, h.weight_decay)
 
 
 def _sync(
@@ -120,14 +120,15 @@ def sync_baseline(
     theta0: bytes | None = None,
     warm: int = 0,
     dataset: str | None = None,
+    lr: float | None = None,
 ) -> dict[str, Any]:
     """k workers, one shared θ from `theta0` (θ₀(seed) if None), fresh AdamW, `steps` synchronous steps on the
-    cosine schedule; batches continue after the warm start's `warm` steps."""
+    cosine schedule from `lr`; batches continue after the warm start's `warm` steps."""
     spec = get_model(TASK)
     runner = open_runner(spec)
     start = init_theta(spec, seed) if theta0 is None else array("f", theta0)
     runner.set_state(TrainState.fresh(start))
-    _sync(runner, workers, seed, range(warm, warm + steps), schedule(steps), dataset)
+    _sync(runner, workers, seed, range(warm, warm + steps), schedule(steps, lr), dataset)
     loss, _ = evaluate(runner, load_dataset(dataset or spec.dataset).eval_batches(spec))
     return {"final_val_loss": loss, "bytes_sent": steps * workers * 4 * spec.n_params}
 
@@ -142,11 +143,13 @@ def diloco(
     seed: int = SEED,
     theta0: bytes | None = None,
     dataset: str | None = None,
+    lr: float | None = None,
 ) -> dict[str, Any]:
+    """One DiLoCo run; `lr` is the peak of the workers' inner schedule (None: the model's)."""
     start = None if theta0 is None else array("f", theta0)
     run = RunSpec(
         task=TASK, seed=seed, H=H, outer_lr=outer_lr, momentum=momentum, codec=codec,
-        min_peers=workers, shards=workers, inner=schedule(steps), dataset=dataset,
+        min_peers=workers, shards=workers, inner=schedule(steps, lr), dataset=dataset,
         init=None if start is None else checkpoint_hash(start),
     )  # fmt: skip
     local = DilocoSimulation(run, workers, theta0=start)
@@ -218,9 +221,13 @@ def run_bench(
     warm: int | None = None,
     dataset: str | None = None,
     configs: list[tuple[int, str, float, float]] | None = None,
+    lr: float | None = None,
+    sync_lr: float | None = None,
 ) -> dict[str, Any]:
     """`configs` replaces the sweep (CONFIGS, or QUICK_CONFIGS with `quick`); `dataset` the model's own text
-    (another of its family's, pynode.train.diloco.DATASETS), for both arms."""
+    (another of its family's, pynode.train.diloco.DATASETS), for both arms. `lr` is both arms' peak inner lr
+    (None: the model's), `sync_lr` the baseline's alone (None: `lr`), so that each arm can be run at the lr
+    that suits it: the model's lr was chosen at this bench's default length, and longer runs want more."""
     steps = inner_steps(quick, steps)
     warm = (20 if quick else WARM_START) if warm is None else warm
     seed_list = list(range(seed, seed + (seeds or (1 if quick else SEEDS))))
@@ -232,11 +239,16 @@ def run_bench(
     with ProcessPoolExecutor(jobs or len(os.sched_getaffinity(0))) as pool:
         starts = {s: pool.submit(warm_start, workers, warm, s, dataset) if warm else None for s in seed_list}
         theta0 = {s: f.result() if f else None for s, f in starts.items()}
-        base = [pool.submit(sync_baseline, workers, steps, s, theta0[s], warm, dataset) for s in seed_list]
+        base = [
+            pool.submit(sync_baseline, workers, steps, s, theta0[s], warm, dataset, sync_lr or lr)
+            for s in seed_list
+        ]
         # most rounds first (each round adds the outer step's plain-Python work): the pool ends together
         by_cost = sorted(range(len(configs)), key=lambda i: -steps // configs[i][0])
         submitted = {
-            i: [pool.submit(diloco, workers, steps, *configs[i], s, theta0[s], dataset) for s in seed_list]
+            i: [
+                pool.submit(diloco, workers, steps, *configs[i], s, theta0[s], dataset, lr) for s in seed_list
+            ]
             for i in by_cost
         }
         baseline = _over_seeds([f.result() for f in base], seed_list)
@@ -270,7 +282,8 @@ def run_bench(
         "workers": workers,
         "inner_steps_per_worker": steps,
         "warm_start_steps": warm,
-        "inner_schedule": schedule(steps).to_wire(),
+        "inner_schedule": schedule(steps, lr).to_wire(),
+        "baseline_schedule": schedule(steps, sync_lr or lr).to_wire(),
         "seeds": seed_list,
         "quick": quick,
         "baseline": baseline,
@@ -297,9 +310,11 @@ def _over_seeds(results: list[dict[str, Any]], seeds: list[int]) -> dict[str, An
 def _table(r: dict[str, Any]) -> None:
     out = sys.stderr
     b = r["baseline"]
+    sync_lr, lr = (float(r[key]["lr"]) for key in ("baseline_schedule", "inner_schedule"))
+    peak = f"{lr:g}" if sync_lr == lr else f"{sync_lr:g} (sync), {lr:g} (DiLoCo)"
     print(f"\n{r['task']} on {r['dataset']}: {r['workers']} workers × {r['inner_steps_per_worker']} steps each "
-          f"(cosine lr), from {r['warm_start_steps']} synchronous steps; mean over seeds {r['seeds']}",
-          file=out)  # fmt: skip
+          f"(cosine lr from {peak}), from {r['warm_start_steps']} synchronous steps; mean over seeds "
+          f"{r['seeds']}", file=out)  # fmt: skip
     print(f"{'run':34} {'val loss':>9} {'MB sent':>9} {'loss ×':>7} {'per seed':>20} {'comm ÷':>7} "
           f"{'w/ warm':>7}", file=out)  # fmt: skip
     print(f"{'sync data-parallel':34} {b['final_val_loss']:9.4f} {b['bytes_sent'] / 1e6:9.2f} {1:7.3f} "

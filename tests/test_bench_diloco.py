@@ -9,3 +9,20 @@ def test_both_arms_train_and_score_on_the_dataset_asked_for():
     dil = {d: diloco(2, 20, 10, "int8", 1.0, 0.0, 1, None, d)["final_val_loss"] for d in (None, "cranfield")}
     for d, other in ((None, "cranfield"), ("cranfield", None)):
         assert abs(dil[d] - sync[d]) < abs(dil[d] - sync[other]) / 3
+
+
+def test_each_arm_trains_at_the_peak_lr_it_is_given():
+    # the model's lr by default; a lr 5× larger moves 20 steps' loss far more than run-to-run noise (none:
+    # both arms are deterministic)
+    same = (
+        sync_baseline(2, 20, 1, None, 0, None, 3e-3),
+        diloco(2, 20, 10, "int8", 1.0, 0.0, 1, None, None, 3e-3),
+    )
+    default = (sync_baseline(2, 20, 1), diloco(2, 20, 10, "int8", 1.0, 0.0, 1))
+    faster = (
+        sync_baseline(2, 20, 1, None, 0, None, 1.5e-2),
+        diloco(2, 20, 10, "int8", 1.0, 0.0, 1, None, None, 1.5e-2),
+    )
+    for at_model_lr, at_default, at_faster in zip(same, default, faster, strict=True):
+        assert at_model_lr["final_val_loss"] == at_default["final_val_loss"]
+        assert abs(at_faster["final_val_loss"] - at_default["final_val_loss"]) > 0.05

@@ -134,6 +134,8 @@ def test_diloco_init_that_is_no_run_of_the_task_is_one_clear_line(tmp_path):
         (("--config", "200,int8,1,1"), "want 0 < LR ≤ 10 and 0 ≤ MU < 1"),
         (("--config", "200,int8"), "want H,CODEC,LR,MU"),
         (("--dataset", "digits"), "no dataset 'digits' for charlm-tiny; one of charlm, cranfield"),
+        (("--lr", "0"), "'0': want 0 < LR ≤ 1"),
+        (("--sync-lr", "fast"), "'fast' is not a number"),
         (
             ("--steps", "100", "--config", "200,int8,1,0"),
             "H=200 is more than the 100 inner steps a worker takes",

@@ -160,11 +160,33 @@ def _add_diloco(bsub: Any) -> None:
         "or cranfield (real abstracts, far from the model's loss floor at this run length)",
     )  # fmt: skip
     b.add_argument(
+        "--lr", type=inner_lr, metavar="LR",
+        help="both arms' peak inner learning rate (default: the model's, 3e-3, chosen at the default length; "
+        "longer runs want more)",
+    )  # fmt: skip
+    b.add_argument(
+        "--sync-lr", type=inner_lr, metavar="LR",
+        help="the synchronous baseline's peak learning rate alone (default: --lr), to score DiLoCo against a "
+        "baseline tuned on its own",
+    )  # fmt: skip
+    b.add_argument(
         "--config", type=diloco_config, action="append", dest="configs", metavar="H,CODEC,LR,MU",
         help="a DiLoCo configuration to run instead of the sweep (repeatable), e.g. 200,int8,1,0: inner steps "
         "per round, delta codec (fp32, int8, int4, topk), outer learning rate, outer momentum",
     )  # fmt: skip
     b.set_defaults(func=cmd_diloco)
+
+
+def inner_lr(text: str) -> float:
+    from pynode.train.schedule import MAX_INNER_LR
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= MAX_INNER_LR:
+        raise argparse.ArgumentTypeError(f"{text!r}: want 0 < LR ≤ {MAX_INNER_LR:g}")
+    return value
 
 
 def diloco_config(text: str) -> tuple[int, str, float, float]:
@@ -257,7 +279,8 @@ def cmd_diloco(args: argparse.Namespace) -> int:
 
     result = run_bench(
         quick=args.quick, steps=args.steps, workers=args.workers, jobs=args.jobs, seed=args.seed,
-        seeds=args.seeds, warm=args.warm_start, dataset=args.dataset, configs=args.configs,
+        seeds=args.seeds, warm=args.warm_start, dataset=args.dataset, configs=args.configs, lr=args.lr,
+        sync_lr=args.sync_lr,
     )  # fmt: skip
     return report(args, result)
 
