@@ -40,6 +40,7 @@ import os
 import sys
 import time
 from array import array
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from statistics import fmean
 from typing import Any
@@ -232,34 +233,62 @@ def run_bench(
     warm = (20 if quick else WARM_START) if warm is None else warm
     seed_list = list(range(seed, seed + (seeds or (1 if quick else SEEDS))))
     sweep = configs or (QUICK_CONFIGS if quick else CONFIGS)
-    configs = [c for c in sweep if c[0] <= steps]  # at least one round
+    t0 = time.monotonic()
+    arms = compare(workers, steps, seed_list, warm, dataset, sweep, lr, sync_lr, jobs)
+    sweep_s = time.monotonic() - t0
+    models = ["digits-mlp", TASK]
+    speed = {m: steps_per_s(m, 1.0 if quick else 3.0) for m in models}
+    wasm = browser_steps_per_s(models, 1.0 if quick else 3.0)
+    result = {
+        "task": TASK,
+        **arms,
+        "quick": quick,
+        "sweep_wall_s": round(sweep_s, 1),
+        "train_steps_per_s": {m: {**v, "browser_wasm": wasm[m]} for m, v in speed.items()},
+        "wall_s": round(time.monotonic() - t0, 1),
+    }
+    _table(result)
+    return result
+
+
+def compare(
+    workers: int,
+    steps: int,
+    seeds: list[int],
+    warm: int,
+    dataset: str | None,
+    configs: Sequence[tuple[int, str, float, float]],
+    lr: float | None = None,
+    sync_lr: float | None = None,
+    jobs: int | None = None,
+) -> dict[str, Any]:
+    """Both arms from each seed's warm start: the baseline at `sync_lr` (None: `lr`), every configuration with
+    H ≤ `steps` (at least one round) at `lr`, each over `seeds`; the ratios, and the verdict."""
+    configs = [c for c in configs if c[0] <= steps]
     own = get_model(TASK).dataset
     dataset = None if dataset == own else dataset  # its own: the run id and batches as before
-    t0 = time.monotonic()
     with ProcessPoolExecutor(jobs or len(os.sched_getaffinity(0))) as pool:
-        starts = {s: pool.submit(warm_start, workers, warm, s, dataset) if warm else None for s in seed_list}
+        starts = {s: pool.submit(warm_start, workers, warm, s, dataset) if warm else None for s in seeds}
         theta0 = {s: f.result() if f else None for s, f in starts.items()}
         base = [
             pool.submit(sync_baseline, workers, steps, s, theta0[s], warm, dataset, sync_lr or lr)
-            for s in seed_list
+            for s in seeds
         ]
         # most rounds first (each round adds the outer step's plain-Python work): the pool ends together
         by_cost = sorted(range(len(configs)), key=lambda i: -steps // configs[i][0])
         submitted = {
-            i: [
-                pool.submit(diloco, workers, steps, *configs[i], s, theta0[s], dataset, lr) for s in seed_list
-            ]
+            i: [pool.submit(diloco, workers, steps, *configs[i], s, theta0[s], dataset, lr) for s in seeds]
             for i in by_cost
         }
-        baseline = _over_seeds([f.result() for f in base], seed_list)
+        baseline = _over_seeds([f.result() for f in base])
         warm_bytes = warm * workers * 4 * get_model(TASK).n_params
         runs = []
-        for i, (H, codec, lr, mu) in enumerate(configs):
-            r = _over_seeds([f.result() for f in submitted[i]], seed_list)
+        for i, (H, codec, outer_lr, mu) in enumerate(configs):
+            r = _over_seeds([f.result() for f in submitted[i]])
             runs.append({
                 "H": H,
                 "compression": codec,
-                "outer_lr": lr,
+                "outer_lr": outer_lr,
                 "outer_momentum": mu,
                 **r,
                 "loss_ratio_vs_baseline": r["final_val_loss"] / baseline["final_val_loss"],
@@ -270,37 +299,26 @@ def run_bench(
                 "comm_reduction_with_warm_start": (warm_bytes + baseline["bytes_sent"])
                 / (warm_bytes + max(1, r["bytes_sent"])),
             })  # fmt: skip
-    sweep_s = time.monotonic() - t0
     good = [x for x in runs if x["loss_ratio_vs_baseline"] <= LOSS_TOLERANCE]
     best = max(good, key=lambda x: x["comm_reduction_vs_baseline"], default=None)
-    models = ["digits-mlp", TASK]
-    speed = {m: steps_per_s(m, 1.0 if quick else 3.0) for m in models}
-    wasm = browser_steps_per_s(models, 1.0 if quick else 3.0)
-    result = {
-        "task": TASK,
+    return {
         "dataset": dataset or own,
         "workers": workers,
         "inner_steps_per_worker": steps,
         "warm_start_steps": warm,
         "inner_schedule": schedule(steps, lr).to_wire(),
         "baseline_schedule": schedule(steps, sync_lr or lr).to_wire(),
-        "seeds": seed_list,
-        "quick": quick,
+        "seeds": seeds,
         "baseline": baseline,
         "runs": runs,
         "loss_tolerance": LOSS_TOLERANCE,
         # the run with the most communication saved among those within LOSS_TOLERANCE of the baseline
         "best_within_tolerance": best,
         "target_met": best is not None and best["comm_reduction_vs_baseline"] >= COMM_TARGET,
-        "sweep_wall_s": round(sweep_s, 1),
-        "train_steps_per_s": {m: {**v, "browser_wasm": wasm[m]} for m, v in speed.items()},
-        "wall_s": round(time.monotonic() - t0, 1),
     }
-    _table(result)
-    return result
 
 
-def _over_seeds(results: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
+def _over_seeds(results: list[dict[str, Any]]) -> dict[str, Any]:
     """One arm over the seeds: its mean final validation loss, each seed's, and its mean bytes sent."""
     losses = [r["final_val_loss"] for r in results]
     sent = round(fmean(r["bytes_sent"] for r in results))

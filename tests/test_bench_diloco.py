@@ -1,6 +1,6 @@
 """`bench diloco`'s arms train and score on the text asked for: `--dataset cranfield` is not charlm."""
 
-from bench.diloco import diloco, sync_baseline
+from bench.diloco import compare, diloco, sync_baseline
 
 
 def test_both_arms_train_and_score_on_the_dataset_asked_for():
@@ -26,3 +26,16 @@ def test_each_arm_trains_at_the_peak_lr_it_is_given():
     for at_model_lr, at_default, at_faster in zip(same, default, faster, strict=True):
         assert at_model_lr["final_val_loss"] == at_default["final_val_loss"]
         assert abs(at_faster["final_val_loss"] - at_default["final_val_loss"]) > 0.05
+
+
+def test_the_comparison_runs_each_arm_at_its_own_lr_and_reports_what_ran():
+    r = compare(2, 20, [1], 0, None, [(10, "int8", 0.7, 0.5), (40, "int8", 1.0, 0.0)], 1.5e-2, 3e-3, 2)
+    assert (r["baseline_schedule"]["lr"], r["inner_schedule"]["lr"]) == ("0.003", "0.015")
+    assert r["baseline"]["val_loss_per_seed"] == [
+        sync_baseline(2, 20, 1, None, 0, None, 3e-3)["final_val_loss"]
+    ]
+    (run,) = r["runs"]  # H=40 is more than the 20 steps a worker takes: no round would end
+    assert (run["H"], run["outer_lr"], run["outer_momentum"]) == (10, 0.7, 0.5)
+    alone = diloco(2, 20, 10, "int8", 0.7, 0.5, 1, None, None, 1.5e-2)["final_val_loss"]
+    assert run["val_loss_per_seed"] == [alone]
+    assert run["loss_ratio_vs_baseline"] == alone / r["baseline"]["final_val_loss"]
