@@ -97,7 +97,7 @@ def test_classify_arguments_are_checked(images):
 
 
 def test_text_maps_onto_the_alphabet():
-    assert encode_text("Hi, Ünï z!") == [TEXT_ALPHABET.index(c) for c in "hi,  n   !"]  # z: beyond the vocab
+    assert encode_text("Hi, Ünï z!") == [TEXT_ALPHABET.index(c) for c in "hi,  n   !"]  # z: not in the alphabet
 
 
 def test_sampling_greedy_top_k_and_seeded():

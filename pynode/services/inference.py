@@ -37,8 +37,7 @@ from pynode.train.zoo import ModelSpec, get_model
 
 CAP = "inference"
 VOCAB = get_model("charlm-tiny").vocab  # the zoo's char-LMs predict this many symbols (every variant)
-# Ids the model knows; the alphabet's symbols beyond VOCAB (it lists 33, the models embed 32) read as spaces.
-INDEX = {c: i for i, c in enumerate(TEXT_ALPHABET[:VOCAB])}
+INDEX = {c: i for i, c in enumerate(TEXT_ALPHABET)}
 TOKENS_PER_HOP = 4  # characters generated per offloaded call: fewer thread hops, still a steady stream
 SPACE = INDEX[" "]
 

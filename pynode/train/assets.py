@@ -16,7 +16,9 @@ HERE = Path(__file__).parent
 GRAPHS_DIR = HERE / "graphs"
 DATA_DIR = HERE / "data"
 MANIFEST = "manifest.json"
-TEXT_ALPHABET = "\n !',.?abcdefghijklmnopqrstuvwxyz"  # 32 symbols: the char LM's vocabulary, in id order
+# The char LMs' vocabulary, in id order: exactly their 32 embeddings. It once listed a 33rd symbol, "z", which
+# the models could neither read nor predict; Cranfield's z's became targets whose loss is unbounded below.
+TEXT_ALPHABET = "\n !',.?abcdefghijklmnopqrstuvwxy"
 
 
 class AssetError(Exception):

@@ -71,6 +71,11 @@ class CharText:
         self.file = file
         self.n_eval = eval_batches
         text = data_bytes(self.file).decode("ascii")
+        if not set(text) <= set(TEXT_ALPHABET):
+            # a symbol the model cannot embed is a target whose loss has no floor: training drives it negative
+            raise ValueError(
+                f"{file} holds symbols outside the alphabet: {sorted(set(text) - set(TEXT_ALPHABET))}"
+            )
         index = {c: i for i, c in enumerate(TEXT_ALPHABET)}
         ids = array("q", [index[c] for c in text])
         cut = int(len(ids) * (1 - TEXT_VAL_FRACTION))
