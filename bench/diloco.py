@@ -228,7 +228,7 @@ def run_bench(
     """`configs` replaces the sweep (CONFIGS, or QUICK_CONFIGS with `quick`); `dataset` the model's own text
     (another of its family's, pynode.train.diloco.DATASETS), for both arms. `lr` is both arms' peak inner lr
     (None: the model's), `sync_lr` the baseline's alone (None: `lr`), so that each arm can be run at the lr
-    that suits it: the model's lr was chosen at this bench's default length, and longer runs want more."""
+    that suits it: the model's lr was chosen at this bench's default length and text, not at others."""
     steps = inner_steps(quick, steps)
     warm = (20 if quick else WARM_START) if warm is None else warm
     seed_list = list(range(seed, seed + (seeds or (1 if quick else SEEDS))))

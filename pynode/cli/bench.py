@@ -161,8 +161,8 @@ def _add_diloco(bsub: Any) -> None:
     )  # fmt: skip
     b.add_argument(
         "--lr", type=inner_lr, metavar="LR",
-        help="both arms' peak inner learning rate (default: the model's, 3e-3, chosen at the default length; "
-        "longer runs want more)",
+        help="both arms' peak inner learning rate (default: the model's, 3e-3, chosen at the default length and "
+        "text; tune it on other seeds for another)",
     )  # fmt: skip
     b.add_argument(
         "--sync-lr", type=inner_lr, metavar="LR",
