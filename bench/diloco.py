@@ -265,14 +265,14 @@ def compare(
     """Both arms from each seed's warm start: the baseline at `sync_lr` (None: `lr`), every configuration with
     H ≤ `steps` (at least one round) at `lr`, each over `seeds`; the ratios, and the verdict."""
     configs = [c for c in configs if c[0] <= steps]
+    sync_lr = sync_lr or lr
     own = get_model(TASK).dataset
     dataset = None if dataset == own else dataset  # its own: the run id and batches as before
     with ProcessPoolExecutor(jobs or len(os.sched_getaffinity(0))) as pool:
         starts = {s: pool.submit(warm_start, workers, warm, s, dataset) if warm else None for s in seeds}
         theta0 = {s: f.result() if f else None for s, f in starts.items()}
         base = [
-            pool.submit(sync_baseline, workers, steps, s, theta0[s], warm, dataset, sync_lr or lr)
-            for s in seeds
+            pool.submit(sync_baseline, workers, steps, s, theta0[s], warm, dataset, sync_lr) for s in seeds
         ]
         # most rounds first (each round adds the outer step's plain-Python work): the pool ends together
         by_cost = sorted(range(len(configs)), key=lambda i: -steps // configs[i][0])
@@ -307,7 +307,7 @@ def compare(
         "inner_steps_per_worker": steps,
         "warm_start_steps": warm,
         "inner_schedule": schedule(steps, lr).to_wire(),
-        "baseline_schedule": schedule(steps, sync_lr or lr).to_wire(),
+        "baseline_schedule": schedule(steps, sync_lr).to_wire(),
         "seeds": seeds,
         "baseline": baseline,
         "runs": runs,
