@@ -302,6 +302,32 @@ def test_heartbeat_emits_ihave_to_non_mesh_peers() -> None:
     assert not gossiped & r.mesh[TOPIC]
 
 
+def test_a_peer_that_grafts_after_a_message_passed_is_told_of_it() -> None:
+    # the message went to the mesh; the heartbeat's IHAVE skips mesh peers, so a link grafted in between would
+    # never carry it (three federated relays lost their nodes' messages this way on a loaded machine)
+    r = router(10)
+    env = envelope(1)
+    deliver(r, next(iter(r.mesh[TOPIC])), env)
+    late = next(p for p in map(peer, range(1, 11)) if p not in r.mesh[TOPIC])
+    replies = sent(r.receive(late, RPC(graft=[TOPIC]), T0))
+    assert late in r.mesh[TOPIC]
+    assert replies[late].ihave == [(TOPIC, [env.msg_id])]
+
+
+def test_peers_we_graft_after_a_message_passed_are_told_of_it() -> None:
+    r = Router(LOCAL, rng=random.Random(1))
+    r.subscribe(TOPIC, T0)
+    for i in range(1, 11):
+        r.add_peer(peer(i), T0)
+        r.receive(peer(i), RPC(subs=[SubOpt(True, TOPIC)]), T0)
+    env = envelope(1)
+    deliver(r, peer(1), env)  # an empty mesh: forwarded to no one
+    rpcs = sent(r.tick(T0))
+    grafted = {p for p, rpc in rpcs.items() if rpc.graft == [TOPIC]}
+    assert grafted == r.mesh[TOPIC] and grafted
+    assert all(rpcs[p].ihave == [(TOPIC, [env.msg_id])] for p in grafted)
+
+
 def test_iwant_is_served_from_the_message_cache_then_the_history_until_history_ttl() -> None:
     r = router(10)
     env = envelope(1)

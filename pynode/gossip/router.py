@@ -474,6 +474,7 @@ class Router:
         peers.add(peer)
         if self._score is not None:
             self._score.graft(peer, topic, now)
+        self._tell_recent(topic, peer, out)
 
     def _handle_prune(self, peer: bytes, prune: Prune, now: float, out: _Outbox) -> None:
         topic = prune.topic
@@ -665,6 +666,16 @@ class Router:
         if self._score is not None:
             self._score.graft(peer, topic, now)
         out.to(peer).graft.append(topic)
+        self._tell_recent(topic, peer, out)
+
+    def _tell_recent(self, topic: str, peer: bytes, out: _Outbox) -> None:
+        """IHAVE the message cache's recent ids to a peer new to our mesh. What we forwarded before it joined
+        went to the old mesh, and the heartbeat's IHAVE goes only to peers outside the mesh: without this, a
+        message that passed while the link was being grafted never crosses it (it asks for the ids it lacks)."""
+        ids = self.mcache.gossip_ids(topic)
+        if ids:
+            self.counters["graft_told"] += len(ids)
+            out.to(peer).ihave.append((topic, ids[: self.params.max_ihave_length]))
 
     def _prune(self, topic: str, peer: bytes, now: float, out: _Outbox, px: bool) -> None:
         self.mesh[topic].discard(peer)
