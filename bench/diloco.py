@@ -2,9 +2,8 @@
 
 charlm-tiny, k workers, every worker takes the same number of inner steps T. As in the DiLoCo paper, both arms
 start from one checkpoint: θ₀ trained synchronously for WARM_START steps (the model's constant AdamW). From
-there each arm takes T steps per worker on a cosine schedule from its peak lr down to 10%, with fresh
-optimiser state: the baseline from the model's lr, DiLoCo's workers from WORKER_LR (each arm at the peak that
-suited it on held-out seeds). The baseline averages the k gradients every step (each worker sends its full fp32
+there each arm takes T steps per worker on the same inner schedule, cosine from the model's lr down to 10%,
+with fresh optimiser state. The baseline averages the k gradients every step (each worker sends its full fp32
 gradient every step). DiLoCo runs ⌈T/H⌉ rounds of the real protocol (`pynode.sim.diloco`: the same messages,
 certificates, codecs and outer step as over the network, carried by the simulation kernel's instant links;
 the schedule and the checkpoint's hash travel in the run's spec, as `hyperspace diloco --init` sends them) and
@@ -62,11 +61,6 @@ SEEDS = 5  # 3 were too few: the best run's mean moved by 1% with the batch stre
 WARM_START = 400  # synchronous steps from θ₀ to the checkpoint both arms start from
 LOSS_TOLERANCE = 1.02  # "as good as synchronous": mean final validation loss within 2% of the baseline's
 COMM_TARGET = 500  # ... at this many times less communication (the DiLoCo paper's figure)
-# DiLoCo's workers' peak inner lr. Each takes batch-16 steps where the baseline takes batch-64 ones, and a
-# noisier gradient wants a smaller Adam step. Tuned on held-out seeds 100-103 (issue 14's closing note): the
-# baseline was best at the model's lr (mean loss 0.3992; 0.4000 at 2e-3, 0.4007 at 4.5e-3), while DiLoCo at
-# 2e-3 trailed it by 1.4% (H=200 int8) where at 3e-3 it trailed by 3.5% (seeds 100-101).
-WORKER_LR = 2e-3
 
 # (H, codec, outer lr, outer momentum). Plain averaging of the workers' models (lr 1, momentum 0) is the
 # reference; with 2 to 16 outer rounds the paper's Nesterov momentum (0.7, 0.9) has too few rounds to pay
@@ -152,11 +146,11 @@ def diloco(
     dataset: str | None = None,
     lr: float | None = None,
 ) -> dict[str, Any]:
-    """One DiLoCo run; `lr` is the peak of the workers' inner schedule (None: WORKER_LR)."""
+    """One DiLoCo run; `lr` is the peak of the workers' inner schedule (None: the model's)."""
     start = None if theta0 is None else array("f", theta0)
     run = RunSpec(
         task=TASK, seed=seed, H=H, outer_lr=outer_lr, momentum=momentum, codec=codec,
-        min_peers=workers, shards=workers, inner=schedule(steps, lr or WORKER_LR), dataset=dataset,
+        min_peers=workers, shards=workers, inner=schedule(steps, lr), dataset=dataset,
         init=None if start is None else checkpoint_hash(start),
     )  # fmt: skip
     local = DilocoSimulation(run, workers, theta0=start)
@@ -232,9 +226,9 @@ def run_bench(
     sync_lr: float | None = None,
 ) -> dict[str, Any]:
     """`configs` replaces the sweep (CONFIGS, or QUICK_CONFIGS with `quick`); `dataset` the model's own text
-    (another of its family's, pynode.train.diloco.DATASETS), for both arms. `lr` is DiLoCo's workers' peak
-    inner lr (None: WORKER_LR), `sync_lr` the baseline's (None: the model's): both were chosen at this bench's
-    default length and text, not at others."""
+    (another of its family's, pynode.train.diloco.DATASETS), for both arms. `lr` is both arms' peak inner lr
+    (None: the model's), `sync_lr` the baseline's alone (None: `lr`), so that each arm can be run at the lr
+    that suits it: the model's lr was chosen at this bench's default length and text, not at others."""
     steps = inner_steps(quick, steps)
     warm = (20 if quick else WARM_START) if warm is None else warm
     seed_list = list(range(seed, seed + (seeds or (1 if quick else SEEDS))))
@@ -268,11 +262,10 @@ def compare(
     sync_lr: float | None = None,
     jobs: int | None = None,
 ) -> dict[str, Any]:
-    """Both arms from each seed's warm start: the baseline at `sync_lr` (None: the model's lr), every
-    configuration with H ≤ `steps` (at least one round) at `lr` (None: WORKER_LR), each over `seeds`; the
-    ratios, and the verdict."""
+    """Both arms from each seed's warm start: the baseline at `sync_lr` (None: `lr`), every configuration with
+    H ≤ `steps` (at least one round) at `lr`, each over `seeds`; the ratios, and the verdict."""
     configs = [c for c in configs if c[0] <= steps]
-    lr = lr or WORKER_LR
+    sync_lr = sync_lr or lr
     own = get_model(TASK).dataset
     dataset = None if dataset == own else dataset  # its own: the run id and batches as before
     with ProcessPoolExecutor(jobs or len(os.sched_getaffinity(0))) as pool:

@@ -1,6 +1,6 @@
 """`bench diloco`'s arms train and score on the text asked for: `--dataset cranfield` is not charlm."""
 
-from bench.diloco import WORKER_LR, compare, diloco, sync_baseline
+from bench.diloco import compare, diloco, sync_baseline
 
 
 def test_both_arms_train_and_score_on_the_dataset_asked_for():
@@ -12,11 +12,11 @@ def test_both_arms_train_and_score_on_the_dataset_asked_for():
 
 
 def test_each_arm_trains_at_the_peak_lr_it_is_given():
-    # the baseline at the model's lr by default, DiLoCo's workers at WORKER_LR; a lr 5× larger moves 20 steps'
-    # loss far more than run-to-run noise (none: both arms are deterministic)
+    # the model's lr by default; a lr 5× larger moves 20 steps' loss far more than run-to-run noise (none:
+    # both arms are deterministic)
     same = (
         sync_baseline(2, 20, 1, None, 0, None, 3e-3),
-        diloco(2, 20, 10, "int8", 1.0, 0.0, 1, None, None, WORKER_LR),
+        diloco(2, 20, 10, "int8", 1.0, 0.0, 1, None, None, 3e-3),
     )
     default = (sync_baseline(2, 20, 1), diloco(2, 20, 10, "int8", 1.0, 0.0, 1))
     faster = (

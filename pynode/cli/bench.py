@@ -161,14 +161,13 @@ def _add_diloco(bsub: Any) -> None:
     )  # fmt: skip
     b.add_argument(
         "--lr", type=inner_lr, metavar="LR",
-        help="DiLoCo's workers' peak inner learning rate (default 2e-3: their batch-16 steps want a smaller one "
-        "than the baseline's batch-64 steps; chosen at the default length and text, tune it on other seeds for "
-        "another)",
+        help="both arms' peak inner learning rate (default: the model's, 3e-3, chosen at the default length and "
+        "text; tune it on other seeds for another)",
     )  # fmt: skip
     b.add_argument(
         "--sync-lr", type=inner_lr, metavar="LR",
-        help="the synchronous baseline's peak learning rate (default: the model's, 3e-3, its best at the default "
-        "length and text), to score DiLoCo against a baseline tuned on its own",
+        help="the synchronous baseline's peak learning rate alone (default: --lr), to score DiLoCo against a "
+        "baseline tuned on its own",
     )  # fmt: skip
     b.add_argument(
         "--config", type=diloco_config, action="append", dest="configs", metavar="H,CODEC,LR,MU",
