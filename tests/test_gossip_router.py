@@ -72,6 +72,16 @@ def router(
     return r
 
 
+def unmeshed_router(n: int) -> Router:
+    """We subscribe to TOPIC before peers 1..n join it: an empty mesh until the heartbeat grafts some."""
+    r = Router(LOCAL, rng=random.Random(1))
+    r.subscribe(TOPIC, T0)
+    for i in range(1, n + 1):
+        r.add_peer(peer(i), T0)
+        r.receive(peer(i), RPC(subs=[SubOpt(True, TOPIC)]), T0)
+    return r
+
+
 def deliver(r: Router, source: bytes, env: Envelope, now: float = T0) -> list[Output]:
     """`source` sends `env`; the runtime accepts it."""
     outputs = r.receive(source, RPC(msgs=[env]), now)
@@ -93,11 +103,7 @@ def test_subscribe_grafts_D_known_topic_peers() -> None:
 
 
 def test_heartbeat_grafts_up_to_D_when_mesh_too_small() -> None:
-    r = Router(LOCAL, rng=random.Random(1))
-    r.subscribe(TOPIC, T0)
-    for i in range(1, 11):
-        r.add_peer(peer(i), T0)
-        r.receive(peer(i), RPC(subs=[SubOpt(True, TOPIC)]), T0)
+    r = unmeshed_router(10)
     assert r.mesh[TOPIC] == set()
     grafted = {p for p, rpc in sent(r.tick(T0)).items() if rpc.graft == [TOPIC]}
     assert len(r.mesh[TOPIC]) == PARAMS.D
@@ -315,11 +321,7 @@ def test_a_peer_that_grafts_after_a_message_passed_is_told_of_it() -> None:
 
 
 def test_peers_we_graft_after_a_message_passed_are_told_of_it() -> None:
-    r = Router(LOCAL, rng=random.Random(1))
-    r.subscribe(TOPIC, T0)
-    for i in range(1, 11):
-        r.add_peer(peer(i), T0)
-        r.receive(peer(i), RPC(subs=[SubOpt(True, TOPIC)]), T0)
+    r = unmeshed_router(10)
     env = envelope(1)
     deliver(r, peer(1), env)  # an empty mesh: forwarded to no one
     rpcs = sent(r.tick(T0))

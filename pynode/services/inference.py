@@ -32,14 +32,13 @@ from pynode.services.limits import (
     MAX_TEMPERATURE_MILLI,
 )
 from pynode.services.spec import Context, Method, Service, ServiceSpec
-from pynode.train.assets import TEXT_ALPHABET
+from pynode.train.assets import TEXT_ALPHABET, TEXT_INDEX
 from pynode.train.zoo import ModelSpec, get_model
 
 CAP = "inference"
 VOCAB = get_model("charlm-tiny").vocab  # the zoo's char-LMs predict this many symbols (every variant)
-INDEX = {c: i for i, c in enumerate(TEXT_ALPHABET)}
 TOKENS_PER_HOP = 4  # characters generated per offloaded call: fewer thread hops, still a steady stream
-SPACE = INDEX[" "]
+SPACE = TEXT_INDEX[" "]
 
 Offload = Callable[[Callable[[], Any]], Awaitable[Any]]  # run blocking model work (a thread in CPython)
 
@@ -154,7 +153,7 @@ def _no_args(args: dict[str, Any]) -> None:
 
 def encode_text(text: str) -> list[int]:
     """The char-LM's ids: lowercased, characters outside its alphabet read as spaces."""
-    return [INDEX.get(c, SPACE) for c in text.lower()]
+    return [TEXT_INDEX.get(c, SPACE) for c in text.lower()]
 
 
 def sample(logits: list[float], temperature: float, top_k: int, rng: random.Random) -> int:

@@ -19,6 +19,7 @@ MANIFEST = "manifest.json"
 # The char LMs' vocabulary, in id order: exactly their 32 embeddings. It once listed a 33rd symbol, "z", which
 # the models could neither read nor predict; Cranfield's z's became targets whose loss is unbounded below.
 TEXT_ALPHABET = "\n !',.?abcdefghijklmnopqrstuvwxy"
+TEXT_INDEX = {c: i for i, c in enumerate(TEXT_ALPHABET)}  # symbol → id
 
 
 class AssetError(Exception):

@@ -11,7 +11,7 @@ from array import array
 from functools import cache, lru_cache
 
 from pynode.platform.model import Batch, Tensor
-from pynode.train.assets import TEXT_ALPHABET, data_bytes, data_hash
+from pynode.train.assets import TEXT_INDEX, data_bytes, data_hash
 from pynode.train.rng import Stream, mix
 from pynode.train.zoo import ModelSpec
 
@@ -71,13 +71,11 @@ class CharText:
         self.file = file
         self.n_eval = eval_batches
         text = data_bytes(self.file).decode("ascii")
-        if not set(text) <= set(TEXT_ALPHABET):
+        foreign = set(text) - TEXT_INDEX.keys()
+        if foreign:
             # a symbol the model cannot embed is a target whose loss has no floor: training drives it negative
-            raise ValueError(
-                f"{file} holds symbols outside the alphabet: {sorted(set(text) - set(TEXT_ALPHABET))}"
-            )
-        index = {c: i for i, c in enumerate(TEXT_ALPHABET)}
-        ids = array("q", [index[c] for c in text])
+            raise ValueError(f"{file} holds symbols outside the alphabet: {sorted(foreign)}")
+        ids = array("q", [TEXT_INDEX[c] for c in text])
         cut = int(len(ids) * (1 - TEXT_VAL_FRACTION))
         self.train, self.val = ids[:cut], ids[cut:]
         self.hash = data_hash(self.file)
