@@ -10,7 +10,8 @@ the schedule and the checkpoint's hash travel in the run's spec, as `hyperspace 
 counts the delta bytes the workers publish.
 
 Each arm is scored by its mean final validation loss over several seeds (θ₀, the warm start and every batch
-follow the seed); the loss ratio is DiLoCo's mean over the baseline's. Communication is counted over the
+follow the seed); the loss ratio is DiLoCo's mean over the baseline's, shown with the 95% Student-t interval
+of the per-seed ratios (seed i of both arms starts from one checkpoint: the ratio is paired). Communication is counted over the
 compared phase, as the paper counts it, and also with the shared warm start's bytes added to both arms.
 Every configuration in CONFIGS is run and reported, the whole sweep and not only the winner. Each run is a
 process of its own; the runs are independent and deterministic, so a multi-core machine runs them at once.
@@ -48,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from bench.train_speed import browser_rates, cpython_rates
+from pynode.research.stats import summarize
 from pynode.sim.diloco import DilocoSimulation
 from pynode.train.data import load_dataset
 from pynode.train.diloco import RunSpec, checkpoint_hash
@@ -285,6 +287,9 @@ def compare(
         runs = []
         for i, (H, codec, outer_lr, mu) in enumerate(configs):
             r = _over_seeds([f.result() for f in submitted[i]])
+            ratios = [
+                x / y for x, y in zip(r["val_loss_per_seed"], baseline["val_loss_per_seed"], strict=True)
+            ]
             runs.append({
                 "H": H,
                 "compression": codec,
@@ -292,9 +297,8 @@ def compare(
                 "outer_momentum": mu,
                 **r,
                 "loss_ratio_vs_baseline": r["final_val_loss"] / baseline["final_val_loss"],
-                "loss_ratio_per_seed": [
-                    x / y for x, y in zip(r["val_loss_per_seed"], baseline["val_loss_per_seed"], strict=True)
-                ],
+                "loss_ratio_per_seed": ratios,
+                "loss_ratio_ci95": _ci95(ratios),
                 "comm_reduction_vs_baseline": baseline["bytes_sent"] / max(1, r["bytes_sent"]),
                 "comm_reduction_with_warm_start": (warm_bytes + baseline["bytes_sent"])
                 / (warm_bytes + max(1, r["bytes_sent"])),
@@ -325,6 +329,15 @@ def _over_seeds(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {"final_val_loss": fmean(losses), "val_loss_per_seed": losses, "bytes_sent": sent}
 
 
+def _ci95(ratios: list[float]) -> list[float] | None:
+    """The 95% Student-t interval of the mean per-seed loss ratio (seed i of both arms shares θ₀ and the warm
+    start, so the ratio is paired); None with one seed."""
+    if len(ratios) < 2:
+        return None
+    s = summarize(ratios)
+    return [s.ci_low, s.ci_high]
+
+
 def _table(r: dict[str, Any]) -> None:
     out = sys.stderr
     b = r["baseline"]
@@ -333,16 +346,16 @@ def _table(r: dict[str, Any]) -> None:
     print(f"\n{r['task']} on {r['dataset']}: {r['workers']} workers × {r['inner_steps_per_worker']} steps each "
           f"(cosine lr from {peak}), from {r['warm_start_steps']} synchronous steps; mean over seeds "
           f"{r['seeds']}", file=out)  # fmt: skip
-    print(f"{'run':34} {'val loss':>9} {'MB sent':>9} {'loss ×':>7} {'per seed':>20} {'comm ÷':>7} "
+    print(f"{'run':34} {'val loss':>9} {'MB sent':>9} {'loss ×':>7} {'95% CI':>13} {'comm ÷':>7} "
           f"{'w/ warm':>7}", file=out)  # fmt: skip
     print(f"{'sync data-parallel':34} {b['final_val_loss']:9.4f} {b['bytes_sent'] / 1e6:9.2f} {1:7.3f} "
-          f"{'':>20} {1:7.0f} {1:7.1f}", file=out)  # fmt: skip
+          f"{'':>13} {1:7.0f} {1:7.1f}", file=out)  # fmt: skip
     for x in r["runs"]:
         name = f"DiLoCo H={x['H']} {x['compression']} lr={x['outer_lr']:g} μ={x['outer_momentum']:g}"
         mark = " ←" if x is r["best_within_tolerance"] else ""
-        per_seed = " ".join(f"{v:.3f}" for v in x["loss_ratio_per_seed"])
+        ci = "{:.3f}–{:.3f}".format(*x["loss_ratio_ci95"]) if x["loss_ratio_ci95"] else ""
         print(f"{name:34} {x['final_val_loss']:9.4f} {x['bytes_sent'] / 1e6:9.2f} "
-              f"{x['loss_ratio_vs_baseline']:7.3f} {per_seed:>20} {x['comm_reduction_vs_baseline']:7.0f} "
+              f"{x['loss_ratio_vs_baseline']:7.3f} {ci:>13} {x['comm_reduction_vs_baseline']:7.0f} "
               f"{x['comm_reduction_with_warm_start']:7.1f}{mark}", file=out)  # fmt: skip
     best = r["best_within_tolerance"]
     if best is not None:

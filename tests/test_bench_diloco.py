@@ -39,3 +39,15 @@ def test_the_comparison_runs_each_arm_at_its_own_lr_and_reports_what_ran():
     alone = diloco(2, 20, 10, "int8", 0.7, 0.5, 1, None, None, 1.5e-2)["final_val_loss"]
     assert run["val_loss_per_seed"] == [alone]
     assert run["loss_ratio_vs_baseline"] == alone / r["baseline"]["final_val_loss"]
+
+
+def test_each_run_reports_the_95_percent_interval_of_its_paired_ratio():
+    r = compare(2, 20, [1, 2], 0, None, [(10, "int8", 1.0, 0.0)], jobs=2)
+    (run,) = r["runs"]
+    a, b = run["loss_ratio_per_seed"]
+    lo, hi = run["loss_ratio_ci95"]
+    # n = 2: mean ± t(0.975, 1 df) · sd / √2, with sd = |a − b| / √2 and t = 12.7062
+    assert abs((lo + hi) / 2 - (a + b) / 2) < 1e-12
+    assert abs((hi - lo) / 2 - 12.7062 * abs(a - b) / 2) < 1e-4
+    one = compare(2, 20, [1], 0, None, [(10, "int8", 1.0, 0.0)], jobs=1)
+    assert one["runs"][0]["loss_ratio_ci95"] is None
