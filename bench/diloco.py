@@ -11,8 +11,9 @@ counts the delta bytes the workers publish.
 
 Each arm is scored by its mean final validation loss over several seeds (θ₀, the warm start and every batch
 follow the seed); the loss ratio is DiLoCo's mean over the baseline's, shown with the 95% Student-t interval
-of the per-seed ratios (seed i of both arms starts from one checkpoint: the ratio is paired). Communication is counted over the
-compared phase, as the paper counts it, and also with the shared warm start's bytes added to both arms.
+of the per-seed ratios (seed i of both arms starts from one checkpoint: the ratio is paired). Communication
+is counted over the compared phase, as the paper counts it, and also with the shared warm start's bytes
+added to both arms.
 Every configuration in CONFIGS is run and reported, the whole sweep and not only the winner. Each run is a
 process of its own; the runs are independent and deterministic, so a multi-core machine runs them at once.
 
