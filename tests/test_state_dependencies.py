@@ -132,3 +132,31 @@ def test_a_replica_that_is_behind_never_blames_authors_it_did_not_ask():
         newer = run_sync(writer.write(honest.signer, [result(honest, f"0.{i}1")]))[DOC]
         run_sync(engine.on_gossip(honest.peer_id, gossip(newer), T0 + i * (HELD_TTL_MS + 1)))
     assert len(engine.held) == 1 and not engine.penalties  # three expired, none of them blamed
+
+
+def test_a_pull_that_updates_wait_on_is_asked_of_a_second_peer_after_half_the_timeout():
+    """One lost request or answer must not hold a cold start (or held gossip) for a whole timeout: half-way
+    through, a second peer is asked the same, the first answer wins and a late twin changes nothing. A replica
+    that waits on nothing does not hedge (its pull costs the network one answer)."""
+    me, author, other = (run_sync(Identity.generate()) for _ in range(3))
+    holder = engine_for(author)
+    run_sync(holder.write(author.signer, [result(author, f"0.{i}", T0 + i) for i in range(1, 6)]))
+    peers = sorted([author.peer_id, other.peer_id])
+    engine = engine_for(me)
+    half = engine.pull_timeout / 2
+    (first,) = engine.tick(100.0, peers)
+    assert engine.tick(100.0 + half - 0.01, peers) == []
+    (hedge,) = engine.tick(100.0 + half, peers)
+    assert {first.peer, hedge.peer} == set(peers)
+    assert engine.tick(100.0 + half + 0.5, peers) == []  # two in flight at most
+    answer = holder.on_request(me.peer_id, hedge.data, 100.0 + half)
+    assert run_sync(engine.on_response(hedge.peer, answer, 100.0 + half, T0)) == []
+    assert engine.store.version()[DOC] == holder.store.version()[DOC] and not engine.cold
+    late = holder.on_request(me.peer_id, first.data, 100.0)
+    assert run_sync(engine.on_response(first.peer, late, 101.0 + half, T0)) == []  # the twin's: ignored
+    assert (engine.pulls, engine.failures) == (1, 0)
+    # warm, nothing held: a slow pull is waited for to its timeout, then the next goes to one peer
+    (ask,) = engine.tick(200.0, peers)
+    assert engine.tick(200.0 + half, peers) == []
+    (retry,) = engine.tick(200.0 + engine.pull_timeout, peers)
+    assert engine.failures == 1 and retry.peer in peers

@@ -9,10 +9,12 @@ Anti-entropy: every `interval` seconds a replica sends one random connected peer
 (`have`); the peer answers with every update we lack, per document, up to RESPONSE_BUDGET bytes. A
 document too big for that is named in `big` and fetched in chunks by `fetch` (a cold start of a large board).
 A replica with empty documents asks for snapshots (`snapshot: true`): one peer's state, validated, then the
-pulls that follow catch up on whatever that snapshot missed. A gossiped update that arrives before its
-dependencies is held (held.py) and imported as soon as they do. Each author's entry in `have` carries the chain
-of its ledger; an author whose history differs is left out of the answer and compared instead (`conflicts`,
-then a `change` request): equivocation.py. Answers to one peer are paced (`serve_delay`).
+pulls that follow catch up on whatever that snapshot missed. While updates wait on a pull (a cold start, held
+gossip), one unanswered for half the timeout is asked of a second peer too (`_hedge`). A gossiped update that
+arrives before its dependencies is held (held.py) and imported as soon as they do. Each author's entry in
+`have` carries the chain of its ledger; an author whose history differs is left out of the answer and
+compared instead (`conflicts`, then a `change` request): equivocation.py. Answers to one peer are paced
+(`serve_delay`).
 
 Our own history first: a replica that restarted without its earlier changes and wrote at once would sign new
 changes under (peer, counter) ids it had used, and every replica would hold us faulty. So our writes are
@@ -190,8 +192,7 @@ class SyncEngine:
         self.rejections: Counter[str] = Counter()
         self.bytes_in = 0
         self._next_pull = 0.0
-        self._waiting: bytes | None = None  # the peer our open request went to
-        self._asked_at = 0.0
+        self._open: dict[bytes, float] = {}  # peers our requests in flight went to -> when (two: a hedge)
         self._download: _Download | None = None
         self._exports: OrderedDict[bytes, tuple[float, bytes]] = OrderedDict()
         self._comparing: tuple[str, int, tuple[int, int]] | None = None  # (doc, author, our span) asked about
@@ -320,31 +321,44 @@ class SyncEngine:
                 self._history_deadline = now + HISTORY_WAIT_S
             elif now >= self._history_deadline:
                 self.learn_history("alone: no peer answered in time")
-        if self._waiting is not None:
-            if now - self._asked_at < self.pull_timeout and self._waiting in peers:
-                return []
-            self.on_failure(self._waiting)
+        for peer, asked_at in list(self._open.items()):
+            if now - asked_at >= self.pull_timeout or peer not in peers:
+                self.on_failure(peer)
+        if self._open:
+            return self._hedge(now, peers)
         if now < self._next_pull or not peers:
             return []
         self._next_pull = now + self.interval * (0.5 + self.rng.random())  # jitter: no lockstep rounds
+        return [self._pull(now, peers)]
+
+    def _pull(self, now: float, peers: list[bytes]) -> Ask:
         # an author whose held update waits for dependencies holds them: ask it first (HeldUpdates)
         owed = [a for a in self.held.waiting_on() if a in peers]
         peer = owed[0] if owed else peers[self.rng.randrange(len(peers))]
         request = {"have": {n: self.store.have(n) for n in DOCS}, "snapshot": self._empty()}
-        return [self._ask(peer, request, now)]
+        return self._ask(peer, request, now)
+
+    def _hedge(self, now: float, peers: list[bytes]) -> list[Ask]:
+        """While updates wait on a pull (a cold start, or gossip held for its dependencies), a pull left
+        unanswered for half the timeout is asked of a second peer too, and the first answer wins: one lost
+        request or answer must not stall them a whole timeout (then the next peer's may be lost as well)."""
+        if len(self._open) > 1 or self._download is not None or self._comparing is not None:
+            return []
+        if not (self.cold or len(self.held)) or now - min(self._open.values()) < self.pull_timeout / 2:
+            return []
+        others = [p for p in peers if p not in self._open]
+        return [self._pull(now, others)] if others else []
 
     def _empty(self) -> bool:
         return all(not v for v in self.store.version().values())
 
     def _ask(self, peer: bytes, request: dict[str, Any], now: float) -> Ask:
-        self._waiting = peer
-        self._asked_at = now
+        self._open[peer] = now
         return Ask(peer, cbor.encode(request))
 
     def on_failure(self, peer: bytes) -> None:
         """Our request to `peer` failed or timed out: try someone else next tick."""
-        if self._waiting == peer:
-            self._waiting = None
+        if self._open.pop(peer, None) is not None:
             self._download = None
             self._comparing = None
             self.failures += 1
@@ -353,9 +367,9 @@ class SyncEngine:
 
     async def on_response(self, peer: bytes, data: bytes, now: float, now_ms: int) -> list[Ask]:
         """Apply a pull's answer. Raises Rejected (after recording it) when the peer sent bad state."""
-        if self._waiting != peer:
+        if peer not in self._open:
             return []
-        self._waiting = None
+        self._open.clear()  # a hedged twin's answer, if it comes, is not awaited
         self.bytes_in += len(data)
         try:
             return await self._apply_response(peer, data, now, now_ms)
