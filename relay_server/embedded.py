@@ -59,11 +59,12 @@ class LocalRelaySocket:
         closed = asyncio.ensure_future(self._handle.wait_closed())
         try:
             await asyncio.wait({get, closed}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
+        finally:  # also when our reader is cancelled: a get left waiting on the queue would leak
             closed.cancel()
-        if get.done():
+            if not get.done():
+                get.cancel()
+        if get.done() and not get.cancelled():
             return get.result()
-        get.cancel()
         raise ConnectionClosed("detached from the hub")
 
     async def close(self) -> None:

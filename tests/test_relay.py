@@ -41,6 +41,8 @@ from pynode.net.relay_proto import (
 from pynode.wire import cbor
 from pynode.wire.limits import MAX_RELAY_FRAME_BYTES
 from relay_server import RelayConfig, RelayServer, build_server, create_app, open_relay
+from relay_server.embedded import LocalRelaySocket
+from relay_server.hub import Hub
 from relay_server.limits import WS_MAX_SIZE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -324,6 +326,21 @@ async def test_a_local_peer_exchanges_circuit_frames_with_a_websocket_peer(relay
     assert await recv(remote.ws) == CircuitFrom(local_id, b"pong")
     handle.close()
     assert await recv(remote.ws) == Leave(local_id)
+
+
+async def test_a_cancelled_read_of_the_embedded_nodes_socket_leaves_no_task_behind():
+    """The embedded node's reader is cancelled when it stops: its wait on the inbox must go with it, or the
+    pending task is garbage-collected later ("Task was destroyed but it is pending!")."""
+    sock = LocalRelaySocket(Hub(), (await Identity.generate()).peer_id, ["embedded"])
+    assert parse_relay_frame(await sock.recv(), from_relay=True) == Welcome(())
+    reader = asyncio.ensure_future(sock.recv())
+    await asyncio.sleep(0.01)
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    await asyncio.sleep(0)
+    assert [t for t in asyncio.all_tasks() if "Queue.get" in repr(t)] == []
+    await sock.close()
 
 
 # ---- HTTP ----------------------------------------------------------------------------------------------
