@@ -63,7 +63,7 @@ class LocalRelaySocket:
             closed.cancel()
             if not get.done():
                 get.cancel()
-        if get.done() and not get.cancelled():
+        if get.done():  # a get cancelled just above is not done yet
             return get.result()
         raise ConnectionClosed("detached from the hub")
 
