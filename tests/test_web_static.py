@@ -314,6 +314,44 @@ def test_dashboard_explains_a_failed_node(browser, relay_http):
     ctx.close()
 
 
+# Every rule with an endless animation, and every endless animation running, whose timing is not steps():
+# a smooth one has the compositor draw 60 frames a second, for as long as the tab is open (style.css says why).
+SMOOTH_ENDLESS = """() => {
+  const found = [];
+  const walk = (rules) => {
+    for (const rule of rules) {
+      if (rule.cssRules) walk(rule.cssRules);
+      const s = rule.style;
+      if (s && s.animationName && s.animationName !== 'none' && s.animationIterationCount.includes('infinite')
+          && !s.animationTimingFunction.startsWith('steps(')) {
+        found.push(`${rule.selectorText}: ${s.animationTimingFunction}`);
+      }
+    }
+  };
+  for (const sheet of document.styleSheets) walk(sheet.cssRules);
+  for (const a of document.getAnimations()) {
+    if (a.effect.getTiming().iterations === Infinity
+        && !a.effect.getKeyframes().every((k) => k.easing.startsWith('steps('))) {
+      found.push(`running ${a.animationName || a.id}: ${a.effect.getKeyframes().map((k) => k.easing)}`);
+    }
+  }
+  return found;
+}"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("path", "state"), [("/", "booting"), ("/", "online"), ("/embed.html", "")])
+def test_endless_animations_step_instead_of_running_smooth(browser, relay_http, path, state):
+    ctx = _context(browser)
+    page = ctx.new_page()
+    page.goto(relay_http + path + ("?fake=slow" if state == "booting" else ""))
+    page.wait_for_load_state("load")
+    if state:
+        page.wait_for_selector(f"body[data-state={state}]", timeout=10_000)
+    assert page.evaluate(SMOOTH_ENDLESS) == []
+    ctx.close()
+
+
 @pytest.mark.slow
 def test_embed_on_another_origin_runs_a_badge_from_the_relay(browser, relay_http, foreign_http):
     ctx = _context(browser, viewport={"width": 1000, "height": 700})
