@@ -1,7 +1,8 @@
 """`hyperspace bench browser`: the browser node's start-up, gossip latency and data-channel throughput.
 
 Over N fresh Chromium launches against a relay with two CPython nodes: Pyodide's boot and our own start-up on
-top of it, navigation → joined (first visit, then a second visit of the same profile: its HTTP cache, Cache
+top of it, Pyodide's own boot (a page of the same origin, in a profile of its own, that boots only Pyodide
+from the same files: the boot inside the app shares the machine with the app's other work), navigation → joined (first visit, then a second visit of the same profile: its HTTP cache, Cache
 Storage with the boot snapshot the first visit made, and key), when each boot phase ended, gossip latency browser → CPython beside CPython → CPython (same
 run, same relay), and request/response throughput over the direct data channel in both directions. With
 --against, another build (an older commit's web/dist) is launched in turn with this tree's, in the same run.
@@ -26,6 +27,21 @@ CHUNK = 512 * 1024
 CHUNKS = 8
 BENCH_SOURCE = "hs/1/bench/source"
 BENCH_SINK = "hs/1/bench/sink"
+OWN_BOOT_PAGE = "/bench-pyodide-boot.html"  # answered by the bench itself (Playwright route), never served
+# A worker that boots Pyodide with the app's index and lock file and nothing else, timed as worker.js times its
+# boot (from the worker's start, here also fetching pyodide.mjs, which the app's worker has imported by then).
+OWN_BOOT_HTML = """<!doctype html><script>
+window.ownBoot = new Promise((resolve, reject) => {
+  const base = new URL('/', location.href).href;
+  const code = `const t0 = performance.now();
+    const { loadPyodide } = await import('${base}pyodide/pyodide.mjs');
+    await loadPyodide({ indexURL: '${base}pyodide/', lockFileURL: '${base}py/pyodide-lock.json' });
+    postMessage((performance.now() - t0) / 1000);`;
+  const w = new Worker(URL.createObjectURL(new Blob([code], { type: 'text/javascript' })), { type: 'module' });
+  w.onmessage = (e) => resolve(e.data);
+  w.onerror = (e) => reject(new Error(e.message));
+});
+</script>"""
 
 
 def run_bench(launches: int = 5, against: Path | None = None) -> dict[str, Any]:
@@ -55,7 +71,7 @@ async def _run(launches: int, against: Path | None) -> dict[str, Any]:
                     await chromium.close()
                 _log(
                     f"launch {i + 1}/{launches} ({label}): joined in {run.samples['joined'][-1]:.2f} s "
-                    f"(Pyodide {run.samples['pyodide'][-1]:.2f} s), second visit {run.samples['repeat'][-1]:.2f} s"
+                    f"(Pyodide {run.samples['pyodide'][-1]:.2f} s, alone {run.samples['own_boot'][-1]:.2f} s), second visit {run.samples['repeat'][-1]:.2f} s"
                 )
     result = _result(launches, runs["new"])
     _table(result)
@@ -74,6 +90,8 @@ class _Samples:
             k: []
             for k in (
                 "pyodide",
+                "own_boot",
+                "ours_own",
                 "joined",
                 "ours",
                 "after",
@@ -97,6 +115,10 @@ def _result(launches: int, run: _Samples) -> dict[str, Any]:
         "boot_to_joined_s": _p50_max(samples["joined"]),
         # navigation → joined minus Pyodide's boot, per launch: all of the first visit's wait that is not the boot
         "joined_minus_pyodide_boot_s": _p50_max(samples["ours"]),
+        # Pyodide booting alone, same launch, a profile of its own; navigation → joined minus that, per launch:
+        # the above also counts, as ours, what the app's other work beside the boot slowed the boot by
+        "pyodide_own_boot_s": _p50_max(samples["own_boot"]),
+        "joined_minus_own_boot_s": _p50_max(samples["ours_own"]),
         # Pyodide ready (booted, or restored on a second visit) → joined: the part of the start that is ours
         "joined_after_pyodide_s": _p50_max(samples["after"]),
         "node_start_s": _p50_max(samples["node"]),
@@ -134,6 +156,22 @@ async def _visit(ctx: Any, port: int, phases: dict[str, list[float]]) -> tuple[A
     return page, st, (st["boot"]["at"]["joined"] - nav) / 1000
 
 
+async def _own_boot(chromium: Any, port: int) -> float:
+    """Seconds Pyodide takes to boot in a worker of a page that does nothing else, in a profile of its own."""
+    ctx = await chromium.context()
+    try:
+        headers = {"content-type": "text/html", "cross-origin-opener-policy": "same-origin",
+                   "cross-origin-embedder-policy": "require-corp"}  # fmt: skip
+        await ctx.route(
+            f"**{OWN_BOOT_PAGE}", lambda route: route.fulfill(body=OWN_BOOT_HTML, headers=headers)
+        )
+        page = await ctx.new_page()
+        await page.goto(f"http://127.0.0.1:{port}{OWN_BOOT_PAGE}")
+        return float(await page.evaluate("window.ownBoot"))
+    finally:
+        await ctx.close()
+
+
 async def _one_launch(chromium: Any, dist: Path, tmp: Path, run: _Samples) -> None:
     from tests.browser_util import wait_status
     from tests.netutil import eventually, node_on, relay_on
@@ -151,10 +189,13 @@ async def _one_launch(chromium: Any, dist: Path, tmp: Path, run: _Samples) -> No
 
     a.handle(BENCH_SINK, sink)
     try:
+        own = await _own_boot(chromium, relay.port)  # before the app's visit, which has a fresh profile still
         ctx = await chromium.context()
         page, st, joined = await _visit(ctx, relay.port, phases["first"])
         samples["joined"].append(joined)
         samples["pyodide"].append(st["boot"]["pyodide_s"])
+        samples["own_boot"].append(own)
+        samples["ours_own"].append(joined - own)
         samples["ours"].append(joined - st["boot"]["pyodide_s"])
         samples["after"].append((st["boot"]["at"]["joined"] - st["boot"]["at"]["pyodide"]) / 1000)
         # ours on top of Pyodide: loading our wheels, then start → joined the relay
@@ -229,6 +270,9 @@ def _table(r: dict[str, Any]) -> None:
         f"  ours on top: wheels + join (s)  p50 {r['node_start_s']['p50']:.3f}  max {r['node_start_s']['max']:.3f}",
         f"  navigation → joined (s)   p50 {r['boot_to_joined_s']['p50']:.2f}   max {r['boot_to_joined_s']['max']:.2f}",
         f"  … minus Pyodide boot (s)  p50 {r['joined_minus_pyodide_boot_s']['p50']:.2f}   max {r['joined_minus_pyodide_boot_s']['max']:.2f}",
+        f"  Pyodide's own boot (s)    p50 {r['pyodide_own_boot_s']['p50']:.2f}   max {r['pyodide_own_boot_s']['max']:.2f}"
+        "   (booting alone: same launch, a profile of its own)",
+        f"  … navigation → joined minus that (s)  p50 {r['joined_minus_own_boot_s']['p50']:.2f}   max {r['joined_minus_own_boot_s']['max']:.2f}",
         f"  Pyodide ready → joined (s) p50 {r['joined_after_pyodide_s']['p50']:.2f}   max {r['joined_after_pyodide_s']['max']:.2f}",
         f"  second visit → joined (s) p50 {r['repeat_visit_joined_s']['p50']:.2f}   max {r['repeat_visit_joined_s']['max']:.2f}"
         f"   (restored the boot snapshot: {r['repeat_visit_restored']})",
