@@ -2,10 +2,12 @@
 
 Over N fresh Chromium launches against a relay with two CPython nodes: Pyodide's boot and our own start-up on
 top of it, Pyodide's own boot (a page of the same origin, in a profile of its own, that boots only Pyodide
-from the same files: the boot inside the app shares the machine with the app's other work), navigation → joined (first visit, then a second visit of the same profile: its HTTP cache, Cache
-Storage with the boot snapshot the first visit made, and key), when each boot phase ended, gossip latency browser → CPython beside CPython → CPython (same
-run, same relay), and request/response throughput over the direct data channel in both directions. With
---against, another build (an older commit's web/dist) is launched in turn with this tree's, in the same run.
+from the same files: the boot inside the app shares the machine with the app's other work), navigation →
+joined (first visit, then a second visit of the same profile: its HTTP cache, Cache Storage with the boot
+snapshot the first visit made, and key), when each boot phase ended, gossip latency browser → CPython beside
+CPython → CPython (same run, same relay), and request/response throughput over the direct data channel in both
+directions. With --against, another build (an older commit's web/dist) is launched in turn with this tree's,
+in the same run.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from bench import ROOT
 from pynode.stats import percentile
+from relay_server.static import HEADERS
 
 TOPIC = "hs/1/bench/latency"
 MESSAGES = 40
@@ -160,8 +163,7 @@ async def _own_boot(chromium: Any, port: int) -> float:
     """Seconds Pyodide takes to boot in a worker of a page that does nothing else, in a profile of its own."""
     ctx = await chromium.context()
     try:
-        headers = {"content-type": "text/html", "cross-origin-opener-policy": "same-origin",
-                   "cross-origin-embedder-policy": "require-corp"}  # fmt: skip
+        headers = {**HEADERS, "Content-Type": "text/html"}  # as the relay serves the app's pages
         await ctx.route(
             f"**{OWN_BOOT_PAGE}", lambda route: route.fulfill(body=OWN_BOOT_HTML, headers=headers)
         )
