@@ -263,6 +263,34 @@ def test_the_built_app_ships_bytecode_for_the_stdlib_and_every_wheel(dist):
         ), wheel.name
 
 
+def test_the_built_app_stores_its_wheels_and_packs_its_large_files_in_gzip_copies(dist):
+    """The tab takes each file straight out of a wheel (no inflating ~770 streams beside Pyodide's boot); the
+    relay sends the wheels, wasm and scripts as their gzip copies, each of the same bytes."""
+    import gzip
+    import json
+    import zipfile
+
+    for wheel in (dist / "py").glob("*.whl"):
+        assert {i.compress_type for i in zipfile.ZipFile(wheel).infolist()} == {zipfile.ZIP_STORED}, (
+            wheel.name
+        )
+    copies = sorted(dist.rglob("*.gz"))
+    packed = {str(c.relative_to(dist))[: -len(".gz")] for c in copies}
+    assert {
+        "pyodide/pyodide.asm.wasm",
+        "pyodide/pyodide.asm.mjs",
+        "loro/loro_wasm_bg.wasm",
+        "worker.js",
+    } <= packed
+    assert {f"py/{w.name}" for w in (dist / "py").glob("*.whl")} <= packed
+    for copy in copies:
+        original = copy.with_name(copy.name[: -len(".gz")])
+        assert gzip.decompress(copy.read_bytes()) == original.read_bytes(), copy
+        assert copy.stat().st_size <= 0.9 * original.stat().st_size
+    files = json.loads((dist / "manifest.json").read_text())["files"]
+    assert packed - {"manifest.json"} <= set(files) and not any(name.endswith(".gz") for name in files)
+
+
 # Under Node with the built wheels (tests/node_pyodide.py), imports the tab's app as web/worker.js does and prints
 # how its dataclasses were made (pynode/browser/dataclass_code.py)
 _DATACLASS_PROBE = """

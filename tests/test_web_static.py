@@ -171,6 +171,61 @@ async def test_the_relay_serves_the_embed_files_to_other_origins(tmp_path):
     assert logo.status_code == 200 and logo.headers["content-type"].startswith("image/svg+xml")
 
 
+async def test_the_relay_sends_a_files_gzip_copy_only_to_clients_that_take_it(tmp_path):
+    import gzip
+    import os
+
+    static = tmp_path / "static"
+    static.mkdir()
+    wasm = os.urandom(3000) * 4  # compressible: each 3000 bytes four times
+    (static / "app.wasm").write_bytes(wasm)
+    (static / "app.wasm.gz").write_bytes(gzip.compress(wasm, mtime=0))
+    (static / "page.css").write_text("body { color: red; }\n" * 200)
+    (static / "page.css.gz").write_bytes(gzip.compress((static / "page.css").read_bytes(), mtime=0))
+    (static / "plain.js").write_text("export const a = 1;\n")
+    (static / "stale.json").write_text('{"fresh": true}')
+    (static / "stale.json.gz").write_bytes(gzip.compress(b'{"fresh": false}', mtime=0))
+    os.utime(
+        static / "stale.json.gz", (1_000_000, 1_000_000)
+    )  # older than the file: an edit not packed again
+    app = create_app(await open_relay(RelayConfig(data_dir=tmp_path, static_dir=static), embedded=False))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://relay") as client:
+
+        async def get(path: str, **headers: str) -> httpx.Response:
+            # raw bytes as sent: httpx would inflate them, and must not be asked for gzip of its own accord
+            async with client.stream("GET", path, headers={"Accept-Encoding": "identity", **headers}) as r:
+                r.raw_bytes = b"".join([chunk async for chunk in r.aiter_raw()])
+            return r
+
+        packed = await get("/app.wasm", **{"Accept-Encoding": "br, gzip;q=0.8"})
+        assert packed.headers["content-encoding"] == "gzip" and packed.headers["vary"] == "Accept-Encoding"
+        assert packed.headers["content-type"] == "application/wasm"  # the file's type, not gzip's
+        assert packed.headers["cross-origin-embedder-policy"] == "require-corp"
+        assert gzip.decompress(packed.raw_bytes) == wasm and len(packed.raw_bytes) < len(wasm)
+        css = await get("/page.css", **{"Accept-Encoding": "gzip"})
+        assert (
+            css.headers["content-type"] == "text/css; charset=utf-8"
+            and css.headers["content-encoding"] == "gzip"
+        )
+        # not to a client that refuses gzip, asks for a range of the file's own bytes, or takes no encoding
+        for headers in (
+            {"Accept-Encoding": "gzip;q=0"},
+            {"Accept-Encoding": "gzip", "Range": "bytes=0-9"},
+            {},
+        ):
+            plain = await get("/app.wasm", **headers)
+            assert "content-encoding" not in plain.headers and plain.headers["vary"] == "Accept-Encoding"
+            assert plain.raw_bytes == (wasm[:10] if "Range" in headers else wasm)
+        assert (
+            "vary" not in (await get("/plain.js", **{"Accept-Encoding": "gzip"})).headers
+        )  # no copy to choose
+        stale = await get("/stale.json", **{"Accept-Encoding": "gzip"})
+        assert "content-encoding" not in stale.headers and stale.raw_bytes == b'{"fresh": true}'
+        # a revalidation names the encoding it holds: the copy's own validator
+        again = await get("/app.wasm", **{"Accept-Encoding": "gzip", "If-None-Match": packed.headers["etag"]})
+        assert again.status_code == 304
+
+
 # ---- in Chromium, with the fake host -----------------------------------------------------------------------
 
 ARGS = [
@@ -349,6 +404,29 @@ def test_endless_animations_step_instead_of_running_smooth(browser, relay_http, 
     if state:
         page.wait_for_selector(f"body[data-state={state}]", timeout=10_000)
     assert page.evaluate(SMOOTH_ENDLESS) == []
+    ctx.close()
+
+
+ENDLESS_RUNNING = """document.getAnimations()
+  .filter((a) => a.effect.getTiming().iterations === Infinity)
+  .map((a) => `${a.animationName} on ${a.effect.target.id || a.effect.target.className}`)"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("path", "busy"), [("/", "#boot-banner .spinner"), ("/embed.html", "#badge .dot")])
+def test_a_booting_page_runs_no_animation_and_still_shows_it_is_busy(browser, relay_http, path, busy):
+    """Beside Pyodide's boot even a stepped animation costs CPU (a frame at every vsync): what says the node is
+    starting steps from a timer instead (ui-common.js stepWhile)."""
+    ctx = _context(browser)
+    page = ctx.new_page()
+    page.goto(relay_http + path + "?fake=slow")
+    page.wait_for_selector("body[data-state=booting]")
+    seen = {page.eval_on_selector(busy, "(e) => getComputedStyle(e).getPropertyValue('--step')")}
+    for _ in range(12):
+        assert page.evaluate(ENDLESS_RUNNING) == []
+        page.wait_for_timeout(100)
+        seen.add(page.eval_on_selector(busy, "(e) => getComputedStyle(e).getPropertyValue('--step')"))
+    assert len(seen) >= 2, seen  # it moves
     ctx.close()
 
 
