@@ -407,29 +407,6 @@ def test_endless_animations_step_instead_of_running_smooth(browser, relay_http, 
     ctx.close()
 
 
-ENDLESS_RUNNING = """document.getAnimations()
-  .filter((a) => a.effect.getTiming().iterations === Infinity)
-  .map((a) => `${a.animationName} on ${a.effect.target.id || a.effect.target.className}`)"""
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("path", "busy"), [("/", "#boot-banner .spinner"), ("/embed.html", "#badge .dot")])
-def test_a_booting_page_runs_no_animation_and_still_shows_it_is_busy(browser, relay_http, path, busy):
-    """Beside Pyodide's boot even a stepped animation costs CPU (a frame at every vsync): what says the node is
-    starting steps from a timer instead (ui-common.js stepWhile)."""
-    ctx = _context(browser)
-    page = ctx.new_page()
-    page.goto(relay_http + path + "?fake=slow")
-    page.wait_for_selector("body[data-state=booting]")
-    seen = {page.eval_on_selector(busy, "(e) => getComputedStyle(e).getPropertyValue('--step')")}
-    for _ in range(12):
-        assert page.evaluate(ENDLESS_RUNNING) == []
-        page.wait_for_timeout(100)
-        seen.add(page.eval_on_selector(busy, "(e) => getComputedStyle(e).getPropertyValue('--step')"))
-    assert len(seen) >= 2, seen  # it moves
-    ctx.close()
-
-
 @pytest.mark.slow
 def test_embed_on_another_origin_runs_a_badge_from_the_relay(browser, relay_http, foreign_http):
     ctx = _context(browser, viewport={"width": 1000, "height": 700})

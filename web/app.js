@@ -7,7 +7,7 @@
 //   ?rounds=90 (seconds between pulse rounds: the network's; default 90)
 //   ?snapshot=off (make no boot snapshot for this profile's next visit: it costs a second Pyodide boot)
 
-import { avatar, formatDuration, formatNumber, shortPeer, stepWhile, CAP_RE, TOPIC_RE } from './ui-common.js';
+import { avatar, formatDuration, formatNumber, shortPeer, CAP_RE, TOPIC_RE } from './ui-common.js';
 import { renderReplica } from './state-card.js';
 import { renderPresence } from './presence-card.js';
 import { renderServices } from './services-card.js';
@@ -113,12 +113,6 @@ const recentSends = new Map();   // `${topic}\n${text}` → time, to avoid showi
 
 function renderState(state) {
   document.body.dataset.state = state;
-  // what says the node is starting steps from a timer, not a CSS animation (stepWhile says why)
-  const now = () => document.body.dataset.state;
-  if (state === 'booting') stepWhile(document.querySelector('#boot-banner .spinner'), 8, 110, () => now() === 'booting');
-  if (state === 'booting' || state === 'joining') {
-    stepWhile(document.querySelector('#state-pill .pill-dot'), 2, 600, () => now() === 'booting' || now() === 'joining');
-  }
   const pill = $('state-pill');
   if (pill.dataset.state !== state) {
     pill.dataset.state = state;

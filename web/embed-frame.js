@@ -2,7 +2,7 @@
 // "Hyperspace node · N peers" with a stop / start control.
 // Query parameters (set by embed.js): caps=a,b  cpu=0.25  research=off|a,b  topics=a,b  theme=light|dark
 
-import { CAP_RE, TOPIC_RE, shortPeer, stepWhile } from './ui-common.js';
+import { CAP_RE, TOPIC_RE, shortPeer } from './ui-common.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -52,8 +52,6 @@ function render(status) {
   const badge = $('badge');
   document.body.dataset.state = state;
   badge.dataset.state = state;
-  const starting = () => state === 'booting' || state === 'joining';
-  if (starting()) stepWhile(badge.querySelector('.dot'), 2, 600, starting); // the dot blinks (embed.css)
   badge.dataset.peers = String(peers);
   $('detail').textContent = state === 'online' ? `${peers} peer${peers === 1 ? '' : 's'}` : DETAIL[state];
 

@@ -9,33 +9,6 @@ export function shortPeer(id, head = 6, tail = 4) {
   return s.length > head + tail + 1 ? `${s.slice(0, head)}…${s.slice(-tail)}` : s;
 }
 
-// Elements stepping now (stepWhile), so that a second call while one runs does not start another timer.
-const stepping = new WeakSet();
-
-/**
- * Steps the CSS custom property `--step` of `el` through 0, 1, … `steps` − 1, one every `ms`, while `running()`
- * holds; at once and no more where the user prefers reduced motion. For what shows the page is busy while the
- * node boots, in place of an endless CSS animation: while one runs, even a stepped one, Chromium makes a frame at
- * every vsync, and without a GPU that took ~0.3 s of CPU from Pyodide's boot beside it on two cores; a timer
- * makes only the frames that change.
- */
-export function stepWhile(el, steps, ms, running) {
-  if (stepping.has(el) || window.matchMedia('(prefers-reduced-motion: reduce)').matches) return;
-  stepping.add(el);
-  let step = 0;
-  const tick = () => {
-    if (!running()) {
-      stepping.delete(el);
-      el.style.removeProperty('--step');
-      return;
-    }
-    el.style.setProperty('--step', String(step));
-    step = (step + 1) % steps;
-    setTimeout(tick, ms);
-  };
-  tick();
-}
-
 export function formatNumber(n) {
   return Number(n || 0).toLocaleString('en-US');
 }
