@@ -80,11 +80,11 @@ self.hsLoadOrtWebgpu = () => (ortWebgpuLoading ||= (async () => {
   return ort;
 })());
 
-// loro-crdt for the replicated state (pynode/platform/browser_loro.py), which the node loads once joined: Python
-// awaits `hsLoadLoro()` (platform crdt_ready). Every node holds a replica, so a first visit fetches and compiles
-// its wasm alongside Pyodide's boot; a restored one leaves it until asked, off the few seconds of its restore.
+// loro-crdt for the replicated state (pynode/platform/browser_loro.py), fetched and compiled when the node first
+// asks, once joined: Python awaits `hsLoadLoro()` (platform crdt_ready). Not beside Pyodide's boot: on two cores
+// its compile slowed the boot, and the replica came later than loading it after the join (bench browser).
 let loroLoading = null;
-function loadLoro() {
+self.hsLoadLoro = () => {
   if (!loroLoading) {
     loroLoading = import('./loro/index.js').then(async (loro) => {
       await loro.default({ module_or_path: new URL('./loro/loro_wasm_bg.wasm', import.meta.url) });
@@ -95,8 +95,7 @@ function loadLoro() {
     loroLoading.then(() => { marks.loro = epochMs(); }, () => {});
   }
   return loroLoading;
-}
-self.hsLoadLoro = loadLoro;
+};
 
 const LOCK_URL = new URL('./py/pyodide-lock.json', import.meta.url).href;
 const MANIFEST_URL = new URL('./manifest.json', import.meta.url).href; // the build's files and their sha256
@@ -111,7 +110,6 @@ const snapshot = snapshotKey(MANIFEST_URL).then(async (key) => {
 }, () => ({}));
 snapshot.then(({ hit }) => {
   if (hit) marks.snapshot_found = epochMs();
-  else loadLoro();
 });
 // Our wheels' files (pynode and what it depends on): those stored with the snapshot, or fetched, checked and
 // unpacked on another thread while Pyodide boots on this one (web/wheels.js); a failure surfaces where the boot
