@@ -324,8 +324,11 @@ class Chaos:
     # ---- the end -------------------------------------------------------------------------------------
 
     async def _drain(self) -> float:
-        """Wait until every published record is on every replica and in the archive; seconds it took."""
+        """Wait until every node has stopped writing (a write in flight when the quiet file appeared may
+        return late) and every published record is on every replica and in the archive; seconds it took."""
         started = time.time()
+        while time.time() - started < self.plan.drain_s and not all(map(self._quiet, self.nodes)):
+            await asyncio.sleep(0.25)
         while time.time() - started < self.plan.drain_s:
             published = set(self._published_records())
             replicated = all(published <= set(self._status(n).get("records", ())) for n in self.nodes)
@@ -341,6 +344,11 @@ class Chaos:
             with contextlib.suppress(ValueError):
                 out.append(json.loads(line))
         return out
+
+    def _quiet(self, n: Proc) -> bool:
+        """Whether the node's current process has logged that it writes no more."""
+        kinds = [e["e"] for e in self._events(n) if e["e"] in ("start", "quiet")]
+        return bool(kinds) and kinds[-1] == "quiet"
 
     def _published_records(self) -> list[str]:
         return [e["key"] for n in self.nodes for e in self._events(n) if e["e"] == "rec"]

@@ -5,7 +5,8 @@ publishes a gossip message every `--publish-every` seconds and a result record e
 seconds, and writes what happens to it where the benchmark can read it after a SIGKILL:
 - an append-only event log (JSON lines, flushed every FLUSH_S): `start`, `pub` (a gossip message whose publish
   returned), `got` (a gossip message delivered to this node), `rec` (a record this node wrote, kept on disk and
-  gossiped), `lost` (a relay session ended, with the reason the client saw);
+  gossiped), `lost` (a relay session ended, with the reason the client saw), `quiet` (the quiet file was seen
+  and the last write has returned: no `rec` follows);
 - a status file rewritten every STATUS_S: the keys of every benchmark record its replica holds.
 
 Its replica is saved after every write of its own, before the write is gossiped, and loaded at start, so a
@@ -161,6 +162,8 @@ class ChaosNode:
         while True:
             await asyncio.sleep(self.args.record_every)
             if self.args.quiet_file.exists():  # the benchmark is settling: publish and write nothing more
+                self.log.add("quiet")  # a write in flight when the file appeared has returned by now
+                self.log.flush()
                 return
             n += 1
             record = await self.replica.publish("result", record_body(self.args.index, self.boot, n))
