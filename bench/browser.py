@@ -6,8 +6,14 @@ from the same files: the boot inside the app shares the machine with the app's o
 joined (first visit, then a second visit of the same profile: its HTTP cache, Cache Storage with the boot
 snapshot the first visit made, and key), when each boot phase ended, gossip latency browser → CPython beside
 CPython → CPython (same run, same relay), and request/response throughput over the direct data channel in both
-directions. With --against, another build (an older commit's web/dist) is launched in turn with this tree's,
-in the same run.
+directions. Beside each visit's wall time, the CPU Chromium used from navigation to joined (every process, /proc):
+on 2 busy cores a first visit keeps both saturated, so each CPU-second saved is about half a second of wall time,
+and the CPU figure swings far less between launches than the wall time does.
+
+With --against, another build (an older commit's web/dist) is launched in turn with this tree's, in the same run,
+and `paired` compares them launch by launch: per figure, the median over launches of (this build − the other)
+and in how many launches this build was the faster — a difference of medians over 5 launches cannot resolve a
+change of a few tenths of a second here, a paired one over more launches can.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import ROOT
+from bench.procs import browser_cpu_s, cpu_between
 from pynode.stats import percentile
 from relay_server.static import HEADERS
 
@@ -30,6 +37,14 @@ CHUNK = 512 * 1024
 CHUNKS = 8
 BENCH_SOURCE = "hs/1/bench/source"
 BENCH_SINK = "hs/1/bench/sink"
+PAIRED = {  # the figures --against compares launch by launch: sample name → JSON name
+    "joined": "navigation_to_joined_s",
+    "ours_own": "joined_minus_own_boot_s",
+    "cpu": "chromium_cpu_to_joined_s",
+    "after": "joined_after_pyodide_s",
+    "own_boot": "pyodide_own_boot_s",
+    "repeat": "repeat_visit_joined_s",
+}
 OWN_BOOT_PAGE = "/bench-pyodide-boot.html"  # answered by the bench itself (Playwright route), never served
 # A worker that boots Pyodide with the app's index and lock file and nothing else, timed as worker.js times its
 # boot (from the worker's start, here also fetching pyodide.mjs, which the app's worker has imported by then).
@@ -72,9 +87,11 @@ async def _run(launches: int, against: Path | None) -> dict[str, Any]:
                     await _one_launch(chromium, where, Path(tmp) / f"run{i}{label}", run)
                 finally:
                     await chromium.close()
+                cpu = run.samples["cpu"][-1] if run.samples["cpu"] else float("nan")
                 _log(
                     f"launch {i + 1}/{launches} ({label}): joined in {run.samples['joined'][-1]:.2f} s "
-                    f"(Pyodide {run.samples['pyodide'][-1]:.2f} s, alone {run.samples['own_boot'][-1]:.2f} s), second visit {run.samples['repeat'][-1]:.2f} s"
+                    f"(Pyodide {run.samples['pyodide'][-1]:.2f} s, alone {run.samples['own_boot'][-1]:.2f} s, "
+                    f"Chromium CPU {cpu:.2f} s), second visit {run.samples['repeat'][-1]:.2f} s"
                 )
     result = _result(launches, runs["new"])
     _table(result)
@@ -82,7 +99,23 @@ async def _run(launches: int, against: Path | None) -> dict[str, Any]:
         result["against"] = {"dist": str(against), **_result(launches, runs["old"])}
         _log(f"against {against}:")
         _table(result["against"])
+        result["paired"] = paired(runs["new"].samples, runs["old"].samples)
+        _paired_table(result["paired"])
     return result
+
+
+def paired(new: dict[str, list[float]], old: dict[str, list[float]]) -> dict[str, dict[str, Any]]:
+    """Per figure in PAIRED, over the launches that measured it in both builds (launch i against launch i): the
+    median of new − old, and in how many launches the new build took less."""
+    out: dict[str, dict[str, Any]] = {}
+    for sample, name in PAIRED.items():
+        diffs = [a - b for a, b in zip(new[sample], old[sample], strict=False)]
+        if diffs:
+            out[name] = {
+                "median_diff": round(percentile(diffs, 50, 0.0), 3),
+                "new_less": f"{sum(d < 0 for d in diffs)}/{len(diffs)}",
+            }
+    return out
 
 
 class _Samples:
@@ -94,6 +127,7 @@ class _Samples:
             for k in (
                 "pyodide",
                 "own_boot",
+                "cpu",
                 "ours_own",
                 "joined",
                 "ours",
@@ -122,6 +156,8 @@ def _result(launches: int, run: _Samples) -> dict[str, Any]:
         # the above also counts, as ours, what the app's other work beside the boot slowed the boot by
         "pyodide_own_boot_s": _p50_max(samples["own_boot"]),
         "joined_minus_own_boot_s": _p50_max(samples["ours_own"]),
+        # CPU seconds of every Chromium process from the first visit's navigation to joined (None without /proc)
+        "chromium_cpu_to_joined_s": _p50_max(samples["cpu"]) if samples["cpu"] else None,
         # Pyodide ready (booted, or restored on a second visit) → joined: the part of the start that is ours
         "joined_after_pyodide_s": _p50_max(samples["after"]),
         "node_start_s": _p50_max(samples["node"]),
@@ -145,14 +181,21 @@ def _result(launches: int, run: _Samples) -> dict[str, Any]:
     }
 
 
-async def _visit(ctx: Any, port: int, phases: dict[str, list[float]]) -> tuple[Any, dict[str, Any], float]:
-    """Open the dashboard and wait until the tab joined; navigation → joined from the tab's own clocks."""
+async def _visit(
+    ctx: Any, port: int, phases: dict[str, list[float]], cpu: list[float] | None = None
+) -> tuple[Any, dict[str, Any], float]:
+    """Open the dashboard and wait until the tab joined; navigation → joined from the tab's own clocks, and the
+    CPU Chromium used meanwhile appended to `cpu` (from the navigation to when the bench saw the join)."""
     from tests.browser_util import open_dashboard, wait_status
 
+    before = browser_cpu_s()
     page = await open_dashboard(ctx, port, "research=off")  # a first visit makes the boot snapshot
     st = await wait_status(
         page, lambda s: s["state"] == "online" and s["peers"] and s["boot"]["join_s"], 180, "tab joined"
     )
+    used = cpu_between(before, browser_cpu_s())
+    if cpu is not None and used is not None:
+        cpu.append(used)
     nav = await page.evaluate("performance.timeOrigin")  # epoch ms of navigation start, as the marks are
     for phase, at in st["boot"]["at"].items():
         phases.setdefault(phase, []).append((at - nav) / 1000)
@@ -193,7 +236,7 @@ async def _one_launch(chromium: Any, dist: Path, tmp: Path, run: _Samples) -> No
     try:
         own = await _own_boot(chromium, relay.port)  # before the app's visit, which has a fresh profile still
         ctx = await chromium.context()
-        page, st, joined = await _visit(ctx, relay.port, phases["first"])
+        page, st, joined = await _visit(ctx, relay.port, phases["first"], samples["cpu"])
         samples["joined"].append(joined)
         samples["pyodide"].append(st["boot"]["pyodide_s"])
         samples["own_boot"].append(own)
@@ -266,6 +309,7 @@ def _p50_p99(values: list[float]) -> dict[str, float]:
 
 
 def _table(r: dict[str, Any]) -> None:
+    cpu = r["chromium_cpu_to_joined_s"] or {"p50": float("nan"), "max": float("nan")}
     lines = [
         f"browser node over {r['launches']} fresh Chromium launches",
         f"  Pyodide boot (s)          p50 {r['pyodide_boot_s']['p50']:.2f}   max {r['pyodide_boot_s']['max']:.2f}",
@@ -275,6 +319,7 @@ def _table(r: dict[str, Any]) -> None:
         f"  Pyodide's own boot (s)    p50 {r['pyodide_own_boot_s']['p50']:.2f}   max {r['pyodide_own_boot_s']['max']:.2f}"
         "   (booting alone: same launch, a profile of its own)",
         f"  … navigation → joined minus that (s)  p50 {r['joined_minus_own_boot_s']['p50']:.2f}   max {r['joined_minus_own_boot_s']['max']:.2f}",
+        f"  Chromium CPU, navigation → joined (s)  p50 {cpu['p50']:.2f}   max {cpu['max']:.2f}",
         f"  Pyodide ready → joined (s) p50 {r['joined_after_pyodide_s']['p50']:.2f}   max {r['joined_after_pyodide_s']['max']:.2f}",
         f"  second visit → joined (s) p50 {r['repeat_visit_joined_s']['p50']:.2f}   max {r['repeat_visit_joined_s']['max']:.2f}"
         f"   (restored the boot snapshot: {r['repeat_visit_restored']})",
@@ -288,6 +333,12 @@ def _table(r: dict[str, Any]) -> None:
         f"  data channel (MiB/s)      browser → py {r['datachannel_mib_s']['browser_to_py']}   py → browser {r['datachannel_mib_s']['py_to_browser']}",
     ]
     _log("\n".join(lines))
+
+
+def _paired_table(p: dict[str, dict[str, Any]]) -> None:
+    _log("this build against the other, launch by launch: median of (this − other), launches it took less")
+    for name, d in p.items():
+        _log(f"  {name:<28} {d['median_diff']:+7.3f}   {d['new_less']}")
 
 
 def _log(text: str) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import ROOT
+from bench.procs import descendants
 from pynode.train.runner import open_runner
 from pynode.train.speed import train_rates
 from pynode.train.zoo import MODELS, get_model
@@ -48,23 +49,6 @@ def cpython_rates(model: str, seconds: float) -> dict[str, float]:
     return train_rates(open_runner(spec, threads=THREADS["cpython"]), spec, seconds, time.perf_counter)
 
 
-def _descendants(root: int) -> list[int]:
-    """Process ids below `root` (Linux /proc; empty elsewhere)."""
-    children: dict[int, list[int]] = {}
-    for d in Path("/proc").glob("[0-9]*"):
-        try:
-            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue  # gone meanwhile
-        children.setdefault(ppid, []).append(int(d.name))
-    found, todo = [], [root]
-    while todo:
-        kids = children.get(todo.pop(), [])
-        found += kids
-        todo += kids
-    return found
-
-
 def _match_niceness() -> int | None:
     """Every thread of this process's descendants (the Chromium it started) at this thread's niceness, which
     CPython's measuring thread inherits; the number of threads changed, None where /proc is missing. Raising
@@ -72,7 +56,7 @@ def _match_niceness() -> int | None:
     if not Path("/proc/self/task").is_dir():
         return None
     mine, changed = os.getpriority(os.PRIO_PROCESS, 0), 0
-    for pid in _descendants(os.getpid()):
+    for pid in descendants(os.getpid()):
         for task in Path(f"/proc/{pid}/task").glob("[0-9]*"):
             try:
                 if os.getpriority(os.PRIO_PROCESS, int(task.name)) != mine:

@@ -53,7 +53,8 @@ def _add_browser(bsub: Any) -> None:
         "browser",
         help="the browser node: boot, join, gossip latency, data-channel throughput",
         description="Fresh headless Chromium launches against a relay with two CPython nodes: Pyodide boot, "
-        "our start-up on top of it, navigation to joined on a first and a second visit of one profile, when "
+        "our start-up on top of it, navigation to joined on a first and a second visit of one profile (and the "
+        "CPU Chromium used until the first joined), when "
         "each boot phase ended, gossip latency browser→py beside py→py, and "
         "request/response throughput over the direct data channel both ways.",
     )
@@ -63,7 +64,8 @@ def _add_browser(bsub: Any) -> None:
         "--against",
         type=Path,
         default=None,
-        help="another built web/dist (an older commit's), launched in turn with this tree's in the same run",
+        help="another built web/dist (an older commit's), launched in turn with this tree's in the same run and "
+        "compared launch by launch (the median difference, and how many launches each build won)",
     )
     br.set_defaults(func=cmd_browser)
 
