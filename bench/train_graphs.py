@@ -40,8 +40,8 @@ WINDOWS = 6  # the measured seconds split into this many windows; the fastest co
 CPYTHON_WARMUP_RUNS = 20  # onnxruntime runs at its speed from the first runs on
 
 
-def cpython_ms(graph: bytes, inputs: Any, seconds: float) -> float:
-    session, feeds = train_session(graph), numpy_feeds(inputs)
+def cpython_ms(graph: bytes, inputs: Any, seconds: float, threads: int = THREADS["cpython"]) -> float:
+    session, feeds = train_session(graph, threads=threads), numpy_feeds(inputs)
     runs_for(session, feeds, float("inf"), CPYTHON_WARMUP_RUNS)
     best = float("inf")
     for _ in range(WINDOWS):
@@ -51,7 +51,9 @@ def cpython_ms(graph: bytes, inputs: Any, seconds: float) -> float:
     return best
 
 
-async def _measure(graphs: dict[str, dict[str, bytes]], seconds: float, rounds: int) -> dict[str, Any]:
+async def _measure(
+    graphs: dict[str, dict[str, bytes]], seconds: float, rounds: int, threads: int
+) -> dict[str, Any]:
     """{model: {set: {"cpython_ms": [...], "tab_ms": [...]}}}, one entry per round."""
     out: dict[str, Any] = {}
     async with tab_worker() as (site, page, _):
@@ -60,9 +62,15 @@ async def _measure(graphs: dict[str, dict[str, bytes]], seconds: float, rounds: 
                 inputs = train_inputs(model)
                 for name, graph in sets.items():
                     times = out.setdefault(model, {}).setdefault(name, {"cpython_ms": [], "tab_ms": []})
-                    times["cpython_ms"].append(cpython_ms(graph, inputs, seconds))
+                    times["cpython_ms"].append(cpython_ms(graph, inputs, seconds, threads))
                     stage(site, graph, inputs)
-                    reply = await ask_worker(page, {"seconds": seconds, "windows": WINDOWS})
+                    reply = await ask_worker(
+                        page, {"seconds": seconds, "windows": WINDOWS, "threads": threads}
+                    )
+                    if reply["threads"] != threads:
+                        raise RuntimeError(
+                            f"the tab ran on {reply['threads']} thread(s), not {threads} (not cross-origin isolated?)"
+                        )
                     times["tab_ms"].append(reply["best_ms"])
                     print(f"  round {r + 1}/{rounds} {model} {name}: CPython {times['cpython_ms'][-1]:.3f} ms, "
                           f"tab {times['tab_ms'][-1]:.3f} ms", file=sys.stderr)  # fmt: skip
@@ -70,7 +78,9 @@ async def _measure(graphs: dict[str, dict[str, bytes]], seconds: float, rounds: 
 
 
 def run_against(against: Path, models: list[str] | None = None, seconds: float = 3.0,
-                rounds: int = ROUNDS) -> dict[str, Any]:  # fmt: skip
+                rounds: int = ROUNDS, threads: int = 1) -> dict[str, Any]:  # fmt: skip
+    """`threads`: onnxruntime's intra-op threads on each side (the runners train on one: a run repeats bit for
+    bit only at a fixed count; more is here to see what threads would buy in each runtime)."""
     models = models or DEFAULT_MODELS
     missing = [m for m in models if not (against / f"{m}.train.onnx").is_file()]
     if missing:
@@ -80,8 +90,9 @@ def run_against(against: Path, models: list[str] | None = None, seconds: float =
     graphs = {m: {"ours": graph_bytes(m, "train"), "against": (against / f"{m}.train.onnx").read_bytes()}
               for m in models}  # fmt: skip
     t0, load_before = time.monotonic(), os.getloadavg()
-    times = asyncio.run(_measure(graphs, seconds, rounds))
-    result: dict[str, Any] = {"graph": "train (one step per call)", "against": str(against), "threads": THREADS,
+    times = asyncio.run(_measure(graphs, seconds, rounds, threads))
+    result: dict[str, Any] = {"graph": "train (one step per call)", "against": str(against),
+                              "threads": {"cpython": threads, "tab": threads},
                               "rounds": rounds, "seconds": seconds, "models": {}}  # fmt: skip
     for model, sets in times.items():
         best = {name: {side: min(v) for side, v in t.items()} for name, t in sets.items()}
@@ -106,5 +117,5 @@ def _table(r: dict[str, Any]) -> None:
         print(f"{model:18} {o['cpython_ms']:9.3f} {a['cpython_ms']:9.3f} {m['cpython_ours_over_against']:8.3f} "
               f"{o['tab_ms']:9.3f} {a['tab_ms']:9.3f} {m['tab_ours_over_against']:8.3f} "
               f"{m['ratio']['ours']:24.3f} {m['ratio']['against']:8.3f}", file=out)  # fmt: skip
-    print(f"onnxruntime threads: 1 on each side. Load average {r['load_before'][0]:.1f} → {r['load_after'][0]:.1f} "
+    print(f"onnxruntime threads: {r['threads']['tab']} on each side. Load average {r['load_before'][0]:.1f} → {r['load_after'][0]:.1f} "
           f"on {r['cpus']} CPUs", file=out)  # fmt: skip

@@ -2,7 +2,8 @@
 // thread, the session options of pynode/platform/browser.py): a warm-up, then with the runtime's profiler on for
 // `seconds` (at most `most` runs, after `skip`), and ends the profile (onnxruntime-web prints it on the console, where the bench reads it).
 // With `windows` instead (bench/train_graphs.py): no profiler, `seconds` split into that many windows, and the
-// fastest window's time per run.
+// fastest window's time per run, on `threads` threads (default 1; the reply says how many ran: onnxruntime-web
+// runs one where the page is not cross-origin isolated).
 import * as ort from './ort/ort.wasm.min.mjs';
 
 const TYPED = { float32: Float32Array, int64: BigInt64Array };
@@ -11,10 +12,10 @@ const WARMUP_PATIENCE = 3; // windows in a row without a run faster by WARMUP_GA
 const WARMUP_GAIN = 1.05;
 const bytes = async (name) => (await fetch(`./input/${name}`)).arrayBuffer();
 
-self.onmessage = async ({ data: { max_warmup_s: maxWarmupS, seconds, skip, most, windows } }) => {
+self.onmessage = async ({ data: { max_warmup_s: maxWarmupS, seconds, skip, most, windows, threads = 1 } }) => {
   try {
     ort.env.wasm.wasmPaths = new URL('./ort/', import.meta.url).href;
-    ort.env.wasm.numThreads = 1;
+    ort.env.wasm.numThreads = threads;
     ort.env.wasm.proxy = false;
     const feeds = {};
     for (const [name, [dtype, shape]] of Object.entries(await (await fetch('./input/feeds.json')).json())) {
@@ -48,7 +49,7 @@ self.onmessage = async ({ data: { max_warmup_s: maxWarmupS, seconds, skip, most,
         bestMs = Math.min(bestMs, (performance.now() - t0) / runs);
       }
       await plain.release();
-      self.postMessage({ warmup_runs: warmup, best_ms: bestMs });
+      self.postMessage({ warmup_runs: warmup, best_ms: bestMs, threads: ort.env.wasm.numThreads });
       return;
     }
     await plain.release();

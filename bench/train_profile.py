@@ -103,13 +103,14 @@ def by_op(events: list[dict[str, Any]], skip_runs: int) -> dict[str, Any]:
     }
 
 
-def train_session(graph: bytes, profile_dir: str | None = None) -> Any:
-    """An onnxruntime session with the runner's training-session options, the profiler on with `profile_dir`."""
+def train_session(graph: bytes, profile_dir: str | None = None, threads: int = THREADS["cpython"]) -> Any:
+    """An onnxruntime session with the runner's training-session options (on `threads` intra-op threads), the
+    profiler on with `profile_dir`."""
     import onnxruntime as ort
 
     from pynode.platform.native_ort import training_options
 
-    opts = training_options(THREADS["cpython"])
+    opts = training_options(threads)
     if profile_dir is not None:
         opts.enable_profiling = True
         opts.profile_file_prefix = str(Path(profile_dir) / "profile")

@@ -109,6 +109,9 @@ def _add_train(bsub: Any) -> None:
                    help="instead: this build's train graphs against the ones in DIR (an older commit's "
                    "pynode/train/graphs), taking turns in each runtime; one step's time on each side (default "
                    "models: the GELU ones of each family)")  # fmt: skip
+    b.add_argument("--threads", type=positive, default=1,
+                   help="with --against: onnxruntime's intra-op threads on each side (default 1, as the runners "
+                   "train: a run repeats bit for bit only at a fixed count)")  # fmt: skip
     b.set_defaults(func=cmd_train)
 
 
@@ -121,7 +124,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         from bench.train_graphs import run_against
 
         quick = {"seconds": 1.0, "rounds": 2} if args.quick else {}
-        return report(args, run_against(args.against, args.model, **quick))
+        return report(args, run_against(args.against, args.model, threads=args.threads, **quick))
+    if args.threads != 1:
+        raise SystemExit("--threads is for --against: training runs on one thread on each side")
     if args.profile:
         from bench.train_profile import run_profile
 
