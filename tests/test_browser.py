@@ -312,3 +312,32 @@ def test_the_tab_makes_its_dataclasses_from_code_the_build_compiled(dist, tmp_pa
 
     made = run_probe(dist, tmp_path, _DATACLASS_PROBE)
     assert made["installed"] > 0 and made["recorded"] >= 50 and made["compiled"] == 0, made
+
+
+# What the tab's start imports (web/worker.js imports pynode.browser.app before the join), and that what it left for
+# later still works there once asked for
+_LATER_PROBE = """
+console.log(py.runPython(`
+import json, sys
+import pynode.browser.app
+later = ("cbor2", "datetime", "pynode.platform.crdt", "pynode.platform.model")
+loaded = [m for m in later if m in sys.modules]
+from pynode.wire.cbor import decode, encode
+tagged = bytes([0xC1, 0x00])  # a tag: outside cbor_pure's subset, so the strict path (cbor2's) refuses it
+try:
+    decode(tagged)
+    refused = False
+except Exception as e:
+    refused = type(e).__name__ == "WireError"
+json.dumps({"loaded": loaded, "refused": refused, "round_trip": decode(encode({"a": [1, b"x"]})) == {"a": [1, b"x"]}})
+`));
+"""
+
+
+def test_the_tabs_start_leaves_cbor2_and_the_replica_and_model_seams_for_later(dist, tmp_path):
+    """Importing cbor2 (with datetime) and the CRDT and model seams took ~30-40 ms of a tab's start, none of it
+    needed before the join: cbor_pure takes every canonical frame, and the replica and the runners come later."""
+    from tests.node_pyodide import run_probe
+
+    probe = run_probe(dist, tmp_path, _LATER_PROBE)
+    assert probe["loaded"] == [] and probe["refused"] and probe["round_trip"], probe

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from pynode.platform.crdt import BlobMeta, CrdtDoc
-from pynode.platform.ed25519_group import Ed25519Group
-from pynode.platform.model import GraphLoader, GraphSession, GraphSource, Runner
-from pynode.platform.transport import RelayLink, RtcSession
 from pynode.wire.signing import Signer
+
+# the seam's vocabulary, named here in annotations only: a tab imports each module when it first uses it
+if TYPE_CHECKING:
+    from pynode.platform.crdt import BlobMeta, CrdtDoc
+    from pynode.platform.ed25519_group import Ed25519Group
+    from pynode.platform.model import GraphLoader, GraphSession, GraphSource, Runner
+    from pynode.platform.transport import RelayLink, RtcSession
 
 __all__ = ["Platform", "Signer", "current", "in_browser"]
 

@@ -17,16 +17,20 @@ import time
 from array import array
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsProxy, create_proxy, to_js  # type: ignore[import-not-found]
 
-from pynode.platform.crdt import BlobMeta, BlobSplit, CrdtDoc
-from pynode.platform.ed25519_group import Ed25519Group
-from pynode.platform.model import Batch, GraphLoader, GraphSource, Hyper, Tensor, TrainState, stack
 from pynode.platform.transport import ConnectionClosed
 from pynode.wire.errors import WireError
+
+# the replica's and the model runner's types: their modules load when those first run, once the tab joined
+# (importing them took ~30 ms of its start)
+if TYPE_CHECKING:
+    from pynode.platform.crdt import BlobMeta, BlobSplit, CrdtDoc
+    from pynode.platform.ed25519_group import Ed25519Group
+    from pynode.platform.model import Batch, GraphLoader, GraphSource, Hyper, Tensor, TrainState
 
 ED25519 = "Ed25519"
 PKCS8_ED25519_PREFIX = bytes.fromhex("302e020100300506032b657004220420")  # RFC 8410 wrapper of a 32-byte seed
@@ -620,6 +624,8 @@ class WebOrtRunner:
         self._sessions: dict[str, Any] = {}
         self._hyper_of: Hyper | None = None
         self._hyper_tensors: dict[str, Any] = {}
+        from pynode.platform.model import TrainState
+
         self.set_state(TrainState.fresh(array("f", bytes(4 * n_params))))
 
     # -- tensors
@@ -693,6 +699,8 @@ class WebOrtRunner:
         return array("f", _bytes_of(tensor.data))  # CPU tensors: .data is there, no await
 
     def state(self) -> TrainState:
+        from pynode.platform.model import TrainState
+
         return TrainState(self._floats(self._theta), self._floats(self._m), self._floats(self._v), self._step)
 
     def theta(self) -> array:
@@ -707,6 +715,8 @@ class WebOrtRunner:
         return float(out.loss.data[0])
 
     def train_steps(self, batches: Sequence[Batch], hyper: Hyper) -> list[float]:
+        from pynode.platform.model import stack
+
         both = stack(batches)
         feeds = {"theta": self._theta, "m": self._m, "v": self._v, **self._hyper(hyper)}
         feeds.update(xs=self._batch_tensor(both.x), ys=self._batch_tensor(both.y))
@@ -760,6 +770,8 @@ class WebGraphSession:
         return self._ort.Tensor.new(t.dtype, typed, to_js(list(t.shape)))
 
     def run(self, feeds: dict[str, Tensor], outputs: list[str]) -> dict[str, Tensor]:
+        from pynode.platform.model import Tensor
+
         tensors = _obj({name: self._tensor(t) for name, t in feeds.items()})
         out = _in_turn(lambda: self._session.run(tensors))
         result: dict[str, Tensor] = {}

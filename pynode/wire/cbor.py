@@ -11,9 +11,9 @@ tests/test_cbor_pure.py); whatever it declines takes the strict path, which says
 
 from __future__ import annotations
 
+import importlib.util
+from types import ModuleType
 from typing import Any
-
-import cbor2
 
 from pynode.wire import cbor_pure
 from pynode.wire.errors import WireError
@@ -23,7 +23,15 @@ _SIMPLE_OK = {20, 21, 22}  # false, true, null
 
 
 # cbor2 without its C extension (Pyodide) encodes a record ~14x slower than cbor_pure, which gives the same bytes
-_NATIVE_CBOR2 = cbor2.dumps.__module__ == "_cbor2"
+_NATIVE_CBOR2 = importlib.util.find_spec("_cbor2") is not None
+
+
+def _cbor2() -> ModuleType:
+    """cbor2, imported on first use: without its C extension (a tab) only frames outside cbor_pure's subset need
+    it, and importing it (with datetime) took ~20 ms of a tab's start."""
+    import cbor2
+
+    return cbor2
 
 
 def encode(value: Any) -> bytes:
@@ -32,7 +40,7 @@ def encode(value: Any) -> bytes:
             return cbor_pure.encode(value)
         except Exception:  # outside its subset (or unencodable): cbor2 decides, and raises its own error
             pass
-    return cbor2.dumps(value, canonical=True)
+    return _cbor2().dumps(value, canonical=True)
 
 
 def _scan(buf: bytes, limit_depth: int) -> None:
@@ -99,7 +107,7 @@ def decode(buf: bytes, max_bytes: int = MAX_FRAME_BYTES, max_depth: int = MAX_DE
             pass
     _scan(buf, max_depth)
     try:
-        value = cbor2.loads(buf)
+        value = _cbor2().loads(buf)
     except Exception as e:  # cbor2 raises several types (CBORDecodeError, UnicodeDecodeError, ...)
         raise WireError("malformed_cbor", str(e)[:200]) from None
     try:
