@@ -48,6 +48,8 @@ async def test_a_request_before_the_services_load_is_held_then_answered(tmp_path
     try:
         await eventually(lambda: tab.peer_id in peer.relay.peers, 10, "the tab on the relay")
         assert "storage" in peer.relay.peers[tab.peer_id]
+        # listed by the relay comes before linked (the circuit's handshake): a request before it is refused at once
+        await eventually(lambda: tab.peer_id in peer.connected_peers(), 10, "the tab linked")
         ask = codec.Call("no-such-method", {}).encode()
         held = asyncio.ensure_future(peer.request(tab.peer_id, codec.proto("storage"), ask, timeout=30))
         with pytest.raises(TimeoutError):  # not answered (nor refused) while the services are not hosted
