@@ -11,6 +11,7 @@ tests/test_cbor_pure.py); whatever it declines takes the strict path, which says
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from types import ModuleType
 from typing import Any
@@ -26,6 +27,7 @@ _SIMPLE_OK = {20, 21, 22}  # false, true, null
 _NATIVE_CBOR2 = importlib.util.find_spec("_cbor2") is not None
 
 
+@functools.cache  # on CPython every encode asks: ~90 ns cached against ~265 ns for the import statement
 def _cbor2() -> ModuleType:
     """cbor2, imported on first use: without its C extension (a tab) only frames outside cbor_pure's subset need
     it, and importing it (with datetime) took ~20 ms of a tab's start."""
