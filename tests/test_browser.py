@@ -291,6 +291,59 @@ def test_the_built_app_stores_its_wheels_and_packs_its_large_files_in_gzip_copie
     assert packed - {"manifest.json"} <= set(files) and not any(name.endswith(".gz") for name in files)
 
 
+def test_the_built_app_lists_the_files_a_first_visit_fetches_before_its_wheels(dist):
+    """A first visit fetches the start's files (the modules importing the app loads, the recorded dataclass code,
+    cbor2) while Pyodide boots, and the wheels (~6x the bytes) only once online: the zip holds the wheels' own
+    bytes, stored, with a gzip copy, and the manifest names it and its sha256, which the tab checks."""
+    import gzip
+    import hashlib
+    import json
+    import zipfile
+
+    manifest = json.loads((dist / "manifest.json").read_text())
+    start = dist / manifest["start"]
+    assert manifest["files"][manifest["start"]] == hashlib.sha256(start.read_bytes()).hexdigest()
+    assert gzip.decompress(start.with_name(start.name + ".gz").read_bytes()) == start.read_bytes()
+    wheels = {}
+    for wheel in (dist / "py").glob("*.whl"):
+        with zipfile.ZipFile(wheel) as z:
+            wheels.update((name, z.read(name)) for name in z.namelist())
+    with zipfile.ZipFile(start) as z:
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_STORED}
+        files = {name: z.read(name) for name in z.namelist()}
+    assert all(wheels[name] == data for name, data in files.items())
+    assert {
+        "pynode/browser/app.py",
+        "pynode/browser/__pycache__/app.cpython-314.pyc",
+        "pynode/browser/dataclass_code.bin",
+        "pynode/node.py",
+        "cbor2/__init__.py",
+    } <= set(files)
+    assert not any(name.startswith(("pynode/runtime/", "pynode/train/data/")) for name in files)
+    assert 6 * sum(map(len, files.values())) < sum(map(len, wheels.values()))
+    assert all(manifest["packages"][p]["imports"] == [p] for p in ("pynode", "cbor2", "snowballstemmer"))
+
+
+async def test_a_first_visit_refuses_a_start_zip_that_is_not_the_builds(dist, tmp_path, chromium):
+    """The start's files are checked against the manifest's sha256 before any is written: a tampered zip (one
+    byte of a module flipped on its way) stops the boot with the reason, and nothing of it runs."""
+    relay = await relay_on(tmp_path, static_dir=dist, embedded_node=False)
+    try:
+        ctx = await chromium.context()
+        tampered = bytearray((dist / "py" / "pynode-start.zip").read_bytes())
+        tampered[len(tampered) // 2] ^= 0x01
+        await ctx.route(
+            "**/py/pynode-start.zip",
+            lambda route: route.fulfill(body=bytes(tampered), content_type="application/zip"),
+        )
+        tab = await open_dashboard(ctx, relay.port)
+        st = await wait_status(tab, lambda s: s["state"] == "error", 60, "the tab refusing its start files")
+        assert "pynode-start.zip: sha256" in st["error"] and "the manifest says" in st["error"], st["error"]
+        assert st["peer"] == "" and await _relay_peers(relay.port) == []  # it never said hello
+    finally:
+        await relay.stop()
+
+
 # Under Node with the built wheels (tests/node_pyodide.py), imports the tab's app as web/worker.js does and prints
 # how its dataclasses were made (pynode/browser/dataclass_code.py)
 _DATACLASS_PROBE = """

@@ -120,7 +120,7 @@ def add_dataclass_code(root: Path, src: Path, wheel: Path, depends: list[Path]) 
     if recorded:
         cached.parent.mkdir(parents=True, exist_ok=True)
         job = {"src": str(src), "wheels": [str(d) for d in depends], "out": str(cached.with_suffix(".tmp"))}
-        _run_node(RECORDER, pyodide, job, "recording the tab's dataclass code")
+        run_node(RECORDER, pyodide, job, "recording the tab's dataclass code")
         cached.with_suffix(".tmp").replace(cached)
     _rewrite_wheel(wheel, {DATACLASS_CODE: cached.read_bytes()})
     return recorded
@@ -154,10 +154,10 @@ def _compile(pyodide: Path, src: Path, files: list[tuple[str, str]], installed: 
     """Compile `files` (source, .pyc; relative to `src`); `installed`: where the sources live in the tab
     (default: site-packages), named in tracebacks."""
     job = {"root": str(src), "files": files, "installed": installed}
-    _run_node("compile_pyc.mjs", pyodide, job, "compiling the tab's bytecode")
+    run_node("compile_pyc.mjs", pyodide, job, "compiling the tab's bytecode")
 
 
-def _run_node(script: str, pyodide: Path, job: dict[str, object], what: str) -> None:
+def run_node(script: str, pyodide: Path, job: dict[str, object], what: str) -> None:
     """Run one of our Node scripts beside this module on Pyodide, with `job` as its JSON file."""
     node = shutil.which("node")
     if node is None:

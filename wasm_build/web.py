@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from wasm_build import start_files
 from wasm_build.bytecode import (
     BytecodeError,
     add_bytecode,
@@ -48,9 +49,9 @@ LORO_FILES = ["index.js", "loro_wasm.js", "loro_wasm_bg.wasm"]  # plus snippets/
 PURE_WHEELS = {"cbor2": "5.9.0", "snowballstemmer": "3.1.1"}  # snowballstemmer: the search domain
 SKIP = {"dist", "dev", "node_modules", "__pycache__"}
 # Files the relay may send gzip-encoded (relay_server/static.py): each of these of at least GZIP_MIN_BYTES gets a
-# `.gz` copy beside it where that saves a tenth or more (not the stdlib zip, whose entries are deflated already;
-# not .onnx: float weights save 8%, for 6 s of build per 90 MB model).
-GZIP_SUFFIXES = {".wasm", ".mjs", ".js", ".json", ".whl", ".css", ".html", ".svg"}
+# `.gz` copy beside it where that saves a tenth or more (the start's stored zip, not the stdlib zip, whose entries
+# are deflated already; not .onnx: float weights save 8%, for 6 s of build per 90 MB model).
+GZIP_SUFFIXES = {".wasm", ".mjs", ".js", ".json", ".whl", ".zip", ".css", ".html", ".svg"}
 GZIP_MIN_BYTES = 4096
 GZIP_MAX_RATIO = 0.9
 
@@ -84,12 +85,17 @@ def build(root: Path, out: Path) -> dict[str, Any]:
         for entry in entries:
             lock["packages"][entry["name"]] = entry
         (wheels / "pyodide-lock.json").write_text(json.dumps(lock, indent=1, sort_keys=True))
+        _start_zip(root, [wheels / e["file_name"] for e in entries], wheels / start_files.NAME)
         manifest = {
             "files": {
                 str(p.relative_to(staging)): _sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()
             }
         }
-        manifest["packages"] = {e["name"]: {"version": e["version"], "sha256": e["sha256"]} for e in entries}
+        manifest["packages"] = {
+            e["name"]: {"version": e["version"], "sha256": e["sha256"], "imports": e["imports"]}
+            for e in entries
+        }
+        manifest["start"] = f"py/{start_files.NAME}"  # what a first visit fetches while Pyodide boots
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
         _gzip_copies(staging)
         if out.exists():
@@ -189,6 +195,13 @@ def _pure_wheel(root: Path, name: str, version: str, dest: Path) -> dict[str, An
     wheel = Path(shutil.copy2(found[0], dest / found[0].name))
     _with_bytecode(add_wheel_bytecode, root, wheel, name)
     return _entry(name, version, wheel, [name], [])
+
+
+def _start_zip(root: Path, wheels: list[Path], out: Path) -> None:
+    try:
+        start_files.write_start_zip(root, wheels, out)
+    except (BytecodeError, ValueError) as e:
+        raise BuildError(str(e)) from None
 
 
 def _with_bytecode(add: Callable[..., int], *args: Path | str) -> None:

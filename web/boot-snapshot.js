@@ -15,11 +15,17 @@
 
 const CACHE = 'hyperspace-boot';
 
-// The key of the snapshot matching the build whose manifest is at `manifestUrl` (the key itself is never fetched).
-export async function snapshotKey(manifestUrl) {
-  const response = await fetch(manifestUrl);
-  if (!response.ok) throw new Error(`${manifestUrl}: HTTP ${response.status}`);
-  const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', await response.arrayBuffer()));
+// The build's manifest.json (every file's sha256) at `url`, as bytes: the snapshot's key is their hash.
+export async function fetchManifest(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+// The key of the snapshot matching the build whose manifest (`bytes`) is at `manifestUrl` (the key itself is
+// never fetched).
+export async function snapshotKey(manifestUrl, bytes) {
+  const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
   const hex = Array.from(hash, (b) => b.toString(16).padStart(2, '0')).join('');
   return new URL(`./boot-snapshot/${hex}.bin`, manifestUrl).href;
 }

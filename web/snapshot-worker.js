@@ -3,7 +3,7 @@
 // memory stored in Cache Storage with our unpacked wheels and Pyodide's wasm and stdlib zip. Started by
 // node-host.js once the tab's node is online; posts {ok, bytes | error} and closes.
 import { loadPyodide } from './pyodide/pyodide.mjs';
-import { snapshotKey, storeSnapshot } from './boot-snapshot.js';
+import { fetchManifest, snapshotKey, storeSnapshot } from './boot-snapshot.js';
 import { installFiles, unpackWheels } from './wheels.js';
 
 const LOCK_URL = new URL('./py/pyodide-lock.json', import.meta.url).href;
@@ -11,7 +11,7 @@ const MANIFEST_URL = new URL('./manifest.json', import.meta.url).href; // the bu
 
 try {
   const files = unpackWheels(LOCK_URL, 'pynode');
-  const key = await snapshotKey(MANIFEST_URL);
+  const key = await snapshotKey(MANIFEST_URL, await fetchManifest(MANIFEST_URL));
   const indexURL = new URL('./pyodide/', import.meta.url).href;
   const pyodide = await loadPyodide({
     indexURL,

@@ -30,6 +30,18 @@ export async function unpackWheels(lockUrl, root, concurrent = false) {
   return wheels.flat();
 }
 
+// The files the tab's start reads, as [path inside site-packages, bytes]: the build's stored zip of them (its
+// manifest's `start`, wasm_build/start_files.py), fetched and checked against the sha256 the manifest gives it.
+// Small enough for the thread Pyodide boots on: a first visit fetches the wheels themselves once it is online.
+export async function unpackStart(url, sha256) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  const digest = await sha256Hex(bytes);
+  if (digest !== sha256) throw new Error(`${url}: sha256 ${digest}, the manifest says ${sha256}`);
+  return unzip(bytes, url, true);
+}
+
 // unpackWheels on a thread of its own (unpack-worker.js), or on this one where a worker cannot start workers or
 // that one does not load. A wheel that fails its check fails this as it fails unpackWheels.
 export function unpackWheelsAside(lockUrl, root) {

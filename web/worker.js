@@ -3,9 +3,9 @@
 // directly: IndexedDB as promises (hsStore) and the message queue that covers Pyodide's boot.
 import { loadPyodide } from './pyodide/pyodide.mjs';
 import {
-  dropSnapshot, findSnapshot, readSnapshot, snapshotFiles, snapshotKey, withStoredPyodide,
+  dropSnapshot, fetchManifest, findSnapshot, readSnapshot, snapshotFiles, snapshotKey, withStoredPyodide,
 } from './boot-snapshot.js';
-import { installFiles, unpackWheelsAside } from './wheels.js';
+import { installFiles, unpackStart, unpackWheelsAside } from './wheels.js';
 import './store.js'; // self.hsStore: IndexedDB as promises
 
 // Boot phases as epoch milliseconds (performance.timeOrigin + now): the page and the benchmark set them against
@@ -99,22 +99,37 @@ self.hsLoadLoro = () => {
 
 const LOCK_URL = new URL('./py/pyodide-lock.json', import.meta.url).href;
 const MANIFEST_URL = new URL('./manifest.json', import.meta.url).href; // the build's files and their sha256
+const manifest = fetchManifest(MANIFEST_URL);
 // this profile's boot snapshot, if an earlier visit made one for these very wheels (boot-snapshot.js)
-const snapshot = snapshotKey(MANIFEST_URL).then(async (key) => {
+const snapshot = manifest.then(async (bytes) => {
+  const key = await snapshotKey(MANIFEST_URL, bytes);
   const hit = await findSnapshot(key);
   if (!hit) return { key, hit };
   // the memory first, then what is stored beside it (boot-snapshot.js readSnapshot)
-  const bytes = readSnapshot(hit);
-  const after = bytes.catch(() => null);
-  return { key, hit, bytes, files: after.then(() => snapshotFiles(key)) };
+  const memory = readSnapshot(hit);
+  const after = memory.catch(() => null);
+  return { key, hit, bytes: memory, files: after.then(() => snapshotFiles(key)) };
 }, () => ({}));
 snapshot.then(({ hit }) => {
   if (hit) marks.snapshot_found = epochMs();
 });
-// Our wheels' files (pynode and what it depends on): those stored with the snapshot, or fetched, checked and
-// unpacked on another thread while Pyodide boots on this one (web/wheels.js); a failure surfaces where the boot
-// awaits them.
-const wheelFiles = snapshot.then(async ({ files }) => (await files) || unpackWheelsAside(LOCK_URL, 'pynode'));
+// Our wheels' files (pynode and what it depends on): `now`, written before the start, and `later()`, the rest,
+// written when Python first needs them (pynode/platform/browser_files.py) or once the node is online. A restore
+// needs none before its start (its snapshot holds the start's modules) and has them all stored with it. A first
+// visit fetches only the start's files while Pyodide boots (their zip, wheels.js unpackStart), and the wheels
+// once asked (fetched, checked and unpacked on another thread): beside the boot, the wheels' ~12 MB slowed it.
+// A failure surfaces where the boot awaits them.
+// `ours`: the top-level names the wheels install (the manifest's), whose imports wait for the pending files.
+const wheelFiles = snapshot.then(async ({ files }) => {
+  const build = JSON.parse(new TextDecoder().decode(await manifest));
+  const ours = Object.values(build.packages).flatMap((p) => p.imports);
+  const stored = await files;
+  if (stored) return { now: [], later: async () => stored, ours };
+  const now = await unpackStart(new URL(build.start, MANIFEST_URL).href, build.files[build.start]);
+  const written = new Set(now.map(([path]) => path));
+  const later = async () => (await unpackWheelsAside(LOCK_URL, 'pynode')).filter(([path]) => !written.has(path));
+  return { now, later, ours };
+});
 wheelFiles.then(() => { marks.unpacked = epochMs(); }, () => {});
 
 // Pyodide restored from the snapshot, with pynode.browser.app imported already; null when there is none or it
@@ -168,21 +183,22 @@ try {
   marks.pyodide = epochMs();
   const t1 = performance.now();
   try {
-    const files = await wheelFiles;
-    if (restored) {
-      // the snapshot holds the modules the start imports: the files wait (pynode/platform/browser_files.py)
-      let pending = () => installFiles(pyodide, files);
-      self.hsWritePending = () => {
-        const write = pending;
-        pending = null;
-        if (write) write();
-      };
-      const held = pyodide.pyimport('pynode.platform.browser_files');
-      held.hold();
-      whenOnline(() => held.write_pending());
-    } else {
-      installFiles(pyodide, files);
-    }
+    const { now, later, ours } = await wheelFiles;
+    if (now.length) installFiles(pyodide, now);
+    // the rest, held until Python asks for them (pynode/platform/browser_files.py) or the node is online
+    let loading = null;
+    let arrived = null;
+    self.hsPendingFiles = () => (loading ||= later().then((files) => { arrived = files; }));
+    self.hsPendingArrived = () => arrived !== null;
+    self.hsWritePending = () => {
+      installFiles(pyodide, arrived);
+      arrived = [];
+    };
+    const held = pyodide.pyimport('pynode.platform.browser_files');
+    held.hold(ours);
+    whenOnline(() => self.hsPendingFiles().then(() => held.write_pending(), (e) => {
+      fail(`loading pynode failed: ${e && e.message ? e.message : e}`);
+    }));
   } catch (e) {
     throw new Error(`loading pynode failed: ${e && e.message ? e.message : e}`);
   }

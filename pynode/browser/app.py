@@ -169,7 +169,7 @@ class BrowserApp:
             await node.relay.wait_connected(RUNTIMES_WAIT_S)
         if self.node is not node or self.identity is None:
             return  # left meanwhile
-        browser_files.write_pending()  # a restored tab's data files, which what loads now reads
+        await browser_files.written()  # our wheels' other files, which what loads now imports and reads
         from pynode.browser.presence import presence
         from pynode.browser.review import review
         from pynode.browser.state import state
@@ -347,32 +347,37 @@ def on_message(msg: Any) -> None:
     if browser.on_page_message(msg):
         return
     kind = str(msg.type)
-    if kind != "start":  # a command may read a restored tab's files (the start does not)
-        browser_files.write_pending()
-    if kind == "start":
+    if kind == "start":  # the start reads only files written before it (web/worker.js)
         config = msg.config.to_py()
         pyodide_s, packages_s = float(getattr(msg, "pyodide_s", 0.0)), float(getattr(msg, "packages_s", 0.0))
         marks = msg.marks.to_py() if getattr(msg, "marks", None) is not None else {}
         snapshot = bool(getattr(msg, "snapshot", False))
         asyncio.ensure_future(app.start(config, pyodide_s, packages_s, marks, snapshot))
-    elif kind == "leave":
-        asyncio.ensure_future(app.leave())
+    else:
+        asyncio.ensure_future(_command(kind, msg.to_py()))
+
+
+async def _command(kind: str, args: dict[str, Any]) -> None:
+    """A command from the page, once our wheels' files are written (it may import or read any of them)."""
+    await browser_files.written()
+    if kind == "leave":
+        await app.leave()
     elif kind == "join":
-        asyncio.ensure_future(app.join())
+        await app.join()
     elif kind == "publish":
-        asyncio.ensure_future(app.publish(str(msg.topic), str(msg.text)))
+        await app.publish(str(args["topic"]), str(args["text"]))
     elif kind == "conformance":
-        asyncio.ensure_future(_conformance(msg.to_py()))
+        await _conformance(args)
     elif kind == "bench":
-        asyncio.ensure_future(_bench(msg.to_py()))
+        await _bench(args)
     elif kind in _TRAINING:
-        asyncio.ensure_future(_training(kind, msg.to_py()))
+        await _training(kind, args)
     elif kind.startswith("state-"):  # the replica's commands: its module may not be loaded yet
         browser_state = importlib.import_module("pynode.browser.state")
         if kind in browser_state.COMMANDS:
-            asyncio.ensure_future(browser_state.run_command(kind, msg.to_py()))
+            await browser_state.run_command(kind, args)
     elif kind in browser_research.COMMANDS:
-        asyncio.ensure_future(browser_research.run_command(kind, msg.to_py()))
+        await browser_research.run_command(kind, args)
 
 
 _TRAINING = {"train": training.train, "train-speed": training.speed, "diloco-join": training.diloco_join}
