@@ -169,7 +169,9 @@ class BrowserApp:
             await node.relay.wait_connected(RUNTIMES_WAIT_S)
         if self.node is not node or self.identity is None:
             return  # left meanwhile
+        crdt = asyncio.ensure_future(browser.crdt_ready())  # loro-crdt's wasm, fetched while our wheels are
         await browser_files.written()  # our wheels' other files, which what loads now imports and reads
+        self._mark("files")
         from pynode.browser.presence import presence
         from pynode.browser.review import review
         from pynode.browser.state import state
@@ -179,7 +181,7 @@ class BrowserApp:
         training.attach(node, pace=self.budget.pace_blocking)
         # the state's CRDT loaded: a phase of its own in the boot marks (attach awaits it too, and reports a failure)
         with contextlib.suppress(Exception):
-            await browser.crdt_ready()
+            await crdt
         self._mark("crdt")
         await state.attach(node, self.event)
         self._mark("state")
