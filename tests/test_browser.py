@@ -344,6 +344,36 @@ async def test_a_first_visit_refuses_a_start_zip_that_is_not_the_builds(dist, tm
         await relay.stop()
 
 
+async def test_a_wheel_that_is_not_the_builds_stops_what_loads_after_the_join_and_the_tab_says_why(
+    dist, tmp_path, chromium
+):
+    """A first visit fetches our wheels once joined: one that is not the lock file's (a byte flipped on its way) is
+    refused before any of its files is written, what the tab loads once joined does not start, the node stays on
+    the network, and the feed says why."""
+    relay = await relay_on(tmp_path, static_dir=dist)
+    try:
+        ctx = await chromium.context()
+        wheel = next((dist / "py").glob("pynode-*.whl"))
+        tampered = bytearray(wheel.read_bytes())
+        tampered[len(tampered) // 2] ^= 0x01
+        await ctx.route(
+            f"**/py/{wheel.name}",
+            lambda route: route.fulfill(body=bytes(tampered), content_type="application/octet-stream"),
+        )
+        tab = await open_dashboard(ctx, relay.port)
+        await wait_status(tab, lambda s: s["state"] == "online", 60, "the tab online")
+        deadline = time.monotonic() + 30
+        while "loading the rest of pynode failed" not in (feed := await _feed_text(tab)):
+            assert time.monotonic() < deadline, f"no error in the feed: {feed[-2000:]}"
+            await asyncio.sleep(0.25)
+        assert f"{wheel.name}: sha256" in feed and "the lock file says" in feed
+        await asyncio.sleep(2)  # the status loop's ticks: the node is still on, nothing loaded meanwhile
+        st = await wait_status(tab, lambda s: s["state"] == "online", 10, "the tab still online")
+        assert not {"files", "loaded", "state"} & set(st["boot"]["at"]), st["boot"]["at"]
+    finally:
+        await relay.stop()
+
+
 # Under Node with the built wheels (tests/node_pyodide.py), imports the tab's app as web/worker.js does and prints
 # how its dataclasses were made (pynode/browser/dataclass_code.py)
 _DATACLASS_PROBE = """

@@ -170,7 +170,11 @@ class BrowserApp:
         if self.node is not node or self.identity is None:
             return  # left meanwhile
         crdt = asyncio.ensure_future(browser.crdt_ready())  # loro-crdt's wasm, fetched while our wheels are
-        await browser_files.written()  # our wheels' other files, which what loads now imports and reads
+        try:
+            await browser_files.written()  # our wheels' other files, which what loads now imports and reads
+        except Exception as e:  # a wheel that fails its check: the node stays on, without what loads now
+            self.event("error", f"loading the rest of pynode failed: {e}")
+            return
         self._mark("files")
         from pynode.browser.presence import presence
         from pynode.browser.review import review
@@ -361,7 +365,12 @@ def on_message(msg: Any) -> None:
 
 async def _command(kind: str, args: dict[str, Any]) -> None:
     """A command from the page, once our wheels' files are written (it may import or read any of them)."""
-    await browser_files.written()
+    try:
+        await browser_files.written()
+    except Exception as e:  # answered as a failed command (the page's `ask` waits for its type)
+        app.event("error", f"{kind} failed: loading the rest of pynode failed: {e}")
+        browser.post({"type": kind, "error": f"loading the rest of pynode failed: {e}"})
+        return
     if kind == "leave":
         await app.leave()
     elif kind == "join":
