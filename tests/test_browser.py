@@ -132,6 +132,40 @@ async def test_identity_survives_reload_leave_closes_every_channel_and_the_relay
         await relay.stop()
 
 
+async def test_a_boot_snapshot_that_does_not_restore_is_dropped_and_the_tab_boots_with_the_files_stored_beside_it(
+    dist, tmp_path, chromium
+):
+    """The stored memory no longer reads (here: three bytes in its place): the reload boots Pyodide the usual way,
+    writes the files stored with the snapshot before its start, joins and loads what it runs once joined."""
+    relay = await relay_on(tmp_path, static_dir=dist)
+    py = await node_on(relay.url, direct_peers=4)
+    try:
+        tab = await open_dashboard(await chromium.context(), relay.port, "research=off")
+        await wait_status(tab, lambda s: s["state"] == "online", 60, "online")
+        made = await tab.evaluate("window.hyperspace.node.snapshot")
+        assert made["ok"] and made["bytes"] > 0, made
+        spoiled = await tab.evaluate(
+            """async () => {
+              const cache = await caches.open('hyperspace-boot');
+              const keys = (await cache.keys()).map((r) => r.url).filter((u) => u.endsWith('.bin'));
+              for (const key of keys) await cache.put(key, new Response(new Uint8Array([1, 2, 3])));
+              return keys.length;
+            }"""
+        )
+        assert spoiled == 1
+        await tab.reload()
+        again = await wait_status(
+            tab,
+            lambda s: s["state"] == "online" and "runtimes" in s["boot"]["at"],
+            60,
+            "online, runtimes loaded",
+        )
+        assert again["boot"]["snapshot"] is False and again["replica"]["sync"] != "off", again["replica"]
+    finally:
+        await py.stop()
+        await relay.stop()
+
+
 class _Quiet(SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass

@@ -118,13 +118,13 @@ snapshot.then(({ hit }) => {
 // needs none before its start (its snapshot holds the start's modules) and has them all stored with it. A first
 // visit fetches only the start's files while Pyodide boots (their zip, wheels.js unpackStart), and the wheels
 // once asked (fetched, checked and unpacked on another thread): beside the boot, the wheels' ~12 MB slowed it.
-// A failure surfaces where the boot awaits them.
-// `ours`: the top-level names the wheels install (the manifest's), whose imports wait for the pending files.
+// A failure surfaces where the boot awaits them. `stored`: the files stored with a snapshot; `ours`: the top-level
+// names the wheels install (the manifest's), whose imports wait for the pending files.
 const wheelFiles = snapshot.then(async ({ files }) => {
   const build = JSON.parse(new TextDecoder().decode(await manifest));
   const ours = Object.values(build.packages).flatMap((p) => p.imports);
   const stored = await files;
-  if (stored) return { now: [], later: async () => stored, ours };
+  if (stored) return { stored, ours };
   const now = await unpackStart(new URL(build.start, MANIFEST_URL).href, build.files[build.start]);
   const written = new Set(now.map(([path]) => path));
   const later = async () => (await unpackWheelsAside(LOCK_URL, 'pynode')).filter(([path]) => !written.has(path));
@@ -183,7 +183,11 @@ try {
   marks.pyodide = epochMs();
   const t1 = performance.now();
   try {
-    const { now, later, ours } = await wheelFiles;
+    const { stored, ours, ...first } = await wheelFiles;
+    // a restore writes none of the files stored with its snapshot before its start; a snapshot that did not
+    // restore (dropped: the boot went the usual way) has them all written now
+    const now = stored ? (restored ? [] : stored) : first.now;
+    const later = stored ? async () => (restored ? stored : []) : first.later;
     if (now.length) installFiles(pyodide, now);
     // the rest, held until Python asks for them (pynode/platform/browser_files.py) or the node is online
     let loading = null;
