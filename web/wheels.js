@@ -19,12 +19,7 @@ export async function unpackWheels(lockUrl, root, concurrent = false) {
   if (!top) throw new Error(`${root} is not in ${lockUrl}`);
   const entries = [top, ...top.depends.map((d) => lock.packages[d])];
   const wheels = await Promise.all(entries.map(async (entry) => {
-    const url = new URL(entry.file_name, lockUrl);
-    const response = await fetch(url);
-    if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    const digest = await sha256Hex(bytes);
-    if (digest !== entry.sha256) throw new Error(`${entry.file_name}: sha256 ${digest}, the lock file says ${entry.sha256}`);
+    const bytes = await fetchChecked(new URL(entry.file_name, lockUrl), entry.sha256, entry.file_name, 'the lock file');
     return unzip(bytes, entry.file_name, concurrent);
   }));
   return wheels.flat();
@@ -34,12 +29,17 @@ export async function unpackWheels(lockUrl, root, concurrent = false) {
 // manifest's `start`, wasm_build/start_files.py), fetched and checked against the sha256 the manifest gives it.
 // Small enough for the thread Pyodide boots on: a first visit fetches the wheels themselves once it is online.
 export async function unpackStart(url, sha256) {
+  return unzip(await fetchChecked(url, sha256, url, 'the manifest'), url, true);
+}
+
+// The bytes at `url`, which must hash to `sha256` (as `source` says: named in the error, with `name`).
+async function fetchChecked(url, sha256, name, source) {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   const bytes = new Uint8Array(await response.arrayBuffer());
   const digest = await sha256Hex(bytes);
-  if (digest !== sha256) throw new Error(`${url}: sha256 ${digest}, the manifest says ${sha256}`);
-  return unzip(bytes, url, true);
+  if (digest !== sha256) throw new Error(`${name}: sha256 ${digest}, ${source} says ${sha256}`);
+  return bytes;
 }
 
 // unpackWheels on a thread of its own (unpack-worker.js), or on this one where a worker cannot start workers or
