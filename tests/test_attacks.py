@@ -27,6 +27,7 @@ from pynode.gossip.rpc import RPC
 from pynode.identity import Identity
 from pynode.net import relay_proto as rp
 from pynode.node import Node
+from pynode.platform import native
 from pynode.topics import DEMO_PULSE
 from pynode.wire import cbor
 from pynode.wire.envelope import Envelope, sign_envelope
@@ -157,6 +158,23 @@ def test_fuzzed_frames_get_the_sender_cut_off_and_counted_while_honest_peers_del
 
     attacker = world.thread.run(attack())
     assert sum(target.rejections.values()) == before + 1
+    world.thread.run(attacker.stop())
+
+
+def test_a_target_with_the_smaller_id_that_dialled_the_attacker_first_is_answered(world: World):
+    """Nodes dial a peer as it joins the relay. When both dial at once the smaller id's attempt wins (PROTOCOL.md
+    §3.3): an attacker that only dialled then waited for its handshake to time out, and the attack tests failed."""
+    target = world.a
+    bigger = (Identity(native.NaclSigner(native.random_bytes(32))) for _ in range(10_000))
+
+    async def attack() -> Attacker:
+        attacker = await Attacker(world.url, next(i for i in bigger if i.peer_id > target.peer_id)).start()
+        await eventually(lambda: target.peer_id in attacker.dials, 10, "the target dialled the attacker")
+        await attacker.open(target.peer_id, timeout=5)
+        await eventually(lambda: attacker.peer_id in target.connected_peers(), 10, "attacker linked")
+        return attacker
+
+    attacker = world.thread.run(attack())
     world.thread.run(attacker.stop())
 
 

@@ -41,12 +41,8 @@ async def honest_nodes(url: str, n: int) -> list[Node]:
 
 
 async def attack_target(url: str, target: Node) -> tuple[Attacker, object]:
-    """An attacker with a circuit to `target`, subscribed to TOPIC. Its id is the smaller one, so when the
-    target dials it at the same moment the target yields (PROTOCOL.md §3.2) and the attacker's dial proceeds."""
-    attacker = Attacker(url)
-    while attacker.peer_id > target.peer_id:
-        attacker = Attacker(url)
-    await attacker.start()
+    """An attacker with a circuit to `target`, subscribed to TOPIC."""
+    attacker = await Attacker(url).start()
     conn = await attacker.open(target.peer_id)
     await conn.send(RPC(subs=[SubOpt(True, TOPIC)]).encode())
     await eventually(lambda: attacker.peer_id in target.router.peers, 10, "attacker linked")
