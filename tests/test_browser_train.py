@@ -145,7 +145,14 @@ async def test_diloco_with_four_cpython_nodes_and_a_tab_agrees_on_theta_every_ro
         message = {"type": "diloco-join", "run": run.run_id.hex(), "rounds": ROUNDS, "rounds_timeout_s": 240}
         web, *_ = await asyncio.gather(_ask(tab, message, 300), *(p.wait_round(ROUNDS, 300) for p in peers))
 
+        seen = (
+            f"rounds logged (round, contributors): the tab's {[(e['round'], e['contributors']) for e in web['log']]}"
+            f" rejected {web['rejected']}; the nodes' "
+            f"{[([(e.round, e.contributors) for e in p.log], dict(p.core.rejected)) for p in peers]}"
+        )
         for r in range(ROUNDS):
+            assert all(any(e.round == r for e in p.log) for p in peers), seen
+            assert any(e["round"] == r for e in web["log"]), seen
             logs = [next(e for e in p.log if e.round == r) for p in peers]
             web_log = next(e for e in web["log"] if e["round"] == r)
             assert {e.state_hash for e in logs} == {web_log["state_hash"]}, f"disagreement after round {r}"

@@ -2,6 +2,7 @@
 
 import hashlib
 from array import array
+from dataclasses import replace
 
 import pytest
 
@@ -14,8 +15,10 @@ from pynode.train.diloco import (
     CertMessage,
     DeltaMessage,
     Diloco,
+    FetchDelta,
     OuterState,
     Publish,
+    RoundDone,
     RunSpec,
     checkpoint_hash,
     parse_message,
@@ -284,3 +287,48 @@ def test_a_checkpoint_field_of_the_wrong_size_is_refused():
     wire["init"] = bytes(31)
     with pytest.raises(WireError):
         RunSpec.from_wire(wire)
+
+
+def _deliver(src: Diloco, outputs: list, dst: Diloco) -> list:
+    """`src`'s publications, as `dst` takes them; `dst`'s outputs."""
+    return [
+        o
+        for p in outputs
+        if isinstance(p, Publish)
+        for o in dst.on_message(src.me, dst.parse(p.data), len(p.data), 0.0)
+    ]
+
+
+@pytest.mark.parametrize("parts", [1, 2])
+def test_a_delta_that_arrives_after_its_certificate_completes_the_round(parts):
+    """A certificate can overtake a delta it names. The node asks the issuer for the delta, and the delta
+    arrives by gossip meanwhile (here also in more parts than the certificate's placeholder holds): that
+    applies the round, and the fetch's reply finds it over. The round used to wait for the fetch, whose reply
+    then found the delta complete and did nothing: the node stalled until a later certificate."""
+    run = spec(min_peers=3)
+    cores = [Diloco(bytes([i]) * 32, run, b"\x01" * 32) for i in (1, 2, 3)]
+    started = {c.me: c.start(0.0) for c in cores}
+    for src in cores:
+        for dst in cores:
+            if dst is not src:
+                _deliver(src, started[src.me], dst)
+    theta = cores[0].state.theta
+    deltas = {c.me: c.trained(0, array("f", [x - 1e-3 * (i + 1) for x in theta]), run.H, 0.0)
+              for i, c in enumerate(cores)}  # fmt: skip
+    order = cores[0].aggregator_order(0)
+    issuer = next(c for c in cores if c.me == order[0])
+    late, node = (c for c in cores if c is not issuer)  # `node` hears `late`'s delta after the certificate
+    cert = _deliver(node, deltas[node.me], issuer) + _deliver(late, deltas[late.me], issuer)
+    assert issuer.round == 1 and any(isinstance(o, Publish) for o in cert)
+    _deliver(issuer, deltas[issuer.me], node)
+    fetches = _deliver(issuer, cert, node)
+    assert [(f.peer, f.author) for f in fetches if isinstance(f, FetchDelta)] == [(issuer.me, late.me)]
+    (whole,) = [late.parse(p.data) for p in deltas[late.me] if isinstance(p, Publish)]
+    cut = len(whole.data) // parts
+    for i in range(parts):
+        data = whole.data[i * cut : None if i == parts - 1 else (i + 1) * cut]
+        done = node.on_message(late.me, replace(whole, part=i, parts=parts, data=data), len(data), 0.0)
+    assert [d.round for d in done if isinstance(d, RoundDone)] == [0] and node.round == 1
+    assert node.delta_fetched(0, late.me, issuer.delta_payload(0, late.me, whole.digest), 0.0) == []
+    assert node.state.digest() == issuer.state.digest() and len(node.history) == 1
+    assert node.rejected == {}

@@ -397,7 +397,7 @@ class DilocoPeer:
         req = {"run": core.run_id, "round": f.round, "author": f.author, "digest": f.digest}
         payload = await self._fetch(f.peer, DELTA_PROTO, req, core.codec.max_payload())
         if payload is not None:
-            await self._call(driver, core.delta_fetched, f.round, f.author, payload, f.peer)
+            await self._call(driver, core.delta_fetched, f.round, f.author, payload)
 
     async def _fetch_state(self, driver: RunDriver, f: FetchState) -> None:
         core = driver.core

@@ -129,7 +129,7 @@ class DilocoSimulation:
             elif isinstance(out, FetchDelta):
                 payload = self.by_peer[out.peer].core.delta_payload(out.round, out.author, out.digest)
                 if payload is not None:
-                    self._outputs(w, w.core.delta_fetched(out.round, out.author, payload, out.peer, self.now))
+                    self._outputs(w, w.core.delta_fetched(out.round, out.author, payload, self.now))
             elif isinstance(out, FetchState):
                 blob = self.by_peer[out.peer].core.state_blob(out.expect)
                 self._outputs(w, w.core.state_fetched(blob, out.expect, self.now))

@@ -309,6 +309,7 @@ class _Round:
     started: float
     deltas: dict[bytes, _Delta] = field(default_factory=dict)
     certified: CertMessage | None = None
+    issuer: bytes = b""  # who sent `certified`: the deltas it names are fetched from it
 
 
 @dataclass(frozen=True)
@@ -569,13 +570,19 @@ class Diloco:
             return []
         rnd = self._round(r, now)
         d = rnd.deltas.get(sender)
-        if d is None:
+        # a delta the certificate named before it reached us holds no part yet, nor their count
+        placeholder = d is not None and d.value is None and not any(d.parts)
+        if d is None or (placeholder and (d.digest, d.samples) == (m.digest, m.samples)):
             d = rnd.deltas[sender] = _Delta(sender, m.samples, m.steps, m.digest, [None] * m.parts)
         elif (d.digest, d.samples, len(d.parts)) != (m.digest, m.samples, m.parts):
             self._reject("equivocation")  # two different deltas for one round: keep the first
             return []
         d.parts[m.part] = m.data
         self._complete(d)
+        if (
+            rnd.certified is not None
+        ):  # certified before this delta reached us: it may be the last one missing
+            return self._apply_if_complete(r, now) if d.value is not None else []
         return self._maybe_certify(now)
 
     def _complete(self, d: _Delta) -> None:
@@ -696,12 +703,22 @@ class Diloco:
         if not self._attempt_allowed(rank, rnd, now + self.run.cert_timeout_s / 2):
             self._reject("cert_out_of_turn")
             return []
-        rnd.certified = m
-        return self._apply_when_ready(r, issuer, now)
+        rnd.certified, rnd.issuer = m, issuer
+        return self._apply_when_ready(r, now)
 
-    def _apply_when_ready(self, r: int, issuer: bytes, now: float) -> list[Any]:
+    def _apply_if_complete(self, r: int, now: float) -> list[Any]:
+        """A delta the certificate of round r named has just arrived (by gossip or fetched): apply the round
+        once it was the last one missing. Fetches still out for it then find the round over."""
         rnd = self.rounds[r]
         assert rnd.certified is not None
+        if any(rnd.deltas[p].value is None for p, _, _ in rnd.certified.entries):
+            return []
+        return self._apply_when_ready(r, now)
+
+    def _apply_when_ready(self, r: int, now: float) -> list[Any]:
+        rnd = self.rounds[r]
+        assert rnd.certified is not None
+        issuer = rnd.issuer
         out: list[Any] = []
         chosen = []
         for peer, digest, samples in rnd.certified.entries:
@@ -734,7 +751,7 @@ class Diloco:
         steps, rest = divmod(samples, self.spec.tokens_per_batch())
         return steps if rest == 0 and 1 <= steps <= self.run.H else None
 
-    def delta_fetched(self, r: int, author: bytes, payload: bytes, issuer: bytes, now: float) -> list[Any]:
+    def delta_fetched(self, r: int, author: bytes, payload: bytes, now: float) -> list[Any]:
         rnd = self.rounds.get(r)
         if rnd is None or rnd.certified is None or self.state is None or self.state.round != r:
             return []
@@ -749,9 +766,7 @@ class Diloco:
         if d.value is None:
             return []
         self.bytes_received += len(payload)
-        if any(rnd.deltas[p].value is None for p, _, _ in rnd.certified.entries):
-            return []
-        return self._apply_when_ready(r, issuer, now)
+        return self._apply_if_complete(r, now)
 
     def state_fetched(self, blob: bytes | None, expect: bytes, now: float) -> list[Any]:
         self._fetching_state = False
