@@ -10,7 +10,9 @@ apart when the loop is free) records the longest gap between two ticks. Then the
 (IndexedDB, sealed: pynode/state/sealed.py) and a new Store loads it back as a reloaded tab does
 (`restart_<N>_s`, `restart_max_block_ms`: restored from the seal, without checking the records again).
 Each run also lists every stretch of Python between two turns of the tab's loop over 50 ms, with where it
-started and ended (`slices_over_50ms`), and the cyclic collector's pauses over 5 ms (`gc_pauses_ms`).
+started and ended (`slices_over_50ms`), and the cyclic collector's pauses over 5 ms (`gc_pauses_ms`); what ran in
+the ticker's longest gap (`longest_gap`: the tab's turns and the signature answers, in ms from its start); and
+the turns of the loop in which the ticker, due in each, did not run (`turns_without_a_tick`).
 `profile=True` also times each phase of the check and counts the calls that cross into loro-crdt.
 `against=DIST` measures another build too (an older commit's web/dist), a round of each in turn, so that both
 see the same load: {"old": ..., "new": ...}.
@@ -108,7 +110,7 @@ def _longest_slice():
     turns, the lines the longest one started and ended at, and the seconds spent in turns (the loop's other
     work: WebCrypto's answers, timers).'''
     turn, longest, last, turns, where = browser.next_turn, [0.0], [time.perf_counter()], [0], ["start", ""]
-    waited, over = [0.0], []
+    waited, over, timeline = [0.0], [], []
     def here():  # the 4 frames below the turn (traceback.extract_stack reads source lines: ms per turn)
         f, out = sys._getframe(2), []
         while f is not None and len(out) < 4:
@@ -124,7 +126,9 @@ def _longest_slice():
             over.append([round(took * 1000, 1), where[0] + " -> " + here()])
         turns[0] += 1
         t0 = time.perf_counter()
+        entered = js.performance.now()
         await turn()
+        timeline.append((entered, js.performance.now()))
         last[0] = time.perf_counter()
         waited[0] += last[0] - t0
         where[0] = here()
@@ -137,9 +141,35 @@ def _longest_slice():
         if took > BLOCK_S:
             over.append([round(took * 1000, 1), where[0] + " -> end"])
         browser.next_turn = turn
-        return round(longest[0] * 1000, 1), turns[0], where[1], round(waited[0], 3), over
+        return round(longest[0] * 1000, 1), turns[0], where[1], round(waited[0], 3), over, timeline
 
     return result
+
+def _answers_timed():
+    '''When each batch of signature answers came back to Python (performance.now() ms).'''
+    answers, at = browser._answers, []
+    async def timed(started):
+        out = await answers(started)
+        at.append(js.performance.now())
+        return out
+    browser._answers = timed
+    def result():
+        browser._answers = answers
+        return at
+    return result
+
+def _turns_without_a_tick(timeline, ticks):
+    '''Turns of the tab's loop in which the ticker did not run: each turn comes at least STATE_TURN_S after the
+    last, so the ticker's timer (4 ms apart at most when the loop is free) was due in every one.'''
+    return sum(1 for a, b in timeline if not any(a <= t <= b for t in ticks))
+
+def _inside_gap(gap_ms, gap_from, timeline, answered):
+    '''What ran in the ticker's longest gap, in ms from its start: the tab's turns (entered, left), so the
+    stretches of Python between them, and the verification answers that reached Python.'''
+    end = gap_from + gap_ms
+    turns = [[round(a - gap_from, 1), round(b - gap_from, 1)] for a, b in timeline if b >= gap_from and a <= end]
+    return {"ms": round(gap_ms, 1), "turns": turns,
+            "answers": [round(t - gap_from, 1) for t in answered if gap_from <= t <= end]}
 
 _S = {}
 BLOCK_S = 0.05  # a stretch of Python between two turns longer than this is listed, with where it ran
@@ -163,19 +193,21 @@ def _gc_pauses():
 
 async def _check(blob, identity):
     store = new_store(identity.peer_id)
-    slice_ms, gcs = _longest_slice(), _gc_pauses()
+    slice_ms, gcs, answered = _longest_slice(), _gc_pauses(), _answers_timed()
     js.hsTicker.start()
     t0 = time.perf_counter()
     new = await store.receive("%DOC%", blob, int(time.time() * 1000), ("snapshot", "updates"))
     seconds = time.perf_counter() - t0
-    max_gap, ticks = js.hsTicker.stop().to_py()
-    slice_ms, gcs = slice_ms(), gcs()
+    max_gap, ticks, gap_from, tick_at = js.hsTicker.stop().to_py()
+    slice_ms, gcs, answered = slice_ms(), gcs(), answered()
     _S["store"] = store
     return {"seconds": seconds, "records": len(new), "max_block_ms": max_gap, "ticks": ticks,
             "slice_units": store.slices.budget, "longest_slice_ms": slice_ms[0], "turns": slice_ms[1],
             "longest_slice_at": slice_ms[2], "in_turns_s": slice_ms[3], "slices_over_50ms": slice_ms[4],
             "gc_pauses_ms": gcs[0], "gc_total_ms": gcs[1], "gc_tracked": len(gc.get_objects()),
-            "gc_frozen": gc.get_freeze_count(), "python": sys.version.split()[0]}
+            "gc_frozen": gc.get_freeze_count(), "python": sys.version.split()[0],
+            "longest_gap": _inside_gap(max_gap, gap_from, slice_ms[5], answered),
+            "turns_without_a_tick": _turns_without_a_tick(slice_ms[5], tick_at)}
 
 async def _step(blob_js, step, profile):
     '''One step, as the host asks (it reads Chromium's CPU time around each): "check" a cold start of the
@@ -212,7 +244,7 @@ async def _restart(store, identity):
     t0 = time.perf_counter()
     restored, checked = await tab_state._load_saved(fresh)
     seconds = time.perf_counter() - t0
-    max_gap, ticks = js.hsTicker.stop().to_py()
+    max_gap, ticks, _, _ = js.hsTicker.stop().to_py()
     slice_ms = slice_ms()
     same = fresh.version() == store.version() and fresh.records["%DOC%"].keys() == store.records["%DOC%"].keys()
     return {"seconds": seconds, "restored": restored, "checked": checked, "same_state": same, "max_block_ms": max_gap, "ticks": ticks,
@@ -233,17 +265,18 @@ const loroLoading = import('./loro/index.js').then(async (loro) => {
 });
 self.hsLoadLoro = () => loroLoading;
 // the longest time the event loop went without running this ticker
-const ticker = { on: false, last: 0, max: 0, ticks: 0 };
+const ticker = { on: false, last: 0, max: 0, maxFrom: 0, ticks: 0, at: [] };
 const tick = () => {
   const t = performance.now();
-  ticker.max = Math.max(ticker.max, t - ticker.last);
+  if (t - ticker.last > ticker.max) [ticker.max, ticker.maxFrom] = [t - ticker.last, ticker.last];
   ticker.last = t;
   ticker.ticks += 1;
+  ticker.at.push(t);
   if (ticker.on) setTimeout(tick, 0);
 };
 self.hsTicker = {
-  start: () => { ticker.on = true; ticker.last = performance.now(); ticker.max = 0; ticker.ticks = 0; setTimeout(tick, 0); },
-  stop: () => { tick(); ticker.on = false; return [ticker.max, ticker.ticks]; },
+  start: () => { Object.assign(ticker, { on: true, last: performance.now(), max: 0, ticks: 0, at: [] }); setTimeout(tick, 0); },
+  stop: () => { tick(); ticker.on = false; return [ticker.max, ticker.ticks, ticker.maxFrom, ticker.at]; },
 };
 const PY = `
 %PY%`;
@@ -399,6 +432,9 @@ def _summary(
         # the longest stretch of Python between two turns of the loop, worst run, and how many were over 50 ms
         "longest_slice_ms": max(r["longest_slice_ms"] for r in runs),
         "slices_over_50ms": max(len(r["slices_over_50ms"]) for r in runs),
+        # turns of the loop that did not let a due timer run (the ticker's), worst run: then the loop was held
+        # across two stretches of Python
+        "turns_without_a_tick": max(r["turns_without_a_tick"] for r in runs),
         # CPU seconds of Chromium's processes during the cold start (p50): about its time on an idle machine
         "cold_start_cpu_s": cpu[len(cpu) // 2],
         # the CPU seconds of Chromium's busiest thread during the cold start (p50): on an idle machine the cold

@@ -249,16 +249,18 @@ async def _answers(started: Any) -> list[bool]:
     return [bool(ok) for ok in (await started).to_bytes()]
 
 
-_NEXT_TURN_JS = "return new Promise((resolve) => setTimeout(resolve, 0));"
+_NEXT_TURN_JS = "return new Promise((resolve) => setTimeout(resolve, 1));"
 _next_turn_js: Any = None
 
 
 async def next_turn() -> None:
     """Let every other task of this worker run once, timers included. A message-task yield (asyncio.sleep(0))
     is not enough while WebCrypto answers are queued: Chromium runs those and posted messages before any timer,
-    so the node's own timers and the page's probes starved (measured: bench/state_tab.py). So a setTimeout(0),
-    queued behind the timers already due, then asyncio.sleep(0): the caller goes on from a message task, and
-    its next setTimeout is not clamped to 4 ms as a nested timer."""
+    so the node's own timers and the page's probes starved (measured: bench/state_tab.py). So a timer, then
+    asyncio.sleep(0): the caller goes on from a message task, and its next timer is not clamped to 4 ms as a
+    nested one. The timer waits 1 ms: a setTimeout(0) set from a message task is not a delayed task to
+    Chromium, and ran before timers that fell due earlier (the node's, the page's probes): the loop was then
+    held across two slices (bench/state_tab.py `turns_without_a_tick`, `longest_gap`)."""
     global _next_turn_js
     if _next_turn_js is None:
         _next_turn_js = js.Function.new(_NEXT_TURN_JS)
