@@ -23,6 +23,7 @@ from pynode.train.diloco import (
     checkpoint_hash,
     parse_message,
 )
+from pynode.train.limits import DELTA_ASK_AGAIN_S
 from pynode.train.zoo import init_theta
 from pynode.wire import cbor
 from pynode.wire.errors import WireError
@@ -332,3 +333,33 @@ def test_a_delta_that_arrives_after_its_certificate_completes_the_round(parts):
     assert node.delta_fetched(0, late.me, issuer.delta_payload(0, late.me, whole.digest), 0.0) == []
     assert node.state.digest() == issuer.state.digest() and len(node.history) == 1
     assert node.rejected == {}
+
+
+def test_a_delta_whose_fetch_failed_is_asked_for_again_from_its_author_then_the_issuer():
+    """The issuer named a delta we lack and did not send it (it left, or the fetch timed out), nor did gossip
+    bring it: the round asks again every DELTA_ASK_AGAIN_S, instead of waiting for the next certificate (which
+    waits for our own delta until its deadline) and skipping the round."""
+    run = spec(min_peers=3)
+    cores = [Diloco(bytes([i]) * 32, run, b"\x01" * 32) for i in (1, 2, 3)]
+    started = {c.me: c.start(0.0) for c in cores}
+    for src in cores:
+        for dst in cores:
+            if dst is not src:
+                _deliver(src, started[src.me], dst)
+    theta = cores[0].state.theta
+    deltas = {c.me: c.trained(0, array("f", [x - 1e-3 * (i + 1) for x in theta]), run.H, 0.0)
+              for i, c in enumerate(cores)}  # fmt: skip
+    issuer = next(c for c in cores if c.me == cores[0].aggregator_order(0)[0])
+    late, node = (c for c in cores if c is not issuer)
+    cert = _deliver(node, deltas[node.me], issuer) + _deliver(late, deltas[late.me], issuer)
+    _deliver(issuer, deltas[issuer.me], node)
+    assert [f.peer for f in _deliver(issuer, cert, node) if isinstance(f, FetchDelta)] == [issuer.me]
+    assert node.tick(DELTA_ASK_AGAIN_S - 1) == []  # that fetch may still be under way
+    asked = [(f.peer, f.round, f.author) for f in node.tick(DELTA_ASK_AGAIN_S) if isinstance(f, FetchDelta)]
+    assert asked == [(late.me, 0, late.me)]
+    assert [f.peer for f in node.tick(2 * DELTA_ASK_AGAIN_S) if isinstance(f, FetchDelta)] == [issuer.me]
+    (whole,) = [late.parse(p.data) for p in deltas[late.me] if isinstance(p, Publish)]
+    done = node.delta_fetched(0, late.me, late.delta_payload(0, late.me, whole.digest), 2 * DELTA_ASK_AGAIN_S)
+    assert [d.round for d in done if isinstance(d, RoundDone)] == [0]
+    assert node.state.digest() == issuer.state.digest()
+    assert not [f for f in node.tick(4 * DELTA_ASK_AGAIN_S) if isinstance(f, FetchDelta)]

@@ -40,7 +40,7 @@ from pynode.train import aggregate as agg
 from pynode.train.assets import graph_hash
 from pynode.train.claims import max_displacement
 from pynode.train.compress import CODECS, Codec
-from pynode.train.limits import MAX_MEMBERS, MAX_ROUND, PART_BYTES
+from pynode.train.limits import DELTA_ASK_AGAIN_S, MAX_MEMBERS, MAX_ROUND, PART_BYTES
 from pynode.train.runner import vector_hash
 from pynode.train.schedule import InnerSchedule
 from pynode.train.zoo import MODELS, Hyper, ModelSpec, get_model, init_theta
@@ -310,6 +310,8 @@ class _Round:
     deltas: dict[bytes, _Delta] = field(default_factory=dict)
     certified: CertMessage | None = None
     issuer: bytes = b""  # who sent `certified`: the deltas it names are fetched from it
+    asked: float = 0.0  # when the deltas `certified` names and we lack were last asked for
+    asks: int = 0
 
 
 @dataclass(frozen=True)
@@ -642,7 +644,24 @@ class Diloco:
         return out + self._maybe_certify(now)
 
     def tick(self, now: float) -> list[Any]:
-        return self._maybe_certify(now)
+        return self._ask_again(now) + self._maybe_certify(now)
+
+    def _ask_again(self, now: float) -> list[Any]:
+        """The round is certified but a delta it names is still missing (its fetch failed: the issuer left or
+        timed out, and gossip did not bring it): ask again, the delta's author and the issuer in turn. Else the
+        round would wait for the next certificate, which waits for our delta until its deadline."""
+        if self.state is None:
+            return []
+        r = self.state.round
+        rnd = self.rounds.get(r)
+        if rnd is None or rnd.certified is None or now - rnd.asked < DELTA_ASK_AGAIN_S:
+            return []
+        rnd.asked, rnd.asks = now, rnd.asks + 1
+        return [
+            FetchDelta(author if rnd.asks % 2 else rnd.issuer, r, author, digest)
+            for author, digest, _ in rnd.certified.entries
+            if (d := rnd.deltas.get(author)) is not None and d.value is None
+        ]
 
     # -- certificates
 
@@ -737,6 +756,7 @@ class Diloco:
                 d.samples = samples
                 chosen.append(d)
         if out:
+            rnd.asked = now
             return out
         new_state = self._outer_step(chosen)
         if new_state is None:
