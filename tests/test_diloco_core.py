@@ -363,3 +363,26 @@ def test_a_delta_whose_fetch_failed_is_asked_for_again_from_its_author_then_the_
     assert [d.round for d in done if isinstance(d, RoundDone)] == [0]
     assert node.state.digest() == issuer.state.digest()
     assert not [f for f in node.tick(4 * DELTA_ASK_AGAIN_S) if isinstance(f, FetchDelta)]
+
+
+def test_a_delta_arriving_after_a_certificate_refused_midway_is_taken_without_applying_it():
+    """The issuer's certificate claims a weight no delta can have for its second entry: it is refused there,
+    after a placeholder was made for the first. That delta then arriving must not apply anything, nor fail."""
+    run = spec(min_peers=3)
+    cores = [Diloco(bytes([i]) * 32, run, b"\x01" * 32) for i in (1, 2, 3)]
+    started = {c.me: c.start(0.0) for c in cores}
+    for src in cores:
+        for dst in cores:
+            if dst is not src:
+                _deliver(src, started[src.me], dst)
+    theta = cores[0].state.theta
+    deltas = {c.me: c.trained(0, array("f", [x - 1e-3 * (i + 1) for x in theta]), run.H, 0.0)
+              for i, c in enumerate(cores)}  # fmt: skip
+    issuer = next(c for c in cores if c.me == cores[0].aggregator_order(0)[0])
+    first, node = sorted((c for c in cores if c is not issuer), key=lambda c: c.me)
+    (whole,) = [first.parse(p.data) for p in deltas[first.me] if isinstance(p, Publish)]
+    entries = ((first.me, whole.digest, whole.samples), (issuer.me, b"\x00" * 32, 1))
+    bad = CertMessage(0, 0, node.state.digest(), b"\x00" * 32, entries)
+    assert node.on_message(issuer.me, bad, 100, 0.0) == [] and node.rejected == {"cert_bad_samples": 1}
+    assert node.on_message(first.me, whole, len(whole.data), 0.0) == []
+    assert node.round == 0 and node.rounds[0].deltas[first.me].value is not None

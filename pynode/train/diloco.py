@@ -581,11 +581,10 @@ class Diloco:
             return []
         d.parts[m.part] = m.data
         self._complete(d)
-        if (
-            rnd.certified is not None
-        ):  # certified before this delta reached us: it may be the last one missing
-            return self._apply_if_complete(r, now) if d.value is not None else []
-        return self._maybe_certify(now)
+        if rnd.certified is None:
+            return self._maybe_certify(now)
+        # certified before this delta reached us: it may be the last one missing
+        return self._apply_if_complete(r, now) if d.value is not None else []
 
     def _complete(self, d: _Delta) -> None:
         if d.value is not None or any(p is None for p in d.parts):
@@ -730,7 +729,8 @@ class Diloco:
         once it was the last one missing. Fetches still out for it then find the round over."""
         rnd = self.rounds[r]
         assert rnd.certified is not None
-        if any(rnd.deltas[p].value is None for p, _, _ in rnd.certified.entries):
+        # (a certificate refused midway, for a weight no delta can claim, holds no delta for the rest)
+        if any((d := rnd.deltas.get(p)) is None or d.value is None for p, _, _ in rnd.certified.entries):
             return []
         return self._apply_when_ready(r, now)
 
