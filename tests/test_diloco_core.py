@@ -300,12 +300,9 @@ def _deliver(src: Diloco, outputs: list, dst: Diloco) -> list:
     ]
 
 
-@pytest.mark.parametrize("parts", [1, 2])
-def test_a_delta_that_arrives_after_its_certificate_completes_the_round(parts):
-    """A certificate can overtake a delta it names. The node asks the issuer for the delta, and the delta
-    arrives by gossip meanwhile (here also in more parts than the certificate's placeholder holds): that
-    applies the round, and the fetch's reply finds it over. The round used to wait for the fetch, whose reply
-    then found the delta complete and did nothing: the node stalled until a later certificate."""
+def _three_trained_round_zero() -> tuple[dict[bytes, list], Diloco, list[Diloco]]:
+    """Three cores (min_peers=3) that heard each other join and trained round 0, nothing of it delivered yet:
+    each one's delta publications, round 0's issuer, and the other two."""
     run = spec(min_peers=3)
     cores = [Diloco(bytes([i]) * 32, run, b"\x01" * 32) for i in (1, 2, 3)]
     started = {c.me: c.start(0.0) for c in cores}
@@ -316,9 +313,17 @@ def test_a_delta_that_arrives_after_its_certificate_completes_the_round(parts):
     theta = cores[0].state.theta
     deltas = {c.me: c.trained(0, array("f", [x - 1e-3 * (i + 1) for x in theta]), run.H, 0.0)
               for i, c in enumerate(cores)}  # fmt: skip
-    order = cores[0].aggregator_order(0)
-    issuer = next(c for c in cores if c.me == order[0])
-    late, node = (c for c in cores if c is not issuer)  # `node` hears `late`'s delta after the certificate
+    issuer = next(c for c in cores if c.me == cores[0].aggregator_order(0)[0])
+    return deltas, issuer, [c for c in cores if c is not issuer]
+
+
+@pytest.mark.parametrize("parts", [1, 2])
+def test_a_delta_that_arrives_after_its_certificate_completes_the_round(parts):
+    """A certificate can overtake a delta it names. The node asks the issuer for the delta, and the delta
+    arrives by gossip meanwhile (here also in more parts than the certificate's placeholder holds): that
+    applies the round, and the fetch's reply finds it over. The round used to wait for the fetch, whose reply
+    then found the delta complete and did nothing: the node stalled until a later certificate."""
+    deltas, issuer, (late, node) = _three_trained_round_zero()  # `node` hears `late`'s delta after the cert
     cert = _deliver(node, deltas[node.me], issuer) + _deliver(late, deltas[late.me], issuer)
     assert issuer.round == 1 and any(isinstance(o, Publish) for o in cert)
     _deliver(issuer, deltas[issuer.me], node)
@@ -339,18 +344,7 @@ def test_a_delta_whose_fetch_failed_is_asked_for_again_from_its_author_then_the_
     """The issuer named a delta we lack and did not send it (it left, or the fetch timed out), nor did gossip
     bring it: the round asks again every DELTA_ASK_AGAIN_S, instead of waiting for the next certificate (which
     waits for our own delta until its deadline) and skipping the round."""
-    run = spec(min_peers=3)
-    cores = [Diloco(bytes([i]) * 32, run, b"\x01" * 32) for i in (1, 2, 3)]
-    started = {c.me: c.start(0.0) for c in cores}
-    for src in cores:
-        for dst in cores:
-            if dst is not src:
-                _deliver(src, started[src.me], dst)
-    theta = cores[0].state.theta
-    deltas = {c.me: c.trained(0, array("f", [x - 1e-3 * (i + 1) for x in theta]), run.H, 0.0)
-              for i, c in enumerate(cores)}  # fmt: skip
-    issuer = next(c for c in cores if c.me == cores[0].aggregator_order(0)[0])
-    late, node = (c for c in cores if c is not issuer)
+    deltas, issuer, (late, node) = _three_trained_round_zero()
     cert = _deliver(node, deltas[node.me], issuer) + _deliver(late, deltas[late.me], issuer)
     _deliver(issuer, deltas[issuer.me], node)
     assert [f.peer for f in _deliver(issuer, cert, node) if isinstance(f, FetchDelta)] == [issuer.me]
@@ -368,18 +362,8 @@ def test_a_delta_whose_fetch_failed_is_asked_for_again_from_its_author_then_the_
 def test_a_delta_arriving_after_a_certificate_refused_midway_is_taken_without_applying_it():
     """The issuer's certificate claims a weight no delta can have for its second entry: it is refused there,
     after a placeholder was made for the first. That delta then arriving must not apply anything, nor fail."""
-    run = spec(min_peers=3)
-    cores = [Diloco(bytes([i]) * 32, run, b"\x01" * 32) for i in (1, 2, 3)]
-    started = {c.me: c.start(0.0) for c in cores}
-    for src in cores:
-        for dst in cores:
-            if dst is not src:
-                _deliver(src, started[src.me], dst)
-    theta = cores[0].state.theta
-    deltas = {c.me: c.trained(0, array("f", [x - 1e-3 * (i + 1) for x in theta]), run.H, 0.0)
-              for i, c in enumerate(cores)}  # fmt: skip
-    issuer = next(c for c in cores if c.me == cores[0].aggregator_order(0)[0])
-    first, node = sorted((c for c in cores if c is not issuer), key=lambda c: c.me)
+    deltas, issuer, others = _three_trained_round_zero()
+    first, node = sorted(others, key=lambda c: c.me)
     (whole,) = [first.parse(p.data) for p in deltas[first.me] if isinstance(p, Publish)]
     entries = ((first.me, whole.digest, whole.samples), (issuer.me, b"\x00" * 32, 1))
     bad = CertMessage(0, 0, node.state.digest(), b"\x00" * 32, entries)
