@@ -370,3 +370,64 @@ def test_a_delta_arriving_after_a_certificate_refused_midway_is_taken_without_ap
     assert node.on_message(issuer.me, bad, 100, 0.0) == [] and node.rejected == {"cert_bad_samples": 1}
     assert node.on_message(first.me, whole, len(whole.data), 0.0) == []
     assert node.round == 0 and node.rounds[0].deltas[first.me].value is not None
+
+
+def _byzantine_round_zero(forge) -> tuple[DilocoSimulation, bytes]:
+    """Four workers whose round-0 aggregator publishes its certificate forged by `forge`; run to round 2."""
+    local = DilocoSimulation(spec(), 4)
+    byzantine = local.workers[0].core.aggregator_order(0)[0]
+    local.forgers[byzantine] = forge
+    local.rounds(2)
+    return local, byzantine
+
+
+def _honest_agree_on_a_backups_round_zero(local: DilocoSimulation, byzantine: bytes, reason: str) -> None:
+    honest = [w.core for w in local.workers if w.core.me != byzantine]
+    assert len({c.state.digest() for c in honest}) == 1
+    assert all(c.history[0].issuer != byzantine for c in honest)
+    assert all(len(c.history[0].contributors) == 4 for c in honest)  # nobody's delta was lost to the forgery
+    assert all(c.rejected.get(reason) == 1 for c in honest)
+
+
+def test_a_refused_certificate_frees_its_round_for_a_backup_aggregator():
+    """Round 0's aggregator is Byzantine: its certificate names a weight no delta can claim, so every honest
+    node refuses it. First-seen-wins used to keep the refused certificate in the round: no backup ever issued
+    one, and the whole run stalled in round 0. Now the round is freed, a backup certifies it, and the run goes
+    on."""
+    local, byzantine = _byzantine_round_zero(
+        lambda cert: replace(cert, entries=tuple((p, d, 1) for p, d, _ in cert.entries))
+    )
+    _honest_agree_on_a_backups_round_zero(local, byzantine, "cert_bad_samples")
+
+
+def test_a_certificate_naming_a_delta_nobody_has_is_dropped_after_its_asks():
+    """Round 0's aggregator certifies a digest of its own delta that no delta has, then leaves. The honest nodes
+    hold its real delta, set it aside for the certificate's and ask for that in vain; nobody else certifies, as
+    the round is taken. The run used to stall there for good. After DELTA_GIVE_UP_ASKS asks the certificate is
+    dropped, the real delta restored, and a backup's certificate (naming all four deltas) applied."""
+    local = DilocoSimulation(spec(), 4)
+    byzantine = local.workers[0].core.aggregator_order(0)[0]
+
+    def forge(cert: CertMessage) -> CertMessage:
+        local.crashed.add(byzantine)
+        return replace(cert, entries=tuple((p, b"\xee" * 32 if p == byzantine else d, s)
+                                           for p, d, s in cert.entries))  # fmt: skip
+
+    local.forgers[byzantine] = forge
+    local.rounds(2)
+    _honest_agree_on_a_backups_round_zero(local, byzantine, "cert_unfetchable")
+
+
+def test_a_dropped_certificates_issuer_is_not_heard_again_in_that_round():
+    """A refused issuer that sends its certificate again, or another one, is ignored for the round: it cannot
+    take the round back, nor be counted against twice."""
+    deltas, issuer, (a, node) = _three_trained_round_zero()
+    for src in (issuer, a):
+        _deliver(src, deltas[src.me], node)
+    good = _deliver(a, deltas[a.me], issuer) + _deliver(node, deltas[node.me], issuer)
+    (cert,) = [m for p in good if isinstance(p, Publish) and isinstance(m := node.parse(p.data), CertMessage)]
+    bad = replace(cert, entries=tuple((p, d, 1) for p, d, _ in cert.entries))
+    assert node.on_message(issuer.me, bad, 100, 0.0) == []
+    assert node.on_message(issuer.me, bad, 100, 0.0) == [] and node.rejected == {"cert_bad_samples": 1}
+    assert node.on_message(issuer.me, cert, 100, 0.0) == [] and node.round == 0
+    assert node.rounds[0].certified is None and len(node.rounds[0].deltas) == 3

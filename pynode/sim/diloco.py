@@ -20,14 +20,16 @@ from typing import Any
 from pynode.sim.kernel import Kernel
 from pynode.sim.link import LinkModel
 from pynode.train.data import load_dataset
-from pynode.train.diloco import Diloco, FetchDelta, FetchState, Publish, RunSpec, Train
+from pynode.train.diloco import CertMessage, Diloco, FetchDelta, FetchState, Publish, RunSpec, Train
 from pynode.train.rng import Stream, mix
 from pynode.train.runner import Runner, TrainState, evaluate, open_runner
 
 Tamper = Callable[[array, array], array]  # (θ_r, θ after the inner steps) → the θ the peer claims
+Forgery = Callable[[CertMessage], CertMessage]  # a Byzantine aggregator's certificate → what it publishes
 
 INSTANT = LinkModel(median_latency_s=0.0, loss=0.0)
 JOB_S = 1.0  # virtual seconds one worker's inner steps take
+STALLED_AFTER = 100  # deadlines in a row with no job to run and no round done: the run stalled
 
 
 def scaled_attack(factor: float = -8.0) -> Tamper:
@@ -76,7 +78,9 @@ class DilocoSimulation:
         self._runner_factory = runner_factory or (lambda: open_runner(self.spec))
         self.workers: list[Worker] = []
         self.by_peer: dict[bytes, Worker] = {}
-        self.silenced: set[bytes] = set()  # peers whose messages are lost (a crashed or cut-off node)
+        self.silenced: set[bytes] = set()  # peers whose messages are lost (a cut-off node: it still trains)
+        self.crashed: set[bytes] = set()  # peers that stopped: no messages, no training
+        self.forgers: dict[bytes, Forgery] = {}  # peers that publish their certificates forged
         self._jobs: deque[tuple[Worker, Train]] = deque()
         self._started: set[int] = set()  # workers whose core has been started
         self.eval_batches = self.data.eval_batches(self.spec)
@@ -120,10 +124,18 @@ class DilocoSimulation:
     def _outputs(self, w: Worker, outputs: list[Any]) -> None:
         for out in outputs:
             if isinstance(out, Publish):
-                if w.core.me not in self.silenced:
-                    for other in self.workers:
-                        if other is not w:
-                            self.kernel.send(w.index, other.index, self._receive, out.data)
+                if w.core.me in self.silenced or w.core.me in self.crashed:
+                    continue
+                data = out.data
+                if (forge := self.forgers.get(w.core.me)) is not None:
+                    msg = w.core.parse(data)
+                    if isinstance(
+                        msg, CertMessage
+                    ):  # (a forgery may silence its peer: it sends, then leaves)
+                        data = forge(msg).encode(w.core.run_id)
+                for other in self.workers:
+                    if other is not w:
+                        self.kernel.send(w.index, other.index, self._receive, data)
             elif isinstance(out, Train):
                 self._jobs.append((w, out))
             elif isinstance(out, FetchDelta):
@@ -139,7 +151,7 @@ class DilocoSimulation:
         self._outputs(w, w.core.receive(self.workers[src].core.me, data, self.now))
 
     def _train(self, w: Worker, job: Train) -> None:
-        if w.core.round != job.round:
+        if w.core.round != job.round or w.core.me in self.crashed:
             return
         state = w.runner.state()
         w.runner.set_state(TrainState(array("f", job.theta), state.m, state.v, state.step))
@@ -153,18 +165,25 @@ class DilocoSimulation:
         self._outputs(w, w.core.trained(job.round, end, job.steps, self.now))
 
     def rounds(self, n: int) -> None:
-        """Run until every worker that is not silenced holds S_n."""
+        """Run until every worker neither silenced nor crashed holds S_n; RuntimeError if the run stalls."""
         kernel = self.kernel
         for w in self.workers:
             if w.index not in self._started:
                 self._start(w)
-        while min(w.core.round for w in self.workers if w.core.me not in self.silenced) < n:
+        idle = 0
+        while (
+            least := min(w.core.round for w in self.workers if w.core.me not in self.silenced | self.crashed)
+        ) < n:
             kernel.run_until(self.now)  # every message due
             if not self._jobs:
+                idle += 1
+                if idle > STALLED_AFTER:
+                    raise RuntimeError(f"the run stalled in round {least} (virtual time {self.now:.0f} s)")
                 kernel.run_until(self.now + self.run.deadline_s)  # nothing left to do: let deadlines fire
                 for w in self.workers:
                     self._outputs(w, w.core.tick(self.now))
                 continue
+            idle = 0
             self._train(*self._jobs.popleft())
             kernel.run_until(self.now)
 

@@ -20,7 +20,10 @@ certificate are fetched from the issuer the same way.
 
 Simplification: certificates are first-seen-wins. A backup aggregator issues only after the deadline plus
 its rank × cert_timeout, so two certificates for one round need an aggregator slower than that timeout;
-a node that applied the other one notices at the next certificate (its base differs) and re-syncs.
+a node that applied the other one notices at the next certificate (its base differs) and re-syncs. A
+certificate a node cannot apply — refused (a weight no delta can claim, a step that is not finite), or naming a
+delta nobody sends after DELTA_GIVE_UP_ASKS asks — is dropped: its issuer's certificates for that round are
+ignored from then on, and the round is free for a backup's (else one Byzantine aggregator would stall the run).
 
 Inputs: `on_message(sender, msg, size, now)` with a message `parse` returned (or raw bytes to `receive`),
 `tick(now)`, `trained(round, theta, steps)`, `delta_fetched(...)`, `state_fetched(...)`.
@@ -40,7 +43,7 @@ from pynode.train import aggregate as agg
 from pynode.train.assets import graph_hash
 from pynode.train.claims import max_displacement
 from pynode.train.compress import CODECS, Codec
-from pynode.train.limits import DELTA_ASK_AGAIN_S, MAX_MEMBERS, MAX_ROUND, PART_BYTES
+from pynode.train.limits import DELTA_ASK_AGAIN_S, DELTA_GIVE_UP_ASKS, MAX_MEMBERS, MAX_ROUND, PART_BYTES
 from pynode.train.runner import vector_hash
 from pynode.train.schedule import InnerSchedule
 from pynode.train.zoo import MODELS, Hyper, ModelSpec, get_model, init_theta
@@ -312,6 +315,8 @@ class _Round:
     issuer: bytes = b""  # who sent `certified`: the deltas it names are fetched from it
     asked: float = 0.0  # when the deltas `certified` names and we lack were last asked for
     asks: int = 0
+    refused: set[bytes] = field(default_factory=set)  # issuers whose certificate of this round we dropped
+    displaced: dict[bytes, _Delta] = field(default_factory=dict)  # ours, where `certified` named another
 
 
 @dataclass(frozen=True)
@@ -655,6 +660,8 @@ class Diloco:
         rnd = self.rounds.get(r)
         if rnd is None or rnd.certified is None or now - rnd.asked < DELTA_ASK_AGAIN_S:
             return []
+        if rnd.asks >= DELTA_GIVE_UP_ASKS:  # nobody has what it names: a certificate we can never apply
+            return self._drop_cert(rnd, "cert_unfetchable", now)
         rnd.asked, rnd.asks = now, rnd.asks + 1
         return [
             FetchDelta(author if rnd.asks % 2 else rnd.issuer, r, author, digest)
@@ -714,7 +721,7 @@ class Diloco:
             self._fetch_contributors = [p for p, _, _ in m.entries]
             return [FetchState(issuer, m.next, r + 1)]
         rnd = self._round(r, now)
-        if rnd.certified is not None:
+        if rnd.certified is not None or issuer in rnd.refused:
             return []  # first seen wins
         rank = self.aggregator_order(r).index(issuer)
         # a little slack for clocks: our round may have started later than the issuer's
@@ -744,9 +751,12 @@ class Diloco:
             d = rnd.deltas.get(peer)
             steps = self._steps_of(samples)
             if steps is None:
-                self._reject("cert_bad_samples")  # a weight no delta of this run can claim
-                return []
+                return self._drop_cert(
+                    rnd, "cert_bad_samples", now
+                )  # a weight no delta of this run can claim
             if d is not None and d.digest != digest:
+                if d.value is not None:
+                    rnd.displaced[peer] = d
                 d = rnd.deltas[peer] = _Delta(peer, samples, steps, digest, [None])  # the cert's choice wins
             if d is None or d.value is None:
                 if d is None:
@@ -760,11 +770,22 @@ class Diloco:
             return out
         new_state = self._outer_step(chosen)
         if new_state is None:
-            self._reject("cert_non_finite")  # never apply a θ that is not finite; a later cert re-syncs us
-            return []
+            return self._drop_cert(rnd, "cert_non_finite", now)  # never apply a θ that is not finite
         if new_state.digest() != rnd.certified.next:
             self._reject("cert_next_mismatch")  # keep our own result: we computed it from the named deltas
         return self._advance(new_state, [(d.author, d.digest, d.samples) for d in chosen], issuer, now)
+
+    def _drop_cert(self, rnd: _Round, reason: str, now: float) -> list[Any]:
+        """Refuse the round's certificate and free the round for another: its issuer's are ignored from now on,
+        the deltas it named that we lack are forgotten and ours it named otherwise restored. A backup then
+        certifies (we may be one), where first-seen-wins would have waited for a certificate that never comes."""
+        self._reject(reason)
+        rnd.refused.add(rnd.issuer)
+        rnd.deltas = {p: d for p, d in rnd.deltas.items() if d.value is not None or any(d.parts)}
+        rnd.deltas.update(rnd.displaced)
+        rnd.displaced.clear()
+        rnd.certified, rnd.issuer, rnd.asked, rnd.asks = None, b"", 0.0, 0
+        return self._maybe_certify(now)
 
     def _steps_of(self, samples: int) -> int | None:
         """The inner steps a certificate's sample count stands for; None if no honest delta has it."""

@@ -6,3 +6,5 @@ MAX_ROUND = 2**40  # a round number is a counter; anything larger is garbage, no
 DELTA_ASK_AGAIN_S = (
     20.0  # a certified round still missing a delta asks again (the runtime's fetch gives up at 20 s)
 )
+# asked that often in vain (80 s after the certificate), a certificate is dropped and a backup's taken instead
+DELTA_GIVE_UP_ASKS = 3
