@@ -16,7 +16,8 @@ anything non-finite is refused, and no state whose θ is not finite is ever cert
 
 A node that is behind — a late joiner, or one that missed a certificate — fetches the state from the
 certificate's issuer and checks it against the hash the certificate names. Missing deltas named in a
-certificate are fetched from the issuer the same way.
+certificate are fetched from the issuer the same way. A certificate that comes while a state is on its way is
+kept and taken once it is in (it usually certifies the round that state starts).
 
 Simplification: certificates are first-seen-wins. A backup aggregator issues only after the deadline plus
 its rank × cert_timeout, so two certificates for one round need an aggregator slower than that timeout;
@@ -478,6 +479,7 @@ class Diloco:
         self._early: list[tuple[bytes, DeltaMessage]] = []  # next round's deltas, kept until we get there
         self._served: dict[bytes, bytes] = {}  # recent states by hash, for peers catching up
         self._fetch_contributors: list[bytes] = []
+        self._held_cert: tuple[bytes, CertMessage] | None = None  # the newest that came during a state fetch
 
     # -- helpers
 
@@ -709,14 +711,20 @@ class Diloco:
         rnd.certified = cert
         return [Publish(cert.encode(self.run_id)), *self._advance(new_state, entries, self.me, now)]
 
-    def _on_cert(self, issuer: bytes, m: CertMessage, now: float) -> list[Any]:
+    def _on_cert(self, issuer: bytes, m: CertMessage, now: float, held: bool = False) -> list[Any]:
+        """`held`: it came while we fetched a state, and is taken now that the fetch ended; its round began
+        before ours did, so it is not held to our clock's idea of its issuer's turn."""
         r = m.round
         if self.state is not None and r < self.state.round:
             return []  # old news
+        if self._fetching_state:
+            # the state on its way may be this certificate's base: keep it for then (else the round waits for
+            # the next certificate, which waits for our delta until its deadline)
+            if self._held_cert is None or r >= self._held_cert[1].round:
+                self._held_cert = (issuer, m)
+            return []
         if self.state is None or r > self.state.round or m.base != self.state.digest():
             # we are behind or diverged: the issuer holds the state the certificate's `next` names
-            if self._fetching_state:
-                return []
             self._fetching_state = True
             self._fetch_contributors = [p for p, _, _ in m.entries]
             return [FetchState(issuer, m.next, r + 1)]
@@ -725,7 +733,7 @@ class Diloco:
             return []  # first seen wins
         rank = self.aggregator_order(r).index(issuer)
         # a little slack for clocks: our round may have started later than the issuer's
-        if not self._attempt_allowed(rank, rnd, now + self.run.cert_timeout_s / 2):
+        if not held and not self._attempt_allowed(rank, rnd, now + self.run.cert_timeout_s / 2):
             self._reject("cert_out_of_turn")
             return []
         rnd.certified, rnd.issuer = m, issuer
@@ -811,6 +819,11 @@ class Diloco:
 
     def state_fetched(self, blob: bytes | None, expect: bytes, now: float) -> list[Any]:
         self._fetching_state = False
+        out = self._adopt(blob, expect, now)
+        held, self._held_cert = self._held_cert, None
+        return out if held is None else out + self._on_cert(*held, now, held=True)
+
+    def _adopt(self, blob: bytes | None, expect: bytes, now: float) -> list[Any]:
         if blob is None:
             return []
         if hashlib.sha256(blob).digest() != expect:
