@@ -17,7 +17,8 @@ anything non-finite is refused, and no state whose θ is not finite is ever cert
 A node that is behind — a late joiner, or one that missed a certificate — fetches the state from the
 certificate's issuer and checks it against the hash the certificate names. Missing deltas named in a
 certificate are fetched from the issuer the same way. A certificate that comes while a state is on its way is
-kept and taken once it is in (it usually certifies the round that state starts).
+kept and taken once it is in (it usually certifies the round that state starts). Catching up trusts the
+certificate's issuer for the state it names: a known limitation (PROTOCOL.md §9).
 
 Simplification: certificates are first-seen-wins. A backup aggregator issues only after the deadline plus
 its rank × cert_timeout, so two certificates for one round need an aggregator slower than that timeout;
