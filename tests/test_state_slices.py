@@ -248,3 +248,24 @@ def test_a_sliced_check_has_at_most_a_few_batches_of_signatures_verifying(honest
     liar.change([forged(liar.id, "0.5", NOW - 5000)])
     liar.records(10, start=30)
     assert_same_in_slices(board(*honest, liar), ("Rejected", "bad_signature"), biggest=3)
+
+
+def test_a_whole_snapshots_import_and_its_first_read_are_in_different_slices(honest, monkeypatch):
+    """Both grow with the blob (a 5,000-record snapshot: 15-45 ms and up to ~20 ms in a tab): in one slice they
+    held the loop 53.8 ms. A pause comes between the import and the first read of its changes."""
+    from pynode.platform.native_loro import LoroCrdtDoc
+
+    log: list[str] = []
+    for name in ("import_", "changes"):
+        real = getattr(LoroCrdtDoc, name)
+        monkeypatch.setattr(LoroCrdtDoc, name, lambda self, *a, _real=real, _name=name: (log.append(_name), _real(self, *a))[1])  # fmt: skip
+
+    async def pause() -> None:
+        log.append("pause")
+
+    blob = board(*honest)
+    log.clear()
+    store = Store(bytes(32), native, slices=Slices(16, pause))
+    assert len(run_sync(store.receive(DOC, blob, NOW, ("snapshot",)))) == 78
+    first = log.index("import_")
+    assert log[first + 1 : first + 3] == ["pause", "changes"], log[:8]
