@@ -373,11 +373,18 @@ def test_a_delta_arriving_after_a_certificate_refused_midway_is_taken_without_ap
     assert node.round == 0 and node.rounds[0].deltas[first.me].value is not None
 
 
-def _byzantine_round_zero(forge) -> tuple[DilocoSimulation, bytes]:
-    """Four workers whose round-0 aggregator publishes its certificate forged by `forge`; run to round 2."""
+def _byzantine_round_zero(forge, crashes: bool = False) -> tuple[DilocoSimulation, bytes]:
+    """Four workers whose round-0 aggregator publishes its certificate as `forge(cert, its id)` makes it (then
+    crashes, if `crashes`); run to round 2."""
     local = DilocoSimulation(spec(), 4)
     byzantine = local.workers[0].core.aggregator_order(0)[0]
-    local.forgers[byzantine] = forge
+
+    def forged(cert: CertMessage) -> CertMessage:
+        if crashes:
+            local.crashed.add(byzantine)
+        return forge(cert, byzantine)
+
+    local.forgers[byzantine] = forged
     local.rounds(2)
     return local, byzantine
 
@@ -396,7 +403,7 @@ def test_a_refused_certificate_frees_its_round_for_a_backup_aggregator():
     one, and the whole run stalled in round 0. Now the round is freed, a backup certifies it, and the run goes
     on."""
     local, byzantine = _byzantine_round_zero(
-        lambda cert: replace(cert, entries=tuple((p, d, 1) for p, d, _ in cert.entries))
+        lambda cert, _: replace(cert, entries=tuple((p, d, 1) for p, d, _ in cert.entries))
     )
     _honest_agree_on_a_backups_round_zero(local, byzantine, "cert_bad_samples")
 
@@ -406,16 +413,12 @@ def test_a_certificate_naming_a_delta_nobody_has_is_dropped_after_its_asks():
     hold its real delta, set it aside for the certificate's and ask for that in vain; nobody else certifies, as
     the round is taken. The run used to stall there for good. After DELTA_GIVE_UP_ASKS asks the certificate is
     dropped, the real delta restored, and a backup's certificate (naming all four deltas) applied."""
-    local = DilocoSimulation(spec(), 4)
-    byzantine = local.workers[0].core.aggregator_order(0)[0]
 
-    def forge(cert: CertMessage) -> CertMessage:
-        local.crashed.add(byzantine)
+    def forge(cert: CertMessage, byzantine: bytes) -> CertMessage:
         return replace(cert, entries=tuple((p, b"\xee" * 32 if p == byzantine else d, s)
                                            for p, d, s in cert.entries))  # fmt: skip
 
-    local.forgers[byzantine] = forge
-    local.rounds(2)
+    local, byzantine = _byzantine_round_zero(forge, crashes=True)
     _honest_agree_on_a_backups_round_zero(local, byzantine, "cert_unfetchable")
 
 
@@ -434,13 +437,17 @@ def test_a_dropped_certificates_issuer_is_not_heard_again_in_that_round():
     assert node.rounds[0].certified is None and len(node.rounds[0].deltas) == 3
 
 
-def _train_round(cores: list[Diloco], r: int) -> list:
-    """Each core trains round r (a small step down) and hears the others' deltas: every output, the round's
-    certificate among them."""
-    trained = {c.me: c.trained(r, array("f", [x - 1e-3 for x in c.state.theta]), c.run.H, 0.0) for c in cores}
-    return [
-        o for src in cores for dst in cores if dst is not src for o in _deliver(src, trained[src.me], dst)
+def _certify(cores: list[Diloco], published: dict[bytes, list], r: int) -> tuple[Diloco, list]:
+    """Every core hears the others' deltas of round r (`published`, by author), then the round's certificate from
+    its issuer: the issuer, and every output of that exchange (the certificate among them)."""
+    issuer = next(c for c in cores if c.me == cores[0].aggregator_order(r)[0])  # before any core moves on
+    out = [
+        o for src in cores for dst in cores if dst is not src for o in _deliver(src, published[src.me], dst)
     ]
+    for c in cores:
+        if c is not issuer:
+            _deliver(issuer, out, c)
+    return issuer, out
 
 
 def test_a_certificate_that_comes_while_a_state_is_fetched_is_taken_once_it_is_in():
@@ -450,21 +457,14 @@ def test_a_certificate_that_comes_while_a_state_is_fetched_is_taken_once_it_is_i
     the deadline (test_storage_diloco took 37-69 s instead of 7 s)."""
     deltas, issuer, others = _three_trained_round_zero()
     cores = [issuer, *others]
-    cert0 = [
-        o for src in cores for dst in cores if dst is not src for o in _deliver(src, deltas[src.me], dst)
-    ]
-    for c in others:
-        _deliver(issuer, cert0, c)
+    _, cert0 = _certify(cores, deltas, 0)
     late = Diloco(b"\x09" * 32, issuer.run, b"\x01" * 32, have_initial=False)
     assert late.start(0.0) == []
     (fetch,) = _deliver(issuer, cert0, late)
     assert isinstance(fetch, FetchState) and late.state is None
     assert {c.round for c in cores} == {1}
-    cert1 = _train_round(cores, 1)
-    issuer1 = next(c for c in cores if c.me == cores[0].aggregator_order(1)[0])
-    for c in cores:
-        if c is not issuer1:
-            _deliver(issuer1, cert1, c)
+    trained = {c.me: c.trained(1, array("f", [x - 1e-3 for x in c.state.theta]), c.run.H, 0.0) for c in cores}
+    issuer1, cert1 = _certify(cores, trained, 1)
     assert {c.round for c in cores} == {2}
     assert _deliver(issuer1, cert1, late) == []  # held while the state is on its way
     out = late.state_fetched(issuer.state_blob(fetch.expect), fetch.expect, 0.0)

@@ -124,15 +124,13 @@ class DilocoSimulation:
     def _outputs(self, w: Worker, outputs: list[Any]) -> None:
         for out in outputs:
             if isinstance(out, Publish):
-                if w.core.me in self.silenced or w.core.me in self.crashed:
+                if w.core.me in self.silenced | self.crashed:
                     continue
                 data = out.data
-                if (forge := self.forgers.get(w.core.me)) is not None:
-                    msg = w.core.parse(data)
-                    if isinstance(
-                        msg, CertMessage
-                    ):  # (a forgery may silence its peer: it sends, then leaves)
-                        data = forge(msg).encode(w.core.run_id)
+                # (a forgery may crash its own peer: it sends, then stops)
+                forge = self.forgers.get(w.core.me)
+                if forge is not None and isinstance(msg := w.core.parse(data), CertMessage):
+                    data = forge(msg).encode(w.core.run_id)
                 for other in self.workers:
                     if other is not w:
                         self.kernel.send(w.index, other.index, self._receive, data)

@@ -759,10 +759,8 @@ class Diloco:
         for peer, digest, samples in rnd.certified.entries:
             d = rnd.deltas.get(peer)
             steps = self._steps_of(samples)
-            if steps is None:
-                return self._drop_cert(
-                    rnd, "cert_bad_samples", now
-                )  # a weight no delta of this run can claim
+            if steps is None:  # a weight no delta of this run can claim
+                return self._drop_cert(rnd, "cert_bad_samples", now)
             if d is not None and d.digest != digest:
                 if d.value is not None:
                     rnd.displaced[peer] = d
