@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -256,9 +257,18 @@ def test_a_whole_snapshots_import_and_its_first_read_are_in_different_slices(hon
     from pynode.platform.native_loro import LoroCrdtDoc
 
     log: list[str] = []
-    for name in ("import_", "changes"):
+
+    def logged(name: str) -> Callable[..., Any]:
         real = getattr(LoroCrdtDoc, name)
-        monkeypatch.setattr(LoroCrdtDoc, name, lambda self, *a, _real=real, _name=name: (log.append(_name), _real(self, *a))[1])  # fmt: skip
+
+        def call(self: LoroCrdtDoc, *args: Any) -> Any:
+            log.append(name)
+            return real(self, *args)
+
+        return call
+
+    for name in ("import_", "changes"):
+        monkeypatch.setattr(LoroCrdtDoc, name, logged(name))
 
     async def pause() -> None:
         log.append("pause")
