@@ -24,6 +24,7 @@ from typing import Any
 
 from bench.train_profile import (
     ask_worker,
+    fastest_window_ms,
     numpy_feeds,
     runs_for,
     stage,
@@ -43,12 +44,7 @@ CPYTHON_WARMUP_RUNS = 20  # onnxruntime runs at its speed from the first runs on
 def cpython_ms(graph: bytes, inputs: Any, seconds: float, threads: int = THREADS["cpython"]) -> float:
     session, feeds = train_session(graph, threads=threads), numpy_feeds(inputs)
     runs_for(session, feeds, float("inf"), CPYTHON_WARMUP_RUNS)
-    best = float("inf")
-    for _ in range(WINDOWS):
-        t0 = time.perf_counter()
-        runs = runs_for(session, feeds, seconds / WINDOWS, most=float("inf"))
-        best = min(best, (time.perf_counter() - t0) / runs * 1000)
-    return best
+    return fastest_window_ms(session, feeds, WINDOWS, seconds)
 
 
 async def _measure(

@@ -6,8 +6,13 @@ thread and the runners' session options on both sides, each runtime's own profil
 Each side runs the step for a warm-up (the tab's until its runs stop getting faster: V8 tiers the wasm up
 meanwhile, late on a loaded machine), then for `seconds` more (at most MAX_RUNS runs); per graph node the
 median of its kernel times over the measured runs, summed by operator type. "run_ms" is the median whole
-run; what it holds beyond the kernels is the runtime's own work between them. Profiling adds a little to every
-node on both sides, so the table's share of each operator is the figure to read, not the absolute times.
+run; what it holds beyond the kernels is the runtime's own work between them; "plain_run_ms" is a run without
+the profiler (the fastest of a few windows), the figure to set the profile against. Profiling adds a little to
+every node on both sides, and in the tab a lot to a few: onnxruntime-web 1.30's profiler keeps memory from every
+run (the tab's wasm memory grows about a megabyte a run on a 230k-parameter model, with ~100k page faults a
+second in the worker; none without the profiler), and the faults land in whichever kernels first write the
+fresh pages, ~0.5 ms each on charlm-tiny-w96's AdamW update. Read the table's shares, not absolute times, and
+distrust a tab/CPy ratio on one elementwise node far above its neighbours'.
 
 The tab side runs onnxruntime-web from the npm package the build copies into web/dist/ort, in a worker of a
 page served with the app's cross-origin isolation (bench/train_profile.js), not in the app itself.
@@ -48,6 +53,7 @@ SKIP_RUNS = 3  # a profiled tab session's first runs, left out (first-run alloca
 MAX_RUNS = 300  # profiled runs at most: the tab prints its whole profile on the console
 TOP_OPS = 12  # operators listed by name in the table; the rest summed as "other"
 PROFILE_WAIT_S = 10.0  # for the tab's console to deliver the profile after the worker's reply
+PLAIN = 3, 1.5  # a run without the profiler: the fastest of 3 windows in 1.5 s (train_profile.js too)
 
 Inputs = dict[str, tuple[str, list[int], bytes]]  # name → (dtype, shape, raw bytes)
 
@@ -134,12 +140,23 @@ def runs_for(session: Any, feeds: dict[str, Any], seconds: float, most: float = 
 
 def cpython_profile(model: str, inputs: Inputs, seconds: float) -> dict[str, Any]:
     feeds = numpy_feeds(inputs)
+    graph = graph_bytes(model, "train")
     with tempfile.TemporaryDirectory() as tmp:
-        session = train_session(graph_bytes(model, "train"), tmp)
+        session = train_session(graph, tmp)
         skipped = runs_for(session, feeds, CPYTHON_WARMUP_S)  # profiled too, left out
         runs_for(session, feeds, seconds)
         events = json.loads(Path(session.end_profiling()).read_text())
-    return by_op(events, skipped)
+    return {**by_op(events, skipped), "plain_run_ms": fastest_window_ms(train_session(graph), feeds, *PLAIN)}
+
+
+def fastest_window_ms(session: Any, feeds: dict[str, Any], windows: int, seconds: float) -> float:
+    """A run's time in the fastest of `windows` windows that split `seconds`."""
+    best = float("inf")
+    for _ in range(windows):
+        t0 = time.perf_counter()
+        runs = runs_for(session, feeds, seconds / windows, most=float("inf"))
+        best = min(best, 1000 * (time.perf_counter() - t0) / runs)
+    return best
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -232,7 +249,7 @@ async def _tab_profiles(models: list[str], seconds: float) -> dict[str, dict[str
                 await asyncio.sleep(0.1)
             events = [json.loads(line.strip().rstrip(","))
                       for text in console for line in text.splitlines() if line.strip().startswith('{"cat"')]  # fmt: skip
-            results[model] = by_op(events, reply["skipped_runs"])
+            results[model] = {**by_op(events, reply["skipped_runs"]), "plain_run_ms": reply["plain_ms"]}
     return results
 
 
@@ -260,9 +277,9 @@ def _table(r: dict[str, Any]) -> None:
     out = sys.stderr
     for model, sides in r["models"].items():
         n, t = sides["cpython"], sides["tab"] or {"ops": {}, "run_ms": None, "kernels_ms": 0.0, "runs": 0}
-        print(f"\n{model}: one train step, ms (median run: CPython {n['run_ms']:.2f}, tab "
-              f"{t['run_ms'] if t['run_ms'] is None else round(t['run_ms'], 2)}; kernels {n['kernels_ms']:.2f} "
-              f"and {t['kernels_ms']:.2f}; {n['runs']} and {t['runs']} runs)", file=out)  # fmt: skip
+        print(f"\n{model}: one train step, ms (median run: CPython {n['run_ms']:.2f}, tab {_ms(t['run_ms'])}; "
+              f"without the profiler {n['plain_run_ms']:.2f} and {_ms(t.get('plain_run_ms'))}; kernels "
+              f"{n['kernels_ms']:.2f} and {t['kernels_ms']:.2f}; {n['runs']} and {t['runs']} runs)", file=out)  # fmt: skip
         print(
             f"{'operator':20} {'nodes':>5} {'CPython':>8} {'tab':>8} {'tab/CPy':>8} {'% CPy':>6} {'% tab':>6}",
             file=out,
@@ -279,3 +296,7 @@ def _table(r: dict[str, Any]) -> None:
                   f"{100 * b / max(t['kernels_ms'], 1e-9):6.1f}", file=out)  # fmt: skip
     print(f"onnxruntime threads: 1 on each side; {r['seconds']} s measured after a warm-up. Load average "
           f"{r['load_before'][0]:.1f} → {r['load_after'][0]:.1f} on {r['cpus']} CPUs", file=out)  # fmt: skip
+
+
+def _ms(ms: float | None) -> str:
+    return "n/a" if ms is None else f"{ms:.2f}"

@@ -1,9 +1,13 @@
-"""bench train --profile's summing of a runtime profile (Chrome trace events, as onnxruntime and onnxruntime-web
-write them) by operator."""
+"""bench train --profile: its summing of a runtime profile (Chrome trace events, as onnxruntime and
+onnxruntime-web write them) by operator, and a real run of both sides."""
 
 from __future__ import annotations
 
-from bench.train_profile import by_op
+import math
+
+import pytest
+
+from bench.train_profile import by_op, run_profile
 
 
 def _run(durations: dict[str, tuple[str, int]], run_us: int) -> list[dict]:
@@ -27,3 +31,16 @@ def test_each_node_counts_its_median_over_the_measured_runs_summed_by_operator()
     assert profile["ops"] == {"MatMul": {"nodes": 2, "ms": 3.5}, "Erf": {"nodes": 1, "ms": 0.6}}
     assert list(profile["ops"]) == ["MatMul", "Erf"]  # largest first
     assert abs(profile["kernels_ms"] - 4.1) < 1e-9
+
+
+@pytest.mark.slow
+def test_both_sides_profile_the_step_and_time_it_without_the_profiler():
+    """Each side's operators, and a run's time without the profiler beside the profiled median (the tab's
+    profiler inflates some kernels: the unprofiled figure is what the profile is read against)."""
+    r = run_profile(["digits-mlp"], seconds=0.3)
+    sides = r["models"]["digits-mlp"]
+    assert sides["tab"] is not None, "the tab was not profiled"
+    for side in ("cpython", "tab"):
+        p = sides[side]
+        assert p["runs"] > 0 and p["ops"]
+        assert math.isfinite(p["plain_run_ms"]) and p["plain_run_ms"] > 0
