@@ -9,9 +9,9 @@ median of its kernel times over the measured runs, summed by operator type. "run
 run; what it holds beyond the kernels is the runtime's own work between them; "plain_run_ms" is a run without
 the profiler (the fastest of a few windows), the figure to set the profile against. Profiling adds a little to
 every node on both sides, and in the tab a lot to a few: onnxruntime-web 1.30's profiler keeps memory from every
-run (the tab's wasm memory grows about a megabyte a run on a 230k-parameter model, with ~100k page faults a
-second in the worker; none without the profiler), and the faults land in whichever kernels first write the
-fresh pages, ~0.5 ms each on charlm-tiny-w96's AdamW update. Read the table's shares, not absolute times, and
+run (on charlm-tiny-w96 the worker grew ~80 MB a second, ~5 MB a run, with ~30k page faults a second; neither
+without the profiler), and the faults land in whichever kernels first write the fresh pages, ~0.5 ms each on
+five of w96's AdamW update ops. Read the table's shares, not absolute times, and
 distrust a tab/CPy ratio on one elementwise node far above its neighbours'.
 
 The tab side runs onnxruntime-web from the npm package the build copies into web/dist/ort, in a worker of a
