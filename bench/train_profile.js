@@ -1,7 +1,7 @@
 // bench/train_profile.py's tab side: a module worker that runs one train graph in onnxruntime-web (wasm, one
 // thread, the session options of pynode/platform/browser.py): a warm-up, then with the runtime's profiler on for
 // `seconds` (at most `most` runs, after `skip`), and ends the profile (onnxruntime-web prints it on the console, where the bench reads it).
-// Then, without the profiler, the step's time (`plain_ms`: the fastest of a few windows).
+// Then, without the profiler, the step's time (`plain_ms`: the fastest of `plain` = [windows, seconds]).
 // With `windows` instead (bench/train_graphs.py): no profiler, `seconds` split into that many windows, and the
 // fastest window's time per run, on `threads` threads (default 1; the reply says how many ran: onnxruntime-web
 // runs one where the page is not cross-origin isolated).
@@ -11,10 +11,9 @@ const TYPED = { float32: Float32Array, int64: BigInt64Array };
 const WARMUP_WINDOW_S = 0.5;
 const WARMUP_PATIENCE = 3; // windows in a row without a run faster by WARMUP_GAIN end the warm-up
 const WARMUP_GAIN = 1.05;
-const PLAIN = [3, 1.5]; // as bench/train_profile.py's PLAIN: the fastest of 3 windows in 1.5 s
 const bytes = async (name) => (await fetch(`./input/${name}`)).arrayBuffer();
 
-self.onmessage = async ({ data: { max_warmup_s: maxWarmupS, seconds, skip, most, windows, threads = 1 } }) => {
+self.onmessage = async ({ data: { max_warmup_s: maxWarmupS, seconds, skip, most, plain: plainWindows, windows, threads = 1 } }) => {
   try {
     ort.env.wasm.wasmPaths = new URL('./ort/', import.meta.url).href;
     ort.env.wasm.numThreads = threads;
@@ -63,7 +62,7 @@ self.onmessage = async ({ data: { max_warmup_s: maxWarmupS, seconds, skip, most,
     const measured = await runFor(session, seconds, most);
     session.endProfiling();
     // the step without the profiler, after the profiled runs (V8 has tiered the wasm up by then)
-    const plainMs = await fastestWindowMs(...PLAIN);
+    const plainMs = await fastestWindowMs(...plainWindows);
     await plain.release();
     self.postMessage({ warmup_runs: warmup, skipped_runs: skipped, runs: measured, plain_ms: plainMs });
   } catch (e) {

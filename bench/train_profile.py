@@ -11,8 +11,8 @@ the profiler (the fastest of a few windows), the figure to set the profile again
 every node on both sides, and in the tab a lot to a few: onnxruntime-web 1.30's profiler keeps memory from every
 run (on charlm-tiny-w96 the worker grew ~80 MB a second, ~5 MB a run, with ~30k page faults a second; neither
 without the profiler), and the faults land in whichever kernels first write the fresh pages, ~0.5 ms each on
-five of w96's AdamW update ops. Read the table's shares, not absolute times, and
-distrust a tab/CPy ratio on one elementwise node far above its neighbours'.
+five of w96's AdamW update ops. Read the table's shares, not absolute times, and distrust a tab/CPy ratio on
+one elementwise node far above its neighbours'.
 
 The tab side runs onnxruntime-web from the npm package the build copies into web/dist/ort, in a worker of a
 page served with the app's cross-origin isolation (bench/train_profile.js), not in the app itself.
@@ -53,7 +53,7 @@ SKIP_RUNS = 3  # a profiled tab session's first runs, left out (first-run alloca
 MAX_RUNS = 300  # profiled runs at most: the tab prints its whole profile on the console
 TOP_OPS = 12  # operators listed by name in the table; the rest summed as "other"
 PROFILE_WAIT_S = 10.0  # for the tab's console to deliver the profile after the worker's reply
-PLAIN = 3, 1.5  # a run without the profiler: the fastest of 3 windows in 1.5 s (train_profile.js too)
+PLAIN = 3, 1.5  # a run without the profiler, on each side: the fastest of 3 windows in 1.5 s
 
 Inputs = dict[str, tuple[str, list[int], bytes]]  # name → (dtype, shape, raw bytes)
 
@@ -243,7 +243,9 @@ async def _tab_profiles(models: list[str], seconds: float) -> dict[str, dict[str
         for model in models:
             stage(site, graph_bytes(model, "train"), train_inputs(model))
             console.clear()
-            reply = await ask_worker(page, {"seconds": seconds, "skip": SKIP_RUNS, "most": MAX_RUNS})
+            reply = await ask_worker(
+                page, {"seconds": seconds, "skip": SKIP_RUNS, "most": MAX_RUNS, "plain": PLAIN}
+            )
             end = time.monotonic() + PROFILE_WAIT_S
             while not any(t.rstrip().endswith("]") for t in console) and time.monotonic() < end:
                 await asyncio.sleep(0.1)
@@ -276,9 +278,10 @@ def run_profile(models: list[str] | None = None, seconds: float = 3.0) -> dict[s
 def _table(r: dict[str, Any]) -> None:
     out = sys.stderr
     for model, sides in r["models"].items():
-        n, t = sides["cpython"], sides["tab"] or {"ops": {}, "run_ms": None, "kernels_ms": 0.0, "runs": 0}
+        n = sides["cpython"]
+        t = sides["tab"] or {"ops": {}, "run_ms": None, "plain_run_ms": None, "kernels_ms": 0.0, "runs": 0}
         print(f"\n{model}: one train step, ms (median run: CPython {n['run_ms']:.2f}, tab {_ms(t['run_ms'])}; "
-              f"without the profiler {n['plain_run_ms']:.2f} and {_ms(t.get('plain_run_ms'))}; kernels "
+              f"without the profiler {n['plain_run_ms']:.2f} and {_ms(t['plain_run_ms'])}; kernels "
               f"{n['kernels_ms']:.2f} and {t['kernels_ms']:.2f}; {n['runs']} and {t['runs']} runs)", file=out)  # fmt: skip
         print(
             f"{'operator':20} {'nodes':>5} {'CPython':>8} {'tab':>8} {'tab/CPy':>8} {'% CPy':>6} {'% tab':>6}",
